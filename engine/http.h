@@ -1,0 +1,102 @@
+/* HTTP client transport: connection pool per origin, TLS (wolfSSL, ALPN h2 / http/1.1),
+ * HTTP/2 (nghttp2 via mem_recv/mem_send) and HTTP/1.1 keep-alive, all on one hd_loop.
+ *
+ * Knows hosts, streams and bytes; never activities or signatures. A request reaches it
+ * fully built and signed; a response leaves as status, a few headers and a capped body.
+ *
+ * Per origin (scheme, host, port): one HTTP/2 connection carrying up to
+ * min(SETTINGS_MAX_CONCURRENT_STREAMS, opts.max_streams_per_host) streams, or, when ALPN
+ * does not pick h2 (https) or h2c prior knowledge is refused (http), up to
+ * opts.max_h1_conns_per_host HTTP/1.1 keep-alive connections. The h1 answer is remembered
+ * per origin for the client's lifetime. Requests beyond the available streams/connections
+ * wait in a FIFO per origin inside the client (the caller bounds how many it submits).
+ */
+#ifndef HD_HTTP_H
+#define HD_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct hd_loop;
+struct hd_dns;
+struct hd_http_client;
+
+struct hd_http_header {
+    const char *name; /* lower-case */
+    const char *value;
+};
+
+struct hd_http_opts {
+    unsigned connect_timeout_ms;    /* TCP connect, per address tried; default 10000 */
+    unsigned tls_timeout_ms;        /* TLS handshake; default 10000 */
+    unsigned response_timeout_ms;   /* request sent -> complete response; default 30000 */
+    unsigned idle_timeout_ms;       /* idle connection closed after; default 60000 */
+    unsigned max_streams_per_host;  /* cap on concurrent h2 streams per origin; default 100 */
+    unsigned max_h1_conns_per_host; /* HTTP/1.1 keep-alive pool size per origin; default 6 */
+    size_t max_body;                /* response body bytes kept for the caller; default 4096 */
+    size_t max_header_bytes;        /* response header block cap; default 65536 */
+    const char *ca_file;            /* PEM bundle to trust; NULL: system CA bundle */
+    int allow_private;              /* nonzero: allow loopback/private/reserved destinations */
+    struct hd_dns *dns;             /* resolver on the same loop (borrowed, required) */
+};
+
+/* Fills opts with the defaults above (dns NULL, ca_file NULL, allow_private 0). */
+void hd_http_opts_default(struct hd_http_opts *opts);
+
+struct hd_http_resp {
+    int status;            /* HTTP status, or 0 when error != 0 */
+    int error;             /* 0, or negative HD_ERR_* / -errno transport failure */
+    int http_version;      /* 2 or 1 (0 if no connection was made) */
+    const char *retry_after; /* Retry-After value as received, or NULL */
+    const char *accept_signature; /* Accept-Signature value, or NULL */
+    const uint8_t *body;   /* first max_body bytes of the body (may be NULL when empty) */
+    size_t body_len;
+    uint64_t latency_ms;   /* submit -> completion */
+};
+
+/* Called exactly once per submitted request, from inside hd_loop_run_once (never from
+ * within hd_http_submit). resp and everything it points to are valid only during the call. */
+typedef void (*hd_http_done_cb)(const struct hd_http_resp *resp, void *user_data);
+
+struct hd_http_req {
+    int tls;                  /* 1: https, 0: http (h2c prior knowledge, then HTTP/1.1) */
+    const char *host;         /* host name or IP literal, lower-case, no brackets (borrowed) */
+    uint16_t port;
+    const char *authority;    /* Host / :authority value exactly as signed, e.g. "a.example" or "a.example:8443" */
+    const char *method;       /* "POST" */
+    const char *path;         /* path and query, e.g. "/users/bob/inbox" */
+    const struct hd_http_header *headers; /* extra headers (not host, content-length) */
+    size_t nheaders;
+    const uint8_t *body;
+    size_t body_len;
+    hd_http_done_cb on_done;
+    void *user_data;
+};
+
+/* Creates a client on loop. Returns 0, -ENOMEM, HD_ERR_INVALID (no dns), or HD_ERR_TLS when
+ * the CA file or system bundle cannot be loaded. */
+int hd_http_client_new(struct hd_http_client **out, struct hd_loop *loop,
+                       const struct hd_http_opts *opts);
+
+/* Closes every connection. Requests still pending complete with HD_ERR_CANCELLED during later
+ * hd_loop_run_once calls; keep running the loop until hd_http_client_idle() then free. */
+void hd_http_client_shutdown(struct hd_http_client *c);
+/* Nonzero when no request is pending and no socket op is in flight. */
+int hd_http_client_idle(const struct hd_http_client *c);
+/* Frees the client; call after shutdown and idle. NULL ok. */
+void hd_http_client_free(struct hd_http_client *c);
+
+/* Queues a request. Every pointer in req (strings, headers, body) is borrowed and must stay
+ * valid until on_done runs; the struct itself is copied. Returns 0 (on_done will run) or
+ * -ENOMEM / HD_ERR_INVALID (on_done will not run). */
+int hd_http_submit(struct hd_http_client *c, const struct hd_http_req *req);
+
+/* Requests submitted and not yet completed, for one origin or (host NULL) in all. */
+size_t hd_http_inflight(const struct hd_http_client *c, const char *host, uint16_t port, int tls);
+
+/* Per-origin transport facts for the scheduler: 2 or 1 once known (0 unknown), and the
+ * stream limit currently in force (server's SETTINGS_MAX_CONCURRENT_STREAMS capped by opts). */
+int hd_http_origin_info(const struct hd_http_client *c, const char *host, uint16_t port, int tls,
+                        int *http_version, unsigned *max_streams);
+
+#endif

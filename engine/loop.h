@@ -1,0 +1,85 @@
+/* The event loop: one io_uring ring per thread, completion dispatch and timers.
+ *
+ * Only loop.c includes liburing.h. Every asynchronous operation is described by a
+ * struct hd_loop_op that the caller embeds in its own object (container_of style);
+ * the op must stay alive until its callback has run. Each submitted op completes
+ * exactly once: op->cb(op, res) where res is the CQE result (>= 0, or -errno,
+ * -ECANCELED after hd_loop_cancel).
+ *
+ * Why function pointers rather than one switch on an op code in user_data (as
+ * liburing's proxy.c does): the loop is shared by the transport, DNS, the
+ * scheduler and bench/fedisim; a pointer per op keeps loop.c ignorant of all of
+ * them while still dispatching from one place (hd_loop_run_once).
+ */
+#ifndef HD_LOOP_H
+#define HD_LOOP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct hd_loop;
+struct hd_loop_op;
+
+typedef void (*hd_loop_cb)(struct hd_loop_op *op, int res);
+
+struct hd_loop_op {
+    hd_loop_cb cb;
+};
+
+struct hd_timer;
+typedef void (*hd_timer_cb)(struct hd_timer *t);
+
+/* A timer embedded in its owner. Initialise with hd_timer_init before use. */
+struct hd_timer {
+    uint64_t due_ms;   /* monotonic ms (hd_loop_now_ms clock) */
+    size_t heap_idx;   /* (size_t)-1 when not armed */
+    hd_timer_cb cb;
+};
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* Creates a loop with a ring of `entries` SQEs (0: default 1024).
+ * Returns 0, or -errno from io_uring_queue_init (-ENOSYS, -EPERM: no io_uring here), or -ENOMEM. */
+int hd_loop_new(struct hd_loop **out, unsigned entries);
+/* Frees the loop. Ops still in flight are abandoned: call only after every owner is gone. NULL ok. */
+void hd_loop_free(struct hd_loop *loop);
+
+/* Monotonic milliseconds, refreshed at each hd_loop_run_once iteration. */
+uint64_t hd_loop_now_ms(struct hd_loop *loop);
+/* Reads the monotonic clock now and refreshes the cached value. */
+uint64_t hd_loop_update_now(struct hd_loop *loop);
+
+/* Queue operations. Each returns 0 or -errno (only if the ring cannot be flushed).
+ * Buffers and addresses must stay valid until the op completes. */
+int hd_loop_connect(struct hd_loop *loop, struct hd_loop_op *op, int fd, const struct sockaddr *sa,
+                    socklen_t salen);
+int hd_loop_send(struct hd_loop *loop, struct hd_loop_op *op, int fd, const void *buf, size_t len);
+int hd_loop_recv(struct hd_loop *loop, struct hd_loop_op *op, int fd, void *buf, size_t len);
+int hd_loop_accept(struct hd_loop *loop, struct hd_loop_op *op, int fd);
+/* One-shot poll; res is the returned event mask (POLLIN, POLLOUT, ...). */
+int hd_loop_poll(struct hd_loop *loop, struct hd_loop_op *op, int fd, unsigned mask);
+/* Closes fd asynchronously; op may be NULL (completion ignored). */
+int hd_loop_close(struct hd_loop *loop, struct hd_loop_op *op, int fd);
+/* Asks the kernel to cancel a pending op; the op still completes (usually -ECANCELED). */
+int hd_loop_cancel(struct hd_loop *loop, struct hd_loop_op *op);
+
+void hd_timer_init(struct hd_timer *t, hd_timer_cb cb);
+/* Arms (or re-arms) t to fire at due_ms. Returns 0 or -ENOMEM. */
+int hd_timer_arm(struct hd_loop *loop, struct hd_timer *t, uint64_t due_ms);
+/* Disarms t; no-op if not armed. */
+void hd_timer_disarm(struct hd_loop *loop, struct hd_timer *t);
+static inline int hd_timer_armed(const struct hd_timer *t)
+{
+    return t->heap_idx != (size_t)-1;
+}
+
+/* Submits queued SQEs, waits up to timeout_ms (or until the next timer is due, whichever
+ * is sooner) for at least one completion, then runs every ready completion callback and
+ * every due timer. Returns the number of callbacks run, or -errno on a ring failure. */
+int hd_loop_run_once(struct hd_loop *loop, unsigned timeout_ms);
+
+/* Number of ops submitted and not yet completed. */
+size_t hd_loop_pending(const struct hd_loop *loop);
+
+#endif

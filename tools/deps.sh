@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages Herald builds, tests and benchmarks with.
+# Idempotent: installs only what is missing. Needs root (or sudo).
+set -euo pipefail
+PKGS=(build-essential cmake pkg-config clang
+      liburing-dev libnghttp2-dev libwolfssl-dev liblmdb-dev libmsgpack-dev libc-ares-dev
+      libjansson-dev libssl-dev libinih-dev
+      nghttp2-server nghttp2-client openssl lmdb-utils curl gnuplot-nox procps iproute2)
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    SUDO=""
+    [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    echo "herald: installing ${missing[*]}" >&2
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
