@@ -12,6 +12,11 @@
  * Teredo), HD_ERR_INVALID for other families. */
 int hd_addr_check(const struct sockaddr *sa, int allow_private);
 
+/* Returns NULL when sa is public unicast, else a static name of the range that makes it
+ * non-public ("loopback", "private", "6to4-nonpublic", ...) or "invalid" for other families.
+ * Used for logs and tests; hd_addr_check is the decision. */
+const char *hd_addr_class(const struct sockaddr *sa);
+
 /* Formats sa as "1.2.3.4:443" or "[::1]:443" into buf. Returns buf. */
 char *hd_addr_format(const struct sockaddr *sa, char *buf, size_t cap);
 
