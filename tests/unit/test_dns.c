@@ -2,7 +2,12 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 #include "addr.h"
 #include "dns.h"
@@ -15,6 +20,7 @@ struct result {
     int err;
     size_t n;
     char addrs[16][64];
+    struct sockaddr_storage ss[16];
 };
 
 static void on_result(int err, const struct sockaddr_storage *addrs, size_t naddrs, void *ud)
@@ -25,8 +31,10 @@ static void on_result(int err, const struct sockaddr_storage *addrs, size_t nadd
     r->calls++;
     r->err = err;
     r->n = naddrs;
-    for (i = 0; i < naddrs && i < 16; i++)
+    for (i = 0; i < naddrs && i < 16; i++) {
+        r->ss[i] = addrs[i];
         hd_addr_format((const struct sockaddr *)&addrs[i], r->addrs[i], sizeof(r->addrs[i]));
+    }
 }
 
 static void resolve_sync(struct hd_dns *dns, const char *host, uint16_t port, struct result *r)
@@ -104,6 +112,393 @@ static void test_literals_overrides(struct hd_loop *loop)
     hd_dns_free(dns);
 }
 
+/* ---- a tiny authoritative responder on 127.0.0.1 (its own thread, blocking I/O) ---- */
+
+struct rr {
+    const char *name;
+    int rcode;         /* 0 NOERROR, 3 NXDOMAIN */
+    const char *a;     /* dotted quad or NULL */
+    const char *aaaa;  /* IPv6 or NULL */
+    unsigned ttl;
+};
+
+struct responder {
+    int fd;
+    uint16_t port;
+    int silent;        /* read nothing: a server that never answers */
+    pthread_t thr;
+    pthread_mutex_t mu;
+    int stop;
+    struct rr rrs[8];
+    size_t nrrs;
+    unsigned queries[8]; /* per rr, A queries seen */
+    unsigned unknown;
+};
+
+static size_t put16(uint8_t *p, unsigned v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return 2;
+}
+
+static size_t put32(uint8_t *p, unsigned v)
+{
+    put16(p, v >> 16);
+    put16(p + 2, v & 0xffff);
+    return 4;
+}
+
+/* Answers one query in q (len bytes) into out; returns the answer length or 0 to drop. */
+static size_t answer(struct responder *rs, const uint8_t *q, size_t len, uint8_t *out)
+{
+    char name[256];
+    size_t off = 12, nlen = 0, o, i;
+    unsigned qtype, ancount = 0;
+    int rcode = 3;
+    struct rr *r = NULL;
+    uint8_t rdata[16];
+
+    if (len < 12 || (q[2] & 0x80) || q[4] != 0 || q[5] != 1)
+        return 0;
+    while (off < len && q[off] != 0) {
+        size_t l = q[off];
+        if (l > 63 || off + 1 + l >= len || nlen + l + 1 >= sizeof(name))
+            return 0;
+        if (nlen)
+            name[nlen++] = '.';
+        memcpy(name + nlen, q + off + 1, l);
+        nlen += l;
+        off += 1 + l;
+    }
+    name[nlen] = '\0';
+    if (off + 5 > len)
+        return 0;
+    qtype = (unsigned)q[off + 1] << 8 | q[off + 2];
+    off += 5; /* end of question */
+    pthread_mutex_lock(&rs->mu);
+    for (i = 0; i < rs->nrrs; i++) {
+        if (strcasecmp(rs->rrs[i].name, name) == 0) {
+            r = &rs->rrs[i];
+            if (qtype == 1)
+                rs->queries[i]++;
+            break;
+        }
+    }
+    if (!r)
+        rs->unknown++;
+    memcpy(out, q, off);
+    out[2] = 0x84 | (q[2] & 0x01); /* QR, AA, copy RD */
+    if (r) {
+        rcode = r->rcode;
+        if (rcode == 0 && qtype == 1 && r->a && inet_pton(AF_INET, r->a, rdata) == 1)
+            ancount = 1;
+        if (rcode == 0 && qtype == 28 && r->aaaa && inet_pton(AF_INET6, r->aaaa, rdata) == 1)
+            ancount = 1;
+    }
+    out[3] = (uint8_t)(0x80 | rcode); /* RA */
+    put16(out + 6, ancount);
+    put16(out + 8, 0);
+    put16(out + 10, 0);
+    o = off;
+    if (ancount) {
+        o += put16(out + o, 0xc00c); /* name: pointer to the question */
+        o += put16(out + o, qtype);
+        o += put16(out + o, 1);
+        o += put32(out + o, r->ttl);
+        o += put16(out + o, qtype == 1 ? 4 : 16);
+        memcpy(out + o, rdata, qtype == 1 ? 4 : 16);
+        o += qtype == 1 ? 4 : 16;
+    }
+    pthread_mutex_unlock(&rs->mu);
+    return o;
+}
+
+static void *responder_main(void *arg)
+{
+    struct responder *rs = arg;
+    uint8_t q[512], out[600];
+
+    for (;;) {
+        struct pollfd pfd = {rs->fd, POLLIN, 0};
+        struct sockaddr_storage from;
+        socklen_t flen = sizeof(from);
+        ssize_t n;
+        size_t alen;
+        int stop;
+
+        pthread_mutex_lock(&rs->mu);
+        stop = rs->stop;
+        pthread_mutex_unlock(&rs->mu);
+        if (stop)
+            break;
+        if (rs->silent || poll(&pfd, 1, 50) <= 0) {
+            if (rs->silent)
+                usleep(50000);
+            continue;
+        }
+        n = recvfrom(rs->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
+        if (n <= 0)
+            continue;
+        alen = answer(rs, q, (size_t)n, out);
+        if (alen)
+            sendto(rs->fd, out, alen, 0, (struct sockaddr *)&from, flen);
+    }
+    return NULL;
+}
+
+static void responder_start(struct responder *rs, int silent)
+{
+    struct sockaddr_in sin;
+    socklen_t slen = sizeof(sin);
+
+    rs->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    T_OK(rs->fd >= 0);
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    T_EQ_INT(bind(rs->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    T_EQ_INT(getsockname(rs->fd, (struct sockaddr *)&sin, &slen), 0);
+    rs->port = ntohs(sin.sin_port);
+    rs->silent = silent;
+    pthread_mutex_init(&rs->mu, NULL);
+    T_EQ_INT(pthread_create(&rs->thr, NULL, responder_main, rs), 0);
+}
+
+static void responder_stop(struct responder *rs)
+{
+    pthread_mutex_lock(&rs->mu);
+    rs->stop = 1;
+    pthread_mutex_unlock(&rs->mu);
+    pthread_join(rs->thr, NULL);
+    close(rs->fd);
+    pthread_mutex_destroy(&rs->mu);
+}
+
+static unsigned queries_for(struct responder *rs, const char *name)
+{
+    unsigned n = 0;
+    size_t i;
+
+    pthread_mutex_lock(&rs->mu);
+    for (i = 0; i < rs->nrrs; i++)
+        if (strcmp(rs->rrs[i].name, name) == 0)
+            n = rs->queries[i];
+    pthread_mutex_unlock(&rs->mu);
+    return n;
+}
+
+static void set_a(struct responder *rs, const char *name, const char *a)
+{
+    size_t i;
+
+    pthread_mutex_lock(&rs->mu);
+    for (i = 0; i < rs->nrrs; i++)
+        if (strcmp(rs->rrs[i].name, name) == 0)
+            rs->rrs[i].a = a;
+    pthread_mutex_unlock(&rs->mu);
+}
+
+/* Runs the loop until r has its answer, or fails after max_ms. */
+static void wait_result(struct hd_loop *loop, struct result *r, unsigned max_ms)
+{
+    uint64_t end = hd_loop_update_now(loop) + max_ms;
+
+    while (r->calls == 0 && hd_loop_update_now(loop) < end)
+        T_OK(hd_loop_run_once(loop, 20) >= 0);
+    T_EQ_INT(r->calls, 1);
+}
+
+static void run_for(struct hd_loop *loop, unsigned ms)
+{
+    uint64_t end = hd_loop_update_now(loop) + ms;
+
+    while (hd_loop_update_now(loop) < end)
+        T_OK(hd_loop_run_once(loop, 20) >= 0);
+}
+
+/* After hd_dns_free, orphaned polls complete (cancelled) and free themselves. */
+static void drain(struct hd_loop *loop)
+{
+    int i;
+
+    for (i = 0; i < 100 && hd_loop_pending(loop) > 0; i++)
+        hd_loop_run_once(loop, 10);
+    T_EQ_INT(hd_loop_pending(loop), 0);
+}
+
+static void resolve_async(struct hd_dns *dns, struct hd_loop *loop, const char *host,
+                          uint16_t port, struct result *r)
+{
+    memset(r, 0, sizeof(*r));
+    T_EQ_INT(hd_dns_resolve(dns, host, port, on_result, r), 0);
+    if (r->calls == 0)
+        wait_result(loop, r, 3000);
+}
+
+static void test_cares(struct hd_loop *loop)
+{
+    struct responder rs;
+    struct hd_dns_opts o;
+    struct hd_dns *dns, *dns2;
+    struct result r, r2, r3;
+    char servers[64];
+    struct sockaddr_storage ss;
+    uint64_t t0;
+
+    memset(&rs, 0, sizeof(rs));
+    rs.rrs[0] = (struct rr){"a.herald.test", 0, "93.184.216.34", NULL, 1};
+    rs.rrs[1] = (struct rr){"nx.herald.test", 3, NULL, NULL, 0};
+    rs.rrs[2] = (struct rr){"dual.herald.test", 0, "8.8.8.8", "2606:4700::1111", 300};
+    rs.rrs[3] = (struct rr){"rebind.herald.test", 0, "93.184.216.34", NULL, 1};
+    rs.rrs[4] = (struct rr){"long.herald.test", 0, "1.1.1.1", NULL, 100000};
+    rs.rrs[5] = (struct rr){"e1.herald.test", 0, "1.0.0.1", NULL, 300};
+    rs.rrs[6] = (struct rr){"e2.herald.test", 0, "1.0.0.2", NULL, 300};
+    rs.rrs[7] = (struct rr){"e3.herald.test", 0, "1.0.0.3", NULL, 300};
+    rs.nrrs = 8;
+    responder_start(&rs, 0);
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", rs.port);
+
+    hd_dns_opts_default(&o);
+    o.servers = servers;
+    o.min_ttl_s = 0;
+    o.max_ttl_s = 60;
+    o.neg_ttl_s = 1;
+    o.timeout_ms = 2000;
+    o.max_entries = 5;
+    T_EQ_INT(hd_dns_new(&dns, loop, &o), 0);
+
+    /* A real answer through c-ares, port applied. */
+    resolve_async(dns, loop, "a.herald.test", 443, &r);
+    T_EQ_INT(r.err, 0);
+    T_EQ_INT(r.n, 1);
+    T_EQ_STR(r.addrs[0], "93.184.216.34:443");
+    T_EQ_INT(queries_for(&rs, "a.herald.test"), 1);
+    /* Cache hit: synchronous, no new query, any port. */
+    resolve_sync(dns, "A.Herald.Test", 80, &r);
+    T_EQ_INT(r.err, 0);
+    T_EQ_STR(r.addrs[0], "93.184.216.34:80");
+    T_EQ_INT(queries_for(&rs, "a.herald.test"), 1);
+
+    /* Both families: IPv4 first. */
+    resolve_async(dns, loop, "dual.herald.test", 443, &r);
+    T_EQ_INT(r.err, 0);
+    T_EQ_INT(r.n, 2);
+    T_EQ_STR(r.addrs[0], "8.8.8.8:443");
+    T_EQ_STR(r.addrs[1], "[2606:4700::1111]:443");
+
+    /* NXDOMAIN, then negatively cached. */
+    resolve_async(dns, loop, "nx.herald.test", 443, &r);
+    T_EQ_INT(r.err, HD_ERR_DNS_NXDOMAIN);
+    T_EQ_INT(r.n, 0);
+    resolve_sync(dns, "nx.herald.test", 443, &r);
+    T_EQ_INT(r.err, HD_ERR_DNS_NXDOMAIN);
+    /* A name the server does not know at all is NXDOMAIN too. */
+    resolve_async(dns, loop, "unknown.herald.test", 443, &r);
+    T_EQ_INT(r.err, HD_ERR_DNS_NXDOMAIN);
+
+    /* Concurrent lookups of one name share a query; the callbacks each run once. */
+    memset(&r, 0, sizeof(r));
+    memset(&r2, 0, sizeof(r2));
+    T_EQ_INT(hd_dns_resolve(dns, "rebind.herald.test", 443, on_result, &r), 0);
+    T_EQ_INT(hd_dns_resolve(dns, "rebind.herald.test", 8443, on_result, &r2), 0);
+    T_EQ_INT(r.calls + r2.calls, 0);
+    wait_result(loop, &r, 3000);
+    wait_result(loop, &r2, 100);
+    T_EQ_INT(queries_for(&rs, "rebind.herald.test"), 1);
+    T_EQ_STR(r.addrs[0], "93.184.216.34:443");
+    T_EQ_STR(r2.addrs[0], "93.184.216.34:8443");
+    /* DNS rebinding, at this layer: the dialled address is what the guard judges. The first
+     * answer is public; after the TTL the same name answers loopback and is refused. */
+    ss = r.ss[0];
+    T_EQ_INT(hd_addr_check((struct sockaddr *)&ss, 0), 0);
+    set_a(&rs, "rebind.herald.test", "127.0.0.1");
+
+    /* TTL expiry: a.herald.test (TTL 1), rebind (TTL 1) and nx (neg TTL 1). */
+    t0 = hd_loop_update_now(loop);
+    run_for(loop, 1100);
+    T_OK(hd_loop_update_now(loop) - t0 >= 1000);
+    resolve_async(dns, loop, "a.herald.test", 443, &r);
+    T_EQ_INT(r.err, 0);
+    T_EQ_INT(queries_for(&rs, "a.herald.test"), 2);
+    resolve_async(dns, loop, "nx.herald.test", 443, &r);
+    T_EQ_INT(r.err, HD_ERR_DNS_NXDOMAIN);
+    resolve_async(dns, loop, "rebind.herald.test", 443, &r);
+    T_EQ_INT(r.err, 0);
+    T_EQ_STR(r.addrs[0], "127.0.0.1:443");
+    ss = r.ss[0];
+    T_EQ_INT(hd_addr_check((struct sockaddr *)&ss, 0), HD_ERR_PRIVATE_ADDR);
+    T_EQ_INT(hd_addr_check((struct sockaddr *)&ss, 1), 0);
+
+    /* TTL clamped to max_ttl (60 s): still cached now, proven by no second query. */
+    resolve_async(dns, loop, "long.herald.test", 443, &r);
+    resolve_sync(dns, "long.herald.test", 443, &r);
+    T_EQ_INT(queries_for(&rs, "long.herald.test"), 1);
+
+    /* Bounded cache (a second resolver, max 2 entries): the least recently used goes. */
+    o.max_entries = 2;
+    T_EQ_INT(hd_dns_new(&dns2, loop, &o), 0);
+    resolve_async(dns2, loop, "e1.herald.test", 443, &r);
+    resolve_async(dns2, loop, "e2.herald.test", 443, &r);
+    resolve_sync(dns2, "e1.herald.test", 443, &r); /* e1 becomes most recent */
+    resolve_async(dns2, loop, "e3.herald.test", 443, &r); /* evicts e2 */
+    resolve_sync(dns2, "e1.herald.test", 443, &r);
+    resolve_sync(dns2, "e3.herald.test", 443, &r);
+    T_EQ_INT(queries_for(&rs, "e1.herald.test"), 1);
+    resolve_async(dns2, loop, "e2.herald.test", 443, &r); /* asks again */
+    T_EQ_INT(r.err, 0);
+    T_EQ_INT(queries_for(&rs, "e2.herald.test"), 2);
+    hd_dns_free(dns2);
+
+    /* hd_dns_free completes pending lookups with HD_ERR_CANCELLED, exactly once. */
+    memset(&r3, 0, sizeof(r3));
+    T_EQ_INT(hd_dns_resolve(dns, "e3.herald.test.", 443, on_result, &r3), 0);
+    memset(&r, 0, sizeof(r));
+    T_EQ_INT(hd_dns_resolve(dns, "x.herald.test", 443, on_result, &r), 0);
+    T_EQ_INT(r.calls, 0);
+    hd_dns_free(dns);
+    T_EQ_INT(r.calls, 1);
+    T_EQ_INT(r.err, HD_ERR_CANCELLED);
+    T_EQ_INT(r3.calls, 1);
+    drain(loop);
+    T_EQ_INT(r.calls, 1);
+    responder_stop(&rs);
+}
+
+static void test_timeout(struct hd_loop *loop)
+{
+    struct responder rs;
+    struct hd_dns_opts o;
+    struct hd_dns *dns;
+    struct result r;
+    char servers[64];
+    uint64_t t0, dt;
+
+    memset(&rs, 0, sizeof(rs));
+    responder_start(&rs, 1);
+    snprintf(servers, sizeof(servers), "127.0.0.1:%u", rs.port);
+    hd_dns_opts_default(&o);
+    o.servers = servers;
+    o.timeout_ms = 300;
+    T_EQ_INT(hd_dns_new(&dns, loop, &o), 0);
+    t0 = hd_loop_update_now(loop);
+    resolve_async(dns, loop, "slow.herald.test", 443, &r);
+    dt = hd_loop_update_now(loop) - t0;
+    T_EQ_INT(r.err, HD_ERR_DNS);
+    T_OK(dt >= 250 && dt < 1500);
+    /* The failure is cached: the next call answers at once. */
+    resolve_sync(dns, "slow.herald.test", 443, &r);
+    T_EQ_INT(r.err, HD_ERR_DNS);
+    /* c-ares may still be retrying the abandoned query: freeing now must reap it. */
+    hd_dns_free(dns);
+    drain(loop);
+    responder_stop(&rs);
+
+    /* A bad server list is refused. */
+    o.servers = "not an address";
+    T_EQ_INT(hd_dns_new(&dns, loop, &o), HD_ERR_INVALID);
+}
+
 int main(void)
 {
     struct hd_loop *loop;
@@ -113,6 +508,8 @@ int main(void)
         T_SKIP("no io_uring here (%d)", rv);
     T_EQ_INT(rv, 0);
     test_literals_overrides(loop);
+    test_cares(loop);
+    test_timeout(loop);
     hd_loop_free(loop);
     T_DONE();
 }
