@@ -1,9 +1,711 @@
+/* herald: command-line entry. Wiring only: every subcommand calls engine functions. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_sign.h"
+#include "err.h"
+#include "ingest.h"
+#include "keys.h"
+#include "log.h"
+#include "queue.h"
+#include "runner.h"
+#include "sign.h"
+#include "store.h"
+
+static volatile int g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static const char usage_text[] =
+    "usage: herald [--db DIR] [--log-level error|warn|info|debug] COMMAND ...\n"
+    "\n"
+    "Commands:\n"
+    "  key add --key-id URL --actor URL --pem FILE   store an actor's signing key (RSA >= 2048)\n"
+    "  key list [--json]                             key ids and actors (never key material)\n"
+    "  key export-public                             JSON lines {key_id, actor, public_pem}\n"
+    "  actor set --actor URL --federation all|public|none\n"
+    "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
+    "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
+    "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout MS]\n"
+    "      [--tls-timeout MS] [--response-timeout MS] [--retry-base MS] [--retry-cap MS]\n"
+    "      [--max-attempts N] [--progress]\n"
+    "  stats [--json]                                counts, per host queue and failures\n"
+    "  sign --pem FILE --key-id ID --method M --url URL [--header \"Name: value\"]...\n"
+    "       [--body FILE] [--components \"(request-target) host date ...\"]\n"
+    "  version\n"
+    "\n"
+    "--db defaults to $HERALD_DB, else ./herald-db.\n";
+
+static void usage(FILE *f)
+{
+    fputs(usage_text, f);
+}
+
+static int open_store(const char *db, struct hd_store **st)
+{
+    int rc = hd_store_open(st, db, 0);
+    if (rc) {
+        fprintf(stderr, "herald: cannot open store %s: %s\n", db, hd_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+static char *read_file(const char *path, size_t max, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf;
+    size_t n = 0, cap = 4096;
+
+    if (!f)
+        return NULL;
+    buf = malloc(cap);
+    while (buf) {
+        size_t r;
+        if (n == cap) {
+            char *p;
+            if (cap >= max) {
+                free(buf);
+                buf = NULL;
+                errno = EFBIG;
+                break;
+            }
+            cap *= 2;
+            p = realloc(buf, cap);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                break;
+            }
+            buf = p;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (buf)
+        *len = n;
+    return buf;
+}
+
+/* ------------------------------------------------------------------ key */
+
+static int print_key(const struct hd_key_info *k, void *ud)
+{
+    int json = *(int *)ud;
+    const char *t = k->type == HD_KEY_ED25519 ? "ed25519" : "rsa";
+    if (json)
+        printf("{\"key_id\":\"%.*s\",\"actor\":\"%.*s\",\"type\":\"%s\",\"bits\":%u}\n",
+               (int)k->key_id.n, k->key_id.p, (int)k->actor.n, k->actor.p, t, k->bits);
+    else
+        printf("%.*s\t%.*s\t%s-%u\n", (int)k->key_id.n, k->key_id.p, (int)k->actor.n,
+               k->actor.p, t, k->bits);
+    return 0;
+}
+
+struct export_ctx {
+    struct hd_store *st;
+    int rc;
+};
+
+static int export_key(const struct hd_key_info *k, void *ud)
+{
+    struct export_ctx *x = ud;
+    MDB_txn *txn;
+    struct hd_slice pem;
+    char kid[1024], pub[8192];
+    int type;
+    unsigned bits;
+    json_t *o;
+    char *s;
+
+    snprintf(kid, sizeof(kid), "%.*s", (int)k->key_id.n, k->key_id.p);
+    if (hd_store_begin(x->st, 0, &txn) != 0)
+        return x->rc = 1;
+    if (hd_keys_get_pem(x->st, txn, kid, &pem) != 0 ||
+        hd_key_inspect(pem.p, pem.n, &type, &bits, pub, sizeof(pub)) != 0) {
+        hd_store_abort(txn);
+        fprintf(stderr, "herald: cannot export key %s\n", kid);
+        x->rc = 1;
+        return 0;
+    }
+    hd_store_abort(txn);
+    o = json_pack("{s:s, s:s%, s:s}", "key_id", kid, "actor", k->actor.p, k->actor.n,
+                  "public_pem", pub);
+    s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
+    return 0;
+}
+
+static int cmd_key(const char *db, int argc, char **argv)
+{
+    struct hd_store *st;
+    int rc = 0;
+
+    if (argc < 2) {
+        fprintf(stderr, "herald key: expected add, list or export-public\n");
+        return 2;
+    }
+    if (strcmp(argv[1], "add") == 0) {
+        static const struct option lo[] = {{"key-id", 1, 0, 'k'},
+                                           {"actor", 1, 0, 'a'},
+                                           {"pem", 1, 0, 'p'},
+                                           {0, 0, 0, 0}};
+        const char *kid = NULL, *actor = NULL, *pemf = NULL, *why = NULL;
+        char *pem;
+        size_t len;
+        int c;
+        optind = 1;
+        while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+            if (c == 'k')
+                kid = optarg;
+            else if (c == 'a')
+                actor = optarg;
+            else if (c == 'p')
+                pemf = optarg;
+            else
+                return 2;
+        }
+        if (!kid || !actor || !pemf) {
+            fprintf(stderr, "herald key add: --key-id, --actor and --pem are required\n");
+            return 2;
+        }
+        pem = read_file(pemf, 1 << 20, &len);
+        if (!pem) {
+            fprintf(stderr, "herald key add: cannot read %s: %s\n", pemf, strerror(errno));
+            return 1;
+        }
+        if (open_store(db, &st)) {
+            free(pem);
+            return 1;
+        }
+        rc = hd_keys_add(st, kid, actor, pem, len, &why);
+        memset(pem, 0, len);
+        free(pem);
+        hd_store_close(st);
+        if (rc) {
+            fprintf(stderr, "herald key add: %s\n", why ? why : hd_strerror(rc));
+            return 1;
+        }
+        printf("added key %s for %s\n", kid, actor);
+        return 0;
+    }
+    if (strcmp(argv[1], "list") == 0) {
+        int json = argc > 2 && strcmp(argv[2], "--json") == 0;
+        if (open_store(db, &st))
+            return 1;
+        rc = hd_keys_list(st, print_key, &json);
+        hd_store_close(st);
+        return rc ? 1 : 0;
+    }
+    if (strcmp(argv[1], "export-public") == 0) {
+        struct export_ctx x = {NULL, 0};
+        if (open_store(db, &st))
+            return 1;
+        x.st = st;
+        rc = hd_keys_list(st, export_key, &x);
+        hd_store_close(st);
+        return rc || x.rc ? 1 : 0;
+    }
+    fprintf(stderr, "herald key: unknown subcommand %s\n", argv[1]);
+    return 2;
+}
+
+/* ------------------------------------------------------------------ actor */
+
+static int cmd_actor(const char *db, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"actor", 1, 0, 'a'}, {"federation", 1, 0, 'f'}, {0, 0, 0, 0}};
+    const char *actor = NULL, *fed = NULL;
+    struct hd_store *st;
+    MDB_txn *txn;
+    int c, f, rc;
+
+    if (argc < 2 || strcmp(argv[1], "set") != 0) {
+        fprintf(stderr, "herald actor: expected set\n");
+        return 2;
+    }
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+        if (c == 'a')
+            actor = optarg;
+        else if (c == 'f')
+            fed = optarg;
+        else
+            return 2;
+    }
+    if (!actor || !fed) {
+        fprintf(stderr, "herald actor set: --actor and --federation are required\n");
+        return 2;
+    }
+    if (!strcmp(fed, "all"))
+        f = HD_FED_ALL;
+    else if (!strcmp(fed, "public"))
+        f = HD_FED_PUBLIC;
+    else if (!strcmp(fed, "none"))
+        f = HD_FED_NONE;
+    else {
+        fprintf(stderr, "herald actor set: --federation must be all, public or none\n");
+        return 2;
+    }
+    if (open_store(db, &st))
+        return 1;
+    rc = hd_store_begin(st, 1, &txn);
+    if (!rc)
+        rc = hd_actor_set_federation(st, txn, actor, f);
+    if (!rc)
+        rc = hd_store_commit(txn);
+    else
+        hd_store_abort(txn);
+    hd_store_close(st);
+    if (rc) {
+        fprintf(stderr, "herald actor set: %s\n", hd_strerror(rc));
+        return 1;
+    }
+    printf("actor %s federation %s\n", actor, fed);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ enqueue */
+
+struct pending_line {
+    size_t lineno;
+    struct hd_ingest_result res;
+};
+
+static void print_result(const struct pending_line *p, int committed)
+{
+    if (p->res.rc == 0 && committed) {
+        printf("{\"line\":%zu,\"ok\":true,\"seq\":%" PRIu64 ",\"deliveries\":%zu}\n", p->lineno,
+               p->res.seq, p->res.deliveries);
+    } else {
+        json_t *o = json_pack("{s:I, s:b, s:s}", "line", (json_int_t)p->lineno, "ok", 0, "error",
+                              committed ? p->res.why : "store commit failed; line not stored");
+        char *s;
+        if (o && p->res.rc == HD_ERR_DUPLICATE)
+            json_object_set_new(o, "duplicate_of", json_integer((json_int_t)p->res.seq));
+        if (o && p->res.withheld)
+            json_object_set_new(o, "withheld", json_true());
+        s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        if (s)
+            printf("%s\n", s);
+        free(s);
+        json_decref(o);
+    }
+}
+
+static uint64_t now_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* Lines are processed in groups of up to 256 per write transaction (each line is a nested
+ * transaction, so a refused line changes nothing); results are printed only after the group
+ * commits, so a printed seq is always durable. */
+static int cmd_enqueue(const char *db, int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : "-";
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    struct hd_store *st;
+    struct pending_line *pend;
+    char *line = NULL;
+    size_t cap = 0, lineno = 0, npend = 0, refused = 0;
+    ssize_t n;
+    int rc = 0, eof = 0;
+
+    if (!f) {
+        fprintf(stderr, "herald enqueue: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (open_store(db, &st)) {
+        if (f != stdin)
+            fclose(f);
+        return 1;
+    }
+    pend = calloc(256, sizeof(*pend));
+    while (pend && !eof) {
+        MDB_txn *txn;
+        struct hd_counters c;
+        rc = hd_store_begin(st, 1, &txn);
+        if (!rc)
+            rc = hd_counters_get(st, txn, &c);
+        if (rc) {
+            fprintf(stderr, "herald enqueue: store error: %s\n", hd_strerror(rc));
+            hd_store_abort(txn);
+            break;
+        }
+        npend = 0;
+        while (npend < 256) {
+            n = getline(&line, &cap, f);
+            if (n < 0) {
+                eof = 1;
+                break;
+            }
+            lineno++;
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                line[--n] = 0;
+            if (n == 0)
+                continue; /* blank lines are not envelopes */
+            pend[npend].lineno = lineno;
+            hd_ingest_envelope(st, txn, &c, line, (size_t)n, now_wall_ms(), &pend[npend].res);
+            npend++;
+            /* Interactive producers: do not hold results back waiting for 256 lines. */
+            if (f == stdin && isatty(0))
+                break;
+        }
+        rc = hd_counters_put(st, txn, &c);
+        if (!rc)
+            rc = hd_store_commit(txn);
+        else
+            hd_store_abort(txn);
+        for (size_t i = 0; i < npend; i++) {
+            print_result(&pend[i], rc == 0);
+            if (pend[i].res.rc || rc)
+                refused++;
+        }
+        fflush(stdout);
+        if (rc)
+            break;
+    }
+    free(line);
+    free(pend);
+    if (f != stdin)
+        fclose(f);
+    hd_store_close(st);
+    if (rc)
+        return 1;
+    return refused ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ run */
+
+static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *e;
+    unsigned long long v;
+    errno = 0;
+    v = strtoull(s, &e, 10);
+    if (errno || *e || e == s || v > max || s[0] == '-')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int cmd_run(const char *db, int argc, char **argv)
+{
+    enum {
+        O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
+        O_MA, O_PROG
+    };
+    static const struct option lo[] = {{"until-idle", 0, 0, O_UNTIL},
+                                       {"resolve", 1, 0, O_RESOLVE},
+                                       {"allow-private-addresses", 0, 0, O_PRIV},
+                                       {"ca-file", 1, 0, O_CA},
+                                       {"threads", 1, 0, O_THREADS},
+                                       {"max-inflight-host", 1, 0, O_MAXH},
+                                       {"connect-timeout", 1, 0, O_CT},
+                                       {"tls-timeout", 1, 0, O_TT},
+                                       {"response-timeout", 1, 0, O_RT},
+                                       {"retry-base", 1, 0, O_RB},
+                                       {"retry-cap", 1, 0, O_RC},
+                                       {"max-attempts", 1, 0, O_MA},
+                                       {"progress", 0, 0, O_PROG},
+                                       {0, 0, 0, 0}};
+    struct hd_run_opts o;
+    struct hd_run_summary sum;
+    struct hd_store *st;
+    const char **resolve = calloc((size_t)argc + 1, sizeof(char *));
+    unsigned long long v;
+    int c, rc;
+
+    if (!resolve)
+        return 1;
+    hd_run_opts_default(&o);
+    o.progress = isatty(2);
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        int bad = 0;
+        switch (c) {
+        case O_UNTIL:
+            o.until_idle = 1;
+            break;
+        case O_RESOLVE:
+            resolve[o.nresolve++] = optarg;
+            break;
+        case O_PRIV:
+            o.allow_private = 1;
+            break;
+        case O_CA:
+            o.ca_file = optarg;
+            break;
+        case O_PROG:
+            o.progress = 1;
+            break;
+        case O_THREADS:
+            bad = parse_uint(optarg, 256, &v);
+            o.threads = (unsigned)v;
+            break;
+        case O_MAXH:
+            bad = parse_uint(optarg, 100000, &v) || v == 0;
+            o.max_inflight_host = (unsigned)v;
+            break;
+        case O_CT:
+            bad = parse_uint(optarg, 3600000, &v) || v == 0;
+            o.connect_timeout_ms = (unsigned)v;
+            break;
+        case O_TT:
+            bad = parse_uint(optarg, 3600000, &v) || v == 0;
+            o.tls_timeout_ms = (unsigned)v;
+            break;
+        case O_RT:
+            bad = parse_uint(optarg, 3600000, &v) || v == 0;
+            o.response_timeout_ms = (unsigned)v;
+            break;
+        case O_RB:
+            bad = parse_uint(optarg, 86400000ull * 30, &v);
+            o.retry.base_ms = v;
+            break;
+        case O_RC:
+            bad = parse_uint(optarg, 86400000ull * 30, &v);
+            o.retry.cap_ms = v;
+            break;
+        case O_MA:
+            bad = parse_uint(optarg, 1000, &v) || v == 0;
+            o.retry.max_attempts = (uint32_t)v;
+            break;
+        default:
+            free(resolve);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "herald run: invalid value for --%s: %s\n", lo[c - O_UNTIL].name,
+                    optarg);
+            free(resolve);
+            return 2;
+        }
+    }
+    o.resolve = resolve;
+    if (open_store(db, &st)) {
+        free(resolve);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    rc = hd_run(st, &o, &g_stop, &sum);
+    if (rc == HD_ERR_BUSY) {
+        fprintf(stderr, "herald run: another herald run is using the store %s\n", db);
+    } else if (rc) {
+        fprintf(stderr, "herald run: %s\n", hd_strerror(rc));
+    } else {
+        MDB_txn *txn;
+        struct hd_counters cn;
+        uint64_t queued = 0, retrying = 0;
+        if (hd_store_begin(st, 0, &txn) == 0) {
+            MDB_cursor *cur;
+            MDB_val k, val;
+            hd_counters_get(st, txn, &cn);
+            if (mdb_cursor_open(txn, st->hosts, &cur) == 0) {
+                int op = MDB_FIRST;
+                while (mdb_cursor_get(cur, &k, &val, op) == 0) {
+                    struct hd_host_rec h;
+                    char name[HD_HOST_MAX];
+                    op = MDB_NEXT;
+                    snprintf(name, sizeof(name), "%.*s", (int)k.mv_size, (char *)k.mv_data);
+                    if (hd_host_get(st, txn, name, strlen(name), &h) == 0) {
+                        queued += h.queued;
+                        retrying += h.retrying;
+                    }
+                }
+                mdb_cursor_close(cur);
+            }
+            hd_store_abort(txn);
+        }
+        fprintf(stderr,
+                "summary: delivered=%" PRIu64 " retried=%" PRIu64 " dead=%" PRIu64
+                " attempts=%" PRIu64 " seconds=%.2f rate=%.0f/s cpu_s=%.2f"
+                " cpu_ms_per_delivery=%.3f max_rss_mb=%.1f still_queued=%" PRIu64
+                " waiting_retry=%" PRIu64 "\n",
+                sum.done, sum.retried, sum.dead, sum.attempts, sum.seconds,
+                sum.seconds > 0 ? (double)sum.done / sum.seconds : 0.0, sum.cpu_seconds,
+                sum.attempts ? sum.cpu_seconds * 1000.0 / (double)sum.attempts : 0.0,
+                (double)sum.max_rss_kb / 1024.0, queued, retrying);
+    }
+    hd_store_close(st);
+    free(resolve);
+    return rc ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ stats */
+
+static int cmd_stats(const char *db, int argc, char **argv)
+{
+    int json = argc > 1 && strcmp(argv[1], "--json") == 0;
+    struct hd_store *st;
+    struct hd_counters c;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    json_t *root, *hosts;
+    uint64_t queued = 0, retrying = 0;
+    int op = MDB_FIRST, rc;
+
+    if (open_store(db, &st))
+        return 1;
+    rc = hd_store_begin(st, 0, &txn);
+    if (!rc)
+        rc = hd_counters_get(st, txn, &c);
+    if (rc) {
+        fprintf(stderr, "herald stats: %s\n", hd_strerror(rc));
+        hd_store_abort(txn);
+        hd_store_close(st);
+        return 1;
+    }
+    hosts = json_array();
+    if (mdb_cursor_open(txn, st->hosts, &cur) == 0) {
+        while (mdb_cursor_get(cur, &k, &v, op) == 0) {
+            struct hd_host_rec h;
+            char name[HD_HOST_MAX];
+            op = MDB_NEXT;
+            snprintf(name, sizeof(name), "%.*s", (int)k.mv_size, (char *)k.mv_data);
+            if (hd_host_get(st, txn, name, strlen(name), &h) != 0)
+                continue;
+            queued += h.queued;
+            retrying += h.retrying;
+            json_array_append_new(
+                hosts, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "host", name, "queued",
+                                 (json_int_t)h.queued, "retrying", (json_int_t)h.retrying,
+                                 "in_flight", (json_int_t)0, "done", (json_int_t)h.done,
+                                 "failed", (json_int_t)h.failed, "failures",
+                                 (json_int_t)h.failures, "last_error", h.last_error));
+        }
+        mdb_cursor_close(cur);
+    }
+    hd_store_abort(txn);
+    hd_store_close(st);
+    root = json_pack("{s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:o}", "activities",
+                     (json_int_t)c.activities, "deliveries", "done", (json_int_t)c.done,
+                     "pending", (json_int_t)(queued - retrying), "retrying",
+                     (json_int_t)retrying, "failed", (json_int_t)c.failed, "refused",
+                     (json_int_t)c.refused, "withheld", (json_int_t)c.withheld, "hosts", hosts);
+    if (json) {
+        char *s = json_dumps(root, JSON_COMPACT);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+    } else {
+        size_t i;
+        json_t *h;
+        printf("activities: %" PRIu64 " (refused %" PRIu64 ", withheld %" PRIu64 ")\n",
+               c.activities, c.refused, c.withheld);
+        printf("deliveries: done %" PRIu64 ", pending %" PRIu64 ", retrying %" PRIu64
+               ", failed %" PRIu64 "\n",
+               c.done, queued - retrying, retrying, c.failed);
+        printf("%-40s %8s %8s %8s %8s %8s  %s\n", "host", "queued", "retrying", "done", "failed",
+               "failures", "last_error");
+        json_array_foreach(hosts, i, h)
+        {
+            printf("%-40s %8" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
+                   " %8" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
+                   "  %s\n",
+                   json_string_value(json_object_get(h, "host")),
+                   json_integer_value(json_object_get(h, "queued")),
+                   json_integer_value(json_object_get(h, "retrying")),
+                   json_integer_value(json_object_get(h, "done")),
+                   json_integer_value(json_object_get(h, "failed")),
+                   json_integer_value(json_object_get(h, "failures")),
+                   json_string_value(json_object_get(h, "last_error")));
+        }
+    }
+    json_decref(root);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ main */
 
 int main(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "herald: not built yet\n");
-    return 1;
+    const char *db = getenv("HERALD_DB");
+    int i = 1;
+
+    if (!db)
+        db = "herald-db";
+    umask(077); /* store files, keys and reports are private by default */
+    while (i < argc && argv[i][0] == '-') {
+        if (!strcmp(argv[i], "--db") && i + 1 < argc) {
+            db = argv[i + 1];
+            i += 2;
+        } else if (!strncmp(argv[i], "--db=", 5)) {
+            db = argv[i] + 5;
+            i++;
+        } else if (!strcmp(argv[i], "--log-level") && i + 1 < argc) {
+            int l = hd_log_parse_level(argv[i + 1]);
+            if (l < 0) {
+                fprintf(stderr, "herald: bad --log-level %s\n", argv[i + 1]);
+                return 2;
+            }
+            hd_log_level = l;
+            i += 2;
+        } else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--version")) {
+            printf("herald %s\n", HD_VERSION);
+            return 0;
+        } else {
+            fprintf(stderr, "herald: unknown option %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    argc -= i;
+    argv += i;
+    if (!strcmp(argv[0], "key"))
+        return cmd_key(db, argc, argv);
+    if (!strcmp(argv[0], "actor"))
+        return cmd_actor(db, argc, argv);
+    if (!strcmp(argv[0], "enqueue"))
+        return cmd_enqueue(db, argc, argv);
+    if (!strcmp(argv[0], "run"))
+        return cmd_run(db, argc, argv);
+    if (!strcmp(argv[0], "stats"))
+        return cmd_stats(db, argc, argv);
+    if (!strcmp(argv[0], "sign"))
+        return hd_cli_sign(argc, argv);
+    if (!strcmp(argv[0], "version")) {
+        printf("herald %s\n", HD_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[0], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "herald: unknown command %s\n", argv[0]);
+    usage(stderr);
+    return 2;
 }

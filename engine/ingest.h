@@ -1,0 +1,39 @@
+/* Ingest: validate an envelope, expand its audience, persist the activity and its deliveries.
+ *
+ * Envelope (one JSON object, one per line in batches):
+ *   {"activity": {...}, "inboxes": ["https://host/inbox", ...], "to_followers": false}
+ * The activity needs string "id", "type" and "actor" (or an actor object with "id"); the
+ * actor needs a signing key. The activity is stored byte for byte as it appears in the
+ * envelope. Unknown envelope keys are refused (a typo must not silently drop recipients).
+ * The same inbox twice is one delivery. Used by the CLI, the ingest endpoint and the C API.
+ */
+#ifndef HD_INGEST_H
+#define HD_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store.h"
+
+#define HD_INGEST_MAX_LINE (1u << 20) /* 1 MiB per envelope */
+
+struct hd_ingest_result {
+    int rc;             /* 0 accepted, HD_ERR_DUPLICATE, HD_ERR_INVALID, HD_ERR_NO_KEY, ... */
+    uint64_t seq;       /* accepted: new seq; duplicate: the original seq */
+    size_t deliveries;  /* deliveries persisted */
+    size_t withheld;    /* 1 if withheld by the actor's federation choice */
+    char why[256];      /* reason when rc != 0 */
+};
+
+/* Processes one envelope inside the write txn `txn` (as a nested transaction, so a refused
+ * line changes nothing). c are the counters read in txn; the caller writes them back before
+ * committing. Returns res->rc. */
+int hd_ingest_envelope(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, const char *line,
+                       size_t len, uint64_t now_ms, struct hd_ingest_result *res);
+
+/* Finds the raw text of the value of top-level key `key` in the JSON object text. Returns 0
+ * with *start and *vlen set, or HD_ERR_NOT_FOUND / HD_ERR_INVALID. */
+int hd_json_raw_member(const char *text, size_t len, const char *key, size_t *start,
+                       size_t *vlen);
+
+#endif

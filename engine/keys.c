@@ -1,0 +1,168 @@
+#include <string.h>
+
+#include "err.h"
+#include "keys.h"
+#include "sign.h"
+
+static int put_actor(struct hd_store *st, MDB_txn *txn, const char *actor, const char *key_id,
+                     size_t key_id_len, int federation)
+{
+    struct hd_enc e;
+    MDB_val k = {strlen(actor), (void *)actor}, v;
+    int rc;
+
+    hd_enc_init(&e);
+    hd_enc_array(&e, 3);
+    hd_enc_uint(&e, 1);
+    if (key_id)
+        hd_enc_str(&e, key_id, key_id_len);
+    else
+        hd_enc_nil(&e);
+    hd_enc_uint(&e, (uint64_t)federation);
+    rc = e.err;
+    if (!rc) {
+        v.mv_size = e.len;
+        v.mv_data = e.buf;
+        rc = hd_store_err(mdb_put(txn, st->actors, &k, &v, 0));
+    }
+    hd_enc_fini(&e);
+    return rc;
+}
+
+int hd_actor_get(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
+                 struct hd_slice *key_id, int *federation)
+{
+    MDB_val k = {actor_len, (void *)actor}, v;
+    struct hd_dec d;
+    int rc = hd_store_err(mdb_get(txn, st->actors, &k, &v));
+    if (rc)
+        return rc;
+    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3);
+    if (rc)
+        return rc;
+    *key_id = hd_dec_str(&d, 1);
+    *federation = (int)hd_dec_uint(&d, 2);
+    return 0;
+}
+
+int hd_actor_set_federation(struct hd_store *st, MDB_txn *txn, const char *actor, int federation)
+{
+    struct hd_slice kid = {NULL, 0};
+    int fed, rc = hd_actor_get(st, txn, actor, strlen(actor), &kid, &fed);
+    char buf[2048];
+
+    if (rc && rc != HD_ERR_NOT_FOUND)
+        return rc;
+    if (kid.n >= sizeof(buf))
+        return HD_ERR_INVALID;
+    if (kid.p)
+        memcpy(buf, kid.p, kid.n);
+    return put_actor(st, txn, actor, kid.p ? buf : NULL, kid.n, federation);
+}
+
+int hd_keys_add(struct hd_store *st, const char *key_id, const char *actor, const char *pem,
+                size_t pem_len, const char **why)
+{
+    int type = 0, fed = HD_FED_ALL, rc;
+    unsigned bits = 0;
+    struct hd_enc e;
+    struct hd_slice old;
+    MDB_txn *txn;
+    MDB_val k = {strlen(key_id), (void *)key_id}, v;
+
+    *why = NULL;
+    if (!*key_id || !*actor || k.mv_size > 500 || strlen(actor) > 500) {
+        *why = "key id and actor must be non-empty and at most 500 bytes";
+        return HD_ERR_INVALID;
+    }
+    rc = hd_key_inspect(pem, pem_len, &type, &bits, NULL, 0);
+    if (rc) {
+        *why = "not a PEM private key Herald can use (RSA PKCS#1/PKCS#8, or Ed25519 PKCS#8)";
+        return HD_ERR_INVALID;
+    }
+    if (type == HD_KEY_RSA && bits < 2048) {
+        *why = "RSA keys must have at least 2048 bits";
+        return HD_ERR_INVALID;
+    }
+    rc = hd_store_begin(st, 1, &txn);
+    if (rc)
+        return rc;
+    hd_enc_init(&e);
+    hd_enc_array(&e, 5);
+    hd_enc_uint(&e, 1);
+    hd_enc_cstr(&e, actor);
+    hd_enc_uint(&e, (uint64_t)type);
+    hd_enc_uint(&e, bits);
+    hd_enc_bin(&e, pem, pem_len);
+    rc = e.err;
+    if (rc)
+        goto fail;
+    v.mv_size = e.len;
+    v.mv_data = e.buf;
+    rc = hd_store_err(mdb_put(txn, st->keys, &k, &v, 0));
+    if (rc)
+        goto fail;
+    /* Keep the actor's federation choice when re-keying. */
+    if (hd_actor_get(st, txn, actor, strlen(actor), &old, &fed) != 0)
+        fed = HD_FED_ALL;
+    rc = put_actor(st, txn, actor, key_id, strlen(key_id), fed);
+    if (rc)
+        goto fail;
+    /* Wipe our encoded copy of the key before freeing it. */
+    memset(e.buf, 0, e.len);
+    hd_enc_fini(&e);
+    return hd_store_commit(txn);
+fail:
+    if (e.buf)
+        memset(e.buf, 0, e.len);
+    hd_enc_fini(&e);
+    hd_store_abort(txn);
+    return rc;
+}
+
+int hd_keys_list(struct hd_store *st, hd_key_list_cb cb, void *user_data)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = hd_store_begin(st, 0, &txn), op = MDB_FIRST;
+
+    if (rc)
+        return rc;
+    rc = hd_store_err(mdb_cursor_open(txn, st->keys, &cur));
+    if (rc)
+        goto out;
+    while (mdb_cursor_get(cur, &k, &v, op) == 0) {
+        struct hd_dec d;
+        struct hd_key_info ki;
+        op = MDB_NEXT;
+        rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 5);
+        if (rc)
+            break;
+        ki.key_id.p = k.mv_data;
+        ki.key_id.n = k.mv_size;
+        ki.actor = hd_dec_str(&d, 1);
+        ki.type = (int)hd_dec_uint(&d, 2);
+        ki.bits = (unsigned)hd_dec_uint(&d, 3);
+        if (cb(&ki, user_data))
+            break;
+    }
+    mdb_cursor_close(cur);
+out:
+    hd_store_abort(txn);
+    return rc;
+}
+
+int hd_keys_get_pem(struct hd_store *st, MDB_txn *txn, const char *key_id, struct hd_slice *pem)
+{
+    MDB_val k = {strlen(key_id), (void *)key_id}, v;
+    struct hd_dec d;
+    int rc = hd_store_err(mdb_get(txn, st->keys, &k, &v));
+    if (rc)
+        return rc;
+    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 5);
+    if (rc)
+        return rc;
+    *pem = hd_dec_str(&d, 4);
+    return pem->p ? 0 : HD_ERR_INVALID;
+}

@@ -1,0 +1,39 @@
+/* Signing keys and actors in the store. Private keys are stored as PEM in the keys DBI
+ * (file mode 0600) and are only ever handed to the signer; listings show ids and actors. */
+#ifndef HD_KEYS_H
+#define HD_KEYS_H
+
+#include "codec.h"
+#include "store.h"
+
+#define HD_FED_ALL 0
+#define HD_FED_PUBLIC 1
+#define HD_FED_NONE 2
+
+struct hd_key_info {
+    struct hd_slice key_id, actor;
+    int type;      /* HD_KEY_RSA / HD_KEY_ED25519 (sign.h) */
+    unsigned bits;
+};
+
+/* Validates pem (RSA >= 2048 bits, PKCS#1 or PKCS#8) and stores it under key_id for actor,
+ * making it the actor's signing key. Returns 0, HD_ERR_INVALID (with *why set to a static
+ * reason), or a store error. */
+int hd_keys_add(struct hd_store *st, const char *key_id, const char *actor, const char *pem,
+                size_t pem_len, const char **why);
+
+typedef int (*hd_key_list_cb)(const struct hd_key_info *k, void *user_data);
+/* Calls cb for each key in key-id order (stop when cb returns nonzero). */
+int hd_keys_list(struct hd_store *st, hd_key_list_cb cb, void *user_data);
+
+/* Reads the PEM of key_id inside txn (valid until txn ends). */
+int hd_keys_get_pem(struct hd_store *st, MDB_txn *txn, const char *key_id, struct hd_slice *pem);
+
+/* Reads an actor's signing key id and federation choice inside txn (valid until txn ends).
+ * Returns 0 or HD_ERR_NOT_FOUND. */
+int hd_actor_get(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
+                 struct hd_slice *key_id, int *federation);
+/* Sets an actor's federation choice (creating the actor record if needed). */
+int hd_actor_set_federation(struct hd_store *st, MDB_txn *txn, const char *actor, int federation);
+
+#endif

@@ -1,0 +1,429 @@
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "err.h"
+#include "queue.h"
+
+size_t hd_queue_key(uint8_t *key, const char *host, uint64_t seq, uint32_t idx)
+{
+    size_t hl = strlen(host);
+    if (hl >= HD_HOST_MAX)
+        hl = HD_HOST_MAX - 1;
+    memcpy(key, host, hl);
+    key[hl] = 0;
+    hd_be64(key + hl + 1, seq);
+    hd_be32(key + hl + 9, idx);
+    return hl + 13;
+}
+
+int hd_host_get(struct hd_store *st, MDB_txn *txn, const char *host, size_t host_len,
+                struct hd_host_rec *h)
+{
+    MDB_val k = {host_len, (void *)host}, v;
+    struct hd_dec d;
+    struct hd_slice s;
+    int rc;
+
+    memset(h, 0, sizeof(*h));
+    rc = mdb_get(txn, st->hosts, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return HD_ERR_NOT_FOUND;
+    if (rc)
+        return hd_store_err(rc);
+    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 10);
+    if (rc)
+        return rc;
+    h->queued = hd_dec_uint(&d, 1);
+    h->retrying = hd_dec_uint(&d, 2);
+    h->done = hd_dec_uint(&d, 3);
+    h->failed = hd_dec_uint(&d, 4);
+    h->failures = hd_dec_uint(&d, 5);
+    h->last_status = hd_dec_uint(&d, 6);
+    s = hd_dec_str(&d, 7);
+    if (s.n >= sizeof(h->last_error))
+        s.n = sizeof(h->last_error) - 1;
+    if (s.p)
+        memcpy(h->last_error, s.p, s.n);
+    h->last_error[s.n] = 0;
+    h->last_ok_ms = hd_dec_uint(&d, 8);
+    h->last_fail_ms = hd_dec_uint(&d, 9);
+    return 0;
+}
+
+int hd_host_put(struct hd_store *st, MDB_txn *txn, const char *host, size_t host_len,
+                const struct hd_host_rec *h)
+{
+    struct hd_enc e;
+    MDB_val k = {host_len, (void *)host}, v;
+    int rc;
+
+    hd_enc_init(&e);
+    hd_enc_array(&e, 10);
+    hd_enc_uint(&e, 1);
+    hd_enc_uint(&e, h->queued);
+    hd_enc_uint(&e, h->retrying);
+    hd_enc_uint(&e, h->done);
+    hd_enc_uint(&e, h->failed);
+    hd_enc_uint(&e, h->failures);
+    hd_enc_uint(&e, h->last_status);
+    hd_enc_cstr(&e, h->last_error);
+    hd_enc_uint(&e, h->last_ok_ms);
+    hd_enc_uint(&e, h->last_fail_ms);
+    rc = e.err;
+    if (!rc) {
+        v.mv_size = e.len;
+        v.mv_data = e.buf;
+        rc = hd_store_err(mdb_put(txn, st->hosts, &k, &v, 0));
+    }
+    hd_enc_fini(&e);
+    return rc;
+}
+
+int hd_queue_find_activity(struct hd_store *st, MDB_txn *txn, const char *id, uint64_t *seq)
+{
+    MDB_val k = {strlen(id), (void *)id}, v;
+    int rc;
+
+    if (k.mv_size == 0 || k.mv_size > 511)
+        return HD_ERR_INVALID;
+    rc = hd_store_err(mdb_get(txn, st->actid, &k, &v));
+    if (rc)
+        return rc;
+    if (v.mv_size != 8)
+        return HD_ERR_INVALID;
+    *seq = hd_rd64(v.mv_data);
+    return 0;
+}
+
+static int put_u32(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, uint32_t val)
+{
+    uint8_t kb[8], vb[4];
+    MDB_val k = {8, kb}, v = {4, vb};
+    hd_be64(kb, seq);
+    hd_be32(vb, val);
+    return hd_store_err(mdb_put(txn, dbi, &k, &v, 0));
+}
+
+static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_t *key,
+                    size_t keylen, const char *inbox, size_t inbox_len, uint32_t attempts,
+                    uint64_t not_before, uint64_t enq_ms, uint64_t status, const char *error)
+{
+    struct hd_enc e;
+    MDB_val k = {keylen, (void *)key}, v;
+    int rc;
+
+    (void)st;
+    hd_enc_init(&e);
+    hd_enc_array(&e, 7);
+    hd_enc_uint(&e, 1);
+    hd_enc_str(&e, inbox, inbox_len);
+    hd_enc_uint(&e, attempts);
+    hd_enc_uint(&e, not_before);
+    hd_enc_uint(&e, enq_ms);
+    hd_enc_uint(&e, status);
+    hd_enc_cstr(&e, error);
+    rc = e.err;
+    if (!rc) {
+        v.mv_size = e.len;
+        v.mv_data = e.buf;
+        rc = hd_store_err(mdb_put(txn, dbi, &k, &v, 0));
+    }
+    hd_enc_fini(&e);
+    return rc;
+}
+
+int hd_queue_enqueue(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+                     const struct hd_activity_in *a, const struct hd_url *urls, size_t n,
+                     uint64_t now_ms, uint64_t *seq)
+{
+    uint8_t sb[8], key[HD_QKEY_MAX];
+    MDB_val k, v;
+    struct hd_enc e;
+    uint64_t s;
+    int rc;
+
+    rc = hd_queue_find_activity(st, txn, a->id, &s);
+    if (rc == 0) {
+        *seq = s;
+        return HD_ERR_DUPLICATE;
+    }
+    if (rc != HD_ERR_NOT_FOUND)
+        return rc;
+    s = c->next_seq++;
+    c->activities++;
+    hd_be64(sb, s);
+
+    hd_enc_init(&e);
+    hd_enc_array(&e, 7);
+    hd_enc_uint(&e, 1);
+    hd_enc_cstr(&e, a->id);
+    hd_enc_cstr(&e, a->type);
+    hd_enc_cstr(&e, a->actor);
+    hd_enc_cstr(&e, a->object_id);
+    hd_enc_uint(&e, now_ms);
+    hd_enc_bin(&e, a->body, a->body_len);
+    rc = e.err;
+    if (rc)
+        goto out;
+    k.mv_size = 8;
+    k.mv_data = sb;
+    v.mv_size = e.len;
+    v.mv_data = e.buf;
+    rc = hd_store_err(mdb_put(txn, st->acts, &k, &v, 0));
+    if (rc)
+        goto out;
+    k.mv_size = strlen(a->id);
+    k.mv_data = (void *)a->id;
+    v.mv_size = 8;
+    v.mv_data = sb;
+    rc = hd_store_err(mdb_put(txn, st->actid, &k, &v, 0));
+    if (rc)
+        goto out;
+    rc = put_u32(txn, st->actrem, s, (uint32_t)n);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
+        struct hd_host_rec h;
+        size_t kl = hd_queue_key(key, urls[i].host, s, (uint32_t)i);
+        rc = hd_url_format(&urls[i], inbox, sizeof(inbox));
+        if (rc)
+            goto out;
+        rc = put_qval(st, txn, st->queue, key, kl, inbox, strlen(inbox), 0, 0, now_ms, 0, NULL);
+        if (rc)
+            goto out;
+        rc = hd_host_get(st, txn, urls[i].host, strlen(urls[i].host), &h);
+        if (rc && rc != HD_ERR_NOT_FOUND)
+            goto out;
+        h.queued++;
+        rc = hd_host_put(st, txn, urls[i].host, strlen(urls[i].host), &h);
+        if (rc)
+            goto out;
+    }
+    *seq = s;
+out:
+    hd_enc_fini(&e);
+    return rc;
+}
+
+static int decode_qent(const MDB_val *k, const MDB_val *v, struct hd_qent *q)
+{
+    struct hd_dec d;
+    int rc;
+    if (k->mv_size < 13)
+        return HD_ERR_INVALID;
+    rc = hd_dec_record(&d, v->mv_data, v->mv_size, 1, 7);
+    if (rc)
+        return rc;
+    q->key = k->mv_data;
+    q->keylen = k->mv_size;
+    q->seq = hd_rd64((const uint8_t *)k->mv_data + k->mv_size - 12);
+    q->idx = hd_rd32((const uint8_t *)k->mv_data + k->mv_size - 4);
+    q->inbox = hd_dec_str(&d, 1);
+    q->attempts = (uint32_t)hd_dec_uint(&d, 2);
+    q->not_before_ms = hd_dec_uint(&d, 3);
+    q->enqueued_ms = hd_dec_uint(&d, 4);
+    return q->inbox.p ? 0 : HD_ERR_INVALID;
+}
+
+int hd_queue_scan(struct hd_store *st, MDB_txn *txn, const char *host, const uint8_t *after,
+                  size_t after_len, size_t max, hd_qent_cb cb, void *user_data, uint8_t *last,
+                  size_t *last_len, int *end)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t hl = strlen(host), seen = 0;
+    uint8_t start[HD_QKEY_MAX];
+    int rc;
+
+    *end = 0;
+    *last_len = 0;
+    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    if (rc)
+        return rc;
+    if (after && after_len) {
+        k.mv_size = after_len;
+        k.mv_data = (void *)after;
+    } else {
+        memcpy(start, host, hl);
+        start[hl] = 0;
+        k.mv_size = hl + 1;
+        k.mv_data = start;
+    }
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 && after && after_len && k.mv_size == after_len &&
+        memcmp(k.mv_data, after, after_len) == 0)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    while (rc == 0) {
+        struct hd_qent q;
+        if (k.mv_size != hl + 13 || memcmp(k.mv_data, host, hl) != 0 ||
+            ((const uint8_t *)k.mv_data)[hl] != 0) {
+            *end = 1;
+            break;
+        }
+        if (seen >= max)
+            break;
+        seen++;
+        memcpy(last, k.mv_data, k.mv_size);
+        *last_len = k.mv_size;
+        if (decode_qent(&k, &v, &q) == 0 && cb(&q, user_data))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND)
+        *end = 1;
+    else if (rc)
+        seen = 0;
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return hd_store_err(rc);
+    return (int)seen;
+}
+
+static int act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    uint32_t rem;
+    int rc;
+
+    hd_be64(kb, seq);
+    rc = mdb_get(txn, st->actrem, &k, &v);
+    if (rc == MDB_NOTFOUND || v.mv_size != 4)
+        return 0;
+    if (rc)
+        return hd_store_err(rc);
+    rem = hd_rd32(v.mv_data);
+    if (rem > 1)
+        return put_u32(txn, st->actrem, seq, rem - 1);
+    /* Last delivery of this activity: drop the body, keep the id index for de-duplication. */
+    rc = mdb_del(txn, st->actrem, &k, NULL);
+    if (rc == 0 || rc == MDB_NOTFOUND)
+        rc = mdb_del(txn, st->acts, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
+}
+
+int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+                   const struct hd_ack *acks, size_t n, uint64_t now_ms)
+{
+    struct hd_host_rec h;
+    char cur_host[HD_HOST_MAX] = "";
+    int have_host = 0, rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct hd_ack *a = &acks[i];
+        const char *host = hd_queue_key_host(a->key);
+        MDB_val k = {a->keylen, (void *)a->key}, v;
+        struct hd_qent q;
+        uint32_t old_attempts;
+        char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
+
+        rc = mdb_get(txn, st->queue, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            continue; /* already acknowledged or cancelled */
+        }
+        if (rc)
+            return hd_store_err(rc);
+        rc = decode_qent(&k, &v, &q);
+        if (rc)
+            return rc;
+        old_attempts = q.attempts;
+        if (q.inbox.n >= sizeof(inbox))
+            return HD_ERR_INVALID;
+        memcpy(inbox, q.inbox.p, q.inbox.n);
+        inbox[q.inbox.n] = 0;
+
+        /* Acks arrive grouped by thread, and mostly by host: keep the host record in hand
+         * while consecutive acks share it. */
+        if (!have_host || strcmp(cur_host, host) != 0) {
+            if (have_host) {
+                rc = hd_host_put(st, txn, cur_host, strlen(cur_host), &h);
+                if (rc)
+                    return rc;
+            }
+            snprintf(cur_host, sizeof(cur_host), "%s", host);
+            rc = hd_host_get(st, txn, cur_host, strlen(cur_host), &h);
+            if (rc && rc != HD_ERR_NOT_FOUND)
+                return rc;
+            have_host = 1;
+        }
+        switch (a->kind) {
+        case HD_ACK_DONE:
+            rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
+            if (rc)
+                return rc;
+            if (h.queued)
+                h.queued--;
+            if (old_attempts && h.retrying)
+                h.retrying--;
+            h.done++;
+            h.last_status = a->status;
+            h.last_ok_ms = now_ms;
+            c->done++;
+            rc = act_done(st, txn, q.seq);
+            break;
+        case HD_ACK_RETRY:
+            if (!old_attempts)
+                h.retrying++;
+            h.failures++;
+            h.last_status = a->status;
+            h.last_fail_ms = now_ms;
+            snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
+            rc = put_qval(st, txn, st->queue, a->key, a->keylen, inbox, strlen(inbox),
+                          a->attempts, a->not_before_ms, q.enqueued_ms, a->status, a->error);
+            break;
+        case HD_ACK_DEAD:
+            rc = put_qval(st, txn, st->dead, a->key, a->keylen, inbox, strlen(inbox), a->attempts,
+                          now_ms, q.enqueued_ms, a->status, a->error);
+            if (rc)
+                return rc;
+            rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
+            if (rc)
+                return rc;
+            if (h.queued)
+                h.queued--;
+            if (old_attempts && h.retrying)
+                h.retrying--;
+            h.failed++;
+            h.failures++;
+            h.last_status = a->status;
+            h.last_fail_ms = now_ms;
+            snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
+            c->failed++;
+            rc = act_done(st, txn, q.seq);
+            break;
+        default:
+            rc = HD_ERR_INVALID;
+        }
+        if (rc)
+            return rc;
+    }
+    if (have_host)
+        rc = hd_host_put(st, txn, cur_host, strlen(cur_host), &h);
+    return rc;
+}
+
+int hd_queue_get_activity(struct hd_store *st, MDB_txn *txn, uint64_t seq,
+                          struct hd_act_view *out)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    struct hd_dec d;
+    int rc;
+
+    hd_be64(kb, seq);
+    rc = hd_store_err(mdb_get(txn, st->acts, &k, &v));
+    if (rc)
+        return rc;
+    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 7);
+    if (rc)
+        return rc;
+    out->id = hd_dec_str(&d, 1);
+    out->type = hd_dec_str(&d, 2);
+    out->actor = hd_dec_str(&d, 3);
+    out->object_id = hd_dec_str(&d, 4);
+    out->body = hd_dec_str(&d, 6);
+    return 0;
+}

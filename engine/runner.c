@@ -1,0 +1,1178 @@
+/* The delivery runner.
+ *
+ * Threads: N loop threads (one per core by default) and one committer thread.
+ *  - Each loop thread owns the hosts whose name hashes to it: their in-memory state, their
+ *    connections (an hd_http_client), a resolver and a signer. No locks on the hot path.
+ *  - The committer owns all store writes of the run: loop threads hand it batches of
+ *    acknowledgements; it applies all pending batches in one LMDB write transaction (group
+ *    commit), then hands each batch back to its thread. A delivery stays leased in memory
+ *    until its acknowledgement has committed, so a rescan can never send it twice, and
+ *    nothing is counted done before its transaction commits. Commits (fsync) run off the
+ *    loop threads, so a slow disk never stalls the rings.
+ *
+ * Per host: deliveries are read from the store in key order (host, seq, idx) by a cursor
+ * position kept in memory; entries not yet due (retry later) are skipped and the host's
+ * timer is armed for the earliest of them, which resets the position to the start. Signing
+ * runs inline on the loop thread: it is the bulk of the CPU per delivery, and with one loop
+ * per core a worker pool would only move the same work elsewhere and add hand-offs.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dns.h"
+#include "err.h"
+#include "http.h"
+#include "keys.h"
+#include "log.h"
+#include "loop.h"
+#include "queue.h"
+#include "runner.h"
+#include "sign.h"
+#include "strset.h"
+
+#define ACT_CACHE_MAX 4096
+#define HOST_SCAN_INTERVAL_MS 250
+
+struct sthread;
+struct shost;
+struct sact;
+
+/* A leased delivery: ready, in flight, or waiting for its acknowledgement to commit. */
+struct sdel {
+    struct sdel *next;  /* ready list */
+    struct sdel *lnext; /* leased-set chain */
+    struct shost *host;
+    struct sact *act;
+    uint64_t seq;
+    uint32_t attempts;  /* attempts made before this one */
+    uint16_t keylen;
+    uint8_t key[HD_QKEY_MAX];
+    struct hd_url url;
+    char date[40];
+    char sig[2048];
+    struct hd_http_header hdrs[6];
+    uint64_t start_ms;
+};
+
+struct sact {
+    struct sact *hnext;
+    uint64_t seq;
+    unsigned refs;
+    char *id;
+    char *key_id;
+    char *body;
+    size_t body_len;
+    char digest[64];
+};
+
+struct shost {
+    struct shost *hnext;
+    struct shost *rnext;
+    struct sthread *th;
+    int runnable;
+    int exhausted;
+    uint8_t pos[HD_QKEY_MAX];
+    size_t poslen;
+    uint64_t retry_due_wall; /* earliest not_before of skipped entries, 0 none */
+    struct hd_timer timer;
+    struct sdel *ready_head, *ready_tail;
+    unsigned nready, inflight, window;
+    char name[HD_HOST_MAX];
+};
+
+struct batch {
+    struct batch *next;
+    struct sthread *owner;
+    struct hd_ack *acks;
+    struct sdel **dels;
+    size_t n, cap;
+    int rc;
+};
+
+struct committer {
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct batch *head;
+    int stop;
+    struct hd_store *st;
+    uint64_t commits, acks;
+};
+
+struct sthread {
+    unsigned idx, nthreads;
+    pthread_t tid;
+    const struct hd_run_opts *o;
+    struct hd_store *st;
+    struct committer *cm;
+    volatile int *stop;
+    struct hd_loop *loop;
+    struct hd_dns *dns;
+    struct hd_http_client *http;
+    struct hd_signer *signer;
+    MDB_txn *rtxn;
+    int rtxn_live;
+
+    struct shost **hosts; /* hash table */
+    size_t hosts_cap, nhosts;
+    struct shost *run_head, *run_tail;
+
+    struct sdel **leased; /* hash table of leased deliveries by key */
+    size_t leased_cap, nleased;
+
+    struct sact **acts;
+    size_t acts_cap, nacts;
+
+    struct batch *cur;        /* acknowledgements being collected */
+    uint64_t cur_first_ms;
+    unsigned batches_out;     /* handed to the committer, not yet back */
+    pthread_mutex_t done_mu;
+    struct batch *done_head;  /* back from the committer */
+    int efd;
+    struct hd_loop_op efd_op;
+    uint64_t efd_val;
+    int efd_armed;
+
+    uint64_t last_seq_seen, last_scan_ms;
+    uint32_t rnd;
+    unsigned inflight;
+    int rc;
+
+    _Atomic uint64_t n_done, n_retry, n_dead, n_attempts, n_inflight;
+    _Atomic int exited;
+};
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static uint32_t xrand(struct sthread *th)
+{
+    uint32_t x = th->rnd;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    th->rnd = x;
+    return x;
+}
+
+void hd_run_opts_default(struct hd_run_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->max_inflight_host = 64;
+    o->max_inflight_thread = 8192;
+    o->connect_timeout_ms = 10000;
+    o->tls_timeout_ms = 10000;
+    o->response_timeout_ms = 30000;
+    o->commit_interval_ms = 5;
+    o->commit_batch = 4096;
+    hd_retry_policy_default(&o->retry);
+    o->user_agent = "Herald/" HD_VERSION;
+}
+
+/* ---------------------------------------------------------------- hash tables */
+
+static int grow_table(void ***tab, size_t *cap, size_t next_off, uint64_t (*hash)(const void *))
+{
+    size_t ncap = *cap ? *cap * 2 : 256;
+    void **nt = calloc(ncap, sizeof(void *));
+    if (!nt)
+        return -ENOMEM;
+    for (size_t i = 0; i < *cap; i++) {
+        void *e = (*tab)[i];
+        while (e) {
+            void **nextp = (void **)((char *)e + next_off);
+            void *n = *nextp;
+            size_t b = hash(e) & (ncap - 1);
+            *nextp = nt[b];
+            nt[b] = e;
+            e = n;
+        }
+    }
+    free(*tab);
+    *tab = nt;
+    *cap = ncap;
+    return 0;
+}
+
+static uint64_t host_hash(const void *p)
+{
+    const struct shost *h = p;
+    return hd_hash64(h->name, strlen(h->name));
+}
+
+static uint64_t del_hash(const void *p)
+{
+    const struct sdel *d = p;
+    return hd_hash64(d->key, d->keylen);
+}
+
+static uint64_t act_hash_seq(uint64_t seq)
+{
+    return seq * 0x9E3779B97F4A7C15ull;
+}
+
+static uint64_t act_hash(const void *p)
+{
+    return act_hash_seq(((const struct sact *)p)->seq);
+}
+
+static struct shost *host_find(struct sthread *th, const char *name)
+{
+    if (!th->hosts_cap)
+        return NULL;
+    struct shost *h = th->hosts[hd_hash64(name, strlen(name)) & (th->hosts_cap - 1)];
+    while (h && strcmp(h->name, name) != 0)
+        h = h->hnext;
+    return h;
+}
+
+static void on_host_timer(struct hd_timer *t);
+
+static struct shost *host_get(struct sthread *th, const char *name)
+{
+    struct shost *h = host_find(th, name);
+    size_t b;
+    if (h)
+        return h;
+    if ((th->nhosts + 1) * 2 > th->hosts_cap &&
+        grow_table((void ***)&th->hosts, &th->hosts_cap, offsetof(struct shost, hnext),
+                   host_hash) != 0)
+        return NULL;
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return NULL;
+    snprintf(h->name, sizeof(h->name), "%s", name);
+    h->th = th;
+    h->window = th->o->max_inflight_host;
+    hd_timer_init(&h->timer, on_host_timer);
+    b = hd_hash64(name, strlen(name)) & (th->hosts_cap - 1);
+    h->hnext = th->hosts[b];
+    th->hosts[b] = h;
+    th->nhosts++;
+    return h;
+}
+
+static int leased_has(struct sthread *th, const uint8_t *key, size_t keylen)
+{
+    if (!th->leased_cap)
+        return 0;
+    struct sdel *d = th->leased[hd_hash64(key, keylen) & (th->leased_cap - 1)];
+    while (d && (d->keylen != keylen || memcmp(d->key, key, keylen) != 0))
+        d = d->lnext;
+    return d != NULL;
+}
+
+static int leased_add(struct sthread *th, struct sdel *d)
+{
+    size_t b;
+    if ((th->nleased + 1) * 2 > th->leased_cap &&
+        grow_table((void ***)&th->leased, &th->leased_cap, offsetof(struct sdel, lnext),
+                   del_hash) != 0)
+        return -ENOMEM;
+    b = del_hash(d) & (th->leased_cap - 1);
+    d->lnext = th->leased[b];
+    th->leased[b] = d;
+    th->nleased++;
+    return 0;
+}
+
+static void leased_del(struct sthread *th, struct sdel *d)
+{
+    struct sdel **pp = &th->leased[del_hash(d) & (th->leased_cap - 1)];
+    while (*pp && *pp != d)
+        pp = &(*pp)->lnext;
+    if (*pp) {
+        *pp = d->lnext;
+        th->nleased--;
+    }
+}
+
+/* ---------------------------------------------------------------- activities */
+
+static void act_free(struct sact *a)
+{
+    if (!a)
+        return;
+    free(a->id);
+    free(a->key_id);
+    free(a->body);
+    free(a);
+}
+
+static void acts_trim(struct sthread *th)
+{
+    /* Drop unreferenced activities once the cache is over its bound. */
+    for (size_t i = 0; i < th->acts_cap && th->nacts > ACT_CACHE_MAX / 2; i++) {
+        struct sact **pp = &th->acts[i];
+        while (*pp) {
+            struct sact *a = *pp;
+            if (a->refs == 0) {
+                *pp = a->hnext;
+                act_free(a);
+                th->nacts--;
+            } else {
+                pp = &a->hnext;
+            }
+        }
+    }
+}
+
+static MDB_txn *rtxn(struct sthread *th)
+{
+    if (th->rtxn_live)
+        return th->rtxn;
+    if (th->rtxn) {
+        if (mdb_txn_renew(th->rtxn) != 0)
+            return NULL;
+    } else if (hd_store_begin(th->st, 0, &th->rtxn) != 0) {
+        th->rtxn = NULL;
+        return NULL;
+    }
+    th->rtxn_live = 1;
+    return th->rtxn;
+}
+
+static void rtxn_end(struct sthread *th)
+{
+    if (th->rtxn_live) {
+        mdb_txn_reset(th->rtxn);
+        th->rtxn_live = 0;
+    }
+}
+
+static char *slice_dup(struct hd_slice s)
+{
+    char *p = malloc(s.n + 1);
+    if (p) {
+        if (s.n)
+            memcpy(p, s.p, s.n);
+        p[s.n] = 0;
+    }
+    return p;
+}
+
+/* Returns the cached activity seq (loading it and its actor's key on first use), or NULL
+ * with *err set: HD_ERR_NOT_FOUND (activity gone), HD_ERR_NO_KEY, -ENOMEM, store errors. */
+static struct sact *act_get(struct sthread *th, uint64_t seq, int *err)
+{
+    struct sact *a = NULL;
+    struct hd_act_view v;
+    struct hd_slice kid, pem;
+    MDB_txn *txn;
+    int fed, rc;
+    size_t b;
+
+    if (th->acts_cap) {
+        a = th->acts[act_hash_seq(seq) & (th->acts_cap - 1)];
+        while (a && a->seq != seq)
+            a = a->hnext;
+        if (a)
+            return a;
+    }
+    txn = rtxn(th);
+    if (!txn) {
+        *err = HD_ERR_STORE;
+        return NULL;
+    }
+    rc = hd_queue_get_activity(th->st, txn, seq, &v);
+    if (rc) {
+        *err = rc;
+        return NULL;
+    }
+    rc = hd_actor_get(th->st, txn, v.actor.p, v.actor.n, &kid, &fed);
+    if (rc || !kid.p) {
+        *err = HD_ERR_NO_KEY;
+        return NULL;
+    }
+    a = calloc(1, sizeof(*a));
+    if (!a) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    a->seq = seq;
+    a->id = slice_dup(v.id);
+    a->key_id = slice_dup(kid);
+    a->body = slice_dup(v.body);
+    a->body_len = v.body.n;
+    if (!a->id || !a->key_id || !a->body) {
+        act_free(a);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    hd_digest_sha256((const uint8_t *)a->body, a->body_len, a->digest, sizeof(a->digest));
+    if (!hd_signer_has_key(th->signer, a->key_id)) {
+        rc = hd_keys_get_pem(th->st, txn, a->key_id, &pem);
+        if (rc == 0)
+            rc = hd_signer_add_key(th->signer, a->key_id, pem.p, pem.n, 2048);
+        if (rc) {
+            act_free(a);
+            *err = HD_ERR_NO_KEY;
+            return NULL;
+        }
+    }
+    if (th->nacts >= ACT_CACHE_MAX)
+        acts_trim(th);
+    if ((th->nacts + 1) * 2 > th->acts_cap &&
+        grow_table((void ***)&th->acts, &th->acts_cap, offsetof(struct sact, hnext), act_hash) !=
+            0) {
+        act_free(a);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    b = act_hash_seq(seq) & (th->acts_cap - 1);
+    a->hnext = th->acts[b];
+    th->acts[b] = a;
+    th->nacts++;
+    return a;
+}
+
+/* ---------------------------------------------------------------- runnable hosts */
+
+static void make_runnable(struct shost *h)
+{
+    struct sthread *th = h->th;
+    if (h->runnable)
+        return;
+    h->runnable = 1;
+    h->rnext = NULL;
+    if (th->run_tail)
+        th->run_tail->rnext = h;
+    else
+        th->run_head = h;
+    th->run_tail = h;
+}
+
+static void on_host_timer(struct hd_timer *t)
+{
+    struct shost *h = container_of(t, struct shost, timer);
+    /* A skipped retry became due: rescan the host from the start. */
+    h->poslen = 0;
+    h->exhausted = 0;
+    h->retry_due_wall = 0;
+    make_runnable(h);
+}
+
+static void note_retry_due(struct shost *h, uint64_t due_wall)
+{
+    struct sthread *th = h->th;
+    uint64_t now_wall = wall_ms(), mono = hd_loop_now_ms(th->loop);
+    if (h->retry_due_wall && h->retry_due_wall <= due_wall)
+        return;
+    h->retry_due_wall = due_wall;
+    hd_timer_arm(th->loop, &h->timer,
+                 mono + (due_wall > now_wall ? due_wall - now_wall : 0) + 1);
+}
+
+/* ---------------------------------------------------------------- acknowledgements */
+
+static struct batch *batch_new(struct sthread *th, size_t cap)
+{
+    struct batch *b = calloc(1, sizeof(*b));
+    if (!b)
+        return NULL;
+    b->acks = malloc(cap * sizeof(*b->acks));
+    b->dels = malloc(cap * sizeof(*b->dels));
+    if (!b->acks || !b->dels) {
+        free(b->acks);
+        free(b->dels);
+        free(b);
+        return NULL;
+    }
+    b->cap = cap;
+    b->owner = th;
+    return b;
+}
+
+static void batch_free(struct batch *b)
+{
+    if (!b)
+        return;
+    free(b->acks);
+    free(b->dels);
+    free(b);
+}
+
+static void flush_acks(struct sthread *th)
+{
+    struct committer *cm = th->cm;
+    struct batch *b = th->cur;
+    if (!b || b->n == 0)
+        return;
+    th->cur = NULL;
+    th->batches_out++;
+    pthread_mutex_lock(&cm->mu);
+    b->next = cm->head;
+    cm->head = b;
+    pthread_cond_signal(&cm->cv);
+    pthread_mutex_unlock(&cm->mu);
+}
+
+static int add_ack(struct sthread *th, struct sdel *d, int kind, int status, uint64_t not_before,
+                   const char *error)
+{
+    struct hd_ack *a;
+    if (!th->cur) {
+        th->cur = batch_new(th, th->o->commit_batch);
+        if (!th->cur)
+            return -ENOMEM;
+        th->cur_first_ms = hd_loop_now_ms(th->loop);
+    }
+    a = &th->cur->acks[th->cur->n];
+    memcpy(a->key, d->key, d->keylen);
+    a->keylen = d->keylen;
+    a->kind = (uint8_t)kind;
+    a->status = (uint16_t)status;
+    a->attempts = d->attempts + 1;
+    a->not_before_ms = not_before;
+    snprintf(a->error, sizeof(a->error), "%s", error ? error : "");
+    th->cur->dels[th->cur->n++] = d;
+    if (th->cur->n == th->cur->cap)
+        flush_acks(th);
+    return 0;
+}
+
+static void del_release(struct sthread *th, struct sdel *d)
+{
+    leased_del(th, d);
+    if (d->act)
+        d->act->refs--;
+    free(d);
+}
+
+static void drain_done(struct sthread *th)
+{
+    struct batch *b;
+    pthread_mutex_lock(&th->done_mu);
+    b = th->done_head;
+    th->done_head = NULL;
+    pthread_mutex_unlock(&th->done_mu);
+    while (b) {
+        struct batch *next = b->next;
+        for (size_t i = 0; i < b->n; i++) {
+            struct sdel *d = b->dels[i];
+            struct shost *h = d->host;
+            if (b->rc == 0) {
+                if (b->acks[i].kind == HD_ACK_DONE)
+                    atomic_fetch_add(&th->n_done, 1);
+                else if (b->acks[i].kind == HD_ACK_DEAD)
+                    atomic_fetch_add(&th->n_dead, 1);
+                else
+                    atomic_fetch_add(&th->n_retry, 1);
+            } else {
+                /* Not committed: the entry is still queued as before; rescan delivers it
+                 * again (at-least-once). */
+                h->poslen = 0;
+                h->exhausted = 0;
+            }
+            del_release(th, d);
+            make_runnable(h);
+        }
+        th->batches_out--;
+        batch_free(b);
+        b = next;
+    }
+}
+
+static void on_efd(struct hd_loop_op *op, int res)
+{
+    struct sthread *th = container_of(op, struct sthread, efd_op);
+    th->efd_armed = 0;
+    if (res >= 0) {
+        uint64_t v;
+        if (read(th->efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+            HD_LOG(HD_LOG_WARN, "sched", "msg=\"eventfd read failed\" err=%d", errno);
+    }
+}
+
+static void arm_efd(struct sthread *th)
+{
+    if (th->efd_armed)
+        return;
+    th->efd_op.cb = on_efd;
+    if (hd_loop_poll(th->loop, &th->efd_op, th->efd, POLLIN) == 0)
+        th->efd_armed = 1;
+}
+
+static void *committer_main(void *arg)
+{
+    struct committer *cm = arg;
+    for (;;) {
+        struct batch *list, *b;
+        struct hd_counters c;
+        MDB_txn *txn;
+        uint64_t now = wall_ms();
+        int rc;
+
+        pthread_mutex_lock(&cm->mu);
+        while (!cm->head && !cm->stop)
+            pthread_cond_wait(&cm->cv, &cm->mu);
+        list = cm->head;
+        cm->head = NULL;
+        if (!list && cm->stop) {
+            pthread_mutex_unlock(&cm->mu);
+            break;
+        }
+        pthread_mutex_unlock(&cm->mu);
+
+        rc = hd_store_begin(cm->st, 1, &txn);
+        if (rc == 0)
+            rc = hd_counters_get(cm->st, txn, &c);
+        for (b = list; rc == 0 && b; b = b->next) {
+            rc = hd_queue_apply(cm->st, txn, &c, b->acks, b->n, now);
+            cm->acks += b->n;
+        }
+        if (rc == 0)
+            rc = hd_counters_put(cm->st, txn, &c);
+        if (rc == 0)
+            rc = hd_store_commit(txn);
+        else
+            hd_store_abort(txn);
+        if (rc)
+            HD_LOG(HD_LOG_ERROR, "sched", "msg=\"group commit failed\" err=\"%s\"",
+                   hd_strerror(rc));
+        cm->commits++;
+        while (list) {
+            struct sthread *th;
+            uint64_t one = 1;
+            b = list;
+            list = b->next;
+            b->rc = rc;
+            th = b->owner;
+            pthread_mutex_lock(&th->done_mu);
+            b->next = th->done_head;
+            th->done_head = b;
+            pthread_mutex_unlock(&th->done_mu);
+            if (write(th->efd, &one, sizeof(one)) < 0)
+                HD_LOG(HD_LOG_WARN, "sched", "msg=\"eventfd write failed\" err=%d", errno);
+        }
+    }
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- delivery */
+
+static void on_response(const struct hd_http_resp *r, void *user_data)
+{
+    struct sdel *d = user_data;
+    struct shost *h = d->host;
+    struct sthread *th = h->th;
+    enum hd_outcome out = hd_policy_classify(r->status, r->error);
+    char err[HD_ERRTEXT_MAX];
+
+    h->inflight--;
+    th->inflight--;
+    atomic_fetch_sub(&th->n_inflight, 1);
+    if (r->error)
+        snprintf(err, sizeof(err), "%s", hd_strerror(r->error));
+    else
+        snprintf(err, sizeof(err), "HTTP %d", r->status);
+
+    if (out == HD_OUT_RETRY && d->attempts + 1 >= th->o->retry.max_attempts) {
+        out = HD_OUT_DEAD;
+        snprintf(err + strlen(err), sizeof(err) - strlen(err), " (after %u attempts)",
+                 d->attempts + 1);
+    }
+    if (out == HD_OUT_DONE) {
+        add_ack(th, d, HD_ACK_DONE, r->status, 0, NULL);
+    } else if (out == HD_OUT_DEAD) {
+        HD_LOG(HD_LOG_DEBUG, "sched", "msg=\"dead letter\" host=%s status=%d err=\"%s\"", h->name,
+               r->status, err);
+        add_ack(th, d, HD_ACK_DEAD, r->status, 0, err);
+    } else {
+        uint64_t delay = hd_policy_backoff_ms(&th->o->retry, d->attempts + 1, xrand(th));
+        uint64_t ra;
+        if (r->retry_after && (r->status == 429 || r->status == 503) &&
+            hd_policy_retry_after(r->retry_after, (int64_t)time(NULL),
+                                  th->o->retry.retry_after_cap_ms, &ra) == 0 &&
+            ra > delay)
+            delay = ra;
+        uint64_t due = wall_ms() + delay;
+        add_ack(th, d, HD_ACK_RETRY, r->status, due, err);
+        note_retry_due(h, due);
+    }
+    make_runnable(h);
+}
+
+static int dispatch(struct sthread *th, struct sdel *d)
+{
+    struct shost *h = d->host;
+    struct hd_http_req req;
+    struct hd_sign_header sh[4];
+    struct hd_sign_req sr;
+    int err = 0, rc;
+
+    d->act = act_get(th, d->seq, &err);
+    if (!d->act) {
+        /* Activity body gone or actor unusable: a final failure for this delivery. */
+        return add_ack(th, d, HD_ACK_DEAD, 0, 0, hd_strerror(err));
+    }
+    d->act->refs++;
+    hd_http_date(time(NULL), d->date, sizeof(d->date));
+    sh[0].name = "host";
+    sh[0].value = d->url.authority;
+    sh[1].name = "date";
+    sh[1].value = d->date;
+    sh[2].name = "digest";
+    sh[2].value = d->act->digest;
+    sh[3].name = "content-type";
+    sh[3].value = "application/activity+json";
+    sr.method = "POST";
+    sr.target = d->url.path;
+    sr.headers = sh;
+    sr.nheaders = 4;
+    sr.components = "(request-target) host date digest content-type";
+    sr.key_id = d->act->key_id;
+    rc = hd_sign_cavage(th->signer, &sr, d->sig, sizeof(d->sig));
+    if (rc < 0)
+        return add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed");
+
+    d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
+    d->hdrs[1] = (struct hd_http_header){"date", d->date};
+    d->hdrs[2] = (struct hd_http_header){"digest", d->act->digest};
+    d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
+    d->hdrs[4] = (struct hd_http_header){"signature", d->sig};
+    memset(&req, 0, sizeof(req));
+    req.tls = d->url.tls;
+    req.host = d->url.host;
+    req.port = d->url.port;
+    req.authority = d->url.authority;
+    req.method = "POST";
+    req.path = d->url.path;
+    req.headers = d->hdrs;
+    req.nheaders = 5;
+    req.body = (const uint8_t *)d->act->body;
+    req.body_len = d->act->body_len;
+    req.on_done = on_response;
+    req.user_data = d;
+    d->start_ms = hd_loop_now_ms(th->loop);
+    rc = hd_http_submit(th->http, &req);
+    if (rc)
+        return add_ack(th, d, HD_ACK_RETRY, 0, wall_ms() + th->o->retry.base_ms,
+                       hd_strerror(rc));
+    h->inflight++;
+    th->inflight++;
+    atomic_fetch_add(&th->n_inflight, 1);
+    atomic_fetch_add(&th->n_attempts, 1);
+    return 0;
+}
+
+struct refill_ctx {
+    struct sthread *th;
+    struct shost *h;
+    unsigned want, got;
+    uint64_t now_wall;
+    int err;
+};
+
+static int on_qent(const struct hd_qent *e, void *user_data)
+{
+    struct refill_ctx *rc = user_data;
+    struct sthread *th = rc->th;
+    struct sdel *d;
+    char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
+
+    if (leased_has(th, e->key, e->keylen))
+        return 0;
+    if (e->not_before_ms > rc->now_wall) {
+        note_retry_due(rc->h, e->not_before_ms);
+        return 0;
+    }
+    d = calloc(1, sizeof(*d));
+    if (!d) {
+        rc->err = -ENOMEM;
+        return 1;
+    }
+    memcpy(d->key, e->key, e->keylen);
+    d->keylen = (uint16_t)e->keylen;
+    d->seq = e->seq;
+    d->attempts = e->attempts;
+    d->host = rc->h;
+    if (e->inbox.n >= sizeof(inbox) || (memcpy(inbox, e->inbox.p, e->inbox.n), inbox[e->inbox.n] = 0,
+                                        hd_url_parse(inbox, &d->url) != 0)) {
+        /* Damaged entry: final, with the reason kept. */
+        leased_add(th, d);
+        add_ack(th, d, HD_ACK_DEAD, 0, 0, "stored inbox URL is invalid");
+        return 0;
+    }
+    if (leased_add(th, d) != 0) {
+        free(d);
+        rc->err = -ENOMEM;
+        return 1;
+    }
+    if (rc->h->ready_tail)
+        rc->h->ready_tail->next = d;
+    else
+        rc->h->ready_head = d;
+    rc->h->ready_tail = d;
+    rc->h->nready++;
+    return ++rc->got >= rc->want;
+}
+
+static void refill(struct sthread *th, struct shost *h)
+{
+    struct refill_ctx ctx = {th, h, 0, 0, wall_ms(), 0};
+    uint8_t last[HD_QKEY_MAX];
+    size_t last_len = 0;
+    int end = 0, n;
+    MDB_txn *txn;
+    unsigned busy = h->inflight + h->nready;
+
+    if (h->exhausted || busy >= h->window || th->nleased >= th->o->max_inflight_thread)
+        return;
+    ctx.want = h->window - busy;
+    if (ctx.want > th->o->max_inflight_thread - th->nleased)
+        ctx.want = th->o->max_inflight_thread - (unsigned)th->nleased;
+    txn = rtxn(th);
+    if (!txn)
+        return;
+    n = hd_queue_scan(th->st, txn, h->name, h->poslen ? h->pos : NULL, h->poslen,
+                      ctx.want * 4 + 64, on_qent, &ctx, last, &last_len, &end);
+    if (n < 0)
+        return;
+    if (last_len) {
+        memcpy(h->pos, last, last_len);
+        h->poslen = last_len;
+    }
+    if (end)
+        h->exhausted = 1;
+}
+
+static void run_host(struct sthread *th, struct shost *h)
+{
+    if (!h->nready)
+        refill(th, h);
+    while (h->ready_head && h->inflight < h->window) {
+        struct sdel *d = h->ready_head;
+        h->ready_head = d->next;
+        if (!h->ready_head)
+            h->ready_tail = NULL;
+        h->nready--;
+        d->next = NULL;
+        dispatch(th, d);
+        if (!h->nready)
+            refill(th, h);
+    }
+}
+
+/* Finds hosts of this thread with queued deliveries (at start, and whenever new activities
+ * have been enqueued since the last look). */
+static void scan_hosts(struct sthread *th)
+{
+    struct hd_counters c;
+    MDB_txn *txn = rtxn(th);
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int op = MDB_FIRST;
+
+    th->last_scan_ms = hd_loop_now_ms(th->loop);
+    if (!txn || hd_counters_get(th->st, txn, &c) != 0)
+        return;
+    if (c.next_seq == th->last_seq_seen)
+        return;
+    th->last_seq_seen = c.next_seq;
+    if (mdb_cursor_open(txn, th->st->hosts, &cur) != 0)
+        return;
+    while (mdb_cursor_get(cur, &k, &v, op) == 0) {
+        struct hd_dec d;
+        char name[HD_HOST_MAX];
+        op = MDB_NEXT;
+        if (k.mv_size >= sizeof(name))
+            continue;
+        if (hd_hash64(k.mv_data, k.mv_size) % th->nthreads != th->idx)
+            continue;
+        if (hd_dec_record(&d, v.mv_data, v.mv_size, 1, 2) != 0 || hd_dec_uint(&d, 1) == 0)
+            continue;
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = 0;
+        struct shost *h = host_get(th, name);
+        if (!h)
+            break;
+        h->exhausted = 0;
+        make_runnable(h);
+    }
+    mdb_cursor_close(cur);
+}
+
+static int thread_idle(struct sthread *th)
+{
+    return !th->run_head && th->inflight == 0 && th->batches_out == 0 &&
+           (!th->cur || th->cur->n == 0) && hd_http_inflight(th->http, NULL, 0, 0) == 0;
+}
+
+static int any_due(struct sthread *th)
+{
+    /* A host whose skipped retry is already due counts as work. */
+    uint64_t now = wall_ms();
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+            if (!h->exhausted || (h->retry_due_wall && h->retry_due_wall <= now) || h->nready)
+                return 1;
+    return 0;
+}
+
+static void *thread_main(void *arg)
+{
+    struct sthread *th = arg;
+    int idle_rounds = 0;
+
+    scan_hosts(th);
+    while (!*th->stop) {
+        struct shost *list = th->run_head;
+        unsigned timeout;
+
+        th->run_head = th->run_tail = NULL;
+        while (list) {
+            struct shost *h = list;
+            list = h->rnext;
+            h->runnable = 0;
+            run_host(th, h);
+        }
+        if (th->cur && th->cur->n &&
+            (hd_loop_now_ms(th->loop) - th->cur_first_ms >= th->o->commit_interval_ms ||
+             th->inflight == 0))
+            flush_acks(th);
+        if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= HOST_SCAN_INTERVAL_MS)
+            scan_hosts(th);
+        rtxn_end(th);
+        arm_efd(th);
+        if (th->o->until_idle && thread_idle(th) && !any_due(th)) {
+            if (++idle_rounds > 2)
+                break;
+        } else {
+            idle_rounds = 0;
+        }
+        timeout = th->run_head ? 0 : (th->cur && th->cur->n ? th->o->commit_interval_ms : 50);
+        if (hd_loop_run_once(th->loop, timeout) < 0) {
+            th->rc = HD_ERR_INVALID;
+            break;
+        }
+        drain_done(th);
+    }
+    /* Stop: let in-flight requests finish or fail, and their acknowledgements commit. */
+    hd_http_client_shutdown(th->http);
+    for (int i = 0; i < 2000 && (!hd_http_client_idle(th->http) || th->batches_out ||
+                                 (th->cur && th->cur->n));
+         i++) {
+        flush_acks(th);
+        arm_efd(th);
+        hd_loop_run_once(th->loop, 5);
+        drain_done(th);
+    }
+    rtxn_end(th);
+    atomic_store(&th->exited, 1);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static int thread_init(struct sthread *th)
+{
+    struct hd_http_opts ho;
+    struct hd_dns_opts dopts;
+    int rc;
+
+    th->rnd = (uint32_t)(wall_ms() * 2654435761u) ^ (th->idx + 1) * 0x9E3779B9u;
+    if (!th->rnd)
+        th->rnd = 1;
+    pthread_mutex_init(&th->done_mu, NULL);
+    th->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (th->efd < 0)
+        return -errno;
+    rc = hd_loop_new(&th->loop, 4096);
+    if (rc)
+        return rc;
+    hd_dns_opts_default(&dopts);
+    rc = hd_dns_new(&th->dns, th->loop, &dopts);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < th->o->nresolve; i++) {
+        rc = hd_dns_add_override(th->dns, th->o->resolve[i]);
+        if (rc)
+            return rc;
+    }
+    hd_http_opts_default(&ho);
+    ho.connect_timeout_ms = th->o->connect_timeout_ms;
+    ho.tls_timeout_ms = th->o->tls_timeout_ms;
+    ho.response_timeout_ms = th->o->response_timeout_ms;
+    ho.max_streams_per_host = th->o->max_inflight_host;
+    ho.ca_file = th->o->ca_file;
+    ho.allow_private = th->o->allow_private;
+    ho.dns = th->dns;
+    rc = hd_http_client_new(&th->http, th->loop, &ho);
+    if (rc)
+        return rc;
+    return hd_signer_new(&th->signer);
+}
+
+static void thread_fini(struct sthread *th)
+{
+    for (size_t i = 0; i < th->hosts_cap; i++) {
+        struct shost *h = th->hosts[i];
+        while (h) {
+            struct shost *n = h->hnext;
+            struct sdel *d = h->ready_head;
+            while (d) {
+                struct sdel *dn = d->next;
+                free(d);
+                d = dn;
+            }
+            free(h);
+            h = n;
+        }
+    }
+    free(th->hosts);
+    free(th->leased);
+    for (size_t i = 0; i < th->acts_cap; i++) {
+        struct sact *a = th->acts[i];
+        while (a) {
+            struct sact *n = a->hnext;
+            act_free(a);
+            a = n;
+        }
+    }
+    free(th->acts);
+    batch_free(th->cur);
+    if (th->rtxn)
+        mdb_txn_abort(th->rtxn);
+    hd_http_client_free(th->http);
+    hd_dns_free(th->dns);
+    hd_signer_free(th->signer);
+    hd_loop_free(th->loop);
+    if (th->efd >= 0)
+        close(th->efd);
+    pthread_mutex_destroy(&th->done_mu);
+}
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
+           struct hd_run_summary *sum)
+{
+    struct committer cm;
+    struct sthread *ths;
+    unsigned n = o->threads;
+    struct timespec t0, t1;
+    double cpu0 = cpu_seconds();
+    uint64_t last_done = 0;
+    int rc = hd_store_lock_run(st), running;
+
+    if (rc == HD_ERR_BUSY) {
+        HD_LOG(HD_LOG_ERROR, "run", "msg=\"another herald run holds this store\" dir=\"%s\"",
+               st->dir);
+        return rc;
+    }
+    if (rc)
+        return rc;
+    if (!n) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        n = c > 0 ? (unsigned)c : 1;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    memset(&cm, 0, sizeof(cm));
+    cm.st = st;
+    pthread_mutex_init(&cm.mu, NULL);
+    pthread_cond_init(&cm.cv, NULL);
+    ths = calloc(n, sizeof(*ths));
+    if (!ths)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        ths[i].idx = i;
+        ths[i].nthreads = n;
+        ths[i].o = o;
+        ths[i].st = st;
+        ths[i].cm = &cm;
+        ths[i].stop = stop;
+        ths[i].efd = -1;
+        rc = thread_init(&ths[i]);
+        if (rc) {
+            HD_LOG(HD_LOG_ERROR, "run", "msg=\"cannot start loop thread\" err=\"%s\"",
+                   hd_strerror(rc));
+            for (unsigned j = 0; j <= i; j++)
+                thread_fini(&ths[j]);
+            free(ths);
+            return rc;
+        }
+    }
+    pthread_create(&cm.tid, NULL, committer_main, &cm);
+    for (unsigned i = 0; i < n; i++)
+        pthread_create(&ths[i].tid, NULL, thread_main, &ths[i]);
+    HD_LOG(HD_LOG_INFO, "run", "msg=\"started\" threads=%u until_idle=%d", n, o->until_idle);
+
+    /* Progress: the main thread only watches counters; threads exit by themselves. */
+    for (unsigned tick = 1;; tick++) {
+        uint64_t done = 0, retry = 0, dead = 0, infl = 0;
+        struct timespec req = {0, 200 * 1000000L};
+        nanosleep(&req, NULL);
+        running = 0;
+        for (unsigned i = 0; i < n; i++) {
+            done += atomic_load(&ths[i].n_done);
+            retry += atomic_load(&ths[i].n_retry);
+            dead += atomic_load(&ths[i].n_dead);
+            infl += atomic_load(&ths[i].n_inflight);
+            running += !atomic_load(&ths[i].exited);
+        }
+        if (o->progress && (tick % 5 == 0 || !running)) {
+            fprintf(stderr,
+                    "progress: done=%" PRIu64 " retrying=%" PRIu64 " dead=%" PRIu64
+                    " in_flight=%" PRIu64 " rate=%" PRIu64 "/s\n",
+                    done, retry, dead, infl, (done - last_done) * 5 / (tick % 5 ? tick % 5 : 5));
+            last_done = done;
+        }
+        if (!running)
+            break;
+    }
+    for (unsigned i = 0; i < n; i++)
+        pthread_join(ths[i].tid, NULL);
+
+    pthread_mutex_lock(&cm.mu);
+    cm.stop = 1;
+    pthread_cond_signal(&cm.cv);
+    pthread_mutex_unlock(&cm.mu);
+    pthread_join(cm.tid, NULL);
+    /* Batches the committer returned after the threads stopped: release them. */
+    memset(sum, 0, sizeof(*sum));
+    for (unsigned i = 0; i < n; i++) {
+        drain_done(&ths[i]);
+        sum->done += ths[i].n_done;
+        sum->retried += ths[i].n_retry;
+        sum->dead += ths[i].n_dead;
+        sum->attempts += ths[i].n_attempts;
+        if (ths[i].rc)
+            rc = ths[i].rc;
+        thread_fini(&ths[i]);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    sum->seconds = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+    sum->cpu_seconds = cpu_seconds() - cpu0;
+    {
+        struct rusage ru;
+        getrusage(RUSAGE_SELF, &ru);
+        sum->max_rss_kb = ru.ru_maxrss;
+    }
+    HD_LOG(HD_LOG_INFO, "run", "msg=\"stopped\" commits=%" PRIu64 " acks=%" PRIu64, cm.commits,
+           cm.acks);
+    free(ths);
+    pthread_mutex_destroy(&cm.mu);
+    pthread_cond_destroy(&cm.cv);
+    return rc;
+}

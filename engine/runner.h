@@ -1,0 +1,44 @@
+/* The delivery runner: one io_uring loop thread per core (hosts partitioned by hash), each
+ * with its own resolver, HTTP client and signer, plus one committer thread that applies
+ * acknowledgements to the store in groups. */
+#ifndef HD_RUNNER_H
+#define HD_RUNNER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+#include "store.h"
+
+struct hd_run_opts {
+    int until_idle;
+    const char *const *resolve; /* --resolve specs */
+    size_t nresolve;
+    int allow_private;
+    const char *ca_file;
+    unsigned threads;             /* loop threads; 0 = one per online CPU */
+    unsigned max_inflight_host;   /* per-host request cap; default 64 */
+    unsigned max_inflight_thread; /* per-thread cap on leased deliveries; default 8192 */
+    unsigned connect_timeout_ms, tls_timeout_ms, response_timeout_ms;
+    unsigned commit_interval_ms;  /* group-commit interval; default 5 */
+    unsigned commit_batch;        /* acks per group at most; default 4096 */
+    struct hd_retry_policy retry;
+    int progress;                 /* print progress lines to stderr every second */
+    const char *user_agent;
+};
+
+void hd_run_opts_default(struct hd_run_opts *o);
+
+struct hd_run_summary {
+    uint64_t done, retried, dead, attempts;
+    double seconds, cpu_seconds;
+    long max_rss_kb;
+};
+
+/* Runs deliveries until stopped (SIGINT/SIGTERM set *stop) or, with until_idle, until nothing
+ * is due or in flight. Takes the store's run lock. Returns 0, HD_ERR_BUSY (another run holds
+ * the store) or an error. */
+int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
+           struct hd_run_summary *sum);
+
+#endif

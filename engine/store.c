@@ -1,0 +1,228 @@
+/* LMDB environment, DBIs, run lock and counters. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "err.h"
+#include "log.h"
+#include "store.h"
+
+int hd_store_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS:
+        return 0;
+    case MDB_NOTFOUND:
+        return HD_ERR_NOT_FOUND;
+    case ENOMEM:
+        return -ENOMEM;
+    default:
+        HD_LOG(HD_LOG_ERROR, "store", "msg=\"lmdb error\" err=\"%s\"", mdb_strerror(rc));
+        return HD_ERR_STORE;
+    }
+}
+
+static int open_dbs(struct hd_store *st)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, 0, &txn);
+    if (rc)
+        return hd_store_err(rc);
+    struct {
+        const char *name;
+        MDB_dbi *dbi;
+    } dbs[] = {{"meta", &st->meta},     {"keys", &st->keys},   {"actors", &st->actors},
+               {"acts", &st->acts},     {"actrem", &st->actrem}, {"actid", &st->actid},
+               {"queue", &st->queue},   {"hosts", &st->hosts}, {"dead", &st->dead}};
+    for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
+        rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
+        if (rc) {
+            mdb_txn_abort(txn);
+            return hd_store_err(rc);
+        }
+    }
+    /* Schema marker: written once, checked on every open. */
+    MDB_val k = {6, "schema"}, v;
+    rc = mdb_get(txn, st->meta, &k, &v);
+    if (rc == MDB_NOTFOUND) {
+        uint8_t b[4];
+        hd_be32(b, HD_STORE_SCHEMA);
+        v.mv_size = 4;
+        v.mv_data = b;
+        rc = mdb_put(txn, st->meta, &k, &v, 0);
+    } else if (rc == 0) {
+        if (v.mv_size != 4 || hd_rd32(v.mv_data) != HD_STORE_SCHEMA) {
+            mdb_txn_abort(txn);
+            return HD_ERR_SCHEMA;
+        }
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return hd_store_err(rc);
+    }
+    rc = mdb_txn_commit(txn);
+    return hd_store_err(rc);
+}
+
+int hd_store_open(struct hd_store **out, const char *dir, size_t map_size_mb)
+{
+    struct hd_store *st;
+    struct stat sb;
+    int rc, dead = 0;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return -errno;
+    if (stat(dir, &sb) != 0)
+        return -errno;
+    if (!S_ISDIR(sb.st_mode))
+        return -ENOTDIR;
+    if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+        HD_LOG(HD_LOG_ERROR, "store",
+               "msg=\"refusing a store directory writable by group or others\" dir=\"%s\"", dir);
+        return -EPERM;
+    }
+    st = calloc(1, sizeof(*st));
+    if (!st)
+        return -ENOMEM;
+    st->lock_fd = -1;
+    st->dir = strdup(dir);
+    if (!st->dir) {
+        free(st);
+        return -ENOMEM;
+    }
+    rc = mdb_env_create(&st->env);
+    if (rc)
+        goto fail;
+    mdb_env_set_maxdbs(st->env, 16);
+    mdb_env_set_maxreaders(st->env, 256);
+    rc = mdb_env_set_mapsize(st->env, (map_size_mb ? map_size_mb : 65536) * 1024 * 1024);
+    if (rc)
+        goto fail;
+    /* MDB_NOTLS: read transactions belong to the txn object, not the thread, so a loop
+     * thread can keep one across calls. Files are created 0600 (key material lives here). */
+    rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+    if (rc)
+        goto fail;
+    mdb_reader_check(st->env, &dead);
+    if (dead)
+        HD_LOG(HD_LOG_INFO, "store", "msg=\"cleared stale readers\" count=%d", dead);
+    rc = open_dbs(st);
+    if (rc) {
+        hd_store_close(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+fail:
+    HD_LOG(HD_LOG_ERROR, "store", "msg=\"cannot open store\" dir=\"%s\" err=\"%s\"", dir,
+           mdb_strerror(rc));
+    if (st->env)
+        mdb_env_close(st->env);
+    free(st->dir);
+    free(st);
+    return rc > 0 ? -rc : HD_ERR_STORE;
+}
+
+void hd_store_close(struct hd_store *st)
+{
+    if (!st)
+        return;
+    if (st->env)
+        mdb_env_close(st->env);
+    if (st->lock_fd >= 0)
+        close(st->lock_fd);
+    free(st->dir);
+    free(st);
+}
+
+int hd_store_lock_run(struct hd_store *st)
+{
+    char path[4096];
+    int fd;
+
+    snprintf(path, sizeof(path), "%s/run.lock", st->dir);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return HD_ERR_BUSY;
+    }
+    st->lock_fd = fd;
+    return 0;
+}
+
+int hd_store_begin(struct hd_store *st, int write, MDB_txn **txn)
+{
+    return hd_store_err(mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, txn));
+}
+
+int hd_store_commit(MDB_txn *txn)
+{
+    return hd_store_err(mdb_txn_commit(txn));
+}
+
+void hd_store_abort(MDB_txn *txn)
+{
+    if (txn)
+        mdb_txn_abort(txn);
+}
+
+int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c)
+{
+    MDB_val k = {8, "counters"}, v;
+    struct hd_dec d;
+    int rc = mdb_get(txn, st->meta, &k, &v);
+
+    memset(c, 0, sizeof(*c));
+    c->next_seq = 1;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return hd_store_err(rc);
+    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 8);
+    if (rc)
+        return rc;
+    c->next_seq = hd_dec_uint(&d, 1);
+    c->activities = hd_dec_uint(&d, 2);
+    c->done = hd_dec_uint(&d, 3);
+    c->failed = hd_dec_uint(&d, 4);
+    c->refused = hd_dec_uint(&d, 5);
+    c->withheld = hd_dec_uint(&d, 6);
+    c->expired = hd_dec_uint(&d, 7);
+    return 0;
+}
+
+int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters *c)
+{
+    struct hd_enc e;
+    MDB_val k = {8, "counters"}, v;
+    int rc;
+
+    hd_enc_init(&e);
+    hd_enc_array(&e, 8);
+    hd_enc_uint(&e, 1);
+    hd_enc_uint(&e, c->next_seq);
+    hd_enc_uint(&e, c->activities);
+    hd_enc_uint(&e, c->done);
+    hd_enc_uint(&e, c->failed);
+    hd_enc_uint(&e, c->refused);
+    hd_enc_uint(&e, c->withheld);
+    hd_enc_uint(&e, c->expired);
+    if (e.err) {
+        rc = e.err;
+        goto out;
+    }
+    v.mv_size = e.len;
+    v.mv_data = e.buf;
+    rc = hd_store_err(mdb_put(txn, st->meta, &k, &v, 0));
+out:
+    hd_enc_fini(&e);
+    return rc;
+}

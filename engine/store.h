@@ -1,0 +1,86 @@
+/* The LMDB store: one environment under --db DIR holding keys, actors, the activity log,
+ * per-host delivery queues, host state and counters.
+ *
+ * store.h exposes LMDB types to the few modules that are the store's vocabulary (queue.c,
+ * keys.c, audience.c): they need cursors and transactions to do O(range) work without an
+ * extra abstraction layer copying every value. Nothing above them (sched, ingest, cli)
+ * touches MDB_* directly.
+ *
+ * Layout (all keys are bytes; integers big-endian so that they sort numerically):
+ *   meta     "counters"            -> [1, next_seq, activities, done, failed, refused, withheld, expired]
+ *            "schema"              -> u32 store schema version
+ *   keys     key_id                -> [1, actor, type, bits, pem(bin)]
+ *   actors   actor                 -> [1, key_id, federation]
+ *   acts     seq(8)                -> [1, id, type, actor, object_id, created_ms, body(bin)]
+ *   actrem   seq(8)                -> u32 deliveries still queued for that activity
+ *   actid    activity id           -> seq(8)
+ *   queue    host \0 seq(8) idx(4) -> [1, inbox, attempts, not_before_ms, first_ms, last_status, last_error]
+ *   hosts    host                  -> [1, queued, retrying, done, failed, failures, last_status, last_error, last_ok_ms, last_fail_ms]
+ *   dead     host \0 seq(8) idx(4) -> [1, inbox, attempts, status, error, body_snippet, at_ms, activity_id]
+ */
+#ifndef HD_STORE_H
+#define HD_STORE_H
+
+#include <lmdb.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define HD_STORE_SCHEMA 1
+
+struct hd_store {
+    MDB_env *env;
+    MDB_dbi meta, keys, actors, acts, actrem, actid, queue, hosts, dead;
+    char *dir;
+    int lock_fd; /* run lock (flock), -1 when not held */
+};
+
+struct hd_counters {
+    uint64_t next_seq, activities, done, failed, refused, withheld, expired;
+};
+
+/* Opens (creating on first use) the store in dir. The directory is created mode 0700 and
+ * every file in it is created 0600; a directory writable by group or others is refused
+ * (-EPERM) because anyone who can write it can swap the database. map_size_mb 0 = default
+ * (64 GiB of address space; the file grows only as data is written). Stale reader slots of
+ * crashed processes are cleared. Returns 0, -errno, HD_ERR_STORE, or HD_ERR_SCHEMA (store
+ * written by an unknown schema version). */
+int hd_store_open(struct hd_store **out, const char *dir, size_t map_size_mb);
+void hd_store_close(struct hd_store *st); /* NULL ok */
+
+/* Takes the exclusive run lock (one `herald run` per store). Returns 0 or HD_ERR_BUSY. */
+int hd_store_lock_run(struct hd_store *st);
+
+/* Transactions: thin wrappers translating LMDB errors to HD_ERR_STORE (logged once). */
+int hd_store_begin(struct hd_store *st, int write, MDB_txn **txn);
+int hd_store_commit(MDB_txn *txn);
+void hd_store_abort(MDB_txn *txn);
+
+int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c);
+int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters *c);
+
+/* Converts an LMDB return code to 0 / HD_ERR_NOT_FOUND / -ENOMEM / HD_ERR_STORE. */
+int hd_store_err(int mdb_rc);
+
+static inline void hd_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline uint64_t hd_rd64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+static inline void hd_be32(uint8_t *p, uint32_t v)
+{
+    for (int i = 3; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline uint32_t hd_rd32(const uint8_t *p)
+{
+    return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
+}
+
+#endif
