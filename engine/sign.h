@@ -64,4 +64,94 @@ void hd_http_date(time_t t, char *out, size_t cap);
  * HD_ERR_INVALID (a component names a header absent from req), HD_ERR_FULL, HD_ERR_CRYPTO. */
 int hd_sign_cavage(struct hd_signer *s, const struct hd_sign_req *req, char *out, size_t cap);
 
+/* ---- Additions (sign module owner) ---- */
+
+/* Maximum signature base / signing string we build (bytes). Larger inputs: HD_ERR_FULL. */
+#define HD_SIGN_BASE_MAX 8192
+/* Default cap on cached keys per signer; the least recently used key is evicted beyond it
+ * (the caller re-adds on hd_signer_has_key() == 0). */
+#define HD_SIGNER_MAX_KEYS_DEFAULT 10000
+
+/* Like hd_signer_new, but with a crypto backend named: "wolfssl", "openssl", or NULL /
+ * "auto" to measure the available ones when the first key of each type is added (at most
+ * ~25 ms per backend and key type, 100 ms in all) and use the fastest.
+ * Returns 0, -ENOMEM, HD_ERR_CRYPTO, HD_ERR_INVALID (unknown backend name). */
+int hd_signer_new_ex(struct hd_signer **out, const char *backend);
+
+/* Caps the number of cached keys (n >= 1). */
+void hd_signer_set_max_keys(struct hd_signer *s, size_t n);
+
+/* The backend chosen for keys of key_type (HD_KEY_RSA / HD_KEY_ED25519), or NULL while no
+ * key of that type has been added. Static string. */
+const char *hd_signer_backend_name(const struct hd_signer *s, int key_type);
+/* Signatures per second measured for the chosen backend of key_type with the first key of
+ * that type (0 if not measured). */
+double hd_signer_rate(const struct hd_signer *s, int key_type);
+/* Same for one named backend (0 if it was not measured or failed). */
+double hd_signer_backend_rate(const struct hd_signer *s, int key_type, const char *backend);
+
+/* Number of compiled-in backends and their names (i < count), for tools and stats. */
+size_t hd_sign_backend_count(void);
+const char *hd_sign_backend_at(size_t i);
+
+/* Writes the type and size of the cached key key_id. Returns 0 or HD_ERR_NOT_FOUND. */
+int hd_signer_key_info(const struct hd_signer *s, const char *key_id, int *type,
+                       unsigned *bits);
+
+/* Measures signing speed: signs a 256-byte message repeatedly for about ms milliseconds with
+ * the PEM key on the named backend and algorithm ("rsa-v1_5-sha256", "rsa-pss-sha512",
+ * "ed25519"), and writes signatures per second (one thread). For tools/bench.
+ * Returns 0, HD_ERR_INVALID (unknown backend/alg, bad key, alg does not suit the key),
+ * -ENOMEM, HD_ERR_CRYPTO. */
+int hd_signer_measure(const char *backend, const char *alg, const char *pem, size_t pem_len,
+                      unsigned ms, double *ops_per_sec);
+
+/* Writes the RFC 9530 Content-Digest value "sha-256=:<base64>:" (cap >= 56).
+ * Returns the length, HD_ERR_FULL or HD_ERR_CRYPTO. */
+int hd_content_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap);
+
+/* Like hd_sign_cavage, with the (created) and (expires) pseudo-headers available: when
+ * created (or expires) is >= 0 the value is used for "(created)" ("(expires)") and emitted
+ * as a created= (expires=) parameter. draft-cavage-12 forbids (created) with rsa-sha256,
+ * so whenever (created) or (expires) is covered, or the key is Ed25519, algorithm="hs2019"
+ * is written instead of "rsa-sha256". Returns as hd_sign_cavage. */
+int hd_sign_cavage_ex(struct hd_signer *s, const struct hd_sign_req *req, int64_t created,
+                      int64_t expires, char *out, size_t cap);
+
+/* Inputs of one RFC 9421 signature over a request. */
+struct hd_sign9421_req {
+    const char *method;    /* "POST", case kept */
+    const char *scheme;    /* "https" */
+    const char *authority; /* "example.com" or "example.com:8443"; lower-cased when signed */
+    const char *target;    /* path and query: "/inbox?x=1" */
+    const struct hd_sign_header *headers;
+    size_t nheaders;
+    /* Component identifiers, space separated, quoted or not:
+     * "@method" "@authority" "@path" "content-digest". Supported derived components:
+     * @method @authority @scheme @target-uri @request-target @path @query; any header name.
+     * Component parameters (;sf ;key ;bs ;req) are not supported (HD_ERR_INVALID). */
+    const char *components;
+    const char *key_id;
+    const char *label;   /* signature label, NULL = "sig1" */
+    const char *alg;     /* "rsa-v1_5-sha256", "rsa-pss-sha512", "ed25519"; emitted as the
+                          * alg parameter. NULL: rsa-v1_5-sha256 for RSA keys, ed25519 for
+                          * Ed25519 keys, and no alg parameter. */
+    int64_t created;     /* < 0: no created parameter */
+    int64_t expires;     /* < 0: no expires parameter */
+};
+
+/* Signs per RFC 9421 with req->key_id's cached key. Writes the Signature-Input value
+ * (label=(...);created=..;keyid="..";alg="..";expires=..) into input and the Signature
+ * value (label=:<base64>:) into sig, both NUL-terminated. Parameters are emitted in the
+ * order created, keyid, alg, expires. Returns the length of sig, HD_ERR_NOT_FOUND,
+ * HD_ERR_INVALID (bad component, missing header, alg not suited to the key), HD_ERR_FULL,
+ * HD_ERR_CRYPTO. */
+int hd_sign_rfc9421(struct hd_signer *s, const struct hd_sign9421_req *req, char *input,
+                    size_t input_cap, char *sig, size_t sig_cap);
+
+/* The signing string (cavage) or signature base (RFC 9421) of the last signature made by s,
+ * NUL-terminated; valid until the next signature. For `herald sign --show-base` and tests:
+ * it holds only header values, never key material. */
+const char *hd_signer_last_base(const struct hd_signer *s);
+
 #endif
