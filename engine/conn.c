@@ -1,0 +1,744 @@
+/* One client connection: DNS -> address guard -> TCP connect (each address in order) ->
+ * TLS (wolfSSL on memory buffers) or h2c probe -> HTTP/2 or HTTP/1.1. All socket I/O goes
+ * through the loop; at most one recv and one send are in flight.
+ *
+ * Lifetime: hd_conn_close marks CLOSING, cancels what is in flight and, once the last op has
+ * completed (nops == 0), queues an async close of the fd; its completion frees the object.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "conn.h"
+#include "dns.h"
+#include "err.h"
+#include "h1.h"
+#include "log.h"
+#include "tls.h"
+
+static void start_recv(struct hd_http_conn *conn);
+static void try_next_addr(struct hd_http_conn *conn);
+static void maybe_release(struct hd_http_conn *conn);
+
+static struct hd_loop *loop_of(const struct hd_http_conn *conn)
+{
+    return conn->client->loop;
+}
+
+static void arm(struct hd_http_conn *conn, enum hd_conn_timer kind, unsigned ms)
+{
+    conn->timer_kind = kind;
+    if (ms)
+        hd_timer_arm(loop_of(conn), &conn->timer, hd_loop_now_ms(loop_of(conn)) + ms);
+    else
+        hd_timer_disarm(loop_of(conn), &conn->timer);
+}
+
+static void disarm(struct hd_http_conn *conn)
+{
+    conn->timer_kind = HD_CT_NONE;
+    hd_timer_disarm(loop_of(conn), &conn->timer);
+}
+
+/* ---- send buffer ---- */
+
+size_t hd_conn_room(struct hd_http_conn *conn)
+{
+    size_t room;
+
+    if (!conn->send_busy && conn->woff > 0) {
+        memmove(conn->wbuf, conn->wbuf + conn->woff, conn->wlen - conn->woff);
+        conn->wlen -= conn->woff;
+        conn->woff = 0;
+    }
+    room = HD_CONN_WBUF - conn->wlen;
+    if (conn->tls) {
+        size_t ovh = HD_TLS_OVERHEAD(room);
+        room = room > ovh ? room - ovh : 0;
+    }
+    return room;
+}
+
+static int append(struct hd_http_conn *conn, const uint8_t *data, size_t n)
+{
+    if (n > HD_CONN_WBUF - conn->wlen)
+        return -1;
+    memcpy(conn->wbuf + conn->wlen, data, n);
+    conn->wlen += n;
+    return 0;
+}
+
+static int tls_sink(const uint8_t *data, size_t n, void *user_data)
+{
+    struct hd_http_conn *conn = user_data;
+
+    if (n > HD_CONN_WBUF - conn->wlen)
+        hd_conn_room(conn); /* compacts when no send is in flight */
+    return append(conn, data, n);
+}
+
+int hd_conn_write(struct hd_http_conn *conn, const uint8_t *data, size_t n)
+{
+    if (conn->tls)
+        return hd_tls_write(conn->tls, data, n);
+    return append(conn, data, n) == 0 ? 0 : HD_ERR_FULL;
+}
+
+/* ---- HTTP/1.1 request output ---- */
+
+static int h1_pump(struct hd_http_conn *conn)
+{
+    struct hd_http_rq *rq = conn->h1_rq;
+    int rv;
+
+    while (rq && rq->body_off < rq->req.body_len) {
+        size_t room = hd_conn_room(conn), n = rq->req.body_len - rq->body_off;
+        if (room < 1024 && room < n)
+            break;
+        if (n > room)
+            n = room;
+        if (n > 16384)
+            n = 16384;
+        rv = hd_conn_write(conn, rq->req.body + rq->body_off, n);
+        if (rv != 0)
+            return rv;
+        rq->body_off += n;
+    }
+    return 0;
+}
+
+static void on_send(struct hd_loop_op *op, int res);
+
+void hd_conn_flush(struct hd_http_conn *conn)
+{
+    int rv = 0;
+
+    if (conn->state == HD_CONN_CLOSING)
+        return;
+    if (conn->state == HD_CONN_OPEN || conn->state == HD_CONN_H2C_PROBE) {
+        if (conn->h2)
+            rv = hd_h2_pull(conn);
+        else if (conn->proto == 1)
+            rv = h1_pump(conn);
+        if (rv != 0) {
+            hd_conn_close(conn, rv);
+            return;
+        }
+        if (conn->h2 && conn->state == HD_CONN_OPEN && !hd_h2_alive(conn->h2) &&
+            conn->wlen == conn->woff) {
+            hd_conn_close(conn, 0);
+            return;
+        }
+    }
+    if (!conn->send_busy && conn->wlen > conn->woff) {
+        rv = hd_loop_send(loop_of(conn), &conn->send_op, conn->fd, conn->wbuf + conn->woff,
+                          conn->wlen - conn->woff);
+        if (rv != 0) {
+            hd_conn_close(conn, HD_ERR_RESET);
+            return;
+        }
+        conn->send_busy = 1;
+        conn->nops++;
+    }
+}
+
+static void on_send(struct hd_loop_op *op, int res)
+{
+    struct hd_http_conn *conn = container_of(op, struct hd_http_conn, send_op);
+
+    conn->nops--;
+    conn->send_busy = 0;
+    if (conn->state == HD_CONN_CLOSING) {
+        maybe_release(conn);
+        return;
+    }
+    if (res < 0) {
+        hd_conn_close(conn, conn->state == HD_CONN_TLS ? HD_ERR_TLS : HD_ERR_RESET);
+        maybe_release(conn);
+        return;
+    }
+    conn->woff += (size_t)res;
+    if (conn->woff == conn->wlen)
+        conn->woff = conn->wlen = 0;
+    hd_conn_flush(conn);
+    maybe_release(conn);
+}
+
+/* ---- lifecycle ---- */
+
+static void on_timer(struct hd_timer *t);
+static void on_connect(struct hd_loop_op *op, int res);
+static void on_recv(struct hd_loop_op *op, int res);
+static void on_close(struct hd_loop_op *op, int res);
+static void on_dns(int err, const struct sockaddr_storage *addrs, size_t naddrs, void *ud);
+
+int hd_conn_open(struct hd_http_client *c, struct hd_http_origin *o)
+{
+    struct hd_http_conn *conn = calloc(1, sizeof(*conn));
+    int rv;
+
+    if (!conn)
+        return -ENOMEM;
+    conn->rbuf = malloc(HD_CONN_RBUF);
+    conn->wbuf = malloc(HD_CONN_WBUF);
+    if (!conn->rbuf || !conn->wbuf) {
+        free(conn->rbuf);
+        free(conn->wbuf);
+        free(conn);
+        return -ENOMEM;
+    }
+    conn->client = c;
+    conn->origin = o;
+    conn->fd = -1;
+    conn->state = HD_CONN_RESOLVING;
+    conn->connect_op.cb = on_connect;
+    conn->send_op.cb = on_send;
+    conn->recv_op.cb = on_recv;
+    conn->close_op.cb = on_close;
+    hd_timer_init(&conn->timer, on_timer);
+    conn->onext = o->conns;
+    if (o->conns)
+        o->conns->oprev = conn;
+    o->conns = conn;
+    o->nlive++;
+    c->nconns++;
+    conn->nops++; /* the DNS callback */
+    rv = hd_dns_resolve(c->opts.dns, o->host, o->port, on_dns, conn);
+    if (rv != 0) {
+        conn->nops--;
+        hd_conn_close(conn, rv);
+    }
+    return 0;
+}
+
+static void on_dns(int err, const struct sockaddr_storage *addrs, size_t naddrs, void *ud)
+{
+    struct hd_http_conn *conn = ud;
+
+    conn->nops--;
+    if (conn->state == HD_CONN_CLOSING) {
+        maybe_release(conn);
+        return;
+    }
+    if (err != 0 || naddrs == 0) {
+        hd_conn_close(conn, err ? err : HD_ERR_DNS);
+        return;
+    }
+    if (naddrs > HD_CONN_MAX_ADDRS)
+        naddrs = HD_CONN_MAX_ADDRS;
+    memcpy(conn->addrs, addrs, naddrs * sizeof(*addrs));
+    conn->naddrs = naddrs;
+    conn->addr_idx = 0;
+    conn->last_err = HD_ERR_CONNECT;
+    conn->state = HD_CONN_CONNECTING;
+    try_next_addr(conn);
+}
+
+static socklen_t sa_len(const struct sockaddr_storage *ss)
+{
+    return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static void try_next_addr(struct hd_http_conn *conn)
+{
+    struct hd_http_client *c = conn->client;
+
+    while (conn->addr_idx < conn->naddrs) {
+        const struct sockaddr_storage *ss = &conn->addrs[conn->addr_idx];
+        char abuf[64];
+        int rv, one = 1;
+
+        /* The guard runs on the very address we dial. */
+        rv = hd_addr_check((const struct sockaddr *)ss, c->opts.allow_private);
+        if (rv != 0) {
+            HD_LOG(HD_LOG_INFO, "conn", "msg=\"address refused\" host=%s addr=%s",
+                   conn->origin->host, hd_addr_format((const struct sockaddr *)ss, abuf,
+                                                      sizeof(abuf)));
+            conn->last_err = rv;
+            conn->addr_idx++;
+            continue;
+        }
+        conn->fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (conn->fd < 0) {
+            conn->last_err = -errno;
+            conn->addr_idx++;
+            continue;
+        }
+        setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        rv = hd_loop_connect(loop_of(conn), &conn->connect_op, conn->fd,
+                             (const struct sockaddr *)ss, sa_len(ss));
+        if (rv != 0) {
+            close(conn->fd);
+            conn->fd = -1;
+            hd_conn_close(conn, rv);
+            return;
+        }
+        conn->nops++;
+        conn->connect_busy = 1;
+        conn->timed_out = 0;
+        arm(conn, HD_CT_CONNECT, c->opts.connect_timeout_ms);
+        return;
+    }
+    hd_conn_close(conn, conn->last_err);
+}
+
+static void established(struct hd_http_conn *conn, int proto)
+{
+    struct hd_http_client *c = conn->client;
+
+    disarm(conn);
+    conn->proto = proto;
+    if (proto == 2 && !conn->h2) {
+        int rv = hd_h2_new(conn);
+        if (rv != 0) {
+            hd_conn_close(conn, rv);
+            return;
+        }
+    }
+    if (proto == 1) {
+        conn->h1p = malloc(sizeof(*conn->h1p));
+        if (!conn->h1p) {
+            hd_conn_close(conn, -ENOMEM);
+            return;
+        }
+    }
+    conn->state = HD_CONN_OPEN;
+    HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"connected\" host=%s port=%u proto=%d",
+           conn->origin->host, conn->origin->port, proto);
+    hd_http_conn_ready(conn);
+    if (conn->state == HD_CONN_OPEN)
+        hd_conn_update_idle(conn);
+    (void)c;
+}
+
+static void on_connect(struct hd_loop_op *op, int res)
+{
+    struct hd_http_conn *conn = container_of(op, struct hd_http_conn, connect_op);
+    struct hd_http_client *c = conn->client;
+    int rv;
+
+    conn->nops--;
+    conn->connect_busy = 0;
+    if (conn->state == HD_CONN_CLOSING) {
+        maybe_release(conn);
+        return;
+    }
+    disarm(conn);
+    if (res < 0) {
+        conn->last_err = conn->timed_out ? HD_ERR_TIMEOUT_CONNECT : HD_ERR_CONNECT;
+        HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"connect failed\" host=%s err=%d", conn->origin->host,
+               res);
+        hd_loop_close(loop_of(conn), NULL, conn->fd);
+        conn->fd = -1;
+        conn->addr_idx++;
+        try_next_addr(conn);
+        return;
+    }
+    if (conn->origin->tls) {
+        conn->pbuf = malloc(HD_CONN_PBUF);
+        if (!conn->pbuf) {
+            hd_conn_close(conn, -ENOMEM);
+            return;
+        }
+        rv = hd_tls_new(&conn->tls, c->tls_ctx, conn->origin->host, tls_sink, conn);
+        if (rv != 0) {
+            hd_conn_close(conn, rv);
+            return;
+        }
+        conn->state = HD_CONN_TLS;
+        arm(conn, HD_CT_TLS, c->opts.tls_timeout_ms);
+        rv = hd_tls_handshake(conn->tls);
+        if (rv < 0) {
+            hd_conn_close(conn, rv);
+            return;
+        }
+    } else if (conn->origin->version != 1) {
+        /* h2c with prior knowledge: preface + SETTINGS, then wait for the server's first
+         * frame before putting any request on it. */
+        rv = hd_h2_new(conn);
+        if (rv != 0) {
+            hd_conn_close(conn, rv);
+            return;
+        }
+        conn->state = HD_CONN_H2C_PROBE;
+        arm(conn, HD_CT_PROBE, c->opts.tls_timeout_ms);
+    } else {
+        established(conn, 1);
+    }
+    if (conn->state != HD_CONN_CLOSING) {
+        hd_conn_flush(conn);
+        start_recv(conn);
+    }
+}
+
+static void start_recv(struct hd_http_conn *conn)
+{
+    if (conn->recv_busy || conn->state == HD_CONN_CLOSING)
+        return;
+    if (hd_loop_recv(loop_of(conn), &conn->recv_op, conn->fd, conn->rbuf, HD_CONN_RBUF) != 0) {
+        hd_conn_close(conn, HD_ERR_RESET);
+        return;
+    }
+    conn->recv_busy = 1;
+    conn->nops++;
+}
+
+/* h2c refused (garbage, an HTTP/1.x answer, EOF): this origin speaks HTTP/1.1. */
+static void h2c_fallback(struct hd_http_conn *conn)
+{
+    HD_LOG(HD_LOG_INFO, "conn", "msg=\"h2c refused, using HTTP/1.1\" host=%s port=%u",
+           conn->origin->host, conn->origin->port);
+    conn->origin->version = 1;
+    hd_conn_close(conn, 0);
+}
+
+/* ---- HTTP/1.1 response input ---- */
+
+static int h1_on_header(const char *name, size_t nlen, const char *value, size_t vlen,
+                        int truncated, void *ud)
+{
+    struct hd_http_conn *conn = ud;
+    if (!conn->h1_rq || truncated)
+        return 0;
+    return hd_http_rq_header(conn->h1_rq, name, nlen, value, vlen);
+}
+
+static void h1_on_body(const uint8_t *data, size_t len, void *ud)
+{
+    struct hd_http_conn *conn = ud;
+    if (conn->h1_rq)
+        hd_http_rq_body(conn->h1_rq, data, len);
+}
+
+static void h1_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
+{
+    struct hd_http_rq *rq = conn->h1_rq;
+    size_t used = 0;
+    int rv;
+
+    if (!rq) { /* nothing asked: a server talking out of turn cannot be trusted */
+        hd_conn_close(conn, HD_ERR_PROTOCOL);
+        return;
+    }
+    rv = hd_h1_parse(conn->h1p, data, len, &used);
+    if (rv == 0)
+        return;
+    if (rv < 0) {
+        hd_http_rq_complete(rq, rv);
+        hd_conn_close(conn, HD_ERR_PROTOCOL);
+        return;
+    }
+    rq->status = conn->h1p->status;
+    if (rq->body_off < rq->req.body_len || used < len || !conn->h1p->keep_alive) {
+        /* Answered before we finished sending, extra bytes, or Connection: close. */
+        hd_http_rq_complete(rq, 0);
+        hd_conn_close(conn, 0);
+        return;
+    }
+    hd_http_rq_complete(rq, 0);
+    hd_http_conn_available(conn);
+}
+
+static void h1_eof(struct hd_http_conn *conn)
+{
+    struct hd_http_rq *rq = conn->h1_rq;
+
+    if (rq) {
+        int rv = hd_h1_parse_eof(conn->h1p);
+        if (rv == 1) {
+            rq->status = conn->h1p->status;
+            hd_http_rq_complete(rq, 0);
+        }
+    }
+    hd_conn_close(conn, HD_ERR_RESET);
+}
+
+/* ---- input dispatch ---- */
+
+static void plain_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
+{
+    int rv;
+
+    if (conn->state == HD_CONN_H2C_PROBE) {
+        /* The server's first frame must be SETTINGS: length(3) type(1)=4 flags(1) sid(4). */
+        if (data[0] != 0 || (len >= 4 && data[3] != 4)) {
+            h2c_fallback(conn);
+            return;
+        }
+        rv = hd_h2_recv(conn, data, len);
+        if (rv != 0) {
+            h2c_fallback(conn);
+            return;
+        }
+        established(conn, 2);
+        return;
+    }
+    if (conn->proto == 2) {
+        rv = hd_h2_recv(conn, data, len);
+        if (rv != 0)
+            hd_conn_close(conn, rv);
+        return;
+    }
+    h1_input(conn, data, len);
+}
+
+static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
+{
+    int rv;
+
+    hd_tls_feed(conn->tls, data, len);
+    if (conn->state == HD_CONN_TLS) {
+        rv = hd_tls_handshake(conn->tls);
+        if (rv < 0) {
+            hd_conn_close(conn, rv);
+            return;
+        }
+        if (rv == 1)
+            return;
+        established(conn, hd_tls_alpn_h2(conn->tls) ? 2 : 1);
+    }
+    while (conn->state == HD_CONN_OPEN) {
+        ssize_t n = hd_tls_read(conn->tls, conn->pbuf, HD_CONN_PBUF);
+        if (n == 0)
+            break;
+        if (n == HD_ERR_RESET) {
+            if (conn->proto == 1)
+                h1_eof(conn);
+            else
+                hd_conn_close(conn, HD_ERR_RESET);
+            break;
+        }
+        if (n < 0) {
+            hd_conn_close(conn, (int)n);
+            break;
+        }
+        plain_input(conn, conn->pbuf, (size_t)n);
+    }
+}
+
+static void on_recv(struct hd_loop_op *op, int res)
+{
+    struct hd_http_conn *conn = container_of(op, struct hd_http_conn, recv_op);
+
+    conn->nops--;
+    conn->recv_busy = 0;
+    if (conn->state == HD_CONN_CLOSING) {
+        maybe_release(conn);
+        return;
+    }
+    if (res <= 0) {
+        if (conn->state == HD_CONN_H2C_PROBE)
+            h2c_fallback(conn);
+        else if (conn->state == HD_CONN_TLS)
+            hd_conn_close(conn, HD_ERR_TLS);
+        else if (conn->proto == 1)
+            h1_eof(conn);
+        else
+            hd_conn_close(conn, HD_ERR_RESET);
+        maybe_release(conn);
+        return;
+    }
+    if (conn->tls)
+        tls_input(conn, conn->rbuf, (size_t)res);
+    else
+        plain_input(conn, conn->rbuf, (size_t)res);
+    if (conn->state != HD_CONN_CLOSING) {
+        hd_conn_flush(conn);
+        start_recv(conn);
+    }
+    maybe_release(conn);
+}
+
+static void on_timer(struct hd_timer *t)
+{
+    struct hd_http_conn *conn = container_of(t, struct hd_http_conn, timer);
+    enum hd_conn_timer kind = conn->timer_kind;
+
+    conn->timer_kind = HD_CT_NONE;
+    switch (kind) {
+    case HD_CT_CONNECT:
+        /* The connect completes with -ECANCELED; on_connect tries the next address. */
+        conn->timed_out = 1;
+        hd_loop_cancel(loop_of(conn), &conn->connect_op);
+        break;
+    case HD_CT_TLS:
+        hd_conn_close(conn, HD_ERR_TIMEOUT_TLS);
+        break;
+    case HD_CT_PROBE:
+        h2c_fallback(conn);
+        break;
+    case HD_CT_IDLE:
+        hd_conn_close(conn, 0);
+        break;
+    default:
+        break;
+    }
+}
+
+void hd_conn_update_idle(struct hd_http_conn *conn)
+{
+    unsigned ms = conn->client->opts.idle_timeout_ms;
+
+    if (conn->state != HD_CONN_OPEN)
+        return;
+    if (conn->h1_rq || conn->active.n > 0) {
+        if (conn->timer_kind == HD_CT_IDLE)
+            disarm(conn);
+        return;
+    }
+    if (conn->timer_kind != HD_CT_IDLE && ms)
+        arm(conn, HD_CT_IDLE, ms);
+}
+
+int hd_conn_has_room(const struct hd_http_conn *conn)
+{
+    if (conn->state != HD_CONN_OPEN || conn->draining)
+        return 0;
+    if (conn->proto == 1)
+        return conn->h1_rq == NULL;
+    return conn->active.n < hd_conn_max_streams(conn);
+}
+
+unsigned hd_conn_max_streams(const struct hd_http_conn *conn)
+{
+    unsigned cap = conn->client->opts.max_streams_per_host, peer;
+
+    if (!conn->h2)
+        return 1;
+    peer = hd_h2_peer_max_streams(conn->h2);
+    return peer < cap ? peer : cap;
+}
+
+int hd_conn_assign(struct hd_http_conn *conn, struct hd_http_rq *rq)
+{
+    int rv;
+
+    rq->conn = conn;
+    if (conn->proto == 2) {
+        hd_rq_list_push(&conn->active, rq);
+        rv = hd_h2_submit(conn, rq);
+        if (rv != 0) {
+            hd_rq_list_remove(&conn->active, rq);
+            rq->conn = NULL;
+            return rv;
+        }
+    } else {
+        uint8_t head[HD_CONN_MAX_HEAD];
+        int n = hd_h1_write_head(&rq->req, head, sizeof(head));
+        if (n < 0 || (size_t)n > hd_conn_room(conn)) {
+            rq->conn = NULL;
+            return n < 0 ? n : HD_ERR_FULL;
+        }
+        rv = hd_conn_write(conn, head, (size_t)n);
+        if (rv != 0) {
+            rq->conn = NULL;
+            return rv;
+        }
+        conn->h1_rq = rq;
+        rq->sent = 1;
+        rq->body_off = 0;
+        hd_h1_parser_init(conn->h1p, conn->client->opts.max_header_bytes,
+                          strcmp(rq->req.method, "HEAD") == 0, h1_on_header, h1_on_body, conn);
+    }
+    hd_conn_update_idle(conn);
+    return 0;
+}
+
+void hd_conn_abandon(struct hd_http_conn *conn, struct hd_http_rq *rq)
+{
+    if (conn->proto == 2) {
+        hd_h2_cancel(conn, rq);
+        hd_rq_list_remove(&conn->active, rq);
+        rq->conn = NULL;
+        hd_conn_update_idle(conn);
+        return;
+    }
+    /* HTTP/1.1 cannot abandon a response and keep the connection. */
+    conn->h1_rq = NULL;
+    rq->conn = NULL;
+    hd_conn_close(conn, HD_ERR_TIMEOUT_RESPONSE);
+}
+
+void hd_conn_close(struct hd_http_conn *conn, int err)
+{
+    struct hd_loop *loop = loop_of(conn);
+    enum hd_conn_state prev = conn->state;
+
+    if (prev == HD_CONN_CLOSING)
+        return;
+    conn->state = HD_CONN_CLOSING;
+    conn->err = err;
+    disarm(conn);
+    if (err && err != HD_ERR_CANCELLED)
+        HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"closing\" host=%s port=%u err=\"%s\"",
+               conn->origin->host, conn->origin->port, hd_strerror(err));
+    /* Requests on it: h1 requests were written, so possibly processed; h2 streams know. */
+    if (conn->h1_rq)
+        hd_http_rq_lost(conn->h1_rq, err ? err : HD_ERR_RESET, conn->h1_rq->sent);
+    while (conn->active.head) {
+        struct hd_http_rq *rq = conn->active.head;
+        hd_http_rq_lost(rq, err ? err : HD_ERR_RESET, rq->sent);
+    }
+    hd_http_conn_closed(conn, prev, err);
+    if (conn->recv_busy)
+        hd_loop_cancel(loop, &conn->recv_op);
+    if (conn->connect_busy)
+        hd_loop_cancel(loop, &conn->connect_op);
+    if (conn->send_busy)
+        hd_loop_cancel(loop, &conn->send_op);
+    maybe_release(conn);
+}
+
+static void maybe_release(struct hd_http_conn *conn)
+{
+    struct hd_http_client *c = conn->client;
+
+    if (conn->state != HD_CONN_CLOSING || conn->nops > 0 || conn->released)
+        return;
+    conn->released = 1;
+    if (conn->fd >= 0 && hd_loop_close(loop_of(conn), &conn->close_op, conn->fd) == 0) {
+        conn->nops++;
+        return;
+    }
+    if (conn->fd >= 0)
+        close(conn->fd);
+    conn->fd = -1;
+    conn->dnext = c->dead;
+    c->dead = conn;
+    hd_http_kick(c, NULL);
+}
+
+static void on_close(struct hd_loop_op *op, int res)
+{
+    struct hd_http_conn *conn = container_of(op, struct hd_http_conn, close_op);
+
+    conn->nops--;
+    conn->fd = -1;
+    hd_conn_free(conn);
+}
+
+void hd_conn_free(struct hd_http_conn *conn)
+{
+    struct hd_http_origin *o = conn->origin;
+
+    if (conn->oprev)
+        conn->oprev->onext = conn->onext;
+    else
+        o->conns = conn->onext;
+    if (conn->onext)
+        conn->onext->oprev = conn->oprev;
+    conn->client->nconns--;
+    hd_timer_disarm(loop_of(conn), &conn->timer);
+    hd_h2_free(conn->h2);
+    hd_tls_free(conn->tls);
+    free(conn->h1p);
+    free(conn->rbuf);
+    free(conn->pbuf);
+    free(conn->wbuf);
+    free(conn);
+}

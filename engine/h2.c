@@ -1,0 +1,306 @@
+/* HTTP/2 client sessions through nghttp2_session_mem_recv / mem_send: nghttp2 never sees a
+ * socket. Frames are pulled into the connection's send buffer while they fit, so output for
+ * many streams leaves in one send. */
+#include <errno.h>
+#include <nghttp2/nghttp2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "conn.h"
+#include "err.h"
+#include "log.h"
+
+struct hd_h2 {
+    nghttp2_session *session;
+    struct hd_http_conn *conn;
+    int got_settings;
+};
+
+static struct hd_http_rq *stream_rq(nghttp2_session *s, int32_t id)
+{
+    return nghttp2_session_get_stream_user_data(s, id);
+}
+
+static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
+                     size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
+{
+    struct hd_http_rq *rq;
+
+    if (frame->hd.type != NGHTTP2_HEADERS)
+        return 0;
+    rq = stream_rq(s, frame->hd.stream_id);
+    if (!rq)
+        return 0;
+    rq->hdr_bytes += nlen + vlen + 32; /* RFC 9113 6.5.2 accounting */
+    if (rq->hdr_bytes > rq->client->opts.max_header_bytes) {
+        rq->error = HD_ERR_TOO_LARGE;
+        return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
+    }
+    if (nlen == 7 && memcmp(name, ":status", 7) == 0) {
+        int st = 0;
+        if (vlen != 3)
+            return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE;
+        for (size_t i = 0; i < 3; i++)
+            st = st * 10 + (value[i] - '0');
+        rq->status = st;
+        return 0;
+    }
+    return hd_http_rq_header(rq, (const char *)name, nlen, (const char *)value, vlen);
+}
+
+static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
+                         const uint8_t *data, size_t len, void *ud)
+{
+    struct hd_http_rq *rq = stream_rq(s, stream_id);
+    if (rq)
+        hd_http_rq_body(rq, data, len);
+    return 0;
+}
+
+static int on_frame_send(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
+{
+    if (frame->hd.type == NGHTTP2_HEADERS) {
+        struct hd_http_rq *rq = stream_rq(s, frame->hd.stream_id);
+        if (rq)
+            rq->sent = 1;
+    }
+    return 0;
+}
+
+static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *ud)
+{
+    struct hd_h2 *h2 = ud;
+
+    switch (frame->hd.type) {
+    case NGHTTP2_SETTINGS:
+        if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
+            h2->got_settings = 1;
+            if (h2->conn->state == HD_CONN_OPEN)
+                hd_http_conn_available(h2->conn);
+        }
+        break;
+    case NGHTTP2_GOAWAY:
+        /* Streams above last_stream_id are closed by nghttp2 with REFUSED_STREAM and
+         * retried; the rest may finish. No new streams here. */
+        h2->conn->draining = 1;
+        HD_LOG(HD_LOG_DEBUG, "h2", "msg=\"GOAWAY\" host=%s last_stream=%d code=%u",
+               h2->conn->origin->host, frame->goaway.last_stream_id, frame->goaway.error_code);
+        hd_http_kick(h2->conn->client, h2->conn->origin);
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
+static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error_code, void *ud)
+{
+    struct hd_h2 *h2 = ud;
+    struct hd_http_rq *rq = stream_rq(s, stream_id);
+
+    if (!rq)
+        return 0;
+    nghttp2_session_set_stream_user_data(s, stream_id, NULL);
+    if (h2->conn->state == HD_CONN_CLOSING)
+        return 0;
+    if (error_code == NGHTTP2_NO_ERROR && rq->status >= 200 && !rq->error) {
+        hd_http_rq_complete(rq, 0);
+    } else if (error_code == NGHTTP2_REFUSED_STREAM) {
+        hd_http_rq_lost(rq, HD_ERR_REFUSED_STREAM, 0);
+    } else if (rq->error) {
+        hd_http_rq_complete(rq, rq->error);
+    } else {
+        hd_http_rq_complete(rq, error_code == NGHTTP2_NO_ERROR ? HD_ERR_PROTOCOL : HD_ERR_RESET);
+    }
+    hd_http_conn_available(h2->conn);
+    return 0;
+}
+
+static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, size_t len,
+                         uint32_t *flags, nghttp2_data_source *src, void *ud)
+{
+    struct hd_http_rq *rq = src->ptr;
+    size_t n;
+
+    struct hd_h2 *h2 = ud;
+
+    if (!rq || rq->stream_id != stream_id || rq->conn != h2->conn) { /* abandoned */
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+        return 0;
+    }
+    n = rq->req.body_len - rq->body_off;
+    if (n > len)
+        n = len;
+    if (n)
+        memcpy(buf, rq->req.body + rq->body_off, n);
+    rq->body_off += n;
+    if (rq->body_off == rq->req.body_len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
+int hd_h2_new(struct hd_http_conn *conn)
+{
+    nghttp2_session_callbacks *cbs;
+    nghttp2_option *opt;
+    struct hd_h2 *h2 = calloc(1, sizeof(*h2));
+    nghttp2_settings_entry iv[3];
+    size_t hb = conn->client->opts.max_header_bytes;
+    int rv;
+
+    if (!h2)
+        return -ENOMEM;
+    h2->conn = conn;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) {
+        free(h2);
+        return -ENOMEM;
+    }
+    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    if (nghttp2_option_new(&opt) != 0) {
+        nghttp2_session_callbacks_del(cbs);
+        free(h2);
+        return -ENOMEM;
+    }
+    /* Servers may not push; and responses we drop still reopen the window (auto update). */
+    nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
+    rv = nghttp2_session_client_new2(&h2->session, cbs, h2, opt);
+    nghttp2_option_del(opt);
+    nghttp2_session_callbacks_del(cbs);
+    if (rv != 0) {
+        free(h2);
+        return -ENOMEM;
+    }
+    iv[0].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
+    iv[0].value = 0;
+    iv[1].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
+    iv[1].value = hb > 0xffffffffu ? 0xffffffffu : (uint32_t)hb;
+    iv[2].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
+    iv[2].value = 1 << 20;
+    rv = nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, 3);
+    if (rv != 0) {
+        nghttp2_session_del(h2->session);
+        free(h2);
+        return -ENOMEM;
+    }
+    conn->h2 = h2;
+    return 0;
+}
+
+void hd_h2_free(struct hd_h2 *h2)
+{
+    if (!h2)
+        return;
+    nghttp2_session_del(h2->session);
+    free(h2);
+}
+
+static void nv_set(nghttp2_nv *nv, const char *name, const char *value, size_t vlen)
+{
+    nv->name = (uint8_t *)(uintptr_t)name;
+    nv->namelen = strlen(name);
+    nv->value = (uint8_t *)(uintptr_t)value;
+    nv->valuelen = vlen;
+    nv->flags = NGHTTP2_NV_FLAG_NONE;
+}
+
+#define HD_H2_MAX_NV 64
+
+int hd_h2_submit(struct hd_http_conn *conn, struct hd_http_rq *rq)
+{
+    struct hd_h2 *h2 = conn->h2;
+    nghttp2_nv nva[HD_H2_MAX_NV];
+    nghttp2_data_provider prd;
+    char clen[24];
+    size_t n = 0;
+    int32_t id;
+    const struct hd_http_req *r = &rq->req;
+
+    if (r->nheaders + 5 > HD_H2_MAX_NV)
+        return HD_ERR_INVALID;
+    nv_set(&nva[n++], ":method", r->method, strlen(r->method));
+    nv_set(&nva[n++], ":scheme", conn->origin->tls ? "https" : "http",
+           conn->origin->tls ? 5 : 4);
+    nv_set(&nva[n++], ":authority", r->authority, strlen(r->authority));
+    nv_set(&nva[n++], ":path", r->path, strlen(r->path));
+    if (r->body_len > 0 || strcmp(r->method, "GET") != 0) {
+        int len = snprintf(clen, sizeof(clen), "%zu", r->body_len);
+        nv_set(&nva[n++], "content-length", clen, (size_t)len);
+    }
+    for (size_t i = 0; i < r->nheaders; i++)
+        nv_set(&nva[n++], r->headers[i].name, r->headers[i].value, strlen(r->headers[i].value));
+    rq->body_off = 0;
+    prd.source.ptr = rq;
+    prd.read_callback = read_body;
+    /* nghttp2 copies the header block now (nva is on our stack). */
+    id = nghttp2_submit_request(h2->session, NULL, nva, n, r->body_len ? &prd : NULL, rq);
+    if (id < 0)
+        return id == NGHTTP2_ERR_NOMEM ? -ENOMEM : HD_ERR_PROTOCOL;
+    rq->stream_id = id;
+    return 0;
+}
+
+int hd_h2_recv(struct hd_http_conn *conn, const uint8_t *data, size_t len)
+{
+    ssize_t rv = nghttp2_session_mem_recv(conn->h2->session, data, len);
+
+    if (rv < 0) {
+        HD_LOG(HD_LOG_DEBUG, "h2", "msg=\"session error\" host=%s err=\"%s\"",
+               conn->origin->host, nghttp2_strerror((int)rv));
+        return rv == NGHTTP2_ERR_NOMEM ? -ENOMEM : HD_ERR_PROTOCOL;
+    }
+    return 0;
+}
+
+int hd_h2_pull(struct hd_http_conn *conn)
+{
+    struct hd_h2 *h2 = conn->h2;
+
+    /* A frame from mem_send must be taken whole; ask only while a full DATA frame fits. */
+    while (hd_conn_room(conn) >= 16384 + 64 && nghttp2_session_want_write(h2->session)) {
+        const uint8_t *data;
+        ssize_t n = nghttp2_session_mem_send(h2->session, &data);
+        int rv;
+        if (n < 0)
+            return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : HD_ERR_PROTOCOL;
+        if (n == 0)
+            break;
+        if ((size_t)n > hd_conn_room(conn))
+            return HD_ERR_FULL;
+        rv = hd_conn_write(conn, data, (size_t)n);
+        if (rv != 0)
+            return rv;
+    }
+    return 0;
+}
+
+void hd_h2_cancel(struct hd_http_conn *conn, struct hd_http_rq *rq)
+{
+    struct hd_h2 *h2 = conn->h2;
+
+    if (rq->stream_id > 0) {
+        nghttp2_session_set_stream_user_data(h2->session, rq->stream_id, NULL);
+        nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, rq->stream_id,
+                                  NGHTTP2_CANCEL);
+    }
+    rq->stream_id = 0;
+}
+
+unsigned hd_h2_peer_max_streams(const struct hd_h2 *h2)
+{
+    uint32_t v;
+
+    if (!h2->got_settings)
+        return 100;
+    v = nghttp2_session_get_remote_settings(h2->session, NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS);
+    return v;
+}
+
+int hd_h2_alive(const struct hd_h2 *h2)
+{
+    return nghttp2_session_want_read(h2->session) || nghttp2_session_want_write(h2->session);
+}

@@ -1,0 +1,245 @@
+/* TLS client over memory buffers (see tls.h). The only file that includes wolfSSL. */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "tls.h"
+
+struct hd_tls_ctx {
+    WOLFSSL_CTX *ctx;
+};
+
+struct hd_tls {
+    WOLFSSL *ssl;
+    const uint8_t *in;
+    size_t in_len, in_off;
+    hd_tls_sink_cb sink;
+    void *user_data;
+};
+
+static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    struct hd_tls *t = ctx;
+    size_t avail = t->in_len - t->in_off;
+
+    (void)ssl;
+    if (avail == 0)
+        return WOLFSSL_CBIO_ERR_WANT_READ;
+    if ((size_t)sz < avail)
+        avail = (size_t)sz;
+    memcpy(buf, t->in + t->in_off, avail);
+    t->in_off += avail;
+    return (int)avail;
+}
+
+static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    struct hd_tls *t = ctx;
+
+    (void)ssl;
+    if (t->sink((const uint8_t *)buf, (size_t)sz, t->user_data) != 0)
+        return WOLFSSL_CBIO_ERR_WANT_WRITE;
+    return sz;
+}
+
+int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
+{
+    struct hd_tls_ctx *c;
+    int rv;
+
+    if (wolfSSL_Init() != WOLFSSL_SUCCESS)
+        return HD_ERR_TLS;
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
+    if (!c->ctx) {
+        free(c);
+        return -ENOMEM;
+    }
+    if (wolfSSL_CTX_SetMinVersion(c->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
+        goto fail;
+    if (ca_file) {
+        rv = wolfSSL_CTX_load_verify_locations(c->ctx, ca_file, NULL);
+    } else {
+        rv = wolfSSL_CTX_load_system_CA_certs(c->ctx);
+        if (rv != WOLFSSL_SUCCESS)
+            rv = wolfSSL_CTX_load_verify_locations(c->ctx, "/etc/ssl/certs/ca-certificates.crt",
+                                                   NULL);
+    }
+    if (rv != WOLFSSL_SUCCESS) {
+        HD_LOG(HD_LOG_ERROR, "tls", "msg=\"cannot load CA certificates\" file=%s rv=%d",
+               ca_file ? ca_file : "(system)", rv);
+        goto fail;
+    }
+    wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
+    wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
+    wolfSSL_CTX_SetIOSend(c->ctx, io_send);
+    *out = c;
+    return 0;
+fail:
+    wolfSSL_CTX_free(c->ctx);
+    free(c);
+    return HD_ERR_TLS;
+}
+
+void hd_tls_ctx_free(struct hd_tls_ctx *c)
+{
+    if (!c)
+        return;
+    wolfSSL_CTX_free(c->ctx);
+    free(c);
+    wolfSSL_Cleanup();
+}
+
+static int is_ip_literal(const char *host)
+{
+    unsigned char tmp[16];
+    return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
+}
+
+int hd_tls_new(struct hd_tls **out, struct hd_tls_ctx *ctx, const char *host,
+               hd_tls_sink_cb sink, void *user_data)
+{
+    static const char alpn[] = "h2,http/1.1";
+    struct hd_tls *t = calloc(1, sizeof(*t));
+
+    if (!t)
+        return -ENOMEM;
+    t->sink = sink;
+    t->user_data = user_data;
+    t->ssl = wolfSSL_new(ctx->ctx);
+    if (!t->ssl) {
+        free(t);
+        return -ENOMEM;
+    }
+    wolfSSL_SetIOReadCtx(t->ssl, t);
+    wolfSSL_SetIOWriteCtx(t->ssl, t);
+    if (is_ip_literal(host)) {
+        /* No SNI for IP literals (RFC 6066 3); the certificate must carry the IP in a SAN. */
+        WOLFSSL_X509_VERIFY_PARAM *param = wolfSSL_get0_param(t->ssl);
+        if (!param || wolfSSL_X509_VERIFY_PARAM_set1_ip_asc(param, host) != WOLFSSL_SUCCESS)
+            goto fail;
+    } else {
+        if (wolfSSL_UseSNI(t->ssl, WOLFSSL_SNI_HOST_NAME, host, (unsigned short)strlen(host)) !=
+            WOLFSSL_SUCCESS)
+            goto fail;
+        if (wolfSSL_check_domain_name(t->ssl, host) != WOLFSSL_SUCCESS)
+            goto fail;
+    }
+    if (wolfSSL_UseALPN(t->ssl, (char *)alpn, sizeof(alpn) - 1,
+                        WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) != WOLFSSL_SUCCESS)
+        goto fail;
+    *out = t;
+    return 0;
+fail:
+    wolfSSL_free(t->ssl);
+    free(t);
+    return HD_ERR_TLS;
+}
+
+void hd_tls_free(struct hd_tls *t)
+{
+    if (!t)
+        return;
+    wolfSSL_free(t->ssl);
+    free(t);
+}
+
+void hd_tls_feed(struct hd_tls *t, const uint8_t *data, size_t n)
+{
+    t->in = data;
+    t->in_len = n;
+    t->in_off = 0;
+}
+
+size_t hd_tls_pending_input(const struct hd_tls *t)
+{
+    return t->in_len - t->in_off;
+}
+
+static int is_verify_error(int e)
+{
+    switch (e) {
+    case DOMAIN_NAME_MISMATCH:
+    case IPADDR_MISMATCH:
+    case VERIFY_CERT_ERROR:
+    case NO_PEER_CERT:
+    case OCSP_CERT_REVOKED:
+    case CRL_CERT_REVOKED:
+    case ASN_BEFORE_DATE_E:
+    case ASN_AFTER_DATE_E:
+    case ASN_SIG_CONFIRM_E:
+    case ASN_NO_SIGNER_E:
+    case ASN_NAME_INVALID_E:
+    case ASN_PATHLEN_SIZE_E:
+    case ASN_PATHLEN_INV_E:
+    case ASN_SELF_SIGNED_E:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+int hd_tls_handshake(struct hd_tls *t)
+{
+    int rv = wolfSSL_connect(t->ssl), e;
+    char msg[80];
+
+    if (rv == WOLFSSL_SUCCESS)
+        return 0;
+    e = wolfSSL_get_error(t->ssl, rv);
+    if (e == WOLFSSL_ERROR_WANT_READ)
+        return 1;
+    wolfSSL_ERR_error_string_n((unsigned long)e, msg, sizeof(msg));
+    HD_LOG(HD_LOG_DEBUG, "tls", "msg=\"handshake failed\" err=%d reason=\"%s\"", e, msg);
+    if (is_verify_error(e) || wolfSSL_get_verify_result(t->ssl) != 0)
+        return HD_ERR_TLS_VERIFY;
+    return HD_ERR_TLS;
+}
+
+int hd_tls_alpn_h2(struct hd_tls *t)
+{
+    char *name = NULL;
+    unsigned short len = 0;
+
+    if (wolfSSL_ALPN_GetProtocol(t->ssl, &name, &len) != WOLFSSL_SUCCESS)
+        return 0;
+    return len == 2 && memcmp(name, "h2", 2) == 0;
+}
+
+ssize_t hd_tls_read(struct hd_tls *t, uint8_t *buf, size_t cap)
+{
+    int rv = wolfSSL_read(t->ssl, buf, (int)(cap > 65536 ? 65536 : cap)), e;
+
+    if (rv > 0)
+        return rv;
+    e = wolfSSL_get_error(t->ssl, rv);
+    if (e == WOLFSSL_ERROR_WANT_READ)
+        return 0;
+    if (e == WOLFSSL_ERROR_ZERO_RETURN)
+        return HD_ERR_RESET;
+    HD_LOG(HD_LOG_DEBUG, "tls", "msg=\"read failed\" err=%d", e);
+    return HD_ERR_TLS;
+}
+
+int hd_tls_write(struct hd_tls *t, const uint8_t *data, size_t n)
+{
+    int rv;
+
+    if (n == 0)
+        return 0;
+    rv = wolfSSL_write(t->ssl, data, (int)n);
+    if (rv == (int)n)
+        return 0;
+    HD_LOG(HD_LOG_DEBUG, "tls", "msg=\"write failed\" err=%d", wolfSSL_get_error(t->ssl, rv));
+    return HD_ERR_TLS;
+}
