@@ -1,0 +1,621 @@
+/* Listeners, connections, socket I/O on the loop and TLS (wolfSSL on memory buffers). */
+#include <wolfssl/options.h>
+#include <wolfssl/ssl.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "err.h"
+#include "log.h"
+
+#define DRAIN_MS 1000u
+
+static void on_recv(struct hd_loop_op *op, int res);
+static void on_send(struct hd_loop_op *op, int res);
+static void on_timer(struct hd_timer *t);
+
+/* ---- output ---- */
+
+static int obuf_append(struct fs_obuf *b, const void *data, size_t len)
+{
+    if (b->len + len > FS_OUT_CAP)
+        return HD_ERR_FULL;
+    if (b->len + len > b->cap) {
+        size_t cap = b->cap ? b->cap : 16384;
+        while (cap < b->len + len)
+            cap *= 2;
+        uint8_t *p = realloc(b->p, cap);
+        if (!p)
+            return -ENOMEM;
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, data, len);
+    b->len += len;
+    return 0;
+}
+
+static int tls_send_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    struct fs_conn *c = ctx;
+    if (obuf_append(&c->out[!c->snd], buf, (size_t)sz) < 0)
+        return WOLFSSL_CBIO_ERR_GENERAL;
+    return sz;
+}
+
+static int tls_recv_cb(WOLFSSL *ssl, char *buf, int sz, void *ctx)
+{
+    struct fs_conn *c = ctx;
+    size_t n = c->cin_len < (size_t)sz ? c->cin_len : (size_t)sz;
+
+    if (n == 0)
+        return WOLFSSL_CBIO_ERR_WANT_READ;
+    memcpy(buf, c->cin, n);
+    c->cin += n;
+    c->cin_len -= n;
+    return (int)n;
+}
+
+int conn_write(struct fs_conn *c, const void *data, size_t len)
+{
+    int rv;
+
+    if (c->closing || c->hang)
+        return 0;
+    if (c->ssl) {
+        /* Our send callback never blocks, so wolfSSL_write takes everything at once. */
+        const uint8_t *p = data;
+        while (len > 0) {
+            int chunk = len > 16384 ? 16384 : (int)len;
+            int n = wolfSSL_write(c->ssl, p, chunk);
+            if (n <= 0) {
+                conn_close(c);
+                return HD_ERR_TLS;
+            }
+            p += n;
+            len -= (size_t)n;
+        }
+        return 0;
+    }
+    rv = obuf_append(&c->out[!c->snd], data, len);
+    if (rv < 0)
+        conn_close(c);
+    return rv;
+}
+
+static void start_send(struct fs_conn *c)
+{
+    struct fs_obuf *b;
+
+    if (c->send_pending || c->closing)
+        return;
+    if (c->out[c->snd].len == 0) {
+        if (c->out[!c->snd].len == 0)
+            return;
+        c->snd = !c->snd;
+        c->snd_off = 0;
+    }
+    b = &c->out[c->snd];
+    if (hd_loop_send(c->srv->loop, &c->sop, c->fd, b->p + c->snd_off, b->len - c->snd_off) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->send_pending = 1;
+}
+
+static void start_drain(struct fs_conn *c)
+{
+    /* Half-close and read until the peer closes: closing with unread input would make the
+     * kernel send RST, and the peer might then lose the answer we just wrote. */
+    c->draining = 1;
+    shutdown(c->fd, SHUT_WR);
+    hd_timer_arm(c->srv->loop, &c->timer, hd_loop_now_ms(c->srv->loop) + DRAIN_MS);
+}
+
+void conn_flush(struct fs_conn *c)
+{
+    if (c->closing)
+        return;
+    if (c->hang) {
+        c->out[!c->snd].len = 0;
+        return;
+    }
+    if (c->proto == FS_CP_H2 && c->h2) {
+        if (h2_pull(c) < 0) {
+            conn_close(c);
+            return;
+        }
+        if (h2_done(c))
+            c->close_after_flush = 1;
+    }
+    start_send(c);
+    if (!c->send_pending && c->close_after_flush && !c->draining)
+        start_drain(c);
+}
+
+/* ---- lifecycle ---- */
+
+void conn_close(struct fs_conn *c)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    hd_timer_disarm(c->srv->loop, &c->timer);
+    /* Wakes the pending recv (and send) with 0 or an error. */
+    shutdown(c->fd, SHUT_RDWR);
+    if (c->h1)
+        h1_free(c); /* disarms its timer; the request is abandoned */
+    if (c->h2)
+        h2_free(c); /* disarms stream timers */
+}
+
+void conn_check(struct fs_conn *c)
+{
+    struct fs_server *srv = c->srv;
+
+    if (!c->closing || c->recv_pending || c->send_pending)
+        return;
+    close(c->fd);
+    if (c->ssl)
+        wolfSSL_free(c->ssl);
+    free(c->out[0].p);
+    free(c->out[1].p);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        srv->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    srv->nconns--;
+    free(c);
+}
+
+static void arm_recv(struct fs_conn *c)
+{
+    if (c->recv_pending || c->closing || c->read_paused || c->cin_len > 0)
+        return;
+    if (hd_loop_recv(c->srv->loop, &c->rop, c->fd, c->rbuf, sizeof(c->rbuf)) < 0) {
+        conn_close(c);
+        return;
+    }
+    c->recv_pending = 1;
+}
+
+/* ---- protocol selection and input ---- */
+
+static const char H2_PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+static int start_proto(struct fs_conn *c, enum fs_cproto p)
+{
+    c->proto = p;
+    return p == FS_CP_H2 ? h2_start(c) : h1_start(c);
+}
+
+static int proto_input(struct fs_conn *c, const uint8_t *data, size_t len)
+{
+    if (c->proto == FS_CP_NONE) {
+        if (c->kind != FS_L_H2C)
+            return start_proto(c, FS_CP_H1) < 0 ? -1 : h1_input(c, data, len);
+        /* h2c port: prior-knowledge preface, or else HTTP/1.1. */
+        size_t take = 24 - c->pre_len < len ? 24 - c->pre_len : len;
+        memcpy(c->pre + c->pre_len, data, take);
+        c->pre_len += take;
+        data += take;
+        len -= take;
+        int match = memcmp(c->pre, H2_PREFACE, c->pre_len) == 0;
+        if (match && c->pre_len < 24)
+            return 0;
+        if (start_proto(c, match ? FS_CP_H2 : FS_CP_H1) < 0)
+            return -1;
+        int rv = c->proto == FS_CP_H2 ? h2_input(c, c->pre, c->pre_len)
+                                      : h1_input(c, c->pre, c->pre_len);
+        if (rv < 0 || len == 0 || c->closing)
+            return rv;
+    }
+    if (c->proto == FS_CP_H2)
+        return h2_input(c, data, len);
+    return h1_input(c, data, len);
+}
+
+static void tls_pump(struct fs_conn *c)
+{
+    uint8_t plain[16384];
+    int n, err;
+
+    if (!c->hs_done) {
+        n = wolfSSL_accept(c->ssl);
+        if (c->hang) {
+            c->cin_len = 0;
+            return;
+        }
+        if (n != WOLFSSL_SUCCESS) {
+            err = wolfSSL_get_error(c->ssl, n);
+            if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
+                return;
+            c->srv->stats.tls_failures++;
+            if (!c->srv->quiet)
+                HD_LOG(HD_LOG_DEBUG, "fedisim", "msg=\"TLS handshake failed\" err=%d", err);
+            /* Send the alert wolfSSL queued, then close. */
+            c->close_after_flush = 1;
+            c->cin_len = 0;
+            return;
+        }
+        c->hs_done = 1;
+        if (start_proto(c, c->alpn_h2 ? FS_CP_H2 : FS_CP_H1) < 0) {
+            conn_close(c);
+            return;
+        }
+    }
+    while (!c->closing && !c->read_paused && !c->close_after_flush) {
+        n = wolfSSL_read(c->ssl, plain, sizeof(plain));
+        if (n > 0) {
+            if (proto_input(c, plain, (size_t)n) < 0) {
+                conn_close(c);
+                return;
+            }
+            continue;
+        }
+        err = wolfSSL_get_error(c->ssl, n);
+        if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
+            return;
+        /* close_notify or a fatal record error: either way the stream is over. */
+        c->close_after_flush = 1;
+        c->cin_len = 0;
+        return;
+    }
+}
+
+static void on_recv(struct hd_loop_op *op, int res)
+{
+    struct fs_conn *c = container_of(op, struct fs_conn, rop);
+
+    c->recv_pending = 0;
+    if (c->closing)
+        goto out;
+    if (res <= 0) {
+        conn_close(c);
+        goto out;
+    }
+    c->srv->stats.bytes_in += (uint64_t)res;
+    c->last_active_ms = hd_loop_now_ms(c->srv->loop);
+    if (c->draining || c->hang)
+        goto rearm;
+    if (c->ssl) {
+        c->cin = c->rbuf;
+        c->cin_len = (size_t)res;
+        tls_pump(c);
+    } else if (proto_input(c, c->rbuf, (size_t)res) < 0) {
+        conn_close(c);
+    }
+    conn_flush(c);
+rearm:
+    arm_recv(c);
+out:
+    conn_check(c);
+}
+
+static void on_send(struct hd_loop_op *op, int res)
+{
+    struct fs_conn *c = container_of(op, struct fs_conn, sop);
+    struct fs_obuf *b = &c->out[c->snd];
+
+    c->send_pending = 0;
+    if (c->closing)
+        goto out;
+    if (res <= 0) {
+        conn_close(c);
+        goto out;
+    }
+    c->srv->stats.bytes_out += (uint64_t)res;
+    c->snd_off += (size_t)res;
+    if (c->snd_off >= b->len) {
+        b->len = 0;
+        c->snd_off = 0;
+    }
+    conn_flush(c);
+out:
+    conn_check(c);
+}
+
+void conn_resume_read(struct fs_conn *c)
+{
+    if (!c->read_paused || c->closing)
+        return;
+    c->read_paused = 0;
+    if (c->ssl && c->hs_done)
+        tls_pump(c);
+    conn_flush(c);
+    arm_recv(c);
+}
+
+static void on_timer(struct hd_timer *t)
+{
+    struct fs_conn *c = container_of(t, struct fs_conn, timer);
+    uint64_t now = hd_loop_now_ms(c->srv->loop);
+
+    if (c->draining) {
+        conn_close(c);
+    } else if (now - c->last_active_ms >= c->srv->idle_timeout_ms && !c->streams &&
+               !(c->h1 && h1_busy(c))) {
+        conn_close(c);
+    } else {
+        uint64_t due = c->last_active_ms + c->srv->idle_timeout_ms + 1;
+        hd_timer_arm(c->srv->loop, &c->timer, due > now ? due : now + c->srv->idle_timeout_ms);
+    }
+    conn_check(c);
+}
+
+/* ---- TLS contexts ---- */
+
+static int alpn_select(WOLFSSL *ssl, const unsigned char **out, unsigned char *outlen,
+                       const unsigned char *in, unsigned int inlen, void *arg)
+{
+    struct fs_conn *c = wolfSSL_GetIOReadCtx(ssl);
+    int allow_h2 = arg != NULL;
+    const unsigned char *h1 = NULL;
+
+    for (unsigned i = 0; i < inlen;) {
+        unsigned l = in[i];
+        if (i + 1 + l > inlen)
+            break;
+        if (allow_h2 && l == 2 && memcmp(in + i + 1, "h2", 2) == 0) {
+            *out = in + i + 1;
+            *outlen = 2;
+            c->alpn_h2 = 1;
+            return SSL_TLSEXT_ERR_OK;
+        }
+        if (l == 8 && memcmp(in + i + 1, "http/1.1", 8) == 0)
+            h1 = in + i + 1;
+        i += 1 + l;
+    }
+    if (h1) {
+        *out = h1;
+        *outlen = 8;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    /* No protocol in common: carry on without ALPN and speak HTTP/1.1. */
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+static int sni_cb(WOLFSSL *ssl, int *ret, void *arg)
+{
+    struct fs_conn *c = wolfSSL_GetIOReadCtx(ssl);
+    const char *name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
+    char host[256];
+    size_t hl;
+    const struct fs_profile *p;
+
+    if (!name || !c)
+        return SSL_TLSEXT_ERR_OK;
+    hl = fs_host_from_authority(name, host, sizeof(host));
+    p = fs_profiles_match(&c->srv->profiles, host);
+    (void)hl;
+    if (p->dead == FS_DEAD_REFUSE) {
+        c->srv->stats.conns_refused++;
+        *ret = 112; /* unrecognized_name alert */
+        return SSL_TLSEXT_ERR_ALERT_FATAL;
+    }
+    if (p->dead == FS_DEAD_HANG)
+        c->hang = 1;
+    return SSL_TLSEXT_ERR_OK;
+}
+
+static WOLFSSL_CTX *make_ctx(const char *cert, const char *key, int allow_h2)
+{
+    WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
+
+    if (!ctx)
+        return NULL;
+    if (wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_use_certificate_chain_file(ctx, cert) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_use_PrivateKey_file(ctx, key, WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+        HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"cannot load certificate or key\" cert=%s key=%s",
+               cert, key);
+        wolfSSL_CTX_free(ctx);
+        return NULL;
+    }
+    wolfSSL_CTX_SetIORecv(ctx, tls_recv_cb);
+    wolfSSL_CTX_SetIOSend(ctx, tls_send_cb);
+    wolfSSL_CTX_set_alpn_select_cb(ctx, alpn_select, allow_h2 ? (void *)1 : NULL);
+    wolfSSL_CTX_set_servername_callback(ctx, sni_cb);
+    return ctx;
+}
+
+int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key)
+{
+    if (wolfSSL_Init() != WOLFSSL_SUCCESS)
+        return HD_ERR_TLS;
+    srv->tls_ctx = make_ctx(cert, key, 1);
+    srv->tls_h1_ctx = srv->tls_ctx ? make_ctx(cert, key, 0) : NULL;
+    return srv->tls_h1_ctx ? 0 : HD_ERR_TLS;
+}
+
+/* ---- listeners ---- */
+
+static void on_accept(struct hd_loop_op *op, int res);
+
+static int arm_accept(struct fs_listener *l)
+{
+    int rv = hd_loop_accept(l->srv->loop, &l->op, l->fd);
+    if (rv == 0)
+        l->accepting = 1;
+    return rv;
+}
+
+static void new_conn(struct fs_listener *l, int fd)
+{
+    struct fs_server *srv = l->srv;
+    struct fs_conn *c;
+    int one = 1;
+
+    if (srv->nconns >= srv->max_conns) {
+        srv->stats.conns_over_limit++;
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->srv = srv;
+    c->kind = l->kind;
+    c->fd = fd;
+    c->rop.cb = on_recv;
+    c->sop.cb = on_send;
+    hd_timer_init(&c->timer, on_timer);
+    c->last_active_ms = hd_loop_now_ms(srv->loop);
+    c->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = c;
+    srv->conns = c;
+    srv->nconns++;
+    srv->stats.conns++;
+    if (l->kind == FS_L_TLS || l->kind == FS_L_TLS_H1) {
+        c->ssl = wolfSSL_new(l->kind == FS_L_TLS ? srv->tls_ctx : srv->tls_h1_ctx);
+        if (!c->ssl) {
+            conn_close(c);
+            conn_check(c);
+            return;
+        }
+        wolfSSL_SetIOReadCtx(c->ssl, c);
+        wolfSSL_SetIOWriteCtx(c->ssl, c);
+    }
+    hd_timer_arm(srv->loop, &c->timer, c->last_active_ms + srv->idle_timeout_ms + 1);
+    arm_recv(c);
+    conn_check(c);
+}
+
+static void on_accept(struct hd_loop_op *op, int res)
+{
+    struct fs_listener *l = container_of(op, struct fs_listener, op);
+
+    l->accepting = 0;
+    if (l->srv->stopping) {
+        if (res >= 0)
+            close(res);
+        return;
+    }
+    if (res >= 0)
+        new_conn(l, res);
+    else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED)
+        HD_LOG(HD_LOG_WARN, "fedisim", "msg=\"accept failed\" err=%d", res);
+    if (arm_accept(l) < 0)
+        HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"cannot queue accept\"");
+}
+
+int fs_server_listen(struct fs_server *srv, enum fs_lkind kind, const char *bind_addr, int port)
+{
+    struct fs_listener *l = &srv->lst[kind];
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd, one = 1, fam;
+
+    memset(&ss, 0, sizeof(ss));
+    if (strchr(bind_addr, ':')) {
+        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+        s6->sin6_family = AF_INET6;
+        s6->sin6_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET6, bind_addr, &s6->sin6_addr) != 1)
+            return HD_ERR_INVALID;
+        sl = sizeof(*s6);
+        fam = AF_INET6;
+    } else {
+        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+        s4->sin_family = AF_INET;
+        s4->sin_port = htons((uint16_t)port);
+        if (inet_pton(AF_INET, bind_addr, &s4->sin_addr) != 1)
+            return HD_ERR_INVALID;
+        sl = sizeof(*s4);
+        fam = AF_INET;
+    }
+    fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    sl = sizeof(ss);
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    l->srv = srv;
+    l->kind = kind;
+    l->fd = fd;
+    l->port = ntohs(fam == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+                                   : ((struct sockaddr_in6 *)&ss)->sin6_port);
+    l->op.cb = on_accept;
+    return 0;
+}
+
+int fs_server_start(struct fs_server *srv)
+{
+    for (int k = 0; k < FS_L_COUNT; k++) {
+        if (srv->lst[k].fd < 0)
+            continue;
+        int rv = arm_accept(&srv->lst[k]);
+        if (rv < 0)
+            return rv;
+    }
+    return 0;
+}
+
+void fs_server_stop(struct fs_server *srv)
+{
+    struct fs_conn *c, *next;
+
+    srv->stopping = 1;
+    for (int k = 0; k < FS_L_COUNT; k++) {
+        struct fs_listener *l = &srv->lst[k];
+        if (l->fd < 0)
+            continue;
+        if (l->accepting)
+            hd_loop_cancel(srv->loop, &l->op);
+        shutdown(l->fd, SHUT_RDWR);
+    }
+    for (c = srv->conns; c; c = next) {
+        next = c->next;
+        conn_close(c);
+        conn_check(c);
+    }
+}
+
+int fs_server_idle(const struct fs_server *srv)
+{
+    for (int k = 0; k < FS_L_COUNT; k++)
+        if (srv->lst[k].fd >= 0 && srv->lst[k].accepting)
+            return 0;
+    return srv->conns == NULL;
+}
+
+void fs_server_fini(struct fs_server *srv)
+{
+    for (int k = 0; k < FS_L_COUNT; k++) {
+        if (srv->lst[k].fd >= 0)
+            close(srv->lst[k].fd);
+        srv->lst[k].fd = -1;
+    }
+    if (srv->tls_ctx)
+        wolfSSL_CTX_free(srv->tls_ctx);
+    if (srv->tls_h1_ctx)
+        wolfSSL_CTX_free(srv->tls_h1_ctx);
+    srv->tls_ctx = srv->tls_h1_ctx = NULL;
+    if (srv->verifier)
+        fs_verifier_free(srv->verifier);
+    fs_profiles_fini(&srv->profiles);
+    fs_stats_fini(&srv->stats);
+}

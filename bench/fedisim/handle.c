@@ -1,0 +1,416 @@
+/* Request decisions (profile, rate limit, verification, JSON) and counting. Protocol-free:
+ * h1.c and h2.c hand in a complete struct fs_req and write out the struct fs_resp. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+#include "fedisim.h"
+#include "log.h"
+
+/* ---- fs_req ---- */
+
+void fs_req_init(struct fs_req *r)
+{
+    memset(r, 0, sizeof(*r));
+    r->method = r->path = r->authority = -1;
+}
+
+void fs_req_fini(struct fs_req *r)
+{
+    free(r->mem);
+    free(r->body);
+    r->mem = NULL;
+    r->body = NULL;
+}
+
+void fs_req_clear(struct fs_req *r)
+{
+    r->mem_len = 0;
+    r->nh = 0;
+    r->method = r->path = r->authority = -1;
+    r->body_len = 0;
+    r->headers_too_large = 0;
+    r->body_too_large = 0;
+}
+
+static int mem_put(struct fs_req *r, const char *s, size_t n, uint32_t *off)
+{
+    if (r->mem_len + n + 1 > FS_MAX_HEADER_BYTES)
+        return HD_ERR_TOO_LARGE;
+    if (r->mem_len + n + 1 > r->mem_cap) {
+        size_t cap = r->mem_cap ? r->mem_cap : 1024;
+        while (cap < r->mem_len + n + 1)
+            cap *= 2;
+        char *m = realloc(r->mem, cap);
+        if (!m)
+            return -ENOMEM;
+        r->mem = m;
+        r->mem_cap = cap;
+    }
+    memcpy(r->mem + r->mem_len, s, n);
+    r->mem[r->mem_len + n] = '\0';
+    *off = (uint32_t)r->mem_len;
+    r->mem_len += n + 1;
+    return 0;
+}
+
+int fs_req_add(struct fs_req *r, const char *name, size_t nlen, const char *value, size_t vlen)
+{
+    struct fs_hdr *h;
+    int rv;
+
+    if (r->nh >= FS_MAX_HEADERS) {
+        /* Extra fields are dropped, not fatal: none of them matter to us beyond 64. */
+        return 0;
+    }
+    h = &r->h[r->nh];
+    rv = mem_put(r, name, nlen, &h->name);
+    if (rv == 0)
+        rv = mem_put(r, value, vlen, &h->value);
+    if (rv < 0) {
+        r->headers_too_large = 1;
+        return HD_ERR_TOO_LARGE;
+    }
+    h->name_len = (uint32_t)nlen;
+    h->value_len = (uint32_t)vlen;
+    for (size_t i = 0; i < nlen; i++) {
+        char *c = r->mem + h->name + i;
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c + 32);
+    }
+    if (nlen > 1 && name[0] == ':') {
+        const char *n = r->mem + h->name;
+        if (strcmp(n, ":method") == 0)
+            r->method = r->nh;
+        else if (strcmp(n, ":path") == 0)
+            r->path = r->nh;
+        else if (strcmp(n, ":authority") == 0)
+            r->authority = r->nh;
+    } else if (nlen == 4 && r->authority < 0 && strncasecmp(name, "host", 4) == 0) {
+        r->authority = r->nh;
+    }
+    r->nh++;
+    return 0;
+}
+
+int fs_req_body(struct fs_req *r, const uint8_t *data, size_t len)
+{
+    if (r->body_too_large)
+        return 0;
+    if (r->body_len + len > FS_MAX_BODY) {
+        r->body_too_large = 1;
+        return 0;
+    }
+    if (r->body_len + len > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 4096;
+        while (cap < r->body_len + len)
+            cap *= 2;
+        uint8_t *b = realloc(r->body, cap);
+        if (!b)
+            return -ENOMEM;
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, len);
+    r->body_len += len;
+    return 0;
+}
+
+const char *fs_req_get(const struct fs_req *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (int i = 0; i < r->nh; i++)
+        if (r->h[i].name_len == nl && memcmp(r->mem + r->h[i].name, name, nl) == 0)
+            return r->mem + r->h[i].value;
+    return NULL;
+}
+
+const char *fs_req_field(const struct fs_req *r, int idx)
+{
+    return (idx >= 0 && idx < r->nh) ? r->mem + r->h[idx].value : "";
+}
+
+size_t fs_host_from_authority(const char *auth, char *out, size_t cap)
+{
+    size_t n = 0;
+    const char *p = auth;
+
+    if (cap == 0)
+        return 0;
+    if (*p == '[') {
+        p++;
+        while (*p && *p != ']' && n + 1 < cap)
+            out[n++] = *p++;
+    } else {
+        while (*p && *p != ':' && n + 1 < cap) {
+            char c = *p++;
+            out[n++] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        }
+    }
+    /* A trailing dot names the same host. */
+    if (n > 0 && out[n - 1] == '.')
+        n--;
+    out[n] = '\0';
+    return n;
+}
+
+/* ---- decisions ---- */
+
+static void set_retry_after(const struct fs_profile *p, struct fs_resp *out)
+{
+    if (p->retry_after_date) {
+        struct tm tm;
+        time_t t = time(NULL) + p->retry_after;
+        gmtime_r(&t, &tm);
+        strftime(out->retry_after, sizeof(out->retry_after), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+    } else {
+        snprintf(out->retry_after, sizeof(out->retry_after), "%d", p->retry_after);
+    }
+}
+
+static int take_token(struct fs_host *h, const struct fs_profile *p, uint64_t now_ms)
+{
+    struct fs_tokens *b = &h->bucket;
+
+    if (p->rate <= 0)
+        return 1;
+    if (b->tokens < 0) {
+        b->tokens = p->burst;
+        b->last_ms = now_ms;
+    }
+    b->tokens += (double)(now_ms - b->last_ms) * p->rate / 1000.0;
+    if (b->tokens > p->burst)
+        b->tokens = p->burst;
+    b->last_ms = now_ms;
+    if (b->tokens < 1.0)
+        return 0;
+    b->tokens -= 1.0;
+    return 1;
+}
+
+static int should_verify(struct fs_server *srv, const struct fs_profile *p)
+{
+    if (!srv->verifier)
+        return 0;
+    if (p->verify >= 0)
+        return p->verify;
+    switch (srv->verify_mode) {
+    case FS_VERIFY_ALL:
+        return 1;
+    case FS_VERIFY_SAMPLE:
+        return (srv->verify_counter++ % srv->verify_sample) == 0;
+    default:
+        return 0;
+    }
+}
+
+static void respond_text(struct fs_resp *out, int status, const char *text)
+{
+    out->act = FS_ACT_RESPOND;
+    out->status = status;
+    if (text) {
+        out->body = strdup(text);
+        out->body_len = out->body ? strlen(text) : 0;
+        out->ctype = "text/plain";
+    }
+}
+
+static int control_request(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
+{
+    const char *path = fs_req_field(r, r->path);
+    const char *m = fs_req_field(r, r->method);
+
+    if (strncmp(path, "/_fedisim/", 10) != 0)
+        return 0;
+    out->control = 1;
+    if (strcmp(path + 10, "stats") == 0 && strcmp(m, "GET") == 0) {
+        json_t *o = fs_stats_report(&srv->stats, 50);
+        out->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+        json_decref(o);
+        out->status = out->body ? 200 : 500;
+        out->body_len = out->body ? strlen(out->body) : 0;
+        out->ctype = "application/json";
+    } else if (strcmp(path + 10, "reset") == 0 && strcmp(m, "POST") == 0) {
+        fs_stats_reset(&srv->stats);
+        respond_text(out, 200, "reset\n");
+    } else {
+        respond_text(out, 404, "unknown control path\n");
+    }
+    return 1;
+}
+
+void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
+{
+    struct fs_stats *st = &srv->stats;
+    const struct fs_profile *p;
+    struct fs_host *h;
+    char hostname[256];
+    size_t hl;
+    double u, acc;
+    json_t *doc, *id;
+    json_error_t jerr;
+    enum fs_badsig bad;
+
+    memset(out, 0, sizeof(*out));
+    out->act = FS_ACT_RESPOND;
+    if (control_request(srv, r, out))
+        return;
+
+    hl = fs_host_from_authority(fs_req_field(r, r->authority), hostname, sizeof(hostname));
+    h = fs_stats_host(st, &srv->profiles, hostname, hl);
+    p = h->prof;
+    out->host = h;
+    st->requests++;
+    h->requests++;
+    if (r->proto == FS_PROTO_H2)
+        st->h2++;
+    else
+        st->h1++;
+    st->body_bytes += r->body_len;
+
+    if (p->dead == FS_DEAD_REFUSE) {
+        out->act = FS_ACT_CLOSE;
+        st->closes++;
+        return;
+    }
+    if (p->dead == FS_DEAD_HANG) {
+        out->act = FS_ACT_HANG;
+        st->hangs++;
+        return;
+    }
+    out->delay_ms = fs_profile_latency(p, &srv->rng);
+    if (r->headers_too_large) {
+        respond_text(out, 431, "request headers too large\n");
+        st->too_large++;
+        return;
+    }
+    if (r->body_too_large) {
+        respond_text(out, 413, "request body too large\n");
+        st->too_large++;
+        return;
+    }
+    if (strcmp(fs_req_field(r, r->method), "POST") != 0) {
+        respond_text(out, 405, "POST only\n");
+        return;
+    }
+    if (!take_token(h, p, hd_loop_now_ms(srv->loop))) {
+        respond_text(out, 429, "rate limited\n");
+        set_retry_after(p, out);
+        out->rate_limited = 1;
+        return;
+    }
+
+    u = fs_rng_unit(&srv->rng);
+    acc = p->hang;
+    if (u < acc) {
+        out->act = FS_ACT_HANG;
+        st->hangs++;
+        return;
+    }
+    acc += p->reset;
+    if (u < acc) {
+        out->act = FS_ACT_RESET;
+        st->resets++;
+        return;
+    }
+    acc += p->close;
+    if (u < acc) {
+        out->act = FS_ACT_CLOSE;
+        st->closes++;
+        return;
+    }
+    for (int i = 0; i < p->nerrs; i++) {
+        acc += p->errs[i].frac;
+        if (u < acc) {
+            respond_text(out, p->errs[i].status, "injected error\n");
+            if (out->status == 429 || out->status == 503)
+                set_retry_after(p, out);
+            return;
+        }
+    }
+
+    if (should_verify(srv, p)) {
+        bad = fs_verify(srv->verifier, r, time(NULL));
+        st->verified++;
+        if (bad != FS_BAD_NONE) {
+            respond_text(out, 401, fs_badsig_name(bad));
+            out->badsig = (int)bad;
+            return;
+        }
+    } else {
+        st->unverified++;
+    }
+
+    doc = json_loadb((const char *)r->body, r->body_len, 0, &jerr);
+    id = json_is_object(doc) ? json_object_get(doc, "id") : NULL;
+    if (!json_is_string(id)) {
+        json_decref(doc);
+        respond_text(out, 400, "body is not an activity with an id\n");
+        st->bad_json++;
+        return;
+    }
+    out->status = p->status;
+    if (p->status >= 200 && p->status < 300) {
+        char inbox[FS_MAX_HEADER_BYTES + 16];
+        int n = snprintf(inbox, sizeof(inbox), "%s://%s%s", r->tls ? "https" : "http",
+                         fs_req_field(r, r->authority), fs_req_field(r, r->path));
+        if (n > 0 && (size_t)n < sizeof(inbox)) {
+            /* The authority's case does not name another inbox. */
+            for (char *c = inbox + (r->tls ? 8 : 7); *c && *c != '/'; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                    *c = (char)(*c + 32);
+            fs_pair_hash(json_string_value(id), json_string_length(id), inbox, (size_t)n,
+                         &out->pa, &out->pb);
+            out->have_pair = 1;
+        }
+    }
+    json_decref(doc);
+}
+
+void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto)
+{
+    struct fs_stats *st = &srv->stats;
+    struct fs_host *h = resp->host;
+    int s = resp->status;
+
+    if (resp->control || resp->act != FS_ACT_RESPOND)
+        return;
+    if (s >= 100 && s < 600)
+        st->by_status[s]++;
+    if (resp->badsig) {
+        st->bad_signature++;
+        st->badsig_reason[resp->badsig]++;
+        if (h)
+            h->bad_signature++;
+    }
+    if (resp->rate_limited) {
+        st->rate_limited++;
+        if (h)
+            h->rate_limited++;
+    }
+    if (h) {
+        if (s >= 400 && s < 500)
+            h->s4xx++;
+        else if (s >= 500)
+            h->s5xx++;
+    }
+    if (s >= 200 && s < 300 && resp->have_pair) {
+        int rv = fs_pairset_add(&st->pairs, resp->pa, resp->pb);
+        st->accepted++;
+        if (h)
+            h->accepted++;
+        if (rv == 0)
+            st->duplicates++;
+        if (st->expect && !fs_pairset_has(st->expect, resp->pa, resp->pb))
+            st->unexpected++;
+    }
+}
+
+void fs_resp_fini(struct fs_resp *resp)
+{
+    free(resp->body);
+    resp->body = NULL;
+}

@@ -1,0 +1,339 @@
+/* fedisim: command line, signals, ready file and reports. See bench/README.md. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "fedisim.h"
+#include "log.h"
+
+/* Signal flags: the only mutable globals here, as STYLE.md allows. */
+static volatile sig_atomic_t g_stop;
+static volatile sig_atomic_t g_report;
+
+static void on_signal(int sig)
+{
+    if (sig == SIGUSR1)
+        g_report = 1;
+    else
+        g_stop = 1;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: fedisim [--tls-port P] [--tls-h1-port P] [--h2c-port P] [--h1-port P]\n"
+            "               [--bind 127.0.0.1] --cert server.pem --key server.key\n"
+            "               [--profiles FILE] [--keys FILE] [--verify all|none|sample:N]\n"
+            "               [--expect FILE] [--report FILE] [--ready-file FILE]\n"
+            "               [--max-seconds N] [--max-conns N] [--idle-timeout S] [--seed N]\n"
+            "               [--log-level error|warn|info|debug] [--quiet]\n"
+            "Port 0 picks an ephemeral port; the ready file says which.\n");
+}
+
+static int write_atomic(const char *path, const char *data, size_t len)
+{
+    char tmp[4096];
+    FILE *f;
+    int n = snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    f = fopen(tmp, "w");
+    if (!f)
+        return -errno;
+    if (fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        unlink(tmp);
+        return -EIO;
+    }
+    if (rename(tmp, path) < 0) {
+        int e = -errno;
+        unlink(tmp);
+        return e;
+    }
+    return 0;
+}
+
+static int write_report(struct fs_server *srv, const char *path)
+{
+    json_t *o = fs_stats_report(&srv->stats, 50);
+    char *s;
+    int rv;
+
+    if (!o)
+        return -ENOMEM;
+    s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    if (!s)
+        return -ENOMEM;
+    if (path) {
+        size_t n = strlen(s);
+        s[n] = '\n'; /* replaces the NUL; we write exactly n + 1 bytes */
+        rv = write_atomic(path, s, n + 1);
+    } else {
+        printf("%s\n", s);
+        fflush(stdout);
+        rv = 0;
+    }
+    free(s);
+    if (rv < 0)
+        HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"cannot write report\" path=%s err=%d", path, rv);
+    return rv;
+}
+
+static void port_json(char *buf, size_t cap, const struct fs_listener *l)
+{
+    if (l->fd >= 0)
+        snprintf(buf, cap, "%d", l->port);
+    else
+        snprintf(buf, cap, "null");
+}
+
+static int write_ready(struct fs_server *srv, const char *path)
+{
+    char p[4][16], out[256];
+    int n;
+
+    for (int k = 0; k < FS_L_COUNT; k++)
+        port_json(p[k], sizeof(p[k]), &srv->lst[k]);
+    n = snprintf(out, sizeof(out),
+                 "{\"pid\":%d,\"tls_port\":%s,\"tls_h1_port\":%s,\"h2c_port\":%s,"
+                 "\"h1_port\":%s}\n",
+                 (int)getpid(), p[FS_L_TLS], p[FS_L_TLS_H1], p[FS_L_H2C], p[FS_L_H1]);
+    return write_atomic(path, out, (size_t)n);
+}
+
+static int parse_port(const char *s, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == '\0' || *end != '\0' || v < 0 || v > 65535)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+enum {
+    O_TLS = 256, O_TLS_H1, O_H2C, O_H1, O_BIND, O_CERT, O_KEY, O_PROFILES, O_KEYS, O_VERIFY,
+    O_REPORT, O_READY, O_MAXSEC, O_QUIET, O_EXPECT, O_MAXCONNS, O_IDLE, O_SEED, O_LOG, O_HELP
+};
+
+static const struct option opts[] = {
+    {"tls-port", required_argument, NULL, O_TLS},
+    {"tls-h1-port", required_argument, NULL, O_TLS_H1},
+    {"h2c-port", required_argument, NULL, O_H2C},
+    {"h1-port", required_argument, NULL, O_H1},
+    {"bind", required_argument, NULL, O_BIND},
+    {"cert", required_argument, NULL, O_CERT},
+    {"key", required_argument, NULL, O_KEY},
+    {"profiles", required_argument, NULL, O_PROFILES},
+    {"keys", required_argument, NULL, O_KEYS},
+    {"verify", required_argument, NULL, O_VERIFY},
+    {"report", required_argument, NULL, O_REPORT},
+    {"ready-file", required_argument, NULL, O_READY},
+    {"max-seconds", required_argument, NULL, O_MAXSEC},
+    {"quiet", no_argument, NULL, O_QUIET},
+    {"expect", required_argument, NULL, O_EXPECT},
+    {"max-conns", required_argument, NULL, O_MAXCONNS},
+    {"idle-timeout", required_argument, NULL, O_IDLE},
+    {"seed", required_argument, NULL, O_SEED},
+    {"log-level", required_argument, NULL, O_LOG},
+    {"help", no_argument, NULL, O_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+int main(int argc, char **argv)
+{
+    struct fs_server srv;
+    int ports[FS_L_COUNT] = {-1, -1, -1, -1};
+    const char *bind_addr = "127.0.0.1", *cert = NULL, *key = NULL, *profiles = NULL;
+    const char *keys = NULL, *verify = NULL, *report = NULL, *ready = NULL, *expect = NULL;
+    double max_seconds = 0;
+    unsigned long max_conns = FS_MAX_CONNS_DEFAULT, idle_s = 120;
+    uint64_t seed = 0x5eed;
+    struct sigaction sa;
+    uint64_t deadline = 0;
+    int c, rv, any = 0, exit_code = 1;
+
+    memset(&srv, 0, sizeof(srv));
+    for (int k = 0; k < FS_L_COUNT; k++)
+        srv.lst[k].fd = -1;
+    fs_profiles_init(&srv.profiles);
+
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_TLS:
+        case O_TLS_H1:
+        case O_H2C:
+        case O_H1:
+            if (parse_port(optarg, &ports[c - O_TLS]) < 0) {
+                fprintf(stderr, "fedisim: bad port '%s'\n", optarg);
+                return 2;
+            }
+            break;
+        case O_BIND: bind_addr = optarg; break;
+        case O_CERT: cert = optarg; break;
+        case O_KEY: key = optarg; break;
+        case O_PROFILES: profiles = optarg; break;
+        case O_KEYS: keys = optarg; break;
+        case O_VERIFY: verify = optarg; break;
+        case O_REPORT: report = optarg; break;
+        case O_READY: ready = optarg; break;
+        case O_MAXSEC: max_seconds = strtod(optarg, NULL); break;
+        case O_QUIET: srv.quiet = 1; break;
+        case O_EXPECT: expect = optarg; break;
+        case O_MAXCONNS: max_conns = strtoul(optarg, NULL, 10); break;
+        case O_IDLE: idle_s = strtoul(optarg, NULL, 10); break;
+        case O_SEED: seed = strtoull(optarg, NULL, 0); break;
+        case O_LOG:
+            rv = hd_log_parse_level(optarg);
+            if (rv < 0) {
+                fprintf(stderr, "fedisim: bad log level '%s'\n", optarg);
+                return 2;
+            }
+            hd_log_level = rv;
+            break;
+        case O_HELP: usage(stdout); return 0;
+        default: usage(stderr); return 2;
+        }
+    }
+    if (optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    for (int k = 0; k < FS_L_COUNT; k++)
+        any |= ports[k] >= 0;
+    if (!any) {
+        fprintf(stderr, "fedisim: give at least one of --tls-port --tls-h1-port --h2c-port "
+                        "--h1-port\n");
+        return 2;
+    }
+    if ((ports[FS_L_TLS] >= 0 || ports[FS_L_TLS_H1] >= 0) && (!cert || !key)) {
+        fprintf(stderr, "fedisim: TLS ports need --cert and --key\n");
+        return 2;
+    }
+    if (srv.quiet && hd_log_level > HD_LOG_WARN)
+        hd_log_level = HD_LOG_WARN;
+    srv.max_conns = max_conns ? max_conns : FS_MAX_CONNS_DEFAULT;
+    srv.idle_timeout_ms = (unsigned)(idle_s ? idle_s : 120) * 1000u;
+    fs_rng_seed(&srv.rng, seed);
+
+    /* Each connection is one fd: raise the soft limit as far as the hard one allows. */
+    {
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+            rl.rlim_cur = rl.rlim_max;
+            setrlimit(RLIMIT_NOFILE, &rl);
+        }
+    }
+
+    srv.verify_mode = keys ? FS_VERIFY_ALL : FS_VERIFY_NONE;
+    srv.verify_sample = 1;
+    if (verify) {
+        if (strcmp(verify, "all") == 0) {
+            srv.verify_mode = FS_VERIFY_ALL;
+        } else if (strcmp(verify, "none") == 0) {
+            srv.verify_mode = FS_VERIFY_NONE;
+        } else if (strncmp(verify, "sample:", 7) == 0 && atoi(verify + 7) > 0) {
+            srv.verify_mode = FS_VERIFY_SAMPLE;
+            srv.verify_sample = (unsigned)atoi(verify + 7);
+        } else {
+            fprintf(stderr, "fedisim: bad --verify '%s'\n", verify);
+            return 2;
+        }
+        if (srv.verify_mode != FS_VERIFY_NONE && !keys) {
+            fprintf(stderr, "fedisim: --verify %s needs --keys\n", verify);
+            return 2;
+        }
+    }
+
+    rv = fs_stats_init(&srv.stats, (size_t)1 << 25, 100000);
+    if (rv < 0)
+        goto out;
+    if (profiles && fs_profiles_load(&srv.profiles, profiles) < 0)
+        goto out;
+    if (keys) {
+        rv = fs_verifier_new(&srv.verifier, keys);
+        if (rv < 0)
+            goto out;
+    }
+    if (expect && fs_stats_load_expect(&srv.stats, expect) < 0)
+        goto out;
+    if ((ports[FS_L_TLS] >= 0 || ports[FS_L_TLS_H1] >= 0) &&
+        fs_server_tls_init(&srv, cert, key) < 0)
+        goto out;
+    rv = hd_loop_new(&srv.loop, 4096);
+    if (rv < 0) {
+        fprintf(stderr, "fedisim: io_uring unavailable: %s\n", hd_strerror(rv));
+        exit_code = 77;
+        goto out;
+    }
+    for (int k = 0; k < FS_L_COUNT; k++) {
+        if (ports[k] < 0)
+            continue;
+        rv = fs_server_listen(&srv, (enum fs_lkind)k, bind_addr, ports[k]);
+        if (rv < 0) {
+            fprintf(stderr, "fedisim: cannot listen on %s:%d: %s\n", bind_addr, ports[k],
+                    hd_strerror(rv));
+            goto out;
+        }
+    }
+    if (fs_server_start(&srv) < 0)
+        goto out;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (ready && write_ready(&srv, ready) < 0) {
+        fprintf(stderr, "fedisim: cannot write ready file %s\n", ready);
+        goto out;
+    }
+    if (!srv.quiet)
+        HD_LOG(HD_LOG_INFO, "fedisim",
+               "msg=listening tls=%d tls_h1=%d h2c=%d h1=%d keys=%zu profiles=%zu",
+               srv.lst[FS_L_TLS].fd >= 0 ? srv.lst[FS_L_TLS].port : -1,
+               srv.lst[FS_L_TLS_H1].fd >= 0 ? srv.lst[FS_L_TLS_H1].port : -1,
+               srv.lst[FS_L_H2C].fd >= 0 ? srv.lst[FS_L_H2C].port : -1,
+               srv.lst[FS_L_H1].fd >= 0 ? srv.lst[FS_L_H1].port : -1,
+               fs_verifier_nkeys(srv.verifier), srv.profiles.n);
+
+    if (max_seconds > 0)
+        deadline = hd_loop_update_now(srv.loop) + (uint64_t)(max_seconds * 1000.0);
+    while (!g_stop) {
+        rv = hd_loop_run_once(srv.loop, 200);
+        if (rv < 0) {
+            HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"loop failed\" err=%d", rv);
+            break;
+        }
+        if (g_report) {
+            g_report = 0;
+            write_report(&srv, report);
+        }
+        if (deadline && hd_loop_now_ms(srv.loop) >= deadline)
+            break;
+    }
+
+    /* Close everything and let the completions drain, for at most two seconds. */
+    fs_server_stop(&srv);
+    {
+        uint64_t until = hd_loop_update_now(srv.loop) + 2000;
+        while (!fs_server_idle(&srv) && hd_loop_now_ms(srv.loop) < until)
+            if (hd_loop_run_once(srv.loop, 50) < 0)
+                break;
+    }
+    exit_code = write_report(&srv, report) < 0 ? 1 : 0;
+out:
+    fs_server_fini(&srv);
+    hd_loop_free(srv.loop);
+    return exit_code;
+}
