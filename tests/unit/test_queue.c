@@ -1,0 +1,298 @@
+/* Store, codec, ingest and queue: envelopes in, deliveries scanned and acknowledged. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "codec.h"
+#include "err.h"
+#include "ingest.h"
+#include "keys.h"
+#include "queue.h"
+#include "store.h"
+#include "t.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *b;
+    long n;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b = malloc((size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n)
+        T_FAIL("read %s", path);
+    b[n] = 0;
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static int ingest(struct hd_store *st, const char *line, struct hd_ingest_result *res)
+{
+    MDB_txn *txn;
+    struct hd_counters c;
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    hd_ingest_envelope(st, txn, &c, line, strlen(line), 1000, res);
+    T_EQ_INT(hd_counters_put(st, txn, &c), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    return res->rc;
+}
+
+struct collect {
+    struct hd_qent e[16];
+    char inbox[16][256];
+    uint8_t key[16][HD_QKEY_MAX];
+    int n;
+};
+
+static int on_ent(const struct hd_qent *e, void *ud)
+{
+    struct collect *c = ud;
+    if (c->n >= 16)
+        return 1;
+    c->e[c->n] = *e;
+    memcpy(c->key[c->n], e->key, e->keylen);
+    c->e[c->n].key = c->key[c->n];
+    snprintf(c->inbox[c->n], sizeof(c->inbox[0]), "%.*s", (int)e->inbox.n, e->inbox.p);
+    c->n++;
+    return 0;
+}
+
+static void scan(struct hd_store *st, const char *host, struct collect *c)
+{
+    MDB_txn *txn;
+    uint8_t last[HD_QKEY_MAX];
+    size_t last_len;
+    int end;
+    memset(c, 0, sizeof(*c));
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_OK(hd_queue_scan(st, txn, host, NULL, 0, 100, on_ent, c, last, &last_len, &end) >= 0);
+    T_EQ_INT(end, 1);
+    hd_store_abort(txn);
+}
+
+static void apply(struct hd_store *st, const struct collect *c, int i, int kind, uint64_t nb)
+{
+    MDB_txn *txn;
+    struct hd_counters cn;
+    struct hd_ack a;
+    memset(&a, 0, sizeof(a));
+    memcpy(a.key, c->key[i], c->e[i].keylen);
+    a.keylen = (uint16_t)c->e[i].keylen;
+    a.kind = (uint8_t)kind;
+    a.status = kind == HD_ACK_DONE ? 202 : 503;
+    a.attempts = c->e[i].attempts + 1;
+    a.not_before_ms = nb;
+    snprintf(a.error, sizeof(a.error), "HTTP %d", a.status);
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &cn), 0);
+    T_EQ_INT(hd_queue_apply(st, txn, &cn, &a, 1, 5000), 0);
+    T_EQ_INT(hd_counters_put(st, txn, &cn), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+}
+
+static void test_codec(void)
+{
+    struct hd_enc e;
+    struct hd_dec d;
+    hd_enc_init(&e);
+    hd_enc_array(&e, 3);
+    hd_enc_uint(&e, 7);
+    hd_enc_cstr(&e, "hello");
+    hd_enc_bin(&e, "\0\1\2", 3);
+    T_EQ_INT(e.err, 0);
+    T_EQ_INT(hd_dec_record(&d, e.buf, e.len, 7, 3), 0);
+    T_EQ_INT(hd_dec_str(&d, 1).n, 5);
+    T_OK(memcmp(hd_dec_str(&d, 1).p, "hello", 5) == 0);
+    T_EQ_INT(hd_dec_str(&d, 2).n, 3);
+    /* an unknown version is refused, never misread */
+    T_EQ_INT(hd_dec_record(&d, e.buf, e.len, 1, 3), HD_ERR_SCHEMA);
+    /* too few fields / truncated / garbage */
+    T_EQ_INT(hd_dec_record(&d, e.buf, e.len, 7, 4), HD_ERR_INVALID);
+    T_EQ_INT(hd_dec_record(&d, e.buf, e.len - 2, 7, 3), HD_ERR_INVALID);
+    T_EQ_INT(hd_dec_record(&d, "\xc1", 1, 7, 1), HD_ERR_INVALID);
+    hd_enc_fini(&e);
+}
+
+static void test_raw_member(void)
+{
+    const char *s = "{\"x\": [1, {\"activity\": 2}], \"activity\" :  {\"a\": \"}\\\"\"} , \"y\":1}";
+    size_t st, n;
+    T_EQ_INT(hd_json_raw_member(s, strlen(s), "activity", &st, &n), 0);
+    T_OK(n == strlen("{\"a\": \"}\\\"\"}") && memcmp(s + st, "{\"a\": \"}\\\"\"}", n) == 0);
+    T_EQ_INT(hd_json_raw_member(s, strlen(s), "nope", &st, &n), HD_ERR_NOT_FOUND);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/hd-test-queue-XXXXXX", path[256], *pem;
+    struct hd_store *st;
+    struct hd_ingest_result r;
+    struct collect c;
+    struct stat sb;
+    const char *why;
+    size_t len;
+    const char *data = getenv("HD_TEST_DATA");
+
+    test_codec();
+    test_raw_member();
+    T_OK(data != NULL);
+    T_OK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/db", dir);
+    T_EQ_INT(hd_store_open(&st, path, 64), 0);
+    snprintf(path, sizeof(path), "%s/db/data.mdb", dir);
+    T_EQ_INT(stat(path, &sb), 0);
+    T_EQ_INT(sb.st_mode & 0777, 0600);
+
+    /* keys */
+    snprintf(path, sizeof(path), "%s/keys/test-only-rsa1024.pem", data);
+    pem = slurp(path, &len);
+    T_OK(pem != NULL);
+    T_EQ_INT(hd_keys_add(st, "https://a.example/u/al#key", "https://a.example/u/al", pem, len, &why),
+             HD_ERR_INVALID);
+    free(pem);
+    T_EQ_INT(hd_keys_add(st, "k", "https://a.example/u/al", "garbage", 7, &why), HD_ERR_INVALID);
+    snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
+    pem = slurp(path, &len);
+    T_EQ_INT(hd_keys_add(st, "https://a.example/u/al#key", "https://a.example/u/al", pem, len, &why),
+             0);
+    free(pem);
+
+    /* bad envelopes change nothing */
+    T_EQ_INT(ingest(st, "{not json", &r), HD_ERR_INVALID);
+    T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"x\",\"type\":\"Create\",\"actor\":\"https://a.example/u/al\"},\"inboxs\":[]}", &r),
+             HD_ERR_INVALID);
+    T_OK(strstr(r.why, "unknown envelope key") != NULL);
+    T_EQ_INT(ingest(st, "{\"activity\":{\"type\":\"Create\",\"actor\":\"https://a.example/u/al\"},\"inboxes\":[]}", &r),
+             HD_ERR_INVALID);
+    T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"x\",\"type\":\"Create\",\"actor\":\"https://nokey.example/u\"},\"inboxes\":[\"https://b.example/inbox\"]}", &r),
+             HD_ERR_NO_KEY);
+    T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"x\",\"type\":\"Create\",\"actor\":\"https://a.example/u/al\"},\"inboxes\":[\"ftp://b.example/inbox\"]}", &r),
+             HD_ERR_INVALID);
+
+    /* a good one: same inbox twice (differently spelled) is one delivery; body byte for byte */
+    const char *env = "{\"activity\": {\"id\":\"https://a.example/act/1\", \"type\":\"Create\",  "
+                      "\"actor\":\"https://a.example/u/al\",\"object\":{\"id\":\"https://a.example/n/1\"}},"
+                      "\"inboxes\":[\"https://b.example/inbox\",\"https://B.example:443/inbox\","
+                      "\"https://b.example/users/x/inbox\",\"https://c.example/inbox\"]}";
+    T_EQ_INT(ingest(st, env, &r), 0);
+    T_EQ_INT(r.seq, 1);
+    T_EQ_INT(r.deliveries, 3);
+    T_EQ_INT(ingest(st, env, &r), HD_ERR_DUPLICATE);
+    T_EQ_INT(r.seq, 1);
+    {
+        MDB_txn *txn;
+        struct hd_act_view v;
+        T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+        T_EQ_INT(hd_queue_get_activity(st, txn, 1, &v), 0);
+        const char *want = "{\"id\":\"https://a.example/act/1\", \"type\":\"Create\",  "
+                           "\"actor\":\"https://a.example/u/al\",\"object\":{\"id\":\"https://a.example/n/1\"}}";
+        T_OK(v.body.n == strlen(want) && memcmp(v.body.p, want, v.body.n) == 0);
+        T_OK(v.object_id.n == strlen("https://a.example/n/1"));
+        hd_store_abort(txn);
+    }
+
+    scan(st, "b.example", &c);
+    T_EQ_INT(c.n, 2);
+    T_EQ_STR(c.inbox[0], "https://b.example/inbox");
+    T_EQ_STR(c.inbox[1], "https://b.example/users/x/inbox");
+    T_EQ_INT(c.e[0].seq, 1);
+    T_EQ_INT(c.e[0].attempts, 0);
+
+    /* retry: attempts and not_before persist; host counts it */
+    apply(st, &c, 0, HD_ACK_RETRY, 99999);
+    scan(st, "b.example", &c);
+    T_EQ_INT(c.n, 2);
+    T_EQ_INT(c.e[0].attempts, 1);
+    T_EQ_INT(c.e[0].not_before_ms, 99999);
+    {
+        MDB_txn *txn;
+        struct hd_host_rec h;
+        T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+        T_EQ_INT(hd_host_get(st, txn, "b.example", 9, &h), 0);
+        T_EQ_INT(h.queued, 2);
+        T_EQ_INT(h.retrying, 1);
+        T_EQ_STR(h.last_error, "HTTP 503");
+        hd_store_abort(txn);
+    }
+    /* done and dead remove from the queue; the body goes with the last delivery */
+    apply(st, &c, 0, HD_ACK_DONE, 0);
+    apply(st, &c, 0, HD_ACK_DONE, 0); /* twice: already gone, skipped */
+    apply(st, &c, 1, HD_ACK_DEAD, 0);
+    scan(st, "b.example", &c);
+    T_EQ_INT(c.n, 0);
+    scan(st, "c.example", &c);
+    T_EQ_INT(c.n, 1);
+    apply(st, &c, 0, HD_ACK_DONE, 0);
+    {
+        MDB_txn *txn;
+        struct hd_act_view v;
+        struct hd_counters cn;
+        struct hd_host_rec h;
+        uint64_t seq;
+        T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+        T_EQ_INT(hd_queue_get_activity(st, txn, 1, &v), HD_ERR_NOT_FOUND);
+        T_EQ_INT(hd_queue_find_activity(st, txn, "https://a.example/act/1", &seq), 0);
+        T_EQ_INT(hd_counters_get(st, txn, &cn), 0);
+        T_EQ_INT(cn.done, 2);
+        T_EQ_INT(cn.failed, 1);
+        T_EQ_INT(cn.activities, 1);
+        T_EQ_INT(hd_host_get(st, txn, "b.example", 9, &h), 0);
+        T_EQ_INT(h.queued, 0);
+        T_EQ_INT(h.retrying, 0);
+        T_EQ_INT(h.done, 1);
+        T_EQ_INT(h.failed, 1);
+        hd_store_abort(txn);
+    }
+
+    /* federation choices */
+    {
+        MDB_txn *txn;
+        T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+        T_EQ_INT(hd_actor_set_federation(st, txn, "https://a.example/u/al", HD_FED_PUBLIC), 0);
+        T_EQ_INT(hd_store_commit(txn), 0);
+    }
+    T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"https://a.example/act/2\",\"type\":\"Create\",\"actor\":\"https://a.example/u/al\",\"to\":[\"https://a.example/u/al/followers\"]},\"inboxes\":[\"https://b.example/inbox\"]}", &r),
+             HD_ERR_INVALID);
+    T_EQ_INT(r.withheld, 1);
+    T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"https://a.example/act/3\",\"type\":\"Create\",\"actor\":\"https://a.example/u/al\",\"object\":{\"cc\":\"as:Public\"}},\"inboxes\":[\"https://b.example/inbox\"]}", &r),
+             0);
+    T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"https://a.example/act/4\",\"type\":\"Like\",\"actor\":\"https://a.example/u/al\"},\"inboxes\":[\"https://b.example/inbox\"]}", &r),
+             0);
+    {
+        MDB_txn *txn;
+        T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+        T_EQ_INT(hd_actor_set_federation(st, txn, "https://a.example/u/al", HD_FED_NONE), 0);
+        T_EQ_INT(hd_store_commit(txn), 0);
+    }
+    T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"https://a.example/act/5\",\"type\":\"Like\",\"actor\":\"https://a.example/u/al\"},\"inboxes\":[\"https://b.example/inbox\"]}", &r),
+             HD_ERR_INVALID);
+    {
+        MDB_txn *txn;
+        struct hd_counters cn;
+        T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+        T_EQ_INT(hd_counters_get(st, txn, &cn), 0);
+        T_EQ_INT(cn.withheld, 1);
+        T_EQ_INT(cn.refused, 2); /* no key + federation none */
+        T_EQ_INT(cn.activities, 3);
+        hd_store_abort(txn);
+    }
+    hd_store_close(st);
+
+    /* a store directory writable by others is refused */
+    snprintf(path, sizeof(path), "%s/open", dir);
+    T_EQ_INT(mkdir(path, 0777), 0);
+    T_EQ_INT(chmod(path, 0777), 0);
+    T_EQ_INT(hd_store_open(&st, path, 64), -EPERM);
+
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    T_EQ_INT(system(path), 0);
+    T_DONE();
+}
