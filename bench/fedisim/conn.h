@@ -50,6 +50,7 @@ struct fs_conn {
     struct fs_stream *streams;
     unsigned ndispatched;
     int goaway_sent;
+    int32_t goaway_last_id;
     int close_now; /* a CLOSE answer was decided inside nghttp2: close once outside */
     /* h1 */
     struct fs_h1 *h1;

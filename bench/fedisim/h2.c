@@ -116,6 +116,13 @@ static void dispatch(struct fs_conn *c, struct fs_stream *s)
     const struct fs_profile *p;
 
     s->dispatched = 1;
+    if (c->goaway_sent && s->id > c->goaway_last_id) {
+        /* Arrived after our GOAWAY was decided: the client will retry it elsewhere, so it is
+         * neither processed nor counted. */
+        fs_req_fini(&s->req);
+        nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
+        return;
+    }
     s->req.proto = FS_PROTO_H2;
     s->req.tls = c->ssl != NULL;
     fs_handle(srv, &s->req, &s->resp);
@@ -126,6 +133,7 @@ static void dispatch(struct fs_conn *c, struct fs_stream *s)
     if (p && p->goaway_after && c->ndispatched >= p->goaway_after && !c->goaway_sent) {
         nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR, NULL, 0);
         c->goaway_sent = 1;
+        c->goaway_last_id = s->id;
         srv->stats.goaways++;
     }
     if (s->resp.delay_ms > 0 && s->resp.act != FS_ACT_HANG) {
