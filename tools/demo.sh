@@ -15,14 +15,14 @@ bash bench/mkcerts.sh "$D/certs" >/dev/null 2>&1
 cat >"$D/profiles.ini" <<'P'
 # Most hosts answer at once; a few are slow, one rate-limits, one fails now and then.
 [*]
-latency_ms = 1..5
+latency = uniform 1..5
 [h7.fedi.test]
-latency_ms = 200..400
+latency = uniform 200..400
 [h13.fedi.test]
-rate_limit = 50
+rate = 50
 retry_after = 1
 [h21.fedi.test]
-error_mix = 503:0.2
+error_503 = 0.2
 P
 openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$D/alice.pem" 2>/dev/null
 H="$B/engine/herald --db $D/db"

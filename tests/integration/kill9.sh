@@ -15,7 +15,7 @@ setup_actor "$DB"
 # Each answer takes 2-20 ms so that kills land while requests are in flight.
 cat >"$T/profiles.ini" <<'P'
 [*]
-latency_ms = 2..20
+latency = uniform 2..20
 P
 start_fedisim --tls-port 0 --keys "$T/keys.jsonl" --verify all --profiles "$T/profiles.ini"
 gen_envelopes https "$TLS_PORT" "$NACT" "$NHOSTS" >"$T/env.jsonl"
@@ -25,8 +25,8 @@ RUN=("$HERALD" --db "$DB" run --resolve "*:$TLS_PORT:127.0.0.1" --ca-file "$T/ce
 for i in $(seq "$KILLS"); do
     "${RUN[@]}" 2>>"$T/run.log" &
     pid=$!
-    # random moment between 0.15 and 1.0 s after start
-    sleep "0.$((RANDOM % 85 + 15))"
+    # a random moment 0.3 to 2.3 s after start (start-up, handshakes and mid-stream alike)
+    sleep "$((RANDOM % 2)).$((RANDOM % 70 + 30))"
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     done_now=$("$HERALD" --db "$DB" stats --json | jq .deliveries.done)
