@@ -120,18 +120,21 @@ struct rr {
     const char *a;     /* dotted quad or NULL */
     const char *aaaa;  /* IPv6 or NULL */
     unsigned ttl;
+    int tc;            /* over UDP answer "truncated": the client must retry over TCP */
 };
 
 struct responder {
     int fd;
+    int lfd;           /* TCP listener on the same port */
+    unsigned tcp_queries;
     uint16_t port;
     int silent;        /* read nothing: a server that never answers */
     pthread_t thr;
     pthread_mutex_t mu;
     int stop;
-    struct rr rrs[8];
+    struct rr rrs[12];
     size_t nrrs;
-    unsigned queries[8]; /* per rr, A queries seen */
+    unsigned queries[12]; /* per rr, A queries seen */
     unsigned unknown;
 };
 
@@ -150,7 +153,7 @@ static size_t put32(uint8_t *p, unsigned v)
 }
 
 /* Answers one query in q (len bytes) into out; returns the answer length or 0 to drop. */
-static size_t answer(struct responder *rs, const uint8_t *q, size_t len, uint8_t *out)
+static size_t answer(struct responder *rs, const uint8_t *q, size_t len, uint8_t *out, int udp)
 {
     char name[256];
     size_t off = 12, nlen = 0, o, i;
@@ -196,6 +199,12 @@ static size_t answer(struct responder *rs, const uint8_t *q, size_t len, uint8_t
         if (rcode == 0 && qtype == 28 && r->aaaa && inet_pton(AF_INET6, r->aaaa, rdata) == 1)
             ancount = 1;
     }
+    if (r && r->tc && udp) {
+        out[2] |= 0x02; /* TC */
+        ancount = 0;
+    }
+    if (!udp)
+        rs->tcp_queries++;
     out[3] = (uint8_t)(0x80 | rcode); /* RA */
     put16(out + 6, ancount);
     put16(out + 8, 0);
@@ -214,13 +223,52 @@ static size_t answer(struct responder *rs, const uint8_t *q, size_t len, uint8_t
     return o;
 }
 
+static int read_full(int fd, uint8_t *buf, size_t len)
+{
+    size_t got = 0;
+
+    while (got < len) {
+        struct pollfd pfd = {fd, POLLIN, 0};
+        ssize_t n;
+        if (poll(&pfd, 1, 500) <= 0)
+            return -1;
+        n = read(fd, buf + got, len - got);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* DNS over TCP: 2-byte length prefix; serve queries until the client closes or idles. */
+static void serve_tcp(struct responder *rs, int cfd)
+{
+    uint8_t q[514], out[602];
+
+    for (;;) {
+        size_t qlen, alen;
+        if (read_full(cfd, q, 2) != 0)
+            break;
+        qlen = (size_t)q[0] << 8 | q[1];
+        if (qlen == 0 || qlen > 512 || read_full(cfd, q, qlen) != 0)
+            break;
+        alen = answer(rs, q, qlen, out + 2, 0);
+        if (!alen)
+            break;
+        put16(out, (unsigned)alen);
+        if (write(cfd, out, alen + 2) != (ssize_t)(alen + 2))
+            break;
+    }
+    close(cfd);
+}
+
 static void *responder_main(void *arg)
 {
     struct responder *rs = arg;
     uint8_t q[512], out[600];
 
     for (;;) {
-        struct pollfd pfd = {rs->fd, POLLIN, 0};
+        struct pollfd pfd[2] = {{rs->fd, POLLIN, 0}, {rs->lfd, POLLIN, 0}};
         struct sockaddr_storage from;
         socklen_t flen = sizeof(from);
         ssize_t n;
@@ -232,15 +280,23 @@ static void *responder_main(void *arg)
         pthread_mutex_unlock(&rs->mu);
         if (stop)
             break;
-        if (rs->silent || poll(&pfd, 1, 50) <= 0) {
-            if (rs->silent)
-                usleep(50000);
+        if (rs->silent) {
+            usleep(50000);
             continue;
         }
+        if (poll(pfd, 2, 50) <= 0)
+            continue;
+        if (pfd[1].revents & POLLIN) {
+            int cfd = accept4(rs->lfd, NULL, NULL, SOCK_CLOEXEC);
+            if (cfd >= 0)
+                serve_tcp(rs, cfd);
+        }
+        if (!(pfd[0].revents & POLLIN))
+            continue;
         n = recvfrom(rs->fd, q, sizeof(q), 0, (struct sockaddr *)&from, &flen);
         if (n <= 0)
             continue;
-        alen = answer(rs, q, (size_t)n, out);
+        alen = answer(rs, q, (size_t)n, out, 1);
         if (alen)
             sendto(rs->fd, out, alen, 0, (struct sockaddr *)&from, flen);
     }
@@ -251,14 +307,27 @@ static void responder_start(struct responder *rs, int silent)
 {
     struct sockaddr_in sin;
     socklen_t slen = sizeof(sin);
+    int tries, one = 1;
 
-    rs->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    T_OK(rs->fd >= 0);
-    memset(&sin, 0, sizeof(sin));
-    sin.sin_family = AF_INET;
-    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    T_EQ_INT(bind(rs->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-    T_EQ_INT(getsockname(rs->fd, (struct sockaddr *)&sin, &slen), 0);
+    /* UDP on an ephemeral port, then TCP on the same port (retry if that one is taken). */
+    for (tries = 0; tries < 20; tries++) {
+        rs->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        T_OK(rs->fd >= 0);
+        memset(&sin, 0, sizeof(sin));
+        sin.sin_family = AF_INET;
+        sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        T_EQ_INT(bind(rs->fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+        slen = sizeof(sin);
+        T_EQ_INT(getsockname(rs->fd, (struct sockaddr *)&sin, &slen), 0);
+        rs->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        T_OK(rs->lfd >= 0);
+        setsockopt(rs->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+        if (bind(rs->lfd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(rs->lfd, 8) == 0)
+            break;
+        close(rs->lfd);
+        close(rs->fd);
+    }
+    T_OK(tries < 20);
     rs->port = ntohs(sin.sin_port);
     rs->silent = silent;
     pthread_mutex_init(&rs->mu, NULL);
@@ -272,6 +341,7 @@ static void responder_stop(struct responder *rs)
     pthread_mutex_unlock(&rs->mu);
     pthread_join(rs->thr, NULL);
     close(rs->fd);
+    close(rs->lfd);
     pthread_mutex_destroy(&rs->mu);
 }
 
@@ -347,15 +417,16 @@ static void test_cares(struct hd_loop *loop)
     uint64_t t0;
 
     memset(&rs, 0, sizeof(rs));
-    rs.rrs[0] = (struct rr){"a.herald.test", 0, "93.184.216.34", NULL, 1};
-    rs.rrs[1] = (struct rr){"nx.herald.test", 3, NULL, NULL, 0};
-    rs.rrs[2] = (struct rr){"dual.herald.test", 0, "8.8.8.8", "2606:4700::1111", 300};
-    rs.rrs[3] = (struct rr){"rebind.herald.test", 0, "93.184.216.34", NULL, 1};
-    rs.rrs[4] = (struct rr){"long.herald.test", 0, "1.1.1.1", NULL, 100000};
-    rs.rrs[5] = (struct rr){"e1.herald.test", 0, "1.0.0.1", NULL, 300};
-    rs.rrs[6] = (struct rr){"e2.herald.test", 0, "1.0.0.2", NULL, 300};
-    rs.rrs[7] = (struct rr){"e3.herald.test", 0, "1.0.0.3", NULL, 300};
-    rs.nrrs = 8;
+    rs.rrs[0] = (struct rr){"a.herald.test", 0, "93.184.216.34", NULL, 1, 0};
+    rs.rrs[1] = (struct rr){"nx.herald.test", 3, NULL, NULL, 0, 0};
+    rs.rrs[2] = (struct rr){"dual.herald.test", 0, "8.8.8.8", "2606:4700::1111", 300, 0};
+    rs.rrs[3] = (struct rr){"rebind.herald.test", 0, "93.184.216.34", NULL, 1, 0};
+    rs.rrs[4] = (struct rr){"long.herald.test", 0, "1.1.1.1", NULL, 100000, 0};
+    rs.rrs[5] = (struct rr){"e1.herald.test", 0, "1.0.0.1", NULL, 300, 0};
+    rs.rrs[6] = (struct rr){"e2.herald.test", 0, "1.0.0.2", NULL, 300, 0};
+    rs.rrs[7] = (struct rr){"e3.herald.test", 0, "1.0.0.3", NULL, 300, 0};
+    rs.rrs[8] = (struct rr){"tc.herald.test", 0, "93.184.216.35", NULL, 300, 1};
+    rs.nrrs = 9;
     responder_start(&rs, 0);
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", rs.port);
 
@@ -386,6 +457,20 @@ static void test_cares(struct hd_loop *loop)
     T_EQ_INT(r.n, 2);
     T_EQ_STR(r.addrs[0], "8.8.8.8:443");
     T_EQ_STR(r.addrs[1], "[2606:4700::1111]:443");
+
+    /* A truncated UDP answer: c-ares retries over TCP (a socket polled for writing while it
+     * connects and sends, then for reading). */
+    resolve_async(dns, loop, "tc.herald.test", 443, &r);
+    T_EQ_INT(r.err, 0);
+    T_EQ_STR(r.addrs[0], "93.184.216.35:443");
+    pthread_mutex_lock(&rs.mu);
+    T_OK(rs.tcp_queries >= 1);
+    pthread_mutex_unlock(&rs.mu);
+
+    /* /etc/hosts answers synchronously inside c-ares; the callback still runs once. */
+    resolve_async(dns, loop, "localhost", 443, &r);
+    if (r.err == 0)
+        T_OK(strcmp(r.addrs[0], "127.0.0.1:443") == 0 || strcmp(r.addrs[0], "[::1]:443") == 0);
 
     /* NXDOMAIN, then negatively cached. */
     resolve_async(dns, loop, "nx.herald.test", 443, &r);
