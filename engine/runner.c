@@ -42,6 +42,8 @@
 
 #define ACT_CACHE_MAX 4096
 #define HOST_SCAN_INTERVAL_MS 250
+#define HOST_BURST 16
+#define TURN_BUDGET 128
 
 struct sthread;
 struct shost;
@@ -851,11 +853,15 @@ static void refill(struct sthread *th, struct shost *h)
         h->exhausted = 1;
 }
 
-static void run_host(struct sthread *th, struct shost *h)
+/* Dispatches up to `budget` deliveries of host h; returns how many. Bounding the work per
+ * turn keeps every host's first requests (and the ring's sends) flowing instead of signing
+ * thousands of requests before the first byte leaves. */
+static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
 {
+    unsigned n = 0;
     if (!h->nready)
         refill(th, h);
-    while (h->ready_head && h->inflight < h->window) {
+    while (h->ready_head && h->inflight < h->window && n < budget) {
         struct sdel *d = h->ready_head;
         h->ready_head = d->next;
         if (!h->ready_head)
@@ -863,9 +869,14 @@ static void run_host(struct sthread *th, struct shost *h)
         h->nready--;
         d->next = NULL;
         dispatch(th, d);
+        n++;
         if (!h->nready)
             refill(th, h);
     }
+    /* More to do right away: back of the line, after the other hosts' turns. */
+    if (h->ready_head && h->inflight < h->window)
+        make_runnable(h);
+    return n;
 }
 
 /* Finds hosts of this thread with queued deliveries (at start, and whenever new activities
@@ -931,15 +942,17 @@ static void *thread_main(void *arg)
 
     scan_hosts(th);
     while (!*th->stop) {
-        struct shost *list = th->run_head;
-        unsigned timeout;
+        unsigned timeout, spent = 0;
 
-        th->run_head = th->run_tail = NULL;
-        while (list) {
-            struct shost *h = list;
-            list = h->rnext;
+        /* One turn per runnable host, HOST_BURST deliveries each, at most TURN_BUDGET in
+         * all before the ring gets to send and receive. */
+        while (th->run_head && spent < TURN_BUDGET) {
+            struct shost *h = th->run_head;
+            th->run_head = h->rnext;
+            if (!th->run_head)
+                th->run_tail = NULL;
             h->runnable = 0;
-            run_host(th, h);
+            spent += run_host(th, h, HOST_BURST);
         }
         if (th->cur && th->cur->n &&
             (hd_loop_now_ms(th->loop) - th->cur_first_ms >= th->o->commit_interval_ms ||
