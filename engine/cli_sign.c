@@ -27,7 +27,7 @@ struct cli_sign {
     const char *pem_file, *key_id, *method, *url, *body_file, *components, *scheme, *alg;
     const char *label, *backend;
     int64_t created, expires;
-    int show_base;
+    int show_base, no_alg_param;
     struct hd_sign_header hdr[CLI_MAX_HEADERS + 4];
     char *hdr_store[CLI_MAX_HEADERS]; /* "Name\0value" copies owned here */
     size_t nhdr;
@@ -43,7 +43,7 @@ static void usage(FILE *f)
           "         [--header \"Name: value\"]... [--body FILE] [--components LIST]\n"
           "         [--scheme cavage|rfc9421] [--alg rsa-v1_5-sha256|rsa-pss-sha512|ed25519]\n"
           "         [--label NAME] [--created UNIX] [--expires UNIX]\n"
-          "         [--backend auto|openssl|wolfssl] [--show-base]\n"
+          "         [--backend auto|openssl|wolfssl] [--show-base] [--no-alg-param]\n"
           "Prints the headers Herald would add (Host if absent, Date, Digest or\n"
           "Content-Digest when covered, Signature / Signature-Input). --show-base writes the\n"
           "signing string (signature base) to stderr.\n"
@@ -303,6 +303,7 @@ static int run(struct cli_sign *c, struct hd_signer *s)
             .alg = c->alg,
             .created = c->created == -2 ? (int64_t)time(NULL) : c->created,
             .expires = c->expires,
+            .omit_alg_param = c->no_alg_param,
         };
 
         rc = hd_sign_rfc9421(s, &r, input, CLI_OUT_MAX, out, CLI_OUT_MAX);
@@ -359,6 +360,7 @@ int hd_cli_sign(int argc, char **argv)
         {"created", required_argument, NULL, 'C'},
         {"expires", required_argument, NULL, 'E'},
         {"backend", required_argument, NULL, 'B'},
+        {"no-alg-param", no_argument, NULL, 'N'},
         {"show-base", no_argument, NULL, 'S'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -368,7 +370,7 @@ int hd_cli_sign(int argc, char **argv)
     int opt, rc = 2;
 
     optind = 0; /* GNU: full re-initialisation, in case another subcommand used getopt */
-    while ((opt = getopt_long(argc, argv, "p:k:m:u:H:b:c:s:a:l:C:E:B:Sh", opts, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "p:k:m:u:H:b:c:s:a:l:C:E:B:NSh", opts, NULL)) != -1) {
         switch (opt) {
         case 'p': c.pem_file = optarg; break;
         case 'k': c.key_id = optarg; break;
@@ -381,6 +383,7 @@ int hd_cli_sign(int argc, char **argv)
         case 'l': c.label = optarg; break;
         case 'B': c.backend = optarg; break;
         case 'S': c.show_base = 1; break;
+        case 'N': c.no_alg_param = 1; break;
         case 'H':
             if (add_header(&c, optarg) != 0) {
                 fprintf(stderr, "herald sign: bad --header (\"Name: value\", at most %d)\n",
