@@ -6,7 +6,7 @@ set -u
 : "${HD_BUILD:?}" "${HD_SRC:?}"
 command -v openssl >/dev/null || { echo "SKIP: no openssl CLI"; exit 77; }
 
-# Use `herald sign` once main.c dispatches to it, else the stand-in tool.
+# `herald sign` (main.c dispatches to hd_cli_sign), else the stand-in tool.
 if [ -x "$HD_BUILD/engine/herald" ] && "$HD_BUILD/engine/herald" sign --help >/dev/null 2>&1; then
     SIGN=("$HD_BUILD/engine/herald" sign)
 else
@@ -185,6 +185,38 @@ if [ -x "$HD_BUILD/tests/signrate" ]; then
     js=$(HD_SRC="$HD_SRC" "$HD_BUILD/tests/signrate" --ms 20) || bad "signrate rc"
     n=$(grep -o '"ops_per_sec":[0-9.]*' <<<"$js" | wc -l)
     [ "$n" = 6 ] && ok "signrate: $js" || bad "signrate: $js"
+fi
+
+# --- Link check: wolfSSL (TLS + one backend) and OpenSSL libcrypto (other backend) in one
+# binary. Their exported symbol sets must not overlap (wolfSSL's OpenSSL-compat layer
+# exports wolfSSL_* names and maps OpenSSL names with macros), so every EVP_* / wc_*
+# reference binds to the intended library; and our binary must not define OpenSSL names.
+if command -v nm >/dev/null && command -v ldd >/dev/null; then
+    bin=${SIGN[0]}
+    wolf=$(ldd "$bin" | awk '/libwolfssl/ {print $3}')
+    cryp=$(ldd "$bin" | awk '/libcrypto/ {print $3}')
+    if [ -n "$wolf" ] && [ -n "$cryp" ]; then
+        nm -D --defined-only "$wolf" | awk '{print $3}' | sed 's/@.*//' | sort -u > "$T/w.syms"
+        nm -D --defined-only "$cryp" | awk '{print $3}' | sed 's/@.*//' | sort -u > "$T/c.syms"
+        both=$(comm -12 "$T/w.syms" "$T/c.syms" | head -5)
+        [ -z "$both" ] && ok "libwolfssl and libcrypto export disjoint symbols" \
+            || bad "symbols defined by both: $both"
+        nm -D --undefined-only "$bin" | awk '{print $2}' | sed 's/@.*//' | sort -u > "$T/u.syms"
+        grep -qx EVP_DigestSign "$T/u.syms" && grep -qx EVP_DigestSign "$T/c.syms" \
+            && grep -qx wc_SignatureGenerate "$T/u.syms" && grep -qx wc_SignatureGenerate "$T/w.syms" \
+            && ok "EVP_DigestSign from libcrypto, wc_SignatureGenerate from libwolfssl" \
+            || bad "backend symbols not bound as expected"
+        own=$(nm --defined-only "$bin" | awk '{print $3}' | grep -E '^(EVP_|RSA_|SHA256|d2i_|wolfSSL_|wc_)' | head -3)
+        [ -z "$own" ] && ok "binary defines no crypto-library names" || bad "binary defines: $own"
+    else
+        bad "binary not linked against both libwolfssl and libcrypto"
+    fi
+fi
+# The stand-in tool and `herald sign` print the same.
+if [ "${SIGN[0]}" != "$HD_BUILD/tests/sign_cli" ] && [ -x "$HD_BUILD/tests/sign_cli" ]; then
+    a=$("${SIGN[@]}" --pem "$DATA/cavage-test.pem" --key-id Test --method POST --url "$URL" -H "Date: $DATE")
+    b=$("$HD_BUILD/tests/sign_cli" sign --pem "$DATA/cavage-test.pem" --key-id Test --method POST --url "$URL" -H "Date: $DATE")
+    [ "$a" = "$b" ] && ok "herald sign == tests/tools/sign_cli" || bad "herald sign differs from sign_cli"
 fi
 
 # --- Errors ---

@@ -288,6 +288,31 @@ static void test_content_digest(void)
     T_EQ_INT(hd_content_digest_sha256((const uint8_t *)"", 0, out, 54), HD_ERR_FULL);
 }
 
+/* hd_key_inspect: SPKI PEM identical to `openssl pkey -pubout` (files made with it). */
+static void test_inspect(void)
+{
+    static const char *const pairs[][2] = {
+        {"rfc9421-test-key-ed25519.pem", "rfc9421-test-key-ed25519.pub.pem"},
+        {"rsa2048-test.pem", "rsa2048-test.pub.pem"},
+    };
+    char pub[4096];
+    size_t i;
+
+    for (i = 0; i < 2; i++) {
+        size_t kl, pl;
+        char *k = load(pairs[i][0], &kl), *p = load(pairs[i][1], &pl);
+        int type = 0;
+        unsigned bits = 0;
+
+        T_EQ_INT(hd_key_inspect(k, kl, &type, &bits, pub, sizeof(pub)), 0);
+        T_EQ_INT(type, i == 0 ? HD_KEY_ED25519 : HD_KEY_RSA);
+        T_EQ_INT(bits, i == 0 ? 256 : 2048);
+        T_EQ_STR(pub, p);
+        free(k);
+        free(p);
+    }
+}
+
 int main(void)
 {
     size_t ed_len, rsa_len, pss_len;
@@ -298,6 +323,7 @@ int main(void)
     size_t i;
 
     test_content_digest();
+    test_inspect();
     for (i = 0; i < 2; i++) {
         test_b26(bes[i], ed, ed_len);
         test_proxy_sig(bes[i], rsa, rsa_len);
