@@ -635,6 +635,13 @@ static int collect(const struct ares_addrinfo *ai, struct caddr *out, size_t *no
         if (ttl < 0 || nd->ai_ttl < ttl)
             ttl = nd->ai_ttl;
     }
+    /* A CNAME in the chain that expires sooner bounds the answer's lifetime too. */
+    if (ttl >= 0) {
+        const struct ares_addrinfo_cname *cn;
+        for (cn = ai->cnames; cn; cn = cn->next)
+            if (cn->ttl >= 0 && cn->ttl < ttl)
+                ttl = cn->ttl;
+    }
     while ((i4 < n4 || i6 < n6) && n < HD_DNS_MAX_ADDRS) {
         if (i4 < n4)
             out[n++] = v4[i4++];

@@ -121,6 +121,7 @@ struct rr {
     const char *aaaa;  /* IPv6 or NULL */
     unsigned ttl;
     int tc;            /* over UDP answer "truncated": the client must retry over TCP */
+    const char *cname; /* answer a CNAME to this name (TTL ttl), then its A/AAAA */
 };
 
 struct responder {
@@ -210,6 +211,47 @@ static size_t answer(struct responder *rs, const uint8_t *q, size_t len, uint8_t
     put16(out + 8, 0);
     put16(out + 10, 0);
     o = off;
+    if (r && rcode == 0 && r->cname && (qtype == 1 || qtype == 28)) {
+        /* CNAME (TTL r->ttl) to the target, then the target's address (its own TTL). */
+        const char *p = r->cname;
+        struct rr *t = NULL;
+        size_t rdlen_at, co;
+
+        o += put16(out + o, 0xc00c);
+        o += put16(out + o, 5);
+        o += put16(out + o, 1);
+        o += put32(out + o, r->ttl);
+        rdlen_at = o;
+        o += 2;
+        co = o;
+        while (*p) {
+            size_t l = strcspn(p, ".");
+            out[o++] = (uint8_t)l;
+            memcpy(out + o, p, l);
+            o += l;
+            p += l;
+            if (*p == '.')
+                p++;
+        }
+        out[o++] = 0;
+        put16(out + rdlen_at, (unsigned)(o - co));
+        ancount = 1;
+        for (i = 0; i < rs->nrrs; i++)
+            if (strcasecmp(rs->rrs[i].name, r->cname) == 0)
+                t = &rs->rrs[i];
+        if (t && qtype == 1 && t->a && inet_pton(AF_INET, t->a, rdata) == 1) {
+            o += put16(out + o, 0xc000 | (unsigned)co);
+            o += put16(out + o, 1);
+            o += put16(out + o, 1);
+            o += put32(out + o, t->ttl);
+            o += put16(out + o, 4);
+            memcpy(out + o, rdata, 4);
+            o += 4;
+            ancount = 2;
+        }
+        put16(out + 6, ancount);
+        ancount = 0;
+    }
     if (ancount) {
         o += put16(out + o, 0xc00c); /* name: pointer to the question */
         o += put16(out + o, qtype);
@@ -417,16 +459,18 @@ static void test_cares(struct hd_loop *loop)
     uint64_t t0;
 
     memset(&rs, 0, sizeof(rs));
-    rs.rrs[0] = (struct rr){"a.herald.test", 0, "93.184.216.34", NULL, 1, 0};
-    rs.rrs[1] = (struct rr){"nx.herald.test", 3, NULL, NULL, 0, 0};
-    rs.rrs[2] = (struct rr){"dual.herald.test", 0, "8.8.8.8", "2606:4700::1111", 300, 0};
-    rs.rrs[3] = (struct rr){"rebind.herald.test", 0, "93.184.216.34", NULL, 1, 0};
-    rs.rrs[4] = (struct rr){"long.herald.test", 0, "1.1.1.1", NULL, 100000, 0};
-    rs.rrs[5] = (struct rr){"e1.herald.test", 0, "1.0.0.1", NULL, 300, 0};
-    rs.rrs[6] = (struct rr){"e2.herald.test", 0, "1.0.0.2", NULL, 300, 0};
-    rs.rrs[7] = (struct rr){"e3.herald.test", 0, "1.0.0.3", NULL, 300, 0};
-    rs.rrs[8] = (struct rr){"tc.herald.test", 0, "93.184.216.35", NULL, 300, 1};
-    rs.nrrs = 9;
+    rs.rrs[0] = (struct rr){"a.herald.test", 0, "93.184.216.34", NULL, 1, 0, NULL};
+    rs.rrs[1] = (struct rr){"nx.herald.test", 3, NULL, NULL, 0, 0, NULL};
+    rs.rrs[2] = (struct rr){"dual.herald.test", 0, "8.8.8.8", "2606:4700::1111", 300, 0, NULL};
+    rs.rrs[3] = (struct rr){"rebind.herald.test", 0, "93.184.216.34", NULL, 1, 0, NULL};
+    rs.rrs[4] = (struct rr){"long.herald.test", 0, "1.1.1.1", NULL, 100000, 0, NULL};
+    rs.rrs[5] = (struct rr){"e1.herald.test", 0, "1.0.0.1", NULL, 300, 0, NULL};
+    rs.rrs[6] = (struct rr){"e2.herald.test", 0, "1.0.0.2", NULL, 300, 0, NULL};
+    rs.rrs[7] = (struct rr){"e3.herald.test", 0, "1.0.0.3", NULL, 300, 0, NULL};
+    rs.rrs[8] = (struct rr){"tc.herald.test", 0, "93.184.216.35", NULL, 300, 1, NULL};
+    rs.rrs[9] = (struct rr){"alias.herald.test", 0, NULL, NULL, 1, 0, "target.herald.test"};
+    rs.rrs[10] = (struct rr){"target.herald.test", 0, "93.184.216.36", NULL, 300, 0, NULL};
+    rs.nrrs = 11;
     responder_start(&rs, 0);
     snprintf(servers, sizeof(servers), "127.0.0.1:%u", rs.port);
 
@@ -499,6 +543,13 @@ static void test_cares(struct hd_loop *loop)
     T_EQ_INT(hd_addr_check((struct sockaddr *)&ss, 0), 0);
     set_a(&rs, "rebind.herald.test", "127.0.0.1");
 
+    /* A CNAME chain: the answer lives as long as its shortest TTL (the CNAME's 1 s). */
+    resolve_async(dns, loop, "alias.herald.test", 443, &r);
+    T_EQ_INT(r.err, 0);
+    T_EQ_STR(r.addrs[0], "93.184.216.36:443");
+    resolve_sync(dns, "alias.herald.test", 443, &r);
+    T_EQ_INT(queries_for(&rs, "alias.herald.test"), 1);
+
     /* TTL expiry: a.herald.test (TTL 1), rebind (TTL 1) and nx (neg TTL 1). */
     t0 = hd_loop_update_now(loop);
     run_for(loop, 1100);
@@ -506,6 +557,9 @@ static void test_cares(struct hd_loop *loop)
     resolve_async(dns, loop, "a.herald.test", 443, &r);
     T_EQ_INT(r.err, 0);
     T_EQ_INT(queries_for(&rs, "a.herald.test"), 2);
+    resolve_async(dns, loop, "alias.herald.test", 443, &r);
+    T_EQ_STR(r.addrs[0], "93.184.216.36:443");
+    T_EQ_INT(queries_for(&rs, "alias.herald.test"), 2);
     resolve_async(dns, loop, "nx.herald.test", 443, &r);
     T_EQ_INT(r.err, HD_ERR_DNS_NXDOMAIN);
     resolve_async(dns, loop, "rebind.herald.test", 443, &r);
