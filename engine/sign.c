@@ -499,6 +499,50 @@ out:
     return rc;
 }
 
+/* One-shot sign or verify on a named backend (tests). */
+static int be_oneshot(const char *be_name, const char *alg_name, const char *pem,
+                      size_t pem_len, const uint8_t *msg, size_t len, uint8_t *sig,
+                      size_t *sig_len, int verify)
+{
+    struct hd_sign_parsed pk;
+    const struct hd_sign_be *be;
+    void *ctx = NULL, *bk = NULL;
+    int bi = be_name ? be_index(be_name) : -1, a = alg_name ? alg_from_name(alg_name) : -1;
+    int rc;
+
+    if (bi < 0 || a < 0)
+        return HD_ERR_INVALID;
+    be = sign_backends[bi];
+    rc = hd_sign_parse_pem(pem, pem_len, &pk);
+    if (rc != 0)
+        return rc;
+    rc = be->ctx_new(&ctx);
+    if (rc == 0)
+        rc = be->key_load(ctx, pk.type, pk.key, pk.key_len, &bk);
+    if (rc == 0)
+        rc = verify ? be->verify(ctx, bk, a, msg, len, sig, *sig_len)
+                    : be->sign(ctx, bk, a, msg, len, sig, sig_len);
+    if (bk)
+        be->key_free(bk);
+    if (ctx)
+        be->ctx_free(ctx);
+    hd_sign_parsed_fini(&pk);
+    return rc;
+}
+
+int hd_sign_be_sign(const char *be_name, const char *alg_name, const char *pem, size_t pem_len,
+                    const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len)
+{
+    return be_oneshot(be_name, alg_name, pem, pem_len, msg, len, sig, sig_len, 0);
+}
+
+int hd_sign_be_verify(const char *be_name, const char *alg_name, const char *pem,
+                      size_t pem_len, const uint8_t *msg, size_t len, const uint8_t *sig,
+                      size_t sig_len)
+{
+    return be_oneshot(be_name, alg_name, pem, pem_len, msg, len, (uint8_t *)sig, &sig_len, 1);
+}
+
 /* ---- Digest, Date ---- */
 
 int hd_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)

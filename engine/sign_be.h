@@ -40,6 +40,11 @@ struct hd_sign_be {
      * out: length. Returns 0, HD_ERR_INVALID (alg/key mismatch), HD_ERR_FULL, HD_ERR_CRYPTO. */
     int (*sign)(void *ctx, void *key, int alg, const uint8_t *msg, size_t len, uint8_t *sig,
                 size_t *sig_len);
+    /* Verifies sig over msg with the public half of key (tests: a signature made by one
+     * backend must verify with the other). Returns 0, HD_ERR_CRYPTO (bad signature),
+     * HD_ERR_INVALID (alg/key mismatch). */
+    int (*verify)(void *ctx, void *key, int alg, const uint8_t *msg, size_t len,
+                  const uint8_t *sig, size_t sig_len);
     /* Derives the Ed25519 public key from its seed (for hd_key_inspect). Returns 0 or
      * HD_ERR_CRYPTO. */
     int (*ed25519_pub)(const uint8_t seed[32], uint8_t pub[32]);
@@ -71,6 +76,16 @@ struct hd_sign_parsed {
 /* Parses the first supported PEM private key block in pem: "RSA PRIVATE KEY" (PKCS#1) or
  * "PRIVATE KEY" (PKCS#8 with rsaEncryption, RSASSA-PSS or Ed25519). Encrypted keys are
  * refused. Returns 0, HD_ERR_INVALID, -ENOMEM. */
+/* Signs or verifies with a key parsed from pem on the backend named be_name, with a fresh
+ * backend context: cross-backend tests, not the hot path. alg_name as in
+ * hd_signer_measure. hd_sign_be_sign: *sig_len in = capacity, out = length.
+ * Return 0 or a negative HD_ERR_* / errno. */
+int hd_sign_be_sign(const char *be_name, const char *alg_name, const char *pem, size_t pem_len,
+                    const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len);
+int hd_sign_be_verify(const char *be_name, const char *alg_name, const char *pem,
+                      size_t pem_len, const uint8_t *msg, size_t len, const uint8_t *sig,
+                      size_t sig_len);
+
 int hd_sign_parse_pem(const char *pem, size_t len, struct hd_sign_parsed *out);
 void hd_sign_parsed_fini(struct hd_sign_parsed *p);
 

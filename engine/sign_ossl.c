@@ -149,6 +149,34 @@ out:
     return rc;
 }
 
+static int ossl_verify(void *ctx, void *key, int alg, const uint8_t *msg, size_t len,
+                       const uint8_t *sig, size_t sig_len)
+{
+    struct ossl_ctx *c = ctx;
+    struct ossl_key *k = key;
+    EVP_PKEY_CTX *pctx = NULL;
+    const EVP_MD *md = alg == HD_SIGN_ALG_RSA_V15_SHA256   ? c->sha256
+                       : alg == HD_SIGN_ALG_RSA_PSS_SHA512 ? c->sha512
+                                                           : NULL;
+    int rc = HD_ERR_CRYPTO;
+
+    if (alg < HD_SIGN_ALG_RSA_V15_SHA256 || alg > HD_SIGN_ALG_ED25519 ||
+        (alg == HD_SIGN_ALG_ED25519) != (k->type == HD_KEY_ED25519))
+        return HD_ERR_INVALID;
+    if (EVP_DigestVerifyInit(c->mctx, &pctx, md, NULL, k->pkey) != 1)
+        goto out;
+    if (alg == HD_SIGN_ALG_RSA_PSS_SHA512 &&
+        (EVP_PKEY_CTX_set_rsa_padding(pctx, RSA_PKCS1_PSS_PADDING) != 1 ||
+         EVP_PKEY_CTX_set_rsa_mgf1_md(pctx, c->sha512) != 1 ||
+         EVP_PKEY_CTX_set_rsa_pss_saltlen(pctx, 64) != 1))
+        goto out;
+    if (EVP_DigestVerify(c->mctx, sig, sig_len, msg, len) == 1)
+        rc = 0;
+out:
+    EVP_MD_CTX_reset(c->mctx);
+    return rc;
+}
+
 static int ossl_ed25519_pub(const uint8_t seed[32], uint8_t pub[32])
 {
     EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
@@ -170,5 +198,6 @@ const struct hd_sign_be hd_sign_be_ossl = {
     .key_load = ossl_key_load,
     .key_free = ossl_key_free,
     .sign = ossl_sign,
+    .verify = ossl_verify,
     .ed25519_pub = ossl_ed25519_pub,
 };

@@ -173,6 +173,47 @@ static int wolf_sign(void *ctx, void *key, int alg, const uint8_t *msg, size_t l
     }
 }
 
+static int wolf_verify(void *ctx, void *key, int alg, const uint8_t *msg, size_t len,
+                       const uint8_t *sig, size_t sig_len)
+{
+    struct wolf_key *k = key;
+    uint8_t hash[WC_SHA512_DIGEST_SIZE], buf[HD_SIGN_SIG_MAX];
+    int res = 0;
+
+    if (len > UINT32_MAX || sig_len > sizeof(buf))
+        return HD_ERR_INVALID;
+    switch (alg) {
+    case HD_SIGN_ALG_RSA_V15_SHA256:
+        if (k->type != HD_KEY_RSA)
+            return HD_ERR_INVALID;
+        return wc_SignatureVerify(WC_HASH_TYPE_SHA256, WC_SIGNATURE_TYPE_RSA_W_ENC, msg,
+                                  (word32)len, sig, (word32)sig_len, &k->u.rsa,
+                                  sizeof(k->u.rsa)) == 0
+                   ? 0
+                   : HD_ERR_CRYPTO;
+    case HD_SIGN_ALG_RSA_PSS_SHA512:
+        if (k->type != HD_KEY_RSA)
+            return HD_ERR_INVALID;
+        if (wc_Sha512Hash(msg, (word32)len, hash) != 0)
+            return HD_ERR_CRYPTO;
+        /* VerifyCheck takes a mutable input; the salt length defaults to the hash size. */
+        memcpy(buf, sig, sig_len);
+        return wc_RsaPSS_VerifyCheck(buf, (word32)sig_len, buf, sizeof(buf), hash,
+                                     WC_SHA512_DIGEST_SIZE, WC_HASH_TYPE_SHA512, WC_MGF1SHA512,
+                                     &k->u.rsa) > 0
+                   ? 0
+                   : HD_ERR_CRYPTO;
+    case HD_SIGN_ALG_ED25519:
+        if (k->type != HD_KEY_ED25519)
+            return HD_ERR_INVALID;
+        if (wc_ed25519_verify_msg(sig, (word32)sig_len, msg, (word32)len, &res, &k->u.ed) != 0)
+            return HD_ERR_CRYPTO;
+        return res == 1 ? 0 : HD_ERR_CRYPTO;
+    default:
+        return HD_ERR_INVALID;
+    }
+}
+
 static int wolf_ed25519_pub(const uint8_t seed[32], uint8_t pub[32])
 {
     ed25519_key k;
@@ -195,6 +236,7 @@ const struct hd_sign_be hd_sign_be_wolf = {
     .key_load = wolf_key_load,
     .key_free = wolf_key_free,
     .sign = wolf_sign,
+    .verify = wolf_verify,
     .ed25519_pub = wolf_ed25519_pub,
 };
 

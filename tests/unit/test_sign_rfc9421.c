@@ -17,6 +17,7 @@
 
 #include "err.h"
 #include "sign.h"
+#include "sign_be.h"
 #include "t.h"
 
 static char *load(const char *name, size_t *len)
@@ -313,6 +314,40 @@ static void test_inspect(void)
     }
 }
 
+/* A signature made by one backend verifies with the other, for every algorithm; a
+ * corrupted one verifies with neither. */
+static void test_cross(const char *rsa, size_t rsa_len, const char *ed, size_t ed_len)
+{
+    static const char *const algs[] = {"rsa-v1_5-sha256", "rsa-pss-sha512", "ed25519"};
+    static const char *const bes[] = {"wolfssl", "openssl"};
+    const uint8_t msg[] = "\"@method\": POST\n\"@signature-params\": (\"@method\")";
+    uint8_t sig[1024];
+    size_t a, i, j;
+
+    for (a = 0; a < 3; a++) {
+        const char *pem = a == 2 ? ed : rsa;
+        size_t pl = a == 2 ? ed_len : rsa_len;
+
+        for (i = 0; i < 2; i++) {
+            size_t sl = sizeof(sig);
+
+            T_EQ_INT(hd_sign_be_sign(bes[i], algs[a], pem, pl, msg, sizeof(msg) - 1, sig, &sl),
+                     0);
+            T_EQ_INT(sl, a == 2 ? 64 : 256);
+            for (j = 0; j < 2; j++) {
+                T_EQ_INT(hd_sign_be_verify(bes[j], algs[a], pem, pl, msg, sizeof(msg) - 1, sig,
+                                           sl),
+                         0);
+                sig[10] ^= 1;
+                T_EQ_INT(hd_sign_be_verify(bes[j], algs[a], pem, pl, msg, sizeof(msg) - 1, sig,
+                                           sl),
+                         HD_ERR_CRYPTO);
+                sig[10] ^= 1;
+            }
+        }
+    }
+}
+
 int main(void)
 {
     size_t ed_len, rsa_len, pss_len;
@@ -329,6 +364,8 @@ int main(void)
         test_proxy_sig(bes[i], rsa, rsa_len);
         test_b23(bes[i], pss, pss_len);
     }
+    test_cross(rsa, rsa_len, ed, ed_len);
+    test_cross(pss, pss_len, ed, ed_len);
     test_measure(rsa, rsa_len, ed, ed_len);
     test_auto(rsa, rsa_len, ed, ed_len);
     free(ed);
