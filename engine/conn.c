@@ -129,7 +129,8 @@ void hd_conn_flush(struct hd_http_conn *conn)
             hd_conn_close(conn, rv);
             return;
         }
-        if (conn->h2 && conn->state == HD_CONN_OPEN && !hd_h2_alive(conn->h2) &&
+        if (conn->h2 && conn->state == HD_CONN_OPEN && 
+            (!hd_h2_alive(conn->h2) || (conn->draining && conn->active.n == 0)) &&
             conn->wlen == conn->woff) {
             hd_conn_close(conn, 0);
             return;
@@ -440,6 +441,7 @@ static void h1_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
         hd_conn_close(conn, 0);
         return;
     }
+    conn->nserved++;
     hd_http_rq_complete(rq, 0);
     hd_http_conn_available(conn);
 }
@@ -677,9 +679,18 @@ void hd_conn_close(struct hd_http_conn *conn, int err)
     if (err && err != HD_ERR_CANCELLED)
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"closing\" host=%s port=%u err=\"%s\"",
                conn->origin->host, conn->origin->port, hd_strerror(err));
-    /* Requests on it: h1 requests were written, so possibly processed; h2 streams know. */
-    if (conn->h1_rq)
-        hd_http_rq_lost(conn->h1_rq, err ? err : HD_ERR_RESET, conn->h1_rq->sent);
+    /* Requests on it: h2 streams know whether their HEADERS left. An h1 request was written,
+     * so possibly processed, except on a reused keep-alive connection that closed without a
+     * byte of response: that is the server closing an idle connection as we wrote (the
+     * race every HTTP/1.1 client retries). */
+    if (conn->h1_rq) {
+        struct hd_http_rq *rq = conn->h1_rq;
+        int processed = rq->sent;
+        if (conn->nserved > 0 && conn->h1p->state == HD_H1_STATUS &&
+            conn->h1p->header_bytes == 0 && conn->h1p->line_total == 0)
+            processed = 0;
+        hd_http_rq_lost(rq, err ? err : HD_ERR_RESET, processed);
+    }
     while (conn->active.head) {
         struct hd_http_rq *rq = conn->active.head;
         hd_http_rq_lost(rq, err ? err : HD_ERR_RESET, rq->sent);

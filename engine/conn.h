@@ -78,6 +78,7 @@ struct hd_http_conn {
     int released;       /* close issued / queued for free */
     int draining;       /* h2 GOAWAY received or sent: no new streams */
     int last_err;       /* last per-address failure */
+    unsigned nserved;   /* h1 responses completed on this connection */
     unsigned nops;      /* ops in flight pointing at this object (DNS included) */
     int recv_busy, send_busy, connect_busy;
     struct sockaddr_storage addrs[HD_CONN_MAX_ADDRS];

@@ -423,7 +423,7 @@ static void fail_queue(struct hd_http_origin *o, int err)
 static void origin_dispatch(struct hd_http_client *c, struct hd_http_origin *o)
 {
     struct hd_http_conn *conn;
-    unsigned establishing = 0, idle_h1 = 0;
+    unsigned establishing = 0, usable = 0;
 
     if (c->shutting_down) {
         fail_queue(o, HD_ERR_CANCELLED);
@@ -442,8 +442,8 @@ static void origin_dispatch(struct hd_http_client *c, struct hd_http_origin *o)
             if (assign(conn, o->queue.head) != 0)
                 break;
         }
-        if (conn->proto == 1 && !conn->h1_rq)
-            idle_h1++;
+        if (!conn->draining)
+            usable++;
         hd_conn_flush(conn);
     }
     if (!o->queue.head)
@@ -455,13 +455,12 @@ static void origin_dispatch(struct hd_http_client *c, struct hd_http_origin *o)
                 break;
             establishing++;
         }
-    } else if (o->nlive == 0) {
+    } else if (establishing == 0 && usable == 0) {
         /* h2 or unknown: one connection; when it is up and full, requests wait. A draining
          * (GOAWAY) connection is closing, so a new one is opened. */
         if (hd_conn_open(c, o) != 0)
             fail_queue(o, -ENOMEM);
     }
-    (void)idle_h1;
 }
 
 void hd_http_conn_ready(struct hd_http_conn *conn)

@@ -8,7 +8,8 @@
  * MODE: normal | close (Connection: close) | silent (read, never answer) | garbage |
  *       chunked | lying-cl (promise 1000000 bytes, send 10, hang) | trickle (endless chunked
  *       body, one chunk every 50 ms) | big-headers (100 KB of headers) | preface-close
- *       (close on an h2c preface instead of answering 400)
+ *       (close on an h2c preface instead of answering 400) | no-accept (listen with
+ *       backlog 0 and never accept: fill it and further connects hang)
  * The stats file gets "connections=N requests=M" rewritten after every change.
  */
 #include <wolfssl/options.h>
@@ -260,7 +261,8 @@ int main(int argc, char **argv)
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)port);
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(lfd, 128) != 0) {
+    if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) != 0 ||
+        listen(lfd, strcmp(mode, "no-accept") == 0 ? 0 : 128) != 0) {
         perror("h1_server: bind/listen");
         return 2;
     }
@@ -277,6 +279,8 @@ int main(int argc, char **argv)
         rename(tmp, port_file);
     }
     write_stats();
+    while (strcmp(mode, "no-accept") == 0)
+        pause(); /* backlog 0, never accepted: once it is full, SYNs are dropped */
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         struct client *c;
