@@ -329,7 +329,7 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
     ain.object_id = object_id(act);
     ain.body = line + raw_start;
     ain.body_len = raw_len;
-    rc = hd_queue_enqueue(st, txn, &c2, &ain, urls, nurls, now_ms, &res->seq);
+    rc = hd_queue_enqueue(st, txn, &c2, &ain, urls, NULL, nurls, now_ms, &res->seq);
     if (rc == HD_ERR_DUPLICATE) {
         refuse(res, rc, "duplicate activity id (first enqueued as seq %s)", NULL);
         snprintf(res->why, sizeof(res->why), "duplicate activity id (first enqueued as seq %llu)",

@@ -34,6 +34,9 @@ int hd_host_get(struct hd_store *st, MDB_txn *txn, const char *host, size_t host
     rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 10);
     if (rc)
         return rc;
+    h->fail_days = hd_dec_uint(&d, 10);
+    h->last_fail_day = hd_dec_uint(&d, 11);
+    h->dead = hd_dec_uint(&d, 12);
     h->queued = hd_dec_uint(&d, 1);
     h->retrying = hd_dec_uint(&d, 2);
     h->done = hd_dec_uint(&d, 3);
@@ -59,7 +62,7 @@ int hd_host_put(struct hd_store *st, MDB_txn *txn, const char *host, size_t host
     int rc;
 
     hd_enc_init(&e);
-    hd_enc_array(&e, 10);
+    hd_enc_array(&e, 13);
     hd_enc_uint(&e, 1);
     hd_enc_uint(&e, h->queued);
     hd_enc_uint(&e, h->retrying);
@@ -70,6 +73,9 @@ int hd_host_put(struct hd_store *st, MDB_txn *txn, const char *host, size_t host
     hd_enc_cstr(&e, h->last_error);
     hd_enc_uint(&e, h->last_ok_ms);
     hd_enc_uint(&e, h->last_fail_ms);
+    hd_enc_uint(&e, h->fail_days);
+    hd_enc_uint(&e, h->last_fail_day);
+    hd_enc_uint(&e, h->dead);
     rc = e.err;
     if (!rc) {
         v.mv_size = e.len;
@@ -105,9 +111,12 @@ static int put_u32(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, uint32_t val)
     return hd_store_err(mdb_put(txn, dbi, &k, &v, 0));
 }
 
+/* Queue values: [1, inbox, attempts, not_before, enqueued_ms, status, error, flags]; dead
+ * letters add the first bytes of the answer's body: [..., flags, body]. */
 static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_t *key,
                     size_t keylen, const char *inbox, size_t inbox_len, uint32_t attempts,
-                    uint64_t not_before, uint64_t enq_ms, uint64_t status, const char *error)
+                    uint64_t not_before, uint64_t enq_ms, uint64_t status, const char *error,
+                    uint32_t flags, const char *body, size_t body_len)
 {
     struct hd_enc e;
     MDB_val k = {keylen, (void *)key}, v;
@@ -115,7 +124,7 @@ static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_
 
     (void)st;
     hd_enc_init(&e);
-    hd_enc_array(&e, 7);
+    hd_enc_array(&e, body ? 9 : 8);
     hd_enc_uint(&e, 1);
     hd_enc_str(&e, inbox, inbox_len);
     hd_enc_uint(&e, attempts);
@@ -123,6 +132,9 @@ static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_
     hd_enc_uint(&e, enq_ms);
     hd_enc_uint(&e, status);
     hd_enc_cstr(&e, error);
+    hd_enc_uint(&e, flags);
+    if (body)
+        hd_enc_bin(&e, body, body_len);
     rc = e.err;
     if (!rc) {
         v.mv_size = e.len;
@@ -134,8 +146,8 @@ static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_
 }
 
 int hd_queue_enqueue(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
-                     const struct hd_activity_in *a, const struct hd_url *urls, size_t n,
-                     uint64_t now_ms, uint64_t *seq)
+                     const struct hd_activity_in *a, const struct hd_url *urls,
+                     const uint8_t *flags, size_t n, uint64_t now_ms, uint64_t *seq)
 {
     uint8_t sb[8], key[HD_QKEY_MAX];
     MDB_val k, v;
@@ -190,7 +202,8 @@ int hd_queue_enqueue(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
         rc = hd_url_format(&urls[i], inbox, sizeof(inbox));
         if (rc)
             goto out;
-        rc = put_qval(st, txn, st->queue, key, kl, inbox, strlen(inbox), 0, 0, now_ms, 0, NULL);
+        rc = put_qval(st, txn, st->queue, key, kl, inbox, strlen(inbox), 0, 0, now_ms, 0, NULL,
+                      flags ? flags[i] : 0, NULL, 0);
         if (rc)
             goto out;
         rc = hd_host_get(st, txn, urls[i].host, strlen(urls[i].host), &h);
@@ -224,6 +237,7 @@ static int decode_qent(const MDB_val *k, const MDB_val *v, struct hd_qent *q)
     q->attempts = (uint32_t)hd_dec_uint(&d, 2);
     q->not_before_ms = hd_dec_uint(&d, 3);
     q->enqueued_ms = hd_dec_uint(&d, 4);
+    q->flags = (uint32_t)hd_dec_uint(&d, 7);
     return q->inbox.p ? 0 : HD_ERR_INVALID;
 }
 
@@ -281,7 +295,7 @@ int hd_queue_scan(struct hd_store *st, MDB_txn *txn, const char *host, const uin
     return (int)seen;
 }
 
-static int act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq)
+int hd_queue_act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq)
 {
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
@@ -304,9 +318,35 @@ static int act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq)
     return rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
 }
 
-int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
-                   const struct hd_ack *acks, size_t n, uint64_t now_ms)
+/* Host health: a host-level failure on a new day counts one more failing day; a success
+ * clears the count and revives a dead host. Only our own outbound results come here. */
+static void host_health(struct hd_host_rec *h, const struct hd_ack *a, uint64_t now_ms,
+                        const struct hd_health_policy *hp)
 {
+    uint64_t day = now_ms / (hp->day_ms ? hp->day_ms : 86400000ull);
+    if (a->kind == HD_ACK_DONE) {
+        h->fail_days = 0;
+        h->dead = HD_HOST_ALIVE;
+        return;
+    }
+    if (a->host_gone)
+        h->dead = HD_HOST_GONE;
+    if (!a->host_fail)
+        return;
+    if (h->fail_days == 0 || day != h->last_fail_day) {
+        h->fail_days++;
+        h->last_fail_day = day;
+    }
+    if (h->fail_days >= hp->dead_days && h->dead == HD_HOST_ALIVE)
+        h->dead = HD_HOST_DEAD;
+}
+
+int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+                   const struct hd_ack *acks, size_t n, uint64_t now_ms,
+                   const struct hd_health_policy *hp_in)
+{
+    static const struct hd_health_policy hp_default = {86400000ull, 7};
+    const struct hd_health_policy *hp = hp_in ? hp_in : &hp_default;
     struct hd_host_rec h;
     char cur_host[HD_HOST_MAX] = "";
     int have_host = 0, rc = 0;
@@ -349,6 +389,7 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
                 return rc;
             have_host = 1;
         }
+        host_health(&h, a, now_ms, hp);
         switch (a->kind) {
         case HD_ACK_DONE:
             rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
@@ -362,7 +403,7 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
             h.last_status = a->status;
             h.last_ok_ms = now_ms;
             c->done++;
-            rc = act_done(st, txn, q.seq);
+            rc = hd_queue_act_done(st, txn, q.seq);
             break;
         case HD_ACK_RETRY:
             if (!old_attempts)
@@ -372,11 +413,13 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
             h.last_fail_ms = now_ms;
             snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
             rc = put_qval(st, txn, st->queue, a->key, a->keylen, inbox, strlen(inbox),
-                          a->attempts, a->not_before_ms, q.enqueued_ms, a->status, a->error);
+                          a->attempts, a->not_before_ms, q.enqueued_ms, a->status, a->error,
+                          q.flags, NULL, 0);
             break;
         case HD_ACK_DEAD:
             rc = put_qval(st, txn, st->dead, a->key, a->keylen, inbox, strlen(inbox), a->attempts,
-                          now_ms, q.enqueued_ms, a->status, a->error);
+                          now_ms, q.enqueued_ms, a->status, a->error, q.flags, a->body,
+                          a->body_len);
             if (rc)
                 return rc;
             rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
@@ -392,7 +435,7 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
             h.last_fail_ms = now_ms;
             snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
             c->failed++;
-            rc = act_done(st, txn, q.seq);
+            rc = hd_queue_act_done(st, txn, q.seq);
             break;
         default:
             rc = HD_ERR_INVALID;

@@ -21,10 +21,27 @@ struct hd_activity_in {
     size_t body_len;
 };
 
+/* Persisted per-host state. Only Herald's own outbound results change the health fields. */
 struct hd_host_rec {
     uint64_t queued, retrying, done, failed, failures, last_status;
     char last_error[HD_ERRTEXT_MAX];
     uint64_t last_ok_ms, last_fail_ms;
+    uint64_t fail_days;     /* distinct days with host-level failures since the last success */
+    uint64_t last_fail_day; /* day number (wall ms / day length) of the last counted failure */
+    uint64_t dead;          /* HD_HOST_ALIVE / HD_HOST_DEAD / HD_HOST_GONE */
+};
+
+#define HD_HOST_ALIVE 0
+#define HD_HOST_DEAD 1 /* failed on dead_days distinct days with no success */
+#define HD_HOST_GONE 2 /* a shared inbox answered 410 */
+
+/* Queue entry flags. */
+#define HD_QF_SHARED 1 /* the inbox is a shared inbox (404/410 there says nothing of a follower) */
+
+/* How acknowledgements update host health (set from the run options). */
+struct hd_health_policy {
+    uint64_t day_ms;    /* length of a "day" for dead-host counting; default 86,400,000 */
+    uint32_t dead_days; /* distinct failing days with no success before a host is dead; 7 */
 };
 
 /* One queued delivery as read by a scan (strings borrowed from the txn). */
@@ -37,6 +54,7 @@ struct hd_qent {
     uint32_t attempts;
     uint64_t not_before_ms; /* wall clock ms; 0 = now */
     uint64_t enqueued_ms;
+    uint32_t flags;         /* HD_QF_* */
 };
 
 enum hd_ack_kind { HD_ACK_DONE = 1, HD_ACK_RETRY = 2, HD_ACK_DEAD = 3 };
@@ -49,6 +67,10 @@ struct hd_ack {
     uint32_t attempts;        /* attempts made so far including this one */
     uint64_t not_before_ms;   /* RETRY: when to try again (wall clock) */
     char error[HD_ERRTEXT_MAX]; /* RETRY/DEAD: short reason */
+    uint8_t host_fail;        /* a host-level failure (transport, TLS, 5xx): counts for health */
+    uint8_t host_gone;        /* 410 from a shared inbox: the host is gone */
+    uint16_t body_len;
+    char body[128];           /* DEAD: first bytes of the response body */
 };
 
 /* Builds the queue key host\0seq\idx into key (cap HD_QKEY_MAX). Returns its length. */
@@ -66,8 +88,8 @@ int hd_queue_find_activity(struct hd_store *st, MDB_txn *txn, const char *id, ui
  * txn, updating counters c (the caller reads them first and writes them before commit).
  * Returns 0 with *seq set, HD_ERR_DUPLICATE (with *seq the original), or a store error. */
 int hd_queue_enqueue(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
-                     const struct hd_activity_in *a, const struct hd_url *urls, size_t n,
-                     uint64_t now_ms, uint64_t *seq);
+                     const struct hd_activity_in *a, const struct hd_url *urls,
+                     const uint8_t *flags, size_t n, uint64_t now_ms, uint64_t *seq);
 
 typedef int (*hd_qent_cb)(const struct hd_qent *e, void *user_data);
 /* Visits host's deliveries in key order, starting strictly after `after` (NULL/0: from the
@@ -79,9 +101,11 @@ int hd_queue_scan(struct hd_store *st, MDB_txn *txn, const char *host, const uin
                   size_t *last_len, int *end);
 
 /* Applies acknowledgements inside txn (the caller commits). Entries already gone are
- * skipped. Updates host records and counters c. Returns 0 or a store error. */
+ * skipped. Updates host records (health per hp; hp NULL = defaults) and counters c.
+ * Returns 0 or a store error. */
 int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
-                   const struct hd_ack *acks, size_t n, uint64_t now_ms);
+                   const struct hd_ack *acks, size_t n, uint64_t now_ms,
+                   const struct hd_health_policy *hp);
 
 /* Reads an activity (borrowed from txn): id, actor, body. */
 struct hd_act_view {
@@ -89,6 +113,11 @@ struct hd_act_view {
 };
 int hd_queue_get_activity(struct hd_store *st, MDB_txn *txn, uint64_t seq,
                           struct hd_act_view *out);
+
+/* One queued delivery of activity seq left the queue without being delivered again (done,
+ * dead, dropped): decrements its remaining count; the last one drops the activity body and
+ * keeps the id index for de-duplication. Returns 0 or a store error. */
+int hd_queue_act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq);
 
 int hd_host_get(struct hd_store *st, MDB_txn *txn, const char *host, size_t host_len,
                 struct hd_host_rec *h);

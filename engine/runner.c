@@ -108,6 +108,7 @@ struct committer {
     struct batch *head;
     int stop;
     struct hd_store *st;
+    struct hd_health_policy health;
     uint64_t commits, acks;
 };
 
@@ -181,6 +182,8 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->response_timeout_ms = 30000;
     o->commit_interval_ms = 5;
     o->commit_batch = 4096;
+    o->day_ms = 86400000ull;
+    o->dead_days = 7;
     hd_retry_policy_default(&o->retry);
     o->user_agent = "Herald/" HD_VERSION;
 }
@@ -634,7 +637,7 @@ static void *committer_main(void *arg)
         if (rc == 0)
             rc = hd_counters_get(cm->st, txn, &c);
         for (b = list; rc == 0 && b; b = b->next) {
-            rc = hd_queue_apply(cm->st, txn, &c, b->acks, b->n, now);
+            rc = hd_queue_apply(cm->st, txn, &c, b->acks, b->n, now, &cm->health);
             cm->acks += b->n;
         }
         if (rc == 0)
@@ -1103,6 +1106,8 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(&cm, 0, sizeof(cm));
     cm.st = st;
+    cm.health.day_ms = o->day_ms;
+    cm.health.dead_days = o->dead_days;
     pthread_mutex_init(&cm.mu, NULL);
     pthread_cond_init(&cm.cv, NULL);
     ths = calloc(n, sizeof(*ths));

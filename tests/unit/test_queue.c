@@ -93,7 +93,7 @@ static void apply(struct hd_store *st, const struct collect *c, int i, int kind,
     snprintf(a.error, sizeof(a.error), "HTTP %d", a.status);
     T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
     T_EQ_INT(hd_counters_get(st, txn, &cn), 0);
-    T_EQ_INT(hd_queue_apply(st, txn, &cn, &a, 1, 5000), 0);
+    T_EQ_INT(hd_queue_apply(st, txn, &cn, &a, 1, 5000, NULL), 0);
     T_EQ_INT(hd_counters_put(st, txn, &cn), 0);
     T_EQ_INT(hd_store_commit(txn), 0);
 }
