@@ -266,7 +266,9 @@ struct fs_server {
 };
 
 int fs_server_listen(struct fs_server *srv, enum fs_lkind kind, const char *bind_addr, int port);
-int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key);
+/* ciphers: a wolfSSL cipher list, or NULL for the default (ChaCha20 first). */
+int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key,
+                       const char *ciphers);
 int fs_server_start(struct fs_server *srv); /* queues the accepts */
 /* Closes every connection and listener (shutdown); the caller keeps running the loop until
  * fs_server_idle() to let their completions drain. */
@@ -279,6 +281,10 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out);
 /* Counts an answer as it is written. */
 void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto);
 void fs_resp_fini(struct fs_resp *resp);
+/* Validates body as JSON (RFC 8259) and copies the top-level object's "id" string, decoded,
+ * into out (NUL-terminated, length in *outlen). Returns 0, or -1 if the body is not a JSON
+ * object with a string "id" or the id does not fit in cap. (json_id.c) */
+int fs_json_activity_id(const uint8_t *body, size_t len, char *out, size_t cap, size_t *outlen);
 /* Splits "host:port" / "[v6]:port" into the lower-cased host in out. Returns its length. */
 size_t fs_host_from_authority(const char *auth, char *out, size_t cap);
 

@@ -250,8 +250,8 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
     char hostname[256];
     size_t hl;
     double u, acc;
-    json_t *doc, *id;
-    json_error_t jerr;
+    char id[4096];
+    size_t idlen;
     enum fs_badsig bad;
 
     memset(out, 0, sizeof(*out));
@@ -273,7 +273,7 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
 
     if (p->dead == FS_DEAD_REFUSE) {
         out->act = FS_ACT_CLOSE;
-        st->closes++;
+        st->conns_refused++;
         return;
     }
     if (p->dead == FS_DEAD_HANG) {
@@ -344,10 +344,7 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
         st->unverified++;
     }
 
-    doc = json_loadb((const char *)r->body, r->body_len, 0, &jerr);
-    id = json_is_object(doc) ? json_object_get(doc, "id") : NULL;
-    if (!json_is_string(id)) {
-        json_decref(doc);
+    if (fs_json_activity_id(r->body, r->body_len, id, sizeof(id), &idlen) < 0) {
         respond_text(out, 400, "body is not an activity with an id\n");
         st->bad_json++;
         return;
@@ -362,12 +359,11 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
             for (char *c = inbox + (r->tls ? 8 : 7); *c && *c != '/'; c++)
                 if (*c >= 'A' && *c <= 'Z')
                     *c = (char)(*c + 32);
-            fs_pair_hash(json_string_value(id), json_string_length(id), inbox, (size_t)n,
+            fs_pair_hash(id, idlen, inbox, (size_t)n,
                          &out->pa, &out->pb);
             out->have_pair = 1;
         }
     }
-    json_decref(doc);
 }
 
 void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto)

@@ -32,7 +32,7 @@ static void usage(FILE *f)
             "               [--profiles FILE] [--keys FILE] [--verify all|none|sample:N]\n"
             "               [--expect FILE] [--report FILE] [--ready-file FILE]\n"
             "               [--max-seconds N] [--max-conns N] [--idle-timeout S] [--seed N]\n"
-            "               [--log-level error|warn|info|debug] [--quiet]\n"
+            "               [--log-level error|warn|info|debug] [--tls-ciphers LIST] [--quiet]\n"
             "Port 0 picks an ephemeral port; the ready file says which.\n");
 }
 
@@ -120,7 +120,8 @@ static int parse_port(const char *s, int *out)
 
 enum {
     O_TLS = 256, O_TLS_H1, O_H2C, O_H1, O_BIND, O_CERT, O_KEY, O_PROFILES, O_KEYS, O_VERIFY,
-    O_REPORT, O_READY, O_MAXSEC, O_QUIET, O_EXPECT, O_MAXCONNS, O_IDLE, O_SEED, O_LOG, O_HELP
+    O_REPORT, O_READY, O_MAXSEC, O_QUIET, O_EXPECT, O_MAXCONNS, O_IDLE, O_SEED, O_LOG, O_HELP,
+    O_CIPHERS
 };
 
 static const struct option opts[] = {
@@ -144,6 +145,7 @@ static const struct option opts[] = {
     {"seed", required_argument, NULL, O_SEED},
     {"log-level", required_argument, NULL, O_LOG},
     {"help", no_argument, NULL, O_HELP},
+    {"tls-ciphers", required_argument, NULL, O_CIPHERS},
     {NULL, 0, NULL, 0},
 };
 
@@ -152,6 +154,7 @@ int main(int argc, char **argv)
     struct fs_server srv;
     int ports[FS_L_COUNT] = {-1, -1, -1, -1};
     const char *bind_addr = "127.0.0.1", *cert = NULL, *key = NULL, *profiles = NULL;
+    const char *ciphers = NULL;
     const char *keys = NULL, *verify = NULL, *report = NULL, *ready = NULL, *expect = NULL;
     double max_seconds = 0;
     unsigned long max_conns = FS_MAX_CONNS_DEFAULT, idle_s = 120;
@@ -198,6 +201,7 @@ int main(int argc, char **argv)
             }
             hd_log_level = rv;
             break;
+        case O_CIPHERS: ciphers = optarg; break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -265,7 +269,7 @@ int main(int argc, char **argv)
     if (expect && fs_stats_load_expect(&srv.stats, expect) < 0)
         goto out;
     if ((ports[FS_L_TLS] >= 0 || ports[FS_L_TLS_H1] >= 0) &&
-        fs_server_tls_init(&srv, cert, key) < 0)
+        fs_server_tls_init(&srv, cert, key, ciphers) < 0)
         goto out;
     rv = hd_loop_new(&srv.loop, 4096);
     if (rv < 0) {

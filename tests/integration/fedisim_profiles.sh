@@ -155,7 +155,7 @@ stop
 R=$T/report.json
 [ "$(jnum 429 "$R")" = 5 ] || fail "429 count $(jnum 429 "$R")"
 [ "$(jnum rate_limited "$R")" = 3 ] || fail "rate_limited"
-[ "$(jnum connections_refused "$R")" = 1 ] || fail "connections_refused"
+[ "$(jnum connections_refused "$R")" = 2 ] || fail "connections_refused (TLS by SNI + h1 by Host)"
 [ "$(jnum goaways "$R")" = 1 ] || fail "goaways"
 [ "$(jnum resets "$R")" = 2 ] || fail "resets"
 [ "$(jnum accepted "$R")" = 7 ] || fail "accepted $(jnum accepted "$R"): $(cat "$R")"
