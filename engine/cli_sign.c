@@ -16,6 +16,7 @@
 
 #include "cli_sign.h"
 #include "err.h"
+#include "log.h"
 #include "sign.h"
 
 #define CLI_MAX_HEADERS 64
@@ -122,8 +123,7 @@ static int parse_url(struct cli_sign *c)
     for (const char *q = p; q < pe; q++)
         if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f)
             return HD_ERR_INVALID;
-    n = snprintf(c->target, sizeof(c->target), "%s%.*s", *p == '/' ? "" : "/", (int)(pe - p),
-                 p);
+    n = snprintf(c->target, sizeof(c->target), "%s%.*s", *p == '/' ? "" : "/", (int)(pe - p), p);
     if (n < 0 || (size_t)n >= sizeof(c->target))
         return HD_ERR_INVALID;
     return 0;
@@ -233,8 +233,10 @@ static int run(struct cli_sign *c, struct hd_signer *s)
     explicit_bzero(pem, pem_len);
     free(pem);
     if (rc != 0) {
-        fprintf(stderr, "herald sign: key not usable (%s): RSA PKCS#1/PKCS#8 or Ed25519 "
-                        "PKCS#8 PEM, unencrypted, expected\n", hd_strerror(rc));
+        fprintf(stderr,
+                "herald sign: key not usable (%s): RSA PKCS#1/PKCS#8 or Ed25519 "
+                "PKCS#8 PEM, unencrypted, expected\n",
+                hd_strerror(rc));
         return 1;
     }
     if (c->body_file) {
@@ -372,18 +374,42 @@ int hd_cli_sign(int argc, char **argv)
     optind = 0; /* GNU: full re-initialisation, in case another subcommand used getopt */
     while ((opt = getopt_long(argc, argv, "p:k:m:u:H:b:c:s:a:l:C:E:B:NSh", opts, NULL)) != -1) {
         switch (opt) {
-        case 'p': c.pem_file = optarg; break;
-        case 'k': c.key_id = optarg; break;
-        case 'm': c.method = optarg; break;
-        case 'u': c.url = optarg; break;
-        case 'b': c.body_file = optarg; break;
-        case 'c': c.components = optarg; break;
-        case 's': c.scheme = optarg; break;
-        case 'a': c.alg = optarg; break;
-        case 'l': c.label = optarg; break;
-        case 'B': c.backend = optarg; break;
-        case 'S': c.show_base = 1; break;
-        case 'N': c.no_alg_param = 1; break;
+        case 'p':
+            c.pem_file = optarg;
+            break;
+        case 'k':
+            c.key_id = optarg;
+            break;
+        case 'm':
+            c.method = optarg;
+            break;
+        case 'u':
+            c.url = optarg;
+            break;
+        case 'b':
+            c.body_file = optarg;
+            break;
+        case 'c':
+            c.components = optarg;
+            break;
+        case 's':
+            c.scheme = optarg;
+            break;
+        case 'a':
+            c.alg = optarg;
+            break;
+        case 'l':
+            c.label = optarg;
+            break;
+        case 'B':
+            c.backend = optarg;
+            break;
+        case 'S':
+            c.show_base = 1;
+            break;
+        case 'N':
+            c.no_alg_param = 1;
+            break;
         case 'H':
             if (add_header(&c, optarg) != 0) {
                 fprintf(stderr, "herald sign: bad --header (\"Name: value\", at most %d)\n",
@@ -411,6 +437,10 @@ int hd_cli_sign(int argc, char **argv)
         usage(stderr);
         goto out;
     }
+    /* A one-shot tool whose stderr may carry the signature base (--show-base): keep the
+     * signer's informational lines (backend chosen) out of it. Set before any thread. */
+    if (hd_log_level > HD_LOG_WARN)
+        hd_log_level = HD_LOG_WARN;
     rc = hd_signer_new_ex(&s, c.backend);
     if (rc != 0) {
         fprintf(stderr, "herald sign: cannot create signer: %s\n", hd_strerror(rc));

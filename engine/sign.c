@@ -11,6 +11,7 @@
 
 #include "b64.h"
 #include "err.h"
+#include "log.h"
 #include "sign.h"
 #include "sign_be.h"
 
@@ -29,20 +30,20 @@ struct hd_sign_key {
     struct hd_sign_key *prev, *next; /* LRU list, most recent first */
     int type;
     unsigned bits;
-    size_t be;                       /* index into sign_backends */
-    void *bk;                        /* backend key */
+    size_t be; /* index into sign_backends */
+    void *bk;  /* backend key */
     char id[];
 };
 
 struct hd_signer {
-    void *ctx[NBE];                  /* per-backend state; NULL if the backend failed */
-    int forced;                      /* backend index named by the caller, or -1 */
-    int chosen[NTYPES];              /* backend index per key type, -1 until measured */
-    double rate[NTYPES][NBE];        /* measured signatures per second */
+    void *ctx[NBE];           /* per-backend state; NULL if the backend failed */
+    int forced;               /* backend index named by the caller, or -1 */
+    int chosen[NTYPES];       /* backend index per key type, -1 until measured */
+    double rate[NTYPES][NBE]; /* measured signatures per second */
     struct hd_sign_key **buckets;
     size_t nbuckets, nkeys, max_keys;
-    struct hd_sign_key lru;          /* sentinel */
-    char base[HD_SIGN_BASE_MAX];     /* signing string scratch, reused per signature */
+    struct hd_sign_key lru;      /* sentinel */
+    char base[HD_SIGN_BASE_MAX]; /* signing string scratch, reused per signature */
 };
 
 /* ---- small helpers ---- */
@@ -246,8 +247,7 @@ int hd_signer_has_key(const struct hd_signer *s, const char *key_id)
     return key_id && key_find(s, key_id) != NULL;
 }
 
-int hd_signer_key_info(const struct hd_signer *s, const char *key_id, int *type,
-                       unsigned *bits)
+int hd_signer_key_info(const struct hd_signer *s, const char *key_id, int *type, unsigned *bits)
 {
     const struct hd_sign_key *k = key_id ? key_find(s, key_id) : NULL;
 
@@ -354,8 +354,16 @@ static int load_key(struct hd_signer *s, const struct hd_sign_parsed *pk, size_t
             sign_backends[i]->key_free(bks[i]);
     if (best < 0)
         return rc;
-    if (s->chosen[pk->type] < 0)
+    if (s->chosen[pk->type] < 0) {
         s->chosen[pk->type] = best;
+        /* Once per signer (thread) and key type: operators see which library signs. */
+        HD_LOG(HD_LOG_INFO, "sign",
+               "msg=\"signing backend chosen\" key_type=%s backend=%s rate=%.0f "
+               "openssl_rate=%.0f wolfssl_rate=%.0f forced=%d",
+               pk->type == HD_KEY_RSA ? "rsa" : "ed25519", sign_backends[best]->name,
+               s->rate[pk->type][best], s->rate[pk->type][be_index("openssl")],
+               s->rate[pk->type][be_index("wolfssl")], s->forced >= 0);
+    }
     *be_out = (size_t)best;
     *bk_out = bks[best];
     return 0;
@@ -500,9 +508,8 @@ out:
 }
 
 /* One-shot sign or verify on a named backend (tests). */
-static int be_oneshot(const char *be_name, const char *alg_name, const char *pem,
-                      size_t pem_len, const uint8_t *msg, size_t len, uint8_t *sig,
-                      size_t *sig_len, int verify)
+static int be_oneshot(const char *be_name, const char *alg_name, const char *pem, size_t pem_len,
+                      const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len, int verify)
 {
     struct hd_sign_parsed pk;
     const struct hd_sign_be *be;
@@ -536,9 +543,8 @@ int hd_sign_be_sign(const char *be_name, const char *alg_name, const char *pem, 
     return be_oneshot(be_name, alg_name, pem, pem_len, msg, len, sig, sig_len, 0);
 }
 
-int hd_sign_be_verify(const char *be_name, const char *alg_name, const char *pem,
-                      size_t pem_len, const uint8_t *msg, size_t len, const uint8_t *sig,
-                      size_t sig_len)
+int hd_sign_be_verify(const char *be_name, const char *alg_name, const char *pem, size_t pem_len,
+                      const uint8_t *msg, size_t len, const uint8_t *sig, size_t sig_len)
 {
     return be_oneshot(be_name, alg_name, pem, pem_len, msg, len, (uint8_t *)sig, &sig_len, 1);
 }

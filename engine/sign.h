@@ -16,17 +16,18 @@ struct hd_signer;
 enum hd_key_type { HD_KEY_RSA = 1, HD_KEY_ED25519 = 2 };
 
 struct hd_sign_header {
-    const char *name;  /* any case; matched case-insensitively */
+    const char *name; /* any case; matched case-insensitively */
     const char *value;
 };
 
 /* Inputs of one signature. */
 struct hd_sign_req {
-    const char *method;      /* "POST" */
-    const char *target;      /* request target: path and query, e.g. "/inbox?x=1" */
+    const char *method;                   /* "POST" */
+    const char *target;                   /* request target: path and query, e.g. "/inbox?x=1" */
     const struct hd_sign_header *headers; /* header values the components may name */
     size_t nheaders;
-    const char *components;  /* space-separated, e.g. "(request-target) host date digest content-type" */
+    const char
+        *components; /* space-separated, e.g. "(request-target) host date digest content-type" */
     const char *key_id;
 };
 
@@ -95,8 +96,7 @@ size_t hd_sign_backend_count(void);
 const char *hd_sign_backend_at(size_t i);
 
 /* Writes the type and size of the cached key key_id. Returns 0 or HD_ERR_NOT_FOUND. */
-int hd_signer_key_info(const struct hd_signer *s, const char *key_id, int *type,
-                       unsigned *bits);
+int hd_signer_key_info(const struct hd_signer *s, const char *key_id, int *type, unsigned *bits);
 
 /* Measures signing speed: signs a 256-byte message repeatedly for about ms milliseconds with
  * the PEM key on the named backend and algorithm ("rsa-v1_5-sha256", "rsa-pss-sha512",
@@ -132,14 +132,14 @@ struct hd_sign9421_req {
      * Component parameters (;sf ;key ;bs ;req) are not supported (HD_ERR_INVALID). */
     const char *components;
     const char *key_id;
-    const char *label;   /* signature label, NULL = "sig1" */
-    const char *alg;     /* "rsa-v1_5-sha256", "rsa-pss-sha512", "ed25519"; emitted as the
-                          * alg parameter. NULL: rsa-v1_5-sha256 for RSA keys, ed25519 for
-                          * Ed25519 keys, and no alg parameter. */
-    int64_t created;     /* < 0: no created parameter */
-    int64_t expires;     /* < 0: no expires parameter */
-    int omit_alg_param;  /* nonzero: sign with alg but do not emit the alg parameter (as
-                          * RFC 9421 B.2.1-B.2.3 do: the verifier knows the key's alg) */
+    const char *label;  /* signature label, NULL = "sig1" */
+    const char *alg;    /* "rsa-v1_5-sha256", "rsa-pss-sha512", "ed25519"; emitted as the
+                         * alg parameter. NULL: rsa-v1_5-sha256 for RSA keys, ed25519 for
+                         * Ed25519 keys, and no alg parameter. */
+    int64_t created;    /* < 0: no created parameter */
+    int64_t expires;    /* < 0: no expires parameter */
+    int omit_alg_param; /* nonzero: sign with alg but do not emit the alg parameter (as
+                         * RFC 9421 B.2.1-B.2.3 do: the verifier knows the key's alg) */
 };
 
 /* Signs per RFC 9421 with req->key_id's cached key. Writes the Signature-Input value

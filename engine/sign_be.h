@@ -43,8 +43,8 @@ struct hd_sign_be {
     /* Verifies sig over msg with the public half of key (tests: a signature made by one
      * backend must verify with the other). Returns 0, HD_ERR_CRYPTO (bad signature),
      * HD_ERR_INVALID (alg/key mismatch). */
-    int (*verify)(void *ctx, void *key, int alg, const uint8_t *msg, size_t len,
-                  const uint8_t *sig, size_t sig_len);
+    int (*verify)(void *ctx, void *key, int alg, const uint8_t *msg, size_t len, const uint8_t *sig,
+                  size_t sig_len);
     /* Derives the Ed25519 public key from its seed (for hd_key_inspect). Returns 0 or
      * HD_ERR_CRYPTO. */
     int (*ed25519_pub)(const uint8_t seed[32], uint8_t pub[32]);
@@ -63,11 +63,11 @@ int hd_sign_sha512(const uint8_t *data, size_t len, uint8_t out[64]);
 
 /* A private key parsed from PEM by sign_key.c, in the neutral form backends load. */
 struct hd_sign_parsed {
-    int type;            /* HD_KEY_RSA or HD_KEY_ED25519 */
-    unsigned bits;       /* RSA modulus size; 256 for Ed25519 */
-    uint8_t *buf;        /* decoded DER (owned; wiped and freed by hd_sign_parsed_fini) */
+    int type;      /* HD_KEY_RSA or HD_KEY_ED25519 */
+    unsigned bits; /* RSA modulus size; 256 for Ed25519 */
+    uint8_t *buf;  /* decoded DER (owned; wiped and freed by hd_sign_parsed_fini) */
     size_t buf_len;
-    const uint8_t *key;  /* RSA: PKCS#1 RSAPrivateKey DER; Ed25519: 32-byte seed (in buf) */
+    const uint8_t *key; /* RSA: PKCS#1 RSAPrivateKey DER; Ed25519: 32-byte seed (in buf) */
     size_t key_len;
     const uint8_t *n, *e; /* RSA public modulus and exponent, DER INTEGER contents (in buf) */
     size_t n_len, e_len;
@@ -82,9 +82,8 @@ struct hd_sign_parsed {
  * Return 0 or a negative HD_ERR_* / errno. */
 int hd_sign_be_sign(const char *be_name, const char *alg_name, const char *pem, size_t pem_len,
                     const uint8_t *msg, size_t len, uint8_t *sig, size_t *sig_len);
-int hd_sign_be_verify(const char *be_name, const char *alg_name, const char *pem,
-                      size_t pem_len, const uint8_t *msg, size_t len, const uint8_t *sig,
-                      size_t sig_len);
+int hd_sign_be_verify(const char *be_name, const char *alg_name, const char *pem, size_t pem_len,
+                      const uint8_t *msg, size_t len, const uint8_t *sig, size_t sig_len);
 
 int hd_sign_parse_pem(const char *pem, size_t len, struct hd_sign_parsed *out);
 void hd_sign_parsed_fini(struct hd_sign_parsed *p);

@@ -99,8 +99,7 @@ static int parse_pkcs8(const uint8_t *der, size_t len, struct hd_sign_parsed *ou
     end = seq + seq_len;
     if (der_get(&p, end, 0x02, &v, &vl) != 0 || vl != 1 || v[0] > 1)
         return HD_ERR_INVALID;
-    if (der_get(&p, end, 0x30, &alg, &alg_len) != 0 ||
-        der_get(&p, end, 0x04, &pk, &pk_len) != 0)
+    if (der_get(&p, end, 0x30, &alg, &alg_len) != 0 || der_get(&p, end, 0x04, &pk, &pk_len) != 0)
         return HD_ERR_INVALID;
     v = alg;
     if (der_get(&v, alg + alg_len, 0x06, &oid, &oid_len) != 0)
@@ -126,8 +125,7 @@ static int parse_pkcs8(const uint8_t *der, size_t len, struct hd_sign_parsed *ou
 
 /* Finds "-----BEGIN <label>-----" ... "-----END <label>-----" blocks; returns the first
  * whose label is one we take, with its body. */
-static int pem_find(const char *pem, size_t len, int *pkcs8, const char **body,
-                    size_t *body_len)
+static int pem_find(const char *pem, size_t len, int *pkcs8, const char **body, size_t *body_len)
 {
     const char *p = pem, *end = pem + len;
     static const char begin[] = "-----BEGIN ";
@@ -260,8 +258,8 @@ static void der_put(struct der_w *w, const void *data, size_t len)
     w->len += len;
 }
 
-static int spki_der(const struct hd_sign_parsed *k, const uint8_t *ed_pub, uint8_t *buf,
-                    size_t cap, size_t *out_len)
+static int spki_der(const struct hd_sign_parsed *k, const uint8_t *ed_pub, uint8_t *buf, size_t cap,
+                    size_t *out_len)
 {
     struct der_w w = {buf, 0, cap};
 

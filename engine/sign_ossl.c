@@ -99,8 +99,8 @@ static int ossl_key_load(void *ctx, int type, const uint8_t *der, size_t len, vo
     return 0;
 }
 
-static int ossl_sign(void *ctx, void *key, int alg, const uint8_t *msg, size_t len,
-                     uint8_t *sig, size_t *sig_len)
+static int ossl_sign(void *ctx, void *key, int alg, const uint8_t *msg, size_t len, uint8_t *sig,
+                     size_t *sig_len)
 {
     struct ossl_ctx *c = ctx;
     struct ossl_key *k = key;

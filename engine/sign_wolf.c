@@ -101,8 +101,7 @@ static int wolf_key_load(void *ctx, int type, const uint8_t *der, size_t len, vo
          * the public key present. */
         if (wc_ed25519_import_private_only(der, ED25519_KEY_SIZE, &k->u.ed) != 0 ||
             wc_ed25519_make_public(&k->u.ed, pub, sizeof(pub)) != 0 ||
-            wc_ed25519_import_private_key(der, ED25519_KEY_SIZE, pub, sizeof(pub),
-                                          &k->u.ed) != 0)
+            wc_ed25519_import_private_key(der, ED25519_KEY_SIZE, pub, sizeof(pub), &k->u.ed) != 0)
             goto invalid;
     } else {
         free(k);
@@ -115,8 +114,8 @@ invalid:
     return HD_ERR_INVALID;
 }
 
-static int wolf_sign(void *ctx, void *key, int alg, const uint8_t *msg, size_t len,
-                     uint8_t *sig, size_t *sig_len)
+static int wolf_sign(void *ctx, void *key, int alg, const uint8_t *msg, size_t len, uint8_t *sig,
+                     size_t *sig_len)
 {
     struct wolf_ctx *c = ctx;
     struct wolf_key *k = key;

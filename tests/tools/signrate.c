@@ -67,8 +67,7 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    snprintf(rsa_def, sizeof(rsa_def), "%s/tests/data/sign/rsa2048-test.pem",
-             src ? src : ".");
+    snprintf(rsa_def, sizeof(rsa_def), "%s/tests/data/sign/rsa2048-test.pem", src ? src : ".");
     snprintf(ed_def, sizeof(ed_def), "%s/tests/data/sign/rfc9421-test-key-ed25519.pem",
              src ? src : ".");
     rsa = slurp(rsa_path ? rsa_path : rsa_def, &rsa_len);
@@ -94,8 +93,8 @@ int main(int argc, char **argv)
 
             if (only_alg && strcmp(only_alg, algs[a]) != 0)
                 continue;
-            err = hd_signer_measure(be, algs[a], is_ed ? ed : rsa, is_ed ? ed_len : rsa_len, ms,
-                                    &r);
+            err =
+                hd_signer_measure(be, algs[a], is_ed ? ed : rsa, is_ed ? ed_len : rsa_len, ms, &r);
             printf("%s{\"backend\":\"%s\",\"alg\":\"%s\",", first ? "" : ",", be, algs[a]);
             if (err == 0)
                 printf("\"ops_per_sec\":%.1f}", r);

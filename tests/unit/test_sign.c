@@ -107,8 +107,7 @@ static void test_digest_date(void)
     T_EQ_STR(out, "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=");
     T_EQ_INT(hd_digest_sha256((const uint8_t *)body, strlen(body), out, 52), HD_ERR_FULL);
     /* RFC 9530 B.1-style value for the same body. */
-    T_EQ_INT(hd_content_digest_sha256((const uint8_t *)body, strlen(body), out, sizeof(out)),
-             54);
+    T_EQ_INT(hd_content_digest_sha256((const uint8_t *)body, strlen(body), out, sizeof(out)), 54);
     T_EQ_STR(out, "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:");
     hd_http_date(784111777, out, sizeof(out));
     T_EQ_STR(out, "Sun, 06 Nov 1994 08:49:37 GMT");
@@ -131,8 +130,7 @@ static void test_inspect(const char *pem, size_t len, const char *pub_expect)
     T_EQ_INT(hd_key_inspect(pem, len, &type, &bits, pub, 100), HD_ERR_FULL);
     T_EQ_INT(hd_key_inspect(pem, len, &type, &bits, NULL, 0), 0);
     T_EQ_INT(hd_key_inspect("junk", 4, &type, &bits, NULL, 0), HD_ERR_INVALID);
-    T_EQ_INT(hd_key_inspect(pub_expect, strlen(pub_expect), &type, &bits, NULL, 0),
-             HD_ERR_INVALID);
+    T_EQ_INT(hd_key_inspect(pub_expect, strlen(pub_expect), &type, &bits, NULL, 0), HD_ERR_INVALID);
     {
         /* Encrypted PEM (RFC 1421 headers) is refused without trying to decrypt. */
         static const char enc[] = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n"
@@ -194,9 +192,9 @@ static void test_vectors(const char *backend, const char *pem, size_t len)
     T_OK(hd_sign_cavage_ex(s, &r, 1402170695, 1402170699, out, sizeof(out)) > 0);
     {
         static const char prefix[] =
-                 "keyId=\"Test\",algorithm=\"hs2019\",created=1402170695,expires=1402170699,"
-                 "headers=\"(request-target) (created) (expires) host date content-type "
-                 "digest content-length\",signature=\"";
+            "keyId=\"Test\",algorithm=\"hs2019\",created=1402170695,expires=1402170699,"
+            "headers=\"(request-target) (created) (expires) host date content-type "
+            "digest content-length\",signature=\"";
         T_OK(strncmp(out, prefix, sizeof(prefix) - 1) == 0);
     }
     T_OK(strstr(hd_signer_last_base(s), "\n(created): 1402170695\n(expires): 1402170699\n"));
@@ -223,8 +221,12 @@ static void test_values(const char *pem, size_t len)
         {"x-a", "two"},
         {"X-Bad", "a\r\nInjected: 1"},
     };
-    struct hd_sign_req r = {.method = "GET", .target = "/", .headers = h, .nheaders = 3,
-                            .key_id = "k", .components = "x-a (request-target)"};
+    struct hd_sign_req r = {.method = "GET",
+                            .target = "/",
+                            .headers = h,
+                            .nheaders = 3,
+                            .key_id = "k",
+                            .components = "x-a (request-target)"};
     struct hd_signer *s;
     char out[1024];
 

@@ -99,8 +99,11 @@ static void test_b26(const char *backend, const char *pem, size_t len)
     T_EQ_INT(hd_sign_rfc9421(s, &r, in, sizeof(in), sig, sizeof(sig)), HD_ERR_INVALID);
     /* Ed25519 under cavage: hs2019. */
     {
-        struct hd_sign_req c = {.method = "POST", .target = "/foo", .headers = REQ_HDRS,
-                                .nheaders = 6, .components = "(request-target) host date",
+        struct hd_sign_req c = {.method = "POST",
+                                .target = "/foo",
+                                .headers = REQ_HDRS,
+                                .nheaders = 6,
+                                .components = "(request-target) host date",
                                 .key_id = "test-key-ed25519"};
         char out[1024];
 
@@ -136,12 +139,11 @@ static void test_proxy_sig(const char *backend, const char *pem, size_t len)
     T_EQ_STR(in, "proxy_sig=(\"@method\" \"@authority\" \"@path\" \"content-digest\" "
                  "\"content-type\" \"content-length\" \"forwarded\");created=1618884480;"
                  "keyid=\"test-key-rsa\";alg=\"rsa-v1_5-sha256\";expires=1618884540");
-    T_EQ_STR(sig,
-             "proxy_sig=:S6ZzPXSdAMOPjN/6KXfXWNO/f7V6cHm7BXYUh3YD/fRad4BCaRZxP+JH+8XY1I6+8Cy+"
-             "CM5g92iHgxtRPz+MjniOaYmdkDcnL9cCpXJleXsOckpURl49GwiyUpZ10KHgOEe11sx3G2gxI8S0jnxQ"
-             "B+Pu68U9vVcasqOWAEObtNKKZd8tSFu7LB5YAv0RAGhB8tmpv7sFnIm9y+7X5kXQfi8NMaZaA8i2ZHwp"
-             "Bdg7a6CMfwnnrtflzvZdXAsD3LH2TwevU+/PBPv0B6NMNk93wUs/vfJvye+YuI87HU38lZHowtznbLVd"
-             "p770I6VHR6WfgS9ddzirrswsE1w5o0LV/g==:");
+    T_EQ_STR(sig, "proxy_sig=:S6ZzPXSdAMOPjN/6KXfXWNO/f7V6cHm7BXYUh3YD/fRad4BCaRZxP+JH+8XY1I6+8Cy+"
+                  "CM5g92iHgxtRPz+MjniOaYmdkDcnL9cCpXJleXsOckpURl49GwiyUpZ10KHgOEe11sx3G2gxI8S0jnxQ"
+                  "B+Pu68U9vVcasqOWAEObtNKKZd8tSFu7LB5YAv0RAGhB8tmpv7sFnIm9y+7X5kXQfi8NMaZaA8i2ZHwp"
+                  "Bdg7a6CMfwnnrtflzvZdXAsD3LH2TwevU+/PBPv0B6NMNk93wUs/vfJvye+YuI87HU38lZHowtznbLVd"
+                  "p770I6VHR6WfgS9ddzirrswsE1w5o0LV/g==:");
     /* Default alg for RSA without alg: v1.5 and no alg parameter; same signature bytes
      * would need the same base, so just check the parameter is absent. */
     r.alg = NULL;
@@ -152,16 +154,17 @@ static void test_proxy_sig(const char *backend, const char *pem, size_t len)
     r.method = "post";
     r.authority = "Origin.Host.Internal.Example:8443";
     T_OK(hd_sign_rfc9421(s, &r, in, sizeof(in), sig, sizeof(sig)) > 0);
-    T_OK(strncmp(hd_signer_last_base(s),
-                 "\"@method\": post\n"
-                 "\"@target-uri\": https://origin.host.internal.example:8443/foo?param=Value&Pet=dog\n"
-                 "\"@scheme\": https\n\"@request-target\": /foo?param=Value&Pet=dog\n"
-                 "\"@path\": /foo\n\"@query\": ?param=Value&Pet=dog\n"
-                 "\"@authority\": origin.host.internal.example:8443\n\"@signature-params\": "
-                 "(\"@method\" \"@target-uri\" \"@scheme\" \"@request-target\" \"@path\" "
-                 "\"@query\" \"@authority\");created=1618884480;keyid=\"test-key-rsa\";"
-                 "expires=1618884540",
-                 1000) == 0);
+    T_OK(strncmp(
+             hd_signer_last_base(s),
+             "\"@method\": post\n"
+             "\"@target-uri\": https://origin.host.internal.example:8443/foo?param=Value&Pet=dog\n"
+             "\"@scheme\": https\n\"@request-target\": /foo?param=Value&Pet=dog\n"
+             "\"@path\": /foo\n\"@query\": ?param=Value&Pet=dog\n"
+             "\"@authority\": origin.host.internal.example:8443\n\"@signature-params\": "
+             "(\"@method\" \"@target-uri\" \"@scheme\" \"@request-target\" \"@path\" "
+             "\"@query\" \"@authority\");created=1618884480;keyid=\"test-key-rsa\";"
+             "expires=1618884540",
+             1000) == 0);
     r.target = "";
     r.components = "\"@path\" \"@query\"";
     T_OK(hd_sign_rfc9421(s, &r, in, sizeof(in), sig, sizeof(sig)) > 0);
@@ -282,9 +285,9 @@ static void test_content_digest(void)
     char out[64];
 
     /* RFC 9530 B.1-style: sha-256 of {"hello": "world"}. */
-    T_EQ_INT(hd_content_digest_sha256((const uint8_t *)"{\"hello\": \"world\"}", 18, out,
-                                      sizeof(out)),
-             54);
+    T_EQ_INT(
+        hd_content_digest_sha256((const uint8_t *)"{\"hello\": \"world\"}", 18, out, sizeof(out)),
+        54);
     T_EQ_STR(out, "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:");
     T_EQ_INT(hd_content_digest_sha256((const uint8_t *)"", 0, out, 54), HD_ERR_FULL);
 }
@@ -331,16 +334,13 @@ static void test_cross(const char *rsa, size_t rsa_len, const char *ed, size_t e
         for (i = 0; i < 2; i++) {
             size_t sl = sizeof(sig);
 
-            T_EQ_INT(hd_sign_be_sign(bes[i], algs[a], pem, pl, msg, sizeof(msg) - 1, sig, &sl),
-                     0);
+            T_EQ_INT(hd_sign_be_sign(bes[i], algs[a], pem, pl, msg, sizeof(msg) - 1, sig, &sl), 0);
             T_EQ_INT(sl, a == 2 ? 64 : 256);
             for (j = 0; j < 2; j++) {
-                T_EQ_INT(hd_sign_be_verify(bes[j], algs[a], pem, pl, msg, sizeof(msg) - 1, sig,
-                                           sl),
+                T_EQ_INT(hd_sign_be_verify(bes[j], algs[a], pem, pl, msg, sizeof(msg) - 1, sig, sl),
                          0);
                 sig[10] ^= 1;
-                T_EQ_INT(hd_sign_be_verify(bes[j], algs[a], pem, pl, msg, sizeof(msg) - 1, sig,
-                                           sl),
+                T_EQ_INT(hd_sign_be_verify(bes[j], algs[a], pem, pl, msg, sizeof(msg) - 1, sig, sl),
                          HD_ERR_CRYPTO);
                 sig[10] ^= 1;
             }
