@@ -497,12 +497,12 @@ static void on_watcher_poll(struct hd_loop_op *op, int res)
     w->busy = 1;
     ares_process_fd(dns->channel, rfd, wfd);
     w->busy = 0;
+    update_ares_timer(dns);
     if (!w->dns) {
         free(w); /* c-ares closed this socket while processing it */
         return;
     }
     arm_watcher(w);
-    update_ares_timer(dns);
 }
 
 /* Detaches w from the resolver; frees it now or when its poll completes. */
