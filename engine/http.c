@@ -230,13 +230,30 @@ void hd_http_client_free(struct hd_http_client *c)
 
 /* ---- requests ---- */
 
+/* Bounds the time a request waits in its origin FIFO: the connection set-up and response
+ * budgets together. assign() replaces it with the response timeout. */
+static void arm_queue_deadline(struct hd_http_client *c, struct hd_http_rq *rq)
+{
+    uint64_t ms = (uint64_t)c->opts.connect_timeout_ms + c->opts.tls_timeout_ms +
+                  c->opts.response_timeout_ms;
+    if (ms)
+        hd_timer_arm(c->loop, &rq->timer, hd_loop_now_ms(c->loop) + ms);
+}
+
 static void on_response_timeout(struct hd_timer *t)
 {
     struct hd_http_rq *rq = container_of(t, struct hd_http_rq, timer);
     struct hd_http_conn *conn = rq->conn;
 
-    if (conn)
-        hd_conn_abandon(conn, rq); /* detaches rq, closes (h1) or resets the stream (h2) */
+    if (!conn) {
+        /* Still queued: no connection came up in time, or every stream stayed busy. */
+        int open = 0;
+        for (struct hd_http_conn *x = rq->origin->conns; x; x = x->onext)
+            open |= x->state == HD_CONN_OPEN;
+        hd_http_rq_complete(rq, open ? HD_ERR_TIMEOUT_RESPONSE : HD_ERR_TIMEOUT_CONNECT);
+        return;
+    }
+    hd_conn_abandon(conn, rq); /* detaches rq, closes (h1) or resets the stream (h2) */
     hd_http_rq_complete(rq, HD_ERR_TIMEOUT_RESPONSE);
     if (conn)
         hd_conn_flush(conn);
@@ -275,6 +292,7 @@ int hd_http_submit(struct hd_http_client *c, const struct hd_http_req *req)
     rq->submit_ms = hd_loop_now_ms(c->loop);
     hd_timer_init(&rq->timer, on_response_timeout);
     hd_rq_list_push(&o->queue, rq);
+    arm_queue_deadline(c, rq);
     o->inflight++;
     c->inflight++;
     hd_http_kick(c, o);
@@ -348,6 +366,7 @@ void hd_http_rq_lost(struct hd_http_rq *rq, int err, int processed)
     free(rq->retry_after);
     free(rq->accept_signature);
     rq->retry_after = rq->accept_signature = NULL;
+    arm_queue_deadline(c, rq);
     hd_rq_list_push_front(&rq->origin->queue, rq);
     hd_http_kick(c, rq->origin);
 }
@@ -411,6 +430,8 @@ static int assign(struct hd_http_conn *conn, struct hd_http_rq *rq)
     }
     if (c->opts.response_timeout_ms)
         hd_timer_arm(c->loop, &rq->timer, hd_loop_now_ms(c->loop) + c->opts.response_timeout_ms);
+    else
+        hd_timer_disarm(c->loop, &rq->timer);
     return 0;
 }
 
