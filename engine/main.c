@@ -41,7 +41,9 @@ static const char usage_text[] =
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
     "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout MS]\n"
     "      [--tls-timeout MS] [--response-timeout MS] [--retry-base MS] [--retry-cap MS]\n"
-    "      [--max-attempts N] [--progress]\n"
+    "      [--max-attempts N] [--max-age MS] [--retry-after-cap MS] [--window-init N]\n"
+    "      [--breaker-threshold N] [--probe-base MS] [--probe-max MS] [--dead-days N]\n"
+    "      [--day-length MS] [--dead-probe MS] [--progress]\n"
     "  stats [--json]                                counts, per host queue and failures\n"
     "  sign --pem FILE --key-id ID --method M --url URL [--header \"Name: value\"]...\n"
     "       [--body FILE] [--components \"(request-target) host date ...\"]\n"
@@ -417,7 +419,8 @@ static int cmd_run(const char *db, int argc, char **argv)
 {
     enum {
         O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
-        O_MA, O_PROG
+        O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
+        O_DEADPROBE
     };
     static const struct option lo[] = {{"until-idle", 0, 0, O_UNTIL},
                                        {"resolve", 1, 0, O_RESOLVE},
@@ -432,6 +435,15 @@ static int cmd_run(const char *db, int argc, char **argv)
                                        {"retry-cap", 1, 0, O_RC},
                                        {"max-attempts", 1, 0, O_MA},
                                        {"progress", 0, 0, O_PROG},
+                                       {"window-init", 1, 0, O_WINIT},
+                                       {"breaker-threshold", 1, 0, O_BREAK},
+                                       {"probe-base", 1, 0, O_PBASE},
+                                       {"probe-max", 1, 0, O_PMAX},
+                                       {"retry-after-cap", 1, 0, O_RACAP},
+                                       {"max-age", 1, 0, O_MAXAGE},
+                                       {"dead-days", 1, 0, O_DEADDAYS},
+                                       {"day-length", 1, 0, O_DAYLEN},
+                                       {"dead-probe", 1, 0, O_DEADPROBE},
                                        {0, 0, 0, 0}};
     struct hd_run_opts o;
     struct hd_run_summary sum;
@@ -470,6 +482,44 @@ static int cmd_run(const char *db, int argc, char **argv)
         case O_MAXH:
             bad = parse_uint(optarg, 100000, &v) || v == 0;
             o.max_inflight_host = (unsigned)v;
+            o.hostpol.win_max = (unsigned)v;
+            break;
+        case O_WINIT:
+            bad = parse_uint(optarg, 100000, &v) || v == 0;
+            o.hostpol.win_init = (unsigned)v;
+            break;
+        case O_BREAK:
+            bad = parse_uint(optarg, 100000, &v) || v == 0;
+            o.hostpol.breaker_threshold = (unsigned)v;
+            break;
+        case O_PBASE:
+            bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
+            o.hostpol.probe_base_ms = v;
+            break;
+        case O_PMAX:
+            bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
+            o.hostpol.probe_max_ms = v;
+            break;
+        case O_RACAP:
+            bad = parse_uint(optarg, 86400000ull * 30, &v);
+            o.hostpol.retry_after_cap_ms = v;
+            o.retry.retry_after_cap_ms = v;
+            break;
+        case O_MAXAGE:
+            bad = parse_uint(optarg, 86400000ull * 365, &v);
+            o.max_age_ms = v;
+            break;
+        case O_DEADDAYS:
+            bad = parse_uint(optarg, 3650, &v) || v == 0;
+            o.dead_days = (uint32_t)v;
+            break;
+        case O_DAYLEN:
+            bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
+            o.day_ms = v;
+            break;
+        case O_DEADPROBE:
+            bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
+            o.hostpol.dead_probe_ms = v;
             break;
         case O_CT:
             bad = parse_uint(optarg, 3600000, &v) || v == 0;

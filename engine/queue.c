@@ -1,5 +1,7 @@
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "err.h"
@@ -145,78 +147,56 @@ static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_
     return rc;
 }
 
+/* Deliveries to parsed URLs: formatted and handed to hd_queue_enqueue_dests (one code path,
+ * so ordering and per-host aggregation hold for every enqueue). */
 int hd_queue_enqueue(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
                      const struct hd_activity_in *a, const struct hd_url *urls,
                      const uint8_t *flags, size_t n, uint64_t now_ms, uint64_t *seq)
 {
-    uint8_t sb[8], key[HD_QKEY_MAX];
-    MDB_val k, v;
-    struct hd_enc e;
-    uint64_t s;
-    int rc;
+    struct hd_qdest *d = NULL;
+    char *arena = NULL;
+    size_t alen = 0, acap = 0;
+    int rc = 0;
 
-    rc = hd_queue_find_activity(st, txn, a->id, &s);
-    if (rc == 0) {
-        *seq = s;
-        return HD_ERR_DUPLICATE;
+    if (n) {
+        d = calloc(n, sizeof(*d));
+        if (!d)
+            return -ENOMEM;
     }
-    if (rc != HD_ERR_NOT_FOUND)
-        return rc;
-    s = c->next_seq++;
-    c->activities++;
-    hd_be64(sb, s);
-
-    hd_enc_init(&e);
-    hd_enc_array(&e, 7);
-    hd_enc_uint(&e, 1);
-    hd_enc_cstr(&e, a->id);
-    hd_enc_cstr(&e, a->type);
-    hd_enc_cstr(&e, a->actor);
-    hd_enc_cstr(&e, a->object_id);
-    hd_enc_uint(&e, now_ms);
-    hd_enc_bin(&e, a->body, a->body_len);
-    rc = e.err;
-    if (rc)
-        goto out;
-    k.mv_size = 8;
-    k.mv_data = sb;
-    v.mv_size = e.len;
-    v.mv_data = e.buf;
-    rc = hd_store_err(mdb_put(txn, st->acts, &k, &v, 0));
-    if (rc)
-        goto out;
-    k.mv_size = strlen(a->id);
-    k.mv_data = (void *)a->id;
-    v.mv_size = 8;
-    v.mv_data = sb;
-    rc = hd_store_err(mdb_put(txn, st->actid, &k, &v, 0));
-    if (rc)
-        goto out;
-    rc = put_u32(txn, st->actrem, s, (uint32_t)n);
-    if (rc)
-        goto out;
     for (size_t i = 0; i < n; i++) {
         char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
-        struct hd_host_rec h;
-        size_t kl = hd_queue_key(key, urls[i].host, s, (uint32_t)i);
+        size_t il;
         rc = hd_url_format(&urls[i], inbox, sizeof(inbox));
         if (rc)
             goto out;
-        rc = put_qval(st, txn, st->queue, key, kl, inbox, strlen(inbox), 0, 0, now_ms, 0, NULL,
-                      flags ? flags[i] : 0, NULL, 0);
-        if (rc)
-            goto out;
-        rc = hd_host_get(st, txn, urls[i].host, strlen(urls[i].host), &h);
-        if (rc && rc != HD_ERR_NOT_FOUND)
-            goto out;
-        h.queued++;
-        rc = hd_host_put(st, txn, urls[i].host, strlen(urls[i].host), &h);
-        if (rc)
-            goto out;
+        il = strlen(inbox);
+        if (alen + il > acap) {
+            size_t nc = acap ? acap * 2 : 4096;
+            char *p;
+            while (nc < alen + il)
+                nc *= 2;
+            p = realloc(arena, nc);
+            if (!p) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            arena = p;
+            acap = nc;
+        }
+        memcpy(arena + alen, inbox, il);
+        d[i].inbox = (const char *)(uintptr_t)alen; /* offset until the arena stops moving */
+        d[i].inbox_len = (uint32_t)il;
+        d[i].host = urls[i].host;
+        d[i].host_len = (uint32_t)strlen(urls[i].host);
+        d[i].flags = flags ? flags[i] : 0;
+        alen += il;
     }
-    *seq = s;
+    for (size_t i = 0; i < n; i++)
+        d[i].inbox = arena + (uintptr_t)d[i].inbox;
+    rc = hd_queue_enqueue_dests(st, txn, c, a, d, n, now_ms, seq);
 out:
-    hd_enc_fini(&e);
+    free(d);
+    free(arena);
     return rc;
 }
 
@@ -468,5 +448,242 @@ int hd_queue_get_activity(struct hd_store *st, MDB_txn *txn, uint64_t seq,
     out->actor = hd_dec_str(&d, 3);
     out->object_id = hd_dec_str(&d, 4);
     out->body = hd_dec_str(&d, 6);
+    out->after[0] = hd_dec_uint(&d, 7); /* absent before ordering was recorded: 0 */
+    out->after[1] = hd_dec_uint(&d, 8);
     return 0;
+}
+
+/* ------------------------------------------------------------------ fan-out enqueue, ordering
+ * (audience work, issue 3). */
+
+static int cmp_qdest(const void *pa, const void *pb)
+{
+    const struct hd_qdest *a = pa, *b = pb;
+    size_t n = a->host_len < b->host_len ? a->host_len : b->host_len;
+    int c = memcmp(a->host, b->host, n);
+    if (c)
+        return c;
+    if (a->host_len != b->host_len)
+        return a->host_len < b->host_len ? -1 : 1;
+    n = a->inbox_len < b->inbox_len ? a->inbox_len : b->inbox_len;
+    c = memcmp(a->inbox, b->inbox, n);
+    if (c)
+        return c;
+    return a->inbox_len < b->inbox_len ? -1 : a->inbox_len > b->inbox_len;
+}
+
+/* objseq: object id -> (seq of the first activity about it, seq of the latest). Object ids
+ * longer than an LMDB key are not ordered (activity ids are limited to 500 bytes too). */
+static int objseq_get(struct hd_store *st, MDB_txn *txn, const char *obj, uint64_t *origin,
+                      uint64_t *last)
+{
+    MDB_val k = {strlen(obj), (void *)obj}, v;
+    int rc = mdb_get(txn, st->objseq, &k, &v);
+    *origin = *last = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return hd_store_err(rc);
+    if (v.mv_size == 16) {
+        *origin = hd_rd64(v.mv_data);
+        *last = hd_rd64((const uint8_t *)v.mv_data + 8);
+    }
+    return 0;
+}
+
+static int objseq_put(struct hd_store *st, MDB_txn *txn, const char *obj, uint64_t origin,
+                      uint64_t last)
+{
+    uint8_t b[16];
+    MDB_val k = {strlen(obj), (void *)obj}, v = {16, b};
+    hd_be64(b, origin);
+    hd_be64(b + 8, last);
+    return hd_store_err(mdb_put(txn, st->objseq, &k, &v, 0));
+}
+
+/* Computes what activity s must not overtake, and records s as the latest about its object. */
+static int order_deps(struct hd_store *st, MDB_txn *txn, const struct hd_activity_in *a,
+                      uint64_t s, uint64_t after[2])
+{
+    const char *t = a->type, *obj = a->object_id;
+    uint64_t origin, last;
+    int rc;
+
+    after[0] = after[1] = 0;
+    if (!t || !obj || !*obj || strlen(obj) > 500)
+        return 0;
+    if (!strcmp(t, "Undo")) {
+        rc = hd_queue_find_activity(st, txn, obj, &origin);
+        if (rc == 0)
+            after[0] = origin;
+        return rc == HD_ERR_NOT_FOUND || rc == HD_ERR_INVALID ? 0 : rc;
+    }
+    if (strcmp(t, "Create") && strcmp(t, "Update") && strcmp(t, "Delete"))
+        return 0;
+    rc = objseq_get(st, txn, obj, &origin, &last);
+    if (rc)
+        return rc;
+    if (strcmp(t, "Create") != 0) {
+        after[0] = origin;
+        after[1] = last != origin ? last : 0;
+    }
+    return objseq_put(st, txn, obj, origin ? origin : s, s);
+}
+
+int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+                           const struct hd_activity_in *a, struct hd_qdest *d, size_t n,
+                           uint64_t now_ms, uint64_t *seq)
+{
+    uint8_t sb[8], key[HD_QKEY_MAX];
+    uint64_t s, after[2];
+    struct hd_counters c0 = *c;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    struct hd_enc e;
+    size_t i, j;
+    int rc;
+
+    if (n > UINT32_MAX)
+        return HD_ERR_INVALID;
+    rc = hd_queue_find_activity(st, txn, a->id, &s);
+    if (rc == 0) {
+        *seq = s;
+        return HD_ERR_DUPLICATE;
+    }
+    if (rc != HD_ERR_NOT_FOUND)
+        return rc;
+    s = c->next_seq++;
+    c->activities++;
+    hd_be64(sb, s);
+    hd_enc_init(&e);
+    rc = order_deps(st, txn, a, s, after);
+    if (rc)
+        goto out;
+
+    hd_enc_array(&e, 9);
+    hd_enc_uint(&e, 1);
+    hd_enc_cstr(&e, a->id);
+    hd_enc_cstr(&e, a->type);
+    hd_enc_cstr(&e, a->actor);
+    hd_enc_cstr(&e, a->object_id);
+    hd_enc_uint(&e, now_ms);
+    hd_enc_bin(&e, a->body, a->body_len);
+    hd_enc_uint(&e, after[0]);
+    hd_enc_uint(&e, after[1]);
+    rc = e.err;
+    if (rc)
+        goto out;
+    k.mv_size = 8;
+    k.mv_data = sb;
+    v.mv_size = e.len;
+    v.mv_data = e.buf;
+    rc = hd_store_err(mdb_put(txn, st->acts, &k, &v, 0));
+    if (rc)
+        goto out;
+    k.mv_size = strlen(a->id);
+    k.mv_data = (void *)a->id;
+    v.mv_size = 8;
+    v.mv_data = sb;
+    rc = hd_store_err(mdb_put(txn, st->actid, &k, &v, 0));
+    if (rc)
+        goto out;
+    rc = put_u32(txn, st->actrem, s, (uint32_t)n);
+    if (rc)
+        goto out;
+
+    /* Host order: the queue's key order (host\0seq\idx), so consecutive puts touch
+     * neighbouring pages, and one host record update per host. */
+    qsort(d, n, sizeof(*d), cmp_qdest);
+    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    if (rc)
+        goto out;
+    for (i = 0; i < n; i = j) {
+        char host[HD_HOST_MAX];
+        struct hd_host_rec h;
+
+        if (d[i].host_len == 0 || d[i].host_len >= HD_HOST_MAX) {
+            rc = HD_ERR_INVALID;
+            goto out;
+        }
+        memcpy(host, d[i].host, d[i].host_len);
+        host[d[i].host_len] = 0;
+        for (j = i; j < n && d[j].host_len == d[i].host_len &&
+                    !memcmp(d[j].host, d[i].host, d[i].host_len);
+             j++) {
+            size_t kl = hd_queue_key(key, host, s, (uint32_t)j);
+            /* Same record as put_qval writes for a fresh entry. */
+            hd_enc_reset(&e);
+            hd_enc_array(&e, 8);
+            hd_enc_uint(&e, 1);
+            hd_enc_str(&e, d[j].inbox, d[j].inbox_len);
+            hd_enc_uint(&e, 0);
+            hd_enc_uint(&e, 0);
+            hd_enc_uint(&e, now_ms);
+            hd_enc_uint(&e, 0);
+            hd_enc_nil(&e);
+            hd_enc_uint(&e, d[j].flags);
+            rc = e.err;
+            if (rc)
+                goto out;
+            k.mv_size = kl;
+            k.mv_data = key;
+            v.mv_size = e.len;
+            v.mv_data = e.buf;
+            rc = hd_store_err(mdb_cursor_put(cur, &k, &v, 0));
+            if (rc)
+                goto out;
+        }
+        rc = hd_host_get(st, txn, host, strlen(host), &h);
+        if (rc && rc != HD_ERR_NOT_FOUND)
+            goto out;
+        h.queued += j - i;
+        rc = hd_host_put(st, txn, host, strlen(host), &h);
+        if (rc)
+            goto out;
+    }
+    *seq = s;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    hd_enc_fini(&e);
+    if (rc)
+        *c = c0;
+    return rc;
+}
+
+int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
+                     const uint64_t after[2])
+{
+    uint8_t key[HD_QKEY_MAX];
+    size_t hl = strlen(host);
+    MDB_cursor *cur;
+    int rc, blocked = 0;
+
+    if (!after[0] && !after[1])
+        return 0;
+    if (hl == 0 || hl >= HD_HOST_MAX)
+        return HD_ERR_INVALID;
+    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    if (rc)
+        return rc;
+    for (int i = 0; i < 2 && !blocked; i++) {
+        MDB_val k, v;
+        if (!after[i])
+            continue;
+        /* host\0seq with idx 0: the first entry of that activity for this host, if any. */
+        k.mv_size = hd_queue_key(key, host, after[i], 0);
+        k.mv_data = key;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc) {
+            rc = hd_store_err(rc);
+            break;
+        }
+        blocked = k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9);
+    }
+    mdb_cursor_close(cur);
+    return rc ? rc : blocked;
 }

@@ -69,6 +69,7 @@ struct hd_ack {
     char error[HD_ERRTEXT_MAX]; /* RETRY/DEAD: short reason */
     uint8_t host_fail;        /* a host-level failure (transport, TLS, 5xx): counts for health */
     uint8_t host_gone;        /* 410 from a shared inbox: the host is gone */
+    uint8_t expired;          /* DEAD because older than the maximum age */
     uint16_t body_len;
     char body[128];           /* DEAD: first bytes of the response body */
 };
@@ -91,6 +92,31 @@ int hd_queue_enqueue(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
                      const struct hd_activity_in *a, const struct hd_url *urls,
                      const uint8_t *flags, size_t n, uint64_t now_ms, uint64_t *seq);
 
+/* One delivery for hd_queue_enqueue_dests: host as in queue keys (hd_url_parse's host), the
+ * normalised inbox URL, HD_QF_* flags. Strings need not be NUL-terminated. */
+struct hd_qdest {
+    const char *host, *inbox;
+    uint32_t host_len, inbox_len;
+    uint32_t flags;
+};
+
+/* As hd_queue_enqueue, for n de-duplicated destinations (sorted in place by host, so each
+ * host record is read and written once however many deliveries it gets). Also records the
+ * ordering rule (issue 3 item 5) in the activity: an Update or Delete of an object waits for
+ * the Create of that object (the first activity about it) and for the previous activity about
+ * it; an Undo waits for the activity it undoes. Returns as hd_queue_enqueue. */
+int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+                           const struct hd_activity_in *a, struct hd_qdest *d, size_t n,
+                           uint64_t now_ms, uint64_t *seq);
+
+/* Ordering check for the runner, before it dispatches a delivery of an activity to host:
+ * after[] is that activity's hd_act_view.after. Returns 1 when host still has a queued
+ * delivery (leased, in flight, or waiting for a retry) of one of the after[] activities, so
+ * this one must wait; 0 when it may go; or a store error. Costs one cursor seek per nonzero
+ * after[] entry. */
+int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
+                     const uint64_t after[2]);
+
 typedef int (*hd_qent_cb)(const struct hd_qent *e, void *user_data);
 /* Visits host's deliveries in key order, starting strictly after `after` (NULL/0: from the
  * start), at most max entries; cb returns nonzero to stop. *last (cap HD_QKEY_MAX) receives
@@ -107,9 +133,11 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
                    const struct hd_ack *acks, size_t n, uint64_t now_ms,
                    const struct hd_health_policy *hp);
 
-/* Reads an activity (borrowed from txn): id, actor, body. */
+/* Reads an activity (borrowed from txn): id, actor, body. after[]: the activities it must
+ * not overtake on any host (0 = none); see hd_queue_blocked. */
 struct hd_act_view {
     struct hd_slice id, type, actor, object_id, body;
+    uint64_t after[2];
 };
 int hd_queue_get_activity(struct hd_store *st, MDB_txn *txn, uint64_t seq,
                           struct hd_act_view *out);

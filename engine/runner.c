@@ -31,6 +31,7 @@
 
 #include "dns.h"
 #include "err.h"
+#include "hostpol.h"
 #include "http.h"
 #include "keys.h"
 #include "log.h"
@@ -39,6 +40,7 @@
 #include "runner.h"
 #include "sign.h"
 #include "strset.h"
+#include "tls.h"
 
 #define ACT_CACHE_MAX 4096
 #define HOST_SCAN_INTERVAL_MS 250
@@ -57,6 +59,7 @@ struct sdel {
     struct sact *act;
     uint64_t seq;
     uint32_t attempts;  /* attempts made before this one */
+    uint32_t flags;     /* HD_QF_* */
     uint16_t keylen;
     uint8_t key[HD_QKEY_MAX];
     struct hd_url url;
@@ -87,8 +90,10 @@ struct shost {
     size_t poslen;
     uint64_t retry_due_wall; /* earliest not_before of skipped entries, 0 none */
     struct hd_timer timer;
+    struct hd_timer wake;    /* policy wake-up: rate limit, Retry-After, breaker probe */
     struct sdel *ready_head, *ready_tail;
-    unsigned nready, inflight, window;
+    unsigned nready, inflight;
+    struct hd_hostpol pol;
     char name[HD_HOST_MAX];
 };
 
@@ -184,6 +189,8 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->commit_batch = 4096;
     o->day_ms = 86400000ull;
     o->dead_days = 7;
+    o->max_age_ms = 7 * 86400000ull;
+    hd_hostpol_cfg_default(&o->hostpol);
     hd_retry_policy_default(&o->retry);
     o->user_agent = "Herald/" HD_VERSION;
 }
@@ -246,6 +253,7 @@ static struct shost *host_find(struct sthread *th, const char *name)
 }
 
 static void on_host_timer(struct hd_timer *t);
+static void on_host_wake(struct hd_timer *t);
 
 static struct shost *host_get(struct sthread *th, const char *name)
 {
@@ -262,8 +270,9 @@ static struct shost *host_get(struct sthread *th, const char *name)
         return NULL;
     snprintf(h->name, sizeof(h->name), "%s", name);
     h->th = th;
-    h->window = th->o->max_inflight_host;
+    hd_hostpol_init(&h->pol, &th->o->hostpol, hd_loop_now_ms(th->loop));
     hd_timer_init(&h->timer, on_host_timer);
+    hd_timer_init(&h->wake, on_host_wake);
     b = hd_hash64(name, strlen(name)) & (th->hosts_cap - 1);
     h->hnext = th->hosts[b];
     th->hosts[b] = h;
@@ -471,6 +480,11 @@ static void on_host_timer(struct hd_timer *t)
     make_runnable(h);
 }
 
+static void on_host_wake(struct hd_timer *t)
+{
+    make_runnable(container_of(t, struct shost, wake));
+}
+
 static void note_retry_due(struct shost *h, uint64_t due_wall)
 {
     struct sthread *th = h->th;
@@ -526,14 +540,19 @@ static void flush_acks(struct sthread *th)
     pthread_mutex_unlock(&cm->mu);
 }
 
-static int add_ack(struct sthread *th, struct sdel *d, int kind, int status, uint64_t not_before,
-                   const char *error)
+/* Appends an acknowledgement for d to the current batch and returns it (so the caller can set
+ * the extra fields), or NULL when out of memory (d then stays leased until the run ends and
+ * is delivered again by the next run: at-least-once). */
+static struct hd_ack *add_ack(struct sthread *th, struct sdel *d, int kind, int status,
+                              uint64_t not_before, const char *error)
 {
     struct hd_ack *a;
+    if (th->cur && th->cur->n == th->cur->cap)
+        flush_acks(th);
     if (!th->cur) {
         th->cur = batch_new(th, th->o->commit_batch);
         if (!th->cur)
-            return -ENOMEM;
+            return NULL;
         th->cur_first_ms = hd_loop_now_ms(th->loop);
     }
     a = &th->cur->acks[th->cur->n];
@@ -544,10 +563,12 @@ static int add_ack(struct sthread *th, struct sdel *d, int kind, int status, uin
     a->attempts = d->attempts + 1;
     a->not_before_ms = not_before;
     snprintf(a->error, sizeof(a->error), "%s", error ? error : "");
+    a->host_fail = 0;
+    a->host_gone = 0;
+    a->expired = 0;
+    a->body_len = 0;
     th->cur->dels[th->cur->n++] = d;
-    if (th->cur->n == th->cur->cap)
-        flush_acks(th);
-    return 0;
+    return a;
 }
 
 static void del_release(struct sthread *th, struct sdel *d)
@@ -676,6 +697,10 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     struct shost *h = d->host;
     struct sthread *th = h->th;
     enum hd_outcome out = hd_policy_classify(r->status, r->error);
+    enum hd_host_signal sig = hd_hostpol_signal(r->status, r->error);
+    uint64_t now = hd_loop_now_ms(th->loop), ra = 0;
+    int shared = (d->flags & HD_QF_SHARED) != 0, host_gone = 0;
+    struct hd_ack *a;
     char err[HD_ERRTEXT_MAX];
 
     h->inflight--;
@@ -686,28 +711,47 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     else
         snprintf(err, sizeof(err), "HTTP %d", r->status);
 
+    /* Retry-After on 429 and 503 applies to the whole host (capped), not just this request. */
+    if (r->retry_after && (r->status == 429 || r->status == 503) &&
+        hd_policy_retry_after(r->retry_after, (int64_t)time(NULL),
+                              th->o->hostpol.retry_after_cap_ms, &ra) != 0)
+        ra = 0;
+    if (r->status == 410 && shared) {
+        host_gone = 1;
+        snprintf(err, sizeof(err), "HTTP 410 from a shared inbox: host gone");
+    } else if ((r->status == 404 || r->status == 410) && !shared) {
+        snprintf(err, sizeof(err), "HTTP %d from a personal inbox: follower gone", r->status);
+    }
+    hd_hostpol_result(&h->pol, &th->o->hostpol, now, sig, ra);
+    if (host_gone)
+        hd_hostpol_set_dead(&h->pol, &th->o->hostpol, 1, now);
+
     if (out == HD_OUT_RETRY && d->attempts + 1 >= th->o->retry.max_attempts) {
         out = HD_OUT_DEAD;
         snprintf(err + strlen(err), sizeof(err) - strlen(err), " (after %u attempts)",
                  d->attempts + 1);
     }
     if (out == HD_OUT_DONE) {
-        add_ack(th, d, HD_ACK_DONE, r->status, 0, NULL);
+        a = add_ack(th, d, HD_ACK_DONE, r->status, 0, NULL);
     } else if (out == HD_OUT_DEAD) {
         HD_LOG(HD_LOG_DEBUG, "sched", "msg=\"dead letter\" host=%s status=%d err=\"%s\"", h->name,
                r->status, err);
-        add_ack(th, d, HD_ACK_DEAD, r->status, 0, err);
+        a = add_ack(th, d, HD_ACK_DEAD, r->status, 0, err);
+        if (a && r->body_len) {
+            a->body_len = (uint16_t)(r->body_len < sizeof(a->body) ? r->body_len : sizeof(a->body));
+            memcpy(a->body, r->body, a->body_len);
+        }
     } else {
         uint64_t delay = hd_policy_backoff_ms(&th->o->retry, d->attempts + 1, xrand(th));
-        uint64_t ra;
-        if (r->retry_after && (r->status == 429 || r->status == 503) &&
-            hd_policy_retry_after(r->retry_after, (int64_t)time(NULL),
-                                  th->o->retry.retry_after_cap_ms, &ra) == 0 &&
-            ra > delay)
+        if (ra > delay)
             delay = ra;
         uint64_t due = wall_ms() + delay;
-        add_ack(th, d, HD_ACK_RETRY, r->status, due, err);
+        a = add_ack(th, d, HD_ACK_RETRY, r->status, due, err);
         note_retry_due(h, due);
+    }
+    if (a) {
+        a->host_fail = sig == HD_SIG_FAIL || sig == HD_SIG_FAIL_SLOW;
+        a->host_gone = (uint8_t)host_gone;
     }
     make_runnable(h);
 }
@@ -723,7 +767,7 @@ static int dispatch(struct sthread *th, struct sdel *d)
     d->act = act_get(th, d->seq, &err);
     if (!d->act) {
         /* Activity body gone or actor unusable: a final failure for this delivery. */
-        return add_ack(th, d, HD_ACK_DEAD, 0, 0, hd_strerror(err));
+        return add_ack(th, d, HD_ACK_DEAD, 0, 0, hd_strerror(err)) ? 0 : -ENOMEM;
     }
     d->act->refs++;
     hd_http_date(time(NULL), d->date, sizeof(d->date));
@@ -743,7 +787,7 @@ static int dispatch(struct sthread *th, struct sdel *d)
     sr.key_id = d->act->key_id;
     rc = hd_sign_cavage(th->signer, &sr, d->sig, sizeof(d->sig));
     if (rc < 0)
-        return add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed");
+        return add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed") ? 0 : -ENOMEM;
 
     d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
     d->hdrs[1] = (struct hd_http_header){"date", d->date};
@@ -767,7 +811,8 @@ static int dispatch(struct sthread *th, struct sdel *d)
     rc = hd_http_submit(th->http, &req);
     if (rc)
         return add_ack(th, d, HD_ACK_RETRY, 0, wall_ms() + th->o->retry.base_ms,
-                       hd_strerror(rc));
+                       hd_strerror(rc)) ? 0 : -ENOMEM;
+    hd_hostpol_sent(&h->pol, d->start_ms);
     h->inflight++;
     th->inflight++;
     atomic_fetch_add(&th->n_inflight, 1);
@@ -789,6 +834,7 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     struct sthread *th = rc->th;
     struct sdel *d;
     char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
+    int expired;
 
     if (leased_has(th, e->key, e->keylen))
         return 0;
@@ -796,6 +842,8 @@ static int on_qent(const struct hd_qent *e, void *user_data)
         note_retry_due(rc->h, e->not_before_ms);
         return 0;
     }
+    expired = th->o->max_age_ms && e->enqueued_ms &&
+              rc->now_wall > e->enqueued_ms + th->o->max_age_ms;
     d = calloc(1, sizeof(*d));
     if (!d) {
         rc->err = -ENOMEM;
@@ -805,6 +853,7 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     d->keylen = (uint16_t)e->keylen;
     d->seq = e->seq;
     d->attempts = e->attempts;
+    d->flags = e->flags;
     d->host = rc->h;
     if (e->inbox.n >= sizeof(inbox) || (memcpy(inbox, e->inbox.p, e->inbox.n), inbox[e->inbox.n] = 0,
                                         hd_url_parse(inbox, &d->url) != 0)) {
@@ -817,6 +866,12 @@ static int on_qent(const struct hd_qent *e, void *user_data)
         free(d);
         rc->err = -ENOMEM;
         return 1;
+    }
+    if (expired) {
+        struct hd_ack *a = add_ack(th, d, HD_ACK_DEAD, 0, 0, "expired: older than max age");
+        if (a)
+            a->expired = 1;
+        return 0;
     }
     if (rc->h->ready_tail)
         rc->h->ready_tail->next = d;
@@ -836,9 +891,11 @@ static void refill(struct sthread *th, struct shost *h)
     MDB_txn *txn;
     unsigned busy = h->inflight + h->nready;
 
-    if (h->exhausted || busy >= h->window || th->nleased >= th->o->max_inflight_thread)
+    unsigned window = hd_hostpol_window(&h->pol);
+
+    if (h->exhausted || busy >= window || th->nleased >= th->o->max_inflight_thread)
         return;
-    ctx.want = h->window - busy;
+    ctx.want = window - busy;
     if (ctx.want > th->o->max_inflight_thread - th->nleased)
         ctx.want = th->o->max_inflight_thread - (unsigned)th->nleased;
     txn = rtxn(th);
@@ -862,9 +919,13 @@ static void refill(struct sthread *th, struct shost *h)
 static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
 {
     unsigned n = 0;
+    uint64_t wake = 0, now = hd_loop_now_ms(th->loop);
+    int may = 0;
+
     if (!h->nready)
         refill(th, h);
-    while (h->ready_head && h->inflight < h->window && n < budget) {
+    while (h->ready_head && n < budget &&
+           (may = hd_hostpol_may_send(&h->pol, &th->o->hostpol, now, h->inflight, &wake))) {
         struct sdel *d = h->ready_head;
         h->ready_head = d->next;
         if (!h->ready_head)
@@ -876,9 +937,12 @@ static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
         if (!h->nready)
             refill(th, h);
     }
-    /* More to do right away: back of the line, after the other hosts' turns. */
-    if (h->ready_head && h->inflight < h->window)
+    /* More to do right away: back of the line, after the other hosts' turns. Held back by
+     * the policy: wake up when it says (or when a response frees the window). */
+    if (h->ready_head && may)
         make_runnable(h);
+    else if (h->ready_head && wake)
+        hd_timer_arm(th->loop, &h->wake, wake);
     return n;
 }
 
@@ -915,6 +979,8 @@ static void scan_hosts(struct sthread *th)
         struct shost *h = host_get(th, name);
         if (!h)
             break;
+        hd_hostpol_set_dead(&h->pol, &th->o->hostpol, hd_dec_uint(&d, 12) != HD_HOST_ALIVE,
+                            hd_loop_now_ms(th->loop));
         h->exhausted = 0;
         make_runnable(h);
     }
@@ -989,6 +1055,7 @@ static void *thread_main(void *arg)
         drain_done(th);
     }
     rtxn_end(th);
+    hd_tls_thread_cleanup();
     atomic_store(&th->exited, 1);
     return NULL;
 }
@@ -1024,7 +1091,7 @@ static int thread_init(struct sthread *th)
     ho.connect_timeout_ms = th->o->connect_timeout_ms;
     ho.tls_timeout_ms = th->o->tls_timeout_ms;
     ho.response_timeout_ms = th->o->response_timeout_ms;
-    ho.max_streams_per_host = th->o->max_inflight_host;
+    ho.max_streams_per_host = th->o->hostpol.win_max;
     ho.ca_file = th->o->ca_file;
     ho.allow_private = th->o->allow_private;
     ho.dns = th->dns;

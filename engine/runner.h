@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hostpol.h"
 #include "policy.h"
 #include "store.h"
 
@@ -17,7 +18,7 @@ struct hd_run_opts {
     int allow_private;
     const char *ca_file;
     unsigned threads;             /* loop threads; 0 = one per online CPU */
-    unsigned max_inflight_host;   /* per-host request cap; default 64 */
+    unsigned max_inflight_host;   /* unused: see hostpol.win_max (kept for the CLI flag) */
     unsigned max_inflight_thread; /* per-thread cap on leased deliveries; default 8192 */
     unsigned connect_timeout_ms, tls_timeout_ms, response_timeout_ms;
     unsigned commit_interval_ms;  /* group-commit interval; default 5 */
@@ -25,6 +26,8 @@ struct hd_run_opts {
     struct hd_retry_policy retry;
     uint64_t day_ms;              /* length of a day for dead-host counting (tests shrink it) */
     uint32_t dead_days;           /* distinct failing days with no success => dead; default 7 */
+    uint64_t max_age_ms;          /* deliveries older than this become dead letters; 7 days */
+    struct hd_hostpol_cfg hostpol; /* windows, breaker, probes, Retry-After cap */
     int progress;                 /* print progress lines to stderr every second */
     const char *user_agent;
 };

@@ -3,6 +3,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -242,4 +243,13 @@ int hd_tls_write(struct hd_tls *t, const uint8_t *data, size_t n)
         return 0;
     HD_LOG(HD_LOG_DEBUG, "tls", "msg=\"write failed\" err=%d", wolfSSL_get_error(t->ssl, rv));
     return HD_ERR_TLS;
+}
+
+/* wolfSSL is built with FP_ECC (Debian): each thread that did ECDHE keeps a cache of
+ * fixed-point tables that only wc_ecc_fp_free() on that same thread releases. */
+void hd_tls_thread_cleanup(void)
+{
+#ifdef FP_ECC
+    wc_ecc_fp_free();
+#endif
 }

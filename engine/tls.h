@@ -25,6 +25,8 @@ typedef int (*hd_tls_sink_cb)(const uint8_t *data, size_t n, void *user_data);
  * TLS 1.2 minimum, peer verification on. Returns 0, -ENOMEM or HD_ERR_TLS. */
 int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file);
 void hd_tls_ctx_free(struct hd_tls_ctx *ctx);
+/* Frees this thread's wolfSSL per-thread caches; call at the end of every thread that used TLS. */
+void hd_tls_thread_cleanup(void);
 
 /* Creates a session for host (SNI and name verification for names, IP verification for IP
  * literals), offering ALPN "h2,http/1.1". Returns 0, -ENOMEM or HD_ERR_TLS. */
