@@ -659,6 +659,27 @@ static int check_text(const char *s)
     return 0;
 }
 
+/* A method must be an RFC 9110 token (no spaces or separators, non-empty). */
+static int check_token(const char *s)
+{
+    if (!*s)
+        return HD_ERR_INVALID;
+    for (; *s; s++)
+        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+              strchr("!#$%&'*+-.^_`|~", *s)))
+            return HD_ERR_INVALID;
+    return 0;
+}
+
+/* An sf-string value (RFC 8941): printable ASCII only, no '"' or '\\' (we do not escape). */
+static int check_sf_string(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
+            return HD_ERR_INVALID;
+    return 0;
+}
+
 /* Appends the values of every header named name (n bytes, any case), trimmed of optional
  * whitespace and joined with ", " (RFC 9110 field combination; cavage-12 section 2.3).
  * Returns 0, HD_ERR_INVALID when absent or a value holds CR/LF/NUL-ish control bytes. */
@@ -757,7 +778,8 @@ int hd_sign_cavage_ex(struct hd_signer *s, const struct hd_sign_req *req, int64_
             sb_put(&hdrs, " ", 1);
         sb_lower(&hdrs, tok, n);
         if (tok_is(tok, n, "(request-target)")) {
-            if (!req->method || !req->target || check_text(req->target) != 0)
+            if (!req->method || !req->target || check_token(req->method) != 0 ||
+                check_text(req->target) != 0)
                 return HD_ERR_INVALID;
             sb_str(&base, "(request-target): ");
             sb_lower(&base, req->method, strlen(req->method));
@@ -836,7 +858,7 @@ static int rfc9421_value(struct sbuf *b, const struct hd_sign9421_req *r, const 
         return HD_ERR_INVALID;
     q = strchr(r->target, '?');
     if (tok_is(name, n, "@method")) {
-        if (!r->method || check_text(r->method) != 0)
+        if (!r->method || check_token(r->method) != 0)
             return HD_ERR_INVALID;
         sb_str(b, r->method); /* case-sensitive, not normalised (RFC 9421 2.2.1) */
     } else if (tok_is(name, n, "@authority")) {
@@ -871,6 +893,21 @@ static int rfc9421_value(struct sbuf *b, const struct hd_sign9421_req *r, const 
     return 0;
 }
 
+/* Does the space-separated list of quoted identifiers [list, list + len) contain item? */
+static int component_repeated(const char *list, size_t len, const char *item, size_t ilen)
+{
+    size_t i = 0;
+
+    while (i + ilen <= len) {
+        if (memcmp(list + i, item, ilen) == 0 && (i + ilen == len || list[i + ilen] == ' '))
+            return 1;
+        while (i < len && list[i] != ' ')
+            i++;
+        i++;
+    }
+    return 0;
+}
+
 int hd_sign_rfc9421(struct hd_signer *s, const struct hd_sign9421_req *req, char *input,
                     size_t input_cap, char *sig, size_t sig_cap)
 {
@@ -882,7 +919,7 @@ int hd_sign_rfc9421(struct hd_signer *s, const struct hd_sign9421_req *req, char
     size_t n, params_at, i;
     int rc, alg;
 
-    if (!req->key_id || !req->components || check_text(req->key_id) != 0 || input_cap == 0)
+    if (!req->key_id || !req->components || check_sf_string(req->key_id) != 0 || input_cap == 0)
         return HD_ERR_INVALID;
     /* Labels are sf-key: lcalpha / "*" then lcalpha, digit, "_", "-", ".", "*". */
     if (!(label[0] >= 'a' && label[0] <= 'z') && label[0] != '*')
@@ -919,6 +956,19 @@ int hd_sign_rfc9421(struct hd_signer *s, const struct hd_sign9421_req *req, char
                 return HD_ERR_INVALID;
         if (in.len > params_at)
             sb_put(&in, " ", 1);
+        /* RFC 9421 2.5: a component identifier must not be repeated. Look for the same
+         * quoted, lower-cased name already written into the inner list. */
+        if (!in.err) {
+            size_t at = in.len;
+
+            sb_put(&in, "\"", 1);
+            sb_lower(&in, name, nl);
+            sb_put(&in, "\"", 1);
+            if (!in.err && component_repeated(input + params_at, at - params_at, input + at,
+                                              in.len - at))
+                return HD_ERR_INVALID;
+            in.len = at;
+        }
         sb_put(&in, "\"", 1);
         sb_lower(&in, name, nl);
         sb_put(&in, "\"", 1);

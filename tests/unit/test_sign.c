@@ -206,6 +206,11 @@ static void test_vectors(const char *backend, const char *pem, size_t len)
     T_EQ_INT(hd_sign_cavage(s, &r, out, sizeof(out)), HD_ERR_INVALID);
     r.components = "date";
     T_EQ_INT(hd_sign_cavage(s, &r, out, 100), HD_ERR_FULL);
+    r.components = "(request-target)";
+    r.method = "PO\nST";
+    T_EQ_INT(hd_sign_cavage(s, &r, out, sizeof(out)), HD_ERR_INVALID);
+    r.method = "POST";
+    r.components = "date";
     r.key_id = "Nope";
     T_EQ_INT(hd_sign_cavage(s, &r, out, sizeof(out)), HD_ERR_NOT_FOUND);
     r.key_id = "Te\"st";
