@@ -1,0 +1,795 @@
+/* Metrics registry and Prometheus text rendering (see metrics.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "err.h"
+#include "metrics.h"
+#include "queue.h"
+
+/* Bucket bounds in microseconds: from 50 us (a fast signature) to 60 s (a slow receiver). */
+static const uint64_t bounds_us[HD_METRICS_NBUCKETS - 1] = {
+    50,     100,    250,     500,     1000,    2500,    5000,     10000,    25000,   50000,
+    100000, 250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
+
+struct hist {
+    _Atomic uint64_t b[HD_METRICS_NBUCKETS];
+    _Atomic uint64_t sum_us;
+};
+
+/* One shard per writer thread, aligned so that two shards never share a cache line. */
+struct shard {
+    _Alignas(64) _Atomic uint64_t c[HD_MC__COUNT];
+    _Atomic int64_t g[HD_MG__COUNT];
+    struct hist h[HD_MH__COUNT];
+};
+
+struct hd_mhost {
+    char name[HD_HOST_MAX];
+    _Atomic int64_t inflight;
+    _Atomic unsigned window;
+    _Atomic int breaker;
+    _Atomic int dead;
+    _Atomic uint64_t done, retry, failed, requests;
+    _Atomic int last_status;
+    struct hist lat;
+    atomic_flag err_lock;            /* guards last_error (written on failures only) */
+    char last_error[HD_ERRTEXT_MAX];
+};
+
+struct hd_metrics {
+    struct shard shards[HD_METRICS_SHARDS];
+    _Atomic unsigned top_hosts;
+    pthread_mutex_t hosts_mu; /* inserts and scrapes of the host table */
+    struct hd_mhost **hosts;  /* open addressing by name hash */
+    size_t hosts_cap, nhosts;
+};
+
+static uint64_t name_hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ull;
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ull;
+    return h;
+}
+
+int hd_metrics_new(struct hd_metrics **out)
+{
+    struct hd_metrics *m = aligned_alloc(64, (sizeof(*m) + 63) & ~(size_t)63);
+    if (!m)
+        return -ENOMEM;
+    memset(m, 0, sizeof(*m));
+    atomic_init(&m->top_hosts, 50);
+    pthread_mutex_init(&m->hosts_mu, NULL);
+    *out = m;
+    return 0;
+}
+
+void hd_metrics_free(struct hd_metrics *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->hosts_cap; i++)
+        free(m->hosts[i]);
+    free(m->hosts);
+    pthread_mutex_destroy(&m->hosts_mu);
+    free(m);
+}
+
+void hd_metrics_set_top_hosts(struct hd_metrics *m, unsigned n)
+{
+    if (m)
+        atomic_store(&m->top_hosts, n);
+}
+
+void hd_metrics_add(struct hd_metrics *m, unsigned shard, enum hd_metric_counter c, uint64_t n)
+{
+    if (m && (unsigned)c < HD_MC__COUNT)
+        atomic_fetch_add_explicit(&m->shards[shard % HD_METRICS_SHARDS].c[c], n,
+                                  memory_order_relaxed);
+}
+
+static unsigned bucket_of(uint64_t usec)
+{
+    unsigned lo = 0, hi = HD_METRICS_NBUCKETS - 1;
+    /* first bound >= usec; the last bucket is +Inf */
+    while (lo < hi) {
+        unsigned mid = (lo + hi) / 2;
+        if (usec <= bounds_us[mid])
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+static void hist_observe(struct hist *h, uint64_t usec)
+{
+    atomic_fetch_add_explicit(&h->b[bucket_of(usec)], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, usec, memory_order_relaxed);
+}
+
+void hd_metrics_observe(struct hd_metrics *m, unsigned shard, enum hd_metric_hist h,
+                        uint64_t usec)
+{
+    if (m && (unsigned)h < HD_MH__COUNT)
+        hist_observe(&m->shards[shard % HD_METRICS_SHARDS].h[h], usec);
+}
+
+void hd_metrics_gauge_add(struct hd_metrics *m, unsigned shard, enum hd_metric_gauge g,
+                          int64_t delta)
+{
+    if (m && (unsigned)g < HD_MG__COUNT)
+        atomic_fetch_add_explicit(&m->shards[shard % HD_METRICS_SHARDS].g[g], delta,
+                                  memory_order_relaxed);
+}
+
+void hd_metrics_gauge_set(struct hd_metrics *m, unsigned shard, enum hd_metric_gauge g,
+                          int64_t v)
+{
+    if (m && (unsigned)g < HD_MG__COUNT)
+        atomic_store_explicit(&m->shards[shard % HD_METRICS_SHARDS].g[g], v,
+                              memory_order_relaxed);
+}
+
+uint64_t hd_metrics_counter(struct hd_metrics *m, enum hd_metric_counter c)
+{
+    uint64_t v = 0;
+    if (!m || (unsigned)c >= HD_MC__COUNT)
+        return 0;
+    for (unsigned i = 0; i < HD_METRICS_SHARDS; i++)
+        v += atomic_load_explicit(&m->shards[i].c[c], memory_order_relaxed);
+    return v;
+}
+
+int64_t hd_metrics_gauge(struct hd_metrics *m, enum hd_metric_gauge g)
+{
+    int64_t v = 0;
+    if (!m || (unsigned)g >= HD_MG__COUNT)
+        return 0;
+    for (unsigned i = 0; i < HD_METRICS_SHARDS; i++)
+        v += atomic_load_explicit(&m->shards[i].g[g], memory_order_relaxed);
+    return v;
+}
+
+/* ---------------------------------------------------------------- hosts */
+
+static struct hd_mhost *table_find(struct hd_mhost **tab, size_t cap, const char *name)
+{
+    size_t i = (size_t)name_hash(name) & (cap - 1);
+    while (tab[i]) {
+        if (!strcmp(tab[i]->name, name))
+            return tab[i];
+        i = (i + 1) & (cap - 1);
+    }
+    return NULL;
+}
+
+static void table_put(struct hd_mhost **tab, size_t cap, struct hd_mhost *h)
+{
+    size_t i = (size_t)name_hash(h->name) & (cap - 1);
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = h;
+}
+
+struct hd_mhost *hd_metrics_host(struct hd_metrics *m, const char *host)
+{
+    struct hd_mhost *h = NULL;
+    size_t n;
+
+    if (!m || !host)
+        return NULL;
+    n = strlen(host);
+    if (n == 0 || n >= HD_HOST_MAX)
+        return NULL;
+    pthread_mutex_lock(&m->hosts_mu);
+    if (m->hosts_cap)
+        h = table_find(m->hosts, m->hosts_cap, host);
+    if (h || m->nhosts >= HD_METRICS_MAX_HOSTS)
+        goto out;
+    if ((m->nhosts + 1) * 10 > m->hosts_cap * 7) {
+        size_t ncap = m->hosts_cap ? m->hosts_cap * 2 : 256;
+        struct hd_mhost **nt = calloc(ncap, sizeof(*nt));
+        if (!nt)
+            goto out;
+        for (size_t i = 0; i < m->hosts_cap; i++)
+            if (m->hosts[i])
+                table_put(nt, ncap, m->hosts[i]);
+        free(m->hosts);
+        m->hosts = nt;
+        m->hosts_cap = ncap;
+    }
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        goto out;
+    memcpy(h->name, host, n + 1);
+    table_put(m->hosts, m->hosts_cap, h);
+    m->nhosts++;
+out:
+    pthread_mutex_unlock(&m->hosts_mu);
+    return h;
+}
+
+void hd_mhost_inflight_add(struct hd_mhost *h, int delta)
+{
+    if (h)
+        atomic_fetch_add_explicit(&h->inflight, delta, memory_order_relaxed);
+}
+
+void hd_mhost_set_window(struct hd_mhost *h, unsigned window)
+{
+    if (h)
+        atomic_store_explicit(&h->window, window, memory_order_relaxed);
+}
+
+void hd_mhost_set_breaker(struct hd_mhost *h, enum hd_breaker_state s)
+{
+    if (h)
+        atomic_store_explicit(&h->breaker, (int)s, memory_order_relaxed);
+}
+
+void hd_mhost_set_dead(struct hd_mhost *h, int dead)
+{
+    if (h)
+        atomic_store_explicit(&h->dead, dead ? 1 : 0, memory_order_relaxed);
+}
+
+static void err_lock(struct hd_mhost *h)
+{
+    while (atomic_flag_test_and_set_explicit(&h->err_lock, memory_order_acquire))
+        ;
+}
+
+static void err_unlock(struct hd_mhost *h)
+{
+    atomic_flag_clear_explicit(&h->err_lock, memory_order_release);
+}
+
+void hd_mhost_result(struct hd_mhost *h, int outcome, int status, uint64_t latency_us,
+                     const char *error)
+{
+    if (!h)
+        return;
+    atomic_fetch_add_explicit(&h->requests, 1, memory_order_relaxed);
+    if (outcome == 1)
+        atomic_fetch_add_explicit(&h->done, 1, memory_order_relaxed);
+    else if (outcome == 2)
+        atomic_fetch_add_explicit(&h->retry, 1, memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&h->failed, 1, memory_order_relaxed);
+    atomic_store_explicit(&h->last_status, status, memory_order_relaxed);
+    hist_observe(&h->lat, latency_us);
+    if (outcome != 1 && error) {
+        err_lock(h);
+        snprintf(h->last_error, sizeof(h->last_error), "%s", error);
+        err_unlock(h);
+    }
+}
+
+uint64_t hd_metrics_bucket_bound_us(unsigned i)
+{
+    return i < HD_METRICS_NBUCKETS - 1 ? bounds_us[i] : UINT64_MAX;
+}
+
+double hd_metrics_quantile_us(const uint64_t *counts, double q)
+{
+    uint64_t total = 0, acc = 0;
+    double rank;
+
+    for (unsigned i = 0; i < HD_METRICS_NBUCKETS; i++)
+        total += counts[i];
+    if (!total)
+        return 0;
+    rank = q * (double)total;
+    for (unsigned i = 0; i < HD_METRICS_NBUCKETS; i++) {
+        double lo = i ? (double)bounds_us[i - 1] : 0;
+        double hi;
+        if (counts[i] == 0 || (double)(acc + counts[i]) < rank) {
+            acc += counts[i];
+            continue;
+        }
+        if (i == HD_METRICS_NBUCKETS - 1)
+            return lo; /* +Inf bucket: the best we can say is "above the last bound" */
+        hi = (double)bounds_us[i];
+        return lo + (hi - lo) * ((rank - (double)acc) / (double)counts[i]);
+    }
+    return (double)bounds_us[HD_METRICS_NBUCKETS - 2];
+}
+
+/* ---------------------------------------------------------------- store view */
+
+struct hview {
+    char name[HD_HOST_MAX];
+    struct hd_host_rec rec;
+    uint64_t oldest_ms; /* enqueue time of the host's first queued delivery, 0 none */
+    struct hd_mhost *live;
+};
+
+struct sview {
+    struct hd_counters c;
+    struct hview *hosts;
+    size_t n;
+    uint64_t queued, retrying, oldest_ms;
+};
+
+static int on_first(const struct hd_qent *e, void *user_data)
+{
+    *(uint64_t *)user_data = e->enqueued_ms;
+    return 1;
+}
+
+static int backlog_cmp(const void *a, const void *b)
+{
+    const struct hview *x = a, *y = b;
+    if (x->rec.queued != y->rec.queued)
+        return x->rec.queued < y->rec.queued ? 1 : -1;
+    return strcmp(x->name, y->name);
+}
+
+/* Reads counters and every host record (and the oldest queued delivery of each host with a
+ * backlog) in one read transaction. Hosts that only the live table knows (no record yet)
+ * are added with zero backlog. */
+static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    MDB_val k, d;
+    size_t cap = 0;
+    int rc = 0, op = MDB_FIRST;
+
+    memset(v, 0, sizeof(*v));
+    if (st) {
+        rc = hd_store_begin(st, 0, &txn);
+        if (rc)
+            return rc;
+        rc = hd_counters_get(st, txn, &v->c);
+        if (rc)
+            goto out;
+        rc = hd_store_err(mdb_cursor_open(txn, st->hosts, &cur));
+        if (rc)
+            goto out;
+        while (mdb_cursor_get(cur, &k, &d, op) == 0) {
+            struct hview *h;
+            op = MDB_NEXT;
+            if (k.mv_size == 0 || k.mv_size >= HD_HOST_MAX)
+                continue;
+            if (v->n == cap) {
+                size_t ncap = cap ? cap * 2 : 256;
+                struct hview *nh = realloc(v->hosts, ncap * sizeof(*nh));
+                if (!nh) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                v->hosts = nh;
+                cap = ncap;
+            }
+            h = &v->hosts[v->n];
+            memset(h, 0, sizeof(*h));
+            memcpy(h->name, k.mv_data, k.mv_size);
+            if (hd_host_get(st, txn, h->name, k.mv_size, &h->rec) != 0)
+                continue;
+            if (h->rec.queued) {
+                uint8_t last[HD_QKEY_MAX];
+                size_t last_len;
+                int end;
+                hd_queue_scan(st, txn, h->name, NULL, 0, 1, on_first, &h->oldest_ms, last,
+                              &last_len, &end);
+                if (h->oldest_ms && (!v->oldest_ms || h->oldest_ms < v->oldest_ms))
+                    v->oldest_ms = h->oldest_ms;
+            }
+            v->queued += h->rec.queued;
+            v->retrying += h->rec.retrying;
+            v->n++;
+        }
+    }
+    /* attach live cells; add live-only hosts */
+    if (m) {
+        pthread_mutex_lock(&m->hosts_mu);
+        for (size_t i = 0; i < v->n; i++)
+            v->hosts[i].live = m->hosts_cap ? table_find(m->hosts, m->hosts_cap, v->hosts[i].name)
+                                            : NULL;
+        /* Without a store, the live table is the host list. With one, every host the runner
+         * touched has a record (enqueue creates it), so nothing is missing. */
+        for (size_t i = 0; !st && i < m->hosts_cap && rc == 0; i++) {
+            struct hd_mhost *lh = m->hosts[i];
+            if (!lh)
+                continue;
+            if (v->n == cap) {
+                size_t ncap = cap ? cap * 2 : 256;
+                struct hview *nh = realloc(v->hosts, ncap * sizeof(*nh));
+                if (!nh) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                v->hosts = nh;
+                cap = ncap;
+            }
+            memset(&v->hosts[v->n], 0, sizeof(v->hosts[v->n]));
+            memcpy(v->hosts[v->n].name, lh->name, strlen(lh->name) + 1);
+            v->hosts[v->n].live = lh;
+            v->n++;
+        }
+        pthread_mutex_unlock(&m->hosts_mu);
+    }
+    qsort(v->hosts, v->n, sizeof(*v->hosts), backlog_cmp);
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    if (txn)
+        hd_store_abort(txn);
+    if (rc) {
+        free(v->hosts);
+        v->hosts = NULL;
+    }
+    return rc;
+}
+
+/* ---------------------------------------------------------------- text output */
+
+struct mbuf {
+    char *p;
+    size_t n, cap;
+    int err;
+};
+
+static void put(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void put(struct mbuf *b, const char *fmt, ...)
+{
+    va_list ap;
+    int w;
+
+    if (b->err)
+        return;
+    for (;;) {
+        va_start(ap, fmt);
+        w = vsnprintf(b->p + b->n, b->cap - b->n, fmt, ap);
+        va_end(ap);
+        if (w < 0) {
+            b->err = -EINVAL;
+            return;
+        }
+        if ((size_t)w < b->cap - b->n) {
+            b->n += (size_t)w;
+            return;
+        }
+        if (b->cap >= HD_METRICS_OUT_MAX) {
+            b->err = HD_ERR_FULL;
+            return;
+        }
+        {
+            size_t ncap = b->cap * 2;
+            char *np = realloc(b->p, ncap);
+            if (!np) {
+                b->err = -ENOMEM;
+                return;
+            }
+            b->p = np;
+            b->cap = ncap;
+        }
+    }
+}
+
+/* Label values: backslash, double quote and line feed are escaped (exposition format). */
+static const char *esc(const char *s, char *buf, size_t len)
+{
+    size_t j = 0;
+    for (; *s && j + 3 < len; s++) {
+        if (*s == '\\' || *s == '"') {
+            buf[j++] = '\\';
+            buf[j++] = *s;
+        } else if (*s == '\n') {
+            buf[j++] = '\\';
+            buf[j++] = 'n';
+        } else {
+            buf[j++] = *s;
+        }
+    }
+    buf[j] = 0;
+    return buf;
+}
+
+static void head(struct mbuf *b, const char *name, const char *type, const char *help)
+{
+    put(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+static void hist_sum(struct hd_metrics *m, enum hd_metric_hist which, uint64_t *counts,
+                     uint64_t *sum)
+{
+    memset(counts, 0, sizeof(uint64_t) * HD_METRICS_NBUCKETS);
+    *sum = 0;
+    for (unsigned s = 0; s < HD_METRICS_SHARDS; s++) {
+        const struct hist *h = &m->shards[s].h[which];
+        for (unsigned i = 0; i < HD_METRICS_NBUCKETS; i++)
+            counts[i] += atomic_load_explicit(&h->b[i], memory_order_relaxed);
+        *sum += atomic_load_explicit(&h->sum_us, memory_order_relaxed);
+    }
+}
+
+static void hist_read(const struct hist *h, uint64_t *counts, uint64_t *sum)
+{
+    for (unsigned i = 0; i < HD_METRICS_NBUCKETS; i++)
+        counts[i] = atomic_load_explicit(&h->b[i], memory_order_relaxed);
+    *sum = atomic_load_explicit(&h->sum_us, memory_order_relaxed);
+}
+
+/* labels: "" or `host="x",` (with the trailing comma) */
+static void put_hist(struct mbuf *b, const char *name, const char *labels, const uint64_t *counts,
+                     uint64_t sum)
+{
+    uint64_t acc = 0;
+    size_t ll = strlen(labels);
+    for (unsigned i = 0; i < HD_METRICS_NBUCKETS - 1; i++) {
+        acc += counts[i];
+        put(b, "%s_bucket{%sle=\"%g\"} %" PRIu64 "\n", name, labels,
+            (double)bounds_us[i] / 1e6, acc);
+    }
+    acc += counts[HD_METRICS_NBUCKETS - 1];
+    put(b, "%s_bucket{%sle=\"+Inf\"} %" PRIu64 "\n", name, labels, acc);
+    if (ll) {
+        /* drop the trailing comma for the _sum and _count label sets */
+        put(b, "%s_sum{%.*s} %.6f\n", name, (int)ll - 1, labels, (double)sum / 1e6);
+        put(b, "%s_count{%.*s} %" PRIu64 "\n", name, (int)ll - 1, labels, acc);
+    } else {
+        put(b, "%s_sum %.6f\n", name, (double)sum / 1e6);
+        put(b, "%s_count %" PRIu64 "\n", name, acc);
+    }
+}
+
+static uint64_t now_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static const char *const breaker_names[] = {"closed", "open", "half_open"};
+
+int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, size_t *len)
+{
+    struct mbuf b = {0};
+    struct sview v;
+    uint64_t counts[HD_METRICS_NBUCKETS], sum, now = now_wall_ms();
+    size_t top;
+    char e[HD_HOST_MAX * 2 + 8], lab[HD_HOST_MAX * 2 + 16];
+    int rc;
+
+    rc = store_view(m, st, &v);
+    if (rc)
+        return rc;
+    b.cap = 16384;
+    b.p = malloc(b.cap);
+    if (!b.p) {
+        free(v.hosts);
+        return -ENOMEM;
+    }
+    b.p[0] = 0;
+
+    if (m) {
+        head(&b, "herald_deliveries_total", "counter",
+             "Delivery attempts finished, by outcome (done, retry, dead).");
+        put(&b, "herald_deliveries_total{outcome=\"done\"} %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_DONE));
+        put(&b, "herald_deliveries_total{outcome=\"retry\"} %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_RETRY));
+        put(&b, "herald_deliveries_total{outcome=\"dead\"} %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_DEAD));
+        head(&b, "herald_requests_total", "counter", "HTTP requests sent to inboxes.");
+        put(&b, "herald_requests_total %" PRIu64 "\n", hd_metrics_counter(m, HD_MC_ATTEMPTS));
+        head(&b, "herald_ingest_total", "counter",
+             "Activities offered to the ingest endpoint or C API, by result.");
+        put(&b, "herald_ingest_total{result=\"accepted\"} %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_INGEST_ACCEPTED));
+        put(&b, "herald_ingest_total{result=\"duplicate\"} %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_INGEST_DUPLICATE));
+        put(&b, "herald_ingest_total{result=\"refused\"} %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_INGEST_REFUSED));
+        head(&b, "herald_ingest_throttled_total", "counter",
+             "Ingest requests refused with 429/503 because the queue was over its bound.");
+        put(&b, "herald_ingest_throttled_total %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_INGEST_THROTTLED));
+        head(&b, "herald_store_commits_total", "counter",
+             "Acknowledgement transactions committed to the store.");
+        put(&b, "herald_store_commits_total %" PRIu64 "\n", hd_metrics_counter(m, HD_MC_COMMITS));
+        head(&b, "herald_config_reloads_total", "counter",
+             "Configuration reloads (SIGHUP), by result.");
+        put(&b, "herald_config_reloads_total{result=\"ok\"} %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_RELOADS));
+        put(&b, "herald_config_reloads_total{result=\"error\"} %" PRIu64 "\n",
+            hd_metrics_counter(m, HD_MC_RELOAD_ERRORS));
+
+        head(&b, "herald_in_flight", "gauge", "Requests in flight.");
+        put(&b, "herald_in_flight %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_IN_FLIGHT));
+        head(&b, "herald_leased", "gauge", "Deliveries leased in memory by the loop threads.");
+        put(&b, "herald_leased %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_LEASED));
+        head(&b, "herald_breakers_open", "gauge", "Hosts whose circuit breaker is open.");
+        put(&b, "herald_breakers_open %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_BREAKERS_OPEN));
+        head(&b, "herald_hosts_dead", "gauge", "Hosts marked dead.");
+        put(&b, "herald_hosts_dead %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_HOSTS_DEAD));
+
+        head(&b, "herald_delivery_duration_seconds", "histogram",
+             "Time from sending a request to its answer or failure.");
+        hist_sum(m, HD_MH_LATENCY, counts, &sum);
+        put_hist(&b, "herald_delivery_duration_seconds", "", counts, sum);
+        head(&b, "herald_sign_duration_seconds", "histogram", "Time to sign one request.");
+        hist_sum(m, HD_MH_SIGN, counts, &sum);
+        put_hist(&b, "herald_sign_duration_seconds", "", counts, sum);
+        head(&b, "herald_store_commit_duration_seconds", "histogram",
+             "Time to commit one LMDB write transaction.");
+        hist_sum(m, HD_MH_COMMIT, counts, &sum);
+        put_hist(&b, "herald_store_commit_duration_seconds", "", counts, sum);
+    }
+    if (st) {
+        head(&b, "herald_activities_total", "counter", "Activities accepted into the store.");
+        put(&b, "herald_activities_total %" PRIu64 "\n", v.c.activities);
+        head(&b, "herald_store_deliveries_total", "counter",
+             "Deliveries finished as recorded in the store, by result.");
+        put(&b, "herald_store_deliveries_total{result=\"done\"} %" PRIu64 "\n", v.c.done);
+        put(&b, "herald_store_deliveries_total{result=\"failed\"} %" PRIu64 "\n", v.c.failed);
+        head(&b, "herald_queue_deliveries", "gauge", "Deliveries queued, by state.");
+        put(&b, "herald_queue_deliveries{state=\"pending\"} %" PRIu64 "\n",
+            v.queued - v.retrying);
+        put(&b, "herald_queue_deliveries{state=\"retrying\"} %" PRIu64 "\n", v.retrying);
+        head(&b, "herald_queue_oldest_age_seconds", "gauge",
+             "Age of the oldest queued delivery (0 when the queue is empty).");
+        put(&b, "herald_queue_oldest_age_seconds %.3f\n",
+            v.oldest_ms && now > v.oldest_ms ? (double)(now - v.oldest_ms) / 1e3 : 0.0);
+        head(&b, "herald_hosts", "gauge", "Hosts known to the store.");
+        put(&b, "herald_hosts %zu\n", v.n);
+    }
+
+    top = m ? atomic_load(&m->top_hosts) : 0;
+    if (top > v.n)
+        top = v.n;
+    if (top) {
+        head(&b, "herald_host_backlog", "gauge",
+             "Deliveries queued for the host (top hosts by backlog only).");
+        for (size_t i = 0; i < top; i++)
+            put(&b, "herald_host_backlog{host=\"%s\"} %" PRIu64 "\n",
+                esc(v.hosts[i].name, e, sizeof(e)), v.hosts[i].rec.queued);
+        head(&b, "herald_host_retrying", "gauge", "Deliveries of the host waiting to retry.");
+        for (size_t i = 0; i < top; i++)
+            put(&b, "herald_host_retrying{host=\"%s\"} %" PRIu64 "\n",
+                esc(v.hosts[i].name, e, sizeof(e)), v.hosts[i].rec.retrying);
+        head(&b, "herald_host_oldest_age_seconds", "gauge",
+             "Age of the host's oldest queued delivery.");
+        for (size_t i = 0; i < top; i++)
+            put(&b, "herald_host_oldest_age_seconds{host=\"%s\"} %.3f\n",
+                esc(v.hosts[i].name, e, sizeof(e)),
+                v.hosts[i].oldest_ms && now > v.hosts[i].oldest_ms
+                    ? (double)(now - v.hosts[i].oldest_ms) / 1e3
+                    : 0.0);
+        head(&b, "herald_host_in_flight", "gauge", "Requests in flight to the host.");
+        for (size_t i = 0; i < top; i++)
+            put(&b, "herald_host_in_flight{host=\"%s\"} %" PRId64 "\n",
+                esc(v.hosts[i].name, e, sizeof(e)),
+                v.hosts[i].live ? atomic_load(&v.hosts[i].live->inflight) : 0);
+        head(&b, "herald_host_window", "gauge", "The host's current in-flight window.");
+        for (size_t i = 0; i < top; i++)
+            put(&b, "herald_host_window{host=\"%s\"} %u\n", esc(v.hosts[i].name, e, sizeof(e)),
+                v.hosts[i].live ? atomic_load(&v.hosts[i].live->window) : 0);
+        head(&b, "herald_host_breaker", "gauge",
+             "The host's circuit breaker: 1 for its current state.");
+        for (size_t i = 0; i < top; i++) {
+            int s = v.hosts[i].live ? atomic_load(&v.hosts[i].live->breaker) : 0;
+            for (int k = 0; k < 3; k++)
+                put(&b, "herald_host_breaker{host=\"%s\",state=\"%s\"} %d\n",
+                    esc(v.hosts[i].name, e, sizeof(e)), breaker_names[k], s == k);
+        }
+        head(&b, "herald_host_deliveries_total", "counter",
+             "Delivery attempts to the host finished by this process, by outcome.");
+        for (size_t i = 0; i < top; i++) {
+            struct hd_mhost *lh = v.hosts[i].live;
+            esc(v.hosts[i].name, e, sizeof(e));
+            put(&b, "herald_host_deliveries_total{host=\"%s\",outcome=\"done\"} %" PRIu64 "\n", e,
+                lh ? atomic_load(&lh->done) : 0);
+            put(&b, "herald_host_deliveries_total{host=\"%s\",outcome=\"retry\"} %" PRIu64 "\n",
+                e, lh ? atomic_load(&lh->retry) : 0);
+            put(&b, "herald_host_deliveries_total{host=\"%s\",outcome=\"dead\"} %" PRIu64 "\n", e,
+                lh ? atomic_load(&lh->failed) : 0);
+        }
+        head(&b, "herald_host_delivery_duration_seconds", "histogram",
+             "Request latency per host (top hosts by backlog only).");
+        for (size_t i = 0; i < top; i++) {
+            uint64_t hc[HD_METRICS_NBUCKETS] = {0}, hs = 0;
+            if (v.hosts[i].live)
+                hist_read(&v.hosts[i].live->lat, hc, &hs);
+            snprintf(lab, sizeof(lab), "host=\"%s\",", esc(v.hosts[i].name, e, sizeof(e)));
+            put_hist(&b, "herald_host_delivery_duration_seconds", lab, hc, hs);
+        }
+    }
+    free(v.hosts);
+    if (b.err) {
+        free(b.p);
+        return b.err;
+    }
+    *out = b.p;
+    *len = b.n;
+    return 0;
+}
+
+int hd_metrics_render_hosts_json(struct hd_metrics *m, struct hd_store *st, size_t limit,
+                                 char **out, size_t *len)
+{
+    struct sview v;
+    json_t *root, *hosts;
+    char *s;
+    int rc;
+
+    rc = store_view(m, st, &v);
+    if (rc)
+        return rc;
+    if (limit == 0 || limit > v.n)
+        limit = v.n;
+    hosts = json_array();
+    root = json_object();
+    if (!hosts || !root) {
+        json_decref(hosts);
+        json_decref(root);
+        free(v.hosts);
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < limit; i++) {
+        struct hview *h = &v.hosts[i];
+        struct hd_mhost *lh = h->live;
+        uint64_t hc[HD_METRICS_NBUCKETS] = {0}, hs = 0;
+        char lerr[HD_ERRTEXT_MAX];
+        int br = lh ? atomic_load(&lh->breaker) : 0;
+        json_t *o;
+
+        if (lh) {
+            hist_read(&lh->lat, hc, &hs);
+            err_lock(lh);
+            snprintf(lerr, sizeof(lerr), "%s", lh->last_error[0] ? lh->last_error : h->rec.last_error);
+            err_unlock(lh);
+        } else {
+            snprintf(lerr, sizeof(lerr), "%s", h->rec.last_error);
+        }
+        o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:s, s:b, s:I, "
+                      "s:s, s:I}",
+                      "host", h->name, "backlog", (json_int_t)h->rec.queued, "retrying",
+                      (json_int_t)h->rec.retrying, "in_flight",
+                      (json_int_t)(lh ? atomic_load(&lh->inflight) : 0), "window",
+                      (json_int_t)(lh ? atomic_load(&lh->window) : 0), "done",
+                      (json_int_t)h->rec.done, "failed", (json_int_t)h->rec.failed, "requests",
+                      (json_int_t)(lh ? atomic_load(&lh->requests) : 0), "live_done",
+                      (json_int_t)(lh ? atomic_load(&lh->done) : 0), "p50_ms",
+                      hd_metrics_quantile_us(hc, 0.5) / 1e3, "p99_ms",
+                      hd_metrics_quantile_us(hc, 0.99) / 1e3, "breaker",
+                      breaker_names[br >= 0 && br < 3 ? br : 0], "dead",
+                      lh ? atomic_load(&lh->dead) : 0, "last_status",
+                      (json_int_t)(lh && atomic_load(&lh->last_status)
+                                       ? atomic_load(&lh->last_status)
+                                       : (int)h->rec.last_status),
+                      "last_error", lerr, "oldest_ms", (json_int_t)h->oldest_ms);
+        if (o)
+            json_array_append_new(hosts, o);
+    }
+    json_object_set_new(root, "now_ms", json_integer((json_int_t)now_wall_ms()));
+    json_object_set_new(
+        root, "totals",
+        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "hosts", (json_int_t)v.n, "queued",
+                  (json_int_t)v.queued, "retrying", (json_int_t)v.retrying, "done",
+                  (json_int_t)v.c.done, "failed", (json_int_t)v.c.failed, "in_flight",
+                  (json_int_t)hd_metrics_gauge(m, HD_MG_IN_FLIGHT), "delivered",
+                  (json_int_t)hd_metrics_counter(m, HD_MC_DONE), "oldest_ms",
+                  (json_int_t)v.oldest_ms));
+    json_object_set_new(root, "hosts", hosts);
+    free(v.hosts);
+    s = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    if (!s)
+        return -ENOMEM;
+    *out = s;
+    *len = strlen(s);
+    return 0;
+}
