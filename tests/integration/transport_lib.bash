@@ -65,7 +65,7 @@ start_tool() {
     PORT=$(cat "$pf")
 }
 
-stat_of() { grep -o "$1=[0-9]*" "$STATS" | cut -d= -f2; }
+stat_of() { sleep 0.1; grep -o "$1=[0-9]*" "$STATS" | cut -d= -f2; }
 
 # start_nghttpd ARGS...: nghttpd on a random free port of 127.0.0.1; sets PORT
 start_nghttpd() {

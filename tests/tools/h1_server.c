@@ -42,7 +42,16 @@ struct client {
     WOLFSSL *ssl;
 };
 
+static atomic_int stats_dirty;
+
+/* Marks the stats changed; a thread rewrites the file at most every 20 ms, so counting never
+ * slows the server down. */
 static void write_stats(void)
+{
+    atomic_store(&stats_dirty, 1);
+}
+
+static void flush_stats(void)
 {
     FILE *f;
     char tmp[4096];
@@ -201,6 +210,17 @@ out:
     return NULL;
 }
 
+static void *stats_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        if (atomic_exchange(&stats_dirty, 0))
+            flush_stats();
+        usleep(20000);
+    }
+    return NULL;
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -278,7 +298,12 @@ int main(int argc, char **argv)
         fclose(f);
         rename(tmp, port_file);
     }
-    write_stats();
+    flush_stats();
+    {
+        pthread_t st;
+        pthread_create(&st, NULL, stats_thread, NULL);
+        pthread_detach(st);
+    }
     while (strcmp(mode, "no-accept") == 0)
         pause(); /* backlog 0, never accepted: once it is full, SYNs are dropped */
     for (;;) {

@@ -53,7 +53,16 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+static atomic_int stats_dirty;
+
+/* Marks the stats changed; a thread rewrites the file at most every 20 ms, so counting never
+ * slows the server down. */
 static void write_stats(void)
+{
+    atomic_store(&stats_dirty, 1);
+}
+
+static void flush_stats(void)
 {
     char tmp[4096];
     FILE *f;
@@ -214,6 +223,17 @@ static void *serve(void *arg)
     return NULL;
 }
 
+static void *stats_thread(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        if (atomic_exchange(&stats_dirty, 0))
+            flush_stats();
+        usleep(20000);
+    }
+    return NULL;
+}
+
 static void on_alarm(int sig)
 {
     (void)sig;
@@ -276,7 +296,12 @@ int main(int argc, char **argv)
         fclose(f);
         rename(tmp, port_file);
     }
-    write_stats();
+    flush_stats();
+    {
+        pthread_t st;
+        pthread_create(&st, NULL, stats_thread, NULL);
+        pthread_detach(st);
+    }
     for (;;) {
         int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
         struct sconn *c;
