@@ -706,6 +706,12 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     h->inflight--;
     th->inflight--;
     atomic_fetch_sub(&th->n_inflight, 1);
+    if (r->error == HD_ERR_CANCELLED) {
+        /* Shutdown: the entry stays queued exactly as it was (no attempt counted, no host
+         * signal); the next run sends it again. */
+        del_release(th, d);
+        return;
+    }
     if (r->error)
         snprintf(err, sizeof(err), "%s", hd_strerror(r->error));
     else
