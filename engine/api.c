@@ -1,0 +1,326 @@
+/* The public C API (include/herald/herald.h): thin wrappers over the engine calls the CLI and
+ * the ingest endpoint use, translating HD_ERR_* codes into the stable HERALD_ERR_* ones. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audience.h"
+#include "err.h"
+#include "herald/herald.h"
+#include "ingest.h"
+#include "keys.h"
+#include "queue.h"
+#include "store.h"
+
+struct herald_store {
+    struct hd_store *st;
+};
+
+/* The public codes are spelled independently of err.h so that internal renumbering can never
+ * change them; these checks catch a drift at compile time. */
+_Static_assert(HERALD_ERR_INVALID == HD_ERR_INVALID, "code drift");
+_Static_assert(HERALD_ERR_NOT_FOUND == HD_ERR_NOT_FOUND, "code drift");
+_Static_assert(HERALD_ERR_DUPLICATE == HD_ERR_DUPLICATE, "code drift");
+_Static_assert(HERALD_ERR_SCHEMA == HD_ERR_SCHEMA, "code drift");
+_Static_assert(HERALD_ERR_STORE == HD_ERR_STORE, "code drift");
+_Static_assert(HERALD_ERR_BUSY == HD_ERR_BUSY, "code drift");
+_Static_assert(HERALD_ERR_NO_KEY == HD_ERR_NO_KEY, "code drift");
+_Static_assert(HERALD_ERR_FULL == HD_ERR_FULL, "code drift");
+
+/* Internal code -> public code: errno values pass through, the public HD_ERR_* subset keeps
+ * its value, every other internal code (transport, TLS, DNS: never produced by these calls)
+ * becomes HERALD_ERR_INTERNAL. */
+static int pub_err(int rc)
+{
+    if (rc >= 0)
+        return rc;
+    if (rc > HD_ERR_BASE)
+        return rc; /* -errno */
+    switch (rc) {
+    case HD_ERR_INVALID:
+    case HD_ERR_NOT_FOUND:
+    case HD_ERR_DUPLICATE:
+    case HD_ERR_SCHEMA:
+    case HD_ERR_STORE:
+    case HD_ERR_BUSY:
+    case HD_ERR_NO_KEY:
+    case HD_ERR_FULL:
+        return rc;
+    default:
+        return HERALD_ERR_INTERNAL;
+    }
+}
+
+const char *herald_strerror(int err)
+{
+    if (err == HERALD_ERR_INTERNAL)
+        return "internal error";
+    return hd_strerror(err);
+}
+
+const char *herald_version(void)
+{
+    return HD_VERSION;
+}
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int herald_open(const char *dir, herald_store **out)
+{
+    struct herald_store *h;
+    int rc;
+
+    if (!dir || !out)
+        return HERALD_ERR_INVALID;
+    h = calloc(1, sizeof(*h));
+    if (!h)
+        return -ENOMEM;
+    rc = hd_store_open(&h->st, dir, 0);
+    if (rc) {
+        free(h);
+        return pub_err(rc);
+    }
+    *out = h;
+    return 0;
+}
+
+void herald_close(herald_store *h)
+{
+    if (!h)
+        return;
+    hd_store_close(h->st);
+    free(h);
+}
+
+int herald_key_add(herald_store *h, const char *key_id, const char *actor, const char *pem,
+                   size_t pem_len, const char **why)
+{
+    const char *w = NULL;
+    int rc;
+
+    if (!h || !key_id || !actor || !pem || !key_id[0] || !actor[0]) {
+        if (why)
+            *why = "key_id, actor and pem are required";
+        return HERALD_ERR_INVALID;
+    }
+    rc = hd_keys_add(h->st, key_id, actor, pem, pem_len, &w);
+    if (rc == HD_ERR_INVALID && why)
+        *why = w ? w : "invalid key";
+    return pub_err(rc);
+}
+
+static void fill(struct herald_result *r, const struct hd_ingest_result *ir)
+{
+    r->rc = pub_err(ir->rc);
+    r->seq = ir->seq;
+    r->deliveries = ir->deliveries;
+    r->withheld = ir->withheld ? 1 : 0;
+    snprintf(r->why, sizeof(r->why), "%s", ir->rc ? ir->why : "");
+}
+
+static void fail_all(struct herald_result *results, size_t n, int rc)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&results[i], 0, sizeof(results[i]));
+        results[i].rc = rc;
+        snprintf(results[i].why, sizeof(results[i].why), "%s; nothing stored",
+                 herald_strerror(rc));
+    }
+}
+
+int herald_enqueue_batch(herald_store *h, const char *const *envelopes, const size_t *lens,
+                         size_t n, struct herald_result *results)
+{
+    struct hd_ingest_result *ir;
+    struct hd_counters c;
+    MDB_txn *txn;
+    uint64_t now = wall_ms();
+    int rc;
+
+    if (!h || (n && (!envelopes || !lens || !results)))
+        return HERALD_ERR_INVALID;
+    if (n > HERALD_BATCH_MAX)
+        return HERALD_ERR_FULL; /* results untouched: n itself may be wrong */
+    if (n == 0)
+        return 0;
+    ir = calloc(n, sizeof(*ir));
+    if (!ir) {
+        fail_all(results, n, -ENOMEM);
+        return -ENOMEM;
+    }
+    rc = hd_store_begin(h->st, 1, &txn);
+    if (rc)
+        goto out;
+    rc = hd_counters_get(h->st, txn, &c);
+    if (rc) {
+        hd_store_abort(txn);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!envelopes[i]) {
+            ir[i].rc = HD_ERR_INVALID;
+            snprintf(ir[i].why, sizeof(ir[i].why), "NULL envelope");
+            continue;
+        }
+        if (lens[i] > HERALD_ENVELOPE_MAX) {
+            ir[i].rc = HD_ERR_INVALID;
+            snprintf(ir[i].why, sizeof(ir[i].why), "envelope over %u bytes",
+                     HERALD_ENVELOPE_MAX);
+            continue;
+        }
+        hd_ingest_envelope(h->st, txn, &c, envelopes[i], lens[i], now, &ir[i]);
+        if (ir[i].rc == -ENOMEM || ir[i].rc == HD_ERR_STORE) {
+            /* the transaction itself may be unusable: give up on the whole batch */
+            rc = ir[i].rc;
+            hd_store_abort(txn);
+            goto out;
+        }
+    }
+    rc = hd_counters_put(h->st, txn, &c);
+    if (rc) {
+        hd_store_abort(txn);
+        goto out;
+    }
+    rc = hd_store_commit(txn);
+out:
+    if (rc == 0) {
+        for (size_t i = 0; i < n; i++)
+            fill(&results[i], &ir[i]);
+    } else {
+        rc = pub_err(rc);
+        fail_all(results, n, rc);
+    }
+    free(ir);
+    return rc;
+}
+
+int herald_enqueue(herald_store *h, const char *envelope, size_t len, struct herald_result *res)
+{
+    int rc;
+
+    if (!h || !envelope || !res)
+        return HERALD_ERR_INVALID;
+    rc = herald_enqueue_batch(h, &envelope, &len, 1, res);
+    return rc ? rc : res->rc;
+}
+
+/* Applies one follow operation in its own write transaction. */
+static int follow_op(herald_store *h, const struct hd_follow *f, int remove, const char **why)
+{
+    struct hd_follow_batch *b = NULL;
+    struct hd_follow_stats s;
+    const char *w = NULL;
+    MDB_txn *txn;
+    int rc;
+
+    memset(&s, 0, sizeof(s));
+    rc = hd_follow_batch_new(&b);
+    if (rc)
+        return pub_err(rc);
+    rc = hd_follow_batch_add(b, f, remove, &w);
+    if (rc) {
+        if (rc == HD_ERR_INVALID && why)
+            *why = w ? w : "invalid follow";
+        goto out;
+    }
+    rc = hd_store_begin(h->st, 1, &txn);
+    if (rc)
+        goto out;
+    rc = hd_follow_batch_apply(h->st, txn, b, &s);
+    if (rc) {
+        hd_store_abort(txn);
+        goto out;
+    }
+    rc = hd_store_commit(txn);
+    if (rc == 0 && remove && s.removed == 0)
+        rc = HD_ERR_NOT_FOUND;
+out:
+    hd_follow_batch_free(b);
+    return pub_err(rc);
+}
+
+int herald_follow_add(herald_store *h, const struct herald_follow *f, const char **why)
+{
+    struct hd_follow hf;
+
+    if (!h || !f || !f->actor || !f->follower || !f->inbox) {
+        if (why)
+            *why = "actor, follower and inbox are required";
+        return HERALD_ERR_INVALID;
+    }
+    hf.actor = f->actor;
+    hf.follower = f->follower;
+    hf.inbox = f->inbox;
+    hf.shared_inbox = f->shared_inbox;
+    return follow_op(h, &hf, 0, why);
+}
+
+int herald_follow_remove(herald_store *h, const char *actor, const char *follower,
+                         const char **why)
+{
+    struct hd_follow hf;
+
+    if (!h || !actor || !follower) {
+        if (why)
+            *why = "actor and follower are required";
+        return HERALD_ERR_INVALID;
+    }
+    memset(&hf, 0, sizeof(hf));
+    hf.actor = actor;
+    hf.follower = follower;
+    return follow_op(h, &hf, 1, why);
+}
+
+int herald_stats(herald_store *h, struct herald_stats *out)
+{
+    struct herald_stats s;
+    struct hd_counters c;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, op = MDB_FIRST;
+
+    if (!h || !out)
+        return HERALD_ERR_INVALID;
+    memset(&s, 0, sizeof(s));
+    rc = hd_store_begin(h->st, 0, &txn);
+    if (rc)
+        return pub_err(rc);
+    rc = hd_counters_get(h->st, txn, &c);
+    if (rc == 0)
+        rc = hd_store_err(mdb_cursor_open(txn, h->st->hosts, &cur));
+    if (rc) {
+        hd_store_abort(txn);
+        return pub_err(rc);
+    }
+    while (mdb_cursor_get(cur, &k, &v, op) == 0) {
+        struct hd_host_rec hr;
+        char name[HD_HOST_MAX];
+        op = MDB_NEXT;
+        if (k.mv_size == 0 || k.mv_size >= sizeof(name))
+            continue;
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = 0;
+        if (hd_host_get(h->st, txn, name, k.mv_size, &hr) != 0)
+            continue;
+        s.pending += hr.queued - hr.retrying;
+        s.retrying += hr.retrying;
+        s.hosts++;
+    }
+    mdb_cursor_close(cur);
+    hd_store_abort(txn);
+    s.activities = c.activities;
+    s.done = c.done;
+    s.failed = c.failed;
+    s.refused = c.refused;
+    s.withheld = c.withheld;
+    *out = s;
+    return 0;
+}

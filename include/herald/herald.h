@@ -1,0 +1,214 @@
+/** @file herald.h
+ * @brief Herald's C API for platforms that link Herald directly.
+ *
+ * Herald is a delivery and fan-out engine for ActivityPub. A platform opens Herald's store
+ * (an LMDB environment in a directory), stores its actors' signing keys, hands Herald
+ * activities to deliver ("envelopes"), keeps follows up to date, and reads statistics.
+ * Delivery itself is done by a running `herald run` on the same store (another process, or
+ * a service): everything enqueued here is durable when the call returns, and that process
+ * picks it up within a quarter of a second.
+ *
+ * These are the same engine calls the `herald` CLI and the ingest endpoint make.
+ *
+ * @section conventions Conventions
+ * - Every function returning int returns 0 on success or a negative error: either one of
+ *   the HERALD_ERR_* codes below, or a negative errno value passed through unchanged
+ *   (-ENOMEM, -EACCES, -EPERM, ...). herald_strerror() describes both.
+ * - Output parameters are written only on success, except where a result structure is
+ *   documented as filled on failure too (struct herald_result).
+ * - Strings are NUL-terminated UTF-8 unless a length is given. The library copies every
+ *   input it keeps; no pointer passed in is retained after the call returns.
+ * - Thread safety: one handle may be used from several threads at once. Write calls
+ *   (key, enqueue, follow) serialize on the store's single writer lock; reads run in
+ *   parallel. A handle must not be used after herald_close().
+ * - Several processes may open the same store at once (LMDB's multi-process locking).
+ *
+ * @section envelope Envelopes
+ * One JSON object: {"activity": {...}, "inboxes": ["https://host/inbox", ...],
+ * "to_followers": false}. The activity needs a string "id", a "type" and an "actor" (a
+ * string, or an object with an "id") that has a signing key (herald_key_add). It is stored
+ * byte for byte. An unknown envelope key is refused, so that a typo cannot silently drop
+ * recipients. The same inbox twice, after URL normalisation, is one delivery.
+ */
+#ifndef HERALD_H
+#define HERALD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** @defgroup errors Return codes
+ * Values are stable across versions. Other failures are negative errno values.
+ * @{ */
+#define HERALD_SUCCESS 0
+/** Malformed input: JSON, URL, PEM, an unknown envelope key, an argument out of range. */
+#define HERALD_ERR_INVALID (-1001)
+/** No such record (an unknown actor, key or follow). */
+#define HERALD_ERR_NOT_FOUND (-1002)
+/** The activity id was enqueued before; the original sequence number is reported. */
+#define HERALD_ERR_DUPLICATE (-1003)
+/** The store was written by a newer, unknown schema version. */
+#define HERALD_ERR_SCHEMA (-1004)
+/** LMDB failure (disk full, map full, corruption); details are logged on stderr. */
+#define HERALD_ERR_STORE (-1005)
+/** The store is locked by another process where exclusive use is needed. */
+#define HERALD_ERR_BUSY (-1021)
+/** The activity's actor has no signing key. */
+#define HERALD_ERR_NO_KEY (-1022)
+/** A bounded buffer or batch is full (see the limits of each call). */
+#define HERALD_ERR_FULL (-1023)
+/** Any other internal failure (a bug, or a code newer than this header). */
+#define HERALD_ERR_INTERNAL (-1999)
+/** @} */
+
+/** Largest envelope accepted, in bytes (1 MiB). */
+#define HERALD_ENVELOPE_MAX (1u << 20)
+/** Most envelopes in one herald_enqueue_batch() call. */
+#define HERALD_BATCH_MAX 4096u
+
+/** @brief An open store. Opaque. */
+typedef struct herald_store herald_store;
+
+/** @brief Return a static description of a return code.
+ * @param[in] err 0, a HERALD_ERR_* code or a negative errno value.
+ * @return A NUL-terminated string with static lifetime; never NULL. */
+const char *herald_strerror(int err);
+
+/** @brief Return the library version, "MAJOR.MINOR.PATCH" (static string). */
+const char *herald_version(void);
+
+/** @brief Open (creating on first use) the store in directory dir.
+ *
+ * The directory is created with mode 0700 and every file in it 0600. A directory writable by
+ * group or others is refused, because whoever can write it can swap the database.
+ * @param[in] dir Store directory (the CLI's --db). Copied.
+ * @param[out] out Receives the handle, to be released with herald_close(). Written only on
+ *   success.
+ * @return 0, or one of:
+ * - -EPERM: the directory is writable by group or others.
+ * - -EACCES, -ENOENT, -ENOTDIR, ...: the directory cannot be created or opened.
+ * - -ENOMEM: out of memory.
+ * - HERALD_ERR_STORE: LMDB could not open the environment.
+ * - HERALD_ERR_SCHEMA: the store was written by an unknown schema version.
+ * - HERALD_ERR_INVALID: dir or out is NULL. */
+int herald_open(const char *dir, herald_store **out);
+
+/** @brief Close a store handle and free it. NULL is accepted and ignored.
+ * Every call on the handle must have returned first. */
+void herald_close(herald_store *h);
+
+/** @brief Store a signing key for an actor and make it the actor's key.
+ *
+ * The key is validated (RSA of at least 2048 bits as PKCS#1 or PKCS#8 PEM, or Ed25519) and
+ * stored in the store (file mode 0600). Herald never logs or prints key material.
+ * @param[in] h Open store.
+ * @param[in] key_id The key's id as receivers fetch it (e.g. "https://s.example/u/al#main-key").
+ * @param[in] actor The actor's id URL.
+ * @param[in] pem The private key in PEM; pem_len bytes (no NUL needed). Copied; the caller
+ *   should wipe its own copy.
+ * @param[out] why If not NULL, receives on HERALD_ERR_INVALID a static reason string.
+ * @return 0, or one of: HERALD_ERR_INVALID (bad or weak key, empty id), HERALD_ERR_STORE,
+ *   -ENOMEM. */
+int herald_key_add(herald_store *h, const char *key_id, const char *actor, const char *pem,
+                   size_t pem_len, const char **why);
+
+/** @brief The outcome of one envelope. Filled on success and on refusal. */
+struct herald_result {
+    /** 0 accepted; HERALD_ERR_DUPLICATE (seq is the original); HERALD_ERR_INVALID;
+     * HERALD_ERR_NO_KEY; HERALD_ERR_STORE; -ENOMEM. */
+    int rc;
+    /** Accepted: the new sequence number. Duplicate: the original one. Else 0. */
+    uint64_t seq;
+    /** Deliveries persisted (distinct inboxes, after the actor's federation choice). */
+    size_t deliveries;
+    /** 1 when the actor's federation choice withheld the activity (stored, not sent). */
+    int withheld;
+    /** Human-readable reason when rc != 0 (NUL-terminated, truncated to fit). */
+    char why[256];
+};
+
+/** @brief Enqueue one envelope: validate it, expand its audience, persist the activity and
+ * its deliveries, and commit.
+ *
+ * When this returns 0 the activity is durable (the write transaction committed and was
+ * synced). A refused envelope changes nothing.
+ * @param[in] h Open store.
+ * @param[in] envelope JSON text of one envelope, len bytes (no NUL needed), at most
+ *   HERALD_ENVELOPE_MAX.
+ * @param[out] res Receives the outcome (required; filled on refusals too).
+ * @return res->rc: 0, HERALD_ERR_DUPLICATE (res->seq is the original sequence number),
+ *   HERALD_ERR_INVALID (res->why says why), HERALD_ERR_NO_KEY, HERALD_ERR_STORE, -ENOMEM;
+ *   or HERALD_ERR_INVALID when h, envelope or res is NULL (res untouched then). */
+int herald_enqueue(herald_store *h, const char *envelope, size_t len, struct herald_result *res);
+
+/** @brief Enqueue up to HERALD_BATCH_MAX envelopes in one write transaction.
+ *
+ * Each envelope is a nested transaction: a refused one changes nothing and does not affect
+ * the others. All accepted ones become durable together when this returns 0.
+ * @param[in] h Open store.
+ * @param[in] envelopes n pointers to envelope texts; lens[i] is the length of envelopes[i].
+ * @param[out] results n results, one per envelope, filled in order.
+ * @return 0 when the transaction committed (then look at each results[i].rc); or, with
+ *   nothing stored: HERALD_ERR_INVALID (NULL arguments) or HERALD_ERR_FULL
+ *   (n > HERALD_BATCH_MAX), with results untouched; HERALD_ERR_STORE or -ENOMEM, with every
+ *   results[i].rc set to that error. */
+int herald_enqueue_batch(herald_store *h, const char *const *envelopes, const size_t *lens,
+                         size_t n, struct herald_result *results);
+
+/** @brief A follow: follower follows actor and receives at inbox (or at shared_inbox, which
+ * Herald prefers when set, so that a post costs one request per shared inbox). */
+struct herald_follow {
+    const char *actor;        /**< the followed actor's id URL */
+    const char *follower;     /**< the follower's id URL */
+    const char *inbox;        /**< the follower's inbox URL (required for add) */
+    const char *shared_inbox; /**< the follower's shared inbox URL, or NULL */
+};
+
+/** @brief Add (or update) a follow and commit.
+ *
+ * Adding the same follow again is not an error. URLs are at most 500 bytes each.
+ * @param[in] h Open store.
+ * @param[in] f The follow (all strings copied).
+ * @param[out] why If not NULL, receives on HERALD_ERR_INVALID a static reason string.
+ * @return 0, or one of: HERALD_ERR_INVALID (bad URL, missing inbox), HERALD_ERR_STORE,
+ *   -ENOMEM. */
+int herald_follow_add(herald_store *h, const struct herald_follow *f, const char **why);
+
+/** @brief Remove a follow and commit. Removing a follow that does not exist returns
+ * HERALD_ERR_NOT_FOUND and changes nothing.
+ * @param[in] h Open store.
+ * @param[in] actor The followed actor's id URL.
+ * @param[in] follower The follower's id URL.
+ * @param[out] why If not NULL, receives on HERALD_ERR_INVALID a static reason string.
+ * @return 0, or one of: HERALD_ERR_NOT_FOUND, HERALD_ERR_INVALID, HERALD_ERR_STORE,
+ *   -ENOMEM. */
+int herald_follow_remove(herald_store *h, const char *actor, const char *follower,
+                         const char **why);
+
+/** @brief Store-wide counts, read in one consistent snapshot. */
+struct herald_stats {
+    uint64_t activities; /**< activities accepted since the store was created */
+    uint64_t pending;    /**< deliveries queued and not waiting for a retry */
+    uint64_t retrying;   /**< deliveries waiting for a retry */
+    uint64_t done;       /**< deliveries completed (2xx) */
+    uint64_t failed;     /**< deliveries dead-lettered */
+    uint64_t refused;    /**< envelopes refused */
+    uint64_t withheld;   /**< activities withheld by the actor's federation choice */
+    uint64_t hosts;      /**< hosts known to the store */
+};
+
+/** @brief Read store-wide counts.
+ * Cost: one read transaction and one pass over the host records (O(hosts)).
+ * @param[in] h Open store.
+ * @param[out] out Receives the counts (written only on success).
+ * @return 0, or one of: HERALD_ERR_INVALID (NULL argument), HERALD_ERR_STORE, -ENOMEM. */
+int herald_stats(herald_store *h, struct herald_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
