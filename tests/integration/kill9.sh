@@ -25,8 +25,14 @@ RUN=("$HERALD" --db "$DB" run --resolve "*:$TLS_PORT:127.0.0.1" --ca-file "$T/ce
 for i in $(seq "$KILLS"); do
     "${RUN[@]}" 2>>"$T/run.log" &
     pid=$!
-    # a random moment 0.3 to 2.3 s after start (start-up, handshakes and mid-stream alike)
-    sleep "$((RANDOM % 2)).$((RANDOM % 70 + 30))"
+    # Kill at a random point of the fan-out: once the receiver has seen a random 50 to 1,500
+    # more requests since this start (or after 10 s, e.g. during start-up on a slow build).
+    base=$(fs_requests); target=$((base + 50 + RANDOM % 1450))
+    for _ in $(seq 200); do
+        [ "$(fs_requests)" -ge "$target" ] && break
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
     kill -9 "$pid" 2>/dev/null || true
     wait "$pid" 2>/dev/null || true
     done_now=$("$HERALD" --db "$DB" stats --json | jq .deliveries.done)

@@ -87,3 +87,9 @@ gen_envelopes() {
         }
     }'
 }
+
+# fs_requests: requests fedisim has received so far (its live stats endpoint over TLS).
+fs_requests() {
+    curl -s --max-time 2 --cacert "$T/certs/ca.pem" --resolve "fedi.test:$TLS_PORT:127.0.0.1" \
+        "https://fedi.test:$TLS_PORT/_fedisim/stats" | jq -r '.requests // 0' 2>/dev/null || echo 0
+}
