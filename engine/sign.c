@@ -42,7 +42,7 @@ struct hd_signer {
     double rate[NTYPES][NBE]; /* measured signatures per second */
     struct hd_sign_key **buckets;
     size_t nbuckets, nkeys, max_keys;
-    struct hd_sign_key lru;      /* sentinel */
+    struct hd_sign_key *mru, *lru; /* recency list ends: most and least recently used */
     char base[HD_SIGN_BASE_MAX]; /* signing string scratch, reused per signature */
 };
 
@@ -132,7 +132,6 @@ int hd_signer_new_ex(struct hd_signer **out, const char *backend)
         free(s);
         return -ENOMEM;
     }
-    s->lru.next = s->lru.prev = &s->lru;
     for (i = 0; i < NBE; i++) {
         if (forced >= 0 && (size_t)forced != i)
             continue;
@@ -160,6 +159,32 @@ static void key_free(struct hd_sign_key *k)
     free(k);
 }
 
+/* The recency list is NULL-terminated at both ends (no sentinel: struct hd_sign_key ends
+ * in a flexible array member and cannot be embedded). */
+static void list_remove(struct hd_signer *s, struct hd_sign_key *k)
+{
+    if (k->prev)
+        k->prev->next = k->next;
+    else
+        s->mru = k->next;
+    if (k->next)
+        k->next->prev = k->prev;
+    else
+        s->lru = k->prev;
+    k->prev = k->next = NULL;
+}
+
+static void list_push_front(struct hd_signer *s, struct hd_sign_key *k)
+{
+    k->prev = NULL;
+    k->next = s->mru;
+    if (s->mru)
+        s->mru->prev = k;
+    else
+        s->lru = k;
+    s->mru = k;
+}
+
 static void key_unlink(struct hd_signer *s, struct hd_sign_key *k)
 {
     struct hd_sign_key **pp = &s->buckets[hash_str(k->id) & (s->nbuckets - 1)];
@@ -167,8 +192,7 @@ static void key_unlink(struct hd_signer *s, struct hd_sign_key *k)
     while (*pp != k)
         pp = &(*pp)->hnext;
     *pp = k->hnext;
-    k->prev->next = k->next;
-    k->next->prev = k->prev;
+    list_remove(s, k);
     s->nkeys--;
 }
 
@@ -179,8 +203,8 @@ void hd_signer_free(struct hd_signer *s)
     if (!s)
         return;
     if (s->buckets) {
-        while (s->lru.next != &s->lru) {
-            struct hd_sign_key *k = s->lru.next;
+        while (s->mru) {
+            struct hd_sign_key *k = s->mru;
 
             key_unlink(s, k);
             key_free(k);
@@ -199,7 +223,7 @@ void hd_signer_set_max_keys(struct hd_signer *s, size_t n)
 {
     s->max_keys = n ? n : 1;
     while (s->nkeys > s->max_keys) {
-        struct hd_sign_key *k = s->lru.prev;
+        struct hd_sign_key *k = s->lru;
 
         key_unlink(s, k);
         key_free(k);
@@ -431,7 +455,7 @@ int hd_signer_add_key(struct hd_signer *s, const char *key_id, const char *pem, 
         key_free(old);
     }
     while (s->nkeys >= s->max_keys) {
-        struct hd_sign_key *victim = s->lru.prev;
+        struct hd_sign_key *victim = s->lru;
 
         key_unlink(s, victim);
         key_free(victim);
@@ -440,10 +464,7 @@ int hd_signer_add_key(struct hd_signer *s, const char *key_id, const char *pem, 
     b = hash_str(key_id) & (s->nbuckets - 1);
     k->hnext = s->buckets[b];
     s->buckets[b] = k;
-    k->next = s->lru.next;
-    k->prev = &s->lru;
-    s->lru.next->prev = k;
-    s->lru.next = k;
+    list_push_front(s, k);
     s->nkeys++;
 out:
     hd_sign_parsed_fini(&pk);
@@ -455,13 +476,9 @@ static struct hd_sign_key *key_use(struct hd_signer *s, const char *key_id)
 {
     struct hd_sign_key *k = key_id ? key_find(s, key_id) : NULL;
 
-    if (k && s->lru.next != k) {
-        k->prev->next = k->next;
-        k->next->prev = k->prev;
-        k->next = s->lru.next;
-        k->prev = &s->lru;
-        s->lru.next->prev = k;
-        s->lru.next = k;
+    if (k && s->mru != k) {
+        list_remove(s, k);
+        list_push_front(s, k);
     }
     return k;
 }
