@@ -53,6 +53,7 @@ struct fs_profile {
     unsigned goaway_after;  /* h2: GOAWAY after this many streams on a connection (0: never);
                              * h1: Connection: close after this many requests */
     int verify;             /* -1: follow --verify; 0: never; 1: always */
+    unsigned schemes;       /* FS_SIG_* accepted when verifying; default FS_SIG_ANY */
 };
 
 struct fs_profiles {
@@ -133,8 +134,11 @@ enum fs_badsig {
     FS_BAD_UNKNOWN_KEY,
     FS_BAD_ALGORITHM,
     FS_BAD_SIGNATURE,
+    FS_BAD_SCHEME, /* a signature scheme the host's profile does not accept */
     FS_BAD_LAST
 };
+
+enum fs_sig_scheme { FS_SIG_CAVAGE = 1, FS_SIG_RFC9421 = 2, FS_SIG_ANY = 3 };
 
 struct fs_stats {
     uint64_t requests, accepted, bad_signature, bad_json, too_large, rate_limited;
@@ -144,7 +148,7 @@ struct fs_stats {
     uint64_t bytes_in, bytes_out, body_bytes;
     uint64_t conns, conns_refused, conns_over_limit, tls_failures, h1_preface_rejects;
     uint64_t badsig_reason[FS_BAD_LAST];
-    uint64_t verified, unverified;
+    uint64_t verified, unverified, verified_cavage, verified_rfc9421;
     uint64_t duplicates; /* accepts of an already-accepted pair */
     struct fs_pairset pairs;
     struct fs_hosts hosts;
@@ -223,9 +227,13 @@ struct fs_verifier;
 int fs_verifier_new(struct fs_verifier **out, const char *keys_path);
 void fs_verifier_free(struct fs_verifier *v);
 size_t fs_verifier_nkeys(const struct fs_verifier *v);
-/* Checks content type, Date, Digest and the cavage Signature of r. Returns FS_BAD_NONE or the
- * reason it failed. now: wall clock. */
-enum fs_badsig fs_verify(struct fs_verifier *v, const struct fs_req *r, time_t now);
+/* Checks the content type, then, when r has a Signature-Input header, RFC 9421 (freshness by
+ * created/expires or Date, Content-Digest, Signature), else draft-cavage (Date, Digest,
+ * Signature). schemes: the FS_SIG_* bits the host accepts (else FS_BAD_SCHEME). Writes the
+ * scheme the request used to *used. Returns FS_BAD_NONE or the first failed check.
+ * now: wall clock. */
+enum fs_badsig fs_verify(struct fs_verifier *v, const struct fs_req *r, time_t now,
+                         unsigned schemes, enum fs_sig_scheme *used);
 const char *fs_badsig_name(enum fs_badsig b);
 
 /* ---- the server (conn.c, handle.c) ---- */

@@ -333,9 +333,15 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
     }
 
     if (should_verify(srv, p)) {
-        bad = fs_verify(srv->verifier, r, time(NULL));
+        enum fs_sig_scheme used;
+        bad = fs_verify(srv->verifier, r, time(NULL), p->schemes, &used);
         st->verified++;
-        if (bad != FS_BAD_NONE) {
+        if (bad == FS_BAD_NONE) {
+            if (used == FS_SIG_RFC9421)
+                st->verified_rfc9421++;
+            else
+                st->verified_cavage++;
+        } else {
             respond_text(out, 401, fs_badsig_name(bad));
             out->badsig = (int)bad;
             return;

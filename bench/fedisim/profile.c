@@ -17,6 +17,7 @@ static void profile_defaults(struct fs_profile *p)
     p->status = 202;
     p->retry_after = 1;
     p->verify = -1;
+    p->schemes = FS_SIG_ANY;
 }
 
 void fs_profiles_init(struct fs_profiles *p)
@@ -189,6 +190,15 @@ static int on_kv(void *user, const char *section, const char *name, const char *
         if (parse_double(value, &d) < 0)
             goto bad;
         p->goaway_after = (unsigned)d;
+    } else if (strcasecmp(name, "signature") == 0) {
+        if (strcasecmp(value, "any") == 0)
+            p->schemes = FS_SIG_ANY;
+        else if (strcasecmp(value, "cavage") == 0)
+            p->schemes = FS_SIG_CAVAGE;
+        else if (strcasecmp(value, "rfc9421") == 0)
+            p->schemes = FS_SIG_RFC9421;
+        else
+            goto bad;
     } else if (strcasecmp(name, "verify") == 0) {
         if (strcasecmp(value, "yes") == 0 || strcmp(value, "1") == 0)
             p->verify = 1;

@@ -428,6 +428,8 @@ json_t *fs_stats_report(const struct fs_stats *st, size_t top)
     SETI("bad_signature", st->bad_signature);
     SETI("verified", st->verified);
     SETI("unverified", st->unverified);
+    SETI("verified_cavage", st->verified_cavage);
+    SETI("verified_rfc9421", st->verified_rfc9421);
     SETI("bad_json", st->bad_json);
     SETI("too_large", st->too_large);
     SETI("rate_limited", st->rate_limited);

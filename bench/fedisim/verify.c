@@ -1,7 +1,8 @@
-/* Independent verification of Herald's requests with OpenSSL 3 libcrypto: Content-Type,
- * Date, Digest (RFC 3230 SHA-256) and draft-cavage-http-signatures-12 Signature.
- * Deliberately shares no code with engine/sign.c: a bug there must not be mirrored here.
- * TODO: RFC 9421 Signature-Input / Signature verification. */
+/* Independent verification of Herald's requests with OpenSSL 3 libcrypto: Content-Type, then
+ * either draft-cavage-http-signatures-12 (Date, Digest (RFC 3230 SHA-256), Signature) or
+ * RFC 9421 HTTP Message Signatures (Signature-Input, Signature, Content-Digest (RFC 9530),
+ * created/expires or Date).
+ * Deliberately shares no code with engine/sign.c: a bug there must not be mirrored here. */
 #include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -32,8 +33,8 @@ struct fs_verifier {
 };
 
 static const char *const badsig_names[FS_BAD_LAST] = {
-    "none",          "content_type", "date",        "digest",    "no_signature",
-    "bad_signature_header", "headers_list", "unknown_key", "algorithm", "signature",
+    "none",        "content_type", "date",      "digest",    "no_signature", "bad_signature_header",
+    "headers_list", "unknown_key", "algorithm", "signature", "scheme",
 };
 
 const char *fs_badsig_name(enum fs_badsig b)
@@ -438,18 +439,71 @@ static int verify_with(struct fs_verifier *v, EVP_PKEY *pkey, const EVP_MD *md, 
     return ok;
 }
 
-enum fs_badsig fs_verify(struct fs_verifier *v, const struct fs_req *r, time_t now)
+static int decode_sig(const char *b64, size_t len, unsigned char *sig, size_t cap, size_t *out)
+{
+    int n;
+
+    if (len == 0 || len % 4 != 0 || len / 4 * 3 > cap)
+        return -1;
+    n = EVP_DecodeBlock(sig, (const unsigned char *)b64, (int)len);
+    if (n < 0)
+        return -1;
+    /* EVP_DecodeBlock counts '=' padding as zero bytes: trim them. */
+    if (b64[len - 1] == '=')
+        n--;
+    if (b64[len - 2] == '=')
+        n--;
+    *out = (size_t)n;
+    return 0;
+}
+
+/* Verifies sig over msg with k. alg: NULL (by key type: RSA PKCS#1 v1.5 SHA-256, then PSS
+ * SHA-512; Ed25519), or an RFC 9421 / cavage algorithm name. */
+static enum fs_badsig verify_alg(struct fs_verifier *v, struct vkey *k, const char *alg,
+                                 size_t alg_len, const unsigned char *sig, size_t siglen,
+                                 const char *msg, size_t msglen)
+{
+#define ALG_IS(s) (alg_len == sizeof(s) - 1 && strncasecmp(alg, s, alg_len) == 0)
+    if (alg && (ALG_IS("rsa-sha256") || ALG_IS("rsa-v1_5-sha256"))) {
+        if (!k->is_rsa)
+            return FS_BAD_ALGORITHM;
+        return verify_pkcs1(k, sig, siglen, msg, msglen) ? FS_BAD_NONE : FS_BAD_SIGNATURE;
+    }
+    if (alg && ALG_IS("rsa-pss-sha512")) {
+        if (!k->is_rsa)
+            return FS_BAD_ALGORITHM;
+        return verify_with(v, k->pkey, EVP_sha512(), RSA_PKCS1_PSS_PADDING, sig, siglen, msg,
+                           msglen)
+                   ? FS_BAD_NONE
+                   : FS_BAD_SIGNATURE;
+    }
+    if (alg && ALG_IS("ed25519") && k->is_rsa)
+        return FS_BAD_ALGORITHM;
+    if (alg && !ALG_IS("hs2019") && !ALG_IS("ed25519"))
+        return FS_BAD_ALGORITHM;
+#undef ALG_IS
+    if (k->is_rsa) {
+        if (verify_pkcs1(k, sig, siglen, msg, msglen))
+            return FS_BAD_NONE;
+        /* hs2019 (or no alg) with an RSA key may also mean RSASSA-PSS with SHA-512. */
+        if (verify_with(v, k->pkey, EVP_sha512(), RSA_PKCS1_PSS_PADDING, sig, siglen, msg,
+                        msglen))
+            return FS_BAD_NONE;
+        return FS_BAD_SIGNATURE;
+    }
+    return verify_with(v, k->pkey, NULL, 0, sig, siglen, msg, msglen) ? FS_BAD_NONE
+                                                                      : FS_BAD_SIGNATURE;
+}
+
+static enum fs_badsig verify_cavage(struct fs_verifier *v, const struct fs_req *r, time_t now)
 {
     struct sigparams sp;
     struct vkey *k;
     const char *sighdr;
     char sstr[SIGNING_STRING_MAX];
     unsigned char sig[1024];
-    size_t slen;
-    int siglen;
+    size_t slen, siglen;
 
-    if (!ctype_ok(fs_req_get(r, "content-type")))
-        return FS_BAD_CONTENT_TYPE;
     if (!date_ok(fs_req_get(r, "date"), now))
         return FS_BAD_DATE;
     if (!digest_ok(fs_req_get(r, "digest"), r->body, r->body_len))
@@ -473,35 +527,314 @@ enum fs_badsig fs_verify(struct fs_verifier *v, const struct fs_req *r, time_t n
     k = find_key(v, sp.key_id, sp.key_id_len);
     if (!k)
         return FS_BAD_UNKNOWN_KEY;
-    if (sp.alg && !(sp.alg_len == 10 && strncasecmp(sp.alg, "rsa-sha256", 10) == 0) &&
-        !(sp.alg_len == 6 && strncasecmp(sp.alg, "hs2019", 6) == 0) &&
-        !(sp.alg_len == 7 && strncasecmp(sp.alg, "ed25519", 7) == 0))
-        return FS_BAD_ALGORITHM;
-    if (sp.alg && sp.alg_len == 10 && !k->is_rsa)
-        return FS_BAD_ALGORITHM;
     if (build_signing_string(r, &sp, sstr, &slen) < 0)
         return FS_BAD_HEADERS_LIST;
-    if (sp.sig_len == 0 || sp.sig_len > 1360 || sp.sig_len % 4 != 0)
+    if (decode_sig(sp.sig, sp.sig_len, sig, sizeof(sig), &siglen) < 0)
         return FS_BAD_SIGNATURE;
-    siglen = EVP_DecodeBlock(sig, (const unsigned char *)sp.sig, (int)sp.sig_len);
-    if (siglen < 0)
-        return FS_BAD_SIGNATURE;
-    /* EVP_DecodeBlock counts '=' padding as zero bytes: trim them. */
-    if (sp.sig[sp.sig_len - 1] == '=')
-        siglen--;
-    if (sp.sig[sp.sig_len - 2] == '=')
-        siglen--;
-    if (k->is_rsa) {
-        if (verify_pkcs1(k, sig, (size_t)siglen, sstr, slen))
-            return FS_BAD_NONE;
-        /* hs2019 with an RSA key may also mean RSASSA-PSS with SHA-512. */
-        if (sp.alg && sp.alg_len == 6 &&
-            verify_with(v, k->pkey, EVP_sha512(), RSA_PKCS1_PSS_PADDING, sig, (size_t)siglen,
-                        sstr, slen))
-            return FS_BAD_NONE;
-        return FS_BAD_SIGNATURE;
+    return verify_alg(v, k, sp.alg, sp.alg ? sp.alg_len : 0, sig, siglen, sstr, slen);
+}
+
+/* ---- RFC 9421 ---- */
+
+#define MAX_COMPONENTS 24
+
+struct sig9421 {
+    const char *label;
+    size_t label_len;
+    const char *comp[MAX_COMPONENTS]; /* component names, without quotes */
+    size_t comp_len[MAX_COMPONENTS];
+    int ncomp;
+    const char *params; /* "(...);created=..;keyid=..": the @signature-params value */
+    size_t params_len;
+    const char *keyid, *alg;
+    size_t keyid_len, alg_len;
+    long long created, expires; /* -1: absent */
+};
+
+static int is_key_char(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
+           c == '.' || c == '*';
+}
+
+/* An sf-string at *p (opening quote); sets its content span. No escapes are expected in
+ * component names or key ids; they are accepted but kept raw. */
+static int sf_string(const char **p, const char **v, size_t *vl)
+{
+    const char *s = *p + 1;
+
+    *v = s;
+    while (*s && *s != '"') {
+        if (*s == '\\' && s[1])
+            s++;
+        s++;
     }
-    if (verify_with(v, k->pkey, NULL, 0, sig, (size_t)siglen, sstr, slen))
-        return FS_BAD_NONE;
-    return FS_BAD_SIGNATURE;
+    if (*s != '"')
+        return -1;
+    *vl = (size_t)(s - *v);
+    *p = s + 1;
+    return 0;
+}
+
+/* Parses the first member of a Signature-Input dictionary. */
+static int parse_sig_input(const char *s, struct sig9421 *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->created = o->expires = -1;
+    while (*s == ' ' || *s == '\t')
+        s++;
+    o->label = s;
+    while (is_key_char(*s))
+        s++;
+    o->label_len = (size_t)(s - o->label);
+    if (o->label_len == 0 || *s != '=' || s[1] != '(')
+        return -1;
+    s++;
+    o->params = s;
+    s++;
+    for (;;) {
+        while (*s == ' ')
+            s++;
+        if (*s == ')') {
+            s++;
+            break;
+        }
+        if (*s != '"' || o->ncomp >= MAX_COMPONENTS)
+            return -1;
+        if (sf_string(&s, &o->comp[o->ncomp], &o->comp_len[o->ncomp]) < 0)
+            return -1;
+        if (*s == ';')
+            return -1; /* component parameters (;sf ;key ;req ...) are not supported */
+        o->ncomp++;
+    }
+    while (*s == ';') {
+        const char *k = ++s, *val = NULL;
+        size_t kl, vl = 0;
+        while (is_key_char(*s))
+            s++;
+        kl = (size_t)(s - k);
+        if (kl == 0)
+            return -1;
+        if (*s == '=') {
+            s++;
+            if (*s == '"') {
+                if (sf_string(&s, &val, &vl) < 0)
+                    return -1;
+            } else {
+                val = s;
+                while (*s && *s != ';' && *s != ',' && *s != ' ')
+                    s++;
+                vl = (size_t)(s - val);
+            }
+        }
+        if (kl == 5 && memcmp(k, "keyid", 5) == 0 && val) {
+            o->keyid = val;
+            o->keyid_len = vl;
+        } else if (kl == 3 && memcmp(k, "alg", 3) == 0 && val) {
+            o->alg = val;
+            o->alg_len = vl;
+        } else if (kl == 7 && memcmp(k, "created", 7) == 0 && val) {
+            o->created = strtoll(val, NULL, 10);
+        } else if (kl == 7 && memcmp(k, "expires", 7) == 0 && val) {
+            o->expires = strtoll(val, NULL, 10);
+        }
+    }
+    o->params_len = (size_t)(s - o->params);
+    while (*s == ' ' || *s == '\t')
+        s++;
+    if (*s != '\0' && *s != ',')
+        return -1;
+    return o->keyid ? 0 : -1;
+}
+
+/* Finds label=:base64: in a Signature dictionary. */
+static int find_sig_value(const char *s, const char *label, size_t ll, const char **b64,
+                          size_t *len)
+{
+    while (*s) {
+        while (*s == ' ' || *s == '\t' || *s == ',')
+            s++;
+        const char *k = s;
+        while (is_key_char(*s))
+            s++;
+        if (*s != '=' || s[1] != ':')
+            return -1;
+        const char *v = s + 2, *e = strchr(v, ':');
+        if (!e)
+            return -1;
+        if ((size_t)(s - k) == ll && memcmp(k, label, ll) == 0) {
+            *b64 = v;
+            *len = (size_t)(e - v);
+            return 0;
+        }
+        s = e + 1;
+        while (*s && *s != ',')
+            s++;
+    }
+    return -1;
+}
+
+static int content_digest_ok(const char *hdr, const uint8_t *body, size_t len)
+{
+    unsigned char md[SHA256_DIGEST_LENGTH];
+    char b64[64];
+    const char *p = hdr;
+
+    if (!hdr)
+        return 0;
+    SHA256(body, len, md);
+    EVP_EncodeBlock((unsigned char *)b64, md, sizeof(md));
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        if (n > 10 && strncasecmp(p, "sha-256=:", 9) == 0) {
+            const char *e = memchr(p + 9, ':', n - 9);
+            return e && (size_t)(e - p - 9) == strlen(b64) && memcmp(p + 9, b64, strlen(b64)) == 0;
+        }
+        p += n;
+    }
+    return 0;
+}
+
+static int comp_is(const struct sig9421 *s, int i, const char *name)
+{
+    size_t n = strlen(name);
+    return s->comp_len[i] == n && memcmp(s->comp[i], name, n) == 0;
+}
+
+static int covers(const struct sig9421 *s, const char *name)
+{
+    for (int i = 0; i < s->ncomp; i++)
+        if (comp_is(s, i, name))
+            return 1;
+    return 0;
+}
+
+static int put_lower(char *buf, size_t *len, const char *s, size_t n)
+{
+    if (*len + n >= SIGNING_STRING_MAX)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        buf[*len + i] = (char)((s[i] >= 'A' && s[i] <= 'Z') ? s[i] + 32 : s[i]);
+    *len += n;
+    return 0;
+}
+
+static int build_base_9421(const struct fs_req *r, const struct sig9421 *s, char *buf,
+                           size_t *out_len)
+{
+    const char *target = fs_req_field(r, r->path), *q = strchr(target, '?');
+    const char *auth = fs_req_field(r, r->authority), *scheme = r->tls ? "https" : "http";
+    size_t len = 0;
+
+    for (int i = 0; i < s->ncomp; i++) {
+        const char *name = s->comp[i];
+        size_t nl = s->comp_len[i];
+        int rv = 0;
+
+        if (append(buf, &len, "\"", 1) < 0 || put_lower(buf, &len, name, nl) < 0 ||
+            append(buf, &len, "\": ", 3) < 0)
+            return -1;
+        if (comp_is(s, i, "@method")) {
+            const char *m = fs_req_field(r, r->method);
+            rv = append(buf, &len, m, strlen(m));
+        } else if (comp_is(s, i, "@authority")) {
+            rv = put_lower(buf, &len, auth, strlen(auth));
+        } else if (comp_is(s, i, "@scheme")) {
+            rv = append(buf, &len, scheme, strlen(scheme));
+        } else if (comp_is(s, i, "@target-uri")) {
+            rv = append(buf, &len, scheme, strlen(scheme));
+            rv |= append(buf, &len, "://", 3);
+            rv |= put_lower(buf, &len, auth, strlen(auth));
+            rv |= append(buf, &len, target, strlen(target));
+        } else if (comp_is(s, i, "@request-target")) {
+            rv = append(buf, &len, target, strlen(target));
+        } else if (comp_is(s, i, "@path")) {
+            size_t pl = q ? (size_t)(q - target) : strlen(target);
+            rv = pl ? append(buf, &len, target, pl) : append(buf, &len, "/", 1);
+        } else if (comp_is(s, i, "@query")) {
+            rv = q ? append(buf, &len, q, strlen(q)) : append(buf, &len, "?", 1);
+        } else if (nl > 0 && name[0] == '@') {
+            return -1; /* @status, @query-param or unknown */
+        } else {
+            char hn[64];
+            const char *val;
+            if (nl >= sizeof(hn))
+                return -1;
+            for (size_t j = 0; j < nl; j++)
+                hn[j] = (char)((name[j] >= 'A' && name[j] <= 'Z') ? name[j] + 32 : name[j]);
+            hn[nl] = '\0';
+            val = fs_req_get(r, hn);
+            if (!val && strcmp(hn, "host") == 0 && r->authority >= 0)
+                val = auth;
+            if (!val)
+                return -1;
+            rv = append(buf, &len, val, strlen(val));
+        }
+        if (rv < 0 || append(buf, &len, "\n", 1) < 0)
+            return -1;
+    }
+    if (append(buf, &len, "\"@signature-params\": ", 21) < 0 ||
+        append(buf, &len, s->params, s->params_len) < 0)
+        return -1;
+    *out_len = len;
+    return 0;
+}
+
+static enum fs_badsig verify_9421(struct fs_verifier *v, const struct fs_req *r, time_t now)
+{
+    struct sig9421 s;
+    struct vkey *k;
+    const char *sighdr = fs_req_get(r, "signature"), *b64;
+    char base[SIGNING_STRING_MAX];
+    unsigned char sig[1024];
+    size_t blen, b64len, siglen;
+
+    if (parse_sig_input(fs_req_get(r, "signature-input"), &s) < 0)
+        return FS_BAD_SIG_HEADER;
+    if (!sighdr)
+        return FS_BAD_NO_SIGNATURE;
+    if (find_sig_value(sighdr, s.label, s.label_len, &b64, &b64len) < 0)
+        return FS_BAD_SIG_HEADER;
+    /* Freshness: the created parameter, else a covered-or-not Date header. */
+    if (s.created >= 0) {
+        if (s.created > now + 300 || s.created < now - 300)
+            return FS_BAD_DATE;
+    } else if (!date_ok(fs_req_get(r, "date"), now)) {
+        return FS_BAD_DATE;
+    }
+    if (s.expires >= 0 && s.expires < now)
+        return FS_BAD_DATE;
+    if (r->body_len > 0 && !content_digest_ok(fs_req_get(r, "content-digest"), r->body,
+                                              r->body_len))
+        return FS_BAD_DIGEST;
+    /* What must be covered: the method, the target (whole URI, or authority and path), and
+     * the body through Content-Digest. */
+    if (!covers(&s, "@method") ||
+        !(covers(&s, "@target-uri") ||
+          (covers(&s, "@authority") && (covers(&s, "@path") || covers(&s, "@request-target")))) ||
+        (r->body_len > 0 && !covers(&s, "content-digest")))
+        return FS_BAD_HEADERS_LIST;
+    k = find_key(v, s.keyid, s.keyid_len);
+    if (!k)
+        return FS_BAD_UNKNOWN_KEY;
+    if (build_base_9421(r, &s, base, &blen) < 0)
+        return FS_BAD_HEADERS_LIST;
+    if (decode_sig(b64, b64len, sig, sizeof(sig), &siglen) < 0)
+        return FS_BAD_SIGNATURE;
+    return verify_alg(v, k, s.alg, s.alg ? s.alg_len : 0, sig, siglen, base, blen);
+}
+
+enum fs_badsig fs_verify(struct fs_verifier *v, const struct fs_req *r, time_t now,
+                         unsigned schemes, enum fs_sig_scheme *used)
+{
+    int is9421 = fs_req_get(r, "signature-input") != NULL;
+
+    *used = is9421 ? FS_SIG_RFC9421 : FS_SIG_CAVAGE;
+    if (!ctype_ok(fs_req_get(r, "content-type")))
+        return FS_BAD_CONTENT_TYPE;
+    if (!(schemes & (unsigned)*used))
+        return FS_BAD_SCHEME;
+    return is9421 ? verify_9421(v, r, now) : verify_cavage(v, r, now);
 }
