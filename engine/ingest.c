@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audience.h"
 #include "err.h"
 #include "ingest.h"
 #include "keys.h"
@@ -171,34 +172,236 @@ static int withheld_for_public(json_t *act, const char *type)
     return 1;
 }
 
-static int add_inbox(struct hd_strset *seen, struct hd_url **urls, size_t *n, size_t *cap,
-                     const char *s, struct hd_ingest_result *res)
+/* Recipients (audience work, issue 3). Explicit recipients are parsed and normalised before
+ * the store is touched; at enqueue time they are merged with the actor's audience (its
+ * distinct delivery inboxes) so that each distinct delivery inbox gets exactly one delivery.
+ * Strings live in one arena and are referred to by offset until it stops growing. */
+struct rcpt {
+    size_t deliv, host, personal; /* arena offsets; personal == SIZE_MAX: none */
+    uint32_t deliv_len, host_len;
+    uint8_t shared;
+};
+
+struct rcpts {
+    struct rcpt *x; /* explicit recipients */
+    size_t nx, capx;
+    struct hd_qdest *d; /* final destinations */
+    size_t nd, capd;
+    char *arena;
+    size_t alen, acap;
+    struct hd_strset *seen; /* delivery inboxes, and personal inboxes they cover */
+};
+
+static void rcpts_fini(struct rcpts *r)
 {
-    struct hd_url u;
-    char norm[HD_URL_MAX + HD_HOST_MAX + 16];
+    free(r->x);
+    free(r->d);
+    free(r->arena);
+    hd_strset_free(r->seen);
+}
+
+/* Copies n bytes and a NUL into the arena. Returns the offset or SIZE_MAX (-ENOMEM). */
+static size_t arena_put(struct rcpts *r, const char *s, size_t n)
+{
+    size_t off = r->alen;
+    if (r->alen + n + 1 > r->acap) {
+        size_t nc = r->acap ? r->acap * 2 : 4096;
+        char *p;
+        while (nc < r->alen + n + 1)
+            nc *= 2;
+        p = realloc(r->arena, nc);
+        if (!p)
+            return SIZE_MAX;
+        r->arena = p;
+        r->acap = nc;
+    }
+    memcpy(r->arena + off, s, n);
+    r->arena[off + n] = 0;
+    r->alen += n + 1;
+    return off;
+}
+
+static int norm_url(const char *s, struct hd_url *u, char *norm, size_t cap,
+                    struct hd_ingest_result *res)
+{
+    if (hd_url_parse(s, u) != 0)
+        return refuse(res, HD_ERR_INVALID, "invalid inbox URL: %.200s", s);
+    if (hd_url_format(u, norm, cap) != 0)
+        return refuse(res, HD_ERR_INVALID, "inbox URL too long: %.200s", s);
+    return 0;
+}
+
+/* One element of "inboxes": a URL string or {"inbox": URL, "shared_inbox": URL|null}. */
+static int add_explicit(struct rcpts *r, json_t *v, struct hd_ingest_result *res)
+{
+    char norm[HD_URL_MAX + HD_HOST_MAX + 16], pnorm[HD_URL_MAX + HD_HOST_MAX + 16];
+    const char *inbox = NULL, *shared = NULL, *k;
+    struct hd_url u, su;
+    struct rcpt *x;
+    json_t *m;
     int rc;
 
-    if (hd_url_parse(s, &u) != 0)
-        return refuse(res, HD_ERR_INVALID, "invalid inbox URL: %.200s", s);
-    if (hd_url_format(&u, norm, sizeof(norm)) != 0)
-        return refuse(res, HD_ERR_INVALID, "inbox URL too long: %.200s", s);
-    rc = hd_strset_add(seen, norm);
-    if (rc < 0)
-        return refuse(res, rc, "out of memory%s", NULL);
-    if (rc == 0)
-        return 0; /* already present: the same inbox twice is one delivery */
-    if (*n == *cap) {
-        size_t nc = *cap ? *cap * 2 : 16;
-        struct hd_url *p;
+    if (json_is_string(v)) {
+        inbox = json_string_value(v);
+    } else if (json_is_object(v)) {
+        json_object_foreach(v, k, m)
+        {
+            if (!strcmp(k, "inbox") && json_is_string(m))
+                inbox = json_string_value(m);
+            else if (!strcmp(k, "shared_inbox") && (json_is_string(m) || json_is_null(m)))
+                shared = json_string_value(m);
+            else
+                return refuse(res, HD_ERR_INVALID,
+                              "recipient objects have only \"inbox\" and \"shared_inbox\" (URL "
+                              "strings; shared_inbox may be null); got \"%.80s\"",
+                              k);
+        }
+        if (!inbox)
+            return refuse(res, HD_ERR_INVALID, "a recipient object needs an \"inbox\" URL%s",
+                          NULL);
+    } else {
+        return refuse(res, HD_ERR_INVALID,
+                      "each recipient is an inbox URL string or {\"inbox\", \"shared_inbox\"}%s",
+                      NULL);
+    }
+    rc = norm_url(inbox, &u, pnorm, sizeof(pnorm), res);
+    if (rc)
+        return rc;
+    if (shared && *shared) {
+        rc = norm_url(shared, &su, norm, sizeof(norm), res);
+        if (rc)
+            return rc;
+    }
+    if (r->nx == r->capx) {
+        size_t nc = r->capx ? r->capx * 2 : 16;
+        struct rcpt *p;
         if (nc > HD_INGEST_MAX_INBOXES)
             return refuse(res, HD_ERR_INVALID, "too many inboxes%s", NULL);
-        p = realloc(*urls, nc * sizeof(*p));
+        p = realloc(r->x, nc * sizeof(*p));
         if (!p)
             return refuse(res, -ENOMEM, "out of memory%s", NULL);
-        *urls = p;
-        *cap = nc;
+        r->x = p;
+        r->capx = nc;
     }
-    (*urls)[(*n)++] = u;
+    x = &r->x[r->nx];
+    if (shared && *shared) {
+        x->deliv = arena_put(r, norm, strlen(norm));
+        x->host = arena_put(r, su.host, strlen(su.host));
+        x->personal = arena_put(r, pnorm, strlen(pnorm));
+        x->deliv_len = (uint32_t)strlen(norm);
+        x->host_len = (uint32_t)strlen(su.host);
+        x->shared = 1;
+    } else {
+        x->deliv = arena_put(r, pnorm, strlen(pnorm));
+        x->host = arena_put(r, u.host, strlen(u.host));
+        x->personal = 0;
+        x->deliv_len = (uint32_t)strlen(pnorm);
+        x->host_len = (uint32_t)strlen(u.host);
+        x->shared = 0;
+    }
+    if (x->deliv == SIZE_MAX || x->host == SIZE_MAX || x->personal == SIZE_MAX)
+        return refuse(res, -ENOMEM, "out of memory%s", NULL);
+    if (!x->shared)
+        x->personal = SIZE_MAX;
+    r->nx++;
+    return 0;
+}
+
+static int add_dest(struct rcpts *r, size_t deliv, uint32_t deliv_len, size_t host,
+                    uint32_t host_len, uint32_t flags)
+{
+    if (r->nd == r->capd) {
+        size_t nc = r->capd ? r->capd * 2 : 64;
+        struct hd_qdest *p = realloc(r->d, nc * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        r->d = p;
+        r->capd = nc;
+    }
+    /* Offsets for now: the arena may still move. */
+    r->d[r->nd].inbox = (const char *)(uintptr_t)deliv;
+    r->d[r->nd].host = (const char *)(uintptr_t)host;
+    r->d[r->nd].inbox_len = deliv_len;
+    r->d[r->nd].host_len = host_len;
+    r->d[r->nd].flags = flags;
+    r->nd++;
+    return 0;
+}
+
+struct aud_ctx {
+    struct rcpts *r;
+    int err;
+};
+
+static int on_audience(const struct hd_aud_inbox *in, void *ud)
+{
+    struct aud_ctx *a = ud;
+    struct rcpts *r = a->r;
+    size_t off = arena_put(r, in->url, in->url_len), hoff;
+
+    if (off == SIZE_MAX) {
+        a->err = -ENOMEM;
+        return 1;
+    }
+    /* An explicit recipient already reaching this inbox (as its personal inbox covered by a
+     * shared one) means no second delivery. */
+    if (r->nx && hd_strset_has(r->seen, r->arena + off)) {
+        r->alen = off;
+        return 0;
+    }
+    hoff = arena_put(r, in->host, in->host_len);
+    if (hoff == SIZE_MAX || add_dest(r, off, (uint32_t)in->url_len, hoff,
+                                     (uint32_t)in->host_len,
+                                     in->shared_refs ? HD_QF_SHARED : 0) != 0) {
+        a->err = -ENOMEM;
+        return 1;
+    }
+    return 0;
+}
+
+/* Merges the explicit recipients with actor's audience (to_followers) into r->d. */
+static int build_dests(struct hd_store *st, MDB_txn *txn, const char *actor, int to_followers,
+                       struct rcpts *r, struct hd_ingest_result *res)
+{
+    int rc;
+
+    rc = hd_strset_new(&r->seen, r->nx + 1);
+    if (rc)
+        return refuse(res, rc, "out of memory%s", NULL);
+    for (size_t i = 0; i < r->nx; i++) {
+        struct rcpt *x = &r->x[i];
+        const char *dv = r->arena + x->deliv;
+        const char *pv = x->personal != SIZE_MAX ? r->arena + x->personal : NULL;
+        if (hd_strset_has(r->seen, dv) || (pv && hd_strset_has(r->seen, pv)))
+            continue; /* the same inbox twice, or a shared inbox already in the set */
+        if (to_followers) {
+            rc = hd_audience_has(st, txn, actor, dv);
+            if (rc == 0 && pv)
+                rc = hd_audience_has(st, txn, actor, pv);
+            if (rc < 0)
+                return refuse(res, rc, "store error reading the audience%s", NULL);
+            if (rc == 1)
+                continue; /* a follower already delivers there */
+        }
+        if (hd_strset_add(r->seen, dv) < 0 || (pv && hd_strset_add(r->seen, pv) < 0))
+            return refuse(res, -ENOMEM, "out of memory%s", NULL);
+        rc = add_dest(r, x->deliv, x->deliv_len, x->host, x->host_len,
+                      x->shared ? HD_QF_SHARED : 0);
+        if (rc)
+            return refuse(res, rc, "out of memory%s", NULL);
+    }
+    if (to_followers) {
+        struct aud_ctx a = {r, 0};
+        rc = hd_audience_foreach(st, txn, actor, on_audience, &a);
+        if (a.err)
+            return refuse(res, a.err, "out of memory%s", NULL);
+        if (rc < 0)
+            return refuse(res, rc, "store error reading the audience%s", NULL);
+    }
+    for (size_t i = 0; i < r->nd; i++) {
+        r->d[i].inbox = r->arena + (uintptr_t)r->d[i].inbox;
+        r->d[i].host = r->arena + (uintptr_t)r->d[i].host;
+    }
     return 0;
 }
 
@@ -209,15 +412,15 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
     json_t *env = NULL, *act, *inboxes, *v, *tof;
     const char *id, *type, *actor, *key;
     struct hd_slice kid;
-    struct hd_url *urls = NULL;
-    size_t nurls = 0, cap = 0, raw_start, raw_len, i;
-    struct hd_strset *seen = NULL;
+    struct rcpts rc_list;
+    size_t raw_start, raw_len, i;
     struct hd_activity_in ain;
     struct hd_counters c2 = *c;
     MDB_txn *txn = NULL;
     int fed, rc;
 
     memset(res, 0, sizeof(*res));
+    memset(&rc_list, 0, sizeof(rc_list));
     if (len > HD_INGEST_MAX_LINE)
         return refuse(res, HD_ERR_INVALID, "envelope larger than 1 MiB%s", NULL);
     env = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr);
@@ -264,29 +467,14 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
         rc = refuse(res, HD_ERR_INVALID, "\"to_followers\" must be true or false%s", NULL);
         goto out;
     }
-    if (json_is_true(tof)) {
-        rc = refuse(res, HD_ERR_INVALID, "\"to_followers\" is not supported yet (no follows)%s",
-                    NULL);
-        goto out;
-    }
     inboxes = json_object_get(env, "inboxes");
     if (inboxes && !json_is_array(inboxes)) {
-        rc = refuse(res, HD_ERR_INVALID, "\"inboxes\" must be an array of URLs%s", NULL);
-        goto out;
-    }
-    rc = hd_strset_new(&seen, json_array_size(inboxes) + 1);
-    if (rc) {
-        refuse(res, rc, "out of memory%s", NULL);
+        rc = refuse(res, HD_ERR_INVALID, "\"inboxes\" must be an array of recipients%s", NULL);
         goto out;
     }
     json_array_foreach(inboxes, i, v)
     {
-        const char *s = json_string_value(v);
-        if (!s) {
-            rc = refuse(res, HD_ERR_INVALID, "each inbox must be a URL string%s", NULL);
-            goto out;
-        }
-        rc = add_inbox(seen, &urls, &nurls, &cap, s, res);
+        rc = add_explicit(&rc_list, v, res);
         if (rc)
             goto out;
     }
@@ -329,7 +517,10 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
     ain.object_id = object_id(act);
     ain.body = line + raw_start;
     ain.body_len = raw_len;
-    rc = hd_queue_enqueue(st, txn, &c2, &ain, urls, NULL, nurls, now_ms, &res->seq);
+    rc = build_dests(st, txn, actor, json_is_true(tof), &rc_list, res);
+    if (rc)
+        goto out;
+    rc = hd_queue_enqueue_dests(st, txn, &c2, &ain, rc_list.d, rc_list.nd, now_ms, &res->seq);
     if (rc == HD_ERR_DUPLICATE) {
         refuse(res, rc, "duplicate activity id (first enqueued as seq %s)", NULL);
         snprintf(res->why, sizeof(res->why), "duplicate activity id (first enqueued as seq %llu)",
@@ -340,7 +531,7 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
         refuse(res, rc, "store error: %s", hd_strerror(rc));
         goto out;
     }
-    res->deliveries = nurls;
+    res->deliveries = rc_list.nd;
     rc = hd_store_err(mdb_txn_commit(txn));
     txn = NULL;
     if (rc) {
@@ -359,8 +550,7 @@ commit_counters:
     c->withheld = c2.withheld;
 out:
     hd_store_abort(txn);
-    hd_strset_free(seen);
-    free(urls);
+    rcpts_fini(&rc_list);
     json_decref(env);
     return res->rc;
 }

@@ -39,7 +39,11 @@ static int open_dbs(struct hd_store *st)
         MDB_dbi *dbi;
     } dbs[] = {{"meta", &st->meta},     {"keys", &st->keys},   {"actors", &st->actors},
                {"acts", &st->acts},     {"actrem", &st->actrem}, {"actid", &st->actid},
-               {"queue", &st->queue},   {"hosts", &st->hosts}, {"dead", &st->dead}};
+               {"queue", &st->queue},   {"hosts", &st->hosts}, {"dead", &st->dead},
+               {"fwactors", &st->fwactors}, {"follows", &st->follows},
+               {"audience", &st->audience}, {"objseq", &st->objseq},
+               {"rules", &st->rules}, {"hostctl", &st->hostctl}, {"live", &st->live},
+               {"gone", &st->gone}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {
@@ -99,7 +103,7 @@ int hd_store_open(struct hd_store **out, const char *dir, size_t map_size_mb)
     rc = mdb_env_create(&st->env);
     if (rc)
         goto fail;
-    mdb_env_set_maxdbs(st->env, 16);
+    mdb_env_set_maxdbs(st->env, 32); /* named DBIs in open_dbs, with room to grow */
     mdb_env_set_maxreaders(st->env, 256);
     rc = mdb_env_set_mapsize(st->env, (map_size_mb ? map_size_mb : 65536) * 1024 * 1024);
     if (rc)
@@ -196,6 +200,7 @@ int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c)
     c->refused = hd_dec_uint(&d, 5);
     c->withheld = hd_dec_uint(&d, 6);
     c->expired = hd_dec_uint(&d, 7);
+    c->dropped = hd_dec_uint(&d, 8); /* absent in stores written before it existed: 0 */
     return 0;
 }
 
@@ -206,7 +211,7 @@ int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters 
     int rc;
 
     hd_enc_init(&e);
-    hd_enc_array(&e, 8);
+    hd_enc_array(&e, 9);
     hd_enc_uint(&e, 1);
     hd_enc_uint(&e, c->next_seq);
     hd_enc_uint(&e, c->activities);
@@ -215,6 +220,7 @@ int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters 
     hd_enc_uint(&e, c->refused);
     hd_enc_uint(&e, c->withheld);
     hd_enc_uint(&e, c->expired);
+    hd_enc_uint(&e, c->dropped);
     if (e.err) {
         rc = e.err;
         goto out;

@@ -1,0 +1,1126 @@
+/* Follows, distinct delivery inboxes with reference counts, and dropping an actor's queue.
+ * See audience.h for the layout and why it is compact. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audience.h"
+#include "codec.h"
+#include "err.h"
+#include "log.h"
+#include "queue.h"
+#include "strset.h"
+#include "url.h"
+
+#define BATCH_MAX_OPS (1u << 24)
+#define ARENA_MAX ((size_t)1 << 30)
+#define KEY_MAX 511 /* LMDB's default maximum key size */
+
+/* Follower URL scheme folded into the first key byte. */
+enum { FCODE_RAW = 0, FCODE_HTTPS = 1, FCODE_HTTP = 2 };
+
+struct op {
+    uint64_t off;   /* arena: key body (code + rest), value, delivery URL */
+    uint32_t actor; /* index in the batch's actor table */
+    uint32_t aid;   /* its actor id, set by apply (the sort key's first part) */
+    uint32_t seq;   /* order of addition: the last operation on a key wins */
+    uint16_t klen, vlen, dlen;
+    uint8_t remove;
+    uint8_t dshared; /* the delivery inbox is the follower's shared inbox */
+};
+
+struct bactor {
+    char *name;
+    uint32_t aid;
+    int has_add, exists;
+    uint64_t follows, inboxes; /* as stored, then updated by apply */
+};
+
+struct hd_follow_batch {
+    struct op *ops;
+    size_t nops, capops;
+    char *arena;
+    size_t alen, acap;
+    struct bactor *actors;
+    size_t nactors, capactors;
+    uint32_t *amap; /* actor name hash -> index + 1 */
+    size_t amap_cap;
+    struct hd_enc enc;
+};
+
+/* A reference-count change of one delivery inbox of one actor. */
+struct delta {
+    uint64_t off; /* URL in the arena */
+    uint32_t aid;
+    uint16_t len;
+    int32_t ds, dp; /* changes of the shared and the personal reference counts */
+};
+
+struct dmap {
+    struct delta *slot; /* len == 0: empty */
+    size_t cap, n;
+};
+
+/* ------------------------------------------------------------------ helpers */
+
+int hd_url_host_of(const char *url, size_t len, const char **host, size_t *host_len)
+{
+    const char *p = memchr(url, ':', len), *end = url + len, *a, *e;
+
+    if (!p || end - p < 3 || p[1] != '/' || p[2] != '/')
+        return HD_ERR_INVALID;
+    a = p + 3;
+    e = a;
+    while (e < end && *e != '/' && *e != '?' && *e != '#')
+        e++;
+    if (a < e && *a == '[') {
+        const char *rb = memchr(a, ']', (size_t)(e - a));
+        if (!rb || rb == a + 1)
+            return HD_ERR_INVALID;
+        *host = a + 1;
+        *host_len = (size_t)(rb - a - 1);
+        return 0;
+    }
+    p = memchr(a, ':', (size_t)(e - a));
+    if (p)
+        e = p;
+    if (e == a)
+        return HD_ERR_INVALID;
+    *host = a;
+    *host_len = (size_t)(e - a);
+    return 0;
+}
+
+static size_t common_prefix(const char *a, size_t an, const char *b, size_t bn)
+{
+    size_t i = 0, n = an < bn ? an : bn;
+    while (i < n && a[i] == b[i])
+        i++;
+    return i;
+}
+
+/* Normalises an inbox URL into out (cap HD_FOLLOW_URL_MAX + 1). */
+static int normalise(const char *in, char *out, const char **why)
+{
+    struct hd_url u;
+    char buf[HD_URL_MAX + HD_HOST_MAX + 16];
+
+    if (hd_url_parse(in, &u) != 0) {
+        *why = "not an absolute http(s) URL";
+        return HD_ERR_INVALID;
+    }
+    if (hd_url_format(&u, buf, sizeof(buf)) != 0 || strlen(buf) > HD_FOLLOW_URL_MAX) {
+        *why = "URL longer than 500 bytes";
+        return HD_ERR_INVALID;
+    }
+    memcpy(out, buf, strlen(buf) + 1);
+    return 0;
+}
+
+static int valid_id(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n == 0 || n > HD_FOLLOW_URL_MAX)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Follower URL -> key body (code byte + rest). Returns its length. */
+static size_t fkey_body(const char *follower, uint8_t *out)
+{
+    size_t n = strlen(follower);
+    if (!strncmp(follower, "https://", 8)) {
+        out[0] = FCODE_HTTPS;
+        memcpy(out + 1, follower + 8, n - 8);
+        return n - 7;
+    }
+    if (!strncmp(follower, "http://", 7)) {
+        out[0] = FCODE_HTTP;
+        memcpy(out + 1, follower + 7, n - 7);
+        return n - 6;
+    }
+    out[0] = FCODE_RAW;
+    memcpy(out + 1, follower, n);
+    return n + 1;
+}
+
+/* Key body -> follower URL in out (cap >= body_len + 8). Returns its length. */
+static size_t fkey_url(const uint8_t *body, size_t n, char *out)
+{
+    size_t pl = 0;
+    if (n == 0) {
+        out[0] = 0;
+        return 0;
+    }
+    if (body[0] == FCODE_HTTPS) {
+        memcpy(out, "https://", 8);
+        pl = 8;
+    } else if (body[0] == FCODE_HTTP) {
+        memcpy(out, "http://", 7);
+        pl = 7;
+    }
+    memcpy(out + pl, body + 1, n - 1);
+    out[pl + n - 1] = 0;
+    return pl + n - 1;
+}
+
+/* Decodes a follow value against its follower URL: inbox and shared inbox (shared NUL-less
+ * empty => none) into caller buffers of HD_FOLLOW_URL_MAX + 1. */
+static int decode_follow(const char *follower, size_t flen, const void *v, size_t vlen,
+                         char *inbox, char *shared, int *has_shared)
+{
+    struct hd_dec d;
+    uint64_t ip, sp;
+    struct hd_slice is, ss;
+    int rc = hd_dec_record(&d, v, vlen, 1, 5);
+
+    if (rc)
+        return rc;
+    ip = hd_dec_uint(&d, 1);
+    is = hd_dec_str(&d, 2);
+    sp = hd_dec_uint(&d, 3);
+    ss = hd_dec_str(&d, 4);
+    if (ip > flen || ip + is.n > HD_FOLLOW_URL_MAX || sp > flen || sp + ss.n > HD_FOLLOW_URL_MAX)
+        return HD_ERR_INVALID;
+    memcpy(inbox, follower, ip);
+    if (is.n)
+        memcpy(inbox + ip, is.p, is.n);
+    inbox[ip + is.n] = 0;
+    *has_shared = d.n > 4 && d.f[4].kind != HD_DEC_NIL;
+    if (*has_shared) {
+        memcpy(shared, follower, sp);
+        if (ss.n)
+            memcpy(shared + sp, ss.p, ss.n);
+        shared[sp + ss.n] = 0;
+    } else {
+        shared[0] = 0;
+    }
+    return 0;
+}
+
+struct fwrec {
+    uint32_t aid;
+    uint64_t follows, inboxes;
+};
+
+static int fwactor_get(struct hd_store *st, MDB_txn *txn, const char *actor, struct fwrec *r)
+{
+    MDB_val k = {strlen(actor), (void *)actor}, v;
+    int rc;
+
+    if (k.mv_size == 0 || k.mv_size > HD_FOLLOW_URL_MAX)
+        return HD_ERR_NOT_FOUND;
+    rc = hd_store_err(mdb_get(txn, st->fwactors, &k, &v));
+    if (rc)
+        return rc;
+    if (v.mv_size != 20)
+        return HD_ERR_INVALID;
+    r->aid = hd_rd32(v.mv_data);
+    r->follows = hd_rd64((const uint8_t *)v.mv_data + 4);
+    r->inboxes = hd_rd64((const uint8_t *)v.mv_data + 12);
+    return 0;
+}
+
+static int fwactor_put(struct hd_store *st, MDB_txn *txn, const char *actor, const struct fwrec *r)
+{
+    uint8_t b[20];
+    MDB_val k = {strlen(actor), (void *)actor}, v = {20, b};
+    hd_be32(b, r->aid);
+    hd_be64(b + 4, r->follows);
+    hd_be64(b + 12, r->inboxes);
+    return hd_store_err(mdb_put(txn, st->fwactors, &k, &v, 0));
+}
+
+static int next_aid(struct hd_store *st, MDB_txn *txn, uint32_t *aid)
+{
+    uint8_t b[4];
+    MDB_val k = {10, "fwact_next"}, v;
+    uint32_t n = 1;
+    int rc = mdb_get(txn, st->meta, &k, &v);
+
+    if (rc == 0 && v.mv_size == 4)
+        n = hd_rd32(v.mv_data);
+    else if (rc && rc != MDB_NOTFOUND)
+        return hd_store_err(rc);
+    if (n == UINT32_MAX)
+        return HD_ERR_FULL;
+    *aid = n;
+    hd_be32(b, n + 1);
+    v.mv_size = 4;
+    v.mv_data = b;
+    return hd_store_err(mdb_put(txn, st->meta, &k, &v, 0));
+}
+
+/* ------------------------------------------------------------------ batch */
+
+int hd_follow_batch_new(struct hd_follow_batch **out)
+{
+    struct hd_follow_batch *b = calloc(1, sizeof(*b));
+    if (!b)
+        return -ENOMEM;
+    hd_enc_init(&b->enc);
+    *out = b;
+    return 0;
+}
+
+static void reset_actors(struct hd_follow_batch *b)
+{
+    for (size_t i = 0; i < b->nactors; i++)
+        free(b->actors[i].name);
+    b->nactors = 0;
+    if (b->amap)
+        memset(b->amap, 0, b->amap_cap * sizeof(*b->amap));
+}
+
+void hd_follow_batch_free(struct hd_follow_batch *b)
+{
+    if (!b)
+        return;
+    reset_actors(b);
+    free(b->actors);
+    free(b->amap);
+    free(b->ops);
+    free(b->arena);
+    hd_enc_fini(&b->enc);
+    free(b);
+}
+
+size_t hd_follow_batch_len(const struct hd_follow_batch *b)
+{
+    return b->nops;
+}
+
+static int arena_reserve(struct hd_follow_batch *b, size_t n)
+{
+    size_t nc;
+    char *p;
+
+    if (b->alen + n <= b->acap)
+        return 0;
+    if (b->alen + n > ARENA_MAX)
+        return HD_ERR_FULL;
+    nc = b->acap ? b->acap : 1 << 16;
+    while (nc < b->alen + n)
+        nc *= 2;
+    if (nc > ARENA_MAX)
+        nc = ARENA_MAX;
+    p = realloc(b->arena, nc);
+    if (!p)
+        return -ENOMEM;
+    b->arena = p;
+    b->acap = nc;
+    return 0;
+}
+
+static int amap_grow(struct hd_follow_batch *b)
+{
+    size_t nc = b->amap_cap ? b->amap_cap * 2 : 16;
+    uint32_t *m = calloc(nc, sizeof(*m));
+    if (!m)
+        return -ENOMEM;
+    for (size_t i = 0; i < b->nactors; i++) {
+        size_t j = hd_hash64(b->actors[i].name, strlen(b->actors[i].name)) & (nc - 1);
+        while (m[j])
+            j = (j + 1) & (nc - 1);
+        m[j] = (uint32_t)i + 1;
+    }
+    free(b->amap);
+    b->amap = m;
+    b->amap_cap = nc;
+    return 0;
+}
+
+/* Index of actor in the batch table, adding it. Returns >= 0 or a negative error. */
+static long actor_index(struct hd_follow_batch *b, const char *actor)
+{
+    size_t j;
+    int rc;
+
+    /* Imports are mostly one actor: check the last one first. */
+    if (b->nactors && !strcmp(b->actors[b->nactors - 1].name, actor))
+        return (long)b->nactors - 1;
+    if ((b->nactors + 1) * 2 > b->amap_cap) {
+        rc = amap_grow(b);
+        if (rc)
+            return rc;
+    }
+    j = hd_hash64(actor, strlen(actor)) & (b->amap_cap - 1);
+    while (b->amap[j]) {
+        if (!strcmp(b->actors[b->amap[j] - 1].name, actor))
+            return (long)b->amap[j] - 1;
+        j = (j + 1) & (b->amap_cap - 1);
+    }
+    if (b->nactors == b->capactors) {
+        size_t nc = b->capactors ? b->capactors * 2 : 4;
+        struct bactor *p = realloc(b->actors, nc * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        b->actors = p;
+        b->capactors = nc;
+    }
+    memset(&b->actors[b->nactors], 0, sizeof(b->actors[0]));
+    b->actors[b->nactors].name = strdup(actor);
+    if (!b->actors[b->nactors].name)
+        return -ENOMEM;
+    b->amap[j] = (uint32_t)b->nactors + 1;
+    return (long)b->nactors++;
+}
+
+int hd_follow_batch_add(struct hd_follow_batch *b, const struct hd_follow *f, int remove,
+                        const char **why)
+{
+    char inbox[HD_FOLLOW_URL_MAX + 1], shared[HD_FOLLOW_URL_MAX + 1];
+    uint8_t kb[HD_FOLLOW_URL_MAX + 2];
+    const char *deliv = NULL;
+    size_t klen, flen, vlen = 0, dlen = 0;
+    long ai;
+    struct op *o;
+    int rc;
+
+    *why = NULL;
+    if (!valid_id(f->actor)) {
+        *why = "actor must be 1 to 500 bytes without spaces or control characters";
+        return HD_ERR_INVALID;
+    }
+    if (!valid_id(f->follower)) {
+        *why = "follower must be 1 to 500 bytes without spaces or control characters";
+        return HD_ERR_INVALID;
+    }
+    flen = strlen(f->follower);
+    if (!remove) {
+        if (!f->inbox || !*f->inbox) {
+            *why = "inbox is required";
+            return HD_ERR_INVALID;
+        }
+        rc = normalise(f->inbox, inbox, why);
+        if (rc)
+            return rc;
+        if (f->shared_inbox && *f->shared_inbox) {
+            rc = normalise(f->shared_inbox, shared, why);
+            if (rc) {
+                *why = "shared_inbox is not an absolute http(s) URL of at most 500 bytes";
+                return rc;
+            }
+        }
+        deliv = f->shared_inbox && *f->shared_inbox ? shared : inbox;
+        dlen = strlen(deliv);
+    }
+    if (b->nops >= BATCH_MAX_OPS)
+        return HD_ERR_FULL;
+    if (b->nops == b->capops) {
+        size_t nc = b->capops ? b->capops * 2 : 1024;
+        struct op *p = realloc(b->ops, nc * sizeof(*p));
+        if (!p)
+            return -ENOMEM;
+        b->ops = p;
+        b->capops = nc;
+    }
+    ai = actor_index(b, f->actor);
+    if (ai < 0)
+        return (int)ai;
+    klen = fkey_body(f->follower, kb);
+    if (!remove) {
+        size_t ip = common_prefix(f->follower, flen, inbox, strlen(inbox));
+        hd_enc_reset(&b->enc);
+        hd_enc_array(&b->enc, 5);
+        hd_enc_uint(&b->enc, 1);
+        hd_enc_uint(&b->enc, ip);
+        hd_enc_str(&b->enc, inbox + ip, strlen(inbox) - ip);
+        if (f->shared_inbox && *f->shared_inbox) {
+            size_t sp = common_prefix(f->follower, flen, shared, strlen(shared));
+            hd_enc_uint(&b->enc, sp);
+            hd_enc_str(&b->enc, shared + sp, strlen(shared) - sp);
+        } else {
+            hd_enc_uint(&b->enc, 0);
+            hd_enc_nil(&b->enc);
+        }
+        if (b->enc.err)
+            return b->enc.err;
+        vlen = b->enc.len;
+        b->actors[ai].has_add = 1;
+    }
+    rc = arena_reserve(b, klen + vlen + dlen);
+    if (rc)
+        return rc;
+    o = &b->ops[b->nops];
+    o->off = b->alen;
+    o->actor = (uint32_t)ai;
+    o->seq = (uint32_t)b->nops;
+    o->klen = (uint16_t)klen;
+    o->vlen = (uint16_t)vlen;
+    o->dlen = (uint16_t)dlen;
+    o->remove = remove ? 1 : 0;
+    o->dshared = !remove && f->shared_inbox && *f->shared_inbox;
+    memcpy(b->arena + b->alen, kb, klen);
+    if (vlen)
+        memcpy(b->arena + b->alen + klen, b->enc.buf, vlen);
+    if (dlen)
+        memcpy(b->arena + b->alen + klen + vlen, deliv, dlen);
+    b->alen += klen + vlen + dlen;
+    b->nops++;
+    return 0;
+}
+
+static int cmp_op(const void *pa, const void *pb, void *ctx)
+{
+    const struct op *a = pa, *b = pb;
+    const char *arena = ctx;
+    size_t n;
+    int c;
+
+    if (a->aid != b->aid)
+        return a->aid < b->aid ? -1 : 1;
+    n = a->klen < b->klen ? a->klen : b->klen;
+    c = memcmp(arena + a->off, arena + b->off, n);
+    if (c)
+        return c;
+    if (a->klen != b->klen)
+        return a->klen < b->klen ? -1 : 1;
+    return a->seq < b->seq ? -1 : a->seq > b->seq;
+}
+
+/* Records a reference-count change; the URL is already in the arena at off. */
+static int dmap_add(struct dmap *m, const char *arena, uint32_t aid, uint64_t off, uint16_t len,
+                    int shared, int32_t d)
+{
+    uint64_t h;
+    size_t j;
+
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t nc = m->cap ? m->cap * 2 : 1024;
+        struct delta *s = calloc(nc, sizeof(*s));
+        if (!s)
+            return -ENOMEM;
+        for (size_t i = 0; i < m->cap; i++) {
+            struct delta *e = &m->slot[i];
+            if (!e->len)
+                continue;
+            j = (hd_hash64(arena + e->off, e->len) ^ e->aid) & (nc - 1);
+            while (s[j].len)
+                j = (j + 1) & (nc - 1);
+            s[j] = *e;
+        }
+        free(m->slot);
+        m->slot = s;
+        m->cap = nc;
+    }
+    h = hd_hash64(arena + off, len) ^ aid;
+    j = h & (m->cap - 1);
+    while (m->slot[j].len) {
+        struct delta *e = &m->slot[j];
+        if (e->aid == aid && e->len == len && !memcmp(arena + e->off, arena + off, len)) {
+            if (shared)
+                e->ds += d;
+            else
+                e->dp += d;
+            return 0;
+        }
+        j = (j + 1) & (m->cap - 1);
+    }
+    m->slot[j].off = off;
+    m->slot[j].aid = aid;
+    m->slot[j].len = len;
+    m->slot[j].ds = shared ? d : 0;
+    m->slot[j].dp = shared ? 0 : d;
+    m->n++;
+    return 0;
+}
+
+static int cmp_delta(const void *pa, const void *pb, void *ctx)
+{
+    const struct delta *a = pa, *b = pb;
+    const char *arena = ctx;
+    size_t n = a->len < b->len ? a->len : b->len;
+    int c;
+
+    if (a->aid != b->aid)
+        return a->aid < b->aid ? -1 : 1;
+    c = memcmp(arena + a->off, arena + b->off, n);
+    if (c)
+        return c;
+    return a->len < b->len ? -1 : a->len > b->len;
+}
+
+/* Puts k/v, appending when k sorts after every key of the DBI (no page split in the middle:
+ * a fresh import fills pages instead of leaving them half empty). */
+static int put_sorted(MDB_cursor *cur, MDB_val *k, MDB_val *v, uint8_t *last, size_t *last_len,
+                      int *have_last)
+{
+    int append = 0, rc;
+
+    if (!*have_last) {
+        append = 1;
+    } else {
+        size_t n = k->mv_size < *last_len ? k->mv_size : *last_len;
+        int c = memcmp(k->mv_data, last, n);
+        append = c > 0 || (c == 0 && k->mv_size > *last_len);
+    }
+    rc = mdb_cursor_put(cur, k, v, append ? MDB_APPEND : 0);
+    if (rc)
+        return hd_store_err(rc);
+    if (append) {
+        memcpy(last, k->mv_data, k->mv_size);
+        *last_len = k->mv_size;
+        *have_last = 1;
+    }
+    return 0;
+}
+
+static int last_key(MDB_cursor *cur, uint8_t *last, size_t *last_len, int *have_last)
+{
+    MDB_val k, v;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+
+    *have_last = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return hd_store_err(rc);
+    if (k.mv_size > KEY_MAX)
+        return HD_ERR_INVALID;
+    memcpy(last, k.mv_data, k.mv_size);
+    *last_len = k.mv_size;
+    *have_last = 1;
+    return 0;
+}
+
+static int resolve_actors(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b)
+{
+    for (size_t i = 0; i < b->nactors; i++) {
+        struct bactor *a = &b->actors[i];
+        struct fwrec r;
+        int rc = fwactor_get(st, txn, a->name, &r);
+        if (rc == 0) {
+            a->aid = r.aid;
+            a->follows = r.follows;
+            a->inboxes = r.inboxes;
+            a->exists = 1;
+        } else if (rc == HD_ERR_NOT_FOUND) {
+            a->aid = 0;
+            a->follows = a->inboxes = 0;
+            a->exists = 0;
+            if (a->has_add) {
+                rc = next_aid(st, txn, &a->aid);
+                if (rc)
+                    return rc;
+            }
+        } else {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* Appends the old delivery inbox of an existing follow to the arena. */
+static int old_delivery(struct hd_follow_batch *b, const struct op *o, const MDB_val *v,
+                        uint64_t *off, uint16_t *len, int *is_shared)
+{
+    char follower[HD_FOLLOW_URL_MAX + 16], inbox[HD_FOLLOW_URL_MAX + 1],
+        shared[HD_FOLLOW_URL_MAX + 1];
+    const char *d;
+    size_t flen = fkey_url((const uint8_t *)b->arena + o->off, o->klen, follower), dl;
+    int has_shared, rc = decode_follow(follower, flen, v->mv_data, v->mv_size, inbox, shared,
+                                       &has_shared);
+    if (rc)
+        return rc;
+    d = has_shared ? shared : inbox;
+    *is_shared = has_shared;
+    dl = strlen(d);
+    rc = arena_reserve(b, dl);
+    if (rc)
+        return rc;
+    memcpy(b->arena + b->alen, d, dl);
+    *off = b->alen;
+    *len = (uint16_t)dl;
+    b->alen += dl;
+    return 0;
+}
+
+static int apply_follows(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b,
+                         struct dmap *m, struct hd_follow_stats *s)
+{
+    uint8_t key[KEY_MAX + 1], last[KEY_MAX + 1];
+    size_t last_len = 0;
+    int have_last, rc;
+    MDB_cursor *cur;
+
+    rc = hd_store_err(mdb_cursor_open(txn, st->follows, &cur));
+    if (rc)
+        return rc;
+    rc = last_key(cur, last, &last_len, &have_last);
+    for (size_t i = 0; i < b->nops && !rc; i++) {
+        struct op *o = &b->ops[i];
+        struct bactor *a = &b->actors[o->actor];
+        MDB_val k, v, nv;
+        uint64_t ooff = 0;
+        uint16_t olen = 0;
+        int found, oshared = 0;
+
+        /* Only the last operation on a key counts. */
+        if (i + 1 < b->nops && o[1].aid == o->aid && o[1].actor == o->actor &&
+            o[1].klen == o->klen &&
+            !memcmp(b->arena + o[1].off, b->arena + o->off, o->klen))
+            continue;
+        if (!a->aid) {
+            s->absent++;
+            continue;
+        }
+        hd_be32(key, a->aid);
+        memcpy(key + 4, b->arena + o->off, o->klen);
+        k.mv_size = 4 + (size_t)o->klen;
+        k.mv_data = key;
+        rc = a->exists ? mdb_get(txn, st->follows, &k, &v) : MDB_NOTFOUND;
+        found = rc == 0;
+        if (rc && rc != MDB_NOTFOUND) {
+            rc = hd_store_err(rc);
+            break;
+        }
+        rc = 0;
+        if (o->remove) {
+            if (!found) {
+                s->absent++;
+                continue;
+            }
+            rc = old_delivery(b, o, &v, &ooff, &olen, &oshared);
+            if (!rc)
+                rc = hd_store_err(mdb_del(txn, st->follows, &k, NULL));
+            if (!rc)
+                rc = dmap_add(m, b->arena, a->aid, ooff, olen, oshared, -1);
+            if (a->follows)
+                a->follows--;
+            s->removed++;
+            continue;
+        }
+        nv.mv_size = o->vlen;
+        nv.mv_data = b->arena + o->off + o->klen;
+        if (found) {
+            if (v.mv_size == nv.mv_size && !memcmp(v.mv_data, nv.mv_data, nv.mv_size)) {
+                s->unchanged++;
+                continue;
+            }
+            rc = old_delivery(b, o, &v, &ooff, &olen, &oshared);
+            if (rc)
+                break;
+            nv.mv_data = b->arena + o->off + o->klen; /* the arena may have moved */
+            rc = hd_store_err(mdb_put(txn, st->follows, &k, &nv, 0));
+            if (!rc && (olen != o->dlen || oshared != o->dshared ||
+                        memcmp(b->arena + ooff, b->arena + o->off + o->klen + o->vlen, olen))) {
+                rc = dmap_add(m, b->arena, a->aid, ooff, olen, oshared, -1);
+                if (!rc)
+                    rc = dmap_add(m, b->arena, a->aid, o->off + o->klen + o->vlen, o->dlen,
+                                  o->dshared, 1);
+            }
+            s->updated++;
+            continue;
+        }
+        rc = put_sorted(cur, &k, &nv, last, &last_len, &have_last);
+        if (!rc)
+            rc = dmap_add(m, b->arena, a->aid, o->off + o->klen + o->vlen, o->dlen, o->dshared,
+                          1);
+        a->follows++;
+        s->added++;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int apply_deltas(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b,
+                        struct dmap *m)
+{
+    uint8_t key[KEY_MAX + 1], last[KEY_MAX + 1];
+    size_t last_len = 0, n = 0;
+    int have_last, rc;
+    MDB_cursor *cur;
+    struct delta *ds;
+    struct bactor *a;
+
+    /* Compact the live entries to the front and sort them: key order for the puts. */
+    ds = m->slot;
+    for (size_t i = 0; i < m->cap; i++)
+        if (m->slot[i].len && (m->slot[i].ds || m->slot[i].dp))
+            ds[n++] = m->slot[i];
+    if (!n)
+        return 0;
+    qsort_r(ds, n, sizeof(*ds), cmp_delta, b->arena);
+    rc = hd_store_err(mdb_cursor_open(txn, st->audience, &cur));
+    if (rc)
+        return rc;
+    rc = last_key(cur, last, &last_len, &have_last);
+    a = NULL;
+    for (size_t i = 0; i < n && !rc; i++) {
+        struct delta *e = &ds[i];
+        MDB_val k, v;
+        int64_t rs = 0, rp = 0;
+        uint8_t vb[8];
+        int found;
+
+        /* Sorted by aid: look the actor up only when it changes. */
+        if (!a || a->aid != e->aid) {
+            a = NULL;
+            for (size_t j = 0; j < b->nactors && !a; j++)
+                if (b->actors[j].aid == e->aid)
+                    a = &b->actors[j];
+        }
+        hd_be32(key, e->aid);
+        memcpy(key + 4, b->arena + e->off, e->len);
+        k.mv_size = 4 + (size_t)e->len;
+        k.mv_data = key;
+        rc = mdb_get(txn, st->audience, &k, &v);
+        found = rc == 0;
+        if (rc && rc != MDB_NOTFOUND) {
+            rc = hd_store_err(rc);
+            break;
+        }
+        rc = 0;
+        if (found && v.mv_size == 8) {
+            rs = hd_rd32(v.mv_data);
+            rp = hd_rd32((const uint8_t *)v.mv_data + 4);
+        }
+        rs += e->ds;
+        rp += e->dp;
+        if (rs < 0 || rp < 0) {
+            HD_LOG(HD_LOG_WARN, "audience", "msg=\"reference count below zero\" inbox=\"%.*s\"",
+                   (int)e->len, b->arena + e->off);
+            rs = rs < 0 ? 0 : rs;
+            rp = rp < 0 ? 0 : rp;
+        }
+        if (rs == 0 && rp == 0) {
+            if (found) {
+                rc = hd_store_err(mdb_del(txn, st->audience, &k, NULL));
+                if (a && a->inboxes)
+                    a->inboxes--;
+            }
+            continue;
+        }
+        hd_be32(vb, rs > UINT32_MAX ? UINT32_MAX : (uint32_t)rs);
+        hd_be32(vb + 4, rp > UINT32_MAX ? UINT32_MAX : (uint32_t)rp);
+        v.mv_size = 8;
+        v.mv_data = vb;
+        if (found) {
+            rc = hd_store_err(mdb_put(txn, st->audience, &k, &v, 0));
+        } else {
+            rc = put_sorted(cur, &k, &v, last, &last_len, &have_last);
+            if (a)
+                a->inboxes++;
+        }
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+int hd_follow_batch_apply(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b,
+                          struct hd_follow_stats *s)
+{
+    struct dmap m = {NULL, 0, 0};
+    int rc;
+
+    rc = resolve_actors(st, txn, b);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < b->nops; i++)
+        b->ops[i].aid = b->actors[b->ops[i].actor].aid;
+    qsort_r(b->ops, b->nops, sizeof(*b->ops), cmp_op, b->arena);
+    rc = apply_follows(st, txn, b, &m, s);
+    if (rc)
+        goto out;
+    rc = apply_deltas(st, txn, b, &m);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < b->nactors && !rc; i++) {
+        struct bactor *a = &b->actors[i];
+        struct fwrec r = {a->aid, a->follows, a->inboxes};
+        if (a->aid)
+            rc = fwactor_put(st, txn, a->name, &r);
+    }
+out:
+    free(m.slot);
+    b->nops = 0;
+    b->alen = 0;
+    reset_actors(b);
+    return rc;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+int hd_follow_count(struct hd_store *st, MDB_txn *txn, const char *actor, uint64_t *follows,
+                    uint64_t *inboxes)
+{
+    struct fwrec r;
+    int rc = fwactor_get(st, txn, actor, &r);
+
+    if (rc == HD_ERR_NOT_FOUND) {
+        *follows = *inboxes = 0;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    *follows = r.follows;
+    *inboxes = r.inboxes;
+    return 0;
+}
+
+int hd_follow_list(struct hd_store *st, MDB_txn *txn, const char *actor, hd_follow_cb cb,
+                   void *user_data)
+{
+    char follower[HD_FOLLOW_URL_MAX + 16], inbox[HD_FOLLOW_URL_MAX + 1],
+        shared[HD_FOLLOW_URL_MAX + 1];
+    uint8_t start[4];
+    struct fwrec r;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = fwactor_get(st, txn, actor, &r);
+
+    if (rc == HD_ERR_NOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    rc = hd_store_err(mdb_cursor_open(txn, st->follows, &cur));
+    if (rc)
+        return rc;
+    hd_be32(start, r.aid);
+    k.mv_size = 4;
+    k.mv_data = start;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        struct hd_follow_view fv;
+        size_t flen;
+        int has_shared;
+        if (k.mv_size < 5 || k.mv_size > HD_FOLLOW_URL_MAX + 5 || memcmp(k.mv_data, start, 4))
+            break;
+        flen = fkey_url((const uint8_t *)k.mv_data + 4, k.mv_size - 4, follower);
+        if (decode_follow(follower, flen, v.mv_data, v.mv_size, inbox, shared, &has_shared) ==
+            0) {
+            fv.follower = follower;
+            fv.inbox = inbox;
+            fv.shared_inbox = has_shared ? shared : NULL;
+            if (cb(&fv, user_data))
+                break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
+}
+
+int hd_audience_foreach(struct hd_store *st, MDB_txn *txn, const char *actor, hd_aud_cb cb,
+                        void *user_data)
+{
+    uint8_t start[4];
+    struct fwrec r;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = fwactor_get(st, txn, actor, &r), stop = 0;
+
+    if (rc == HD_ERR_NOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    rc = hd_store_err(mdb_cursor_open(txn, st->audience, &cur));
+    if (rc)
+        return rc;
+    hd_be32(start, r.aid);
+    k.mv_size = 4;
+    k.mv_data = start;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        struct hd_aud_inbox in;
+        if (k.mv_size < 5 || memcmp(k.mv_data, start, 4))
+            break;
+        in.url = (const char *)k.mv_data + 4;
+        in.url_len = k.mv_size - 4;
+        in.shared_refs = v.mv_size == 8 ? hd_rd32(v.mv_data) : 0;
+        in.refs = in.shared_refs + (v.mv_size == 8 ? hd_rd32((const uint8_t *)v.mv_data + 4) : 0);
+        if (hd_url_host_of(in.url, in.url_len, &in.host, &in.host_len) == 0 &&
+            in.host_len < HD_HOST_MAX) {
+            stop = cb(&in, user_data);
+            if (stop)
+                break;
+        }
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (stop)
+        return stop;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
+}
+
+int hd_audience_has(struct hd_store *st, MDB_txn *txn, const char *actor, const char *url)
+{
+    uint8_t key[KEY_MAX + 1];
+    size_t n = strlen(url);
+    struct fwrec r;
+    MDB_val k, v;
+    int rc = fwactor_get(st, txn, actor, &r);
+
+    if (rc == HD_ERR_NOT_FOUND || n == 0 || n > HD_FOLLOW_URL_MAX)
+        return 0;
+    if (rc)
+        return rc;
+    hd_be32(key, r.aid);
+    memcpy(key + 4, url, n);
+    k.mv_size = 4 + n;
+    k.mv_data = key;
+    rc = mdb_get(txn, st->audience, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    return rc ? hd_store_err(rc) : 1;
+}
+
+/* ------------------------------------------------------------------ federation none */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Seqs of actor's activities that still have queued deliveries (ascending). */
+static int actor_seqs(struct hd_store *st, MDB_txn *txn, const char *actor, uint64_t **out,
+                      size_t *n)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t cap = 0, al = strlen(actor);
+    uint64_t *seqs = NULL;
+    int rc = hd_store_err(mdb_cursor_open(txn, st->actrem, &cur)), op = MDB_FIRST;
+
+    *n = 0;
+    if (rc)
+        return rc;
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        struct hd_act_view av;
+        uint64_t seq;
+        op = MDB_NEXT;
+        if (k.mv_size != 8)
+            continue;
+        seq = hd_rd64(k.mv_data);
+        if (hd_queue_get_activity(st, txn, seq, &av) != 0 || av.actor.n != al ||
+            memcmp(av.actor.p, actor, al))
+            continue;
+        if (*n == cap) {
+            size_t nc = cap ? cap * 2 : 64;
+            uint64_t *p = realloc(seqs, nc * sizeof(*p));
+            if (!p) {
+                rc = -ENOMEM;
+                break;
+            }
+            seqs = p;
+            cap = nc;
+        }
+        seqs[(*n)++] = seq;
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND) {
+        free(seqs);
+        *n = 0;
+        return rc < 0 ? rc : hd_store_err(rc);
+    }
+    *out = seqs;
+    return 0;
+}
+
+static int flush_host(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t q,
+                      uint64_t r)
+{
+    struct hd_host_rec h;
+    int rc = hd_host_get(st, txn, host, strlen(host), &h);
+
+    if (rc)
+        return rc == HD_ERR_NOT_FOUND ? 0 : rc;
+    h.queued = h.queued > q ? h.queued - q : 0;
+    h.retrying = h.retrying > r ? h.retrying - r : 0;
+    return hd_host_put(st, txn, host, strlen(host), &h);
+}
+
+int hd_audience_drop_queued(struct hd_store *st, MDB_txn *txn, const char *actor,
+                            uint64_t *dropped)
+{
+    uint64_t *seqs = NULL, nq = 0, nr = 0, total = 0;
+    char host[HD_HOST_MAX] = "";
+    struct hd_counters c;
+    MDB_cursor *cur = NULL;
+    MDB_val k, v;
+    size_t n = 0;
+    int rc, op = MDB_FIRST;
+
+    *dropped = 0;
+    rc = actor_seqs(st, txn, actor, &seqs, &n);
+    if (rc || n == 0)
+        goto out;
+    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    if (rc)
+        goto out;
+    /* One pass over the queue: keys are host\0seq\idx, so a host's entries are adjacent and
+     * its record is updated once. */
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        const uint8_t *kp = k.mv_data;
+        uint64_t seq;
+        struct hd_dec d;
+        op = MDB_NEXT;
+        if (k.mv_size < 14 || k.mv_size - 13 >= HD_HOST_MAX)
+            continue;
+        seq = hd_rd64(kp + k.mv_size - 12);
+        if (!bsearch(&seq, seqs, n, sizeof(*seqs), cmp_u64))
+            continue;
+        if (strlen(host) != k.mv_size - 13 || memcmp(host, kp, k.mv_size - 13)) {
+            if (host[0] && (nq || nr)) {
+                rc = flush_host(st, txn, host, nq, nr);
+                if (rc)
+                    goto out;
+            }
+            memcpy(host, kp, k.mv_size - 13);
+            host[k.mv_size - 13] = 0;
+            nq = nr = 0;
+        }
+        if (hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3) == 0 && hd_dec_uint(&d, 2) > 0)
+            nr++;
+        nq++;
+        total++;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc) {
+            rc = hd_store_err(rc);
+            goto out;
+        }
+        /* LMDB leaves the cursor on the next entry after a delete, and the next MDB_NEXT
+         * returns that entry rather than skipping it. */
+    }
+    if (rc && rc != MDB_NOTFOUND) {
+        rc = hd_store_err(rc);
+        goto out;
+    }
+    rc = 0;
+    if (host[0] && (nq || nr)) {
+        rc = flush_host(st, txn, host, nq, nr);
+        if (rc)
+            goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t kb[8];
+        MDB_val kk = {8, kb};
+        hd_be64(kb, seqs[i]);
+        rc = mdb_del(txn, st->actrem, &kk, NULL);
+        if (rc == 0 || rc == MDB_NOTFOUND)
+            rc = mdb_del(txn, st->acts, &kk, NULL);
+        if (rc && rc != MDB_NOTFOUND) {
+            rc = hd_store_err(rc);
+            goto out;
+        }
+        rc = 0;
+    }
+    rc = hd_counters_get(st, txn, &c);
+    if (rc)
+        goto out;
+    c.dropped += total;
+    rc = hd_counters_put(st, txn, &c);
+    if (!rc)
+        *dropped = total;
+out:
+    if (cur)
+        mdb_cursor_close(cur);
+    free(seqs);
+    return rc;
+}

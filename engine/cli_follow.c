@@ -1,0 +1,443 @@
+/* herald follow add|remove|import|list: the CLI over audience.c. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "audience.h"
+#include "cli_follow.h"
+#include "err.h"
+#include "store.h"
+
+#define IMPORT_CHUNK (1u << 20) /* operations per write transaction */
+#define LINE_MAX_BYTES 65536
+#define CSV_FIELDS 8
+
+static int open_db(const char *db, struct hd_store **st)
+{
+    int rc = hd_store_open(st, db, 0);
+    if (rc) {
+        fprintf(stderr, "herald follow: cannot open store %s: %s\n", db, hd_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+/* Applies b in one write transaction. Returns 0 or an error (printed). */
+static int apply(struct hd_store *st, struct hd_follow_batch *b, struct hd_follow_stats *s)
+{
+    MDB_txn *txn;
+    int rc = hd_store_begin(st, 1, &txn);
+
+    if (!rc)
+        rc = hd_follow_batch_apply(st, txn, b, s);
+    if (!rc)
+        rc = hd_store_commit(txn);
+    else
+        hd_store_abort(txn);
+    if (rc)
+        fprintf(stderr, "herald follow: store error: %s\n", hd_strerror(rc));
+    return rc;
+}
+
+static int cmd_add_remove(const char *db, int argc, char **argv, int remove)
+{
+    static const struct option lo[] = {{"actor", 1, 0, 'a'},
+                                       {"follower", 1, 0, 'f'},
+                                       {"inbox", 1, 0, 'i'},
+                                       {"shared-inbox", 1, 0, 's'},
+                                       {0, 0, 0, 0}};
+    struct hd_follow f = {NULL, NULL, NULL, NULL};
+    struct hd_follow_stats s = {0, 0, 0, 0, 0};
+    struct hd_follow_batch *b = NULL;
+    struct hd_store *st = NULL;
+    const char *why = NULL;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+        if (c == 'a')
+            f.actor = optarg;
+        else if (c == 'f')
+            f.follower = optarg;
+        else if (c == 'i' && !remove)
+            f.inbox = optarg;
+        else if (c == 's' && !remove)
+            f.shared_inbox = optarg;
+        else
+            return 2;
+    }
+    if (!f.actor || !f.follower || (!remove && !f.inbox)) {
+        fprintf(stderr, remove ? "herald follow remove: --actor and --follower are required\n"
+                               : "herald follow add: --actor, --follower and --inbox are "
+                                 "required\n");
+        return 2;
+    }
+    if (hd_follow_batch_new(&b) != 0)
+        return 1;
+    rc = hd_follow_batch_add(b, &f, remove, &why);
+    if (rc) {
+        fprintf(stderr, "herald follow %s: %s\n", remove ? "remove" : "add",
+                why ? why : hd_strerror(rc));
+        hd_follow_batch_free(b);
+        return 1;
+    }
+    if (open_db(db, &st)) {
+        hd_follow_batch_free(b);
+        return 1;
+    }
+    rc = apply(st, b, &s);
+    hd_follow_batch_free(b);
+    hd_store_close(st);
+    if (rc)
+        return 1;
+    if (s.added)
+        printf("added: %s follows %s\n", f.follower, f.actor);
+    else if (s.updated)
+        printf("updated: %s follows %s (inbox changed)\n", f.follower, f.actor);
+    else if (s.unchanged)
+        printf("unchanged: %s already follows %s\n", f.follower, f.actor);
+    else if (s.removed)
+        printf("removed: %s no longer follows %s\n", f.follower, f.actor);
+    else
+        printf("not following: %s does not follow %s; nothing removed\n", f.follower, f.actor);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ import */
+
+static const char *jstr(json_t *o, const char *k, int *bad)
+{
+    json_t *v = json_object_get(o, k);
+    if (!v || json_is_null(v))
+        return NULL;
+    if (!json_is_string(v)) {
+        *bad = 1;
+        return NULL;
+    }
+    return json_string_value(v);
+}
+
+/* One JSON line -> batch. Returns 0, or an error with *why set. */
+static int add_json(struct hd_follow_batch *b, const char *line, size_t n, const char **why,
+                    char *whybuf, size_t whycap)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr), *v;
+    struct hd_follow f;
+    const char *k;
+    int bad = 0, rc;
+
+    if (!o) {
+        snprintf(whybuf, whycap, "malformed JSON: %s", jerr.text);
+        *why = whybuf;
+        return HD_ERR_INVALID;
+    }
+    if (!json_is_object(o)) {
+        json_decref(o);
+        *why = "expected a JSON object";
+        return HD_ERR_INVALID;
+    }
+    json_object_foreach(o, k, v)
+    {
+        if (strcmp(k, "actor") && strcmp(k, "follower") && strcmp(k, "inbox") &&
+            strcmp(k, "shared_inbox")) {
+            snprintf(whybuf, whycap, "unknown key \"%.60s\" (expected actor, follower, inbox, "
+                                     "shared_inbox)", k);
+            *why = whybuf;
+            json_decref(o);
+            return HD_ERR_INVALID;
+        }
+    }
+    f.actor = jstr(o, "actor", &bad);
+    f.follower = jstr(o, "follower", &bad);
+    f.inbox = jstr(o, "inbox", &bad);
+    f.shared_inbox = jstr(o, "shared_inbox", &bad);
+    if (bad) {
+        json_decref(o);
+        *why = "actor, follower, inbox and shared_inbox must be strings (shared_inbox may be null)";
+        return HD_ERR_INVALID;
+    }
+    if (!f.actor || !f.follower || !f.inbox) {
+        json_decref(o);
+        *why = "actor, follower and inbox are required";
+        return HD_ERR_INVALID;
+    }
+    rc = hd_follow_batch_add(b, &f, 0, why);
+    json_decref(o);
+    return rc;
+}
+
+/* Splits one CSV record (RFC 4180 quoting, no embedded newlines) in place. Returns the field
+ * count or -1. */
+static int csv_split(char *s, char **fields, int max)
+{
+    int n = 0;
+    char *r = s, *w;
+
+    for (;;) {
+        if (n == max)
+            return -1;
+        fields[n++] = w = r;
+        if (*r == '"') {
+            r++;
+            for (;;) {
+                if (!*r)
+                    return -1;
+                if (*r == '"' && r[1] == '"') {
+                    *w++ = '"';
+                    r += 2;
+                } else if (*r == '"') {
+                    r++;
+                    break;
+                } else {
+                    *w++ = *r++;
+                }
+            }
+            if (*r && *r != ',')
+                return -1;
+        } else {
+            while (*r && *r != ',')
+                *w++ = *r++;
+        }
+        if (!*r) {
+            *w = 0;
+            return n;
+        }
+        *w = 0; /* at or before the comma */
+        r++;
+    }
+}
+
+struct csv_cols {
+    int actor, follower, inbox, shared, n;
+};
+
+static int csv_header(char *line, struct csv_cols *c, const char **why)
+{
+    char *f[CSV_FIELDS];
+    int n = csv_split(line, f, CSV_FIELDS);
+
+    c->actor = c->follower = c->inbox = c->shared = -1;
+    if (n < 0) {
+        *why = "malformed CSV header";
+        return HD_ERR_INVALID;
+    }
+    for (int i = 0; i < n; i++) {
+        if (!strcmp(f[i], "actor"))
+            c->actor = i;
+        else if (!strcmp(f[i], "follower"))
+            c->follower = i;
+        else if (!strcmp(f[i], "inbox"))
+            c->inbox = i;
+        else if (!strcmp(f[i], "shared_inbox"))
+            c->shared = i;
+        else {
+            *why = "CSV header columns must be actor, follower, inbox[, shared_inbox]";
+            return HD_ERR_INVALID;
+        }
+    }
+    if (c->actor < 0 || c->follower < 0 || c->inbox < 0) {
+        *why = "CSV header needs actor, follower and inbox columns";
+        return HD_ERR_INVALID;
+    }
+    c->n = n;
+    return 0;
+}
+
+static int add_csv(struct hd_follow_batch *b, char *line, const struct csv_cols *c,
+                   const char **why)
+{
+    char *f[CSV_FIELDS];
+    struct hd_follow fo;
+    int n = csv_split(line, f, CSV_FIELDS);
+
+    if (n != c->n) {
+        *why = n < 0 ? "malformed CSV line" : "wrong number of CSV fields";
+        return HD_ERR_INVALID;
+    }
+    fo.actor = f[c->actor];
+    fo.follower = f[c->follower];
+    fo.inbox = f[c->inbox];
+    fo.shared_inbox = c->shared >= 0 && f[c->shared][0] ? f[c->shared] : NULL;
+    return hd_follow_batch_add(b, &fo, 0, why);
+}
+
+static int cmd_import(const char *db, int argc, char **argv)
+{
+    const char *path = argc > 1 ? argv[1] : "-";
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    struct hd_follow_stats s = {0, 0, 0, 0, 0};
+    struct hd_follow_batch *b = NULL;
+    struct hd_store *st = NULL;
+    struct csv_cols cols = {-1, -1, -1, -1, 0};
+    char *line = NULL, whybuf[256];
+    size_t cap = 0, lineno = 0, bad = 0, lines = 0;
+    int format = 0; /* 0 unknown, 1 JSON lines, 2 CSV */
+    int rc = 0;
+    ssize_t n;
+    struct timespec t0, t1;
+
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (!in) {
+        fprintf(stderr, "herald follow import: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (open_db(db, &st)) {
+        if (in != stdin)
+            fclose(in);
+        return 1;
+    }
+    if (hd_follow_batch_new(&b) != 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        const char *why = NULL;
+        int r;
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        if (n == 0)
+            continue;
+        if ((size_t)n > LINE_MAX_BYTES) {
+            fprintf(stderr, "line %zu: longer than %u bytes; ignored\n", lineno, LINE_MAX_BYTES);
+            bad++;
+            continue;
+        }
+        if (!format) {
+            size_t i = 0;
+            while (line[i] == ' ' || line[i] == '\t')
+                i++;
+            format = line[i] == '{' ? 1 : 2;
+            if (format == 2) {
+                r = csv_header(line, &cols, &why);
+                if (r) {
+                    fprintf(stderr, "line %zu: %s\n", lineno, why);
+                    rc = r;
+                    goto out;
+                }
+                continue;
+            }
+        }
+        if (format == 1)
+            r = add_json(b, line, (size_t)n, &why, whybuf, sizeof(whybuf));
+        else
+            r = add_csv(b, line, &cols, &why);
+        if (r == HD_ERR_INVALID) {
+            fprintf(stderr, "line %zu: %s; ignored\n", lineno, why ? why : "invalid");
+            bad++;
+            continue;
+        }
+        if (r) {
+            fprintf(stderr, "line %zu: %s\n", lineno, hd_strerror(r));
+            rc = r;
+            goto out;
+        }
+        lines++;
+        if (hd_follow_batch_len(b) >= IMPORT_CHUNK) {
+            rc = apply(st, b, &s);
+            if (rc)
+                goto out;
+        }
+    }
+    if (ferror(in)) {
+        fprintf(stderr, "herald follow import: read error: %s\n", strerror(errno));
+        rc = -EIO;
+        goto out;
+    }
+    if (hd_follow_batch_len(b))
+        rc = apply(st, b, &s);
+out:
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    printf("{\"lines\":%zu,\"added\":%" PRIu64 ",\"updated\":%" PRIu64 ",\"unchanged\":%" PRIu64
+           ",\"bad\":%zu,\"committed\":%s,\"seconds\":%.3f}\n",
+           lines, s.added, s.updated, s.unchanged, bad, rc ? "false" : "true",
+           (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+    free(line);
+    hd_follow_batch_free(b);
+    hd_store_close(st);
+    if (in != stdin)
+        fclose(in);
+    return rc || bad ? 1 : 0;
+}
+
+/* ------------------------------------------------------------------ list */
+
+static int print_follow(const struct hd_follow_view *f, void *ud)
+{
+    const char *actor = ud;
+    json_t *o = json_pack("{s:s, s:s, s:s, s:s?}", "actor", actor, "follower", f->follower,
+                          "inbox", f->inbox, "shared_inbox", f->shared_inbox);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
+    return 0;
+}
+
+static int cmd_list(const char *db, int argc, char **argv)
+{
+    static const struct option lo[] = {
+        {"actor", 1, 0, 'a'}, {"count", 0, 0, 'c'}, {0, 0, 0, 0}};
+    const char *actor = NULL;
+    struct hd_store *st;
+    MDB_txn *txn;
+    int c, count = 0, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+        if (c == 'a')
+            actor = optarg;
+        else if (c == 'c')
+            count = 1;
+        else
+            return 2;
+    }
+    if (!actor) {
+        fprintf(stderr, "herald follow list: --actor is required\n");
+        return 2;
+    }
+    if (open_db(db, &st))
+        return 1;
+    rc = hd_store_begin(st, 0, &txn);
+    if (!rc && count) {
+        uint64_t nf, ni;
+        rc = hd_follow_count(st, txn, actor, &nf, &ni);
+        if (!rc)
+            printf("follows %" PRIu64 "\ndelivery_inboxes %" PRIu64 "\n", nf, ni);
+    } else if (!rc) {
+        rc = hd_follow_list(st, txn, actor, print_follow, (void *)actor);
+    }
+    hd_store_abort(txn);
+    hd_store_close(st);
+    if (rc) {
+        fprintf(stderr, "herald follow list: %s\n", hd_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int hd_cli_follow(const char *db, int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "herald follow: expected add, remove, import or list\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "add"))
+        return cmd_add_remove(db, argc, argv, 0);
+    if (!strcmp(argv[1], "remove"))
+        return cmd_add_remove(db, argc, argv, 1);
+    if (!strcmp(argv[1], "import"))
+        return cmd_import(db, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "list"))
+        return cmd_list(db, argc, argv);
+    fprintf(stderr, "herald follow: unknown subcommand %s (add, remove, import, list)\n",
+            argv[1]);
+    return 2;
+}

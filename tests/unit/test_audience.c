@@ -1,0 +1,566 @@
+/* Audiences: follows and reference counts through add / update / remove, de-duplication
+ * across followers and explicit recipients, the three federation choices, and ordering
+ * (an Update/Delete/Undo never overtakes its Create or the activity it undoes). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "audience.h"
+#include "err.h"
+#include "ingest.h"
+#include "keys.h"
+#include "queue.h"
+#include "store.h"
+#include "t.h"
+
+#define ALICE "https://a.example/u/al"
+#define PUB "\"to\":[\"https://www.w3.org/ns/activitystreams#Public\"]"
+
+static struct hd_store *st;
+
+static char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *b;
+    long n;
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b = malloc((size_t)n + 1);
+    if (fread(b, 1, (size_t)n, f) != (size_t)n)
+        T_FAIL("read %s", path);
+    b[n] = 0;
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+/* Applies one follow operation; returns the stats. */
+static struct hd_follow_stats follow(const char *actor, const char *follower, const char *inbox,
+                                     const char *shared, int remove)
+{
+    struct hd_follow f = {actor, follower, inbox, shared};
+    struct hd_follow_stats s = {0, 0, 0, 0, 0};
+    struct hd_follow_batch *b;
+    const char *why;
+    MDB_txn *txn;
+
+    T_EQ_INT(hd_follow_batch_new(&b), 0);
+    T_EQ_INT(hd_follow_batch_add(b, &f, remove, &why), 0);
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_follow_batch_apply(st, txn, b, &s), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    hd_follow_batch_free(b);
+    return s;
+}
+
+struct inboxes {
+    char url[32][128];
+    uint32_t refs[32], shared[32];
+    int n;
+};
+
+static int on_inbox(const struct hd_aud_inbox *in, void *ud)
+{
+    struct inboxes *x = ud;
+    if (x->n >= 32)
+        return 1;
+    snprintf(x->url[x->n], sizeof(x->url[0]), "%.*s", (int)in->url_len, in->url);
+    x->refs[x->n] = in->refs;
+    x->shared[x->n] = in->shared_refs;
+    x->n++;
+    return 0;
+}
+
+static void audience(const char *actor, struct inboxes *x)
+{
+    MDB_txn *txn;
+    memset(x, 0, sizeof(*x));
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_audience_foreach(st, txn, actor, on_inbox, x), 0);
+    hd_store_abort(txn);
+}
+
+static uint32_t refs_of(const struct inboxes *x, const char *url)
+{
+    for (int i = 0; i < x->n; i++)
+        if (!strcmp(x->url[i], url))
+            return x->refs[i];
+    return 0;
+}
+
+static void counts(const char *actor, uint64_t *f, uint64_t *i)
+{
+    MDB_txn *txn;
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_follow_count(st, txn, actor, f, i), 0);
+    hd_store_abort(txn);
+}
+
+static void test_refcounts(void)
+{
+    struct hd_follow_stats s;
+    struct inboxes x;
+    uint64_t nf, ni;
+    const char *why;
+    struct hd_follow bad = {ALICE, "https://b.example/u/x", "ftp://b.example/inbox", NULL};
+    struct hd_follow_batch *b;
+
+    s = follow(ALICE, "https://b.example/u/bob", "https://b.example/u/bob/inbox",
+               "https://b.example/inbox", 0);
+    T_EQ_INT(s.added, 1);
+    /* adding twice is one follow */
+    s = follow(ALICE, "https://b.example/u/bob", "https://b.example/u/bob/inbox",
+               "https://b.example/inbox", 0);
+    T_EQ_INT(s.unchanged, 1);
+    s = follow(ALICE, "https://b.example/u/carol", "https://b.example/u/carol/inbox",
+               "https://B.EXAMPLE:443/inbox", 0); /* normalised: same shared inbox */
+    T_EQ_INT(s.added, 1);
+    s = follow(ALICE, "https://c.example/dave", "https://c.example/dave/inbox", NULL, 0);
+    T_EQ_INT(s.added, 1);
+    audience(ALICE, &x);
+    T_EQ_INT(x.n, 2);
+    T_EQ_INT(refs_of(&x, "https://b.example/inbox"), 2);
+    T_EQ_INT(refs_of(&x, "https://c.example/dave/inbox"), 1);
+    counts(ALICE, &nf, &ni);
+    T_EQ_INT(nf, 3);
+    T_EQ_INT(ni, 2);
+
+    /* update: carol loses her shared inbox -> her own inbox becomes a delivery inbox */
+    s = follow(ALICE, "https://b.example/u/carol", "https://b.example/u/carol/inbox", NULL, 0);
+    T_EQ_INT(s.updated, 1);
+    audience(ALICE, &x);
+    T_EQ_INT(x.n, 3);
+    T_EQ_INT(refs_of(&x, "https://b.example/inbox"), 1);
+    T_EQ_INT(refs_of(&x, "https://b.example/u/carol/inbox"), 1);
+    /* update: dave moves to a shared inbox bob also uses */
+    s = follow(ALICE, "https://c.example/dave", "https://c.example/dave/inbox2",
+               "https://b.example/inbox", 0);
+    T_EQ_INT(s.updated, 1);
+    audience(ALICE, &x);
+    T_EQ_INT(x.n, 2);
+    T_EQ_INT(refs_of(&x, "https://b.example/inbox"), 2);
+    T_EQ_INT(refs_of(&x, "https://c.example/dave/inbox"), 0);
+
+    /* remove; removing an absent follow is a no-op that says so */
+    s = follow(ALICE, "https://b.example/u/bob", NULL, NULL, 1);
+    T_EQ_INT(s.removed, 1);
+    s = follow(ALICE, "https://b.example/u/bob", NULL, NULL, 1);
+    T_EQ_INT(s.absent, 1);
+    s = follow("https://nobody.example/x", "https://b.example/u/bob", NULL, NULL, 1);
+    T_EQ_INT(s.absent, 1);
+    audience(ALICE, &x);
+    T_EQ_INT(refs_of(&x, "https://b.example/inbox"), 1);
+    /* the last follower leaving an inbox removes it */
+    s = follow(ALICE, "https://c.example/dave", NULL, NULL, 1);
+    T_EQ_INT(s.removed, 1);
+    audience(ALICE, &x);
+    T_EQ_INT(x.n, 1);
+    T_EQ_STR(x.url[0], "https://b.example/u/carol/inbox");
+    counts(ALICE, &nf, &ni);
+    T_EQ_INT(nf, 1);
+    T_EQ_INT(ni, 1);
+
+    /* bad input changes nothing */
+    T_EQ_INT(hd_follow_batch_new(&b), 0);
+    T_EQ_INT(hd_follow_batch_add(b, &bad, 0, &why), HD_ERR_INVALID);
+    T_OK(why != NULL);
+    bad.inbox = NULL;
+    T_EQ_INT(hd_follow_batch_add(b, &bad, 0, &why), HD_ERR_INVALID);
+    bad.inbox = "https://b.example/i";
+    bad.follower = "has space";
+    T_EQ_INT(hd_follow_batch_add(b, &bad, 0, &why), HD_ERR_INVALID);
+    T_EQ_INT(hd_follow_batch_len(b), 0);
+
+    /* within one batch the last operation on a follower wins, in any key order */
+    {
+        struct hd_follow f1 = {ALICE, "https://z.example/u/1", "https://z.example/u/1/inbox",
+                               NULL};
+        struct hd_follow f2 = {ALICE, "https://z.example/u/1", "https://z.example/u/1/inbox",
+                               "https://z.example/inbox"};
+        struct hd_follow f3 = {ALICE, "https://a.example/u/0", "https://a.example/u/0/inbox",
+                               "https://z.example/inbox"};
+        struct hd_follow_stats s2 = {0, 0, 0, 0, 0};
+        MDB_txn *txn;
+        T_EQ_INT(hd_follow_batch_add(b, &f1, 0, &why), 0);
+        T_EQ_INT(hd_follow_batch_add(b, &f2, 0, &why), 0);
+        T_EQ_INT(hd_follow_batch_add(b, &f3, 0, &why), 0);
+        T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+        T_EQ_INT(hd_follow_batch_apply(st, txn, b, &s2), 0);
+        T_EQ_INT(hd_store_commit(txn), 0);
+        T_EQ_INT(s2.added, 2);
+        audience(ALICE, &x);
+        T_EQ_INT(refs_of(&x, "https://z.example/inbox"), 2);
+        T_EQ_INT(refs_of(&x, "https://z.example/u/1/inbox"), 0);
+        T_EQ_INT(hd_follow_batch_len(b), 0);
+    }
+    hd_follow_batch_free(b);
+    /* clean up for the next tests */
+    follow(ALICE, "https://z.example/u/1", NULL, NULL, 1);
+    follow(ALICE, "https://a.example/u/0", NULL, NULL, 1);
+    follow(ALICE, "https://b.example/u/carol", NULL, NULL, 1);
+    counts(ALICE, &nf, &ni);
+    T_EQ_INT(nf, 0);
+    T_EQ_INT(ni, 0);
+}
+
+static int ingest(const char *line, struct hd_ingest_result *res)
+{
+    MDB_txn *txn;
+    struct hd_counters c;
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    hd_ingest_envelope(st, txn, &c, line, strlen(line), 1000, res);
+    T_EQ_INT(hd_counters_put(st, txn, &c), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    return res->rc;
+}
+
+struct qlist {
+    char inbox[64][128];
+    uint64_t seq[64];
+    uint8_t key[64][HD_QKEY_MAX];
+    size_t keylen[64];
+    uint32_t flags[64];
+    int n;
+};
+
+static int on_q(const struct hd_qent *e, void *ud)
+{
+    struct qlist *q = ud;
+    if (q->n >= 64)
+        return 1;
+    snprintf(q->inbox[q->n], sizeof(q->inbox[0]), "%.*s", (int)e->inbox.n, e->inbox.p);
+    q->seq[q->n] = e->seq;
+    memcpy(q->key[q->n], e->key, e->keylen);
+    q->keylen[q->n] = e->keylen;
+    q->flags[q->n] = e->flags;
+    q->n++;
+    return 0;
+}
+
+/* Appends host's queued deliveries to q. */
+static void scan(const char *host, struct qlist *q)
+{
+    MDB_txn *txn;
+    uint8_t last[HD_QKEY_MAX];
+    size_t last_len;
+    int end;
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_OK(hd_queue_scan(st, txn, host, NULL, 0, 64, on_q, q, last, &last_len, &end) >= 0);
+    hd_store_abort(txn);
+}
+
+static int count_for(const struct qlist *q, uint64_t seq, const char *inbox)
+{
+    int n = 0;
+    for (int i = 0; i < q->n; i++)
+        if (q->seq[i] == seq && (!inbox || !strcmp(q->inbox[i], inbox)))
+            n++;
+    return n;
+}
+
+static void test_dedup(void)
+{
+    struct hd_ingest_result r;
+    struct qlist q;
+    char env[2048];
+
+    follow(ALICE, "https://b.example/u/bob", "https://b.example/u/bob/inbox",
+           "https://b.example/inbox", 0);
+    follow(ALICE, "https://b.example/u/carol", "https://b.example/u/carol/inbox",
+           "https://b.example/inbox", 0);
+    follow(ALICE, "https://c.example/dave", "https://c.example/dave/inbox", NULL, 0);
+    /* explicit: a new inbox; a mention whose shared inbox is the followers' (no delivery); a
+     * new shared inbox and then its member's personal inbox (one delivery); a follower's own
+     * inbox (already there); the same URL twice, spelled differently (one delivery). */
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/d1\",\"type\":\"Create\","
+             "\"actor\":\"%s\",\"object\":{\"id\":\"https://a.example/n/d1\"," PUB "}},"
+             "\"to_followers\":true,\"inboxes\":[\"https://x.example/inbox\","
+             "{\"inbox\":\"https://b.example/u/zed/inbox\",\"shared_inbox\":"
+             "\"https://b.example/inbox\"},"
+             "{\"inbox\":\"https://y.example/u/inbox\",\"shared_inbox\":\"https://y.example/inbox\"},"
+             "\"https://y.example/u/inbox\",\"https://c.example/dave/inbox\","
+             "\"https://X.example:443/inbox\"]}",
+             ALICE);
+    T_EQ_INT(ingest(env, &r), 0);
+    /* b shared, c dave, x, y shared */
+    T_EQ_INT(r.deliveries, 4);
+    memset(&q, 0, sizeof(q));
+    scan("b.example", &q);
+    scan("c.example", &q);
+    scan("x.example", &q);
+    scan("y.example", &q);
+    T_EQ_INT(count_for(&q, r.seq, NULL), 4);
+    T_EQ_INT(count_for(&q, r.seq, "https://b.example/inbox"), 1);
+    T_EQ_INT(count_for(&q, r.seq, "https://c.example/dave/inbox"), 1);
+    T_EQ_INT(count_for(&q, r.seq, "https://x.example/inbox"), 1);
+    T_EQ_INT(count_for(&q, r.seq, "https://y.example/inbox"), 1);
+    for (int i = 0; i < q.n; i++)
+        T_EQ_INT(q.flags[i] & HD_QF_SHARED,
+                 strstr(q.inbox[i], "dave") || strstr(q.inbox[i], "x.example") ? 0 : HD_QF_SHARED);
+
+    /* without to_followers only the explicit ones (de-duplicated among themselves) */
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/d2\",\"type\":\"Like\","
+             "\"actor\":\"%s\",\"object\":\"https://b.example/n/9\"},"
+             "\"inboxes\":[{\"inbox\":\"https://b.example/u/bob/inbox\",\"shared_inbox\":null},"
+             "\"https://b.example/u/bob/inbox\"]}",
+             ALICE);
+    T_EQ_INT(ingest(env, &r), 0);
+    T_EQ_INT(r.deliveries, 1);
+    /* a follower list and no explicit recipient */
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/d3\",\"type\":\"Announce\","
+             "\"actor\":\"%s\",\"object\":\"https://b.example/n/9\"," PUB "},"
+             "\"to_followers\":true}",
+             ALICE);
+    T_EQ_INT(ingest(env, &r), 0);
+    T_EQ_INT(r.deliveries, 2);
+    /* bad recipients refuse the envelope */
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/d4\",\"type\":\"Like\","
+             "\"actor\":\"%s\",\"object\":\"x\"},\"inboxes\":[{\"inbox\":\"https://b.example/i\","
+             "\"sharedInbox\":\"https://b.example/inbox\"}]}",
+             ALICE);
+    T_EQ_INT(ingest(env, &r), HD_ERR_INVALID);
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/d4\",\"type\":\"Like\","
+             "\"actor\":\"%s\",\"object\":\"x\"},\"inboxes\":[{\"shared_inbox\":"
+             "\"https://b.example/inbox\"}]}",
+             ALICE);
+    T_EQ_INT(ingest(env, &r), HD_ERR_INVALID);
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/d4\",\"type\":\"Like\","
+             "\"actor\":\"%s\",\"object\":\"x\"},\"inboxes\":[42]}",
+             ALICE);
+    T_EQ_INT(ingest(env, &r), HD_ERR_INVALID);
+}
+
+static void set_fed(int fed)
+{
+    MDB_txn *txn;
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_actor_set_federation(st, txn, ALICE, fed), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+}
+
+static struct hd_counters counters(void)
+{
+    struct hd_counters c;
+    MDB_txn *txn;
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    hd_store_abort(txn);
+    return c;
+}
+
+static uint64_t host_queued(const char *host)
+{
+    struct hd_host_rec h;
+    MDB_txn *txn;
+    int rc;
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    rc = hd_host_get(st, txn, host, strlen(host), &h);
+    hd_store_abort(txn);
+    return rc ? 0 : h.queued;
+}
+
+static void test_federation(void)
+{
+    struct hd_ingest_result r;
+    struct hd_counters c0, c1;
+    struct qlist q;
+    char env[1024];
+    int n = 0;
+
+#define POST(id, type, public)                                                                     \
+    snprintf(env, sizeof(env),                                                                     \
+             "{\"activity\":{\"id\":\"https://a.example/act/f%s\",\"type\":\"%s\","               \
+             "\"actor\":\"" ALICE "\",\"object\":{\"id\":\"https://a.example/n/f%s\"%s}},"        \
+             "\"to_followers\":true}",                                                             \
+             id, type, id, public ? "," PUB : "")
+
+    /* all: everything passes */
+    set_fed(HD_FED_ALL);
+    POST("1", "Create", 0);
+    T_EQ_INT(ingest(env, &r), 0);
+    T_EQ_INT(r.deliveries, 2);
+    /* public: non-public Create/Update/Announce withheld and counted; public ones and other
+     * activities pass */
+    set_fed(HD_FED_PUBLIC);
+    c0 = counters();
+    POST("2", "Create", 0);
+    T_EQ_INT(ingest(env, &r), HD_ERR_INVALID);
+    T_EQ_INT(r.withheld, 1);
+    POST("3", "Update", 0);
+    T_EQ_INT(ingest(env, &r), HD_ERR_INVALID);
+    POST("4", "Create", 1);
+    T_EQ_INT(ingest(env, &r), 0);
+    POST("5", "Like", 0);
+    T_EQ_INT(ingest(env, &r), 0);
+    c1 = counters();
+    T_EQ_INT(c1.withheld - c0.withheld, 2);
+    T_EQ_INT(c1.activities - c0.activities, 2);
+    /* none: switching drops the actor's queued deliveries (counted); enqueue refuses */
+    memset(&q, 0, sizeof(q));
+    scan("b.example", &q);
+    scan("c.example", &q);
+    scan("x.example", &q);
+    scan("y.example", &q);
+    n = q.n;
+    T_OK(n > 0);
+    c0 = counters();
+    set_fed(HD_FED_NONE);
+    c1 = counters();
+    T_EQ_INT(c1.dropped - c0.dropped, n);
+    memset(&q, 0, sizeof(q));
+    scan("b.example", &q);
+    scan("c.example", &q);
+    T_EQ_INT(q.n, 0);
+    T_EQ_INT(host_queued("b.example"), 0);
+    T_EQ_INT(host_queued("c.example"), 0);
+    POST("6", "Create", 1);
+    T_EQ_INT(ingest(env, &r), HD_ERR_INVALID);
+    T_OK(strstr(r.why, "none") != NULL);
+    T_EQ_INT(counters().refused - c1.refused, 1);
+    set_fed(HD_FED_ALL);
+#undef POST
+}
+
+static int blocked(const char *host, uint64_t seq)
+{
+    struct hd_act_view v;
+    MDB_txn *txn;
+    int rc;
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_queue_get_activity(st, txn, seq, &v), 0);
+    rc = hd_queue_blocked(st, txn, host, v.after);
+    hd_store_abort(txn);
+    T_OK(rc == 0 || rc == 1);
+    return rc;
+}
+
+static void ack_done(const struct qlist *q, uint64_t seq)
+{
+    MDB_txn *txn;
+    struct hd_counters c;
+    struct hd_ack a;
+    for (int i = 0; i < q->n; i++) {
+        if (q->seq[i] != seq)
+            continue;
+        memset(&a, 0, sizeof(a));
+        memcpy(a.key, q->key[i], q->keylen[i]);
+        a.keylen = (uint16_t)q->keylen[i];
+        a.kind = HD_ACK_DONE;
+        a.status = 202;
+        a.attempts = 1;
+        T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+        T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+        T_EQ_INT(hd_queue_apply(st, txn, &c, &a, 1, 5000, NULL), 0);
+        T_EQ_INT(hd_counters_put(st, txn, &c), 0);
+        T_EQ_INT(hd_store_commit(txn), 0);
+    }
+}
+
+static void test_ordering(void)
+{
+    struct hd_ingest_result r;
+    uint64_t create, update, del, like, undo, other;
+    struct qlist q;
+    char env[1024];
+
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/o1\",\"type\":\"Create\",\"actor\":\""
+             ALICE "\",\"object\":{\"id\":\"https://a.example/n/o1\"," PUB "}},"
+             "\"to_followers\":true}");
+    T_EQ_INT(ingest(env, &r), 0);
+    create = r.seq;
+    /* the Update also goes to a host the Create never went to */
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/o2\",\"type\":\"Update\",\"actor\":\""
+             ALICE "\",\"object\":{\"id\":\"https://a.example/n/o1\"," PUB "}},"
+             "\"to_followers\":true,\"inboxes\":[\"https://w.example/inbox\"]}");
+    T_EQ_INT(ingest(env, &r), 0);
+    update = r.seq;
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/o3\",\"type\":\"Delete\",\"actor\":\""
+             ALICE "\",\"object\":\"https://a.example/n/o1\"},\"to_followers\":true}");
+    T_EQ_INT(ingest(env, &r), 0);
+    del = r.seq;
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/o4\",\"type\":\"Like\",\"actor\":\""
+             ALICE "\",\"object\":\"https://b.example/n/9\"},\"inboxes\":[\"https://b.example/inbox\"]}");
+    T_EQ_INT(ingest(env, &r), 0);
+    like = r.seq;
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/o5\",\"type\":\"Undo\",\"actor\":\""
+             ALICE "\",\"object\":{\"id\":\"https://a.example/act/o4\",\"type\":\"Like\"}},"
+             "\"inboxes\":[\"https://b.example/inbox\",\"https://c.example/dave/inbox\"]}");
+    T_EQ_INT(ingest(env, &r), 0);
+    undo = r.seq;
+    snprintf(env, sizeof(env),
+             "{\"activity\":{\"id\":\"https://a.example/act/o6\",\"type\":\"Create\",\"actor\":\""
+             ALICE "\",\"object\":{\"id\":\"https://a.example/n/o6\"," PUB "}},"
+             "\"to_followers\":true}");
+    T_EQ_INT(ingest(env, &r), 0);
+    other = r.seq;
+
+    /* While the Create is queued on a host, its Update and Delete wait there; elsewhere (a
+     * host the Create never went to) they may go. Unrelated activities never wait. */
+    T_EQ_INT(blocked("b.example", update), 1);
+    T_EQ_INT(blocked("b.example", del), 1);
+    T_EQ_INT(blocked("c.example", update), 1);
+    T_EQ_INT(blocked("w.example", update), 0);
+    T_EQ_INT(blocked("b.example", create), 0);
+    T_EQ_INT(blocked("b.example", other), 0);
+    T_EQ_INT(blocked("b.example", like), 0);
+    /* the Undo waits for the Like on b.example only */
+    T_EQ_INT(blocked("b.example", undo), 1);
+    T_EQ_INT(blocked("c.example", undo), 0);
+
+    /* Create delivered on b.example: the Update may go there; the Delete still waits for the
+     * Update (the previous activity about the object). c.example still waits for its Create. */
+    memset(&q, 0, sizeof(q));
+    scan("b.example", &q);
+    ack_done(&q, create);
+    T_EQ_INT(blocked("b.example", update), 0);
+    T_EQ_INT(blocked("b.example", del), 1);
+    T_EQ_INT(blocked("c.example", update), 1);
+    ack_done(&q, update);
+    T_EQ_INT(blocked("b.example", del), 0);
+    ack_done(&q, like);
+    T_EQ_INT(blocked("b.example", undo), 0);
+}
+
+int main(void)
+{
+    char dir[] = "/tmp/hd-test-audience-XXXXXX", path[256], *pem;
+    const char *data = getenv("HD_TEST_DATA"), *why;
+    size_t len;
+
+    T_OK(data != NULL);
+    T_OK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/db", dir);
+    T_EQ_INT(hd_store_open(&st, path, 64), 0);
+    snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
+    pem = slurp(path, &len);
+    T_OK(pem != NULL);
+    T_EQ_INT(hd_keys_add(st, ALICE "#key", ALICE, pem, len, &why), 0);
+    free(pem);
+
+    test_refcounts();
+    test_dedup();
+    test_federation();
+    test_ordering();
+
+    hd_store_close(st);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    T_OK(system(path) == 0);
+    T_DONE();
+}
