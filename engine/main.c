@@ -11,7 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "cli_follow.h"
+#include "cli_block.h"
+#include "cli_host.h"
 #include "cli_sign.h"
 #include "err.h"
 #include "ingest.h"
@@ -38,8 +39,6 @@ static const char usage_text[] =
     "  key list [--json]                             key ids and actors (never key material)\n"
     "  key export-public                             JSON lines {key_id, actor, public_pem}\n"
     "  actor set --actor URL --federation all|public|none\n"
-    "  follow add --actor A --follower F --inbox I [--shared-inbox S] | remove --actor A\n"
-    "      --follower F | import [FILE|-] (JSON lines or CSV) | list --actor A [--count]\n"
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
     "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout MS]\n"
@@ -50,6 +49,15 @@ static const char usage_text[] =
     "  stats [--json]                                counts, per host queue and failures\n"
     "  sign --pem FILE --key-id ID --method M --url URL [--header \"Name: value\"]...\n"
     "       [--body FILE] [--components \"(request-target) host date ...\"]\n"
+    "  block add DOMAIN --severity suspend|silence|noop [--comment TEXT] [--reject-media]\n"
+    "      [--reject-reports] [--obfuscate] | remove DOMAIN | list [--json]\n"
+    "  block import FILE|- | export                 Mastodon CSV (#domain,#severity,...)\n"
+    "  allow add|remove DOMAIN | list [--json]      domains allowed in allowlist mode\n"
+    "  federation mode [allowlist|open [--force]]   show or set the federation mode\n"
+    "  host list [--sort backlog|failures|latency] [--json] | show HOST [--json]\n"
+    "  host pause|resume|reset HOST | set HOST [--max-inflight N] [--rate R]\n"
+    "  dead list [--json] [--host HOST] | retry [--host HOST] | purge [--host HOST]\n"
+    "  gone list [--json]                            inboxes that answered 404/410\n"
     "  version\n"
     "\n"
     "--db defaults to $HERALD_DB, else ./herald-db.\n";
@@ -748,10 +756,20 @@ int main(int argc, char **argv)
         return cmd_run(db, argc, argv);
     if (!strcmp(argv[0], "stats"))
         return cmd_stats(db, argc, argv);
-    if (!strcmp(argv[0], "follow"))
-        return hd_cli_follow(db, argc, argv);
     if (!strcmp(argv[0], "sign"))
         return hd_cli_sign(argc, argv);
+    if (!strcmp(argv[0], "block"))
+        return hd_cli_block(db, argc, argv);
+    if (!strcmp(argv[0], "allow"))
+        return hd_cli_allow(db, argc, argv);
+    if (!strcmp(argv[0], "federation"))
+        return hd_cli_federation(db, argc, argv);
+    if (!strcmp(argv[0], "host"))
+        return hd_cli_host(db, argc, argv);
+    if (!strcmp(argv[0], "dead"))
+        return hd_cli_dead(db, argc, argv);
+    if (!strcmp(argv[0], "gone"))
+        return hd_cli_gone(db, argc, argv);
     if (!strcmp(argv[0], "version")) {
         printf("herald %s\n", HD_VERSION);
         return 0;

@@ -1,0 +1,537 @@
+/* `herald block|allow|federation`: operator commands over rules.c. Every change is one
+ * write transaction: the rule, the generation bump (a running engine reloads within a
+ * second), the queued deliveries the new rules refuse (dropped and counted) and the
+ * counters commit together or not at all. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli_block.h"
+#include "err.h"
+#include "rules.h"
+#include "store.h"
+
+#define IMPORT_MAX_BYTES (64u << 20)
+
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int open_db(const char *db, struct hd_store **st, const char *cmd)
+{
+    int rc = hd_store_open(st, db, 0);
+    if (rc) {
+        fprintf(stderr, "herald %s: cannot open store %s: %s\n", cmd, db, hd_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+static void print_json(json_t *o)
+{
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    if (s)
+        printf("%s\n", s);
+    free(s);
+    json_decref(o);
+}
+
+/* After a change inside txn: drop what the new rules refuse, write the counters, commit.
+ * Returns 0 or an error (txn is finished either way). */
+static int enforce_commit(struct hd_store *st, MDB_txn *txn, uint64_t *dropped, uint64_t *hosts)
+{
+    struct hd_counters c;
+    struct hd_rules *r = NULL;
+    int rc = hd_counters_get(st, txn, &c);
+
+    if (!rc)
+        rc = hd_rules_load(st, txn, &r);
+    if (!rc)
+        rc = hd_rules_enforce(st, txn, &c, r, dropped, hosts);
+    hd_rules_free(r);
+    if (!rc)
+        rc = hd_counters_put(st, txn, &c);
+    if (rc) {
+        hd_store_abort(txn);
+        return rc;
+    }
+    return hd_store_commit(txn);
+}
+
+static void print_dropped(uint64_t dropped, uint64_t hosts)
+{
+    if (dropped)
+        printf("dropped %" PRIu64 " queued deliver%s on %" PRIu64 " host%s\n", dropped,
+               dropped == 1 ? "y" : "ies", hosts, hosts == 1 ? "" : "s");
+}
+
+static char *read_all(const char *path, size_t max, size_t *len)
+{
+    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+
+    if (!f)
+        return NULL;
+    for (;;) {
+        size_t r;
+        if (n == cap) {
+            char *p;
+            size_t nc = cap ? cap * 2 : 65536;
+            if (cap >= max) {
+                free(buf);
+                buf = NULL;
+                errno = EFBIG;
+                break;
+            }
+            p = realloc(buf, nc + 1);
+            if (!p) {
+                free(buf);
+                buf = NULL;
+                errno = ENOMEM;
+                break;
+            }
+            buf = p;
+            cap = nc;
+        }
+        r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0)
+            break;
+    }
+    if (f != stdin)
+        fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        *len = n;
+    }
+    return buf;
+}
+
+/* ------------------------------------------------------------------ block */
+
+static int block_add(const char *db, int argc, char **argv)
+{
+    enum { O_SEV = 256, O_COMMENT, O_MEDIA, O_REPORTS, O_OBF };
+    static const struct option lo[] = {{"severity", 1, 0, O_SEV},
+                                       {"comment", 1, 0, O_COMMENT},
+                                       {"reject-media", 0, 0, O_MEDIA},
+                                       {"reject-reports", 0, 0, O_REPORTS},
+                                       {"obfuscate", 0, 0, O_OBF},
+                                       {0, 0, 0, 0}};
+    struct hd_block b, old;
+    const char *domain = NULL, *sev = NULL;
+    struct hd_store *st;
+    MDB_txn *txn;
+    uint64_t dropped = 0, hosts = 0;
+    int c, rc;
+
+    memset(&b, 0, sizeof(b));
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case O_SEV:
+            sev = optarg;
+            break;
+        case O_COMMENT:
+            if (strlen(optarg) >= sizeof(b.comment)) {
+                fprintf(stderr, "herald block add: --comment is at most %zu bytes\n",
+                        sizeof(b.comment) - 1);
+                return 2;
+            }
+            snprintf(b.comment, sizeof(b.comment), "%s", optarg);
+            break;
+        case O_MEDIA:
+            b.reject_media = 1;
+            break;
+        case O_REPORTS:
+            b.reject_reports = 1;
+            break;
+        case O_OBF:
+            b.obfuscate = 1;
+            break;
+        default:
+            return 2;
+        }
+    }
+    if (optind + 1 == argc)
+        domain = argv[optind];
+    if (!domain || !sev) {
+        fprintf(stderr, "usage: herald block add DOMAIN --severity suspend|silence|noop "
+                        "[--comment TEXT] [--reject-media] [--reject-reports] [--obfuscate]\n");
+        return 2;
+    }
+    b.severity = hd_severity_parse(sev, strlen(sev));
+    if (b.severity < 0) {
+        fprintf(stderr, "herald block add: --severity must be suspend, silence or noop\n");
+        return 2;
+    }
+    if (hd_rules_domain_norm(domain, b.domain, sizeof(b.domain)) != 0) {
+        fprintf(stderr, "herald block add: not a domain: %s\n", domain);
+        return 2;
+    }
+    if (open_db(db, &st, "block add"))
+        return 1;
+    b.created_ms = wall_ms();
+    rc = hd_store_begin(st, 1, &txn);
+    if (rc)
+        goto out;
+    if (hd_block_get(st, txn, b.domain, &old) == 0)
+        b.created_ms = old.created_ms;
+    rc = hd_block_put(st, txn, &b);
+    if (rc) {
+        hd_store_abort(txn);
+        goto out;
+    }
+    rc = enforce_commit(st, txn, &dropped, &hosts);
+out:
+    hd_store_close(st);
+    if (rc) {
+        fprintf(stderr, "herald block add: %s\n", hd_strerror(rc));
+        return 1;
+    }
+    printf("blocked %s (%s)\n", b.domain, hd_severity_name(b.severity));
+    print_dropped(dropped, hosts);
+    return 0;
+}
+
+static int block_remove(const char *db, int argc, char **argv)
+{
+    char dom[HD_DOMAIN_MAX];
+    struct hd_store *st;
+    MDB_txn *txn;
+    int rc;
+
+    if (argc != 2 || hd_rules_domain_norm(argv[1], dom, sizeof(dom)) != 0) {
+        fprintf(stderr, "usage: herald block remove DOMAIN\n");
+        return 2;
+    }
+    if (open_db(db, &st, "block remove"))
+        return 1;
+    rc = hd_store_begin(st, 1, &txn);
+    if (!rc) {
+        rc = hd_block_del(st, txn, dom);
+        if (!rc)
+            rc = hd_store_commit(txn);
+        else
+            hd_store_abort(txn);
+    }
+    hd_store_close(st);
+    if (rc == HD_ERR_NOT_FOUND) {
+        fprintf(stderr, "herald block remove: no block for %s\n", dom);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "herald block remove: %s\n", hd_strerror(rc));
+        return 1;
+    }
+    printf("unblocked %s\n", dom);
+    return 0;
+}
+
+struct list_ctx {
+    int json;
+    size_t n;
+};
+
+static int print_block(const struct hd_block *b, void *user_data)
+{
+    struct list_ctx *x = user_data;
+    x->n++;
+    if (x->json) {
+        print_json(json_pack("{s:s, s:s, s:b, s:b, s:b, s:s, s:I}", "domain", b->domain,
+                             "severity", hd_severity_name(b->severity), "reject_media",
+                             b->reject_media, "reject_reports", b->reject_reports, "obfuscate",
+                             b->obfuscate, "comment", b->comment, "created_ms",
+                             (json_int_t)b->created_ms));
+        return 0;
+    }
+    printf("%-40s %-8s%s%s%s%s%s\n", b->domain, hd_severity_name(b->severity),
+           b->reject_media ? " reject_media" : "", b->reject_reports ? " reject_reports" : "",
+           b->obfuscate ? " obfuscate" : "", b->comment[0] ? "  # " : "", b->comment);
+    return 0;
+}
+
+static int print_csv_row(const struct hd_block *b, void *user_data)
+{
+    char row[HD_DOMAIN_MAX + 2 * HD_COMMENT_MAX + 64];
+    (void)user_data;
+    if (hd_block_csv_row(b, row, sizeof(row)) < 0)
+        return HD_ERR_FULL;
+    printf("%s\n", row);
+    return 0;
+}
+
+static int block_list(const char *db, int argc, char **argv, int csv)
+{
+    struct list_ctx x = {argc > 1 && strcmp(argv[1], "--json") == 0, 0};
+    struct hd_store *st;
+    MDB_txn *txn;
+    int rc;
+
+    if (open_db(db, &st, csv ? "block export" : "block list"))
+        return 1;
+    rc = hd_store_begin(st, 0, &txn);
+    if (!rc) {
+        if (csv)
+            printf("%s\n", HD_BLOCKS_CSV_HEADER);
+        rc = hd_block_foreach(st, txn, csv ? print_csv_row : print_block, &x);
+        hd_store_abort(txn);
+    }
+    hd_store_close(st);
+    if (rc) {
+        fprintf(stderr, "herald block %s: %s\n", csv ? "export" : "list", hd_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+static int block_import(const char *db, int argc, char **argv)
+{
+    struct hd_import im;
+    struct hd_store *st = NULL;
+    MDB_txn *txn;
+    char *buf;
+    size_t len = 0, added = 0, updated = 0;
+    uint64_t dropped = 0, hosts = 0, now = wall_ms();
+    int rc;
+
+    if (argc != 2) {
+        fprintf(stderr, "usage: herald block import FILE|-\n");
+        return 2;
+    }
+    buf = read_all(argv[1], IMPORT_MAX_BYTES, &len);
+    if (!buf) {
+        fprintf(stderr, "herald block import: cannot read %s: %s\n", argv[1],
+                errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
+        return 1;
+    }
+    rc = hd_blocks_parse_csv(buf, len, &im);
+    free(buf);
+    if (rc) {
+        fprintf(stderr, "herald block import: %s\n",
+                rc == HD_ERR_FULL ? "more than 1,000,000 rows" : hd_strerror(rc));
+        hd_import_fini(&im);
+        return 1;
+    }
+    if (im.nerr_total) {
+        for (size_t i = 0; i < im.nerr; i++)
+            fprintf(stderr, "herald block import: %s:%zu: %s\n", argv[1], im.errs[i].line,
+                    im.errs[i].why);
+        if (im.nerr_total > im.nerr)
+            fprintf(stderr, "herald block import: ... and %zu more\n", im.nerr_total - im.nerr);
+        fprintf(stderr, "herald block import: %zu bad line%s; nothing imported\n", im.nerr_total,
+                im.nerr_total == 1 ? "" : "s");
+        hd_import_fini(&im);
+        return 1;
+    }
+    if (open_db(db, &st, "block import")) {
+        hd_import_fini(&im);
+        return 1;
+    }
+    rc = hd_store_begin(st, 1, &txn);
+    if (rc)
+        goto out;
+    for (size_t i = 0; i < im.n && !rc; i++) {
+        struct hd_block old;
+        im.blocks[i].created_ms = now;
+        if (hd_block_get(st, txn, im.blocks[i].domain, &old) == 0) {
+            im.blocks[i].created_ms = old.created_ms;
+            updated++;
+        } else {
+            added++;
+        }
+        rc = hd_block_put(st, txn, &im.blocks[i]);
+    }
+    if (rc) {
+        hd_store_abort(txn);
+        goto out;
+    }
+    rc = enforce_commit(st, txn, &dropped, &hosts);
+out:
+    hd_store_close(st);
+    if (rc) {
+        fprintf(stderr, "herald block import: %s; nothing imported\n", hd_strerror(rc));
+        hd_import_fini(&im);
+        return 1;
+    }
+    printf("imported %zu block%s (%zu new, %zu replaced)\n", im.n, im.n == 1 ? "" : "s", added,
+           updated);
+    print_dropped(dropped, hosts);
+    hd_import_fini(&im);
+    return 0;
+}
+
+int hd_cli_block(const char *db, int argc, char **argv)
+{
+    if (argc >= 2 && !strcmp(argv[1], "add"))
+        return block_add(db, argc - 1, argv + 1);
+    if (argc >= 2 && (!strcmp(argv[1], "remove") || !strcmp(argv[1], "rm")))
+        return block_remove(db, argc - 1, argv + 1);
+    if (argc >= 2 && !strcmp(argv[1], "list"))
+        return block_list(db, argc - 1, argv + 1, 0);
+    if (argc >= 2 && !strcmp(argv[1], "export"))
+        return block_list(db, argc - 1, argv + 1, 1);
+    if (argc >= 2 && !strcmp(argv[1], "import"))
+        return block_import(db, argc - 1, argv + 1);
+    fprintf(stderr, "herald block: expected add, remove, list, import or export\n");
+    return 2;
+}
+
+/* ------------------------------------------------------------------ allow */
+
+static int print_allow(const char *domain, uint64_t created_ms, void *user_data)
+{
+    struct list_ctx *x = user_data;
+    x->n++;
+    if (x->json)
+        print_json(json_pack("{s:s, s:I}", "domain", domain, "created_ms", (json_int_t)created_ms));
+    else
+        printf("%s\n", domain);
+    return 0;
+}
+
+int hd_cli_allow(const char *db, int argc, char **argv)
+{
+    char dom[HD_DOMAIN_MAX];
+    struct hd_store *st;
+    MDB_txn *txn;
+    uint64_t dropped = 0, hosts = 0;
+    int rc, add;
+
+    if (argc >= 2 && !strcmp(argv[1], "list")) {
+        struct list_ctx x = {argc > 2 && !strcmp(argv[2], "--json"), 0};
+        if (open_db(db, &st, "allow list"))
+            return 1;
+        rc = hd_store_begin(st, 0, &txn);
+        if (!rc) {
+            rc = hd_allow_foreach(st, txn, print_allow, &x);
+            hd_store_abort(txn);
+        }
+        hd_store_close(st);
+        if (rc) {
+            fprintf(stderr, "herald allow list: %s\n", hd_strerror(rc));
+            return 1;
+        }
+        return 0;
+    }
+    if (argc != 3 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove") && strcmp(argv[1], "rm"))) {
+        fprintf(stderr, "usage: herald allow add|remove DOMAIN, herald allow list [--json]\n");
+        return 2;
+    }
+    add = !strcmp(argv[1], "add");
+    if (hd_rules_domain_norm(argv[2], dom, sizeof(dom)) != 0) {
+        fprintf(stderr, "herald allow: not a domain: %s\n", argv[2]);
+        return 2;
+    }
+    if (open_db(db, &st, "allow"))
+        return 1;
+    rc = hd_store_begin(st, 1, &txn);
+    if (!rc) {
+        rc = add ? hd_allow_put(st, txn, dom, wall_ms()) : hd_allow_del(st, txn, dom);
+        if (rc)
+            hd_store_abort(txn);
+        else
+            rc = enforce_commit(st, txn, &dropped, &hosts); /* removal in allowlist mode */
+    }
+    hd_store_close(st);
+    if (rc == HD_ERR_NOT_FOUND) {
+        fprintf(stderr, "herald allow remove: %s is not allowed\n", dom);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "herald allow: %s\n", hd_strerror(rc));
+        return 1;
+    }
+    printf("%s %s\n", add ? "allowed" : "no longer allowed:", dom);
+    print_dropped(dropped, hosts);
+    return 0;
+}
+
+/* ------------------------------------------------------------------ federation */
+
+static int count_allow(const char *domain, uint64_t created_ms, void *user_data)
+{
+    (void)domain;
+    (void)created_ms;
+    (*(size_t *)user_data)++;
+    return 1; /* one is enough */
+}
+
+int hd_cli_federation(const char *db, int argc, char **argv)
+{
+    struct hd_store *st;
+    MDB_txn *txn;
+    uint64_t dropped = 0, hosts = 0;
+    size_t nallow = 0;
+    int rc, mode, force = argc == 4 && !strcmp(argv[3], "--force");
+
+    if (argc < 2 || strcmp(argv[1], "mode") || argc > 4 || (argc == 4 && !force)) {
+        fprintf(stderr, "usage: herald federation mode [allowlist|open [--force]]\n");
+        return 2;
+    }
+    if (open_db(db, &st, "federation"))
+        return 1;
+    if (argc == 2) {
+        rc = hd_store_begin(st, 0, &txn);
+        if (!rc) {
+            rc = hd_rules_mode_get(st, txn, &mode);
+            hd_store_abort(txn);
+        }
+        hd_store_close(st);
+        if (rc) {
+            fprintf(stderr, "herald federation mode: %s\n", hd_strerror(rc));
+            return 1;
+        }
+        printf("%s\n", mode == HD_MODE_ALLOWLIST ? "allowlist" : "open");
+        return 0;
+    }
+    if (!strcmp(argv[2], "allowlist")) {
+        mode = HD_MODE_ALLOWLIST;
+    } else if (!strcmp(argv[2], "open")) {
+        mode = HD_MODE_OPEN;
+    } else {
+        hd_store_close(st);
+        fprintf(stderr, "herald federation mode: expected allowlist or open\n");
+        return 2;
+    }
+    rc = hd_store_begin(st, 1, &txn);
+    if (rc)
+        goto out;
+    if (mode == HD_MODE_ALLOWLIST && !force) {
+        /* An empty allowlist stops all federation and drops every queue: ask for --force. */
+        rc = hd_allow_foreach(st, txn, count_allow, &nallow);
+        if (!rc && nallow == 0) {
+            hd_store_abort(txn);
+            hd_store_close(st);
+            fprintf(stderr, "herald federation mode allowlist: no domain is allowed yet, so "
+                            "nothing would be delivered and every queued delivery dropped; add "
+                            "domains with `herald allow add` first, or repeat with --force\n");
+            return 1;
+        }
+    }
+    if (!rc)
+        rc = hd_rules_mode_set(st, txn, mode);
+    if (rc) {
+        hd_store_abort(txn);
+        goto out;
+    }
+    rc = enforce_commit(st, txn, &dropped, &hosts);
+out:
+    hd_store_close(st);
+    if (rc) {
+        fprintf(stderr, "herald federation mode: %s\n", hd_strerror(rc));
+        return 1;
+    }
+    printf("federation mode %s\n", mode == HD_MODE_ALLOWLIST ? "allowlist" : "open");
+    print_dropped(dropped, hosts);
+    return 0;
+}

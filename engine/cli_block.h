@@ -1,0 +1,11 @@
+/* `herald block`, `herald allow` and `herald federation`: defederation rules (rules.h). */
+#ifndef HD_CLI_BLOCK_H
+#define HD_CLI_BLOCK_H
+
+/* argv[0] is the command name ("block", "allow", "federation"); db is the store directory.
+ * Each returns the process exit status: 0 ok, 1 failure, 2 usage error. */
+int hd_cli_block(const char *db, int argc, char **argv);
+int hd_cli_allow(const char *db, int argc, char **argv);
+int hd_cli_federation(const char *db, int argc, char **argv);
+
+#endif

@@ -1,0 +1,95 @@
+/* Operator controls per host, the runner's live view, dead letters and gone followers.
+ *
+ * hostctl: what operators set (pause, in-flight cap, rate limit, reset). The CLI writes it;
+ *          a running engine polls hd_hostctl_generation once a second and reloads every
+ *          record (hd_hostctl_foreach) when it moved, so a change applies within a second.
+ * live:    what a running engine reports once a second per active host (window, in flight,
+ *          throughput, latency, breaker, dead). Readers ignore records older than 5 s.
+ * dead:    dead letters (queue.c writes them): listing, retry (back into the queue with
+ *          attempts reset) and purge.
+ * gone:    personal inboxes that answered 404 or 410 (the runner adds them).
+ */
+#ifndef HD_HOSTCTL_H
+#define HD_HOSTCTL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "codec.h"
+#include "store.h"
+
+struct hd_hostctl {
+    int paused;            /* 1: lease nothing for this host (in-flight requests finish) */
+    uint32_t max_inflight; /* cap on requests in flight; 0 = the engine's default */
+    uint64_t rate_milli;   /* requests per second x 1000 (token bucket); 0 = no limit */
+    uint64_t reset_gen;    /* bumped by `host reset`: forget breaker, failures, dead state */
+};
+
+struct hd_live {
+    uint32_t in_flight, window;
+    uint64_t ok_per_s_milli; /* successful deliveries per second x 1000 */
+    uint32_t p50_ms, p99_ms; /* response latency */
+    int breaker;             /* HD_BREAKER_* (hostpol.h): 0 closed, 1 open, 2 half-open */
+    int dead;                /* 1: the host is dead (no deliveries attempted) */
+    uint64_t updated_ms;     /* wall clock ms of this report */
+};
+
+#define HD_LIVE_FRESH_MS 5000 /* live records older than this are not shown */
+
+/* Reads host's controls; an absent record gives the defaults (all zero). Returns 0 or a
+ * store error. */
+int hd_hostctl_get(struct hd_store *st, MDB_txn *txn, const char *host, struct hd_hostctl *out);
+/* Writes host's controls (a record equal to the defaults is deleted) and bumps the
+ * generation. Returns 0, HD_ERR_INVALID (empty or too long host) or a store error. */
+int hd_hostctl_put(struct hd_store *st, MDB_txn *txn, const char *host,
+                   const struct hd_hostctl *in);
+/* Bumped by every hd_hostctl_put; 0 when never written. */
+uint64_t hd_hostctl_generation(struct hd_store *st, MDB_txn *txn);
+typedef int (*hd_hostctl_cb)(const char *host, const struct hd_hostctl *c, void *user_data);
+/* Visits every host with a record (hosts absent have the defaults); cb nonzero stops. */
+int hd_hostctl_foreach(struct hd_store *st, MDB_txn *txn, hd_hostctl_cb cb, void *user_data);
+
+int hd_live_put(struct hd_store *st, MDB_txn *txn, const char *host, const struct hd_live *l);
+/* Returns 0, HD_ERR_NOT_FOUND or a store error. */
+int hd_live_get(struct hd_store *st, MDB_txn *txn, const char *host, struct hd_live *out);
+/* Deletes host's live record (an engine stopping may clear what it reported). */
+int hd_live_del(struct hd_store *st, MDB_txn *txn, const char *host);
+
+/* `host reset`: bumps reset_gen (a running engine forgets its breaker and failure state for
+ * the host) and clears the persisted failure fields of the host record (failures, last
+ * error and status, failing days, dead or gone). Returns 0 or a store error. */
+int hd_host_reset(struct hd_store *st, MDB_txn *txn, const char *host);
+
+/* ---- gone followers */
+
+/* Records that inbox answered status (404/410) at now; replaces an older record. */
+int hd_gone_add(struct hd_store *st, MDB_txn *txn, const char *inbox, int status);
+typedef int (*hd_gone_cb)(struct hd_slice inbox, uint64_t at_ms, int status, void *user_data);
+int hd_gone_foreach(struct hd_store *st, MDB_txn *txn, hd_gone_cb cb, void *user_data);
+
+/* ---- dead letters */
+
+struct hd_dead_view {
+    const char *host; /* NUL-terminated, borrowed */
+    uint64_t seq;
+    uint32_t idx;
+    struct hd_slice inbox, error, body; /* borrowed from txn; body may be empty */
+    uint32_t attempts;
+    uint64_t at_ms, enqueued_ms;
+    int status;
+};
+typedef int (*hd_dead_cb)(const struct hd_dead_view *d, void *user_data);
+/* Visits dead letters in key order: all, or host's only (host non-NULL). */
+int hd_dead_foreach(struct hd_store *st, MDB_txn *txn, const char *host, hd_dead_cb cb,
+                    void *user_data);
+/* Moves dead letters (all, or host's) back into the queue with attempts reset, due now.
+ * Fixes host records (queued +1, failed -1), counters (failed -1) and the activity's
+ * remaining count. A dead letter whose activity body is gone (every other delivery of the
+ * activity had finished) cannot be sent again: it stays and is counted in *skipped; so is
+ * one refused by the current rules. Returns 0 or a store error. */
+int hd_dead_retry(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, const char *host,
+                  uint64_t now_ms, uint64_t *moved, uint64_t *skipped);
+/* Deletes dead letters (all, or host's). Counters keep counting them as failed. */
+int hd_dead_purge(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t *purged);
+
+#endif
