@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_follow.h"
 #include "cli_block.h"
 #include "cli_host.h"
 #include "cli_sign.h"
@@ -39,6 +40,8 @@ static const char usage_text[] =
     "  key list [--json]                             key ids and actors (never key material)\n"
     "  key export-public                             JSON lines {key_id, actor, public_pem}\n"
     "  actor set --actor URL --federation all|public|none\n"
+    "  follow add --actor A --follower F --inbox I [--shared-inbox S] | remove --actor A\n"
+    "      --follower F | import [FILE|-] (JSON lines or CSV) | list --actor A [--count]\n"
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
     "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout MS]\n"
@@ -756,6 +759,8 @@ int main(int argc, char **argv)
         return cmd_run(db, argc, argv);
     if (!strcmp(argv[0], "stats"))
         return cmd_stats(db, argc, argv);
+    if (!strcmp(argv[0], "follow"))
+        return hd_cli_follow(db, argc, argv);
     if (!strcmp(argv[0], "sign"))
         return hd_cli_sign(argc, argv);
     if (!strcmp(argv[0], "block"))

@@ -40,6 +40,8 @@ static int open_dbs(struct hd_store *st)
     } dbs[] = {{"meta", &st->meta},     {"keys", &st->keys},   {"actors", &st->actors},
                {"acts", &st->acts},     {"actrem", &st->actrem}, {"actid", &st->actid},
                {"queue", &st->queue},   {"hosts", &st->hosts}, {"dead", &st->dead},
+               {"fwactors", &st->fwactors}, {"follows", &st->follows},
+               {"audience", &st->audience}, {"objseq", &st->objseq},
                {"rules", &st->rules}, {"hostctl", &st->hostctl}, {"live", &st->live},
                {"gone", &st->gone}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {

@@ -17,6 +17,10 @@
  *   queue    host \0 seq(8) idx(4) -> [1, inbox, attempts, not_before_ms, first_ms, last_status, last_error]
  *   hosts    host                  -> [1, queued, retrying, done, failed, failures, last_status, last_error, last_ok_ms, last_fail_ms]
  *   dead     host \0 seq(8) idx(4) -> [1, inbox, attempts, status, error, body_snippet, at_ms, activity_id]
+ *   fwactors actor                 -> aid(4) follows(8) inboxes(8)   (audience.c)
+ *   follows  aid(4) code(1) follower-> [1, inbox_pfx, inbox_sfx, shared_pfx, shared_sfx|nil]
+ *   audience aid(4) delivery inbox  -> shared_refs(4) personal_refs(4): followers delivering there
+ *   objseq   object id              -> origin seq(8) last seq(8)  (per-object ordering)
  *   rules    "block:" domain       -> [1, severity, reject_media, reject_reports, public_comment, obfuscate, created_ms]
  *            "allow:" domain       -> [1, created_ms]   (domain "*.x" = subdomains of x only)
  *            "\0mode" -> [1, mode]; "\0gen" -> u64 generation (rules.c)
@@ -36,6 +40,7 @@
 struct hd_store {
     MDB_env *env;
     MDB_dbi meta, keys, actors, acts, actrem, actid, queue, hosts, dead;
+    MDB_dbi fwactors, follows, audience, objseq; /* audience.c; objseq: ordering (queue.c) */
     MDB_dbi rules, hostctl, live, gone; /* rules.c, hostctl.c */
     char *dir;
     int lock_fd; /* run lock (flock), -1 when not held */
@@ -43,7 +48,7 @@ struct hd_store {
 
 struct hd_counters {
     uint64_t next_seq, activities, done, failed, refused, withheld, expired;
-    uint64_t dropped; /* queued deliveries dropped: defederation rules, federation none */
+    uint64_t dropped; /* queued deliveries dropped when an actor switched to federation none */
 };
 
 /* Opens (creating on first use) the store in dir. The directory is created mode 0700 and
