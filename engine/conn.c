@@ -696,12 +696,12 @@ void hd_conn_close(struct hd_http_conn *conn, int err)
         hd_http_rq_lost(rq, err ? err : HD_ERR_RESET, rq->sent);
     }
     hd_http_conn_closed(conn, prev, err);
-    if (conn->recv_busy)
-        hd_loop_cancel(loop, &conn->recv_op);
-    if (conn->connect_busy)
-        hd_loop_cancel(loop, &conn->connect_op);
-    if (conn->send_busy)
-        hd_loop_cancel(loop, &conn->send_op);
+    /* A recv on an idle socket would wait forever: cancel; if the ring cannot take the cancel,
+     * shutting the socket down completes every op on it just as well. */
+    if ((conn->recv_busy && hd_loop_cancel(loop, &conn->recv_op) != 0) ||
+        (conn->connect_busy && hd_loop_cancel(loop, &conn->connect_op) != 0) ||
+        (conn->send_busy && hd_loop_cancel(loop, &conn->send_op) != 0))
+        shutdown(conn->fd, SHUT_RDWR);
     maybe_release(conn);
 }
 

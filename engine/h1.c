@@ -367,6 +367,17 @@ static int safe_field(const char *s, int token)
     return 1;
 }
 
+/* Headers the transport writes itself, or that are connection-specific (forbidden in h2). */
+static int is_reserved(const char *n)
+{
+    static const char *const names[] = {"host", "content-length", "connection", "keep-alive",
+                                        "transfer-encoding", "upgrade", "proxy-connection", "te"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(n, names[i]) == 0)
+            return 1;
+    return 0;
+}
+
 int hd_h1_check_request(const struct hd_http_req *req)
 {
     if (!safe_field(req->method, 1) || !safe_field(req->authority, 0) || !req->authority[0])
@@ -375,7 +386,13 @@ int hd_h1_check_request(const struct hd_http_req *req)
         !safe_field(req->path, 0))
         return HD_ERR_INVALID;
     for (size_t i = 0; i < req->nheaders; i++) {
-        if (!safe_field(req->headers[i].name, 1) || !safe_field(req->headers[i].value, 0))
+        const char *n = req->headers[i].name;
+        if (!safe_field(n, 1) || !safe_field(req->headers[i].value, 0))
+            return HD_ERR_INVALID;
+        for (const char *s = n; *s; s++)
+            if (*s >= 'A' && *s <= 'Z') /* h2 field names must be lower-case */
+                return HD_ERR_INVALID;
+        if (is_reserved(n))
             return HD_ERR_INVALID;
     }
     return 0;

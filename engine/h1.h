@@ -69,8 +69,10 @@ int hd_h1_parse(struct hd_h1_parser *p, const uint8_t *data, size_t len, size_t 
  * body), HD_ERR_RESET when it ends the response early. */
 int hd_h1_parse_eof(struct hd_h1_parser *p);
 
-/* Checks that req's method, path, authority and headers can be written safely (no CR, LF, NUL;
- * header names are tokens). Returns 0 or HD_ERR_INVALID. */
+/* Checks that req's method, path, authority and headers can be written safely in HTTP/1.1 and
+ * HTTP/2: no CR, LF, NUL or other controls; header names are lower-case tokens and not one the
+ * transport writes itself or a connection-specific one (host, content-length, connection,
+ * keep-alive, transfer-encoding, upgrade, proxy-connection, te). Returns 0 or HD_ERR_INVALID. */
 int hd_h1_check_request(const struct hd_http_req *req);
 
 /* Size of the request head (request line, headers, blank line; not the body). */

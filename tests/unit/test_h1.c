@@ -229,6 +229,18 @@ int main(void)
         hs[0].value = "ok";
         req.path = "/a b";
         T_EQ_INT(hd_h1_check_request(&req), HD_ERR_INVALID);
+        req.path = "/inbox";
+        T_EQ_INT(hd_h1_check_request(&req), 0);
+        hs[0].name = "Content-Type";
+        T_EQ_INT(hd_h1_check_request(&req), HD_ERR_INVALID);
+        hs[0].name = "host";
+        T_EQ_INT(hd_h1_check_request(&req), HD_ERR_INVALID);
+        hs[0].name = "content-length";
+        T_EQ_INT(hd_h1_check_request(&req), HD_ERR_INVALID);
+        hs[0].name = "transfer-encoding";
+        T_EQ_INT(hd_h1_check_request(&req), HD_ERR_INVALID);
+        hs[0].name = "bad name";
+        T_EQ_INT(hd_h1_check_request(&req), HD_ERR_INVALID);
     }
     T_DONE();
 }
