@@ -72,4 +72,21 @@ out=$(probe --url "https://h1.fedi.test:$PORT/inbox" --resolve "h1.fedi.test:$PO
     fail "$out"
 echo "tls timeout: $out"
 expect_eq "$out" timeout_tls 2
+# TLS 1.2 is the floor: a TLS 1.1-only server fails the handshake, a TLS 1.2 one works
+# (openssl s_server -www answers GET with a close-delimited HTTP/1.0 response).
+if start_s_server -cert "$PKI/server.pem" -key "$PKI/server.key" -tls1_1 \
+    -cipher 'DEFAULT@SECLEVEL=0'; then
+    out=$(probe --url "https://h1.fedi.test:$PORT/" --resolve "h1.fedi.test:$PORT:127.0.0.1" \
+        --allow-private-addresses --ca-file "$PKI/ca.pem" --method GET --count 1) || fail "$out"
+    echo "tls 1.1 server: $out"
+    expect_eq "$out" tls 1
+else
+    echo "openssl s_server cannot serve TLS 1.1 here: not checked"
+fi
+start_s_server -cert "$PKI/server.pem" -key "$PKI/server.key" -tls1_2 || fail "s_server"
+out=$(probe --url "https://h1.fedi.test:$PORT/" --resolve "h1.fedi.test:$PORT:127.0.0.1" \
+    --allow-private-addresses --ca-file "$PKI/ca.pem" --method GET --count 1) || fail "$out"
+echo "tls 1.2 server: $out"
+expect_eq "$out" 200 1
+expect_eq "$out" origin_version 1
 echo "transport_errors: ok"

@@ -89,3 +89,23 @@ start_nghttpd() {
 }
 
 probe() { timeout 120 "$B/http_probe" "$@"; }
+
+# start_s_server ARGS...: openssl s_server -www on a random port of 127.0.0.1; sets PORT
+start_s_server() {
+    for _ in 1 2 3 4 5 6 7 8; do
+        PORT=$((20000 + RANDOM % 40000))
+        openssl s_server -accept "127.0.0.1:$PORT" -quiet -www "$@" >"$T/s_server.log" 2>&1 &
+        LAST_PID=$!
+        for _ in $(seq 40); do
+            kill -0 "$LAST_PID" 2>/dev/null || break
+            if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+                PIDS+=("$LAST_PID")
+                return 0
+            fi
+            sleep 0.05
+        done
+        kill "$LAST_PID" 2>/dev/null
+        wait "$LAST_PID" 2>/dev/null
+    done
+    return 1
+}
