@@ -162,6 +162,15 @@ static const struct key keys[] = {
     {"run", "retry_cap", K_DUR_U64, OFF(run.retry.cap_ms), 0, DAY30},
     {"run", "max_attempts", K_UINT, OFF(run.retry.max_attempts), 1, 1000},
     {"run", "retry_after_cap", K_DUR_U64, OFF(run.retry.retry_after_cap_ms), 0, DAY30},
+    {"run", "window_initial", K_UINT, OFF(run.hostpol.win_init), 1, 100000},
+    {"run", "window_decrease_gap", K_DUR_U64, OFF(run.hostpol.decrease_gap_ms), 0, 3600000},
+    {"run", "breaker_threshold", K_UINT, OFF(run.hostpol.breaker_threshold), 1, 100000},
+    {"run", "breaker_probe", K_DUR_U64, OFF(run.hostpol.probe_base_ms), 1, DAY30},
+    {"run", "breaker_probe_max", K_DUR_U64, OFF(run.hostpol.probe_max_ms), 1, DAY30},
+    {"run", "dead_days", K_UINT, OFF(run.dead_days), 1, 3650},
+    {"run", "dead_probe_interval", K_DUR_U64, OFF(run.hostpol.dead_probe_ms), 1, DAY30},
+    {"run", "day_length", K_DUR_U64, OFF(run.day_ms), 1, DAY30},
+    {"run", "max_age", K_DUR_U64, OFF(run.max_age_ms), 0, 365ull * 86400000},
     {"run", "drain_timeout", K_DUR_U64, OFF(drain_timeout_ms), 0, 3600000},
     {"run", "allow_private_addresses", K_BOOL, OFF(run.allow_private), 0, 1},
     {"run", "ca_file", K_STR, OFF(ca_file_buf), 0, 0},
@@ -177,6 +186,8 @@ static const struct key keys[] = {
     {"log", "level", K_LEVEL, OFF(log_level), 0, 3},
     {"log", "warn_interval", K_DUR_U64, OFF(warn_interval_ms), 0, 86400000},
 };
+
+_Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "struct parse.seen has one bit per key");
 
 static int set_string(struct parse *p, char **dst, const char *value)
 {
@@ -585,6 +596,9 @@ static int load(struct parse *p, const char *name, struct hd_config **out)
         hd_config_free(c);
         return HD_ERR_INVALID;
     }
+    /* One operator setting, two consumers: the runner reads both copies. */
+    c->run.hostpol.win_max = c->run.max_inflight_host;
+    c->run.hostpol.retry_after_cap_ms = c->run.retry.retry_after_cap_ms;
     if (c->ca_file_buf)
         c->run.ca_file = c->ca_file_buf;
     if (c->user_agent_buf)

@@ -230,10 +230,10 @@ void hd_mhost_set_window(struct hd_mhost *h, unsigned window)
         atomic_store_explicit(&h->window, window, memory_order_relaxed);
 }
 
-void hd_mhost_set_breaker(struct hd_mhost *h, enum hd_breaker_state s)
+void hd_mhost_set_breaker(struct hd_mhost *h, int state)
 {
     if (h)
-        atomic_store_explicit(&h->breaker, (int)s, memory_order_relaxed);
+        atomic_store_explicit(&h->breaker, state, memory_order_relaxed);
 }
 
 void hd_mhost_set_dead(struct hd_mhost *h, int dead)

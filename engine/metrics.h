@@ -59,8 +59,6 @@ enum hd_metric_gauge {
     HD_MG__COUNT
 };
 
-enum hd_breaker_state { HD_BREAKER_CLOSED = 0, HD_BREAKER_OPEN = 1, HD_BREAKER_HALF_OPEN = 2 };
-
 /* Histogram bucket upper bounds in microseconds (the last bucket is +Inf). */
 #define HD_METRICS_NBUCKETS 20
 
@@ -99,7 +97,8 @@ struct hd_mhost *hd_metrics_host(struct hd_metrics *m, const char *host);
 
 void hd_mhost_inflight_add(struct hd_mhost *h, int delta);
 void hd_mhost_set_window(struct hd_mhost *h, unsigned window);
-void hd_mhost_set_breaker(struct hd_mhost *h, enum hd_breaker_state s);
+/* state: HD_BREAKER_CLOSED, _OPEN or _HALF_OPEN of hostpol.h (0, 1, 2) */
+void hd_mhost_set_breaker(struct hd_mhost *h, int state);
 void hd_mhost_set_dead(struct hd_mhost *h, int dead);
 /* Records one finished attempt: outcome (1 done, 2 retry, 3 dead as enum hd_outcome), HTTP
  * status (0 for transport errors), latency, and for failures a short reason (copied; may be

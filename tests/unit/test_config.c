@@ -77,6 +77,15 @@ int main(void)
                                    "retry_cap = 2h\n"
                                    "max_attempts = 5\n"
                                    "retry_after_cap = 1h\n"
+                                   "window_initial = 2\n"
+                                   "breaker_threshold = 9\n"
+                                   "breaker_probe = 10s\n"
+                                   "breaker_probe_max = 10m\n"
+                                   "window_decrease_gap = 500ms\n"
+                                   "dead_days = 3\n"
+                                   "dead_probe_interval = 12h\n"
+                                   "day_length = 1h\n"
+                                   "max_age = 2d\n"
                                    "drain_timeout = 15s\n"
                                    "allow_private_addresses = true\n"
                                    "ca_file = /etc/ca.pem\n"
@@ -115,6 +124,17 @@ int main(void)
     T_EQ_INT(c->run.retry.cap_ms, 7200000);
     T_EQ_INT(c->run.retry.max_attempts, 5);
     T_EQ_INT(c->run.retry.retry_after_cap_ms, 3600000);
+    T_EQ_INT(c->run.hostpol.retry_after_cap_ms, 3600000);
+    T_EQ_INT(c->run.hostpol.win_max, 10);
+    T_EQ_INT(c->run.hostpol.win_init, 2);
+    T_EQ_INT(c->run.hostpol.breaker_threshold, 9);
+    T_EQ_INT(c->run.hostpol.probe_base_ms, 10000);
+    T_EQ_INT(c->run.hostpol.probe_max_ms, 600000);
+    T_EQ_INT(c->run.hostpol.decrease_gap_ms, 500);
+    T_EQ_INT(c->run.dead_days, 3);
+    T_EQ_INT(c->run.hostpol.dead_probe_ms, 12 * 3600000ull);
+    T_EQ_INT(c->run.day_ms, 3600000);
+    T_EQ_INT(c->run.max_age_ms, 2 * 86400000ull);
     T_EQ_INT(c->drain_timeout_ms, 15000);
     T_EQ_INT(c->run.allow_private, 1);
     T_EQ_STR(c->run.ca_file, "/etc/ca.pem");

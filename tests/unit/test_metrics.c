@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "hostpol.h"
 #include "ingest.h"
 #include "keys.h"
 #include "metrics.h"
