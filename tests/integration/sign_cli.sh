@@ -184,7 +184,8 @@ done
 if [ -x "$HD_BUILD/tests/signrate" ]; then
     js=$(HD_SRC="$HD_SRC" "$HD_BUILD/tests/signrate" --ms 20) || bad "signrate rc"
     n=$(grep -o '"ops_per_sec":[0-9.]*' <<<"$js" | wc -l)
-    [ "$n" = 6 ] && ok "signrate: $js" || bad "signrate: $js"
+    [ "$n" = 6 ] && grep -Eq '"auto":\{"rsa":"(openssl|wolfssl)","ed25519":"(openssl|wolfssl)"\},"cavage_rsa_ops_per_sec":[0-9]' <<<"$js" \
+        && ok "signrate: $js" || bad "signrate: $js"
 fi
 
 # --- Link check: wolfSSL (TLS + one backend) and OpenSSL libcrypto (other backend) in one
