@@ -257,7 +257,7 @@ static void try_next_addr(struct hd_http_conn *conn)
         /* The guard runs on the very address we dial. */
         rv = hd_addr_check((const struct sockaddr *)ss, c->opts.allow_private);
         if (rv != 0) {
-            HD_LOG(HD_LOG_INFO, "conn", "msg=\"address refused\" host=%s addr=%s",
+            HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"address refused\" host=%s addr=%s",
                    conn->origin->host, hd_addr_format((const struct sockaddr *)ss, abuf,
                                                       sizeof(abuf)));
             conn->last_err = rv;

@@ -10,6 +10,29 @@
  * opts.max_h1_conns_per_host HTTP/1.1 keep-alive connections. The h1 answer is remembered
  * per origin for the client's lifetime. Requests beyond the available streams/connections
  * wait in a FIFO per origin inside the client (the caller bounds how many it submits).
+ *
+ * Semantics the caller can rely on (the machinery is in conn.h / conn.c / h2.c):
+ * - Timeouts: connect_timeout_ms per address tried (HD_ERR_TIMEOUT_CONNECT, then the next
+ *   address); tls_timeout_ms for the handshake (HD_ERR_TIMEOUT_TLS) and for the h2c probe (a
+ *   silent answer to the preface means "no h2c"); response_timeout_ms from the moment the
+ *   request is put on a connection to the complete response (HD_ERR_TIMEOUT_RESPONSE; h2:
+ *   the stream is reset and the connection kept, h1: the connection is closed). A request
+ *   still waiting in the FIFO after connect + tls + response timeouts completes with
+ *   HD_ERR_TIMEOUT_CONNECT (no open connection) or HD_ERR_TIMEOUT_RESPONSE (all busy).
+ * - Retries inside the transport happen at most once per request and only when the peer
+ *   cannot have processed it: h2 REFUSED_STREAM, streams above a GOAWAY's last_stream_id,
+ *   streams whose HEADERS never left, and an h1 request on a reused keep-alive connection
+ *   that the server closed without a byte of response. A second refusal completes with
+ *   HD_ERR_REFUSED_STREAM (safe to retry later); a request possibly processed completes with
+ *   HD_ERR_RESET. Falling back from h2c to HTTP/1.1 is not a retry (nothing was sent).
+ * - Connection set-up failures (DNS, address guard, connect, TLS) complete every request
+ *   waiting for that origin when no other connection to it is alive or being set up.
+ * - 1xx responses are skipped. The body is kept up to max_body bytes (also on error, for
+ *   diagnostics); bytes beyond are read and dropped, so only the response timeout ends an
+ *   endless body.
+ * - Memory per connection: 16 KiB receive + 64 KiB send buffer (+ 16 KiB plaintext with TLS)
+ *   plus wolfSSL / nghttp2 state; per request: a pooled record and, once a body arrives, a
+ *   max_body buffer that stays with the pooled record.
  */
 #ifndef HD_HTTP_H
 #define HD_HTTP_H
