@@ -6,21 +6,28 @@
 #include "log.h"
 #include "sign.h"
 
-static int put_actor(struct hd_store *st, MDB_txn *txn, const char *actor, const char *key_id,
-                     size_t key_id_len, int federation)
+/* Actor records: [1, key_id, federation, ed25519_key_id]. key_id is the RSA key used for
+ * draft-cavage (and RFC 9421 where Ed25519 is not accepted); the optional Ed25519 key is
+ * used with RFC 9421 for hosts that accept it. Writing one field keeps the others. */
+static int write_actor(struct hd_store *st, MDB_txn *txn, const char *actor, const char *key_id,
+                       size_t key_id_len, int federation, const char *ed, size_t ed_len)
 {
     struct hd_enc e;
     MDB_val k = {strlen(actor), (void *)actor}, v;
     int rc;
 
     hd_enc_init(&e);
-    hd_enc_array(&e, 3);
+    hd_enc_array(&e, 4);
     hd_enc_uint(&e, 1);
     if (key_id)
         hd_enc_str(&e, key_id, key_id_len);
     else
         hd_enc_nil(&e);
     hd_enc_uint(&e, (uint64_t)federation);
+    if (ed)
+        hd_enc_str(&e, ed, ed_len);
+    else
+        hd_enc_nil(&e);
     rc = e.err;
     if (!rc) {
         v.mv_size = e.len;
@@ -29,6 +36,33 @@ static int put_actor(struct hd_store *st, MDB_txn *txn, const char *actor, const
     }
     hd_enc_fini(&e);
     return rc;
+}
+
+static int put_actor(struct hd_store *st, MDB_txn *txn, const char *actor, const char *key_id,
+                     size_t key_id_len, int federation)
+{
+    struct hd_slice ed = {NULL, 0};
+    char buf[1024];
+    if (hd_actor_get_ed(st, txn, actor, strlen(actor), &ed) == 0 && ed.p && ed.n < sizeof(buf))
+        memcpy(buf, ed.p, ed.n);
+    else
+        ed.p = NULL;
+    return write_actor(st, txn, actor, key_id, key_id_len, federation, ed.p ? buf : NULL, ed.n);
+}
+
+int hd_actor_get_ed(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
+                    struct hd_slice *ed_key_id)
+{
+    MDB_val k = {actor_len, (void *)actor}, v;
+    struct hd_dec d;
+    int rc = hd_store_err(mdb_get(txn, st->actors, &k, &v));
+    if (rc)
+        return rc;
+    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3);
+    if (rc)
+        return rc;
+    *ed_key_id = hd_dec_str(&d, 3);
+    return 0;
 }
 
 int hd_actor_get(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
@@ -115,10 +149,22 @@ int hd_keys_add(struct hd_store *st, const char *key_id, const char *actor, cons
     rc = hd_store_err(mdb_put(txn, st->keys, &k, &v, 0));
     if (rc)
         goto fail;
-    /* Keep the actor's federation choice when re-keying. */
-    if (hd_actor_get(st, txn, actor, strlen(actor), &old, &fed) != 0)
+    /* Keep the actor's federation choice (and its other key) when re-keying. An Ed25519 key
+     * becomes the actor's RFC 9421 key; it is the primary key only when there is no RSA key. */
+    if (hd_actor_get(st, txn, actor, strlen(actor), &old, &fed) != 0) {
         fed = HD_FED_ALL;
-    rc = put_actor(st, txn, actor, key_id, strlen(key_id), fed);
+        old.p = NULL;
+    }
+    if (type == HD_KEY_ED25519) {
+        char prim[1024];
+        size_t pl = old.p && old.n < sizeof(prim) ? old.n : 0;
+        if (pl)
+            memcpy(prim, old.p, pl);
+        rc = write_actor(st, txn, actor, pl ? prim : key_id, pl ? pl : strlen(key_id), fed, key_id,
+                         strlen(key_id));
+    } else {
+        rc = put_actor(st, txn, actor, key_id, strlen(key_id), fed);
+    }
     if (rc)
         goto fail;
     /* Wipe our encoded copy of the key before freeing it. */

@@ -33,6 +33,9 @@ int hd_keys_get_pem(struct hd_store *st, MDB_txn *txn, const char *key_id, struc
  * Returns 0 or HD_ERR_NOT_FOUND. */
 int hd_actor_get(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
                  struct hd_slice *key_id, int *federation);
+/* Reads an actor's Ed25519 key id (for RFC 9421), {NULL,0} when it has none. */
+int hd_actor_get_ed(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
+                    struct hd_slice *ed_key_id);
 /* Sets an actor's federation choice (creating the actor record if needed). */
 int hd_actor_set_federation(struct hd_store *st, MDB_txn *txn, const char *actor, int federation);
 

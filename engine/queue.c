@@ -39,6 +39,7 @@ int hd_host_get(struct hd_store *st, MDB_txn *txn, const char *host, size_t host
     h->fail_days = hd_dec_uint(&d, 10);
     h->last_fail_day = hd_dec_uint(&d, 11);
     h->dead = hd_dec_uint(&d, 12);
+    h->scheme = hd_dec_uint(&d, 13);
     h->queued = hd_dec_uint(&d, 1);
     h->retrying = hd_dec_uint(&d, 2);
     h->done = hd_dec_uint(&d, 3);
@@ -64,7 +65,7 @@ int hd_host_put(struct hd_store *st, MDB_txn *txn, const char *host, size_t host
     int rc;
 
     hd_enc_init(&e);
-    hd_enc_array(&e, 13);
+    hd_enc_array(&e, 14);
     hd_enc_uint(&e, 1);
     hd_enc_uint(&e, h->queued);
     hd_enc_uint(&e, h->retrying);
@@ -78,6 +79,7 @@ int hd_host_put(struct hd_store *st, MDB_txn *txn, const char *host, size_t host
     hd_enc_uint(&e, h->fail_days);
     hd_enc_uint(&e, h->last_fail_day);
     hd_enc_uint(&e, h->dead);
+    hd_enc_uint(&e, h->scheme);
     rc = e.err;
     if (!rc) {
         v.mv_size = e.len;
@@ -305,6 +307,8 @@ static void host_health(struct hd_host_rec *h, const struct hd_ack *a, uint64_t 
 {
     uint64_t day = now_ms / (hp->day_ms ? hp->day_ms : 86400000ull);
     if (a->kind == HD_ACK_DONE) {
+        if (a->scheme_ok)
+            h->scheme = a->scheme_ok;
         h->fail_days = 0;
         h->dead = HD_HOST_ALIVE;
         return;

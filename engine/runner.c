@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <poll.h>
@@ -60,12 +61,15 @@ struct sdel {
     uint64_t seq;
     uint32_t attempts;  /* attempts made before this one */
     uint32_t flags;     /* HD_QF_* */
+    uint8_t scheme;     /* HD_SCHEME_* used for this request */
+    uint8_t switched;   /* already retried once with the other scheme after a 401 */
     uint16_t keylen;
     uint8_t key[HD_QKEY_MAX];
     struct hd_url url;
     char date[40];
     char sig[2048];
-    struct hd_http_header hdrs[6];
+    char siginput[768];
+    struct hd_http_header hdrs[8];
     uint64_t start_ms;
 };
 
@@ -75,9 +79,11 @@ struct sact {
     unsigned refs;
     char *id;
     char *key_id;
+    char *ed_key_id; /* NULL: the actor has no Ed25519 key */
     char *body;
     size_t body_len;
     char digest[64];
+    char cdigest[64]; /* RFC 9530 Content-Digest */
 };
 
 struct shost {
@@ -94,6 +100,8 @@ struct shost {
     struct sdel *ready_head, *ready_tail;
     unsigned nready, inflight;
     struct hd_hostpol pol;
+    uint8_t scheme;       /* HD_SCHEME_* to use: remembered once one worked */
+    uint8_t prefer_ed;    /* the host asked for ed25519 (Accept-Signature) */
     char name[HD_HOST_MAX];
 };
 
@@ -323,6 +331,7 @@ static void act_free(struct sact *a)
         return;
     free(a->id);
     free(a->key_id);
+    free(a->ed_key_id);
     free(a->body);
     free(a);
 }
@@ -428,6 +437,8 @@ static struct sact *act_get(struct sthread *th, uint64_t seq, int *err)
         return NULL;
     }
     hd_digest_sha256((const uint8_t *)a->body, a->body_len, a->digest, sizeof(a->digest));
+    hd_content_digest_sha256((const uint8_t *)a->body, a->body_len, a->cdigest,
+                             sizeof(a->cdigest));
     if (!hd_signer_has_key(th->signer, a->key_id)) {
         rc = hd_keys_get_pem(th->st, txn, a->key_id, &pem);
         if (rc == 0)
@@ -436,6 +447,17 @@ static struct sact *act_get(struct sthread *th, uint64_t seq, int *err)
             act_free(a);
             *err = HD_ERR_NO_KEY;
             return NULL;
+        }
+    }
+    {
+        struct hd_slice ed = {NULL, 0};
+        /* An Ed25519 key is optional: without it (or if it cannot be loaded) RSA serves. */
+        if (hd_actor_get_ed(th->st, txn, v.actor.p, v.actor.n, &ed) == 0 && ed.p && ed.n &&
+            (a->ed_key_id = slice_dup(ed)) != NULL && !hd_signer_has_key(th->signer, a->ed_key_id) &&
+            (hd_keys_get_pem(th->st, txn, a->ed_key_id, &pem) != 0 ||
+             hd_signer_add_key(th->signer, a->ed_key_id, pem.p, pem.n, 2048) != 0)) {
+            free(a->ed_key_id);
+            a->ed_key_id = NULL;
         }
     }
     if (th->nacts >= ACT_CACHE_MAX)
@@ -566,6 +588,7 @@ static struct hd_ack *add_ack(struct sthread *th, struct sdel *d, int kind, int 
     a->host_fail = 0;
     a->host_gone = 0;
     a->expired = 0;
+    a->scheme_ok = 0;
     a->body_len = 0;
     th->cur->dels[th->cur->n++] = d;
     return a;
@@ -691,6 +714,15 @@ static void *committer_main(void *arg)
 
 /* ---------------------------------------------------------------- delivery */
 
+static int mentions_signature(const struct hd_http_resp *r)
+{
+    static const char w[] = "signature";
+    for (size_t i = 0; r->body && i + sizeof(w) - 1 <= r->body_len; i++)
+        if (strncasecmp((const char *)r->body + i, w, sizeof(w) - 1) == 0)
+            return 1;
+    return 0;
+}
+
 static void on_response(const struct hd_http_resp *r, void *user_data)
 {
     struct sdel *d = user_data;
@@ -710,6 +742,27 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         /* Shutdown: the entry stays queued exactly as it was (no attempt counted, no host
          * signal); the next run sends it again. */
         del_release(th, d);
+        return;
+    }
+    if (r->accept_signature) {
+        /* The receiver says how it wants to be signed: RFC 9421 from now on (Ed25519 when
+         * named and the actor has such a key). */
+        h->scheme = HD_SCHEME_RFC9421;
+        if (strstr(r->accept_signature, "ed25519"))
+            h->prefer_ed = 1;
+    }
+    /* 401, or 400 naming the signature: one immediate retry with the other scheme. Never on
+     * 5xx or timeouts: those say nothing about signatures. */
+    if (!d->switched && (r->status == 401 || (r->status == 400 && mentions_signature(r)))) {
+        d->switched = 1;
+        d->scheme = d->scheme == HD_SCHEME_CAVAGE ? HD_SCHEME_RFC9421 : HD_SCHEME_CAVAGE;
+        hd_hostpol_result(&h->pol, &th->o->hostpol, now, HD_SIG_NEUTRAL, 0);
+        d->next = h->ready_head;
+        h->ready_head = d;
+        if (!h->ready_tail)
+            h->ready_tail = d;
+        h->nready++;
+        make_runnable(h);
         return;
     }
     if (r->error)
@@ -739,6 +792,10 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     }
     if (out == HD_OUT_DONE) {
         a = add_ack(th, d, HD_ACK_DONE, r->status, 0, NULL);
+        /* Remember the scheme that worked, here and in the store. */
+        h->scheme = d->scheme;
+        if (a)
+            a->scheme_ok = (uint8_t)(d->scheme + 1);
     } else if (out == HD_OUT_DEAD) {
         HD_LOG(HD_LOG_DEBUG, "sched", "msg=\"dead letter\" host=%s status=%d err=\"%s\"", h->name,
                r->status, err);
@@ -762,20 +819,28 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     make_runnable(h);
 }
 
+static int dispatch_rfc9421(struct sthread *th, struct sdel *d);
+static int submit(struct sthread *th, struct sdel *d, size_t nhdrs);
+
 static int dispatch(struct sthread *th, struct sdel *d)
 {
     struct shost *h = d->host;
-    struct hd_http_req req;
     struct hd_sign_header sh[4];
     struct hd_sign_req sr;
     int err = 0, rc;
 
-    d->act = act_get(th, d->seq, &err);
-    if (!d->act) {
-        /* Activity body gone or actor unusable: a final failure for this delivery. */
-        return add_ack(th, d, HD_ACK_DEAD, 0, 0, hd_strerror(err)) ? 0 : -ENOMEM;
+    if (!d->act) { /* set already when re-sent with the other scheme */
+        d->act = act_get(th, d->seq, &err);
+        if (!d->act) {
+            /* Activity body gone or actor unusable: a final failure for this delivery. */
+            return add_ack(th, d, HD_ACK_DEAD, 0, 0, hd_strerror(err)) ? 0 : -ENOMEM;
+        }
+        d->act->refs++;
     }
-    d->act->refs++;
+    if (!d->switched)
+        d->scheme = h->scheme;
+    if (d->scheme == HD_SCHEME_RFC9421)
+        return dispatch_rfc9421(th, d);
     hd_http_date(time(NULL), d->date, sizeof(d->date));
     sh[0].name = "host";
     sh[0].value = d->url.authority;
@@ -800,6 +865,58 @@ static int dispatch(struct sthread *th, struct sdel *d)
     d->hdrs[2] = (struct hd_http_header){"digest", d->act->digest};
     d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
     d->hdrs[4] = (struct hd_http_header){"signature", d->sig};
+    return submit(th, d, 5);
+}
+
+/* RFC 9421: Ed25519 when the actor has such a key and the host asked for it (or accepts only
+ * RFC 9421 and we have nothing better), else rsa-v1_5-sha256 with the RSA key. */
+static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
+{
+    struct shost *h = d->host;
+    struct hd_sign_header sh[3];
+    struct hd_sign9421_req r;
+    int rc;
+
+    hd_http_date(time(NULL), d->date, sizeof(d->date));
+    sh[0] = (struct hd_sign_header){"content-type", "application/activity+json"};
+    sh[1] = (struct hd_sign_header){"content-digest", d->act->cdigest};
+    sh[2] = (struct hd_sign_header){"date", d->date};
+    memset(&r, 0, sizeof(r));
+    r.method = "POST";
+    r.scheme = d->url.tls ? "https" : "http";
+    r.authority = d->url.authority;
+    r.target = d->url.path;
+    r.headers = sh;
+    r.nheaders = 3;
+    r.components = "\"@method\" \"@target-uri\" \"content-type\" \"content-digest\" \"date\"";
+    r.key_id = d->act->key_id;
+    r.created = (int64_t)time(NULL);
+    r.expires = -1;
+    r.label = "sig1";
+    if (d->act->ed_key_id && h->prefer_ed) {
+        r.key_id = d->act->ed_key_id;
+        r.alg = "ed25519";
+    } else {
+        r.alg = "rsa-v1_5-sha256";
+    }
+    rc = hd_sign_rfc9421(th->signer, &r, d->siginput, sizeof(d->siginput), d->sig, sizeof(d->sig));
+    if (rc < 0)
+        return add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed") ? 0 : -ENOMEM;
+    d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
+    d->hdrs[1] = (struct hd_http_header){"date", d->date};
+    d->hdrs[2] = (struct hd_http_header){"content-digest", d->act->cdigest};
+    d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
+    d->hdrs[4] = (struct hd_http_header){"signature-input", d->siginput};
+    d->hdrs[5] = (struct hd_http_header){"signature", d->sig};
+    return submit(th, d, 6);
+}
+
+static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
+{
+    struct shost *h = d->host;
+    struct hd_http_req req;
+    int rc;
+
     memset(&req, 0, sizeof(req));
     req.tls = d->url.tls;
     req.host = d->url.host;
@@ -808,7 +925,7 @@ static int dispatch(struct sthread *th, struct sdel *d)
     req.method = "POST";
     req.path = d->url.path;
     req.headers = d->hdrs;
-    req.nheaders = 5;
+    req.nheaders = nhdrs;
     req.body = (const uint8_t *)d->act->body;
     req.body_len = d->act->body_len;
     req.on_done = on_response;
@@ -987,6 +1104,8 @@ static void scan_hosts(struct sthread *th)
             break;
         hd_hostpol_set_dead(&h->pol, &th->o->hostpol, hd_dec_uint(&d, 12) != HD_HOST_ALIVE,
                             hd_loop_now_ms(th->loop));
+        if (hd_dec_uint(&d, 13))
+            h->scheme = (uint8_t)(hd_dec_uint(&d, 13) - 1);
         h->exhausted = 0;
         make_runnable(h);
     }
