@@ -13,6 +13,7 @@
 #include "ingest.h"
 #include "keys.h"
 #include "queue.h"
+#include "rules.h"
 #include "strset.h"
 #include "url.h"
 
@@ -405,6 +406,39 @@ static int build_dests(struct hd_store *st, MDB_txn *txn, const char *actor, int
     return 0;
 }
 
+/* Defederation (rules.c): destinations on hosts the rules refuse (suspended, or not
+ * allowlisted in allowlist mode) get no delivery. The envelope is still accepted for the other
+ * inboxes; res->refused_rules says how many were refused. Destinations are mostly grouped by
+ * host, so the verdict of the previous host is reused. */
+static int filter_by_rules(struct hd_store *st, MDB_txn *txn, struct rcpts *r,
+                           struct hd_ingest_result *res)
+{
+    char host[HD_HOST_MAX], last[HD_HOST_MAX] = "";
+    size_t j = 0;
+    int ok = 1, rc;
+
+    if (hd_rules_generation(st, txn) == 0)
+        return 0; /* this store never had a rule */
+    for (size_t i = 0; i < r->nd; i++) {
+        size_t hl = r->d[i].host_len < sizeof(host) ? r->d[i].host_len : sizeof(host) - 1;
+        memcpy(host, r->d[i].host, hl);
+        host[hl] = 0;
+        if (i == 0 || strcmp(host, last) != 0) {
+            rc = hd_rules_check(st, txn, host);
+            if (rc < 0)
+                return refuse(res, rc, "store error reading defederation rules%s", NULL);
+            ok = rc;
+            memcpy(last, host, hl + 1);
+        }
+        if (ok)
+            r->d[j++] = r->d[i];
+        else
+            res->refused_rules++;
+    }
+    r->nd = j;
+    return 0;
+}
+
 int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters *c,
                        const char *line, size_t len, uint64_t now_ms, struct hd_ingest_result *res)
 {
@@ -520,6 +554,10 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
     rc = build_dests(st, txn, actor, json_is_true(tof), &rc_list, res);
     if (rc)
         goto out;
+    rc = filter_by_rules(st, txn, &rc_list, res);
+    if (rc)
+        goto out;
+    c2.dropped += res->refused_rules;
     rc = hd_queue_enqueue_dests(st, txn, &c2, &ain, rc_list.d, rc_list.nd, now_ms, &res->seq);
     if (rc == HD_ERR_DUPLICATE) {
         refuse(res, rc, "duplicate activity id (first enqueued as seq %s)", NULL);

@@ -22,6 +22,7 @@ struct hd_ingest_result {
     uint64_t seq;       /* accepted: new seq; duplicate: the original seq */
     size_t deliveries;  /* deliveries persisted */
     size_t withheld;    /* 1 if withheld by the actor's federation choice */
+    size_t refused_rules; /* inboxes refused by defederation rules (rules.h): not queued */
     char why[256];      /* reason when rc != 0 */
 };
 

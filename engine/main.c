@@ -312,8 +312,13 @@ struct pending_line {
 static void print_result(const struct pending_line *p, int committed)
 {
     if (p->res.rc == 0 && committed) {
-        printf("{\"line\":%zu,\"ok\":true,\"seq\":%" PRIu64 ",\"deliveries\":%zu}\n", p->lineno,
-               p->res.seq, p->res.deliveries);
+        if (p->res.refused_rules) /* inboxes refused by defederation rules (block, allow) */
+            printf("{\"line\":%zu,\"ok\":true,\"seq\":%" PRIu64
+                   ",\"deliveries\":%zu,\"refused_by_rules\":%zu}\n",
+                   p->lineno, p->res.seq, p->res.deliveries, p->res.refused_rules);
+        else
+            printf("{\"line\":%zu,\"ok\":true,\"seq\":%" PRIu64 ",\"deliveries\":%zu}\n",
+                   p->lineno, p->res.seq, p->res.deliveries);
     } else {
         json_t *o = json_pack("{s:I, s:b, s:s}", "line", (json_int_t)p->lineno, "ok", 0, "error",
                               committed ? p->res.why : "store commit failed; line not stored");
@@ -674,6 +679,10 @@ static int cmd_stats(const char *db, int argc, char **argv)
                      "pending", (json_int_t)(queued - retrying), "retrying",
                      (json_int_t)retrying, "failed", (json_int_t)c.failed, "refused",
                      (json_int_t)c.refused, "withheld", (json_int_t)c.withheld, "hosts", hosts);
+    /* Deliveries dropped by defederation rules or federation none, never sent (additive key). */
+    if (root)
+        json_object_set_new(json_object_get(root, "deliveries"), "dropped",
+                            json_integer((json_int_t)c.dropped));
     if (json) {
         char *s = json_dumps(root, JSON_COMPACT);
         printf("%s\n", s ? s : "{}");
@@ -684,8 +693,8 @@ static int cmd_stats(const char *db, int argc, char **argv)
         printf("activities: %" PRIu64 " (refused %" PRIu64 ", withheld %" PRIu64 ")\n",
                c.activities, c.refused, c.withheld);
         printf("deliveries: done %" PRIu64 ", pending %" PRIu64 ", retrying %" PRIu64
-               ", failed %" PRIu64 "\n",
-               c.done, queued - retrying, retrying, c.failed);
+               ", failed %" PRIu64 ", dropped %" PRIu64 "\n",
+               c.done, queued - retrying, retrying, c.failed, c.dropped);
         printf("%-40s %8s %8s %8s %8s %8s  %s\n", "host", "queued", "retrying", "done", "failed",
                "failures", "last_error");
         json_array_foreach(hosts, i, h)
