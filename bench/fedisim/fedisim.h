@@ -23,7 +23,7 @@
 #define FS_MAX_BODY (1024u * 1024u)      /* request bodies above this get 413 */
 #define FS_MAX_HEADER_BYTES (16u * 1024u) /* request header block above this gets 431 */
 #define FS_MAX_HEADERS 64                 /* header fields kept per request */
-#define FS_MAX_CONNS_DEFAULT 8192
+#define FS_MAX_CONNS_DEFAULT 16384
 
 /* ---- profiles (profile.c) ---- */
 
@@ -143,6 +143,7 @@ enum fs_sig_scheme { FS_SIG_CAVAGE = 1, FS_SIG_RFC9421 = 2, FS_SIG_ANY = 3 };
 struct fs_stats {
     uint64_t requests, accepted, bad_signature, bad_json, too_large, rate_limited;
     uint64_t hangs, resets, closes, goaways;
+    uint64_t malformed; /* HTTP/1.1 requests refused before they were complete (400/431/413/505) */
     uint64_t by_status[600];
     uint64_t h2, h1;
     uint64_t bytes_in, bytes_out, body_bytes;

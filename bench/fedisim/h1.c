@@ -121,6 +121,8 @@ static void answer_error(struct fs_conn *c, int status, const char *msg)
     r.body = (char *)msg;
     r.body_len = strlen(msg);
     r.ctype = "text/plain";
+    c->srv->stats.malformed++;
+    c->srv->stats.by_status[status]++;
     write_response(c, &r, 1);
     c->close_after_flush = 1;
 }

@@ -93,6 +93,10 @@ static int parse_latency(struct fs_profile *p, const char *v)
     double a = 0, b = 0;
     int n;
 
+    if (strcasecmp(v, "none") == 0) {
+        p->lat = FS_LAT_NONE;
+        return 0;
+    }
     if (sscanf(v, "%lf", &a) == 1 && strspn(v, "0123456789. ") == strlen(v)) {
         p->lat = a > 0 ? FS_LAT_FIXED : FS_LAT_NONE;
         p->lat_a = a;

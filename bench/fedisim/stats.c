@@ -391,7 +391,7 @@ json_t *fs_stats_report(const struct fs_stats *st, size_t top)
     if (!o || !bs || !bp || !ph || !br)
         goto fail;
     for (int i = 0; i < 600; i++) {
-        char k[8];
+        char k[16];
         if (!st->by_status[i])
             continue;
         snprintf(k, sizeof(k), "%d", i);
@@ -432,6 +432,7 @@ json_t *fs_stats_report(const struct fs_stats *st, size_t top)
     SETI("verified_rfc9421", st->verified_rfc9421);
     SETI("bad_json", st->bad_json);
     SETI("too_large", st->too_large);
+    SETI("malformed", st->malformed);
     SETI("rate_limited", st->rate_limited);
     SETI("hangs", st->hangs);
     SETI("resets", st->resets);

@@ -163,6 +163,11 @@ R=$T/report.json
 # Bad profile files are refused at start-up.
 printf '[x.test]\nlatency = sometimes\n' >"$T/bad.ini"
 "$FEDISIM" --h1-port 0 --profiles "$T/bad.ini" --max-seconds 2 >"$T/bad.log" 2>&1 && fail "bad profile accepted"
+# The shipped profiles in bench/profiles load.
+for f in "$HD_SRC"/bench/profiles/*.ini; do
+    "$FEDISIM" --h1-port 0 --profiles "$f" --max-seconds 0.2 --quiet >"$T/p.log" 2>&1 ||
+        fail "bench/profiles/$(basename "$f") refused: $(cat "$T/p.log")"
+done
 # --max-seconds ends the run and still writes the report.
 start --h1-port 0 --max-seconds 1
 for _ in $(seq 50); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done
