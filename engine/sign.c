@@ -20,10 +20,11 @@ static const struct hd_sign_be *const sign_backends[] = {&hd_sign_be_ossl, &hd_s
 #define NBE (sizeof(sign_backends) / sizeof(sign_backends[0]))
 #define NTYPES 3 /* index by enum hd_key_type (1, 2) */
 
-/* Why 20 ms per backend and key type: measurement may cost at most 100 ms in all; two
- * backends x two key types x 20 ms of CPU (25 ms wall at most each) fits, and at wolfSSL's
- * ~545 RSA-2048 signatures/s it still yields ~10 samples, enough to tell a 7x difference. */
-#define MEASURE_NS_PER_BACKEND 20000000LL
+/* Why 15 ms of CPU per backend and key type: measurement may cost at most 100 ms in all;
+ * two backends x two key types x at most ~19 ms of wall time (measure_one stops at
+ * 5/4 of the CPU budget) is 75 ms, leaving room for key loading. At wolfSSL's ~545
+ * RSA-2048 signatures/s that is still ~8 samples, enough to tell a 7x difference. */
+#define MEASURE_NS_PER_BACKEND 15000000LL
 
 struct hd_sign_key {
     struct hd_sign_key *hnext;       /* hash chain */
@@ -43,7 +44,7 @@ struct hd_signer {
     struct hd_sign_key **buckets;
     size_t nbuckets, nkeys, max_keys;
     struct hd_sign_key *mru, *lru; /* recency list ends: most and least recently used */
-    char base[HD_SIGN_BASE_MAX]; /* signing string scratch, reused per signature */
+    char base[HD_SIGN_BASE_MAX];   /* signing string scratch, reused per signature */
 };
 
 /* ---- small helpers ---- */
@@ -293,26 +294,33 @@ static int default_alg(int type)
  * time, or 0 with *err set when the backend cannot sign with this key.
  * Why CPU time: the signer runs on a loop thread that owns its core; wall-clock rates taken
  * while other processes compete for the CPU (a busy build machine, a neighbour) swing by 5x
- * and could pick the slower backend. The wall clock still bounds the call: it stops after
- * budget_ns of CPU time or budget_ns * 5 / 4 of wall time, whichever comes first.
- * One warm-up signature is not counted (first-use costs such as blinding set-up). */
+ * and could pick the slower backend. The wall clock bounds the call: it stops after
+ * budget_ns of CPU time or budget_ns * 5 / 4 of wall time, whichever comes first, the first
+ * (warm-up) signature included. That first signature carries one-time costs (blinding
+ * set-up) and is not counted, unless it alone used up the budget (RSA-4096 on a slow
+ * backend): then it is the only sample. */
 static double measure_one(const struct hd_sign_be *be, void *ctx, void *bk, int alg,
                           long long budget_ns, int *err)
 {
     uint8_t msg[256], sig[HD_SIGN_SIG_MAX];
     size_t sig_len = sizeof(sig);
-    long long c0, w0, cel, wel;
+    long long c0, w0, cel, wel, wall_cap = budget_ns / 4 * 5;
     unsigned n = 0;
     int rc;
 
     memset(msg, 'h', sizeof(msg));
+    w0 = now_ns();
+    c0 = cpu_ns();
     rc = be->sign(ctx, bk, alg, msg, sizeof(msg), sig, &sig_len);
     if (rc != 0) {
         *err = rc;
         return 0;
     }
+    cel = cpu_ns() - c0;
+    *err = 0;
+    if (now_ns() - w0 >= wall_cap / 2)
+        return cel > 0 ? 1e9 / (double)cel : 0;
     c0 = cpu_ns();
-    w0 = now_ns();
     do {
         sig_len = sizeof(sig);
         rc = be->sign(ctx, bk, alg, msg, sizeof(msg), sig, &sig_len);
@@ -323,8 +331,7 @@ static double measure_one(const struct hd_sign_be *be, void *ctx, void *bk, int 
         n++;
         cel = cpu_ns() - c0;
         wel = now_ns() - w0;
-    } while (cel < budget_ns && wel < budget_ns / 4 * 5 && n < 1000000);
-    *err = 0;
+    } while (cel < budget_ns && wel < wall_cap && n < 1000000);
     return cel > 0 ? (double)n * 1e9 / (double)cel : 0;
 }
 
@@ -981,8 +988,8 @@ int hd_sign_rfc9421(struct hd_signer *s, const struct hd_sign9421_req *req, char
             sb_put(&in, "\"", 1);
             sb_lower(&in, name, nl);
             sb_put(&in, "\"", 1);
-            if (!in.err && component_repeated(input + params_at, at - params_at, input + at,
-                                              in.len - at))
+            if (!in.err &&
+                component_repeated(input + params_at, at - params_at, input + at, in.len - at))
                 return HD_ERR_INVALID;
             in.len = at;
         }

@@ -75,7 +75,7 @@ int hd_sign_cavage(struct hd_signer *s, const struct hd_sign_req *req, char *out
 
 /* Like hd_signer_new, but with a crypto backend named: "wolfssl", "openssl", or NULL /
  * "auto" to measure the available ones when the first key of each type is added (at most
- * ~20 ms of CPU (25 ms wall at most) per backend and key type, 100 ms in all) and use the fastest.
+ * at most ~20 ms per backend and key type, 100 ms in all) and use the fastest.
  * Returns 0, -ENOMEM, HD_ERR_CRYPTO, HD_ERR_INVALID (unknown backend name). */
 int hd_signer_new_ex(struct hd_signer **out, const char *backend);
 
