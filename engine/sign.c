@@ -51,7 +51,9 @@ struct hd_signer {
 
 static uint64_t hash_str(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a: key ids are short, no adversary */
+    /* FNV-1a, unseeded: key ids name our own platform's actors, not peer input, and the
+     * table is capped (max_keys), so flooding it costs at worst a long chain. */
+    uint64_t h = 1469598103934665603ULL;
 
     while (*s) {
         h ^= (uint8_t)*s++;
@@ -943,7 +945,7 @@ int hd_sign_rfc9421(struct hd_signer *s, const struct hd_sign9421_req *req, char
     size_t n, params_at, i;
     int rc, alg;
 
-    if (!req->key_id || !req->components || check_sf_string(req->key_id) != 0 || input_cap == 0)
+    if (!req->key_id || !req->components || check_sf_string(req->key_id) != 0)
         return HD_ERR_INVALID;
     /* Labels are sf-key: lcalpha / "*" then lcalpha, digit, "_", "-", ".", "*". */
     if (!(label[0] >= 'a' && label[0] <= 'z') && label[0] != '*')
