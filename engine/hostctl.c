@@ -366,28 +366,16 @@ int hd_dead_foreach(struct hd_store *st, MDB_txn *txn, const char *host, hd_dead
     return mrc == 0 || mrc == MDB_NOTFOUND ? 0 : hd_store_err(mrc);
 }
 
-/* Adds one to activity seq's remaining count. Returns 0, HD_ERR_NOT_FOUND (body gone) or a
- * store error. */
-static int act_requeue(struct hd_store *st, MDB_txn *txn, uint64_t seq)
+/* A dead letter holds a reference to its activity's body (queue.c counts it in actrem), so
+ * moving it back into the queue keeps the count as it is. Returns 0, HD_ERR_NOT_FOUND (the
+ * body is gone: a letter written before dead letters held references) or a store error. */
+static int act_present(struct hd_store *st, MDB_txn *txn, uint64_t seq)
 {
-    uint8_t kb[8], vb[4];
+    uint8_t kb[8];
     MDB_val k = {8, kb}, v;
-    uint32_t rem = 0;
-    int rc;
 
     hd_be64(kb, seq);
-    rc = hd_store_err(mdb_get(txn, st->acts, &k, &v));
-    if (rc)
-        return rc;
-    rc = mdb_get(txn, st->actrem, &k, &v);
-    if (rc == 0 && v.mv_size == 4)
-        rem = hd_rd32(v.mv_data);
-    else if (rc && rc != MDB_NOTFOUND)
-        return hd_store_err(rc);
-    hd_be32(vb, rem + 1);
-    v.mv_size = 4;
-    v.mv_data = vb;
-    return hd_store_err(mdb_put(txn, st->actrem, &k, &v, 0));
+    return hd_store_err(mdb_get(txn, st->acts, &k, &v));
 }
 
 static int requeue_one(struct hd_store *st, MDB_txn *txn, const MDB_val *k,
@@ -463,7 +451,7 @@ int hd_dead_retry(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, cons
             allowed = rc;
             rc = 0;
         }
-        rc = allowed ? act_requeue(st, txn, d.seq) : HD_ERR_NOT_FOUND;
+        rc = allowed ? act_present(st, txn, d.seq) : HD_ERR_NOT_FOUND;
         if (rc == HD_ERR_NOT_FOUND) {
             nskip++;
             rc = 0;
@@ -525,11 +513,17 @@ int hd_dead_purge(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t 
         mrc = mdb_cursor_del(cur, 0);
         if (mrc)
             break;
+        /* Release the letter's reference to the activity body (the last one drops it). */
+        rc = hd_queue_act_done(st, txn, hd_rd64(kb + k.mv_size - 12));
+        if (rc)
+            break;
         n++;
         k.mv_data = kb;
         mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     }
     mdb_cursor_close(cur);
+    if (rc)
+        return rc;
     if (mrc && mrc != MDB_NOTFOUND)
         return hd_store_err(mrc);
     if (purged)

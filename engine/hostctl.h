@@ -83,13 +83,14 @@ typedef int (*hd_dead_cb)(const struct hd_dead_view *d, void *user_data);
 int hd_dead_foreach(struct hd_store *st, MDB_txn *txn, const char *host, hd_dead_cb cb,
                     void *user_data);
 /* Moves dead letters (all, or host's) back into the queue with attempts reset, due now.
- * Fixes host records (queued +1, failed -1), counters (failed -1) and the activity's
- * remaining count. A dead letter whose activity body is gone (every other delivery of the
- * activity had finished) cannot be sent again: it stays and is counted in *skipped; so is
- * one refused by the current rules. Returns 0 or a store error. */
+ * Fixes host records (queued +1, failed -1) and counters (failed -1). A dead letter keeps
+ * its activity's body alive (queue.c), so it can be sent again; one whose host the current
+ * rules refuse, or whose body is gone (written before letters held bodies), stays and is
+ * counted in *skipped. Returns 0 or a store error. */
 int hd_dead_retry(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, const char *host,
                   uint64_t now_ms, uint64_t *moved, uint64_t *skipped);
-/* Deletes dead letters (all, or host's). Counters keep counting them as failed. */
+/* Deletes dead letters (all, or host's), releasing their activity bodies (the last
+ * reference drops a body). Counters keep counting them as failed. */
 int hd_dead_purge(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t *purged);
 
 #endif

@@ -419,7 +419,8 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
             h.last_fail_ms = now_ms;
             snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
             c->failed++;
-            rc = hd_queue_act_done(st, txn, q.seq);
+            /* The dead letter keeps its reference to the activity body, so that `herald dead
+             * retry` can send it again; hd_dead_purge (hostctl.c) releases it. */
             break;
         default:
             rc = HD_ERR_INVALID;

@@ -8,6 +8,7 @@
 
 #include "codec.h"
 #include "err.h"
+#include "hostctl.h"
 #include "ingest.h"
 #include "keys.h"
 #include "queue.h"
@@ -238,7 +239,8 @@ int main(void)
         struct hd_host_rec h;
         uint64_t seq;
         T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
-        T_EQ_INT(hd_queue_get_activity(st, txn, 1, &v), HD_ERR_NOT_FOUND);
+        /* the dead letter keeps the body (dead retry sends it again) until it is purged */
+        T_EQ_INT(hd_queue_get_activity(st, txn, 1, &v), 0);
         T_EQ_INT(hd_queue_find_activity(st, txn, "https://a.example/act/1", &seq), 0);
         T_EQ_INT(hd_counters_get(st, txn, &cn), 0);
         T_EQ_INT(cn.done, 2);
@@ -250,6 +252,16 @@ int main(void)
         T_EQ_INT(h.done, 1);
         T_EQ_INT(h.failed, 1);
         hd_store_abort(txn);
+    }
+    {
+        MDB_txn *txn;
+        struct hd_act_view v;
+        uint64_t purged = 0;
+        T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+        T_EQ_INT(hd_dead_purge(st, txn, NULL, &purged), 0);
+        T_EQ_INT(purged, 1);
+        T_EQ_INT(hd_queue_get_activity(st, txn, 1, &v), HD_ERR_NOT_FOUND);
+        T_EQ_INT(hd_store_commit(txn), 0);
     }
 
     /* federation choices */
