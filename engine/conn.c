@@ -351,6 +351,7 @@ static void on_connect(struct hd_loop_op *op, int res)
             hd_conn_close(conn, rv);
             return;
         }
+        hd_tls_set_session(conn->tls, conn->origin->tls_session);
         conn->state = HD_CONN_TLS;
         arm(conn, HD_CT_TLS, c->opts.tls_timeout_ms);
         rv = hd_tls_handshake(conn->tls);
@@ -489,6 +490,18 @@ static void plain_input(struct hd_http_conn *conn, const uint8_t *data, size_t l
     h1_input(conn, data, len);
 }
 
+/* Keeps the origin's latest session for the next connection to resume. TLS 1.3 tickets come
+ * after the handshake, so this runs again when the connection closes. */
+static void save_session(struct hd_http_conn *conn)
+{
+    struct hd_tls_session *s = hd_tls_get_session(conn->tls);
+
+    if (!s)
+        return;
+    hd_tls_session_free(conn->origin->tls_session);
+    conn->origin->tls_session = s;
+}
+
 static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
 {
     int rv;
@@ -502,6 +515,9 @@ static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len
         }
         if (rv == 1)
             return;
+        HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"tls established\" host=%s resumed=%d",
+               conn->origin->host, hd_tls_resumed(conn->tls));
+        save_session(conn);
         established(conn, hd_tls_alpn_h2(conn->tls) ? 2 : 1);
     }
     while (conn->state == HD_CONN_OPEN) {
@@ -676,6 +692,8 @@ void hd_conn_close(struct hd_http_conn *conn, int err)
     conn->state = HD_CONN_CLOSING;
     conn->err = err;
     disarm(conn);
+    if (conn->tls && prev == HD_CONN_OPEN)
+        save_session(conn);
     if (err && err != HD_ERR_CANCELLED)
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"closing\" host=%s port=%u err=\"%s\"",
                conn->origin->host, conn->origin->port, hd_strerror(err));

@@ -110,6 +110,7 @@ struct hd_http_origin {
     struct hd_http_conn *conns;   /* all connections, closing ones included */
     unsigned nlive;               /* connections not closing */
     size_t inflight;              /* queued + active */
+    struct hd_tls_session *tls_session; /* last session of a verified connection, to resume */
 };
 
 struct hd_http_client {

@@ -213,6 +213,7 @@ void hd_http_client_free(struct hd_http_client *c)
         struct hd_http_origin *o = c->buckets[i], *next;
         for (; o; o = next) {
             next = o->hnext;
+            hd_tls_session_free(o->tls_session);
             free(o->host);
             free(o);
         }

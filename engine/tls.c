@@ -155,6 +155,30 @@ void hd_tls_free(struct hd_tls *t)
     free(t);
 }
 
+void hd_tls_set_session(struct hd_tls *t, struct hd_tls_session *s)
+{
+    if (s)
+        wolfSSL_set_session(t->ssl, (WOLFSSL_SESSION *)s);
+}
+
+struct hd_tls_session *hd_tls_get_session(struct hd_tls *t)
+{
+    if (!wolfSSL_is_init_finished(t->ssl))
+        return NULL;
+    return (struct hd_tls_session *)wolfSSL_get1_session(t->ssl);
+}
+
+void hd_tls_session_free(struct hd_tls_session *s)
+{
+    if (s)
+        wolfSSL_SESSION_free((WOLFSSL_SESSION *)s);
+}
+
+int hd_tls_resumed(struct hd_tls *t)
+{
+    return wolfSSL_session_reused(t->ssl) == 1;
+}
+
 void hd_tls_feed(struct hd_tls *t, const uint8_t *data, size_t n)
 {
     t->in = data;

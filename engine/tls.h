@@ -13,6 +13,7 @@
 
 struct hd_tls_ctx;
 struct hd_tls;
+struct hd_tls_session; /* a resumable session (opaque) */
 
 /* Worst-case ciphertext overhead for n plaintext bytes (record headers, IVs, tags). */
 #define HD_TLS_OVERHEAD(n) ((((n) / 16384) + 1) * 64)
@@ -33,6 +34,16 @@ void hd_tls_thread_cleanup(void);
 int hd_tls_new(struct hd_tls **out, struct hd_tls_ctx *ctx, const char *host,
                hd_tls_sink_cb sink, void *user_data);
 void hd_tls_free(struct hd_tls *t);
+
+/* Offers a saved session for resumption (before the first hd_tls_handshake). Only sessions
+ * from a verified connection to the same origin may be offered: a resumed handshake does not
+ * verify the certificate again. */
+void hd_tls_set_session(struct hd_tls *t, struct hd_tls_session *s);
+/* Returns a new reference to the session of a completed handshake, or NULL. */
+struct hd_tls_session *hd_tls_get_session(struct hd_tls *t);
+void hd_tls_session_free(struct hd_tls_session *s);
+/* After the handshake: 1 when it resumed a session. */
+int hd_tls_resumed(struct hd_tls *t);
 
 /* Lends received ciphertext until the next call that returns "need input". */
 void hd_tls_feed(struct hd_tls *t, const uint8_t *data, size_t n);

@@ -32,6 +32,13 @@ expect_eq "$out" origin_version 1
 conns=$(stat_of connections)
 [ "$conns" -le 3 ] || fail "TLS keep-alive not reused: $conns connections"
 
+# A reconnect after an idle close resumes the TLS session of the first connection.
+out=$(probe --url "https://h1.fedi.test:$PORT/inbox" $(R) --ca-file "$PKI/ca.pem" --count 3 \
+    --rounds 2 --pause-ms 500 --idle-timeout-ms 100 -v 2>"$T/resume.log") || fail "probe: $out"
+echo "h1 tls resume: $out"
+expect_eq "$out" ok2xx 6
+grep -q 'tls established.*resumed=1' "$T/resume.log" || fail "no TLS session resumption"
+
 # Idle connections are closed after idle_timeout_ms; the next batch reconnects.
 start_tool h1_server
 out=$(probe --url "http://h1.fedi.test:$PORT/inbox" $(R) --count 20 --concurrency 1 \
