@@ -834,7 +834,9 @@ int hd_sign_cavage_ex(struct hd_signer *s, const struct hd_sign_req *req, int64_
     }
     if (hdrs.len == 0)
         return HD_ERR_INVALID;
-    if (k->type == HD_KEY_ED25519)
+    /* created/expires parameters belong to hs2019 (cavage-12 2.1.4-2.1.5 and 2.3: they are
+     * errors with algorithms starting "rsa"), as does Ed25519. */
+    if (k->type == HD_KEY_ED25519 || created >= 0 || expires >= 0)
         hs2019 = 1;
     sb_str(&o, "keyId=\"");
     sb_str(&o, req->key_id);

@@ -113,7 +113,7 @@ int hd_content_digest_sha256(const uint8_t *body, size_t len, char *out, size_t 
 /* Like hd_sign_cavage, with the (created) and (expires) pseudo-headers available: when
  * created (or expires) is >= 0 the value is used for "(created)" ("(expires)") and emitted
  * as a created= (expires=) parameter. draft-cavage-12 forbids (created) with rsa-sha256,
- * so whenever (created) or (expires) is covered, or the key is Ed25519, algorithm="hs2019"
+ * so whenever created or expires is given (>= 0), or the key is Ed25519, algorithm="hs2019"
  * is written instead of "rsa-sha256". Returns as hd_sign_cavage. */
 int hd_sign_cavage_ex(struct hd_signer *s, const struct hd_sign_req *req, int64_t created,
                       int64_t expires, char *out, size_t cap);

@@ -199,6 +199,12 @@ static void test_vectors(const char *backend, const char *pem, size_t len)
     }
     T_OK(strstr(hd_signer_last_base(s), "\n(created): 1402170695\n(expires): 1402170699\n"));
 
+    /* created alone (not covered) still makes it hs2019. */
+    r.components = "(request-target) host date";
+    T_OK(hd_sign_cavage_ex(s, &r, 1402170695, -1, out, sizeof(out)) > 0);
+    T_OK(strncmp(out, "keyId=\"Test\",algorithm=\"hs2019\",created=1402170695,headers=", 61) ==
+         0);
+
     /* Errors. */
     r.components = "(request-target) host date x-missing";
     T_EQ_INT(hd_sign_cavage(s, &r, out, sizeof(out)), HD_ERR_INVALID);
