@@ -202,8 +202,11 @@ static void test_vectors(const char *backend, const char *pem, size_t len)
     /* created alone (not covered) still makes it hs2019. */
     r.components = "(request-target) host date";
     T_OK(hd_sign_cavage_ex(s, &r, 1402170695, -1, out, sizeof(out)) > 0);
-    T_OK(strncmp(out, "keyId=\"Test\",algorithm=\"hs2019\",created=1402170695,headers=", 61) ==
-         0);
+    {
+        static const char prefix[] = "keyId=\"Test\",algorithm=\"hs2019\",created=1402170695,"
+                                     "headers=\"(request-target) host date\",signature=\"";
+        T_OK(strncmp(out, prefix, sizeof(prefix) - 1) == 0);
+    }
 
     /* Errors. */
     r.components = "(request-target) host date x-missing";
