@@ -129,7 +129,7 @@ void hd_conn_flush(struct hd_http_conn *conn)
             hd_conn_close(conn, rv);
             return;
         }
-        if (conn->h2 && conn->state == HD_CONN_OPEN && 
+        if (conn->h2 && conn->state == HD_CONN_OPEN &&
             (!hd_h2_alive(conn->h2) || (conn->draining && conn->active.n == 0)) &&
             conn->wlen == conn->woff) {
             hd_conn_close(conn, 0);

@@ -111,6 +111,7 @@ struct hd_http_origin {
     unsigned nlive;               /* connections not closing */
     size_t inflight;              /* queued + active */
     struct hd_tls_session *tls_session; /* last session of a verified connection, to resume */
+    uint64_t no_new_conn_until;   /* after a failed set-up beside live connections */
 };
 
 struct hd_http_client {

@@ -472,7 +472,8 @@ static void origin_dispatch(struct hd_http_client *c, struct hd_http_origin *o)
         return;
     if (o->version == 1) {
         /* One more connection per queued request not covered by one being set up. */
-        while (o->nlive < c->opts.max_h1_conns_per_host && establishing < o->queue.n) {
+        while (o->nlive < c->opts.max_h1_conns_per_host && establishing < o->queue.n &&
+               (o->nlive == 0 || hd_loop_now_ms(c->loop) >= o->no_new_conn_until)) {
             if (hd_conn_open(c, o) != 0)
                 break;
             establishing++;
@@ -518,6 +519,8 @@ void hd_http_conn_closed(struct hd_http_conn *conn, enum hd_conn_state prev, int
                 live_other = 1;
         if (!live_other)
             fail_queue(o, err);
+        else /* others carry the queue; do not hammer a host that refuses more connections */
+            o->no_new_conn_until = hd_loop_now_ms(conn->client->loop) + 1000;
     }
     if (o->queue.head)
         hd_http_kick(conn->client, o);
