@@ -2,8 +2,10 @@
  *
  * Why not jansson here: at 2 KB activities jansson's json_loadb took ~70% of fedisim's CPU
  * (it builds the whole tree, a strbuffer per string). This scanner checks the same grammar
- * (RFC 8259: strings with escapes, numbers, literals, nesting up to FS_JSON_MAX_DEPTH) and
- * allocates nothing; jansson is still used for keys, --expect and reports. */
+ * (RFC 8259: strings with escapes and well-formed UTF-8, numbers, literals, nesting up to
+ * FS_JSON_MAX_DEPTH), refuses a second top-level "id", and allocates nothing; jansson is
+ * still used for keys, --expect and reports. Duplicate keys other than "id" are not looked
+ * for (jansson, by default, does not either). */
 #include <string.h>
 
 #include "fedisim.h"
@@ -80,6 +82,39 @@ static int put_utf8(char *out, size_t cap, size_t *n, unsigned cp)
     return rv;
 }
 
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlongs, no surrogates,
+ * nothing above U+10FFFF), or 0. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xbf;
+    size_t n;
+
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4;
+    else
+        return 0;
+    if ((size_t)(end - p) < n)
+        return 0;
+    if (c == 0xe0)
+        lo = 0xa0;
+    else if (c == 0xed)
+        hi = 0x9f;
+    else if (c == 0xf0)
+        lo = 0x90;
+    else if (c == 0xf4)
+        hi = 0x8f;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return n;
+}
+
 /* Scans a string starting at the opening quote. When out is not NULL the decoded value is
  * written there (NUL-terminated) and its length to *outlen; -1 if it does not fit. */
 static int scan_string(struct scan *s, char *out, size_t cap, size_t *outlen)
@@ -89,8 +124,8 @@ static int scan_string(struct scan *s, char *out, size_t cap, size_t *outlen)
     s->p++; /* opening quote */
     for (;;) {
         const unsigned char *q = s->p;
-        /* Fast path: a run of plain bytes. */
-        while (q < s->end && *q != '"' && *q != '\\' && *q >= 0x20)
+        /* Fast path: a run of plain ASCII bytes. */
+        while (q < s->end && *q != '"' && *q != '\\' && *q >= 0x20 && *q < 0x80)
             q++;
         if (out) {
             if (n + (size_t)(q - s->p) + 1 > cap)
@@ -101,6 +136,16 @@ static int scan_string(struct scan *s, char *out, size_t cap, size_t *outlen)
         s->p = q;
         if (s->p >= s->end || *s->p < 0x20)
             return -1;
+        if (*s->p >= 0x80) {
+            size_t n8 = utf8_len(s->p, s->end);
+            if (n8 == 0)
+                return -1;
+            for (size_t i = 0; i < n8; i++)
+                if (put(out, cap, &n, s->p[i]) < 0)
+                    return -1;
+            s->p += n8;
+            continue;
+        }
         if (*s->p == '"') {
             s->p++;
             break;
@@ -130,8 +175,8 @@ static int scan_string(struct scan *s, char *out, size_t cap, size_t *outlen)
                 if (read_u4(s, &lo) < 0 || lo < 0xdc00 || lo > 0xdfff)
                     return -1;
                 cp = 0x10000 + ((cp - 0xd800) << 10) + (lo - 0xdc00);
-            } else if (cp >= 0xdc00 && cp < 0xe000) {
-                return -1;
+            } else if ((cp >= 0xdc00 && cp < 0xe000) || cp == 0) {
+                return -1; /* a lone low surrogate; NUL, which jansson refuses too */
             }
             if (put_utf8(out, cap, &n, cp) < 0)
                 return -1;
@@ -228,7 +273,9 @@ static int scan_value(struct scan *s, int depth, char *out, size_t cap, size_t *
                 return -1;
             s->p++;
             skip_ws(s);
-            if (is_id && s->p < s->end && *s->p == '"' && !*found) {
+            if (is_id && *found)
+                return -1; /* a second top-level "id": ambiguous, refused */
+            if (is_id && s->p < s->end && *s->p == '"') {
                 if (scan_string(s, out, cap, outlen) < 0)
                     return -1;
                 *found = 1;
