@@ -62,7 +62,9 @@ void hd_http_date(time_t t, char *out, size_t cap);
  * writing the whole Signature header value
  *   keyId="...",algorithm="rsa-sha256",headers="...",signature="..."
  * into out (NUL-terminated). Returns the length, HD_ERR_NOT_FOUND (no such key),
- * HD_ERR_INVALID (a component names a header absent from req), HD_ERR_FULL, HD_ERR_CRYPTO. */
+ * HD_ERR_INVALID (a component names a header absent from req), HD_ERR_FULL, HD_ERR_CRYPTO.
+ * On error the contents of out are unspecified (it is built in place: no copy on the hot
+ * path). The same holds for hd_sign_cavage_ex and for hd_sign_rfc9421's input and sig. */
 int hd_sign_cavage(struct hd_signer *s, const struct hd_sign_req *req, char *out, size_t cap);
 
 /* ---- Additions (sign module owner) ---- */

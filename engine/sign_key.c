@@ -331,6 +331,7 @@ int hd_key_inspect(const char *pem, size_t pem_len, int *type, unsigned *bits, c
 {
     struct hd_sign_parsed k;
     uint8_t der[2200], ed_pub[32];
+    char tmp[3200]; /* PEM of the largest SPKI der[] holds */
     size_t der_len;
     int rc;
 
@@ -345,11 +346,15 @@ int hd_key_inspect(const char *pem, size_t pem_len, int *type, unsigned *bits, c
                 goto out;
             }
         }
+        /* Build into a local buffer so pub is written only on success. */
         rc = spki_der(&k, ed_pub, der, sizeof(der), &der_len);
         if (rc == 0)
-            rc = pem_write(der, der_len, pub, pub_cap);
+            rc = pem_write(der, der_len, tmp, sizeof(tmp));
+        if (rc == 0 && strlen(tmp) + 1 > pub_cap)
+            rc = HD_ERR_FULL;
         if (rc != 0)
             goto out;
+        memcpy(pub, tmp, strlen(tmp) + 1);
     }
     *type = k.type;
     *bits = k.bits;

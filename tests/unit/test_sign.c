@@ -127,7 +127,9 @@ static void test_inspect(const char *pem, size_t len, const char *pub_expect)
     T_EQ_INT(type, HD_KEY_RSA);
     T_EQ_INT(bits, 1024);
     T_EQ_STR(pub, pub_expect);
+    strcpy(pub, "untouched");
     T_EQ_INT(hd_key_inspect(pem, len, &type, &bits, pub, 100), HD_ERR_FULL);
+    T_EQ_STR(pub, "untouched"); /* output written only on success */
     T_EQ_INT(hd_key_inspect(pem, len, &type, &bits, NULL, 0), 0);
     T_EQ_INT(hd_key_inspect("junk", 4, &type, &bits, NULL, 0), HD_ERR_INVALID);
     T_EQ_INT(hd_key_inspect(pub_expect, strlen(pub_expect), &type, &bits, NULL, 0), HD_ERR_INVALID);
