@@ -157,6 +157,7 @@ struct fs_stats {
     uint64_t expect_count;
     uint64_t unexpected; /* accepted pairs not in --expect */
     time_t started;
+    uint64_t first_request_ms, last_request_ms, first_accept_ms, last_accept_ms; /* unix ms */
 };
 
 int fs_stats_init(struct fs_stats *st, size_t max_pair_slots, size_t max_hosts);

@@ -159,6 +159,13 @@ size_t fs_host_from_authority(const char *auth, char *out, size_t cap)
 
 /* ---- decisions ---- */
 
+static uint64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 static void set_retry_after(const struct fs_profile *p, struct fs_resp *out)
 {
     if (p->retry_after_date) {
@@ -265,6 +272,9 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
     out->host = h;
     st->requests++;
     h->requests++;
+    st->last_request_ms = wall_ms();
+    if (!st->first_request_ms)
+        st->first_request_ms = st->last_request_ms;
     if (r->proto == FS_PROTO_H2)
         st->h2++;
     else
@@ -402,6 +412,9 @@ void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto)
     if (s >= 200 && s < 300 && resp->have_pair) {
         int rv = fs_pairset_add(&st->pairs, resp->pa, resp->pb);
         st->accepted++;
+        st->last_accept_ms = wall_ms();
+        if (!st->first_accept_ms)
+            st->first_accept_ms = st->last_accept_ms;
         if (h)
             h->accepted++;
         if (rv == 0)

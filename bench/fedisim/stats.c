@@ -452,6 +452,14 @@ json_t *fs_stats_report(const struct fs_stats *st, size_t top)
     SETI("tls_failures", st->tls_failures);
     SETI("h1_preface_rejects", st->h1_preface_rejects);
     SETI("elapsed_s", time(NULL) - st->started);
+    SETI("first_request_ms", st->first_request_ms);
+    SETI("last_request_ms", st->last_request_ms);
+    SETI("first_accept_ms", st->first_accept_ms);
+    SETI("last_accept_ms", st->last_accept_ms);
+    if (st->last_accept_ms > st->first_accept_ms)
+        json_object_set_new(o, "accept_rate_per_s",
+                            json_real((double)(st->accepted > 0 ? st->accepted - 1 : 0) * 1000.0 /
+                                      (double)(st->last_accept_ms - st->first_accept_ms)));
     if (st->expect) {
         uint64_t missing = 0;
         for (size_t i = 0; i < st->expect->nslots; i++) {
