@@ -284,6 +284,7 @@ static int set_key(struct parse *p, const struct key *k, const char *value)
         break;
     case K_LEVEL:
         b = hd_log_parse_level(value);
+        p->c->log_level_set = 1;
         rc = b < 0 ? HD_ERR_INVALID : 0;
         v = (uint64_t)b;
         break;

@@ -53,6 +53,7 @@ struct hd_config {
 
     /* [log] */
     int log_level;             /* HD_LOG_* */
+    int log_level_set;         /* the file set it (else --log-level stands) */
     uint64_t warn_interval_ms; /* per-host warnings: at most one per host per interval */
 
     /* [host "..."] sorted by name */

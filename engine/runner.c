@@ -34,10 +34,13 @@
 #include "err.h"
 #include "hostpol.h"
 #include "http.h"
+#include "hostctl.h"
 #include "keys.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics.h"
 #include "queue.h"
+#include "rules.h"
 #include "runner.h"
 #include "sign.h"
 #include "strset.h"
@@ -46,6 +49,8 @@
 #define ACT_CACHE_MAX 4096
 #define HOST_SCAN_INTERVAL_MS 250
 #define HOST_BURST 16
+#define CTL_POLL_MS 250       /* operator controls and rules take effect within this */
+#define LIVE_INTERVAL_MS 1000 /* live per-host state published this often */
 #define TURN_BUDGET 128
 
 struct sthread;
@@ -102,7 +107,19 @@ struct shost {
     struct hd_hostpol pol;
     uint8_t scheme;       /* HD_SCHEME_* to use: remembered once one worked */
     uint8_t prefer_ed;    /* the host asked for ed25519 (Accept-Signature) */
+    uint8_t has_ctl, ctl_seen; /* operator controls (hostctl) apply to this host */
+    uint64_t reset_gen;   /* last `host reset` generation applied */
+    uint32_t ok_since;    /* successes since the last live report */
+    uint32_t lat[32];     /* recent response latencies (ms), a ring, for p50/p99 */
+    uint8_t lat_n, lat_i;
+    struct hd_mhost *mh;  /* metrics cell (ops); NULL without metrics */
+    int8_t m_breaker, m_dead; /* states last counted in the breaker/dead gauges */
     char name[HD_HOST_MAX];
+};
+
+struct live_item {
+    char host[HD_HOST_MAX];
+    struct hd_live l;
 };
 
 struct batch {
@@ -111,6 +128,8 @@ struct batch {
     struct hd_ack *acks;
     struct sdel **dels;
     size_t n, cap;
+    struct live_item *live; /* per-host live state to publish (hosts list, stats, top) */
+    size_t nlive;
     int rc;
 };
 
@@ -123,6 +142,7 @@ struct committer {
     struct hd_store *st;
     struct hd_health_policy health;
     uint64_t commits, acks;
+    struct hd_metrics *metrics; /* ops: commit time */
 };
 
 struct sthread {
@@ -160,9 +180,13 @@ struct sthread {
     int efd_armed;
 
     uint64_t last_seq_seen, last_scan_ms;
+    uint64_t ctl_gen, rules_gen, last_ctl_ms, last_live_ms;
+    int ctl_loaded;
+    struct hd_rules *rules; /* defederation snapshot, reloaded when its generation moves */
     uint32_t rnd;
     unsigned inflight;
     int rc;
+    unsigned override_gen; /* ops: last hd_run_opts.override_gen applied */
 
     _Atomic uint64_t n_done, n_retry, n_dead, n_attempts, n_inflight;
     _Atomic int exited;
@@ -263,6 +287,53 @@ static struct shost *host_find(struct sthread *th, const char *name)
 static void on_host_timer(struct hd_timer *t);
 static void on_host_wake(struct hd_timer *t);
 
+/* ---- ops (engine/daemon.c, metrics.c): per-host overrides and metrics ---- */
+
+static void apply_override(struct sthread *th, struct shost *h)
+{
+    unsigned mi = 0;
+    double rate = 0;
+
+    if (!th->o->host_override)
+        return;
+    /* A host without a [host] section gets the defaults back (its section may be gone). */
+    th->o->host_override(th->o->host_override_ud, h->name, &mi, &rate);
+    hd_hostpol_set(&h->pol, &th->o->hostpol, mi, rate, h->pol.paused);
+}
+
+static void reapply_overrides(struct sthread *th)
+{
+    th->override_gen = atomic_load(th->o->override_gen);
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+            apply_override(th, h);
+}
+
+/* Publishes the host's policy state; keeps this thread's breaker/dead gauges in step. */
+static void note_host_metrics(struct sthread *th, struct shost *h)
+{
+    int br = h->pol.breaker == HD_BREAKER_OPEN, dead = h->pol.dead != 0;
+
+    if (!th->o->metrics)
+        return;
+    hd_mhost_set_window(h->mh, hd_hostpol_window(&h->pol));
+    hd_mhost_set_breaker(h->mh, h->pol.breaker);
+    hd_mhost_set_dead(h->mh, dead);
+    if (br != h->m_breaker)
+        hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_BREAKERS_OPEN, br ? 1 : -1);
+    if (dead != h->m_dead)
+        hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_HOSTS_DEAD, dead ? 1 : -1);
+    h->m_breaker = (int8_t)br;
+    h->m_dead = (int8_t)dead;
+}
+
+static uint64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 static struct shost *host_get(struct sthread *th, const char *name)
 {
     struct shost *h = host_find(th, name);
@@ -279,6 +350,9 @@ static struct shost *host_get(struct sthread *th, const char *name)
     snprintf(h->name, sizeof(h->name), "%s", name);
     h->th = th;
     hd_hostpol_init(&h->pol, &th->o->hostpol, hd_loop_now_ms(th->loop));
+    /* ops: operator settings from the configuration, and the host's metrics cell */
+    apply_override(th, h);
+    h->mh = hd_metrics_host(th->o->metrics, name);
     hd_timer_init(&h->timer, on_host_timer);
     hd_timer_init(&h->wake, on_host_wake);
     b = hd_hash64(name, strlen(name)) & (th->hosts_cap - 1);
@@ -542,6 +616,7 @@ static void batch_free(struct batch *b)
 {
     if (!b)
         return;
+    free(b->live);
     free(b->acks);
     free(b->dels);
     free(b);
@@ -588,6 +663,7 @@ static struct hd_ack *add_ack(struct sthread *th, struct sdel *d, int kind, int 
     a->host_fail = 0;
     a->host_gone = 0;
     a->expired = 0;
+    a->follower_gone = 0;
     a->scheme_ok = 0;
     a->body_len = 0;
     th->cur->dels[th->cur->n++] = d;
@@ -617,7 +693,7 @@ static void drain_done(struct sthread *th)
             if (b->rc == 0) {
                 if (b->acks[i].kind == HD_ACK_DONE)
                     atomic_fetch_add(&th->n_done, 1);
-                else if (b->acks[i].kind == HD_ACK_DEAD)
+                else if (b->acks[i].kind == HD_ACK_DEAD || b->acks[i].kind == HD_ACK_DROP)
                     atomic_fetch_add(&th->n_dead, 1);
                 else
                     atomic_fetch_add(&th->n_retry, 1);
@@ -683,11 +759,17 @@ static void *committer_main(void *arg)
         for (b = list; rc == 0 && b; b = b->next) {
             rc = hd_queue_apply(cm->st, txn, &c, b->acks, b->n, now, &cm->health);
             cm->acks += b->n;
+            for (size_t i = 0; rc == 0 && i < b->nlive; i++)
+                rc = hd_live_put(cm->st, txn, b->live[i].host, &b->live[i].l);
         }
         if (rc == 0)
             rc = hd_counters_put(cm->st, txn, &c);
-        if (rc == 0)
+        if (rc == 0) {
+            uint64_t t0 = mono_us(); /* ops: LMDB commit time */
             rc = hd_store_commit(txn);
+            hd_metrics_observe(cm->metrics, HD_METRICS_SHARDS - 3, HD_MH_COMMIT, mono_us() - t0);
+            hd_metrics_add(cm->metrics, HD_METRICS_SHARDS - 3, HD_MC_COMMITS, 1);
+        }
         else
             hd_store_abort(txn);
         if (rc)
@@ -731,13 +813,15 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     enum hd_outcome out = hd_policy_classify(r->status, r->error);
     enum hd_host_signal sig = hd_hostpol_signal(r->status, r->error);
     uint64_t now = hd_loop_now_ms(th->loop), ra = 0;
-    int shared = (d->flags & HD_QF_SHARED) != 0, host_gone = 0;
+    int shared = (d->flags & HD_QF_SHARED) != 0, host_gone = 0, follower_gone = 0;
     struct hd_ack *a;
     char err[HD_ERRTEXT_MAX];
 
     h->inflight--;
     th->inflight--;
     atomic_fetch_sub(&th->n_inflight, 1);
+    hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_IN_FLIGHT, -1); /* ops */
+    hd_mhost_inflight_add(h->mh, -1);
     if (r->error == HD_ERR_CANCELLED) {
         /* Shutdown: the entry stays queued exactly as it was (no attempt counted, no host
          * signal); the next run sends it again. */
@@ -780,6 +864,7 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         snprintf(err, sizeof(err), "HTTP 410 from a shared inbox: host gone");
     } else if ((r->status == 404 || r->status == 410) && !shared) {
         snprintf(err, sizeof(err), "HTTP %d from a personal inbox: follower gone", r->status);
+        follower_gone = 1;
     }
     hd_hostpol_result(&h->pol, &th->o->hostpol, now, sig, ra);
     if (host_gone)
@@ -790,7 +875,12 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         snprintf(err + strlen(err), sizeof(err) - strlen(err), " (after %u attempts)",
                  d->attempts + 1);
     }
+    h->lat[h->lat_i] = (uint32_t)(now - d->start_ms);
+    h->lat_i = (uint8_t)((h->lat_i + 1) % 32);
+    if (h->lat_n < 32)
+        h->lat_n++;
     if (out == HD_OUT_DONE) {
+        h->ok_since++;
         a = add_ack(th, d, HD_ACK_DONE, r->status, 0, NULL);
         /* Remember the scheme that worked, here and in the store. */
         h->scheme = d->scheme;
@@ -815,6 +905,16 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     if (a) {
         a->host_fail = sig == HD_SIG_FAIL || sig == HD_SIG_FAIL_SLOW;
         a->host_gone = (uint8_t)host_gone;
+        a->follower_gone = (uint8_t)(follower_gone && out == HD_OUT_DEAD);
+    }
+    if (th->o->metrics) { /* ops */
+        uint64_t lat_us = (now - d->start_ms) * 1000;
+        hd_metrics_add(th->o->metrics, th->idx,
+                       out == HD_OUT_DONE ? HD_MC_DONE : out == HD_OUT_DEAD ? HD_MC_DEAD : HD_MC_RETRY,
+                       1);
+        hd_metrics_observe(th->o->metrics, th->idx, HD_MH_LATENCY, lat_us);
+        hd_mhost_result(h->mh, (int)out, r->status, lat_us, out == HD_OUT_DONE ? NULL : err);
+        note_host_metrics(th, h);
     }
     make_runnable(h);
 }
@@ -827,6 +927,7 @@ static int dispatch(struct sthread *th, struct sdel *d)
     struct shost *h = d->host;
     struct hd_sign_header sh[4];
     struct hd_sign_req sr;
+    uint64_t sign_t0;
     int err = 0, rc;
 
     if (!d->act) { /* set already when re-sent with the other scheme */
@@ -837,6 +938,8 @@ static int dispatch(struct sthread *th, struct sdel *d)
         }
         d->act->refs++;
     }
+    if (th->rules && !hd_rules_allows(th->rules, h->name))
+        return add_ack(th, d, HD_ACK_DROP, 0, 0, "refused by the domain rules") ? 0 : -ENOMEM;
     if (!d->switched)
         d->scheme = h->scheme;
     if (d->scheme == HD_SCHEME_RFC9421)
@@ -856,7 +959,9 @@ static int dispatch(struct sthread *th, struct sdel *d)
     sr.nheaders = 4;
     sr.components = "(request-target) host date digest content-type";
     sr.key_id = d->act->key_id;
+    sign_t0 = mono_us(); /* ops: signing time */
     rc = hd_sign_cavage(th->signer, &sr, d->sig, sizeof(d->sig));
+    hd_metrics_observe(th->o->metrics, th->idx, HD_MH_SIGN, mono_us() - sign_t0);
     if (rc < 0)
         return add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed") ? 0 : -ENOMEM;
 
@@ -875,6 +980,7 @@ static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
     struct shost *h = d->host;
     struct hd_sign_header sh[3];
     struct hd_sign9421_req r;
+    uint64_t sign_t0;
     int rc;
 
     hd_http_date(time(NULL), d->date, sizeof(d->date));
@@ -899,7 +1005,9 @@ static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
     } else {
         r.alg = "rsa-v1_5-sha256";
     }
+    sign_t0 = mono_us(); /* ops: signing time */
     rc = hd_sign_rfc9421(th->signer, &r, d->siginput, sizeof(d->siginput), d->sig, sizeof(d->sig));
+    hd_metrics_observe(th->o->metrics, th->idx, HD_MH_SIGN, mono_us() - sign_t0);
     if (rc < 0)
         return add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed") ? 0 : -ENOMEM;
     d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
@@ -940,6 +1048,9 @@ static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
     th->inflight++;
     atomic_fetch_add(&th->n_inflight, 1);
     atomic_fetch_add(&th->n_attempts, 1);
+    hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_IN_FLIGHT, 1); /* ops */
+    hd_metrics_add(th->o->metrics, th->idx, HD_MC_ATTEMPTS, 1);
+    hd_mhost_inflight_add(h->mh, 1);
     return 0;
 }
 
@@ -1112,6 +1223,137 @@ static void scan_hosts(struct sthread *th)
     mdb_cursor_close(cur);
 }
 
+/* ---------------------------------------------------------------- operator controls */
+
+static int on_ctl(const char *host, const struct hd_hostctl *c, void *user_data)
+{
+    struct sthread *th = user_data;
+    struct shost *h;
+
+    if (hd_hash64(host, strlen(host)) % th->nthreads != th->idx)
+        return 0;
+    h = host_get(th, host);
+    if (!h)
+        return 0;
+    hd_hostpol_set(&h->pol, &th->o->hostpol, c->max_inflight, (double)c->rate_milli / 1000.0,
+                   c->paused);
+    if (c->reset_gen != h->reset_gen) {
+        if (th->ctl_loaded) /* a reset issued while we run: forget breaker and dead state */
+            hd_hostpol_reset(&h->pol, &th->o->hostpol, hd_loop_now_ms(th->loop));
+        h->reset_gen = c->reset_gen;
+    }
+    h->has_ctl = 1;
+    h->ctl_seen = 1;
+    make_runnable(h);
+    return 0;
+}
+
+/* Live operator controls (`herald host pause|resume|set|reset`) and defederation rules
+ * (`herald block ...`, allowlist mode) are written to the store by the CLI; each loop thread
+ * looks at their generation counters every CTL_POLL_MS and reloads what moved. */
+static void poll_controls(struct sthread *th)
+{
+    MDB_txn *txn = rtxn(th);
+    uint64_t g;
+
+    th->last_ctl_ms = hd_loop_now_ms(th->loop);
+    if (!txn)
+        return;
+    g = hd_rules_generation(th->st, txn);
+    if (g != th->rules_gen || !th->ctl_loaded) {
+        struct hd_rules *r = NULL;
+        if (hd_rules_load(th->st, txn, &r) == 0) {
+            hd_rules_free(th->rules);
+            th->rules = r;
+            th->rules_gen = g;
+            /* Hosts now refused drop their leased deliveries at their next turn. */
+            for (size_t i = 0; i < th->hosts_cap; i++)
+                for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+                    if (h->nready)
+                        make_runnable(h);
+        }
+    }
+    g = hd_hostctl_generation(th->st, txn);
+    if (g == th->ctl_gen && th->ctl_loaded)
+        return;
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+            h->ctl_seen = 0;
+    hd_hostctl_foreach(th->st, txn, on_ctl, th);
+    /* Controls removed: back to the configured defaults. */
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+            if (h->has_ctl && !h->ctl_seen) {
+                h->has_ctl = 0;
+                hd_hostpol_set(&h->pol, &th->o->hostpol, 0, 0, 0);
+                apply_override(th, h);
+                make_runnable(h);
+            }
+    th->ctl_gen = g;
+    th->ctl_loaded = 1;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Hands the committer a snapshot of the hosts that are doing something, for `herald host
+ * list`, `stats` and `top` (records older than HD_LIVE_FRESH_MS are not shown). */
+static void publish_live(struct sthread *th)
+{
+    uint64_t now = hd_loop_now_ms(th->loop), wall = wall_ms();
+    double secs = (double)(now - th->last_live_ms) / 1000.0;
+    struct batch *b;
+    size_t cap = 0, n = 0;
+
+    th->last_live_ms = now;
+    if (secs <= 0)
+        secs = 1;
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+            cap++;
+    if (!cap || !(b = batch_new(th, 1)))
+        return;
+    b->live = calloc(cap, sizeof(*b->live));
+    if (!b->live) {
+        batch_free(b);
+        return;
+    }
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
+            struct live_item *it;
+            uint32_t sorted[32];
+            if (!h->inflight && !h->nready && !h->ok_since && h->pol.breaker == 0 && !h->pol.dead)
+                continue;
+            it = &b->live[n++];
+            snprintf(it->host, sizeof(it->host), "%s", h->name);
+            it->l.in_flight = h->inflight;
+            it->l.window = hd_hostpol_window(&h->pol);
+            it->l.ok_per_s_milli = (uint64_t)((double)h->ok_since * 1000.0 / secs);
+            memcpy(sorted, h->lat, h->lat_n * sizeof(uint32_t));
+            qsort(sorted, h->lat_n, sizeof(uint32_t), cmp_u32);
+            it->l.p50_ms = h->lat_n ? sorted[h->lat_n / 2] : 0;
+            it->l.p99_ms = h->lat_n ? sorted[(h->lat_n * 99) / 100] : 0;
+            it->l.breaker = h->pol.breaker;
+            it->l.dead = h->pol.dead != 0;
+            it->l.updated_ms = wall;
+            h->ok_since = 0;
+        }
+    b->nlive = n;
+    if (!n) {
+        batch_free(b);
+        return;
+    }
+    th->batches_out++;
+    pthread_mutex_lock(&th->cm->mu);
+    b->next = th->cm->head;
+    th->cm->head = b;
+    pthread_cond_signal(&th->cm->cv);
+    pthread_mutex_unlock(&th->cm->mu);
+}
+
 static int thread_idle(struct sthread *th)
 {
     return !th->run_head && th->inflight == 0 && th->batches_out == 0 &&
@@ -1154,6 +1396,12 @@ static void *thread_main(void *arg)
             flush_acks(th);
         if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= HOST_SCAN_INTERVAL_MS)
             scan_hosts(th);
+        if (hd_loop_now_ms(th->loop) - th->last_ctl_ms >= CTL_POLL_MS)
+            poll_controls(th);
+        if (hd_loop_now_ms(th->loop) - th->last_live_ms >= LIVE_INTERVAL_MS)
+            publish_live(th);
+        if (th->o->override_gen && atomic_load(th->o->override_gen) != th->override_gen)
+            reapply_overrides(th); /* ops: configuration reloaded */
         rtxn_end(th);
         arm_efd(th);
         if (th->o->until_idle && thread_idle(th) && !any_due(th)) {
@@ -1171,7 +1419,9 @@ static void *thread_main(void *arg)
     }
     /* Stop: let in-flight requests finish or fail, and their acknowledgements commit. */
     hd_http_client_shutdown(th->http);
-    for (int i = 0; i < 2000 && (!hd_http_client_idle(th->http) || th->batches_out ||
+    /* ops: up to the drain deadline (5 ms per round) */
+    int drain_rounds = (int)((th->o->drain_timeout_ms ? th->o->drain_timeout_ms : 10000) / 5 + 1);
+    for (int i = 0; i < drain_rounds && (!hd_http_client_idle(th->http) || th->batches_out ||
                                  (th->cur && th->cur->n));
          i++) {
         flush_acks(th);
@@ -1253,6 +1503,7 @@ static void thread_fini(struct sthread *th)
         }
     }
     free(th->acts);
+    hd_rules_free(th->rules);
     batch_free(th->cur);
     if (th->rtxn)
         mdb_txn_abort(th->rtxn);
@@ -1298,6 +1549,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     clock_gettime(CLOCK_MONOTONIC, &t0);
     memset(&cm, 0, sizeof(cm));
     cm.st = st;
+    cm.metrics = o->metrics; /* ops */
     cm.health.day_ms = o->day_ms;
     cm.health.dead_days = o->dead_days;
     pthread_mutex_init(&cm.mu, NULL);

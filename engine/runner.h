@@ -11,6 +11,14 @@
 #include "policy.h"
 #include "store.h"
 
+struct hd_metrics;
+
+/* Per-host operator settings (configuration [host] sections): returns 1 with *max_inflight
+ * (0 = default) and *rate (requests/s, 0 = unlimited) set when host has any, else 0. Called
+ * from loop threads. */
+typedef int (*hd_host_override_cb)(void *user_data, const char *host, unsigned *max_inflight,
+                                   double *rate);
+
 struct hd_run_opts {
     int until_idle;
     const char *const *resolve; /* --resolve specs */
@@ -30,6 +38,12 @@ struct hd_run_opts {
     struct hd_hostpol_cfg hostpol; /* windows, breaker, probes, Retry-After cap */
     int progress;                 /* print progress lines to stderr every second */
     const char *user_agent;
+    /* Operations (engine/daemon.c). All optional: zero means off or the default. */
+    struct hd_metrics *metrics;   /* counters, histograms, per-host cells */
+    unsigned drain_timeout_ms;    /* after stop: wait for in-flight requests; 0 = 10 s */
+    hd_host_override_cb host_override; /* operator max_inflight / rate per host */
+    void *host_override_ud;
+    const _Atomic unsigned *override_gen; /* changes when overrides change: re-read them */
 };
 
 void hd_run_opts_default(struct hd_run_opts *o);
