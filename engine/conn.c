@@ -674,6 +674,7 @@ void hd_conn_abandon(struct hd_http_conn *conn, struct hd_http_rq *rq)
         hd_rq_list_remove(&conn->active, rq);
         rq->conn = NULL;
         hd_conn_update_idle(conn);
+        hd_http_conn_available(conn);
         return;
     }
     /* HTTP/1.1 cannot abandon a response and keep the connection. */

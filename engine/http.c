@@ -314,6 +314,8 @@ void hd_http_rq_complete(struct hd_http_rq *rq, int err)
             hd_rq_list_remove(&conn->active, rq);
         rq->conn = NULL;
         hd_conn_update_idle(conn);
+        if (rq->origin->queue.head) /* a stream or connection just became free */
+            hd_http_kick(c, rq->origin);
     } else if (rq->next || rq->prev || rq->origin->queue.head == rq) {
         hd_rq_list_remove(&rq->origin->queue, rq);
     }

@@ -42,4 +42,12 @@ out=$(probe --url "http://h2.fedi.test:$PORT/inbox" $(R) --count 30 --concurrenc
 echo "silent: $out"
 expect_eq "$out" timeout_response 30
 [ "$(stat_of connections)" -eq 1 ] || fail "response timeouts closed the h2 connection"
+# Streams freed by response timeouts go to the requests waiting in the FIFO (150 submitted,
+# 100 streams): two rounds of timeouts, nobody waits for the queue deadline.
+start_tool h2_server --delay-ms 400
+out=$(probe --url "http://h2.fedi.test:$PORT/inbox" $(R) --count 150 --concurrency 150 \
+    --response-timeout-ms 250) || fail "probe: $out"
+echo "timeouts free streams: $out"
+expect_eq "$out" timeout_response 150
+[ "$(jget "$out" max_latency_ms)" -lt 1000 ] || fail "queued requests starved: $out"
 echo "transport_goaway: ok"

@@ -79,8 +79,9 @@ static void on_done(const struct hd_http_resp *resp, void *ud)
         if (!p->first_error)
             p->first_error = resp->error;
         if (p->verbose)
-            fprintf(stderr, "probe: error %s (%s)\n", err_name(resp->error),
-                    hd_strerror(resp->error));
+            fprintf(stderr, "probe: error %s (%s) v%d after %llu ms\n", err_name(resp->error),
+                    hd_strerror(resp->error), resp->http_version,
+                    (unsigned long long)resp->latency_ms);
     } else {
         if (resp->status >= 0 && resp->status < 600)
             p->statuses[resp->status]++;
