@@ -15,6 +15,7 @@
 #include "cli_block.h"
 #include "cli_host.h"
 #include "cli_sign.h"
+#include "daemon.h"
 #include "err.h"
 #include "ingest.h"
 #include "keys.h"
@@ -49,6 +50,8 @@ static const char usage_text[] =
     "      [--max-attempts N] [--max-age MS] [--retry-after-cap MS] [--window-init N]\n"
     "      [--breaker-threshold N] [--probe-base MS] [--probe-max MS] [--dead-days N]\n"
     "      [--day-length MS] [--dead-probe MS] [--progress]\n"
+    "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
+    "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
     "  stats [--json]                                counts, per host queue and failures\n"
     "  sign --pem FILE --key-id ID --method M --url URL [--header \"Name: value\"]...\n"
     "       [--body FILE] [--components \"(request-target) host date ...\"]\n"
@@ -439,7 +442,8 @@ static int cmd_run(const char *db, int argc, char **argv)
     enum {
         O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
         O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
-        O_DEADPROBE
+        O_DEADPROBE,
+        O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN /* ops: engine/daemon.c */
     };
     static const struct option lo[] = {{"until-idle", 0, 0, O_UNTIL},
                                        {"resolve", 1, 0, O_RESOLVE},
@@ -463,8 +467,15 @@ static int cmd_run(const char *db, int argc, char **argv)
                                        {"dead-days", 1, 0, O_DEADDAYS},
                                        {"day-length", 1, 0, O_DAYLEN},
                                        {"dead-probe", 1, 0, O_DEADPROBE},
+                                       {"config", 1, 0, O_CONFIG},
+                                       {"listen", 1, 0, O_LISTEN},
+                                       {"token-file", 1, 0, O_TOKEN},
+                                       {"drain-timeout", 1, 0, O_DRAIN},
+                                       {"max-queued", 1, 0, O_MAXQ},
+                                       {"metrics-top-hosts", 1, 0, O_TOPN},
                                        {0, 0, 0, 0}};
     struct hd_run_opts o;
+    struct hd_daemon_opts dopt;
     struct hd_run_summary sum;
     struct hd_store *st;
     const char **resolve = calloc((size_t)argc + 1, sizeof(char *));
@@ -475,6 +486,11 @@ static int cmd_run(const char *db, int argc, char **argv)
         return 1;
     hd_run_opts_default(&o);
     o.progress = isatty(2);
+    hd_daemon_opts_init(&dopt); /* ops: --config is read first; the flags override it */
+    if (hd_daemon_preload(&dopt, argc, argv, &o) != 0) {
+        free(resolve);
+        return 2;
+    }
     optind = 1;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
         int bad = 0;
@@ -564,26 +580,38 @@ static int cmd_run(const char *db, int argc, char **argv)
             bad = parse_uint(optarg, 1000, &v) || v == 0;
             o.retry.max_attempts = (uint32_t)v;
             break;
+        case O_CONFIG: /* ops */
+        case O_LISTEN:
+        case O_TOKEN:
+        case O_DRAIN:
+        case O_MAXQ:
+        case O_TOPN:
+            bad = hd_daemon_opt(&dopt, lo[c - O_UNTIL].name, optarg) != 0;
+            break;
         default:
             free(resolve);
+            hd_daemon_opts_fini(&dopt);
             return 2;
         }
         if (bad) {
             fprintf(stderr, "herald run: invalid value for --%s: %s\n", lo[c - O_UNTIL].name,
                     optarg);
             free(resolve);
+            hd_daemon_opts_fini(&dopt);
             return 2;
         }
     }
     o.resolve = resolve;
     if (open_store(db, &st)) {
         free(resolve);
+        hd_daemon_opts_fini(&dopt);
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    rc = hd_run(st, &o, &g_stop, &sum);
+    rc = hd_daemon_run(st, &o, &dopt, &g_stop, &sum); /* ops: hd_run + config, endpoint, signals */
+    hd_daemon_opts_fini(&dopt);
     if (rc == HD_ERR_BUSY) {
         fprintf(stderr, "herald run: another herald run is using the store %s\n", db);
     } else if (rc) {
