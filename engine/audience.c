@@ -37,7 +37,18 @@ struct bactor {
     uint64_t follows, inboxes; /* as stored, then updated by apply */
 };
 
+/* Normalised-URL cache: shared inboxes repeat for every follower on a host, and
+ * hd_url_parse is the bulk of an import's CPU after JSON. Direct-mapped, exact-match. */
+#define NCACHE_SLOTS 4096
+#define NCACHE_LEN 160
+struct ncache {
+    uint64_t h;
+    uint16_t in_len, out_len;
+    char in[NCACHE_LEN], out[NCACHE_LEN];
+};
+
 struct hd_follow_batch {
+    struct ncache *nc; /* NCACHE_SLOTS, allocated on first use */
     struct op *ops;
     size_t nops, capops;
     char *arena;
@@ -101,7 +112,7 @@ static size_t common_prefix(const char *a, size_t an, const char *b, size_t bn)
 }
 
 /* Normalises an inbox URL into out (cap HD_FOLLOW_URL_MAX + 1). */
-static int normalise(const char *in, char *out, const char **why)
+static int normalise_url(const char *in, char *out, const char **why)
 {
     struct hd_url u;
     char buf[HD_URL_MAX + HD_HOST_MAX + 16];
@@ -116,6 +127,38 @@ static int normalise(const char *in, char *out, const char **why)
     }
     memcpy(out, buf, strlen(buf) + 1);
     return 0;
+}
+
+static int normalise(struct hd_follow_batch *b, const char *in, char *out, const char **why)
+{
+    size_t n = strlen(in);
+    struct ncache *e;
+    uint64_t h;
+    int rc;
+
+    if (n >= NCACHE_LEN)
+        return normalise_url(in, out, why);
+    if (!b->nc) {
+        b->nc = calloc(NCACHE_SLOTS, sizeof(*b->nc));
+        if (!b->nc)
+            return normalise_url(in, out, why);
+    }
+    h = hd_hash64(in, n);
+    e = &b->nc[h & (NCACHE_SLOTS - 1)];
+    if (e->h == h && e->in_len == n && e->out_len && !memcmp(e->in, in, n)) {
+        memcpy(out, e->out, e->out_len);
+        out[e->out_len] = 0;
+        return 0;
+    }
+    rc = normalise_url(in, out, why);
+    if (rc == 0 && strlen(out) < NCACHE_LEN) {
+        e->h = h;
+        e->in_len = (uint16_t)n;
+        e->out_len = (uint16_t)strlen(out);
+        memcpy(e->in, in, n);
+        memcpy(e->out, out, e->out_len);
+    }
+    return rc;
 }
 
 static int valid_id(const char *s)
@@ -285,6 +328,7 @@ void hd_follow_batch_free(struct hd_follow_batch *b)
     free(b->amap);
     free(b->ops);
     free(b->arena);
+    free(b->nc);
     hd_enc_fini(&b->enc);
     free(b);
 }
@@ -396,11 +440,11 @@ int hd_follow_batch_add(struct hd_follow_batch *b, const struct hd_follow *f, in
             *why = "inbox is required";
             return HD_ERR_INVALID;
         }
-        rc = normalise(f->inbox, inbox, why);
+        rc = normalise(b, f->inbox, inbox, why);
         if (rc)
             return rc;
         if (f->shared_inbox && *f->shared_inbox) {
-            rc = normalise(f->shared_inbox, shared, why);
+            rc = normalise(b, f->shared_inbox, shared, why);
             if (rc) {
                 *why = "shared_inbox is not an absolute http(s) URL of at most 500 bytes";
                 return rc;
@@ -1085,6 +1129,11 @@ int hd_audience_drop_queued(struct hd_store *st, MDB_txn *txn, const char *actor
             rc = hd_store_err(rc);
             goto out;
         }
+        /* Releases this delivery's reference to the activity body (the last one drops it;
+         * dead letters keep theirs). */
+        rc = hd_queue_act_done(st, txn, seq);
+        if (rc)
+            goto out;
         /* LMDB leaves the cursor on the next entry after a delete, and the next MDB_NEXT
          * returns that entry rather than skipping it. */
     }
@@ -1097,19 +1146,6 @@ int hd_audience_drop_queued(struct hd_store *st, MDB_txn *txn, const char *actor
         rc = flush_host(st, txn, host, nq, nr);
         if (rc)
             goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        uint8_t kb[8];
-        MDB_val kk = {8, kb};
-        hd_be64(kb, seqs[i]);
-        rc = mdb_del(txn, st->actrem, &kk, NULL);
-        if (rc == 0 || rc == MDB_NOTFOUND)
-            rc = mdb_del(txn, st->acts, &kk, NULL);
-        if (rc && rc != MDB_NOTFOUND) {
-            rc = hd_store_err(rc);
-            goto out;
-        }
-        rc = 0;
     }
     rc = hd_counters_get(st, txn, &c);
     if (rc)
