@@ -403,8 +403,10 @@ static int sni_cb(WOLFSSL *ssl, int *ret, void *arg)
         *ret = 112; /* unrecognized_name alert */
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
-    if (p->dead == FS_DEAD_HANG)
+    if (p->dead == FS_DEAD_HANG) {
+        c->srv->stats.conns_hung++;
         c->hang = 1;
+    }
     return SSL_TLSEXT_ERR_OK;
 }
 

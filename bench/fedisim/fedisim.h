@@ -67,8 +67,9 @@ struct fs_profiles {
 int fs_profiles_load(struct fs_profiles *p, const char *path);
 void fs_profiles_init(struct fs_profiles *p);
 void fs_profiles_fini(struct fs_profiles *p);
-/* Most specific profile for host (lower-case, without port): exact, then the longest
- * "*.suffix", then "*". Never NULL. */
+/* Most specific profile for host (lower-case, without port): an exact name, else the
+ * matching pattern with the most literal characters ("*.suffix" matches any depth of
+ * subdomain; other globs use fnmatch), else "*". Never NULL. */
 const struct fs_profile *fs_profiles_match(const struct fs_profiles *p, const char *host);
 
 /* ---- small deterministic RNG (xoshiro-style), one per server ---- */
@@ -147,7 +148,7 @@ struct fs_stats {
     uint64_t by_status[600];
     uint64_t h2, h1;
     uint64_t bytes_in, bytes_out, body_bytes;
-    uint64_t conns, conns_refused, conns_over_limit, tls_failures, h1_preface_rejects;
+    uint64_t conns, conns_refused, conns_hung, conns_over_limit, tls_failures, h1_preface_rejects;
     uint64_t badsig_reason[FS_BAD_LAST];
     uint64_t verified, unverified, verified_cavage, verified_rfc9421;
     uint64_t duplicates; /* accepts of an already-accepted pair */

@@ -1,5 +1,6 @@
 /* Host profiles: an INI file, one section per host pattern (see bench/README.md). */
 #include <errno.h>
+#include <fnmatch.h>
 #include <ini.h>
 #include <math.h>
 #include <stdio.h>
@@ -263,15 +264,29 @@ const struct fs_profile *fs_profiles_match(const struct fs_profiles *p, const ch
 
     for (size_t i = 0; i < p->n; i++) {
         const char *pat = p->v[i].pattern;
-        if (pat[0] == '*' && pat[1] == '.') {
+        size_t lit;
+        int hit;
+
+        if (!strpbrk(pat, "*?")) {
+            if (strcmp(pat, host) == 0)
+                return &p->v[i];
+            continue;
+        }
+        /* Specificity: the literal characters of the pattern; the most specific match wins. */
+        lit = strlen(pat);
+        for (const char *c = pat; *c; c++)
+            lit -= (*c == '*' || *c == '?');
+        if (pat[0] == '*' && pat[1] == '.' && !strpbrk(pat + 1, "*?")) {
             /* "*.fedi.test" matches "a.fedi.test" and "a.b.fedi.test", not "fedi.test". */
             size_t sl = strlen(pat + 1);
-            if (hl > sl && strcmp(host + hl - sl, pat + 1) == 0 && sl > best_len) {
-                best = &p->v[i];
-                best_len = sl;
-            }
-        } else if (strcmp(pat, host) == 0) {
-            return &p->v[i];
+            hit = hl > sl && strcmp(host + hl - sl, pat + 1) == 0;
+        } else {
+            /* Other globs ("mid-*.fedi.test"): '*' matches any run of characters, dots too. */
+            hit = fnmatch(pat, host, 0) == 0;
+        }
+        if (hit && (!best || lit > best_len)) {
+            best = &p->v[i];
+            best_len = lit;
         }
     }
     return best ? best : &p->dflt;

@@ -178,6 +178,8 @@ static void test_profiles(void)
                               "[*.fedi.test]\nlatency = uniform 1 5\nerror_503 = 0.5\n"
                               "retry_after = 9\nretry_after_format = date\n"
                               "[*.deep.fedi.test]\ndead = hang\n"
+                              "[mid-*.fedi.test]\nstatus = 201\n"
+                              "[mid-1?.fedi.test]\nstatus = 204\n"
                               "[*]\nlatency = lognormal 10 100\nsignature = rfc9421\n"),
              0);
     fs_profiles_init(&p);
@@ -191,6 +193,11 @@ static void test_profiles(void)
     T_EQ_INT(q->retry_after, 9);
     T_EQ_INT(q->retry_after_date, 1);
     T_EQ_INT(q->schemes, FS_SIG_ANY);
+    T_EQ_INT(fs_profiles_match(&p, "mid-7.fedi.test")->status, 201);
+    T_EQ_INT(fs_profiles_match(&p, "mid-12.fedi.test")->status, 204);
+    T_EQ_INT(fs_profiles_match(&p, "mid-123.fedi.test")->status, 201);
+    /* Globs are anchored: "mid-*" does not match "x.mid-7", which falls to "*.fedi.test". */
+    T_EQ_INT(fs_profiles_match(&p, "x.mid-7.fedi.test")->status, 202);
     q = fs_profiles_match(&p, "x.deep.fedi.test");
     T_EQ_INT(q->dead, FS_DEAD_HANG);
     q = fs_profiles_match(&p, "fedi.test"); /* "*.fedi.test" does not cover the apex */
