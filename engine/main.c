@@ -15,6 +15,7 @@
 #include "cli_block.h"
 #include "cli_host.h"
 #include "cli_sign.h"
+#include "cli_top.h"
 #include "daemon.h"
 #include "err.h"
 #include "ingest.h"
@@ -53,6 +54,8 @@ static const char usage_text[] =
     "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
     "  stats [--json]                                counts, per host queue and failures\n"
+    "  top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval SEC] [--limit N]\n"
+    "      [--sort backlog|rate|p99|failed|inflight|host] [--once]   live view of hosts\n"
     "  sign --pem FILE --key-id ID --method M --url URL [--header \"Name: value\"]...\n"
     "       [--body FILE] [--components \"(request-target) host date ...\"]\n"
     "  block add DOMAIN --severity suspend|silence|noop [--comment TEXT] [--reject-media]\n"
@@ -796,6 +799,8 @@ int main(int argc, char **argv)
         return cmd_run(db, argc, argv);
     if (!strcmp(argv[0], "stats"))
         return cmd_stats(db, argc, argv);
+    if (!strcmp(argv[0], "top")) /* ops: reads a running engine's endpoint */
+        return hd_cli_top(argc, argv);
     if (!strcmp(argv[0], "follow"))
         return hd_cli_follow(db, argc, argv);
     if (!strcmp(argv[0], "sign"))

@@ -145,6 +145,13 @@ code=$("${U[@]}" "${AUTH[@]}" -o /dev/null -w '%{http_code}' --data-binary "$(en
 grep -q '^herald_config_reloads_total{result="error"} 1$' "$T/metrics2.txt" || fail "reload error counter"
 pass "SIGHUP: bad file kept the old settings and said why; good file applied"
 
+# --- herald top, one plain frame
+"$HERALD" top --once --listen "unix:$SOCK" >"$T/top.txt" || fail "top failed"
+grep -Eq '^HOST +BACKLOG' "$T/top.txt" || fail "top header: $(cat "$T/top.txt")"
+grep -Eq '^127.0.0.1 +6 ' "$T/top.txt" || fail "top row: $(cat "$T/top.txt")"
+"$HERALD" top --once --listen "127.0.0.1:$PORT" --sort host >/dev/null || fail "top over TCP"
+pass "herald top --once shows the host with its backlog"
+
 # --- drain: SIGTERM exits 0, endpoint gone
 kill -TERM "$RUN_PID"
 rc=0

@@ -1,0 +1,519 @@
+/* herald top (see cli_top.h). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli_top.h"
+#include "config.h"
+#include "err.h"
+
+#define TOP_FETCH_LIMIT 2000       /* hosts fetched per refresh (the largest backlogs) */
+#define TOP_RESPONSE_MAX (32u << 20)
+#define TOP_PREV_MAX 4096
+
+enum sort_key { S_BACKLOG, S_RATE, S_P99, S_FAILED, S_INFLIGHT, S_HOST };
+
+struct row {
+    const char *host, *breaker, *last_error;
+    long long backlog, retrying, in_flight, window, done, failed, live_done, last_status;
+    double p50, p99, rate;
+    int dead;
+};
+
+/* Previous poll's delivered counts, for rates. */
+struct prev {
+    char host[256];
+    long long live_done;
+};
+
+struct top {
+    const char *listen;
+    double interval;
+    int limit, once;
+    enum sort_key sort;
+    struct prev *prev;
+    size_t nprev;
+    double prev_t;
+};
+
+/* The terminal flag: signal flags are the one kind of mutable global STYLE allows. */
+static volatile sig_atomic_t g_quit;
+
+static void on_sig(int sig)
+{
+    (void)sig;
+    g_quit = 1;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---------------------------------------------------------------- fetch */
+
+static int dial(const char *listen)
+{
+    int fd;
+
+    if (!strncmp(listen, "unix:", 5)) {
+        struct sockaddr_un sa;
+        const char *path = listen + 5;
+        if (strlen(path) >= sizeof(sa.sun_path))
+            return -ENAMETOOLONG;
+        memset(&sa, 0, sizeof(sa));
+        sa.sun_family = AF_UNIX;
+        memcpy(sa.sun_path, path, strlen(path) + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -errno;
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+            int rc = -errno;
+            close(fd);
+            return rc;
+        }
+        return fd;
+    } else {
+        struct sockaddr_storage ss;
+        socklen_t sl;
+        char host[64];
+        const char *colon = strrchr(listen, ':');
+        size_t hl;
+        if (!colon || (hl = (size_t)(colon - listen)) >= sizeof(host))
+            return HD_ERR_INVALID;
+        memcpy(host, listen, hl);
+        host[hl] = 0;
+        memset(&ss, 0, sizeof(ss));
+        if (host[0] == '[' && hl > 2) {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+            host[hl - 1] = 0;
+            if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
+                return HD_ERR_INVALID;
+            s6->sin6_family = AF_INET6;
+            s6->sin6_port = htons((uint16_t)atoi(colon + 1));
+            sl = sizeof(*s6);
+        } else {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+            if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+                return HD_ERR_INVALID;
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons((uint16_t)atoi(colon + 1));
+            sl = sizeof(*s4);
+        }
+        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd < 0)
+            return -errno;
+        if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+            int rc = -errno;
+            close(fd);
+            return rc;
+        }
+        return fd;
+    }
+}
+
+/* GET path with Connection: close; returns the body (malloc'd) of a 200 answer. */
+static int http_get(const char *listen, const char *path, char **body, char *why, size_t wlen)
+{
+    char req[512], *buf = NULL, *p, *hdr_end;
+    size_t n = 0, cap = 0;
+    int fd = dial(listen), status = 0, rc = 0;
+    struct timeval tv = {5, 0};
+
+    if (fd < 0) {
+        snprintf(why, wlen, "cannot connect to %s: %s", listen, hd_strerror(fd));
+        return fd;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: herald\r\nConnection: close\r\n\r\n",
+             path);
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+        rc = -errno;
+        goto out;
+    }
+    for (;;) {
+        ssize_t r;
+        if (cap - n < 4096) {
+            if (cap >= TOP_RESPONSE_MAX) {
+                rc = HD_ERR_TOO_LARGE;
+                goto out;
+            }
+            cap = cap ? cap * 2 : 65536;
+            p = realloc(buf, cap + 1);
+            if (!p) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            buf = p;
+        }
+        r = recv(fd, buf + n, cap - n, 0);
+        if (r < 0) {
+            rc = -errno;
+            goto out;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    if (!buf) {
+        rc = HD_ERR_PROTOCOL;
+        goto out;
+    }
+    buf[n] = 0;
+    hdr_end = strstr(buf, "\r\n\r\n");
+    if (!hdr_end || sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
+        rc = HD_ERR_PROTOCOL;
+        goto out;
+    }
+    if (status != 200) {
+        snprintf(why, wlen, "%s answered %d", listen, status);
+        rc = HD_ERR_PROTOCOL;
+        goto out;
+    }
+    memmove(buf, hdr_end + 4, n - (size_t)(hdr_end + 4 - buf) + 1);
+    *body = buf;
+    buf = NULL;
+out:
+    if (rc && !why[0])
+        snprintf(why, wlen, "%s: %s", listen, hd_strerror(rc));
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- rows */
+
+static long long jint(json_t *o, const char *k)
+{
+    return (long long)json_integer_value(json_object_get(o, k));
+}
+
+static double jnum(json_t *o, const char *k)
+{
+    return json_number_value(json_object_get(o, k));
+}
+
+static const char *jstr(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "";
+}
+
+static enum sort_key sort_of(const char *s)
+{
+    if (!strcmp(s, "rate"))
+        return S_RATE;
+    if (!strcmp(s, "p99") || !strcmp(s, "latency"))
+        return S_P99;
+    if (!strcmp(s, "failed"))
+        return S_FAILED;
+    if (!strcmp(s, "inflight"))
+        return S_INFLIGHT;
+    if (!strcmp(s, "host"))
+        return S_HOST;
+    return S_BACKLOG;
+}
+
+static const char *const sort_names[] = {"backlog", "rate", "p99", "failed", "inflight", "host"};
+
+/* qsort has no context argument, so there is one comparator per sort key (descending, ties
+ * by host name) rather than a global holding the key. */
+#define CMP_DESC(field)                                                                            \
+    static int cmp_##field(const void *a, const void *b)                                           \
+    {                                                                                              \
+        const struct row *x = a, *y = b;                                                           \
+        if (x->field != y->field)                                                                  \
+            return x->field < y->field ? 1 : -1;                                                   \
+        return strcmp(x->host, y->host);                                                           \
+    }
+CMP_DESC(backlog)
+CMP_DESC(rate)
+CMP_DESC(p99)
+CMP_DESC(failed)
+CMP_DESC(in_flight)
+
+static int cmp_host(const void *a, const void *b)
+{
+    return strcmp(((const struct row *)a)->host, ((const struct row *)b)->host);
+}
+
+static int (*const comparators[])(const void *, const void *) = {
+    cmp_backlog, cmp_rate, cmp_p99, cmp_failed, cmp_in_flight, cmp_host};
+
+static long long prev_done(const struct top *t, const char *host)
+{
+    for (size_t i = 0; i < t->nprev; i++)
+        if (!strcmp(t->prev[i].host, host))
+            return t->prev[i].live_done;
+    return -1;
+}
+
+static void fmt_ms(char *buf, size_t len, double ms)
+{
+    if (ms <= 0)
+        snprintf(buf, len, "-");
+    else if (ms < 10)
+        snprintf(buf, len, "%.1fms", ms);
+    else if (ms < 10000)
+        snprintf(buf, len, "%.0fms", ms);
+    else
+        snprintf(buf, len, "%.0fs", ms / 1000);
+}
+
+/* Draws one frame. ansi: clear and colour; else plain text. */
+static void draw(struct top *t, json_t *root, double dt, int ansi)
+{
+    json_t *hosts = json_object_get(root, "hosts"), *tot = json_object_get(root, "totals"), *h;
+    size_t n = json_array_size(hosts), i, shown;
+    struct row *rows = calloc(n ? n : 1, sizeof(*rows));
+    struct winsize ws;
+    int rows_avail = 40, cols = 120;
+    double total_rate = 0;
+
+    if (!rows)
+        return;
+    if (ansi && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0) {
+        rows_avail = ws.ws_row - 5;
+        cols = ws.ws_col;
+    }
+    json_array_foreach(hosts, i, h)
+    {
+        struct row *r = &rows[i];
+        long long pd;
+        r->host = jstr(h, "host");
+        r->backlog = jint(h, "backlog");
+        r->retrying = jint(h, "retrying");
+        r->in_flight = jint(h, "in_flight");
+        r->window = jint(h, "window");
+        r->done = jint(h, "done");
+        r->failed = jint(h, "failed");
+        r->live_done = jint(h, "live_done");
+        r->p50 = jnum(h, "p50_ms");
+        r->p99 = jnum(h, "p99_ms");
+        r->breaker = jstr(h, "breaker");
+        r->dead = json_is_true(json_object_get(h, "dead"));
+        r->last_status = jint(h, "last_status");
+        r->last_error = jstr(h, "last_error");
+        pd = prev_done(t, r->host);
+        r->rate = pd >= 0 && dt > 0 && r->live_done >= pd ? (double)(r->live_done - pd) / dt : 0;
+        total_rate += r->rate;
+    }
+    qsort(rows, n, sizeof(*rows), comparators[t->sort]);
+    if (ansi)
+        fputs("\033[H\033[2J", stdout);
+    printf("%sherald top%s  hosts %lld  queued %lld  retrying %lld  in flight %lld  done %lld  "
+           "failed %lld  rate %.0f/s  sort: %s\n",
+           ansi ? "\033[1m" : "", ansi ? "\033[0m" : "", jint(tot, "hosts"), jint(tot, "queued"),
+           jint(tot, "retrying"), jint(tot, "in_flight"), jint(tot, "done"), jint(tot, "failed"),
+           total_rate, sort_names[t->sort]);
+    if (ansi)
+        printf("keys: b backlog  r rate  l p99  f failed  i in flight  h host  q quit\n");
+    printf("%s%-32s %8s %7s %9s %8s %8s %8s %9s  %s%s\n", ansi ? "\033[7m" : "", "HOST", "BACKLOG",
+           "RETRY", "INFL/WIN", "RATE/s", "P50", "P99", "BREAKER", "LAST ERROR",
+           ansi ? "\033[0m" : "");
+    shown = 0;
+    for (i = 0; i < n && (int)shown < (t->once ? t->limit : rows_avail) &&
+                (int)shown < t->limit;
+         i++, shown++) {
+        struct row *r = &rows[i];
+        char p50[16], p99[16], iw[24], line[512];
+        const char *colour = "";
+        fmt_ms(p50, sizeof(p50), r->p50);
+        fmt_ms(p99, sizeof(p99), r->p99);
+        snprintf(iw, sizeof(iw), "%lld/%lld", r->in_flight, r->window);
+        if (ansi && (r->dead || !strcmp(r->breaker, "open")))
+            colour = "\033[31m";
+        else if (ansi && !strcmp(r->breaker, "half_open"))
+            colour = "\033[33m";
+        snprintf(line, sizeof(line), "%-32.32s %8lld %7lld %9s %8.1f %8s %8s %9s  %s", r->host,
+                 r->backlog, r->retrying, iw, r->rate, p50, p99, r->dead ? "dead" : r->breaker,
+                 r->last_error);
+        if (ansi && (int)strlen(line) > cols)
+            line[cols > 0 ? cols : 0] = 0;
+        printf("%s%s%s\n", colour, line, ansi && colour[0] ? "\033[0m" : "");
+    }
+    fflush(stdout);
+    /* remember delivered counts for the next rates */
+    t->nprev = 0;
+    for (i = 0; i < n && t->nprev < TOP_PREV_MAX; i++) {
+        snprintf(t->prev[t->nprev].host, sizeof(t->prev[0].host), "%s", rows[i].host);
+        t->prev[t->nprev].live_done = rows[i].live_done;
+        t->nprev++;
+    }
+    free(rows);
+}
+
+/* ---------------------------------------------------------------- main */
+
+static int refresh(struct top *t, int ansi)
+{
+    char path[64], why[256] = "", *body = NULL;
+    json_error_t jerr;
+    json_t *root;
+    double now;
+    int rc;
+
+    snprintf(path, sizeof(path), "/v1/hosts?limit=%d", TOP_FETCH_LIMIT);
+    rc = http_get(t->listen, path, &body, why, sizeof(why));
+    if (rc) {
+        if (ansi)
+            fputs("\033[H\033[2J", stdout);
+        printf("herald top: %s\n", why);
+        fflush(stdout);
+        return rc;
+    }
+    root = json_loads(body, 0, &jerr);
+    free(body);
+    if (!root) {
+        printf("herald top: bad JSON from the endpoint: %s\n", jerr.text);
+        return HD_ERR_PROTOCOL;
+    }
+    now = now_s();
+    draw(t, root, t->prev_t > 0 ? now - t->prev_t : 0, ansi);
+    t->prev_t = now;
+    json_decref(root);
+    return 0;
+}
+
+int hd_cli_top(int argc, char **argv)
+{
+    static const struct option lo[] = {{"listen", 1, 0, 'l'}, {"config", 1, 0, 'c'},
+                                       {"interval", 1, 0, 'n'}, {"limit", 1, 0, 'm'},
+                                       {"sort", 1, 0, 's'}, {"once", 0, 0, 'o'},
+                                       {0, 0, 0, 0}};
+    struct top t;
+    struct hd_config *cfg = NULL;
+    struct termios saved, raw;
+    int c, tty, rc = 0;
+
+    memset(&t, 0, sizeof(t));
+    t.interval = 2;
+    t.limit = 1000;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            t.listen = optarg;
+            break;
+        case 'c': {
+            char err[HD_CONFIG_ERR_MAX];
+            hd_config_free(cfg);
+            cfg = NULL;
+            if (hd_config_load(optarg, &cfg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "herald top: %s\n", err);
+                return 2;
+            }
+            break;
+        }
+        case 'n':
+            t.interval = atof(optarg);
+            if (!(t.interval >= 0.2 && t.interval <= 3600)) {
+                fprintf(stderr, "herald top: --interval must be 0.2 to 3600 seconds\n");
+                hd_config_free(cfg);
+                return 2;
+            }
+            break;
+        case 'm':
+            t.limit = atoi(optarg);
+            if (t.limit <= 0)
+                t.limit = 1000;
+            break;
+        case 's':
+            t.sort = sort_of(optarg);
+            break;
+        case 'o':
+            t.once = 1;
+            break;
+        default:
+            hd_config_free(cfg);
+            return 2;
+        }
+    }
+    if (!t.listen && cfg && cfg->nlisten)
+        t.listen = cfg->listen[0];
+    if (!t.listen) {
+        fprintf(stderr, "herald top: which endpoint? --listen unix:PATH|ADDR:PORT or --config "
+                        "FILE (its [ingest] listen)\n");
+        hd_config_free(cfg);
+        return 2;
+    }
+    t.prev = calloc(TOP_PREV_MAX, sizeof(*t.prev));
+    if (!t.prev) {
+        hd_config_free(cfg);
+        return 1;
+    }
+    if (t.once) {
+        rc = refresh(&t, 0);
+        goto out;
+    }
+    tty = isatty(0) && isatty(1);
+    signal(SIGINT, on_sig);
+    signal(SIGTERM, on_sig);
+    signal(SIGPIPE, SIG_IGN);
+    if (tty && tcgetattr(0, &saved) == 0) {
+        raw = saved;
+        raw.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+        raw.c_cc[VMIN] = 0;
+        raw.c_cc[VTIME] = 0;
+        tcsetattr(0, TCSANOW, &raw);
+        fputs("\033[?25l", stdout); /* hide the cursor */
+    } else {
+        tty = 0;
+    }
+    while (!g_quit) {
+        struct pollfd pfd = {0, POLLIN, 0};
+        double until;
+        refresh(&t, 1);
+        until = now_s() + t.interval;
+        while (!g_quit && now_s() < until) {
+            int ms = (int)((until - now_s()) * 1000) + 1;
+            char k;
+            if (!tty) {
+                struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+                nanosleep(&ts, NULL);
+                break;
+            }
+            if (poll(&pfd, 1, ms) <= 0)
+                continue;
+            if (read(0, &k, 1) != 1)
+                continue;
+            if (k == 'q' || k == 'Q') {
+                g_quit = 1;
+                break;
+            }
+            if (strchr("brlfih", k)) {
+                t.sort = k == 'b'   ? S_BACKLOG
+                         : k == 'r' ? S_RATE
+                         : k == 'l' ? S_P99
+                         : k == 'f' ? S_FAILED
+                         : k == 'i' ? S_INFLIGHT
+                                    : S_HOST;
+                break; /* redraw now */
+            }
+        }
+    }
+    if (tty) {
+        tcsetattr(0, TCSANOW, &saved);
+        fputs("\033[?25h\n", stdout);
+    }
+out:
+    free(t.prev);
+    hd_config_free(cfg);
+    return rc ? 1 : 0;
+}
