@@ -1,8 +1,13 @@
-/* HTTP request signing: Digest (RFC 3230), draft-cavage-http-signatures-12, and (later)
- * RFC 9421 / RFC 9530, over pluggable crypto backends.
+/* HTTP request signing: Digest (RFC 3230), draft-cavage-http-signatures-12, RFC 9421
+ * (rsa-v1_5-sha256, rsa-pss-sha512, ed25519) and Content-Digest (RFC 9530), over two crypto
+ * backends: OpenSSL 3 libcrypto and wolfCrypt (sign_be.h). A signer measures both with the
+ * first key of each type and signs with the faster (OpenSSL for RSA, wolfSSL for Ed25519 on
+ * this machine), unless created with a backend named.
  *
  * A struct hd_signer belongs to one thread (it owns an RNG and a parsed-key cache); each
- * loop thread has its own. Keys are parsed once per signer and cached by key id.
+ * loop thread has its own. Keys are parsed once per signer and cached by key id; the
+ * first key of a type costs the measurement (~30-40 ms), later ones ~0.5 ms.
+ * Nothing here logs or copies key material; private keys are wiped when freed.
  */
 #ifndef HD_SIGN_H
 #define HD_SIGN_H
@@ -36,7 +41,7 @@ int hd_signer_new(struct hd_signer **out);
 void hd_signer_free(struct hd_signer *s); /* NULL ok; wipes cached private keys */
 
 /* Parses a PEM private key (RSA PKCS#1 "RSA PRIVATE KEY" or PKCS#8 "PRIVATE KEY"; Ed25519
- * PKCS#8 once supported) and caches it under key_id (replacing any previous one).
+ * PKCS#8) and caches it under key_id (replacing any previous one).
  * min_rsa_bits: refuse smaller RSA keys (2048 for stored keys, 0 for `herald sign`).
  * Returns 0, HD_ERR_INVALID (not a supported PEM key, or too small), -ENOMEM. */
 int hd_signer_add_key(struct hd_signer *s, const char *key_id, const char *pem, size_t pem_len,
