@@ -147,6 +147,10 @@ static int block_add(const char *db, int argc, char **argv)
                         sizeof(b.comment) - 1);
                 return 2;
             }
+            if (!hd_rules_utf8_valid(optarg, strlen(optarg))) {
+                fprintf(stderr, "herald block add: --comment must be UTF-8 text\n");
+                return 2;
+            }
             snprintf(b.comment, sizeof(b.comment), "%s", optarg);
             break;
         case O_MEDIA:

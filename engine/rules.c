@@ -903,6 +903,46 @@ static int parse_bool(const char *p, size_t n)
     return -1;
 }
 
+/* Comments end up in JSON listings: only well-formed UTF-8 (no overlongs, surrogates or
+ * code points past U+10FFFF) is accepted. */
+int hd_rules_utf8_valid(const char *s, size_t n)
+{
+    const unsigned char *p = (const unsigned char *)s, *e = p + n;
+    while (p < e) {
+        unsigned c = *p++;
+        size_t more;
+        unsigned cp, min;
+        if (c < 0x80)
+            continue;
+        if (c >= 0xC2 && c <= 0xDF) {
+            more = 1;
+            cp = c & 0x1F;
+            min = 0x80;
+        } else if (c >= 0xE0 && c <= 0xEF) {
+            more = 2;
+            cp = c & 0x0F;
+            min = 0x800;
+        } else if (c >= 0xF0 && c <= 0xF4) {
+            more = 3;
+            cp = c & 0x07;
+            min = 0x10000;
+        } else {
+            return 0;
+        }
+        if ((size_t)(e - p) < more)
+            return 0;
+        for (size_t i = 0; i < more; i++) {
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (p[i] & 0x3F);
+        }
+        p += more;
+        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
+            return 0;
+    }
+    return 1;
+}
+
 static int add_block(struct hd_import *im, const struct hd_block *b)
 {
     if (im->n == im->cap) {
@@ -972,6 +1012,10 @@ static int import_row(struct hd_import *im, const struct csv_rec *r, const int *
         case COL_COMMENT:
             if (n >= sizeof(b.comment)) {
                 import_error(im, r->line, "public comment longer than 1023 bytes%s", NULL);
+                return 1;
+            }
+            if (!hd_rules_utf8_valid(p, n) || memchr(p, 0, n)) {
+                import_error(im, r->line, "public comment is not valid UTF-8 text%s", NULL);
                 return 1;
             }
             memcpy(b.comment, p, n);

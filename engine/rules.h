@@ -144,6 +144,9 @@ struct hd_import {
 int hd_blocks_parse_csv(const char *buf, size_t len, struct hd_import *out);
 void hd_import_fini(struct hd_import *im);
 
+/* 1 if s[0..n) is well-formed UTF-8 (comments must be: they appear in JSON listings). */
+int hd_rules_utf8_valid(const char *s, size_t n);
+
 /* Formats b as one CSV row (no line end), quoting where needed. Returns the length, or
  * HD_ERR_FULL if cap is too small. */
 int hd_block_csv_row(const struct hd_block *b, char *buf, size_t cap);

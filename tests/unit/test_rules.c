@@ -429,6 +429,16 @@ static void test_csv(void)
     T_EQ_INT(im.errs[4].line, 8);
     T_OK(strstr(im.errs[4].why, "unterminated") != NULL);
     hd_import_fini(&im);
+    /* comments must be UTF-8 (they appear in JSON listings) */
+    const char *badutf = "x.example,suspend,false,false,\"caf\xc3\xa9\",false\n"
+                         "y.example,suspend,false,false,\"bad \xc3\x28\",false\n"
+                         "z.example,suspend,false,false,\xed\xa0\x80,false\n";
+    T_EQ_INT(hd_blocks_parse_csv(badutf, strlen(badutf), &im), 0);
+    T_EQ_INT(im.nerr_total, 2);
+    T_EQ_INT(im.errs[0].line, 2);
+    T_EQ_INT(im.errs[1].line, 3);
+    T_EQ_STR(im.blocks[0].comment, "caf\xc3\xa9");
+    hd_import_fini(&im);
     /* a '#' row that names no domain column is a comment; the next row is then positional */
     const char *nodomain = "#severity,#comment\nsuspend,x\n";
     T_EQ_INT(hd_blocks_parse_csv(nodomain, strlen(nodomain), &im), 0);
