@@ -490,11 +490,10 @@ static void plain_input(struct hd_http_conn *conn, const uint8_t *data, size_t l
     h1_input(conn, data, len);
 }
 
-/* Keeps the origin's latest session for the next connection to resume. TLS 1.3 tickets come
- * after the handshake, so this runs again when the connection closes. */
+/* Keeps the origin's latest resumable session for its next connection. */
 static void save_session(struct hd_http_conn *conn)
 {
-    struct hd_tls_session *s = hd_tls_get_session(conn->tls);
+    struct hd_tls_session *s = hd_tls_take_session(conn->tls);
 
     if (!s)
         return;
@@ -537,6 +536,8 @@ static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len
         }
         plain_input(conn, conn->pbuf, (size_t)n);
     }
+    if (conn->state == HD_CONN_OPEN)
+        save_session(conn);
 }
 
 static void on_recv(struct hd_loop_op *op, int res)
@@ -693,8 +694,6 @@ void hd_conn_close(struct hd_http_conn *conn, int err)
     conn->state = HD_CONN_CLOSING;
     conn->err = err;
     disarm(conn);
-    if (conn->tls && prev == HD_CONN_OPEN)
-        save_session(conn);
     if (err && err != HD_ERR_CANCELLED)
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"closing\" host=%s port=%u err=\"%s\"",
                conn->origin->host, conn->origin->port, hd_strerror(err));

@@ -24,6 +24,7 @@ struct hd_tls {
     size_t in_len, in_off;
     hd_tls_sink_cb sink;
     void *user_data;
+    int new_session; /* a session worth keeping appeared (handshake done, or a new ticket) */
 };
 
 static int io_recv(WOLFSSL *ssl, char *buf, int sz, void *ctx)
@@ -107,6 +108,18 @@ static int is_ip_literal(const char *host)
     return inet_pton(AF_INET, host, tmp) == 1 || inet_pton(AF_INET6, host, tmp) == 1;
 }
 
+/* TLS 1.3 tickets arrive after the handshake; only a session holding a ticket of *this*
+ * connection may be resumed (an old ticket with this connection's secrets fails the binder). */
+static int on_ticket(WOLFSSL *ssl, const unsigned char *ticket, int len, void *ctx)
+{
+    struct hd_tls *t = ctx;
+    (void)ssl;
+    (void)ticket;
+    (void)len;
+    t->new_session = 1;
+    return 0;
+}
+
 int hd_tls_new(struct hd_tls **out, struct hd_tls_ctx *ctx, const char *host,
                hd_tls_sink_cb sink, void *user_data)
 {
@@ -136,6 +149,8 @@ int hd_tls_new(struct hd_tls **out, struct hd_tls_ctx *ctx, const char *host,
         if (wolfSSL_check_domain_name(t->ssl, host) != WOLFSSL_SUCCESS)
             goto fail;
     }
+    wolfSSL_set_SessionTicket_cb(t->ssl, on_ticket, t);
+    wolfSSL_UseSessionTicket(t->ssl);
     if (wolfSSL_UseALPN(t->ssl, (char *)alpn, sizeof(alpn) - 1,
                         WOLFSSL_ALPN_CONTINUE_ON_MISMATCH) != WOLFSSL_SUCCESS)
         goto fail;
@@ -161,10 +176,11 @@ void hd_tls_set_session(struct hd_tls *t, struct hd_tls_session *s)
         wolfSSL_set_session(t->ssl, (WOLFSSL_SESSION *)s);
 }
 
-struct hd_tls_session *hd_tls_get_session(struct hd_tls *t)
+struct hd_tls_session *hd_tls_take_session(struct hd_tls *t)
 {
-    if (!wolfSSL_is_init_finished(t->ssl))
+    if (!t->new_session || !wolfSSL_is_init_finished(t->ssl))
         return NULL;
+    t->new_session = 0;
     return (struct hd_tls_session *)wolfSSL_get1_session(t->ssl);
 }
 
@@ -219,8 +235,12 @@ int hd_tls_handshake(struct hd_tls *t)
     int rv = wolfSSL_connect(t->ssl), e;
     char msg[80];
 
-    if (rv == WOLFSSL_SUCCESS)
+    if (rv == WOLFSSL_SUCCESS) {
+        /* TLS 1.2 sessions (id or ticket) are complete now; TLS 1.3 waits for on_ticket. */
+        if (wolfSSL_version(t->ssl) != TLS1_3_VERSION)
+            t->new_session = 1;
         return 0;
+    }
     e = wolfSSL_get_error(t->ssl, rv);
     if (e == WOLFSSL_ERROR_WANT_READ)
         return 1;

@@ -39,8 +39,10 @@ void hd_tls_free(struct hd_tls *t);
  * from a verified connection to the same origin may be offered: a resumed handshake does not
  * verify the certificate again. */
 void hd_tls_set_session(struct hd_tls *t, struct hd_tls_session *s);
-/* Returns a new reference to the session of a completed handshake, or NULL. */
-struct hd_tls_session *hd_tls_get_session(struct hd_tls *t);
+/* Returns a new reference to this connection's session once it is worth keeping (TLS 1.2:
+ * after the handshake; TLS 1.3: after each NewSessionTicket), else NULL. Call after the
+ * handshake and after reads. */
+struct hd_tls_session *hd_tls_take_session(struct hd_tls *t);
 void hd_tls_session_free(struct hd_tls_session *s);
 /* After the handshake: 1 when it resumed a session. */
 int hd_tls_resumed(struct hd_tls *t);

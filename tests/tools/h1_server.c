@@ -106,8 +106,10 @@ static void *serve(void *arg)
     char *buf = malloc(cap);
     size_t len = 0;
 
-    if (c->ssl && wolfSSL_accept(c->ssl) != WOLFSSL_SUCCESS)
+    if (c->ssl && wolfSSL_accept(c->ssl) != WOLFSSL_SUCCESS) {
+        fprintf(stderr, "h1_server: TLS accept failed: %d\n", wolfSSL_get_error(c->ssl, 0));
         goto out;
+    }
     for (;;) {
         char *end, *cl;
         size_t hlen, blen = 0;
