@@ -39,6 +39,14 @@ echo "h1 tls resume: $out"
 expect_eq "$out" ok2xx 6
 grep -q 'tls established.*resumed=1' "$T/resume.log" || fail "no TLS session resumption"
 
+# A new connection per request (Connection: close) over TLS, several at once, all resuming:
+# a session must never be offered with another connection's ticket (BAD_BINDER).
+start_tool h1_server --mode close --tls-cert "$PKI/server.pem" --tls-key "$PKI/server.key"
+out=$(probe --url "https://h1.fedi.test:$PORT/inbox" $(R) --ca-file "$PKI/ca.pem" --count 100 \
+    --concurrency 20) || fail "probe: $out"
+echo "h1 tls close: $out"
+expect_eq "$out" ok2xx 100
+
 # Idle connections are closed after idle_timeout_ms; the next batch reconnects.
 start_tool h1_server
 out=$(probe --url "http://h1.fedi.test:$PORT/inbox" $(R) --count 20 --concurrency 1 \
