@@ -408,25 +408,33 @@ static int build_dests(struct hd_store *st, MDB_txn *txn, const char *actor, int
 
 /* Defederation (rules.c): destinations on hosts the rules refuse (suspended, or not
  * allowlisted in allowlist mode) get no delivery. The envelope is still accepted for the other
- * inboxes; res->refused_rules says how many were refused. Destinations are mostly grouped by
- * host, so the verdict of the previous host is reused. */
+ * inboxes; res->refused_rules says how many were refused. A few destinations are checked with
+ * store lookups (the verdict of the previous host is reused: destinations come mostly grouped
+ * by host); a fan-out to many hosts builds a rules snapshot once and uses its hash lookups. */
+#define RULES_SNAPSHOT_MIN 64
 static int filter_by_rules(struct hd_store *st, MDB_txn *txn, struct rcpts *r,
                            struct hd_ingest_result *res)
 {
     char host[HD_HOST_MAX], last[HD_HOST_MAX] = "";
+    struct hd_rules *snap = NULL;
     size_t j = 0;
-    int ok = 1, rc;
+    int ok = 1, rc = 0;
 
     if (hd_rules_generation(st, txn) == 0)
         return 0; /* this store never had a rule */
+    if (r->nd >= RULES_SNAPSHOT_MIN) {
+        rc = hd_rules_load(st, txn, &snap);
+        if (rc)
+            return refuse(res, rc, "cannot load defederation rules%s", NULL);
+    }
     for (size_t i = 0; i < r->nd; i++) {
         size_t hl = r->d[i].host_len < sizeof(host) ? r->d[i].host_len : sizeof(host) - 1;
         memcpy(host, r->d[i].host, hl);
         host[hl] = 0;
         if (i == 0 || strcmp(host, last) != 0) {
-            rc = hd_rules_check(st, txn, host);
+            rc = snap ? hd_rules_allows(snap, host) : hd_rules_check(st, txn, host);
             if (rc < 0)
-                return refuse(res, rc, "store error reading defederation rules%s", NULL);
+                break;
             ok = rc;
             memcpy(last, host, hl + 1);
         }
@@ -435,6 +443,9 @@ static int filter_by_rules(struct hd_store *st, MDB_txn *txn, struct rcpts *r,
         else
             res->refused_rules++;
     }
+    hd_rules_free(snap);
+    if (rc < 0)
+        return refuse(res, rc, "store error reading defederation rules%s", NULL);
     r->nd = j;
     return 0;
 }

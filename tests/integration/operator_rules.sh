@@ -128,7 +128,16 @@ env_line x4 https://other.example/inbox | H enqueue - | jq -e '.deliveries == 1'
     fail "open mode refuses"
 pass "allowlist mode: only allowed domains (and *. subdomains) receive anything"
 
+# a fan-out to many hosts (the snapshot path of the enqueue check): look-alikes of a blocked
+# host (h20..h29 for h2) are not refused
+H block add h7.fedi.test --severity suspend >/dev/null
+gen_envelopes https 443 1 70 big | H enqueue - >"$T/enq4.out"
+[ "$(jq .deliveries "$T/enq4.out")" = 68 ] || fail "fan-out: $(cat "$T/enq4.out")"
+[ "$(jq .refused_by_rules "$T/enq4.out")" = 2 ] || fail "fan-out refused: $(cat "$T/enq4.out")"
+[ "$(host_queued h20.fedi.test)" = 1 ] || fail "look-alike h20 refused"
+pass "fan-out to 70 hosts: only the blocked two refused"
+
 # totals still add up: every delivery is done, pending, retrying, failed or dropped
 total=$(( $(stat .deliveries.pending) + $(stat .deliveries.retrying) + $(stat .deliveries.dropped) ))
-[ "$total" = $((30 + 3 + 4 + 1)) ] || fail "accounting: $total"
+[ "$total" = $((30 + 3 + 4 + 1 + 70)) ] || fail "accounting: $total"
 pass "operator rules"
