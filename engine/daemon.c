@@ -154,6 +154,7 @@ static int host_override(void *ud, const char *host, unsigned *max_inflight, dou
 static void apply_live(struct daemon *dm, const struct hd_config *c)
 {
     hd_log_level = c->log_level_set ? c->log_level : hd_log_level;
+    hd_log_warn_interval_ms = c->warn_interval_ms;
     hd_metrics_set_top_hosts(dm->metrics, dm->d->top_hosts >= 0 ? (unsigned)dm->d->top_hosts
                                                                  : c->top_hosts);
     hd_ingestsrv_set_limits(dm->srv,

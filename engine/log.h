@@ -21,4 +21,27 @@ void hd_log_write(int level, const char *mod, const char *fmt, ...)
 /* Parses "error|warn|info|debug"; returns the level or -1. */
 int hd_log_parse_level(const char *s);
 
+/* Per-host warnings are rate-limited (STYLE 7): at most one line per key (a host name) per
+ * hd_log_warn_interval_ms (default 60 s; 0 = no limit; set at start-up and on reload). Keys
+ * hash into a fixed table of HD_LOG_RL_SLOTS slots, so memory stays bounded however many
+ * hosts there are; two keys sharing a slot share its budget. */
+#define HD_LOG_RL_SLOTS 4096
+#define HD_LOG_RL_SUFFIX_MAX 320
+extern unsigned long long hd_log_warn_interval_ms;
+
+/* Returns 1 when a line for key may be written now (*suppressed then receives how many lines
+ * for its slot were dropped since the last one written), else 0 (and counts the drop).
+ * Thread-safe and lock-free. */
+int hd_log_ratelimit(const char *key, unsigned *suppressed);
+
+/* HD_LOG for one host: rate-limited per host, and the line ends with host=H (and
+ * suppressed=N when lines were dropped). */
+void hd_log_write_host(int level, const char *mod, const char *host, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+#define HD_LOG_HOST(level, mod, host, ...)                                                         \
+    do {                                                                                           \
+        if ((level) <= hd_log_level)                                                               \
+            hd_log_write_host((level), (mod), (host), __VA_ARGS__);                                \
+    } while (0)
+
 #endif

@@ -300,6 +300,10 @@ static void note_host_metrics(struct sthread *th, struct shost *h)
     hd_mhost_set_window(h->mh, hd_hostpol_window(&h->pol));
     hd_mhost_set_breaker(h->mh, h->pol.breaker);
     hd_mhost_set_dead(h->mh, dead);
+    if (br && !h->m_breaker) /* per-host warnings are rate-limited (log.h) */
+        HD_LOG_HOST(HD_LOG_WARN, "sched", h->name, "msg=\"circuit breaker open: host paused\"");
+    if (dead && !h->m_dead)
+        HD_LOG_HOST(HD_LOG_WARN, "sched", h->name, "msg=\"host marked dead: probes only\"");
     if (br != h->m_breaker)
         hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_BREAKERS_OPEN, br ? 1 : -1);
     if (dead != h->m_dead)
