@@ -26,4 +26,25 @@ out=$(probe --url "http://h2.fedi.test:$PORT/inbox" --resolve "h2.fedi.test:$POR
 echo "h2c: $out"
 expect_eq "$out" ok2xx 1000
 expect_eq "$out" origin_version 2
+# IPv6 loopback, both as a --resolve answer and as a literal (skipped without ::1).
+if nghttpd -a ::1 --no-tls 1 >/dev/null 2>&1 & sleep 0.1; kill $! 2>/dev/null; wait $! 2>/dev/null;
+    [ -e /proc/net/if_inet6 ] && grep -q "00000000000000000000000000000001" /proc/net/if_inet6; then
+    for _ in 1 2 3 4 5; do
+        PORT=$((20000 + RANDOM % 40000))
+        nghttpd -a ::1 --no-tls --echo-upload "$PORT" >/dev/null 2>&1 &
+        LAST_PID=$!
+        PIDS+=("$LAST_PID")
+        sleep 0.3
+        kill -0 "$LAST_PID" 2>/dev/null && break
+    done
+    out=$(probe --url "http://h2.fedi.test:$PORT/inbox" --resolve "h2.fedi.test:$PORT:[::1]" \
+        --allow-private-addresses --count 20 --concurrency 10) || fail "probe: $out"
+    echo "h2c over ::1: $out"
+    expect_eq "$out" ok2xx 20
+    out=$(probe --url "http://[::1]:$PORT/inbox" --allow-private-addresses --count 5) ||
+        fail "probe: $out"
+    expect_eq "$out" ok2xx 5
+else
+    echo "no ::1 here: IPv6 not checked"
+fi
 echo "transport_h2: ok"
