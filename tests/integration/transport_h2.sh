@@ -27,8 +27,7 @@ echo "h2c: $out"
 expect_eq "$out" ok2xx 1000
 expect_eq "$out" origin_version 2
 # IPv6 loopback, both as a --resolve answer and as a literal (skipped without ::1).
-if nghttpd -a ::1 --no-tls 1 >/dev/null 2>&1 & sleep 0.1; kill $! 2>/dev/null; wait $! 2>/dev/null;
-    [ -e /proc/net/if_inet6 ] && grep -q "00000000000000000000000000000001" /proc/net/if_inet6; then
+if grep -qs "00000000000000000000000000000001" /proc/net/if_inet6; then
     for _ in 1 2 3 4 5; do
         PORT=$((20000 + RANDOM % 40000))
         nghttpd -a ::1 --no-tls --echo-upload "$PORT" >/dev/null 2>&1 &
