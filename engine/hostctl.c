@@ -79,12 +79,22 @@ int hd_hostctl_get(struct hd_store *st, MDB_txn *txn, const char *host, struct h
     return rc;
 }
 
+int hd_hostctl_touch(struct hd_store *st, MDB_txn *txn)
+{
+    MDB_val gk = {sizeof(key_gen), (void *)key_gen}, gv;
+    uint8_t gb[8];
+
+    hd_be64(gb, hd_hostctl_generation(st, txn) + 1);
+    gv.mv_size = 8;
+    gv.mv_data = gb;
+    return hd_store_err(mdb_put(txn, st->hostctl, &gk, &gv, 0));
+}
+
 int hd_hostctl_put(struct hd_store *st, MDB_txn *txn, const char *host,
                    const struct hd_hostctl *in)
 {
-    MDB_val k, gk = {sizeof(key_gen), (void *)key_gen}, gv;
+    MDB_val k;
     struct hd_enc e;
-    uint8_t gb[8];
     int rc = host_key(host, &k);
 
     if (rc)
@@ -104,10 +114,7 @@ int hd_hostctl_put(struct hd_store *st, MDB_txn *txn, const char *host,
     }
     if (rc)
         return rc;
-    hd_be64(gb, hd_hostctl_generation(st, txn) + 1);
-    gv.mv_size = 8;
-    gv.mv_data = gb;
-    return hd_store_err(mdb_put(txn, st->hostctl, &gk, &gv, 0));
+    return hd_hostctl_touch(st, txn);
 }
 
 int hd_hostctl_foreach(struct hd_store *st, MDB_txn *txn, hd_hostctl_cb cb, void *user_data)
@@ -482,6 +489,10 @@ int hd_dead_retry(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, cons
         rc = hd_store_err(mrc);
     if (!rc && host_moved)
         rc = host_adjust(st, txn, cur_host, host_moved, host_moved);
+    /* A running engine finds new work when activities arrive; requeued letters are not new
+     * activities, so tell it through the controls generation it polls every second. */
+    if (!rc && nmoved)
+        rc = hd_hostctl_touch(st, txn);
     if (rc)
         return rc;
     if (moved)

@@ -43,8 +43,12 @@ int hd_hostctl_get(struct hd_store *st, MDB_txn *txn, const char *host, struct h
  * generation. Returns 0, HD_ERR_INVALID (empty or too long host) or a store error. */
 int hd_hostctl_put(struct hd_store *st, MDB_txn *txn, const char *host,
                    const struct hd_hostctl *in);
-/* Bumped by every hd_hostctl_put; 0 when never written. */
+/* Bumped by every hd_hostctl_put, by hd_dead_retry when it requeued something (a running
+ * engine should then rescan its hosts' queues) and by hd_hostctl_touch; 0 when never
+ * written. */
 uint64_t hd_hostctl_generation(struct hd_store *st, MDB_txn *txn);
+/* Bumps the generation without changing any host's controls. Returns 0 or a store error. */
+int hd_hostctl_touch(struct hd_store *st, MDB_txn *txn);
 typedef int (*hd_hostctl_cb)(const char *host, const struct hd_hostctl *c, void *user_data);
 /* Visits every host with a record (hosts absent have the defaults); cb nonzero stops. */
 int hd_hostctl_foreach(struct hd_store *st, MDB_txn *txn, hd_hostctl_cb cb, void *user_data);

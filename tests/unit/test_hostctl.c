@@ -309,7 +309,7 @@ static void test_dead(void)
     uint64_t moved = 0, skipped = 0, purged = 0;
 
     struct hd_act_view av;
-    uint64_t x2;
+    uint64_t x2, gen;
 
     enqueue("https://me.example/act/x1", in1, 3);
     x2 = enqueue("https://me.example/act/x2", in2, 1);
@@ -338,8 +338,10 @@ static void test_dead(void)
 
     /* retry: both letters go back (a dead letter keeps its activity body alive) */
     begin(&txn, 1);
+    gen = hd_hostctl_generation(st, txn);
     T_EQ_INT(hd_counters_get(st, txn, &c), 0);
     T_EQ_INT(hd_dead_retry(st, txn, &c, "d.example", 5000, &moved, &skipped), 0);
+    T_EQ_INT(hd_hostctl_generation(st, txn), gen + 1); /* a running engine rescans */
     T_EQ_INT(moved, 2);
     T_EQ_INT(skipped, 0);
     T_EQ_INT(c.failed, 0);
