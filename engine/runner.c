@@ -1212,6 +1212,23 @@ static int any_due(struct sthread *th)
     return 0;
 }
 
+/* ops: SIGTERM drain. Nothing new is dispatched (run_host is not called); requests in
+ * flight get until the deadline (hd_run_opts.drain_timeout_ms, default 10 s) to be answered
+ * and their acknowledgements are collected; whatever is still in flight then is cancelled by
+ * the caller and stays queued for the next run. */
+static void drain_inflight(struct sthread *th)
+{
+    uint64_t end = hd_loop_update_now(th->loop) +
+                   (th->o->drain_timeout_ms ? th->o->drain_timeout_ms : 10000);
+
+    while (th->inflight > 0 && hd_loop_now_ms(th->loop) < end) {
+        flush_acks(th);
+        arm_efd(th);
+        hd_loop_run_once(th->loop, 5);
+        drain_done(th);
+    }
+}
+
 static void *thread_main(void *arg)
 {
     struct sthread *th = arg;
@@ -1255,10 +1272,9 @@ static void *thread_main(void *arg)
         drain_done(th);
     }
     /* Stop: let in-flight requests finish or fail, and their acknowledgements commit. */
+    drain_inflight(th); /* ops: up to the drain deadline; nothing new is sent */
     hd_http_client_shutdown(th->http);
-    /* ops: up to the drain deadline (5 ms per round) */
-    int drain_rounds = (int)((th->o->drain_timeout_ms ? th->o->drain_timeout_ms : 10000) / 5 + 1);
-    for (int i = 0; i < drain_rounds && (!hd_http_client_idle(th->http) || th->batches_out ||
+    for (int i = 0; i < 2000 && (!hd_http_client_idle(th->http) || th->batches_out ||
                                  (th->cur && th->cur->n));
          i++) {
         flush_acks(th);
