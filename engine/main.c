@@ -18,6 +18,7 @@
 #include "cli_top.h"
 #include "daemon.h"
 #include "err.h"
+#include "hostctl.h"
 #include "ingest.h"
 #include "keys.h"
 #include "log.h"
@@ -690,14 +691,20 @@ static int cmd_stats(const char *db, int argc, char **argv)
             char name[HD_HOST_MAX];
             op = MDB_NEXT;
             snprintf(name, sizeof(name), "%.*s", (int)k.mv_size, (char *)k.mv_data);
+            struct hd_live live;
+            json_int_t infl = 0;
             if (hd_host_get(st, txn, name, strlen(name), &h) != 0)
                 continue;
+            /* in_flight comes from the running engine's live report, when fresh */
+            if (hd_live_get(st, txn, name, &live) == 0 &&
+                live.updated_ms + HD_LIVE_FRESH_MS >= now_wall_ms())
+                infl = live.in_flight;
             queued += h.queued;
             retrying += h.retrying;
             json_array_append_new(
                 hosts, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "host", name, "queued",
                                  (json_int_t)h.queued, "retrying", (json_int_t)h.retrying,
-                                 "in_flight", (json_int_t)0, "done", (json_int_t)h.done,
+                                 "in_flight", infl, "done", (json_int_t)h.done,
                                  "failed", (json_int_t)h.failed, "failures",
                                  (json_int_t)h.failures, "last_error", h.last_error));
         }

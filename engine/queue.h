@@ -61,7 +61,7 @@ struct hd_qent {
     uint32_t flags;         /* HD_QF_* */
 };
 
-enum hd_ack_kind { HD_ACK_DONE = 1, HD_ACK_RETRY = 2, HD_ACK_DEAD = 3 };
+enum hd_ack_kind { HD_ACK_DONE = 1, HD_ACK_RETRY = 2, HD_ACK_DEAD = 3, HD_ACK_DROP = 4 };
 
 struct hd_ack {
     uint8_t key[HD_QKEY_MAX];
@@ -74,6 +74,7 @@ struct hd_ack {
     uint8_t host_fail;        /* a host-level failure (transport, TLS, 5xx): counts for health */
     uint8_t host_gone;        /* 410 from a shared inbox: the host is gone */
     uint8_t expired;          /* DEAD because older than the maximum age */
+    uint8_t follower_gone;    /* DEAD: 404/410 from a personal inbox */
     uint8_t scheme_ok;        /* DONE: the signature scheme that worked, HD_SCHEME_* + 1 */
     uint16_t body_len;
     char body[128];           /* DEAD: first bytes of the response body */

@@ -34,11 +34,13 @@
 #include "err.h"
 #include "hostpol.h"
 #include "http.h"
+#include "hostctl.h"
 #include "keys.h"
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
 #include "queue.h"
+#include "rules.h"
 #include "runner.h"
 #include "sign.h"
 #include "strset.h"
@@ -47,6 +49,8 @@
 #define ACT_CACHE_MAX 4096
 #define HOST_SCAN_INTERVAL_MS 250
 #define HOST_BURST 16
+#define CTL_POLL_MS 250       /* operator controls and rules take effect within this */
+#define LIVE_INTERVAL_MS 1000 /* live per-host state published this often */
 #define TURN_BUDGET 128
 
 struct sthread;
@@ -103,9 +107,19 @@ struct shost {
     struct hd_hostpol pol;
     uint8_t scheme;       /* HD_SCHEME_* to use: remembered once one worked */
     uint8_t prefer_ed;    /* the host asked for ed25519 (Accept-Signature) */
+    uint8_t has_ctl, ctl_seen; /* operator controls (hostctl) apply to this host */
+    uint64_t reset_gen;   /* last `host reset` generation applied */
+    uint32_t ok_since;    /* successes since the last live report */
+    uint32_t lat[32];     /* recent response latencies (ms), a ring, for p50/p99 */
+    uint8_t lat_n, lat_i;
     struct hd_mhost *mh;  /* metrics cell (ops); NULL without metrics */
     int8_t m_breaker, m_dead; /* states last counted in the breaker/dead gauges */
     char name[HD_HOST_MAX];
+};
+
+struct live_item {
+    char host[HD_HOST_MAX];
+    struct hd_live l;
 };
 
 struct batch {
@@ -114,6 +128,8 @@ struct batch {
     struct hd_ack *acks;
     struct sdel **dels;
     size_t n, cap;
+    struct live_item *live; /* per-host live state to publish (hosts list, stats, top) */
+    size_t nlive;
     int rc;
 };
 
@@ -164,6 +180,9 @@ struct sthread {
     int efd_armed;
 
     uint64_t last_seq_seen, last_scan_ms;
+    uint64_t ctl_gen, rules_gen, last_ctl_ms, last_live_ms;
+    int ctl_loaded;
+    struct hd_rules *rules; /* defederation snapshot, reloaded when its generation moves */
     uint32_t rnd;
     unsigned inflight;
     int rc;
@@ -601,6 +620,7 @@ static void batch_free(struct batch *b)
 {
     if (!b)
         return;
+    free(b->live);
     free(b->acks);
     free(b->dels);
     free(b);
@@ -647,6 +667,7 @@ static struct hd_ack *add_ack(struct sthread *th, struct sdel *d, int kind, int 
     a->host_fail = 0;
     a->host_gone = 0;
     a->expired = 0;
+    a->follower_gone = 0;
     a->scheme_ok = 0;
     a->body_len = 0;
     th->cur->dels[th->cur->n++] = d;
@@ -676,7 +697,7 @@ static void drain_done(struct sthread *th)
             if (b->rc == 0) {
                 if (b->acks[i].kind == HD_ACK_DONE)
                     atomic_fetch_add(&th->n_done, 1);
-                else if (b->acks[i].kind == HD_ACK_DEAD)
+                else if (b->acks[i].kind == HD_ACK_DEAD || b->acks[i].kind == HD_ACK_DROP)
                     atomic_fetch_add(&th->n_dead, 1);
                 else
                     atomic_fetch_add(&th->n_retry, 1);
@@ -742,6 +763,8 @@ static void *committer_main(void *arg)
         for (b = list; rc == 0 && b; b = b->next) {
             rc = hd_queue_apply(cm->st, txn, &c, b->acks, b->n, now, &cm->health);
             cm->acks += b->n;
+            for (size_t i = 0; rc == 0 && i < b->nlive; i++)
+                rc = hd_live_put(cm->st, txn, b->live[i].host, &b->live[i].l);
         }
         if (rc == 0)
             rc = hd_counters_put(cm->st, txn, &c);
@@ -794,7 +817,7 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     enum hd_outcome out = hd_policy_classify(r->status, r->error);
     enum hd_host_signal sig = hd_hostpol_signal(r->status, r->error);
     uint64_t now = hd_loop_now_ms(th->loop), ra = 0;
-    int shared = (d->flags & HD_QF_SHARED) != 0, host_gone = 0;
+    int shared = (d->flags & HD_QF_SHARED) != 0, host_gone = 0, follower_gone = 0;
     struct hd_ack *a;
     char err[HD_ERRTEXT_MAX];
 
@@ -845,6 +868,7 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         snprintf(err, sizeof(err), "HTTP 410 from a shared inbox: host gone");
     } else if ((r->status == 404 || r->status == 410) && !shared) {
         snprintf(err, sizeof(err), "HTTP %d from a personal inbox: follower gone", r->status);
+        follower_gone = 1;
     }
     hd_hostpol_result(&h->pol, &th->o->hostpol, now, sig, ra);
     if (host_gone)
@@ -855,7 +879,12 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         snprintf(err + strlen(err), sizeof(err) - strlen(err), " (after %u attempts)",
                  d->attempts + 1);
     }
+    h->lat[h->lat_i] = (uint32_t)(now - d->start_ms);
+    h->lat_i = (uint8_t)((h->lat_i + 1) % 32);
+    if (h->lat_n < 32)
+        h->lat_n++;
     if (out == HD_OUT_DONE) {
+        h->ok_since++;
         a = add_ack(th, d, HD_ACK_DONE, r->status, 0, NULL);
         /* Remember the scheme that worked, here and in the store. */
         h->scheme = d->scheme;
@@ -880,6 +909,7 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     if (a) {
         a->host_fail = sig == HD_SIG_FAIL || sig == HD_SIG_FAIL_SLOW;
         a->host_gone = (uint8_t)host_gone;
+        a->follower_gone = (uint8_t)(follower_gone && out == HD_OUT_DEAD);
     }
     if (th->o->metrics) { /* ops */
         uint64_t lat_us = (now - d->start_ms) * 1000;
@@ -912,6 +942,8 @@ static int dispatch(struct sthread *th, struct sdel *d)
         }
         d->act->refs++;
     }
+    if (th->rules && !hd_rules_allows(th->rules, h->name))
+        return add_ack(th, d, HD_ACK_DROP, 0, 0, "refused by the domain rules") ? 0 : -ENOMEM;
     if (!d->switched)
         d->scheme = h->scheme;
     if (d->scheme == HD_SCHEME_RFC9421)
@@ -1195,6 +1227,137 @@ static void scan_hosts(struct sthread *th)
     mdb_cursor_close(cur);
 }
 
+/* ---------------------------------------------------------------- operator controls */
+
+static int on_ctl(const char *host, const struct hd_hostctl *c, void *user_data)
+{
+    struct sthread *th = user_data;
+    struct shost *h;
+
+    if (hd_hash64(host, strlen(host)) % th->nthreads != th->idx)
+        return 0;
+    h = host_get(th, host);
+    if (!h)
+        return 0;
+    hd_hostpol_set(&h->pol, &th->o->hostpol, c->max_inflight, (double)c->rate_milli / 1000.0,
+                   c->paused);
+    if (c->reset_gen != h->reset_gen) {
+        if (th->ctl_loaded) /* a reset issued while we run: forget breaker and dead state */
+            hd_hostpol_reset(&h->pol, &th->o->hostpol, hd_loop_now_ms(th->loop));
+        h->reset_gen = c->reset_gen;
+    }
+    h->has_ctl = 1;
+    h->ctl_seen = 1;
+    make_runnable(h);
+    return 0;
+}
+
+/* Live operator controls (`herald host pause|resume|set|reset`) and defederation rules
+ * (`herald block ...`, allowlist mode) are written to the store by the CLI; each loop thread
+ * looks at their generation counters every CTL_POLL_MS and reloads what moved. */
+static void poll_controls(struct sthread *th)
+{
+    MDB_txn *txn = rtxn(th);
+    uint64_t g;
+
+    th->last_ctl_ms = hd_loop_now_ms(th->loop);
+    if (!txn)
+        return;
+    g = hd_rules_generation(th->st, txn);
+    if (g != th->rules_gen || !th->ctl_loaded) {
+        struct hd_rules *r = NULL;
+        if (hd_rules_load(th->st, txn, &r) == 0) {
+            hd_rules_free(th->rules);
+            th->rules = r;
+            th->rules_gen = g;
+            /* Hosts now refused drop their leased deliveries at their next turn. */
+            for (size_t i = 0; i < th->hosts_cap; i++)
+                for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+                    if (h->nready)
+                        make_runnable(h);
+        }
+    }
+    g = hd_hostctl_generation(th->st, txn);
+    if (g == th->ctl_gen && th->ctl_loaded)
+        return;
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+            h->ctl_seen = 0;
+    hd_hostctl_foreach(th->st, txn, on_ctl, th);
+    /* Controls removed: back to the configured defaults. */
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+            if (h->has_ctl && !h->ctl_seen) {
+                h->has_ctl = 0;
+                hd_hostpol_set(&h->pol, &th->o->hostpol, 0, 0, 0);
+                apply_override(th, h);
+                make_runnable(h);
+            }
+    th->ctl_gen = g;
+    th->ctl_loaded = 1;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Hands the committer a snapshot of the hosts that are doing something, for `herald host
+ * list`, `stats` and `top` (records older than HD_LIVE_FRESH_MS are not shown). */
+static void publish_live(struct sthread *th)
+{
+    uint64_t now = hd_loop_now_ms(th->loop), wall = wall_ms();
+    double secs = (double)(now - th->last_live_ms) / 1000.0;
+    struct batch *b;
+    size_t cap = 0, n = 0;
+
+    th->last_live_ms = now;
+    if (secs <= 0)
+        secs = 1;
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+            cap++;
+    if (!cap || !(b = batch_new(th, 1)))
+        return;
+    b->live = calloc(cap, sizeof(*b->live));
+    if (!b->live) {
+        batch_free(b);
+        return;
+    }
+    for (size_t i = 0; i < th->hosts_cap; i++)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
+            struct live_item *it;
+            uint32_t sorted[32];
+            if (!h->inflight && !h->nready && !h->ok_since && h->pol.breaker == 0 && !h->pol.dead)
+                continue;
+            it = &b->live[n++];
+            snprintf(it->host, sizeof(it->host), "%s", h->name);
+            it->l.in_flight = h->inflight;
+            it->l.window = hd_hostpol_window(&h->pol);
+            it->l.ok_per_s_milli = (uint64_t)((double)h->ok_since * 1000.0 / secs);
+            memcpy(sorted, h->lat, h->lat_n * sizeof(uint32_t));
+            qsort(sorted, h->lat_n, sizeof(uint32_t), cmp_u32);
+            it->l.p50_ms = h->lat_n ? sorted[h->lat_n / 2] : 0;
+            it->l.p99_ms = h->lat_n ? sorted[(h->lat_n * 99) / 100] : 0;
+            it->l.breaker = h->pol.breaker;
+            it->l.dead = h->pol.dead != 0;
+            it->l.updated_ms = wall;
+            h->ok_since = 0;
+        }
+    b->nlive = n;
+    if (!n) {
+        batch_free(b);
+        return;
+    }
+    th->batches_out++;
+    pthread_mutex_lock(&th->cm->mu);
+    b->next = th->cm->head;
+    th->cm->head = b;
+    pthread_cond_signal(&th->cm->cv);
+    pthread_mutex_unlock(&th->cm->mu);
+}
+
 static int thread_idle(struct sthread *th)
 {
     return !th->run_head && th->inflight == 0 && th->batches_out == 0 &&
@@ -1235,6 +1398,7 @@ static void *thread_main(void *arg)
     int idle_rounds = 0;
 
     scan_hosts(th);
+    poll_controls(th); /* operator pauses and blocks apply before the first request */
     while (!*th->stop) {
         unsigned timeout, spent = 0;
 
@@ -1254,6 +1418,10 @@ static void *thread_main(void *arg)
             flush_acks(th);
         if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= HOST_SCAN_INTERVAL_MS)
             scan_hosts(th);
+        if (hd_loop_now_ms(th->loop) - th->last_ctl_ms >= CTL_POLL_MS)
+            poll_controls(th);
+        if (hd_loop_now_ms(th->loop) - th->last_live_ms >= LIVE_INTERVAL_MS)
+            publish_live(th);
         if (th->o->override_gen && atomic_load(th->o->override_gen) != th->override_gen)
             reapply_overrides(th); /* ops: configuration reloaded */
         rtxn_end(th);
@@ -1356,6 +1524,7 @@ static void thread_fini(struct sthread *th)
         }
     }
     free(th->acts);
+    hd_rules_free(th->rules);
     batch_free(th->cur);
     if (th->rtxn)
         mdb_txn_abort(th->rtxn);
