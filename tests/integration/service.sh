@@ -74,3 +74,12 @@ wait "$RUN" || rc=$?
 S=$("$HERALD" --db "$DB" stats --json)
 [ "$(jq .deliveries.done <<<"$S")" = 1 ] || { tail -5 "$T/run2.log"; fail "the request in flight was not finished: $S"; }
 pass "SIGTERM waited for the slow answer inside the deadline: delivered"
+
+# The shipped unit file passes systemd's own checks (with ExecStart pointing at this build).
+if command -v systemd-analyze >/dev/null 2>&1; then
+    sed "s|/usr/local/bin/herald|$HERALD|" "$HD_SRC/tools/herald.service" >"$T/herald.service"
+    out=$(timeout 30 systemd-analyze verify "$T/herald.service" 2>&1) ||
+        fail "systemd-analyze verify: $out"
+    [ -z "$out" ] || fail "systemd-analyze verify warnings: $out"
+    pass "tools/herald.service passes systemd-analyze verify"
+fi
