@@ -245,7 +245,7 @@ static int set_key(struct parse *p, const struct key *k, const char *value)
 {
     char *base = (char *)p->c;
     uint64_t v = 0;
-    int b, rc = 0;
+    int b = 0, rc = 0;
 
     switch (k->type) {
     case K_UINT:

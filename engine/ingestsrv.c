@@ -368,35 +368,65 @@ static const char *reason(int status)
     }
 }
 
-/* Queues a response; takes ownership of body (malloc'd, may be NULL). */
-static void respond(struct iconn *c, int status, const char *ctype, char *body, size_t blen,
+/* An answer built by a handler, whatever protocol carries it (HTTP/1.1 or h2c). */
+struct resp {
+    struct hd_ingestsrv *srv;
+    int status;
+    const char *ctype;
+    char *body;       /* malloc'd; owned */
+    size_t blen;
+    char extra[256];  /* extra header lines, "Name: value\r\n" each */
+    int close_after;  /* HTTP/1.1: close the connection after this answer */
+};
+
+/* Sets the answer; takes ownership of body (malloc'd, may be NULL). */
+static void respond(struct resp *c, int status, const char *ctype, char *body, size_t blen,
                     const char *extra_headers)
+{
+    free(c->body);
+    c->status = status;
+    c->ctype = ctype;
+    c->body = body;
+    c->blen = blen;
+    snprintf(c->extra, sizeof(c->extra), "%s", extra_headers ? extra_headers : "");
+}
+
+/* HTTP/1.1: serializes o into the connection's output and sends it; frees o's body. */
+static void h1_send(struct iconn *c, struct resp *o)
 {
     char head[512];
     int hn;
 
+    if (o->close_after)
+        c->close_after = 1;
+    if (!o->status) { /* a handler that answered nothing: a bug, but never hang the client */
+        o->status = 500;
+        o->ctype = "text/plain";
+    }
     hn = snprintf(head, sizeof(head),
                   "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
-                  status, reason(status), ctype, blen, extra_headers ? extra_headers : "",
+                  o->status, reason(o->status), o->ctype, o->blen, o->extra,
                   c->close_after ? "Connection: close\r\n" : "");
     free(c->out);
-    c->out = malloc((size_t)hn + blen);
+    c->out = malloc((size_t)hn + o->blen);
     if (!c->out) {
-        free(body);
+        free(o->body);
+        o->body = NULL;
         conn_free(c);
         return;
     }
     memcpy(c->out, head, (size_t)hn);
-    if (blen)
-        memcpy(c->out + hn, body, blen);
-    free(body);
-    c->out_len = (size_t)hn + blen;
+    if (o->blen)
+        memcpy(c->out + hn, o->body, o->blen);
+    free(o->body);
+    o->body = NULL;
+    c->out_len = (size_t)hn + o->blen;
     c->out_off = 0;
     c->final_sent = 1;
     conn_send(c);
 }
 
-static void respond_json(struct iconn *c, int status, json_t *o, const char *extra)
+static void respond_json(struct resp *c, int status, json_t *o, const char *extra)
 {
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     size_t n;
@@ -411,7 +441,7 @@ static void respond_json(struct iconn *c, int status, json_t *o, const char *ext
     respond(c, status, "application/json", s, n + 1, extra);
 }
 
-static void respond_error(struct iconn *c, int status, const char *msg, const char *extra)
+static void respond_error(struct resp *c, int status, const char *msg, const char *extra)
 {
     respond_json(c, status, json_pack("{s:s}", "error", msg), extra);
 }
@@ -581,7 +611,7 @@ static int queue_depth(struct hd_ingestsrv *s, uint64_t *depth)
     return 0;
 }
 
-static int throttled(struct iconn *c, int status, const char *msg)
+static int throttled(struct resp *c, int status, const char *msg)
 {
     char extra[64];
     snprintf(extra, sizeof(extra), "Retry-After: %u\r\n", atomic_load(&c->srv->retry_after_s));
@@ -636,7 +666,7 @@ static int is_json_ctype(const struct req *r)
            (r->ctype_len == 16 || r->ctype[16] == ';' || r->ctype[16] == ' ');
 }
 
-static void handle_activities(struct iconn *c, const struct req *r)
+static void handle_activities(struct resp *c, const struct req *r)
 {
     struct hd_ingestsrv *s = c->srv;
     struct line *lines = NULL;
@@ -756,7 +786,7 @@ static const char *jstr(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
-static void handle_follows(struct iconn *c, const struct req *r, int remove)
+static void handle_follows(struct resp *c, const struct req *r, int remove)
 {
     struct hd_ingestsrv *s = c->srv;
     struct hd_follow_batch *b = NULL;
@@ -835,7 +865,7 @@ out:
     hd_follow_batch_free(b);
 }
 
-static void handle_metrics(struct iconn *c)
+static void handle_metrics(struct resp *c)
 {
     char *out;
     size_t len;
@@ -847,7 +877,7 @@ static void handle_metrics(struct iconn *c)
     respond(c, 200, "text/plain; version=0.0.4; charset=utf-8", out, len, NULL);
 }
 
-static void handle_hosts(struct iconn *c, const struct req *r)
+static void handle_hosts(struct resp *c, const struct req *r)
 {
     const char *q = memchr(r->target, '?', r->target_len);
     size_t limit = 0;
@@ -868,7 +898,7 @@ static void handle_hosts(struct iconn *c, const struct req *r)
     respond(c, 200, "application/json", out, len, NULL);
 }
 
-static void dispatch(struct iconn *c, const struct req *r)
+static void dispatch(struct resp *c, const struct req *r)
 {
     struct hd_ingestsrv *s = c->srv;
     int get = method_is(r, "GET");
@@ -902,6 +932,7 @@ static void dispatch(struct iconn *c, const struct req *r)
 static void process(struct iconn *c)
 {
     struct req r;
+    struct resp o;
     int st = parse_request(c, &r);
 
     if (st == 0) {
@@ -924,20 +955,24 @@ static void process(struct iconn *c)
         conn_send(c);
         return;
     }
+    memset(&o, 0, sizeof(o));
+    o.srv = c->srv;
     if (st >= 400) {
-        c->close_after = 1;
-        respond_error(c, st,
+        o.close_after = 1;
+        respond_error(&o, st,
                       st == 411   ? "chunked request bodies are not supported: send Content-Length"
                       : st == 413 ? "request body too large"
                       : st == 431 ? "request headers too large"
                       : st == 505 ? "HTTP/1.x only"
                                   : "malformed request",
                       NULL);
+        h1_send(c, &o);
         return;
     }
     if (!r.keepalive)
         c->close_after = 1;
-    dispatch(c, &r);
+    dispatch(&o, &r);
+    h1_send(c, &o);
 }
 
 static void on_conn_op(struct hd_loop_op *op, int res)

@@ -609,8 +609,6 @@ int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, siz
 
         head(&b, "herald_in_flight", "gauge", "Requests in flight.");
         put(&b, "herald_in_flight %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_IN_FLIGHT));
-        head(&b, "herald_leased", "gauge", "Deliveries leased in memory by the loop threads.");
-        put(&b, "herald_leased %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_LEASED));
         head(&b, "herald_breakers_open", "gauge", "Hosts whose circuit breaker is open.");
         put(&b, "herald_breakers_open %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_BREAKERS_OPEN));
         head(&b, "herald_hosts_dead", "gauge", "Hosts marked dead.");

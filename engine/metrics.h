@@ -55,7 +55,6 @@ enum hd_metric_gauge {
     HD_MG_IN_FLIGHT,     /* requests in flight (add +1 / -1) */
     HD_MG_BREAKERS_OPEN, /* hosts whose circuit breaker is open (set by the policy code) */
     HD_MG_HOSTS_DEAD,    /* hosts marked dead */
-    HD_MG_LEASED,        /* deliveries leased in memory */
     HD_MG__COUNT
 };
 
