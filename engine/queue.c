@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "err.h"
+#include "hostctl.h"
 #include "queue.h"
 
 size_t hd_queue_key(uint8_t *key, const char *host, uint64_t seq, uint32_t idx)
@@ -419,8 +420,26 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
             h.last_fail_ms = now_ms;
             snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
             c->failed++;
+            if (a->expired)
+                c->expired++;
+            /* A personal inbox answered 404/410: the follower is gone (`herald gone list`). */
+            if (a->follower_gone)
+                rc = hd_gone_add(st, txn, inbox, a->status);
             /* The dead letter keeps its reference to the activity body, so that `herald dead
              * retry` can send it again; hd_dead_purge (hostctl.c) releases it. */
+            break;
+        case HD_ACK_DROP:
+            /* Refused by the rules after it was queued (a suspend the engine saw first):
+             * dropped and counted, like hd_queue_drop_host does. */
+            rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
+            if (rc)
+                return rc;
+            if (h.queued)
+                h.queued--;
+            if (old_attempts && h.retrying)
+                h.retrying--;
+            c->dropped++;
+            rc = hd_queue_act_done(st, txn, q.seq);
             break;
         default:
             rc = HD_ERR_INVALID;
