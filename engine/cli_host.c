@@ -84,15 +84,37 @@ static void fill_row(struct hd_store *st, MDB_txn *txn, const struct hd_rules *r
     r->allowed = hd_rules_allows(rules, r->host);
 }
 
+/* Text from the network (body snippets, error strings) as a JSON string: when it is not
+ * valid UTF-8, bytes outside printable ASCII become '?' (json_pack would refuse it and the
+ * whole row would be lost). */
+static json_t *snippet_json(struct hd_slice s)
+{
+    char buf[HD_URL_MAX + HD_HOST_MAX + 16];
+    size_t n = s.n < sizeof(buf) - 1 ? s.n : sizeof(buf) - 1;
+    json_t *j;
+    if (!s.p)
+        return json_string("");
+    memcpy(buf, s.p, n);
+    buf[n] = 0;
+    j = json_stringn(buf, n);
+    if (j)
+        return j;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)buf[i] >= 0x80 || ((unsigned char)buf[i] < 0x20 && buf[i] != '\n'))
+            buf[i] = '?';
+    return json_stringn(buf, n);
+}
+
 static json_t *row_json(const struct hrow *r, int with_dead)
 {
-    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:I, s:I, s:I, s:s, s:b, "
+    json_t *o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:o, s:I, s:I, s:I, s:s, s:b, "
                           "s:I, s:f, s:b}",
                           "host", r->host, "queued", (json_int_t)r->rec.queued, "retrying",
                           (json_int_t)r->rec.retrying, "done", (json_int_t)r->rec.done, "failed",
                           (json_int_t)r->rec.failed, "failures", (json_int_t)r->rec.failures,
                           "last_status", (json_int_t)r->rec.last_status, "last_error",
-                          r->rec.last_error, "last_ok_ms", (json_int_t)r->rec.last_ok_ms,
+                          snippet_json((struct hd_slice){r->rec.last_error,
+                                                         strlen(r->rec.last_error)}), "last_ok_ms", (json_int_t)r->rec.last_ok_ms,
                           "last_fail_ms", (json_int_t)r->rec.last_fail_ms, "fail_days",
                           (json_int_t)r->rec.fail_days, "state", host_state(r->rec.dead),
                           "paused", r->ctl.paused, "max_inflight",
@@ -536,25 +558,6 @@ int hd_cli_host(const char *db, int argc, char **argv)
 
 /* ------------------------------------------------------------------ dead */
 
-/* A body snippet as JSON text: invalid UTF-8 and control bytes become '?'. */
-static json_t *snippet_json(struct hd_slice s)
-{
-    char buf[512];
-    size_t n = s.n < sizeof(buf) - 1 ? s.n : sizeof(buf) - 1;
-    json_t *j;
-    if (!s.p)
-        return json_string("");
-    memcpy(buf, s.p, n);
-    buf[n] = 0;
-    j = json_stringn(buf, n);
-    if (j)
-        return j;
-    for (size_t i = 0; i < n; i++)
-        if ((unsigned char)buf[i] >= 0x80 || ((unsigned char)buf[i] < 0x20 && buf[i] != '\n'))
-            buf[i] = '?';
-    return json_stringn(buf, n);
-}
-
 struct dead_print {
     int json;
 };
@@ -563,11 +566,11 @@ static int print_dead(const struct hd_dead_view *d, void *user_data)
 {
     struct dead_print *p = user_data;
     if (p->json) {
-        json_t *o = json_pack("{s:s, s:I, s:I, s:s%, s:I, s:I, s:s%, s:I, s:I}", "host", d->host,
+        json_t *o = json_pack("{s:s, s:I, s:I, s:o, s:I, s:I, s:o, s:I, s:I}", "host", d->host,
                               "seq", (json_int_t)d->seq, "idx", (json_int_t)d->idx, "inbox",
-                              d->inbox.p, d->inbox.n, "attempts", (json_int_t)d->attempts,
+                              snippet_json(d->inbox), "attempts", (json_int_t)d->attempts,
                               "status", (json_int_t)d->status, "error",
-                              d->error.p ? d->error.p : "", d->error.n, "at_ms",
+                              snippet_json(d->error), "at_ms",
                               (json_int_t)d->at_ms, "enqueued_ms", (json_int_t)d->enqueued_ms);
         if (o)
             json_object_set_new(o, "body", snippet_json(d->body));
