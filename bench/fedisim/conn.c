@@ -1,6 +1,7 @@
 /* Listeners, connections, socket I/O on the loop and TLS (wolfSSL on memory buffers). */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/ecc.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,7 +105,7 @@ static void start_send(struct fs_conn *c)
         c->snd_off = 0;
     }
     b = &c->out[c->snd];
-    if (hd_loop_send(c->srv->loop, &c->sop, c->fd, b->p + c->snd_off, b->len - c->snd_off) < 0) {
+    if (hd_loop_send(c->w->loop, &c->sop, c->fd, b->p + c->snd_off, b->len - c->snd_off) < 0) {
         conn_close(c);
         return;
     }
@@ -117,7 +118,7 @@ static void start_drain(struct fs_conn *c)
      * kernel send RST, and the peer might then lose the answer we just wrote. */
     c->draining = 1;
     shutdown(c->fd, SHUT_WR);
-    hd_timer_arm(c->srv->loop, &c->timer, hd_loop_now_ms(c->srv->loop) + DRAIN_MS);
+    hd_timer_arm(c->w->loop, &c->timer, hd_loop_now_ms(c->w->loop) + DRAIN_MS);
 }
 
 void conn_flush(struct fs_conn *c)
@@ -148,7 +149,7 @@ void conn_close(struct fs_conn *c)
     if (c->closing)
         return;
     c->closing = 1;
-    hd_timer_disarm(c->srv->loop, &c->timer);
+    hd_timer_disarm(c->w->loop, &c->timer);
     /* Wakes the pending recv (and send) with 0 or an error. */
     shutdown(c->fd, SHUT_RDWR);
     if (c->h1)
@@ -159,7 +160,7 @@ void conn_close(struct fs_conn *c)
 
 void conn_check(struct fs_conn *c)
 {
-    struct fs_server *srv = c->srv;
+    struct fs_worker *w = c->w;
 
     if (!c->closing || c->recv_pending || c->send_pending)
         return;
@@ -171,10 +172,10 @@ void conn_check(struct fs_conn *c)
     if (c->prev)
         c->prev->next = c->next;
     else
-        srv->conns = c->next;
+        w->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    srv->nconns--;
+    w->nconns--;
     free(c);
 }
 
@@ -182,7 +183,7 @@ static void arm_recv(struct fs_conn *c)
 {
     if (c->recv_pending || c->closing || c->read_paused || c->cin_len > 0)
         return;
-    if (hd_loop_recv(c->srv->loop, &c->rop, c->fd, c->rbuf, sizeof(c->rbuf)) < 0) {
+    if (hd_loop_recv(c->w->loop, &c->rop, c->fd, c->rbuf, sizeof(c->rbuf)) < 0) {
         conn_close(c);
         return;
     }
@@ -240,7 +241,9 @@ static void tls_pump(struct fs_conn *c)
             err = wolfSSL_get_error(c->ssl, n);
             if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
                 return;
+            FS_LOCK(c->srv);
             c->srv->stats.tls_failures++;
+            FS_UNLOCK(c->srv);
             if (!c->srv->quiet)
                 HD_LOG(HD_LOG_DEBUG, "fedisim", "msg=\"TLS handshake failed\" err=%d", err);
             /* Send the alert wolfSSL queued, then close. */
@@ -284,8 +287,10 @@ static void on_recv(struct hd_loop_op *op, int res)
         conn_close(c);
         goto out;
     }
+    FS_LOCK(c->srv);
     c->srv->stats.bytes_in += (uint64_t)res;
-    c->last_active_ms = hd_loop_now_ms(c->srv->loop);
+    FS_UNLOCK(c->srv);
+    c->last_active_ms = hd_loop_now_ms(c->w->loop);
     if (c->draining || c->hang)
         goto rearm;
     if (c->ssl) {
@@ -314,7 +319,9 @@ static void on_send(struct hd_loop_op *op, int res)
         conn_close(c);
         goto out;
     }
+    FS_LOCK(c->srv);
     c->srv->stats.bytes_out += (uint64_t)res;
+    FS_UNLOCK(c->srv);
     c->snd_off += (size_t)res;
     if (c->snd_off >= b->len) {
         b->len = 0;
@@ -339,7 +346,7 @@ void conn_resume_read(struct fs_conn *c)
 static void on_timer(struct hd_timer *t)
 {
     struct fs_conn *c = container_of(t, struct fs_conn, timer);
-    uint64_t now = hd_loop_now_ms(c->srv->loop);
+    uint64_t now = hd_loop_now_ms(c->w->loop);
 
     if (c->draining) {
         conn_close(c);
@@ -348,7 +355,7 @@ static void on_timer(struct hd_timer *t)
         conn_close(c);
     } else {
         uint64_t due = c->last_active_ms + c->srv->idle_timeout_ms + 1;
-        hd_timer_arm(c->srv->loop, &c->timer, due > now ? due : now + c->srv->idle_timeout_ms);
+        hd_timer_arm(c->w->loop, &c->timer, due > now ? due : now + c->srv->idle_timeout_ms);
     }
     conn_check(c);
 }
@@ -399,12 +406,16 @@ static int sni_cb(WOLFSSL *ssl, int *ret, void *arg)
     p = fs_profiles_match(&c->srv->profiles, host);
     (void)hl;
     if (p->dead == FS_DEAD_REFUSE) {
+        FS_LOCK(c->srv);
         c->srv->stats.conns_refused++;
+        FS_UNLOCK(c->srv);
         *ret = 112; /* unrecognized_name alert */
         return SSL_TLSEXT_ERR_ALERT_FATAL;
     }
     if (p->dead == FS_DEAD_HANG) {
+        FS_LOCK(c->srv);
         c->srv->stats.conns_hung++;
+        FS_UNLOCK(c->srv);
         c->hang = 1;
     }
     return SSL_TLSEXT_ERR_OK;
@@ -449,6 +460,7 @@ int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key,
 {
     if (wolfSSL_Init() != WOLFSSL_SUCCESS)
         return HD_ERR_TLS;
+    srv->tls_inited = 1;
     srv->tls_ctx = make_ctx(cert, key, ciphers, 1);
     srv->tls_h1_ctx = srv->tls_ctx ? make_ctx(cert, key, ciphers, 0) : NULL;
     return srv->tls_h1_ctx ? 0 : HD_ERR_TLS;
@@ -460,7 +472,7 @@ static void on_accept(struct hd_loop_op *op, int res);
 
 static int arm_accept(struct fs_listener *l)
 {
-    int rv = hd_loop_accept(l->srv->loop, &l->op, l->fd);
+    int rv = hd_loop_accept(l->w->loop, &l->op, l->fd);
     if (rv == 0)
         l->accepting = 1;
     return rv;
@@ -468,12 +480,15 @@ static int arm_accept(struct fs_listener *l)
 
 static void new_conn(struct fs_listener *l, int fd)
 {
-    struct fs_server *srv = l->srv;
+    struct fs_worker *w = l->w;
+    struct fs_server *srv = w->srv;
     struct fs_conn *c;
     int one = 1;
 
-    if (srv->nconns >= srv->max_conns) {
+    if (w->nconns >= w->max_conns) {
+        FS_LOCK(srv);
         srv->stats.conns_over_limit++;
+        FS_UNLOCK(srv);
         close(fd);
         return;
     }
@@ -484,18 +499,21 @@ static void new_conn(struct fs_listener *l, int fd)
     }
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->srv = srv;
+    c->w = w;
     c->kind = l->kind;
     c->fd = fd;
     c->rop.cb = on_recv;
     c->sop.cb = on_send;
     hd_timer_init(&c->timer, on_timer);
-    c->last_active_ms = hd_loop_now_ms(srv->loop);
-    c->next = srv->conns;
-    if (srv->conns)
-        srv->conns->prev = c;
-    srv->conns = c;
-    srv->nconns++;
+    c->last_active_ms = hd_loop_now_ms(w->loop);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    FS_LOCK(srv);
     srv->stats.conns++;
+    FS_UNLOCK(srv);
     if (l->kind == FS_L_TLS || l->kind == FS_L_TLS_H1) {
         c->ssl = wolfSSL_new(l->kind == FS_L_TLS ? srv->tls_ctx : srv->tls_h1_ctx);
         if (!c->ssl) {
@@ -506,7 +524,7 @@ static void new_conn(struct fs_listener *l, int fd)
         wolfSSL_SetIOReadCtx(c->ssl, c);
         wolfSSL_SetIOWriteCtx(c->ssl, c);
     }
-    hd_timer_arm(srv->loop, &c->timer, c->last_active_ms + srv->idle_timeout_ms + 1);
+    hd_timer_arm(w->loop, &c->timer, c->last_active_ms + srv->idle_timeout_ms + 1);
     arm_recv(c);
     conn_check(c);
 }
@@ -516,7 +534,7 @@ static void on_accept(struct hd_loop_op *op, int res)
     struct fs_listener *l = container_of(op, struct fs_listener, op);
 
     l->accepting = 0;
-    if (l->srv->stopping) {
+    if (__atomic_load_n(&l->w->srv->stopping, __ATOMIC_ACQUIRE)) {
         if (res >= 0)
             close(res);
         return;
@@ -529,9 +547,10 @@ static void on_accept(struct hd_loop_op *op, int res)
         HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"cannot queue accept\"");
 }
 
-int fs_server_listen(struct fs_server *srv, enum fs_lkind kind, const char *bind_addr, int port)
+int fs_worker_listen(struct fs_worker *w, enum fs_lkind kind, const char *bind_addr, int port,
+                     int reuseport)
 {
-    struct fs_listener *l = &srv->lst[kind];
+    struct fs_listener *l = &w->lst[kind];
     struct sockaddr_storage ss;
     socklen_t sl;
     int fd, one = 1, fam;
@@ -558,6 +577,12 @@ int fs_server_listen(struct fs_server *srv, enum fs_lkind kind, const char *bind
     if (fd < 0)
         return -errno;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    /* Only with several workers: each binds the same port and the kernel balances accepts. */
+    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
     if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
         int e = -errno;
         close(fd);
@@ -569,7 +594,7 @@ int fs_server_listen(struct fs_server *srv, enum fs_lkind kind, const char *bind
         close(fd);
         return e;
     }
-    l->srv = srv;
+    l->w = w;
     l->kind = kind;
     l->fd = fd;
     l->port = ntohs(fam == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
@@ -578,60 +603,77 @@ int fs_server_listen(struct fs_server *srv, enum fs_lkind kind, const char *bind
     return 0;
 }
 
-int fs_server_start(struct fs_server *srv)
+int fs_worker_start(struct fs_worker *w)
 {
     for (int k = 0; k < FS_L_COUNT; k++) {
-        if (srv->lst[k].fd < 0)
+        if (w->lst[k].fd < 0)
             continue;
-        int rv = arm_accept(&srv->lst[k]);
+        int rv = arm_accept(&w->lst[k]);
         if (rv < 0)
             return rv;
     }
     return 0;
 }
 
-void fs_server_stop(struct fs_server *srv)
+void fs_worker_stop(struct fs_worker *w)
 {
     struct fs_conn *c, *next;
 
-    srv->stopping = 1;
     for (int k = 0; k < FS_L_COUNT; k++) {
-        struct fs_listener *l = &srv->lst[k];
+        struct fs_listener *l = &w->lst[k];
         if (l->fd < 0)
             continue;
         if (l->accepting)
-            hd_loop_cancel(srv->loop, &l->op);
+            hd_loop_cancel(w->loop, &l->op);
         shutdown(l->fd, SHUT_RDWR);
     }
-    for (c = srv->conns; c; c = next) {
+    for (c = w->conns; c; c = next) {
         next = c->next;
         conn_close(c);
         conn_check(c);
     }
 }
 
-int fs_server_idle(const struct fs_server *srv)
+int fs_worker_idle(const struct fs_worker *w)
 {
     for (int k = 0; k < FS_L_COUNT; k++)
-        if (srv->lst[k].fd >= 0 && srv->lst[k].accepting)
+        if (w->lst[k].fd >= 0 && w->lst[k].accepting)
             return 0;
-    return srv->conns == NULL;
+    return w->conns == NULL;
+}
+
+void fs_worker_fini(struct fs_worker *w)
+{
+    for (int k = 0; k < FS_L_COUNT; k++) {
+        if (w->lst[k].fd >= 0)
+            close(w->lst[k].fd);
+        w->lst[k].fd = -1;
+    }
+    fs_verifier_free(w->verifier);
+    w->verifier = NULL;
+    hd_loop_free(w->loop);
+    w->loop = NULL;
+}
+
+void fs_tls_thread_exit(void)
+{
+#ifdef FP_ECC
+    /* wolfSSL keeps a per-thread cache of ECC fixed-point tables (FP_ECC): a thread that did
+     * handshakes must free its own before it ends. */
+    wc_ecc_fp_free();
+#endif
 }
 
 void fs_server_fini(struct fs_server *srv)
 {
-    for (int k = 0; k < FS_L_COUNT; k++) {
-        if (srv->lst[k].fd >= 0)
-            close(srv->lst[k].fd);
-        srv->lst[k].fd = -1;
-    }
     if (srv->tls_ctx)
         wolfSSL_CTX_free(srv->tls_ctx);
     if (srv->tls_h1_ctx)
         wolfSSL_CTX_free(srv->tls_h1_ctx);
+    if (srv->tls_inited)
+        wolfSSL_Cleanup();
     srv->tls_ctx = srv->tls_h1_ctx = NULL;
-    if (srv->verifier)
-        fs_verifier_free(srv->verifier);
+    srv->tls_inited = 0;
     fs_profiles_fini(&srv->profiles);
     fs_stats_fini(&srv->stats);
 }

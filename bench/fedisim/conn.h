@@ -27,6 +27,7 @@ struct fs_stream;
 
 struct fs_conn {
     struct fs_server *srv;
+    struct fs_worker *w; /* the worker (thread, loop) owning this connection */
     struct fs_conn *prev, *next;
     enum fs_lkind kind;
     int fd;

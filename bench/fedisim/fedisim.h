@@ -12,6 +12,7 @@
 #ifndef FS_FEDISIM_H
 #define FS_FEDISIM_H
 
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -239,15 +240,22 @@ enum fs_badsig fs_verify(struct fs_verifier *v, const struct fs_req *r, time_t n
                          unsigned schemes, enum fs_sig_scheme *used);
 const char *fs_badsig_name(enum fs_badsig b);
 
-/* ---- the server (conn.c, handle.c) ---- */
+/* ---- the server (conn.c, handle.c, main.c) ----
+ *
+ * Threads: --threads N workers, each with its own io_uring loop, its own listening sockets
+ * (SO_REUSEPORT on the same ports when N > 1, so the kernel spreads connections), its own
+ * connections, RNG and verifier. Shared between them, under fs_server.lock: the stats (pair
+ * set, host table with rate-limit buckets, counters). Read-only after start: profiles, TLS
+ * contexts, options. The main thread only handles signals and writes reports. */
 
 enum fs_lkind { FS_L_TLS = 0, FS_L_TLS_H1, FS_L_H2C, FS_L_H1, FS_L_COUNT };
 
 struct fs_server;
+struct fs_worker;
 struct fs_conn;
 
 struct fs_listener {
-    struct fs_server *srv;
+    struct fs_worker *w;
     enum fs_lkind kind;
     int fd;
     int port;
@@ -257,39 +265,63 @@ struct fs_listener {
 
 enum fs_verify_mode { FS_VERIFY_NONE = 0, FS_VERIFY_ALL, FS_VERIFY_SAMPLE };
 
-struct fs_server {
+struct fs_worker {
+    struct fs_server *srv;
     struct hd_loop *loop;
     struct fs_listener lst[FS_L_COUNT];
-    void *tls_ctx;    /* WOLFSSL_CTX offering h2 + http/1.1 */
-    void *tls_h1_ctx; /* WOLFSSL_CTX offering http/1.1 only */
-    struct fs_profiles profiles;
-    struct fs_verifier *verifier;
-    enum fs_verify_mode verify_mode;
-    unsigned verify_sample; /* verify 1 in N */
+    struct fs_verifier *verifier; /* own copy: cached OpenSSL contexts are not shared */
     uint64_t verify_counter;
-    struct fs_stats stats;
     struct fs_rng rng;
     struct fs_conn *conns; /* doubly linked list of live connections */
     size_t nconns, max_conns;
-    unsigned idle_timeout_ms;
-    int quiet;
-    int stopping;
+    int idx;
 };
 
-int fs_server_listen(struct fs_server *srv, enum fs_lkind kind, const char *bind_addr, int port);
+struct fs_server {
+    void *tls_ctx;    /* WOLFSSL_CTX offering h2 + http/1.1 */
+    void *tls_h1_ctx; /* WOLFSSL_CTX offering http/1.1 only */
+    int tls_inited;   /* wolfSSL_Init done: fs_server_fini calls wolfSSL_Cleanup */
+    struct fs_profiles profiles;
+    enum fs_verify_mode verify_mode;
+    unsigned verify_sample; /* verify 1 in N */
+    pthread_mutex_t lock;   /* guards stats */
+    struct fs_stats stats;
+    struct fs_worker *workers;
+    int nworkers;
+    unsigned idle_timeout_ms;
+    int quiet;
+    int stopping; /* set by the main thread (__atomic), polled by workers every loop turn */
+};
+
+#define FS_LOCK(srv) pthread_mutex_lock(&(srv)->lock)
+#define FS_UNLOCK(srv) pthread_mutex_unlock(&(srv)->lock)
+/* Runs one statement on the shared stats under the lock. */
+#define FS_COUNT(srv, stmt)                                                                        \
+    do {                                                                                           \
+        FS_LOCK(srv);                                                                              \
+        stmt;                                                                                      \
+        FS_UNLOCK(srv);                                                                            \
+    } while (0)
+
+/* Opens w's listener of kind on bind_addr:port (reuseport: SO_REUSEPORT, for N workers). */
+int fs_worker_listen(struct fs_worker *w, enum fs_lkind kind, const char *bind_addr, int port,
+                     int reuseport);
 /* ciphers: a wolfSSL cipher list, or NULL for the default (ChaCha20 first). */
 int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key,
                        const char *ciphers);
-int fs_server_start(struct fs_server *srv); /* queues the accepts */
-/* Closes every connection and listener (shutdown); the caller keeps running the loop until
- * fs_server_idle() to let their completions drain. */
-void fs_server_stop(struct fs_server *srv);
-int fs_server_idle(const struct fs_server *srv);
+int fs_worker_start(struct fs_worker *w); /* queues the accepts */
+/* Closes every connection and listener of w (shutdown); the caller keeps running w's loop
+ * until fs_worker_idle() to let their completions drain. */
+void fs_worker_stop(struct fs_worker *w);
+int fs_worker_idle(const struct fs_worker *w);
+void fs_worker_fini(struct fs_worker *w); /* closes listeners, frees the verifier and loop */
 void fs_server_fini(struct fs_server *srv);
+/* Frees the calling thread's wolfSSL caches; each worker calls it as it ends. */
+void fs_tls_thread_exit(void);
 
-/* Decides the answer to a complete request. host is the request's host entry. */
-void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out);
-/* Counts an answer as it is written. */
+/* Decides the answer to a complete request (takes srv->lock for the shared parts). */
+void fs_handle(struct fs_worker *w, struct fs_req *r, struct fs_resp *out);
+/* Counts an answer as it is written (takes srv->lock). */
 void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto);
 void fs_resp_fini(struct fs_resp *resp);
 /* Validates body as JSON (RFC 8259) and copies the top-level object's "id" string, decoded,

@@ -47,7 +47,7 @@ void h1_free(struct fs_conn *c)
 
     if (!h)
         return;
-    hd_timer_disarm(c->srv->loop, &h->timer);
+    hd_timer_disarm(c->w->loop, &h->timer);
     fs_req_fini(&h->req);
     fs_resp_fini(&h->resp);
     free(h->buf);
@@ -121,8 +121,10 @@ static void answer_error(struct fs_conn *c, int status, const char *msg)
     r.body = (char *)msg;
     r.body_len = strlen(msg);
     r.ctype = "text/plain";
+    FS_LOCK(c->srv);
     c->srv->stats.malformed++;
     c->srv->stats.by_status[status]++;
+    FS_UNLOCK(c->srv);
     write_response(c, &r, 1);
     c->close_after_flush = 1;
 }
@@ -152,7 +154,7 @@ static void finish(struct fs_conn *c)
     h->busy = 0;
     if (close) {
         if (p && p->goaway_after && h->keepalive)
-            c->srv->stats.goaways++;
+            FS_COUNT(c->srv, c->srv->stats.goaways++);
         c->close_after_flush = 1;
     }
 }
@@ -160,15 +162,14 @@ static void finish(struct fs_conn *c)
 static void dispatch(struct fs_conn *c)
 {
     struct fs_h1 *h = c->h1;
-    struct fs_server *srv = c->srv;
 
     h->req.proto = FS_PROTO_H1;
     h->req.tls = c->ssl != NULL;
-    fs_handle(srv, &h->req, &h->resp);
+    fs_handle(c->w, &h->req, &h->resp);
     h->nreq++;
     h->busy = 1;
     if (h->resp.delay_ms > 0 && h->resp.act != FS_ACT_HANG &&
-        hd_timer_arm(srv->loop, &h->timer, hd_loop_now_ms(srv->loop) + h->resp.delay_ms) == 0)
+        hd_timer_arm(c->w->loop, &h->timer, hd_loop_now_ms(c->w->loop) + h->resp.delay_ms) == 0)
         return;
     finish(c);
 }
@@ -256,7 +257,7 @@ static int parse_one(struct fs_conn *c)
     if (!end) {
         if (h->len > FS_MAX_HEADER_BYTES) {
             answer_error(c, 431, "request headers too large\n");
-            c->srv->stats.too_large++;
+            FS_COUNT(c->srv, c->srv->stats.too_large++);
         }
         return 0;
     }
@@ -270,7 +271,7 @@ static int parse_one(struct fs_conn *c)
     }
     if ((size_t)(le - sp2 - 1) == 8 && memcmp(sp2 + 1, "HTTP/2.0", 8) == 0) {
         /* An h2 prior-knowledge preface on an HTTP/1.1-only port. */
-        c->srv->stats.h1_preface_rejects++;
+        FS_COUNT(c->srv, c->srv->stats.h1_preface_rejects++);
         answer_error(c, 505, "HTTP/2 is not spoken on this port\n");
         return 0;
     }
@@ -332,14 +333,14 @@ static int parse_one(struct fs_conn *c)
         return 0;
     }
     if (has_clen && clen > FS_MAX_BODY) {
-        c->srv->stats.too_large++;
+        FS_COUNT(c->srv, c->srv->stats.too_large++);
         answer_error(c, 413, "request body too large\n");
         return 0;
     }
     if (chunked) {
         ssize_t n = dechunk(r, b + hdr_len, h->len - hdr_len);
         if (n == -2) {
-            c->srv->stats.too_large++;
+            FS_COUNT(c->srv, c->srv->stats.too_large++);
             answer_error(c, 413, "request body too large\n");
             return 0;
         }

@@ -25,7 +25,7 @@ struct fs_stream {
 
 static void stream_free(struct fs_conn *c, struct fs_stream *s)
 {
-    hd_timer_disarm(c->srv->loop, &s->timer);
+    hd_timer_disarm(c->w->loop, &s->timer);
     if (s->prev)
         s->prev->next = s->next;
     else
@@ -125,7 +125,7 @@ static void dispatch(struct fs_conn *c, struct fs_stream *s)
     }
     s->req.proto = FS_PROTO_H2;
     s->req.tls = c->ssl != NULL;
-    fs_handle(srv, &s->req, &s->resp);
+    fs_handle(c->w, &s->req, &s->resp);
     /* The request is no longer needed: give its memory back now, not at stream close. */
     fs_req_fini(&s->req);
     p = s->resp.host ? s->resp.host->prof : NULL;
@@ -134,10 +134,10 @@ static void dispatch(struct fs_conn *c, struct fs_stream *s)
         nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR, NULL, 0);
         c->goaway_sent = 1;
         c->goaway_last_id = s->id;
-        srv->stats.goaways++;
+        FS_COUNT(srv, srv->stats.goaways++);
     }
     if (s->resp.delay_ms > 0 && s->resp.act != FS_ACT_HANG) {
-        if (hd_timer_arm(srv->loop, &s->timer, hd_loop_now_ms(srv->loop) + s->resp.delay_ms) ==
+        if (hd_timer_arm(c->w->loop, &s->timer, hd_loop_now_ms(c->w->loop) + s->resp.delay_ms) ==
             0)
             return;
     }

@@ -198,17 +198,17 @@ static int take_token(struct fs_host *h, const struct fs_profile *p, uint64_t no
     return 1;
 }
 
-static int should_verify(struct fs_server *srv, const struct fs_profile *p)
+static int should_verify(struct fs_worker *w, const struct fs_profile *p)
 {
-    if (!srv->verifier)
+    if (!w->verifier)
         return 0;
     if (p->verify >= 0)
         return p->verify;
-    switch (srv->verify_mode) {
+    switch (w->srv->verify_mode) {
     case FS_VERIFY_ALL:
         return 1;
     case FS_VERIFY_SAMPLE:
-        return (srv->verify_counter++ % srv->verify_sample) == 0;
+        return (w->verify_counter++ % w->srv->verify_sample) == 0;
     default:
         return 0;
     }
@@ -234,14 +234,17 @@ static int control_request(struct fs_server *srv, struct fs_req *r, struct fs_re
         return 0;
     out->control = 1;
     if (strcmp(path + 10, "stats") == 0 && strcmp(m, "GET") == 0) {
-        json_t *o = fs_stats_report(&srv->stats, 50);
+        json_t *o;
+        FS_LOCK(srv);
+        o = fs_stats_report(&srv->stats, 50);
+        FS_UNLOCK(srv);
         out->body = o ? json_dumps(o, JSON_COMPACT) : NULL;
         json_decref(o);
         out->status = out->body ? 200 : 500;
         out->body_len = out->body ? strlen(out->body) : 0;
         out->ctype = "application/json";
     } else if (strcmp(path + 10, "reset") == 0 && strcmp(m, "POST") == 0) {
-        fs_stats_reset(&srv->stats);
+        FS_COUNT(srv, fs_stats_reset(&srv->stats));
         respond_text(out, 200, "reset\n");
     } else {
         respond_text(out, 404, "unknown control path\n");
@@ -249,24 +252,24 @@ static int control_request(struct fs_server *srv, struct fs_req *r, struct fs_re
     return 1;
 }
 
-void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
+static uint64_t mono_ms(void)
 {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+/* The shared part of a decision, under srv->lock: host entry, counters, dead hosts, size
+ * caps, method, rate limit and the failure draw. Returns 1 when the answer is decided. */
+static int decide_locked(struct fs_worker *w, struct fs_req *r, const char *hostname, size_t hl,
+                         struct fs_resp *out, int *verify)
+{
+    struct fs_server *srv = w->srv;
     struct fs_stats *st = &srv->stats;
     const struct fs_profile *p;
     struct fs_host *h;
-    char hostname[256];
-    size_t hl;
     double u, acc;
-    char id[4096];
-    size_t idlen;
-    enum fs_badsig bad;
 
-    memset(out, 0, sizeof(*out));
-    out->act = FS_ACT_RESPOND;
-    if (control_request(srv, r, out))
-        return;
-
-    hl = fs_host_from_authority(fs_req_field(r, r->authority), hostname, sizeof(hostname));
     h = fs_stats_host(st, &srv->profiles, hostname, hl);
     p = h->prof;
     out->host = h;
@@ -284,53 +287,53 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
     if (p->dead == FS_DEAD_REFUSE) {
         out->act = FS_ACT_CLOSE;
         st->conns_refused++;
-        return;
+        return 1;
     }
     if (p->dead == FS_DEAD_HANG) {
         out->act = FS_ACT_HANG;
         st->hangs++;
-        return;
+        return 1;
     }
-    out->delay_ms = fs_profile_latency(p, &srv->rng);
+    out->delay_ms = fs_profile_latency(p, &w->rng);
     if (r->headers_too_large) {
         respond_text(out, 431, "request headers too large\n");
         st->too_large++;
-        return;
+        return 1;
     }
     if (r->body_too_large) {
         respond_text(out, 413, "request body too large\n");
         st->too_large++;
-        return;
+        return 1;
     }
     if (strcmp(fs_req_field(r, r->method), "POST") != 0) {
         respond_text(out, 405, "POST only\n");
-        return;
+        return 1;
     }
-    if (!take_token(h, p, hd_loop_now_ms(srv->loop))) {
+    if (!take_token(h, p, mono_ms())) {
         respond_text(out, 429, "rate limited\n");
         set_retry_after(p, out);
         out->rate_limited = 1;
-        return;
+        return 1;
     }
 
-    u = fs_rng_unit(&srv->rng);
+    u = fs_rng_unit(&w->rng);
     acc = p->hang;
     if (u < acc) {
         out->act = FS_ACT_HANG;
         st->hangs++;
-        return;
+        return 1;
     }
     acc += p->reset;
     if (u < acc) {
         out->act = FS_ACT_RESET;
         st->resets++;
-        return;
+        return 1;
     }
     acc += p->close;
     if (u < acc) {
         out->act = FS_ACT_CLOSE;
         st->closes++;
-        return;
+        return 1;
     }
     for (int i = 0; i < p->nerrs; i++) {
         acc += p->errs[i].frac;
@@ -338,31 +341,59 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
             respond_text(out, p->errs[i].status, "injected error\n");
             if (out->status == 429 || out->status == 503)
                 set_retry_after(p, out);
-            return;
+            return 1;
         }
     }
+    *verify = should_verify(w, p);
+    if (!*verify)
+        st->unverified++;
+    return 0;
+}
 
-    if (should_verify(srv, p)) {
+void fs_handle(struct fs_worker *w, struct fs_req *r, struct fs_resp *out)
+{
+    struct fs_server *srv = w->srv;
+    const struct fs_profile *p;
+    char hostname[256];
+    size_t hl;
+    int verify = 0, decided;
+    char id[4096];
+    size_t idlen;
+
+    memset(out, 0, sizeof(*out));
+    out->act = FS_ACT_RESPOND;
+    if (control_request(srv, r, out))
+        return;
+
+    hl = fs_host_from_authority(fs_req_field(r, r->authority), hostname, sizeof(hostname));
+    FS_LOCK(srv);
+    decided = decide_locked(w, r, hostname, hl, out, &verify);
+    FS_UNLOCK(srv);
+    if (decided)
+        return;
+    p = out->host->prof;
+
+    /* Verification and the JSON scan, the costly parts, run outside the lock. */
+    if (verify) {
         enum fs_sig_scheme used;
-        bad = fs_verify(srv->verifier, r, time(NULL), p->schemes, &used);
-        st->verified++;
-        if (bad == FS_BAD_NONE) {
-            if (used == FS_SIG_RFC9421)
-                st->verified_rfc9421++;
-            else
-                st->verified_cavage++;
-        } else {
+        enum fs_badsig bad = fs_verify(w->verifier, r, time(NULL), p->schemes, &used);
+        FS_LOCK(srv);
+        srv->stats.verified++;
+        if (bad == FS_BAD_NONE && used == FS_SIG_RFC9421)
+            srv->stats.verified_rfc9421++;
+        else if (bad == FS_BAD_NONE)
+            srv->stats.verified_cavage++;
+        FS_UNLOCK(srv);
+        if (bad != FS_BAD_NONE) {
             respond_text(out, 401, fs_badsig_name(bad));
             out->badsig = (int)bad;
             return;
         }
-    } else {
-        st->unverified++;
     }
 
     if (fs_json_activity_id(r->body, r->body_len, id, sizeof(id), &idlen) < 0) {
         respond_text(out, 400, "body is not an activity with an id\n");
-        st->bad_json++;
+        FS_COUNT(srv, srv->stats.bad_json++);
         return;
     }
     out->status = p->status;
@@ -375,8 +406,7 @@ void fs_handle(struct fs_server *srv, struct fs_req *r, struct fs_resp *out)
             for (char *c = inbox + (r->tls ? 8 : 7); *c && *c != '/'; c++)
                 if (*c >= 'A' && *c <= 'Z')
                     *c = (char)(*c + 32);
-            fs_pair_hash(id, idlen, inbox, (size_t)n,
-                         &out->pa, &out->pb);
+            fs_pair_hash(id, idlen, inbox, (size_t)n, &out->pa, &out->pb);
             out->have_pair = 1;
         }
     }
@@ -390,6 +420,7 @@ void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto)
 
     if (resp->control || resp->act != FS_ACT_RESPOND)
         return;
+    FS_LOCK(srv);
     if (s >= 100 && s < 600)
         st->by_status[s]++;
     if (resp->badsig) {
@@ -422,6 +453,7 @@ void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto)
         if (st->expect && !fs_pairset_has(st->expect, resp->pa, resp->pb))
             st->unexpected++;
     }
+    FS_UNLOCK(srv);
 }
 
 void fs_resp_fini(struct fs_resp *resp)

@@ -33,6 +33,7 @@ static void usage(FILE *f)
             "               [--expect FILE] [--report FILE] [--ready-file FILE]\n"
             "               [--max-seconds N] [--max-conns N] [--idle-timeout S] [--seed N]\n"
             "               [--log-level error|warn|info|debug] [--tls-ciphers LIST] [--quiet]\n"
+            "               [--threads N]\n"
             "Port 0 picks an ephemeral port; the ready file says which.\n");
 }
 
@@ -61,10 +62,13 @@ static int write_atomic(const char *path, const char *data, size_t len)
 
 static int write_report(struct fs_server *srv, const char *path)
 {
-    json_t *o = fs_stats_report(&srv->stats, 50);
+    json_t *o;
     char *s;
     int rv;
 
+    FS_LOCK(srv);
+    o = fs_stats_report(&srv->stats, 50);
+    FS_UNLOCK(srv);
     if (!o)
         return -ENOMEM;
     s = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
@@ -100,7 +104,7 @@ static int write_ready(struct fs_server *srv, const char *path)
     int n;
 
     for (int k = 0; k < FS_L_COUNT; k++)
-        port_json(p[k], sizeof(p[k]), &srv->lst[k]);
+        port_json(p[k], sizeof(p[k]), &srv->workers[0].lst[k]);
     n = snprintf(out, sizeof(out),
                  "{\"pid\":%d,\"tls_port\":%s,\"tls_h1_port\":%s,\"h2c_port\":%s,"
                  "\"h1_port\":%s}\n",
@@ -118,10 +122,40 @@ static int parse_port(const char *s, int *out)
     return 0;
 }
 
+/* A worker: runs its loop until the server stops, then closes its connections and lets
+ * their completions drain for at most two seconds. */
+static void *worker_main(void *arg)
+{
+    struct fs_worker *w = arg;
+    uint64_t until;
+
+    while (!__atomic_load_n(&w->srv->stopping, __ATOMIC_ACQUIRE)) {
+        int rv = hd_loop_run_once(w->loop, 100);
+        if (rv < 0) {
+            HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"loop failed\" worker=%d err=%d", w->idx, rv);
+            break;
+        }
+    }
+    fs_worker_stop(w);
+    until = hd_loop_update_now(w->loop) + 2000;
+    while (!fs_worker_idle(w) && hd_loop_now_ms(w->loop) < until)
+        if (hd_loop_run_once(w->loop, 50) < 0)
+            break;
+    fs_tls_thread_exit();
+    return NULL;
+}
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
 enum {
     O_TLS = 256, O_TLS_H1, O_H2C, O_H1, O_BIND, O_CERT, O_KEY, O_PROFILES, O_KEYS, O_VERIFY,
     O_REPORT, O_READY, O_MAXSEC, O_QUIET, O_EXPECT, O_MAXCONNS, O_IDLE, O_SEED, O_LOG, O_HELP,
-    O_CIPHERS
+    O_CIPHERS, O_THREADS
 };
 
 static const struct option opts[] = {
@@ -146,6 +180,7 @@ static const struct option opts[] = {
     {"log-level", required_argument, NULL, O_LOG},
     {"help", no_argument, NULL, O_HELP},
     {"tls-ciphers", required_argument, NULL, O_CIPHERS},
+    {"threads", required_argument, NULL, O_THREADS},
     {NULL, 0, NULL, 0},
 };
 
@@ -158,14 +193,14 @@ int main(int argc, char **argv)
     const char *keys = NULL, *verify = NULL, *report = NULL, *ready = NULL, *expect = NULL;
     double max_seconds = 0;
     unsigned long max_conns = FS_MAX_CONNS_DEFAULT, idle_s = 120;
-    uint64_t seed = 0x5eed;
+    uint64_t seed = 0x5eed, deadline = 0;
     struct sigaction sa;
-    uint64_t deadline = 0;
-    int c, rv, any = 0, exit_code = 1;
+    sigset_t block, old;
+    pthread_t *tids = NULL;
+    int c, rv, any = 0, exit_code = 1, nthreads = 1, started = 0;
 
     memset(&srv, 0, sizeof(srv));
-    for (int k = 0; k < FS_L_COUNT; k++)
-        srv.lst[k].fd = -1;
+    pthread_mutex_init(&srv.lock, NULL);
     fs_profiles_init(&srv.profiles);
 
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -202,6 +237,7 @@ int main(int argc, char **argv)
             hd_log_level = rv;
             break;
         case O_CIPHERS: ciphers = optarg; break;
+        case O_THREADS: nthreads = atoi(optarg); break;
         case O_HELP: usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -221,11 +257,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "fedisim: TLS ports need --cert and --key\n");
         return 2;
     }
+    if (nthreads < 1 || nthreads > 64) {
+        fprintf(stderr, "fedisim: --threads must be 1..64\n");
+        return 2;
+    }
     if (srv.quiet && hd_log_level > HD_LOG_WARN)
         hd_log_level = HD_LOG_WARN;
-    srv.max_conns = max_conns ? max_conns : FS_MAX_CONNS_DEFAULT;
+    if (!max_conns)
+        max_conns = FS_MAX_CONNS_DEFAULT;
     srv.idle_timeout_ms = (unsigned)(idle_s ? idle_s : 120) * 1000u;
-    fs_rng_seed(&srv.rng, seed);
 
     /* Each connection is one fd: raise the soft limit as far as the hard one allows. */
     {
@@ -256,39 +296,59 @@ int main(int argc, char **argv)
         }
     }
 
+    srv.nworkers = nthreads;
+    srv.workers = calloc((size_t)nthreads, sizeof(*srv.workers));
+    tids = calloc((size_t)nthreads, sizeof(*tids));
+    if (!srv.workers || !tids)
+        goto out;
+    for (int i = 0; i < nthreads; i++) {
+        struct fs_worker *w = &srv.workers[i];
+        w->srv = &srv;
+        w->idx = i;
+        w->max_conns = (max_conns + (unsigned long)nthreads - 1) / (unsigned long)nthreads;
+        fs_rng_seed(&w->rng, seed + (uint64_t)i * 0x9e3779b97f4a7c15ULL);
+        for (int k = 0; k < FS_L_COUNT; k++)
+            w->lst[k].fd = -1;
+    }
+
     rv = fs_stats_init(&srv.stats, (size_t)1 << 25, 100000);
     if (rv < 0)
         goto out;
     if (profiles && fs_profiles_load(&srv.profiles, profiles) < 0)
         goto out;
-    if (keys) {
-        rv = fs_verifier_new(&srv.verifier, keys);
-        if (rv < 0)
-            goto out;
-    }
     if (expect && fs_stats_load_expect(&srv.stats, expect) < 0)
         goto out;
     if ((ports[FS_L_TLS] >= 0 || ports[FS_L_TLS_H1] >= 0) &&
         fs_server_tls_init(&srv, cert, key, ciphers) < 0)
         goto out;
-    rv = hd_loop_new(&srv.loop, 4096);
-    if (rv < 0) {
-        fprintf(stderr, "fedisim: io_uring unavailable: %s\n", hd_strerror(rv));
-        exit_code = 77;
-        goto out;
-    }
-    for (int k = 0; k < FS_L_COUNT; k++) {
-        if (ports[k] < 0)
-            continue;
-        rv = fs_server_listen(&srv, (enum fs_lkind)k, bind_addr, ports[k]);
+    for (int i = 0; i < nthreads; i++) {
+        struct fs_worker *w = &srv.workers[i];
+        if (keys) {
+            rv = fs_verifier_new(&w->verifier, keys);
+            if (rv < 0)
+                goto out;
+        }
+        rv = hd_loop_new(&w->loop, 4096);
         if (rv < 0) {
-            fprintf(stderr, "fedisim: cannot listen on %s:%d: %s\n", bind_addr, ports[k],
-                    hd_strerror(rv));
+            fprintf(stderr, "fedisim: io_uring unavailable: %s\n", hd_strerror(rv));
+            exit_code = 77;
             goto out;
         }
+        for (int k = 0; k < FS_L_COUNT; k++) {
+            if (ports[k] < 0)
+                continue;
+            /* Worker 0 picks the port (maybe ephemeral); the others join it. */
+            int port = i == 0 ? ports[k] : srv.workers[0].lst[k].port;
+            rv = fs_worker_listen(w, (enum fs_lkind)k, bind_addr, port, nthreads > 1);
+            if (rv < 0) {
+                fprintf(stderr, "fedisim: cannot listen on %s:%d: %s\n", bind_addr, port,
+                        hd_strerror(rv));
+                goto out;
+            }
+        }
+        if (fs_worker_start(w) < 0)
+            goto out;
     }
-    if (fs_server_start(&srv) < 0)
-        goto out;
 
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = on_signal;
@@ -298,46 +358,63 @@ int main(int argc, char **argv)
     sigaction(SIGUSR1, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    /* Signals go to the main thread only: workers start with them blocked. */
+    sigemptyset(&block);
+    sigaddset(&block, SIGTERM);
+    sigaddset(&block, SIGINT);
+    sigaddset(&block, SIGUSR1);
+    pthread_sigmask(SIG_BLOCK, &block, &old);
+    for (; started < nthreads; started++)
+        if (pthread_create(&tids[started], NULL, worker_main, &srv.workers[started]) != 0)
+            break;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (started < nthreads) {
+        fprintf(stderr, "fedisim: cannot start worker threads\n");
+        goto stop;
+    }
+
     if (ready && write_ready(&srv, ready) < 0) {
         fprintf(stderr, "fedisim: cannot write ready file %s\n", ready);
-        goto out;
+        goto stop;
     }
-    if (!srv.quiet)
+    if (!srv.quiet) {
+        const struct fs_worker *w0 = &srv.workers[0];
         HD_LOG(HD_LOG_INFO, "fedisim",
-               "msg=listening tls=%d tls_h1=%d h2c=%d h1=%d keys=%zu profiles=%zu",
-               srv.lst[FS_L_TLS].fd >= 0 ? srv.lst[FS_L_TLS].port : -1,
-               srv.lst[FS_L_TLS_H1].fd >= 0 ? srv.lst[FS_L_TLS_H1].port : -1,
-               srv.lst[FS_L_H2C].fd >= 0 ? srv.lst[FS_L_H2C].port : -1,
-               srv.lst[FS_L_H1].fd >= 0 ? srv.lst[FS_L_H1].port : -1,
-               fs_verifier_nkeys(srv.verifier), srv.profiles.n);
+               "msg=listening tls=%d tls_h1=%d h2c=%d h1=%d keys=%zu profiles=%zu threads=%d",
+               w0->lst[FS_L_TLS].fd >= 0 ? w0->lst[FS_L_TLS].port : -1,
+               w0->lst[FS_L_TLS_H1].fd >= 0 ? w0->lst[FS_L_TLS_H1].port : -1,
+               w0->lst[FS_L_H2C].fd >= 0 ? w0->lst[FS_L_H2C].port : -1,
+               w0->lst[FS_L_H1].fd >= 0 ? w0->lst[FS_L_H1].port : -1,
+               fs_verifier_nkeys(w0->verifier), srv.profiles.n, nthreads);
+    }
 
     if (max_seconds > 0)
-        deadline = hd_loop_update_now(srv.loop) + (uint64_t)(max_seconds * 1000.0);
+        deadline = now_ms() + (uint64_t)(max_seconds * 1000.0);
     while (!g_stop) {
-        rv = hd_loop_run_once(srv.loop, 200);
-        if (rv < 0) {
-            HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"loop failed\" err=%d", rv);
-            break;
-        }
+        struct timespec ts = {0, 50 * 1000 * 1000};
+        nanosleep(&ts, NULL); /* a signal cuts it short */
         if (g_report) {
             g_report = 0;
             write_report(&srv, report);
         }
-        if (deadline && hd_loop_now_ms(srv.loop) >= deadline)
+        if (deadline && now_ms() >= deadline)
             break;
     }
-
-    /* Close everything and let the completions drain, for at most two seconds. */
-    fs_server_stop(&srv);
-    {
-        uint64_t until = hd_loop_update_now(srv.loop) + 2000;
-        while (!fs_server_idle(&srv) && hd_loop_now_ms(srv.loop) < until)
-            if (hd_loop_run_once(srv.loop, 50) < 0)
-                break;
-    }
-    exit_code = write_report(&srv, report) < 0 ? 1 : 0;
+    exit_code = 0;
+stop:
+    __atomic_store_n(&srv.stopping, 1, __ATOMIC_RELEASE);
+    for (int i = 0; i < started; i++)
+        pthread_join(tids[i], NULL);
+    if (exit_code == 0)
+        exit_code = write_report(&srv, report) < 0 ? 1 : 0;
+    else
+        write_report(&srv, report);
 out:
+    for (int i = 0; srv.workers && i < nthreads; i++)
+        fs_worker_fini(&srv.workers[i]);
     fs_server_fini(&srv);
-    hd_loop_free(srv.loop);
+    free(srv.workers);
+    free(tids);
+    pthread_mutex_destroy(&srv.lock);
     return exit_code;
 }
