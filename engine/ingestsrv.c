@@ -20,6 +20,7 @@
 
 #include "audience.h"
 #include "err.h"
+#include "h2srv.h"
 #include "ingest.h"
 #include "ingestsrv.h"
 #include "log.h"
@@ -53,6 +54,8 @@ struct iconn {
     size_t in_len, in_cap;
     char *out;
     size_t out_len, out_off;
+    size_t out_cap;      /* h2c: allocated size of out */
+    struct hd_h2srv *h2; /* h2c (prior knowledge) once the client preface arrived */
 };
 
 struct hd_ingestsrv {
@@ -249,6 +252,7 @@ static void conn_free(struct iconn *c)
     if (c->next)
         c->next->prev = c->prev;
     s->nconns--;
+    hd_h2srv_free(c->h2);
     free(c->in);
     free(c->out);
     free(c);
@@ -928,12 +932,107 @@ static void dispatch(struct resp *c, const struct req *r)
     }
 }
 
+/* ---------------------------------------------------------------- h2c */
+
+/* A complete h2 request: the same handlers as HTTP/1.1, answered on its stream. */
+static void on_h2_request(struct hd_h2srv *h2, const struct hd_h2srv_req *hr, void *user_data)
+{
+    struct iconn *c = user_data;
+    struct resp o;
+    struct req r;
+
+    memset(&o, 0, sizeof(o));
+    memset(&r, 0, sizeof(r));
+    o.srv = c->srv;
+    r.method = hr->method;
+    r.method_len = strlen(hr->method);
+    r.target = hr->path;
+    r.target_len = strlen(hr->path);
+    if (hr->authorization[0]) {
+        r.auth = hr->authorization;
+        r.auth_len = strlen(hr->authorization);
+    }
+    if (hr->content_type[0]) {
+        r.ctype = hr->content_type;
+        r.ctype_len = strlen(hr->content_type);
+    }
+    r.body = hr->body;
+    r.content_length = hr->body_len;
+    if (hr->too_large)
+        respond_error(&o, 413, "request body too large", NULL);
+    else
+        dispatch(&o, &r);
+    if (!o.status) {
+        o.status = 500;
+        o.ctype = "text/plain";
+    }
+    hd_h2srv_respond(h2, hr->stream_id, o.status, o.ctype, o.extra, o.body, o.blen);
+}
+
+/* Sends whatever the session has ready; with nothing to send, reads (or closes when the
+ * session is over). */
+static void h2_flush(struct iconn *c)
+{
+    ssize_t n;
+
+    c->out_len = 0;
+    c->out_off = 0;
+    n = hd_h2srv_pending(c->h2, &c->out, &c->out_len, &c->out_cap,
+                         HD_INGESTSRV_HEADER_MAX + 2 * c->srv->max_body);
+    if (n < 0) {
+        conn_free(c);
+        return;
+    }
+    if (c->out_len) {
+        c->final_sent = 1;
+        conn_send(c);
+        return;
+    }
+    if (!hd_h2srv_alive(c->h2)) {
+        conn_free(c);
+        return;
+    }
+    conn_recv(c);
+}
+
+static void h2_process(struct iconn *c)
+{
+    if (!c->h2) {
+        if (c->in_len < HD_H2SRV_PREFACE_LEN) {
+            conn_recv(c); /* a partial preface: wait for the rest */
+            return;
+        }
+        if (hd_h2srv_new(&c->h2, c->srv->max_body, on_h2_request, c) != 0) {
+            conn_free(c);
+            return;
+        }
+        /* out was sized by malloc for HTTP/1.1 answers: start a fresh h2 buffer */
+        free(c->out);
+        c->out = NULL;
+        c->out_cap = 0;
+    }
+    if (hd_h2srv_recv(c->h2, c->in, c->in_len) != 0) {
+        conn_free(c);
+        return;
+    }
+    c->in_len = 0;
+    h2_flush(c);
+}
+
 /* Handles whatever complete request is buffered; otherwise reads more. */
 static void process(struct iconn *c)
 {
     struct req r;
     struct resp o;
-    int st = parse_request(c, &r);
+    int st;
+
+    if (c->h2 || (c->in_len > 0 && memcmp(c->in, HD_H2SRV_PREFACE,
+                                          c->in_len < HD_H2SRV_PREFACE_LEN ? c->in_len
+                                                                           : HD_H2SRV_PREFACE_LEN) == 0)) {
+        h2_process(c);
+        return;
+    }
+    st = parse_request(c, &r);
 
     if (st == 0) {
         conn_recv(c);
@@ -996,6 +1095,10 @@ static void on_conn_op(struct hd_loop_op *op, int res)
     c->out_off += (size_t)res;
     if (c->out_off < c->out_len) {
         conn_send(c);
+        return;
+    }
+    if (c->h2) {
+        h2_flush(c);
         return;
     }
     if (!c->final_sent) {

@@ -19,7 +19,11 @@
  * The token is compared in constant time ("Authorization: Bearer TOKEN"); a wrong or missing
  * token is 401. Requests are capped (headers 16 KiB, body max_body, 10,000 lines), keep-alive
  * and pipelining are supported, "Expect: 100-continue" is honoured; chunked request bodies
- * are refused with 411 (send Content-Length). */
+ * are refused with 411 (send Content-Length).
+ *
+ * h2c with prior knowledge is served on the same sockets: a connection that starts with the
+ * HTTP/2 client preface is handed to h2srv.c (nghttp2 on memory buffers) and its requests go
+ * to the same handlers. The Upgrade: h2c dance is not supported. */
 #ifndef HD_INGESTSRV_H
 #define HD_INGESTSRV_H
 

@@ -152,6 +152,29 @@ grep -Eq '^127.0.0.1 +6 ' "$T/top.txt" || fail "top row: $(cat "$T/top.txt")"
 "$HERALD" top --once --listen "127.0.0.1:$PORT" --sort host >/dev/null || fail "top over TCP"
 pass "herald top --once shows the host with its backlog"
 
+# --- h2c (prior knowledge) on the same sockets. One URL per curl run: curl 7.88 cannot reuse
+# a prior-knowledge connection (curl#10634, fixed in 8.0); h2load covers reuse and multiplexing.
+H2=(curl -sS --max-time 10 --http2-prior-knowledge)
+code=$("${H2[@]}" --unix-socket "$SOCK" -o /dev/null -w '%{http_code} %{http_version}' \
+    --data-binary "$(env 9)" http://h/v1/activities)
+[ "$code" = "401 2" ] || fail "h2c without token: $code"
+"${H2[@]}" --unix-socket "$SOCK" "${AUTH[@]}" -H 'Content-Type: application/json' -o "$T/r9.json" \
+    -w '%{http_code} %{http_version}' --data-binary "$(env 9)" http://h/v1/activities >"$T/c9"
+[ "$(cat "$T/c9")" = "202 2" ] || { cat "$T/r9.json"; fail "h2c single: $(cat "$T/c9")"; }
+"${H2[@]}" "${AUTH[@]}" -o "$T/r10.json" -w '%{http_code}' --data-binary "$(env 9)" \
+    "$TCP/v1/activities" >"$T/c10"
+[ "$(cat "$T/c10")" = 200 ] && [ "$(jq -r '.results[0].duplicate' "$T/r10.json")" = true ] ||
+    fail "h2c duplicate: $(cat "$T/c10") $(cat "$T/r10.json")"
+"${H2[@]}" -o "$T/metrics3.txt" "$TCP/metrics" || fail "h2c metrics"
+if command -v promtool >/dev/null 2>&1; then
+    promtool check metrics <"$T/metrics3.txt" || fail "promtool on h2c metrics"
+fi
+if command -v h2load >/dev/null 2>&1; then
+    h2load -n 200 -c 2 -m 10 "$TCP/healthz" >"$T/h2load.txt" 2>&1 || fail "h2load"
+    grep -q '200 succeeded' "$T/h2load.txt" || fail "h2load: $(grep requests: "$T/h2load.txt")"
+fi
+pass "h2c: 401, 202, duplicate 200, metrics; 200 multiplexed requests over 2 connections"
+
 # --- drain: SIGTERM exits 0, endpoint gone
 kill -TERM "$RUN_PID"
 rc=0
@@ -159,5 +182,5 @@ for _ in $(seq 100); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
 wait "$RUN_PID" || rc=$?
 [ "$rc" = 0 ] || { tail -5 "$T/run.log"; fail "exit status $rc after SIGTERM"; }
 [ ! -e "$SOCK" ] || fail "socket file left behind"
-[ "$("$HERALD" --db "$DB" stats --json | jq .activities)" = 6 ] || fail "activities after restart"
+[ "$("$HERALD" --db "$DB" stats --json | jq .activities)" = 7 ] || fail "activities after restart"
 pass "SIGTERM: drained, exit 0, socket removed; every accepted activity is in the store"
