@@ -468,6 +468,9 @@ static int has_token(const char *v, size_t n, const char *tok)
 
 /* Returns 1 with r filled when a whole request is in c->in, 0 when more bytes are needed,
  * or an HTTP status (>= 400) to answer and close. */
+static int authorized(struct hd_ingestsrv *s, const struct req *r);
+static int path_is(const struct req *r, const char *path);
+
 static int parse_request(struct iconn *c, struct req *r)
 {
     char *end = memmem(c->in, c->in_len, "\r\n\r\n", 4);
@@ -542,6 +545,10 @@ static int parse_request(struct iconn *c, struct req *r)
     if (r->chunked)
         return 411;
     if (c->in_len < hlen + r->content_length) {
+        /* Refuse a body nobody may send before buffering it (up to max_body). */
+        if ((path_is(r, "/v1/activities") || path_is(r, "/v1/follows")) &&
+            !authorized(c->srv, r))
+            return 401;
         if (r->expect_continue && !c->continued)
             return 100;
         return 0;
@@ -1058,13 +1065,17 @@ static void process(struct iconn *c)
     o.srv = c->srv;
     if (st >= 400) {
         o.close_after = 1;
-        respond_error(&o, st,
-                      st == 411   ? "chunked request bodies are not supported: send Content-Length"
-                      : st == 413 ? "request body too large"
-                      : st == 431 ? "request headers too large"
-                      : st == 505 ? "HTTP/1.x only"
-                                  : "malformed request",
-                      NULL);
+        if (st == 401)
+            respond_error(&o, 401, "a valid bearer token is required",
+                          "WWW-Authenticate: Bearer realm=\"herald\"\r\n");
+        else
+            respond_error(&o, st,
+                          st == 411   ? "chunked request bodies are not supported: send Content-Length"
+                          : st == 413 ? "request body too large"
+                          : st == 431 ? "request headers too large"
+                          : st == 505 ? "HTTP/1.x only"
+                                      : "malformed request",
+                          NULL);
         h1_send(c, &o);
         return;
     }

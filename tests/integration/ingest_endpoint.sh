@@ -53,6 +53,12 @@ code=$("${U[@]}" -o /dev/null -w '%{http_code}' -H "Authorization: Bearer ${TOKE
     --data-binary "$(env 0)" http://h/v1/activities)
 [ "$code" = 401 ] || fail "token with a suffix: $code"
 [ "$("${U[@]}" http://h/healthz)" = ok ] || fail "healthz"
+# the token is checked before any body is read: headers announcing 1 MB, no body sent
+exec 3<>"/dev/tcp/127.0.0.1/$PORT"
+printf 'POST /v1/activities HTTP/1.1\r\nHost: h\r\nContent-Length: 1000000\r\n\r\n' >&3
+first=$(timeout 5 head -1 <&3 | tr -d '\r') || true
+exec 3<&-
+[ "$first" = "HTTP/1.1 401 Unauthorized" ] || fail "no early 401: $first"
 pass "401 without or with a wrong token"
 
 AUTH=(-H "Authorization: Bearer $TOKEN")
