@@ -145,8 +145,7 @@ int hd_h2_new(struct hd_http_conn *conn)
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
     struct hd_h2 *h2 = calloc(1, sizeof(*h2));
-    nghttp2_settings_entry iv[3];
-    size_t hb = conn->client->opts.max_header_bytes;
+    nghttp2_settings_entry iv[2];
     int rv;
 
     if (!h2)
@@ -175,13 +174,14 @@ int hd_h2_new(struct hd_http_conn *conn)
         free(h2);
         return -ENOMEM;
     }
+    /* No SETTINGS_MAX_HEADER_LIST_SIZE: it is advisory and what a server does when over it
+     * varies (reset, or drop and let the stream time out). The cap is enforced in on_header,
+     * which fails just that stream with HD_ERR_TOO_LARGE. */
     iv[0].settings_id = NGHTTP2_SETTINGS_ENABLE_PUSH;
     iv[0].value = 0;
-    iv[1].settings_id = NGHTTP2_SETTINGS_MAX_HEADER_LIST_SIZE;
-    iv[1].value = hb > 0xffffffffu ? 0xffffffffu : (uint32_t)hb;
-    iv[2].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
-    iv[2].value = 1 << 20;
-    rv = nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, 3);
+    iv[1].settings_id = NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE;
+    iv[1].value = 1 << 20;
+    rv = nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, 2);
     if (rv != 0) {
         nghttp2_session_del(h2->session);
         free(h2);

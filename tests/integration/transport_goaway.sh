@@ -50,4 +50,12 @@ out=$(probe --url "http://h2.fedi.test:$PORT/inbox" $(R) --count 150 --concurren
 echo "timeouts free streams: $out"
 expect_eq "$out" timeout_response 150
 [ "$(jget "$out" max_latency_ms)" -lt 1000 ] || fail "queued requests starved: $out"
+# Response headers over max_header_bytes: that stream fails with too_large, the connection
+# stays up for the others.
+start_tool h2_server --big-headers 1
+out=$(probe --url "http://h2.fedi.test:$PORT/inbox" $(R) --count 10 --concurrency 5) ||
+    fail "probe: $out"
+echo "h2 big headers: $out"
+expect_eq "$out" too_large 10
+[ "$(stat_of connections)" -eq 1 ] || fail "too_large closed the h2 connection"
 echo "transport_goaway: ok"

@@ -15,6 +15,16 @@ expect_eq "$out" origin_version 2
 expect_eq "$out" max_streams 100
 expect_eq "$out" idle_after_shutdown 1
 
+# Large request bodies go out under flow control; the echoed 700 KB responses are read and
+# dropped past max_body (4096 per response kept).
+head -c 700000 /dev/zero | tr '\0' 'a' >"$T/big.json"
+out=$(probe --url "https://h2.fedi.test:$PORT/inbox" --resolve "h2.fedi.test:$PORT:127.0.0.1" \
+    --allow-private-addresses --ca-file "$PKI/ca.pem" --count 10 --concurrency 10 \
+    --body "$T/big.json") || fail "probe: $out"
+echo "h2 big bodies: $out"
+expect_eq "$out" ok2xx 10
+expect_eq "$out" body_bytes 40960
+
 out=$(probe --url "https://127.0.0.1:$PORT/inbox" --allow-private-addresses \
     --ca-file "$PKI/ca.pem" --count 50 --concurrency 50) || fail "probe: $out"
 echo "h2 tls ip literal: $out"

@@ -5,6 +5,7 @@
  *
  *   h2_server [--port-file F] [--stats-file F] [--max-concurrent N] [--goaway-after N]
  *             [--refuse-every N] [--silent 1] [--status N] [--delay-ms N] [--max-seconds N]
+ *             [--big-headers 1]
  *
  * Stats file: "connections=N requests=M refused=R max_active=A" (A: most streams seen open
  * at once on one connection).
@@ -26,7 +27,7 @@
 #include <unistd.h>
 
 static const char *stats_file;
-static unsigned max_concurrent = 100, goaway_after, refuse_every, silent, delay_ms;
+static unsigned max_concurrent = 100, goaway_after, refuse_every, silent, delay_ms, big_headers;
 static int status_code = 202;
 static atomic_long n_conns, n_reqs, n_refused, max_active;
 static atomic_long stream_seq;
@@ -90,7 +91,21 @@ static void respond(struct sconn *c, int32_t id)
         {(uint8_t *)"server", (uint8_t *)"h2_server", 6, 9, NGHTTP2_NV_FLAG_NONE},
     };
     snprintf(st, sizeof(st), "%03d", status_code);
-    nghttp2_submit_response(c->s, id, nv, 2, NULL);
+    if (big_headers) { /* ~100 KB of response headers over HEADERS + CONTINUATION */
+        static char names[100][16], value[1001];
+        nghttp2_nv big[102];
+        memset(value, 'v', 1000);
+        big[0] = nv[0];
+        big[1] = nv[1];
+        for (int i = 0; i < 100; i++) {
+            snprintf(names[i], sizeof(names[i]), "x-filler-%d", i);
+            big[i + 2] = (nghttp2_nv){(uint8_t *)names[i], (uint8_t *)value, strlen(names[i]),
+                                      1000, NGHTTP2_NV_FLAG_NO_INDEX};
+        }
+        nghttp2_submit_response(c->s, id, big, 102, NULL);
+    } else {
+        nghttp2_submit_response(c->s, id, nv, 2, NULL);
+    }
     c->served++;
     atomic_fetch_add(&n_reqs, 1);
     if (goaway_after && c->served == (long)goaway_after && !c->goaway_sent) {
@@ -176,7 +191,15 @@ static void *serve(void *arg)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cb, on_frame_recv);
     nghttp2_session_callbacks_set_on_begin_headers_callback(cb, on_begin_headers);
     nghttp2_session_callbacks_set_on_stream_close_callback(cb, on_stream_close);
-    nghttp2_session_server_new(&c->s, cb, c);
+    {
+        nghttp2_option *opt;
+        nghttp2_option_new(&opt);
+        /* nghttp2 refuses to send header blocks over 64 KiB by default; --big-headers needs
+         * more. */
+        nghttp2_option_set_max_send_header_block_length(opt, 1 << 20);
+        nghttp2_session_server_new2(&c->s, cb, c, opt);
+        nghttp2_option_del(opt);
+    }
     nghttp2_session_callbacks_del(cb);
     nghttp2_submit_settings(c->s, NGHTTP2_FLAG_NONE, iv, 1);
     while (nghttp2_session_want_read(c->s) || nghttp2_session_want_write(c->s)) {
@@ -263,6 +286,8 @@ int main(int argc, char **argv)
             silent = (unsigned)atoi(v);
         else if (!strcmp(a, "--status"))
             status_code = atoi(v);
+        else if (!strcmp(a, "--big-headers"))
+            big_headers = (unsigned)atoi(v);
         else if (!strcmp(a, "--delay-ms"))
             delay_ms = (unsigned)atoi(v);
         else if (!strcmp(a, "--max-seconds"))
