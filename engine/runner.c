@@ -89,6 +89,7 @@ struct sact {
     size_t body_len;
     char digest[64];
     char cdigest[64]; /* RFC 9530 Content-Digest */
+    uint64_t after[2]; /* activities this one must not overtake on a host (0 = none) */
 };
 
 struct shost {
@@ -509,6 +510,8 @@ static struct sact *act_get(struct sthread *th, uint64_t seq, int *err)
     a->key_id = slice_dup(kid);
     a->body = slice_dup(v.body);
     a->body_len = v.body.n;
+    a->after[0] = v.after[0];
+    a->after[1] = v.after[1];
     if (!a->id || !a->key_id || !a->body) {
         act_free(a);
         *err = -ENOMEM;
@@ -944,6 +947,15 @@ static int dispatch(struct sthread *th, struct sdel *d)
     }
     if (th->rules && !hd_rules_allows(th->rules, h->name))
         return add_ack(th, d, HD_ACK_DROP, 0, 0, "refused by the domain rules") ? 0 : -ENOMEM;
+    if ((d->act->after[0] || d->act->after[1]) && rtxn(th) &&
+        hd_queue_blocked(th->st, rtxn(th), h->name, d->act->after) == 1) {
+        /* An Update/Delete/Undo whose Create (or undone activity) is still queued for this
+         * host must not overtake it: give the lease back and look again in a second (or as
+         * soon as the host is rescanned). Nothing is counted. */
+        del_release(th, d);
+        note_retry_due(h, wall_ms() + 1000);
+        return 0;
+    }
     if (!d->switched)
         d->scheme = h->scheme;
     if (d->scheme == HD_SCHEME_RFC9421)
@@ -1305,7 +1317,7 @@ static int cmp_u32(const void *a, const void *b)
 
 /* Hands the committer a snapshot of the hosts that are doing something, for `herald host
  * list`, `stats` and `top` (records older than HD_LIVE_FRESH_MS are not shown). */
-static void publish_live(struct sthread *th)
+static void publish_live(struct sthread *th, int all)
 {
     uint64_t now = hd_loop_now_ms(th->loop), wall = wall_ms();
     double secs = (double)(now - th->last_live_ms) / 1000.0;
@@ -1329,7 +1341,8 @@ static void publish_live(struct sthread *th)
         for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
             struct live_item *it;
             uint32_t sorted[32];
-            if (!h->inflight && !h->nready && !h->ok_since && h->pol.breaker == 0 && !h->pol.dead)
+            if (!all && !h->inflight && !h->nready && !h->ok_since && h->pol.breaker == 0 &&
+                !h->pol.dead)
                 continue;
             it = &b->live[n++];
             snprintf(it->host, sizeof(it->host), "%s", h->name);
@@ -1421,7 +1434,7 @@ static void *thread_main(void *arg)
         if (hd_loop_now_ms(th->loop) - th->last_ctl_ms >= CTL_POLL_MS)
             poll_controls(th);
         if (hd_loop_now_ms(th->loop) - th->last_live_ms >= LIVE_INTERVAL_MS)
-            publish_live(th);
+            publish_live(th, 0);
         if (th->o->override_gen && atomic_load(th->o->override_gen) != th->override_gen)
             reapply_overrides(th); /* ops: configuration reloaded */
         rtxn_end(th);
@@ -1442,9 +1455,14 @@ static void *thread_main(void *arg)
     /* Stop: let in-flight requests finish or fail, and their acknowledgements commit. */
     drain_inflight(th); /* ops: up to the drain deadline; nothing new is sent */
     hd_http_client_shutdown(th->http);
-    for (int i = 0; i < 2000 && (!hd_http_client_idle(th->http) || th->batches_out ||
-                                 (th->cur && th->cur->n));
+    for (int i = 0, last = 0; i < 2000 && (!hd_http_client_idle(th->http) || th->batches_out ||
+                                           (th->cur && th->cur->n) || !last);
          i++) {
+        if (!last && hd_http_client_idle(th->http)) {
+            /* Final live report: nothing in flight any more (no stale in_flight in stats). */
+            publish_live(th, 1);
+            last = 1;
+        }
         flush_acks(th);
         arm_efd(th);
         hd_loop_run_once(th->loop, 5);
