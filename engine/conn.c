@@ -592,6 +592,14 @@ static void on_timer(struct hd_timer *t)
         h2c_fallback(conn);
         break;
     case HD_CT_IDLE:
+        if (conn->h2 && !conn->draining && conn->state == HD_CONN_OPEN) {
+            /* Say goodbye: GOAWAY, and hd_conn_flush closes once it has left. */
+            conn->draining = 1;
+            hd_h2_terminate(conn->h2);
+            arm(conn, HD_CT_IDLE, 1000); /* in case it cannot leave */
+            hd_conn_flush(conn);
+            break;
+        }
         hd_conn_close(conn, 0);
         break;
     default:

@@ -194,6 +194,8 @@ int hd_h2_pull(struct hd_http_conn *conn);
 void hd_h2_cancel(struct hd_http_conn *conn, struct hd_http_rq *rq);
 /* Peer's SETTINGS_MAX_CONCURRENT_STREAMS (100 until known). */
 unsigned hd_h2_peer_max_streams(const struct hd_h2 *h2);
+/* Queues GOAWAY(NO_ERROR): the session finishes once it has been sent. */
+void hd_h2_terminate(struct hd_h2 *h2);
 /* 0 when the session is finished (GOAWAY exchanged and no streams left). */
 int hd_h2_alive(const struct hd_h2 *h2);
 

@@ -300,6 +300,11 @@ unsigned hd_h2_peer_max_streams(const struct hd_h2 *h2)
     return v;
 }
 
+void hd_h2_terminate(struct hd_h2 *h2)
+{
+    nghttp2_session_terminate_session(h2->session, NGHTTP2_NO_ERROR);
+}
+
 int hd_h2_alive(const struct hd_h2 *h2)
 {
     return nghttp2_session_want_read(h2->session) || nghttp2_session_want_write(h2->session);
