@@ -7,6 +7,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,12 +53,24 @@ static int io_send(WOLFSSL *ssl, char *buf, int sz, void *ctx)
     return sz;
 }
 
+/* wolfSSL_Init is reference counted but its first call is not safe to race, and each loop
+ * thread creates its own client: initialise once per process and never clean up (the library
+ * may be in use by another thread's client, or by the signer). */
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+static int tls_init_rv;
+
+static void tls_init(void)
+{
+    tls_init_rv = wolfSSL_Init();
+}
+
 int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
 {
     struct hd_tls_ctx *c;
     int rv;
 
-    if (wolfSSL_Init() != WOLFSSL_SUCCESS)
+    pthread_once(&tls_once, tls_init);
+    if (tls_init_rv != WOLFSSL_SUCCESS)
         return HD_ERR_TLS;
     c = calloc(1, sizeof(*c));
     if (!c)
@@ -99,7 +112,6 @@ void hd_tls_ctx_free(struct hd_tls_ctx *c)
         return;
     wolfSSL_CTX_free(c->ctx);
     free(c);
-    wolfSSL_Cleanup();
 }
 
 static int is_ip_literal(const char *host)
