@@ -428,8 +428,7 @@ static const char DEFAULT_CIPHERS[] =
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256:"
     "ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384";
 
-static WOLFSSL_CTX *make_ctx(const char *cert, const char *key, const char *ciphers,
-                             int allow_h2)
+static WOLFSSL_CTX *make_ctx(const char *cert, const char *key, const char *ciphers, int allow_h2)
 {
     WOLFSSL_CTX *ctx = wolfSSL_CTX_new(wolfSSLv23_server_method());
 

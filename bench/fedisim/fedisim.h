@@ -21,7 +21,7 @@
 
 #include "loop.h"
 
-#define FS_MAX_BODY (1024u * 1024u)      /* request bodies above this get 413 */
+#define FS_MAX_BODY (1024u * 1024u)       /* request bodies above this get 413 */
 #define FS_MAX_HEADER_BYTES (16u * 1024u) /* request header block above this gets 431 */
 #define FS_MAX_HEADERS 64                 /* header fields kept per request */
 #define FS_MAX_CONNS_DEFAULT 16384
@@ -34,27 +34,27 @@ enum fs_dead { FS_DEAD_NO = 0, FS_DEAD_REFUSE, FS_DEAD_HANG };
 #define FS_PROFILE_MAX_ERRS 16
 
 struct fs_profile {
-    char *pattern;          /* "host", "*.suffix" or "*" */
+    char *pattern; /* "host", "*.suffix" or "*" */
     enum fs_lat lat;
-    double lat_a, lat_b;    /* fixed: a; uniform: a..b; lognormal: median a, p99 b (ms) */
-    int status;             /* success status, default 202 */
+    double lat_a, lat_b; /* fixed: a; uniform: a..b; lognormal: median a, p99 b (ms) */
+    int status;          /* success status, default 202 */
     struct {
         int status;
         double frac;
     } errs[FS_PROFILE_MAX_ERRS];
     int nerrs;
-    int retry_after;        /* seconds for 429/503 Retry-After; default 1 */
-    int retry_after_date;   /* nonzero: send Retry-After as an HTTP-date */
-    double rate;            /* requests/s per host before 429 (0: unlimited) */
-    double burst;           /* token bucket depth (default: rate, at least 1) */
+    int retry_after;      /* seconds for 429/503 Retry-After; default 1 */
+    int retry_after_date; /* nonzero: send Retry-After as an HTTP-date */
+    double rate;          /* requests/s per host before 429 (0: unlimited) */
+    double burst;         /* token bucket depth (default: rate, at least 1) */
     enum fs_dead dead;
-    double hang;            /* fraction of requests never answered */
-    double reset;           /* fraction reset mid-request (h2: RST_STREAM, h1: close) */
-    double close;           /* fraction answered by closing the connection (both protocols) */
-    unsigned goaway_after;  /* h2: GOAWAY after this many streams on a connection (0: never);
-                             * h1: Connection: close after this many requests */
-    int verify;             /* -1: follow --verify; 0: never; 1: always */
-    unsigned schemes;       /* FS_SIG_* accepted when verifying; default FS_SIG_ANY */
+    double hang;           /* fraction of requests never answered */
+    double reset;          /* fraction reset mid-request (h2: RST_STREAM, h1: close) */
+    double close;          /* fraction answered by closing the connection (both protocols) */
+    unsigned goaway_after; /* h2: GOAWAY after this many streams on a connection (0: never);
+                            * h1: Connection: close after this many requests */
+    int verify;            /* -1: follow --verify; 0: never; 1: always */
+    unsigned schemes;      /* FS_SIG_* accepted when verifying; default FS_SIG_ANY */
 };
 
 struct fs_profiles {

@@ -54,7 +54,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *b
 
 #define NV(n, v, vl)                                                                               \
     {                                                                                              \
-        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE                 \
+        (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE                  \
     }
 
 /* Writes the decided answer. A CLOSE answer only sets c->close_now: the caller closes once it
@@ -137,8 +137,7 @@ static void dispatch(struct fs_conn *c, struct fs_stream *s)
         FS_COUNT(srv, srv->stats.goaways++);
     }
     if (s->resp.delay_ms > 0 && s->resp.act != FS_ACT_HANG) {
-        if (hd_timer_arm(c->w->loop, &s->timer, hd_loop_now_ms(c->w->loop) + s->resp.delay_ms) ==
-            0)
+        if (hd_timer_arm(c->w->loop, &s->timer, hd_loop_now_ms(c->w->loop) + s->resp.delay_ms) == 0)
             return;
     }
     stream_answer(s);

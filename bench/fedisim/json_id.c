@@ -156,14 +156,30 @@ static int scan_string(struct scan *s, char *out, size_t cap, size_t *outlen)
             return -1;
         unsigned char e = *s->p++, c;
         switch (e) {
-        case '"': c = '"'; break;
-        case '\\': c = '\\'; break;
-        case '/': c = '/'; break;
-        case 'b': c = '\b'; break;
-        case 'f': c = '\f'; break;
-        case 'n': c = '\n'; break;
-        case 'r': c = '\r'; break;
-        case 't': c = '\t'; break;
+        case '"':
+            c = '"';
+            break;
+        case '\\':
+            c = '\\';
+            break;
+        case '/':
+            c = '/';
+            break;
+        case 'b':
+            c = '\b';
+            break;
+        case 'f':
+            c = '\f';
+            break;
+        case 'n':
+            c = '\n';
+            break;
+        case 'r':
+            c = '\r';
+            break;
+        case 't':
+            c = '\t';
+            break;
         case 'u': {
             unsigned cp, lo;
             if (read_u4(s, &cp) < 0)
@@ -240,8 +256,7 @@ static int scan_lit(struct scan *s, const char *lit, size_t n)
 }
 
 /* Scans one value. At depth 0 (the top-level object) the member "id" is decoded into out. */
-static int scan_value(struct scan *s, int depth, char *out, size_t cap, size_t *outlen,
-                      int *found)
+static int scan_value(struct scan *s, int depth, char *out, size_t cap, size_t *outlen, int *found)
 {
     if (depth > FS_JSON_MAX_DEPTH)
         return -1;

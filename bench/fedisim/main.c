@@ -26,15 +26,14 @@ static void on_signal(int sig)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: fedisim [--tls-port P] [--tls-h1-port P] [--h2c-port P] [--h1-port P]\n"
-            "               [--bind 127.0.0.1] --cert server.pem --key server.key\n"
-            "               [--profiles FILE] [--keys FILE] [--verify all|none|sample:N]\n"
-            "               [--expect FILE] [--report FILE] [--ready-file FILE]\n"
-            "               [--max-seconds N] [--max-conns N] [--idle-timeout S] [--seed N]\n"
-            "               [--log-level error|warn|info|debug] [--tls-ciphers LIST] [--quiet]\n"
-            "               [--threads N]\n"
-            "Port 0 picks an ephemeral port; the ready file says which.\n");
+    fprintf(f, "usage: fedisim [--tls-port P] [--tls-h1-port P] [--h2c-port P] [--h1-port P]\n"
+               "               [--bind 127.0.0.1] --cert server.pem --key server.key\n"
+               "               [--profiles FILE] [--keys FILE] [--verify all|none|sample:N]\n"
+               "               [--expect FILE] [--report FILE] [--ready-file FILE]\n"
+               "               [--max-seconds N] [--max-conns N] [--idle-timeout S] [--seed N]\n"
+               "               [--log-level error|warn|info|debug] [--tls-ciphers LIST] [--quiet]\n"
+               "               [--threads N]\n"
+               "Port 0 picks an ephemeral port; the ready file says which.\n");
 }
 
 static int write_atomic(const char *path, const char *data, size_t len)
@@ -153,9 +152,28 @@ static uint64_t now_ms(void)
 }
 
 enum {
-    O_TLS = 256, O_TLS_H1, O_H2C, O_H1, O_BIND, O_CERT, O_KEY, O_PROFILES, O_KEYS, O_VERIFY,
-    O_REPORT, O_READY, O_MAXSEC, O_QUIET, O_EXPECT, O_MAXCONNS, O_IDLE, O_SEED, O_LOG, O_HELP,
-    O_CIPHERS, O_THREADS
+    O_TLS = 256,
+    O_TLS_H1,
+    O_H2C,
+    O_H1,
+    O_BIND,
+    O_CERT,
+    O_KEY,
+    O_PROFILES,
+    O_KEYS,
+    O_VERIFY,
+    O_REPORT,
+    O_READY,
+    O_MAXSEC,
+    O_QUIET,
+    O_EXPECT,
+    O_MAXCONNS,
+    O_IDLE,
+    O_SEED,
+    O_LOG,
+    O_HELP,
+    O_CIPHERS,
+    O_THREADS
 };
 
 static const struct option opts[] = {
@@ -214,20 +232,48 @@ int main(int argc, char **argv)
                 return 2;
             }
             break;
-        case O_BIND: bind_addr = optarg; break;
-        case O_CERT: cert = optarg; break;
-        case O_KEY: key = optarg; break;
-        case O_PROFILES: profiles = optarg; break;
-        case O_KEYS: keys = optarg; break;
-        case O_VERIFY: verify = optarg; break;
-        case O_REPORT: report = optarg; break;
-        case O_READY: ready = optarg; break;
-        case O_MAXSEC: max_seconds = strtod(optarg, NULL); break;
-        case O_QUIET: srv.quiet = 1; break;
-        case O_EXPECT: expect = optarg; break;
-        case O_MAXCONNS: max_conns = strtoul(optarg, NULL, 10); break;
-        case O_IDLE: idle_s = strtoul(optarg, NULL, 10); break;
-        case O_SEED: seed = strtoull(optarg, NULL, 0); break;
+        case O_BIND:
+            bind_addr = optarg;
+            break;
+        case O_CERT:
+            cert = optarg;
+            break;
+        case O_KEY:
+            key = optarg;
+            break;
+        case O_PROFILES:
+            profiles = optarg;
+            break;
+        case O_KEYS:
+            keys = optarg;
+            break;
+        case O_VERIFY:
+            verify = optarg;
+            break;
+        case O_REPORT:
+            report = optarg;
+            break;
+        case O_READY:
+            ready = optarg;
+            break;
+        case O_MAXSEC:
+            max_seconds = strtod(optarg, NULL);
+            break;
+        case O_QUIET:
+            srv.quiet = 1;
+            break;
+        case O_EXPECT:
+            expect = optarg;
+            break;
+        case O_MAXCONNS:
+            max_conns = strtoul(optarg, NULL, 10);
+            break;
+        case O_IDLE:
+            idle_s = strtoul(optarg, NULL, 10);
+            break;
+        case O_SEED:
+            seed = strtoull(optarg, NULL, 0);
+            break;
         case O_LOG:
             rv = hd_log_parse_level(optarg);
             if (rv < 0) {
@@ -236,10 +282,18 @@ int main(int argc, char **argv)
             }
             hd_log_level = rv;
             break;
-        case O_CIPHERS: ciphers = optarg; break;
-        case O_THREADS: nthreads = atoi(optarg); break;
-        case O_HELP: usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case O_CIPHERS:
+            ciphers = optarg;
+            break;
+        case O_THREADS:
+            nthreads = atoi(optarg);
+            break;
+        case O_HELP:
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (optind != argc) {

@@ -33,8 +33,10 @@ struct fs_verifier {
 };
 
 static const char *const badsig_names[FS_BAD_LAST] = {
-    "none",        "content_type", "date",      "digest",    "no_signature", "bad_signature_header",
-    "headers_list", "unknown_key", "algorithm", "signature", "scheme",
+    "none",         "content_type", "date",
+    "digest",       "no_signature", "bad_signature_header",
+    "headers_list", "unknown_key",  "algorithm",
+    "signature",    "scheme",
 };
 
 const char *fs_badsig_name(enum fs_badsig b)
@@ -383,8 +385,8 @@ static int build_signing_string(const struct fs_req *r, const struct sigparams *
         if (strcmp(name, "(created)") == 0 || strcmp(name, "(expires)") == 0) {
             const char *v = name[1] == 'c' ? sp->created : sp->expires;
             size_t vl = name[1] == 'c' ? sp->created_len : sp->expires_len;
-            if (!v || append(buf, &len, name, strlen(name)) < 0 ||
-                append(buf, &len, ": ", 2) < 0 || append(buf, &len, v, vl) < 0)
+            if (!v || append(buf, &len, name, strlen(name)) < 0 || append(buf, &len, ": ", 2) < 0 ||
+                append(buf, &len, v, vl) < 0)
                 return -1;
             continue;
         }
@@ -486,8 +488,7 @@ static enum fs_badsig verify_alg(struct fs_verifier *v, struct vkey *k, const ch
         if (verify_pkcs1(k, sig, siglen, msg, msglen))
             return FS_BAD_NONE;
         /* hs2019 (or no alg) with an RSA key may also mean RSASSA-PSS with SHA-512. */
-        if (verify_with(v, k->pkey, EVP_sha512(), RSA_PKCS1_PSS_PADDING, sig, siglen, msg,
-                        msglen))
+        if (verify_with(v, k->pkey, EVP_sha512(), RSA_PKCS1_PSS_PADDING, sig, siglen, msg, msglen))
             return FS_BAD_NONE;
         return FS_BAD_SIGNATURE;
     }
@@ -553,8 +554,8 @@ struct sig9421 {
 
 static int is_key_char(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' ||
-           c == '.' || c == '*';
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.' ||
+           c == '*';
 }
 
 /* An sf-string at *p (opening quote); sets its content span. No escapes are expected in
@@ -806,8 +807,8 @@ static enum fs_badsig verify_9421(struct fs_verifier *v, const struct fs_req *r,
     }
     if (s.expires >= 0 && s.expires < now)
         return FS_BAD_DATE;
-    if (r->body_len > 0 && !content_digest_ok(fs_req_get(r, "content-digest"), r->body,
-                                              r->body_len))
+    if (r->body_len > 0 &&
+        !content_digest_ok(fs_req_get(r, "content-digest"), r->body, r->body_len))
         return FS_BAD_DIGEST;
     /* What must be covered: the method, the target (whole URI, or authority and path), and
      * the body through Content-Digest. */

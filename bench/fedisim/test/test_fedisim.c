@@ -84,13 +84,12 @@ static void test_json(void)
     {
         char doc[400];
         int len = snprintf(doc, sizeof(doc), "{\"id\":\"a\",\"x\":%s}", deep);
-        T_EQ_INT(fs_json_activity_id((const uint8_t *)doc, (size_t)len, out, sizeof(out), &ol),
-                 -1);
+        T_EQ_INT(fs_json_activity_id((const uint8_t *)doc, (size_t)len, out, sizeof(out), &ol), -1);
     }
     /* An id longer than the caller's buffer is refused. */
-    T_EQ_INT(fs_json_activity_id((const uint8_t *)"{\"id\":\"0123456789\"}", 19, out,
-                                 sizeof(out), &ol),
-             -1);
+    T_EQ_INT(
+        fs_json_activity_id((const uint8_t *)"{\"id\":\"0123456789\"}", 19, out, sizeof(out), &ol),
+        -1);
 }
 
 static void test_pairs(void)
@@ -229,9 +228,13 @@ static void test_profiles(void)
 
     /* Refused: unknown keys, bad values, fractions over 1 (their log lines are silenced). */
     hd_log_level = -1;
-    const char *bad[] = {"[x]\nlatency = often\n", "[x]\nfrobnicate = 1\n",
-                         "[x]\nerror_500 = 0.7\nerror_502 = 0.4\n", "[x]\nstatus = 99\n",
-                         "[x]\ndead = maybe\n", "[x]\nsignature = jws\n", "orphan = 1\n"};
+    const char *bad[] = {"[x]\nlatency = often\n",
+                         "[x]\nfrobnicate = 1\n",
+                         "[x]\nerror_500 = 0.7\nerror_502 = 0.4\n",
+                         "[x]\nstatus = 99\n",
+                         "[x]\ndead = maybe\n",
+                         "[x]\nsignature = jws\n",
+                         "orphan = 1\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         T_EQ_INT(write_file(path, bad[i]), 0);
         fs_profiles_init(&p);
