@@ -57,11 +57,16 @@ conns=$(stat_of connections)
 [ "$conns" -eq 3 ] || fail "idle close: $conns connections, want 3 (probe, round 1, round 2)"
 
 # Retry-After passes through; chunked and close-delimited bodies.
-start_tool h1_server --status 429 --retry-after 120 --mode chunked
+start_tool h1_server --status 429 --retry-after 120 --mode chunked \
+    --accept-signature 'sig1=("@method" "@target-uri");alg=ed25519'
 out=$(probe --url "http://h1.fedi.test:$PORT/inbox" $(R) --count 5 --concurrency 5) ||
     fail "probe: $out"
+echo "h1 429: $out"
 expect_eq "$out" 429 5
 expect_eq "$out" body_bytes 25
+printf '%s' "$out" | grep -q '"retry_after":"120"' || fail "Retry-After not passed: $out"
+printf '%s' "$out" | grep -q "\"accept_signature\":\"sig1=('@method' '@target-uri');alg=ed25519\"" ||
+    fail "Accept-Signature not passed: $out"
 start_tool h1_server --mode close
 out=$(probe --url "http://h1.fedi.test:$PORT/inbox" $(R) --count 10 --concurrency 2) ||
     fail "probe: $out"

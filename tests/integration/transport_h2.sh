@@ -4,11 +4,15 @@
 . "$(dirname "$0")/transport_lib.bash"
 make_pki
 
-start_nghttpd --echo-upload "$PKI/server.key" "$PKI/server.pem"
+start_nghttpd -v --echo-upload "$PKI/server.key" "$PKI/server.pem"
 out=$(probe --url "https://h2.fedi.test:$PORT/inbox" --resolve "h2.fedi.test:$PORT:127.0.0.1" \
     --allow-private-addresses --ca-file "$PKI/ca.pem" --count 2000 --concurrency 300) ||
     fail "probe: $out"
 echo "h2 tls: $out"
+# nghttpd -v tags every line with its session id: count the sessions that carried requests
+# (the readiness check of start_nghttpd is a bare TCP connect and gets an id too).
+sessions=$(grep 'recv HEADERS' "$T/nghttpd.log" | grep -o '^\[id=[0-9]*\]' | sort -u | wc -l)
+[ "$sessions" -eq 1 ] || fail "2000 requests used $sessions h2 connections, want 1"
 expect_eq "$out" ok2xx 2000
 expect_eq "$out" 2 2000          # versions.2 (first "2": key of the versions object)
 expect_eq "$out" origin_version 2

@@ -3,7 +3,8 @@
  * blocking I/O: this is a test tool, not engine code.
  *
  *   h1_server [--port N] [--port-file F] [--stats-file F] [--tls-cert F --tls-key F]
- *             [--status N] [--retry-after V] [--mode MODE] [--max-seconds N]
+ *             [--status N] [--retry-after V] [--accept-signature V] [--mode MODE]
+ *             [--max-seconds N]
  *
  * MODE: normal | close (Connection: close) | silent (read, never answer) | garbage |
  *       chunked | lying-cl (promise 1000000 bytes, send 10, hang) | trickle (endless chunked
@@ -32,6 +33,7 @@
 static const char *mode = "normal";
 static const char *stats_file;
 static const char *retry_after;
+static const char *accept_sig;
 static int status_code = 202;
 static WOLFSSL_CTX *tls_ctx;
 static atomic_long n_conns, n_reqs;
@@ -165,9 +167,10 @@ static void *serve(void *arg)
             c_puts(c, "HTTP/1.1 2x0 what\r\n\r\n");
             goto out;
         }
-        snprintf(head, sizeof(head), "HTTP/1.1 %d Status\r\nServer: h1_server\r\n%s%s%s",
+        snprintf(head, sizeof(head), "HTTP/1.1 %d Status\r\nServer: h1_server\r\n%s%s%s%s%s%s",
                  status_code, retry_after ? "Retry-After: " : "", retry_after ? retry_after : "",
-                 retry_after ? "\r\n" : "");
+                 retry_after ? "\r\n" : "", accept_sig ? "Accept-Signature: " : "",
+                 accept_sig ? accept_sig : "", accept_sig ? "\r\n" : "");
         if (c_puts(c, head) != 0)
             goto out;
         if (strcmp(mode, "close") == 0) {
@@ -250,6 +253,8 @@ int main(int argc, char **argv)
             key = v;
         else if (!strcmp(a, "--status"))
             status_code = atoi(v);
+        else if (!strcmp(a, "--accept-signature"))
+            accept_sig = v;
         else if (!strcmp(a, "--retry-after"))
             retry_after = v;
         else if (!strcmp(a, "--mode"))

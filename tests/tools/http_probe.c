@@ -38,6 +38,8 @@ struct probe {
     size_t body_bytes;
     int verbose;
     int first_error;
+    char retry_after[128];      /* last Retry-After seen */
+    char accept_signature[256]; /* last Accept-Signature seen */
 };
 
 static const char *err_name(int err)
@@ -92,6 +94,19 @@ static void on_done(const struct hd_http_resp *resp, void *ud)
                     resp->http_version, resp->body_len,
                     resp->retry_after ? resp->retry_after : "-");
     }
+    /* Copies: the strings are only valid during this call. Quotes are not expected in the
+     * test values and are replaced to keep the JSON valid. */
+    if (resp->retry_after)
+        snprintf(p->retry_after, sizeof(p->retry_after), "%s", resp->retry_after);
+    if (resp->accept_signature)
+        snprintf(p->accept_signature, sizeof(p->accept_signature), "%s",
+                 resp->accept_signature);
+    for (char *q = p->accept_signature; *q; q++)
+        if (*q == '"' || *q == '\\')
+            *q = '\'';
+    for (char *q = p->retry_after; *q; q++)
+        if (*q == '"' || *q == '\\')
+            *q = '\'';
     if (resp->http_version >= 0 && resp->http_version <= 2)
         p->versions[resp->http_version]++;
     if (resp->latency_ms > p->max_latency)
@@ -347,7 +362,8 @@ int main(int argc, char **argv)
             first = 0;
         }
     }
-    printf("}}\n");
+    printf("},\"retry_after\":\"%s\",\"accept_signature\":\"%s\"}\n", p.retry_after,
+           p.accept_signature);
     if (idle)
         hd_http_client_free(p.client);
     hd_dns_free(dns);
