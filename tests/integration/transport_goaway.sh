@@ -50,6 +50,12 @@ out=$(probe --url "http://h2.fedi.test:$PORT/inbox" $(R) --count 150 --concurren
 echo "timeouts free streams: $out"
 expect_eq "$out" timeout_response 150
 [ "$(jget "$out" max_latency_ms)" -lt 1000 ] || fail "queued requests starved: $out"
+# Status and Retry-After over h2.
+start_tool h2_server --status 503 --retry-after 7
+out=$(probe --url "http://h2.fedi.test:$PORT/inbox" $(R) --count 3) || fail "probe: $out"
+expect_eq "$out" 503 3
+printf '%s' "$out" | grep -q '"retry_after":"7"' || fail "Retry-After not passed on h2: $out"
+
 # Response headers over max_header_bytes: that stream fails with too_large, the connection
 # stays up for the others.
 start_tool h2_server --big-headers 1

@@ -5,7 +5,7 @@
  *
  *   h2_server [--port-file F] [--stats-file F] [--max-concurrent N] [--goaway-after N]
  *             [--refuse-every N] [--silent 1] [--status N] [--delay-ms N] [--max-seconds N]
- *             [--big-headers 1]
+ *             [--big-headers 1] [--retry-after V]
  *
  * Stats file: "connections=N requests=M refused=R max_active=A" (A: most streams seen open
  * at once on one connection).
@@ -29,6 +29,7 @@
 static const char *stats_file;
 static unsigned max_concurrent = 100, goaway_after, refuse_every, silent, delay_ms, big_headers;
 static int status_code = 202;
+static const char *retry_after;
 static atomic_long n_conns, n_reqs, n_refused, max_active;
 static atomic_long stream_seq;
 static pthread_mutex_t stats_mu = PTHREAD_MUTEX_INITIALIZER;
@@ -103,6 +104,11 @@ static void respond(struct sconn *c, int32_t id)
                                       1000, NGHTTP2_NV_FLAG_NO_INDEX};
         }
         nghttp2_submit_response(c->s, id, big, 102, NULL);
+    } else if (retry_after) {
+        nghttp2_nv ra[3] = {nv[0], nv[1],
+                            {(uint8_t *)"retry-after", (uint8_t *)retry_after, 11,
+                             strlen(retry_after), NGHTTP2_NV_FLAG_NONE}};
+        nghttp2_submit_response(c->s, id, ra, 3, NULL);
     } else {
         nghttp2_submit_response(c->s, id, nv, 2, NULL);
     }
@@ -286,6 +292,8 @@ int main(int argc, char **argv)
             silent = (unsigned)atoi(v);
         else if (!strcmp(a, "--status"))
             status_code = atoi(v);
+        else if (!strcmp(a, "--retry-after"))
+            retry_after = v;
         else if (!strcmp(a, "--big-headers"))
             big_headers = (unsigned)atoi(v);
         else if (!strcmp(a, "--delay-ms"))
