@@ -528,6 +528,16 @@ static void new_conn(struct fs_listener *l, int fd)
     conn_check(c);
 }
 
+static void on_accept_retry(struct hd_timer *t)
+{
+    struct fs_listener *l = container_of(t, struct fs_listener, retry);
+
+    if (__atomic_load_n(&l->w->srv->stopping, __ATOMIC_ACQUIRE))
+        return;
+    if (arm_accept(l) < 0)
+        HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"cannot queue accept\"");
+}
+
 static void on_accept(struct hd_loop_op *op, int res)
 {
     struct fs_listener *l = container_of(op, struct fs_listener, op);
@@ -538,10 +548,22 @@ static void on_accept(struct hd_loop_op *op, int res)
             close(res);
         return;
     }
-    if (res >= 0)
+    if (res >= 0) {
+        l->accept_errors = 0;
         new_conn(l, res);
-    else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED)
+    } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
+        /* Out of descriptors or memory: the connection stays in the backlog, so accepting
+         * again at once would spin. Wait 100 ms; log the first and every 100th. */
+        if (l->accept_errors++ % 100 == 0)
+            HD_LOG(HD_LOG_WARN, "fedisim",
+                   "msg=\"accept failed, retrying in 100 ms\" err=%d n=%llu", res,
+                   (unsigned long long)l->accept_errors);
+        FS_COUNT(l->w->srv, l->w->srv->stats.accept_errors++);
+        hd_timer_arm(l->w->loop, &l->retry, hd_loop_now_ms(l->w->loop) + 100);
+        return;
+    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED) {
         HD_LOG(HD_LOG_WARN, "fedisim", "msg=\"accept failed\" err=%d", res);
+    }
     if (arm_accept(l) < 0)
         HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"cannot queue accept\"");
 }
@@ -599,6 +621,7 @@ int fs_worker_listen(struct fs_worker *w, enum fs_lkind kind, const char *bind_a
     l->port = ntohs(fam == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
                                    : ((struct sockaddr_in6 *)&ss)->sin6_port);
     l->op.cb = on_accept;
+    hd_timer_init(&l->retry, on_accept_retry);
     return 0;
 }
 
@@ -622,6 +645,7 @@ void fs_worker_stop(struct fs_worker *w)
         struct fs_listener *l = &w->lst[k];
         if (l->fd < 0)
             continue;
+        hd_timer_disarm(w->loop, &l->retry);
         if (l->accepting)
             hd_loop_cancel(w->loop, &l->op);
         shutdown(l->fd, SHUT_RDWR);

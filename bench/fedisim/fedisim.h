@@ -150,6 +150,7 @@ struct fs_stats {
     uint64_t h2, h1;
     uint64_t bytes_in, bytes_out, body_bytes;
     uint64_t conns, conns_refused, conns_hung, conns_over_limit, tls_failures, h1_preface_rejects;
+    uint64_t accept_errors; /* accepts failed for lack of descriptors or memory */
     uint64_t badsig_reason[FS_BAD_LAST];
     uint64_t verified, unverified, verified_cavage, verified_rfc9421;
     uint64_t duplicates; /* accepts of an already-accepted pair */
@@ -261,6 +262,8 @@ struct fs_listener {
     int port;
     struct hd_loop_op op;
     int accepting;
+    struct hd_timer retry;  /* re-arms the accept after EMFILE / ENFILE / ENOMEM */
+    uint64_t accept_errors; /* consecutive failed accepts, for the log */
 };
 
 enum fs_verify_mode { FS_VERIFY_NONE = 0, FS_VERIFY_ALL, FS_VERIFY_SAMPLE };

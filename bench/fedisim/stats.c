@@ -450,6 +450,7 @@ json_t *fs_stats_report(const struct fs_stats *st, size_t top)
     SETI("connections_refused", st->conns_refused);
     SETI("connections_hung", st->conns_hung);
     SETI("connections_over_limit", st->conns_over_limit);
+    SETI("accept_errors", st->accept_errors);
     SETI("tls_failures", st->tls_failures);
     SETI("h1_preface_rejects", st->h1_preface_rejects);
     SETI("elapsed_s", time(NULL) - st->started);
