@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "dns.h"
 #include "err.h"
+#include "h2.h"
 #include "h1.h"
 #include "log.h"
 #include "tls.h"

@@ -9,6 +9,7 @@
 
 #include "conn.h"
 #include "err.h"
+#include "h2.h"
 #include "log.h"
 
 struct hd_h2 {
