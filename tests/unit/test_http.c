@@ -164,6 +164,27 @@ int main(void)
     T_EQ_INT(hd_http_origin_info(c, "127.0.0.1", port, 0, &ver, &maxs), 0);
     T_EQ_INT(ver, 1); /* silent to the preface: treated as no h2c */
 
+    /* Many origins (the table grows past its first 64 buckets): each request on a closed
+     * port completes with an error (HD_ERR_CONNECT), per-origin accounting stays exact. */
+    {
+        struct ctx many;
+        struct hd_http_req r = req;
+        memset(&many, 0, sizeof(many));
+        r.user_data = &many;
+        for (uint16_t p = 1; p <= 300; p++) {
+            r.port = p;
+            T_EQ_INT(hd_http_submit(c, &r), 0);
+        }
+        T_EQ_INT(hd_http_inflight(c, "127.0.0.1", 7, 0), 1);
+        for (int i = 0; i < 500 && many.done < 300; i++)
+            hd_loop_run_once(loop, 10);
+        T_EQ_INT(many.done, 300);
+        T_EQ_INT(hd_http_inflight(c, NULL, 0, 0), 0);
+        T_EQ_INT(hd_http_inflight(c, "127.0.0.1", 7, 0), 0);
+        for (int i = 0; i < 8; i++) /* ports 1..8: nothing listens there on a sane host */
+            T_OK(many.errs[i] == HD_ERR_CONNECT || many.errs[i] == HD_ERR_PROTOCOL);
+    }
+
     hd_http_client_shutdown(c);
     for (int i = 0; i < 200 && !hd_http_client_idle(c); i++)
         hd_loop_run_once(loop, 10);
