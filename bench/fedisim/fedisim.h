@@ -158,7 +158,8 @@ struct fs_stats {
     struct fs_hosts hosts;
     struct fs_pairset *expect; /* --expect pairs, or NULL */
     uint64_t expect_count;
-    uint64_t unexpected; /* accepted pairs not in --expect */
+    uint64_t unexpected;    /* accepts of pairs not in --expect */
+    uint64_t expected_seen; /* distinct --expect pairs accepted (so missing is O(1)) */
     time_t started;
     uint64_t first_request_ms, last_request_ms, first_accept_ms, last_accept_ms; /* unix ms */
 };

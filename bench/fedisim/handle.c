@@ -450,8 +450,12 @@ void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto)
             h->accepted++;
         if (rv == 0)
             st->duplicates++;
-        if (st->expect && !fs_pairset_has(st->expect, resp->pa, resp->pb))
-            st->unexpected++;
+        if (st->expect) {
+            if (!fs_pairset_has(st->expect, resp->pa, resp->pb))
+                st->unexpected++;
+            else if (rv == 1)
+                st->expected_seen++;
+        }
     }
     FS_UNLOCK(srv);
 }
