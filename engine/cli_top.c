@@ -20,6 +20,7 @@
 #include "cli_top.h"
 #include "config.h"
 #include "err.h"
+#include "metrics.h"
 
 #define TOP_FETCH_LIMIT 2000       /* hosts fetched per refresh (the largest backlogs) */
 #define TOP_RESPONSE_MAX (32u << 20)
@@ -32,12 +33,14 @@ struct row {
     long long backlog, retrying, in_flight, window, done, failed, live_done, last_status;
     double p50, p99, rate;
     int dead;
+    uint64_t lat[HD_METRICS_NBUCKETS];
 };
 
 /* Previous poll's delivered counts, for rates. */
 struct prev {
     char host[256];
     long long live_done;
+    uint64_t lat[HD_METRICS_NBUCKETS]; /* latency buckets at the previous poll */
 };
 
 struct top {
@@ -256,12 +259,12 @@ static int cmp_host(const void *a, const void *b)
 static int (*const comparators[])(const void *, const void *) = {
     cmp_backlog, cmp_rate, cmp_p99, cmp_failed, cmp_in_flight, cmp_host};
 
-static long long prev_done(const struct top *t, const char *host)
+static const struct prev *prev_of(const struct top *t, const char *host)
 {
     for (size_t i = 0; i < t->nprev; i++)
         if (!strcmp(t->prev[i].host, host))
-            return t->prev[i].live_done;
-    return -1;
+            return &t->prev[i];
+    return NULL;
 }
 
 static void fmt_ms(char *buf, size_t len, double ms)
@@ -295,7 +298,9 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
     json_array_foreach(hosts, i, h)
     {
         struct row *r = &rows[i];
-        long long pd;
+        const struct prev *pv;
+        uint64_t delta[HD_METRICS_NBUCKETS], dn = 0;
+        json_t *lat = json_object_get(h, "lat");
         r->host = jstr(h, "host");
         r->backlog = jint(h, "backlog");
         r->retrying = jint(h, "retrying");
@@ -310,8 +315,21 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
         r->dead = json_is_true(json_object_get(h, "dead"));
         r->last_status = jint(h, "last_status");
         r->last_error = jstr(h, "last_error");
-        pd = prev_done(t, r->host);
-        r->rate = pd >= 0 && dt > 0 && r->live_done >= pd ? (double)(r->live_done - pd) / dt : 0;
+        for (unsigned k = 0; k < HD_METRICS_NBUCKETS; k++)
+            r->lat[k] = (uint64_t)json_integer_value(json_array_get(lat, k));
+        pv = prev_of(t, r->host);
+        r->rate = pv && dt > 0 && r->live_done >= pv->live_done
+                      ? (double)(r->live_done - pv->live_done) / dt
+                      : 0;
+        /* Latency of the last interval when it saw answers; else since the engine started. */
+        for (unsigned k = 0; pv && k < HD_METRICS_NBUCKETS; k++) {
+            delta[k] = r->lat[k] >= pv->lat[k] ? r->lat[k] - pv->lat[k] : 0;
+            dn += delta[k];
+        }
+        if (dn) {
+            r->p50 = hd_metrics_quantile_us(delta, 0.5) / 1e3;
+            r->p99 = hd_metrics_quantile_us(delta, 0.99) / 1e3;
+        }
         total_rate += r->rate;
     }
     qsort(rows, n, sizeof(*rows), comparators[t->sort]);
@@ -354,6 +372,7 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
     for (i = 0; i < n && t->nprev < TOP_PREV_MAX; i++) {
         snprintf(t->prev[t->nprev].host, sizeof(t->prev[0].host), "%s", rows[i].host);
         t->prev[t->nprev].live_done = rows[i].live_done;
+        memcpy(t->prev[t->nprev].lat, rows[i].lat, sizeof(rows[i].lat));
         t->nprev++;
     }
     free(rows);

@@ -10,6 +10,8 @@
  *   herald top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval SEC] [--limit N]
  *              [--sort backlog|rate|p99|failed|inflight|host] [--once]
  *
+ * p50/p99 are over the answers of the last interval (since the engine started when the
+ * interval had none), from the per-host latency buckets in the view.
  * Keys: b backlog, r rate, l p99 latency, f failed, i in flight, h host name; q quits.
  * --once prints one plain frame (no ANSI) and exits, for scripts. */
 #ifndef HD_CLI_TOP_H

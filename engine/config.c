@@ -604,7 +604,8 @@ static int load(struct parse *p, const char *name, struct hd_config **out)
         c->run.ca_file = c->ca_file_buf;
     if (c->user_agent_buf)
         c->run.user_agent = c->user_agent_buf;
-    qsort(c->hosts, c->nhosts, sizeof(*c->hosts), host_cmp);
+    if (c->nhosts)
+        qsort(c->hosts, c->nhosts, sizeof(*c->hosts), host_cmp);
     *out = c;
     return 0;
 }

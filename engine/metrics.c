@@ -769,6 +769,14 @@ int hd_metrics_render_hosts_json(struct hd_metrics *m, struct hd_store *st, size
                                        ? atomic_load(&lh->last_status)
                                        : (int)h->rec.last_status),
                       "last_error", lerr, "oldest_ms", (json_int_t)h->oldest_ms);
+        if (o && lh) {
+            /* raw latency buckets, so that a viewer can take quantiles of the last interval */
+            json_t *lat = json_array();
+            for (unsigned k = 0; lat && k < HD_METRICS_NBUCKETS; k++)
+                json_array_append_new(lat, json_integer((json_int_t)hc[k]));
+            if (lat)
+                json_object_set_new(o, "lat", lat);
+        }
         if (o)
             json_array_append_new(hosts, o);
     }

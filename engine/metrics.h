@@ -113,7 +113,7 @@ int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, siz
 /* Renders the host view as JSON for `herald top`:
  * {"now_ms":N,"totals":{...},"hosts":[{"host":..,"backlog":..,"retrying":..,"in_flight":..,
  *   "window":..,"done":..,"failed":..,"requests":..,"p50_ms":..,"p99_ms":..,"breaker":"closed",
- *   "dead":false,"last_status":..,"last_error":".."}, ...]}
+ *   "dead":false,"last_status":..,"last_error":"..","lat":[bucket counts]}, ...]}
  * with at most limit hosts (0 = all), those with the largest backlog first. */
 int hd_metrics_render_hosts_json(struct hd_metrics *m, struct hd_store *st, size_t limit,
                                  char **out, size_t *len);

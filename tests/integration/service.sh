@@ -35,8 +35,10 @@ for _ in $(seq 50); do grep -q 'RELOADING=1' "$T/notify.log" && break; sleep 0.1
 grep -q 'RELOADING=1' "$T/notify.log" || fail "no RELOADING=1"
 pass "SIGHUP: RELOADING=1 then READY=1"
 
-# the request is in flight now (the blackhole accepted and never answers)
-sleep 1
+# the request is in flight once the blackhole has a connection (it never answers)
+for _ in $(seq 200); do [ -e "$T/bh.port.got" ] && break; sleep 0.05; done
+[ -e "$T/bh.port.got" ] || fail "nothing reached the blackhole"
+sleep 0.3 # connected; the request follows at once
 start=$(date +%s%N)
 kill -TERM "$RUN"
 rc=0
@@ -54,9 +56,9 @@ S=$("$HERALD" --db "$DB" stats --json)
 [ "$(jq .deliveries.done <<<"$S")" = 0 ] || fail "done?"
 pass "the delivery cut off by the deadline is still queued for the next run"
 
-# A slow receiver (answers after 800 ms) inside the deadline: SIGTERM waits for the answer and
+# A slow receiver (answers after 1.5 s) inside the deadline: SIGTERM waits for the answer and
 # the delivery is done.
-"$HELPER" slow "$T/slow.port" 800 &
+"$HELPER" slow "$T/slow.port" 1500 &
 PIDS+=($!)
 wait_file "$T/slow.port"
 SLOW=$(cat "$T/slow.port")
@@ -66,7 +68,8 @@ printf '[run]\nresponse_timeout = 60s\ndrain_timeout = 5s\nretry_base = 1h\n' >"
 "$HERALD" --db "$DB" run --config "$T/herald.ini" --allow-private-addresses 2>"$T/run2.log" &
 RUN=$!
 PIDS+=("$RUN")
-sleep 0.4 # leased and sent; the answer comes 800 ms after the request
+for _ in $(seq 200); do [ -e "$T/slow.port.got" ] && break; sleep 0.05; done # request in flight
+[ -e "$T/slow.port.got" ] || fail "the slow receiver never got the request"
 kill -TERM "$RUN"
 rc=0
 wait "$RUN" || rc=$?

@@ -3,6 +3,7 @@
  *   ops_helper blackhole PORTFILE  accept TCP on 127.0.0.1 (port written to PORTFILE) and
  *                                  never answer: requests stay in flight
  *   ops_helper slow PORTFILE MS    answer each HTTP/1.1 request 202 after MS milliseconds
+ *                                  (creates PORTFILE.got when a request has arrived)
  * Both run until SIGTERM or 120 s, whichever comes first. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -89,6 +90,14 @@ static int blackhole_mode(const char *portfile)
         c = accept(fd, NULL, NULL);
         if (c >= 0 && nconns < 256)
             conns[nconns++] = c; /* held open, never read from or answered */
+        if (c >= 0) {
+            char got[4096];
+            FILE *g;
+            snprintf(got, sizeof(got), "%s.got", portfile); /* a connection is in */
+            g = fopen(got, "w");
+            if (g)
+                fclose(g);
+        }
         else if (c >= 0)
             close(c);
     }
@@ -145,6 +154,13 @@ static int slow_mode(const char *portfile, int delay_ms)
                     static const char ok[] =
                         "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
                     struct timespec ts = {delay_ms / 1000, (delay_ms % 1000) * 1000000L};
+                    char got[4096];
+                    FILE *g;
+                    /* tell the test a request is in flight (PORTFILE.got) */
+                    snprintf(got, sizeof(got), "%s.got", portfile);
+                    g = fopen(got, "w");
+                    if (g)
+                        fclose(g);
                     nanosleep(&ts, NULL);
                     if (send(c, ok, sizeof(ok) - 1, MSG_NOSIGNAL) < 0)
                         perror("send");
