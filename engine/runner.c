@@ -307,7 +307,8 @@ static void reapply_overrides(struct sthread *th)
     th->override_gen = atomic_load(th->o->override_gen);
     for (size_t i = 0; i < th->hosts_cap; i++)
         for (struct shost *h = th->hosts[i]; h; h = h->hnext)
-            apply_override(th, h);
+            if (!h->has_ctl) /* `herald host set` (hostctl) wins over the file */
+                apply_override(th, h);
 }
 
 /* Publishes the host's policy state; keeps this thread's breaker/dead gauges in step. */
