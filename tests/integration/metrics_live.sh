@@ -21,7 +21,8 @@ gen_envelopes https "$TLS_PORT" 20 5 >"$T/env.jsonl" # 100 deliveries, 20 per ho
 "$HERALD" --db "$DB" enqueue "$T/env.jsonl" >/dev/null || fail "enqueue"
 echo "token-$RANDOM$RANDOM" >"$T/token"
 SOCK="$T/ingest.sock"
-"$HERALD" --db "$DB" run --listen "unix:$SOCK" --token-file "$T/token" \
+printf '[host "h2.fedi.test"]\nmax_inflight = 1\n' >"$T/herald.ini"
+"$HERALD" --db "$DB" run --config "$T/herald.ini" --listen "unix:$SOCK" --token-file "$T/token" \
     --resolve "*:$TLS_PORT:127.0.0.1" --ca-file "$T/certs/ca.pem" --allow-private-addresses \
     --retry-base 3600000 2>"$T/run.log" &
 RUN=$!
@@ -52,7 +53,9 @@ awk '$1 ~ /^herald_delivery_duration_seconds_bucket\{le="0.01"\}/ {b=$2} END {ex
 [ "$(val 'herald_host_backlog{host="h3.fedi.test"}')" = 20 ] || fail "h3 backlog"
 [ "$(val 'herald_host_deliveries_total{host="h1.fedi.test",outcome="done"}')" = 20 ] ||
     fail "h1 done (top hosts: $(grep -c '^herald_host_backlog' "$T/m.txt"))"
-pass "live metrics: 80 done, $req requests, latency/sign/commit histograms, h3 breaker open"
+[ "$(val 'herald_host_window{host="h2.fedi.test"}')" = 1 ] || fail "h2 window not capped by its [host] section"
+[ "$(val 'herald_host_window{host="h1.fedi.test"}')" -gt 1 ] || fail "h1 window"
+pass "live metrics: 80 done, $req requests, latency/sign/commit histograms, h3 breaker open, [host] max_inflight caps h2 at 1"
 if command -v promtool >/dev/null 2>&1; then
     promtool check metrics <"$T/m.txt" || fail "promtool"
     pass "promtool accepts the live output"
