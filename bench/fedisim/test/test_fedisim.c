@@ -269,6 +269,38 @@ static void test_req(void)
     fs_req_fini(&r);
 }
 
+static void test_report(void)
+{
+    struct fs_stats st;
+    struct fs_profiles p;
+    json_t *o, *ph;
+    char name[32];
+
+    fs_profiles_init(&p);
+    T_EQ_INT(fs_stats_init(&st, 1u << 16, 1000), 0);
+    for (int i = 0; i < 120; i++) {
+        int n = snprintf(name, sizeof(name), "h%d.fedi.test", i);
+        struct fs_host *h = fs_stats_host(&st, &p, name, (size_t)n);
+        h->requests = (uint64_t)((i * 37) % 120) + 1; /* a permutation of 1..120 */
+        T_OK(fs_stats_host(&st, &p, name, (size_t)n) == h);
+    }
+    o = fs_stats_report(&st, 50);
+    T_OK(o != NULL);
+    ph = json_object_get(o, "per_host");
+    T_EQ_INT(json_object_size(ph), 50);
+    T_EQ_INT(json_integer_value(json_object_get(o, "hosts")), 120);
+    /* The busiest 50 are those with 71..120 requests. */
+    const char *k;
+    json_t *v;
+    json_object_foreach(ph, k, v)
+    {
+        T_OK(json_integer_value(json_object_get(v, "requests")) >= 71);
+    }
+    json_decref(o);
+    fs_stats_fini(&st);
+    fs_profiles_fini(&p);
+}
+
 int main(void)
 {
     test_json();
@@ -276,5 +308,6 @@ int main(void)
     test_hosts();
     test_profiles();
     test_req();
+    test_report();
     T_DONE();
 }
