@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# herald-bench end to end, small: `herald-bench healthy --small` and `hostile --small` (400
+# hosts, 20,000 follows, one post each) against fedisim. Checks the JSON record's fields and
+# that fedisim's loss and duplicate counts agree with Herald's own stats: every pair Herald
+# counts done was accepted once by the receiver, and the pairs the receiver is missing are
+# exactly the deliveries Herald still holds (pending, retrying or failed).
+source "$(dirname "$0")/lib/common.sh"
+need jq; need openssl; need curl; need h2load
+HB="$HD_BUILD/bench/herald-bench"
+[ -x "$HB" ] || fail "$HB is not built"
+[ -x "$HD_BUILD/bench/popgen/popgen" ] || { echo "SKIP: popgen not built" >&2; exit 77; }
+
+check_record() { # SCENARIO
+    local rec
+    rec=$(ls "$T"/out/"$1"-small-*/record.json | head -1)
+    [ -s "$rec" ] || fail "$1: no record.json"
+    jq -e '(.scenario | type == "string") and (.commit | type == "string")
+        and (.machine | type == "string") and (.command | test("^herald-bench "))
+        and (.figures.delivered | type == "number") and (.figures.deliveries_per_s > 0)
+        and (.figures.cpu_s_per_1000 > 0) and (.figures.max_rss_mb > 0)
+        and (.figures.latency_s.p50 | type == "number") and (.figures.latency_s.p99 >= .figures.latency_s.p50)
+        and (.figures.latency_s.max >= .figures.latency_s.p99)
+        and (.figures.lost == 0) and (.limits.sign_ops_per_s_core > 0) and (.limits.h2load_rps > 0)
+        and (.ratios.cpu_per_delivery_over_sign > 0) and (.ratios.rate_over_h2load > 0)
+        and (.receiver.bad_signature == 0) and (.receiver.unexpected == 0)
+        and (.figures.healthy_class.per_s > 0)' "$rec" >/dev/null ||
+        fail "$1: record fields: $(jq -c '{figures, limits: (.limits | del(.signrate)), ratios}' "$rec")"
+    jq -e '.checks.agree and .checks.herald_done_eq_receiver_unique
+        and .checks.receiver_missing_eq_herald_open' "$rec" >/dev/null ||
+        fail "$1: fedisim and Herald disagree: $(jq -c '{checks, receiver, herald_stats}' "$rec")"
+    echo "$rec"
+}
+
+"$HB" healthy --small --out "$T/out" --no-results >"$T/healthy.log" 2>&1 ||
+    { tail -20 "$T/healthy.log"; fail "herald-bench healthy --small failed"; }
+R=$(check_record healthy)
+jq -e '.figures.delivered == .setup.deliveries_expected and .figures.duplicates == 0
+    and .receiver.missing == 0 and (.figures.fanout_s > 0)' "$R" >/dev/null ||
+    fail "healthy: not every delivery made exactly once: $(jq -c '{figures, receiver}' "$R")"
+if command -v gnuplot >/dev/null; then
+    for p in rate latency backlog; do
+        [ -s "$(dirname "$R")/$p.png" ] || fail "healthy: no $p.png"
+    done
+fi
+grep 'delivered' "$T/healthy.log" | head -1
+
+"$HB" hostile --small --out "$T/out" --no-results >"$T/hostile.log" 2>&1 ||
+    { tail -20 "$T/hostile.log"; fail "herald-bench hostile --small failed"; }
+R=$(check_record hostile)
+# Dead and failing hosts leave deliveries behind; the healthy class must be complete.
+jq -e '.figures.delivered < .setup.deliveries_expected and .receiver.missing > 0
+    and .figures.healthy_class.seconds > 0 and .receiver.connections_refused > 0' "$R" >/dev/null ||
+    fail "hostile: expected failing hosts: $(jq -c '{figures, receiver}' "$R")"
+grep 'delivered' "$T/hostile.log" | head -1
+
+# summary mode reads the records back.
+"$HB" summary "$T/out" | jq -e -s 'length == 2 and all(.agree_all)' >/dev/null ||
+    fail "summary: $("$HB" summary "$T/out")"
+pass "herald-bench healthy/hostile --small: records complete, fedisim and Herald agree"
