@@ -46,12 +46,42 @@ static void disarm(struct hd_http_conn *conn)
     hd_timer_disarm(loop_of(conn), &conn->timer);
 }
 
-/* ---- send buffer ---- */
+/* ---- send buffer ----
+ * A connection holds a send buffer only while it has output: most connections of a large
+ * fan-out sit idle waiting for answers, and 64 KiB each would add up. Buffers go back to a
+ * small per-client pool, so steady traffic allocates nothing. */
+
+static int wbuf_get(struct hd_http_conn *conn)
+{
+    struct hd_http_client *c = conn->client;
+
+    if (conn->wbuf)
+        return 0;
+    conn->wbuf = c->wbuf_pool_n > 0 ? c->wbuf_pool[--c->wbuf_pool_n] : malloc(HD_CONN_WBUF);
+    conn->woff = conn->wlen = 0;
+    return conn->wbuf ? 0 : -ENOMEM;
+}
+
+static void wbuf_put(struct hd_http_conn *conn)
+{
+    struct hd_http_client *c = conn->client;
+
+    if (!conn->wbuf || conn->send_busy || conn->wlen > conn->woff)
+        return;
+    if (c->wbuf_pool_n < HD_CONN_WBUF_POOL)
+        c->wbuf_pool[c->wbuf_pool_n++] = conn->wbuf;
+    else
+        free(conn->wbuf);
+    conn->wbuf = NULL;
+    conn->woff = conn->wlen = 0;
+}
 
 size_t hd_conn_room(struct hd_http_conn *conn)
 {
     size_t room;
 
+    if (wbuf_get(conn) != 0)
+        return 0;
     if (!conn->send_busy && conn->woff > 0) {
         memmove(conn->wbuf, conn->wbuf + conn->woff, conn->wlen - conn->woff);
         conn->wlen -= conn->woff;
@@ -67,7 +97,7 @@ size_t hd_conn_room(struct hd_http_conn *conn)
 
 static int append(struct hd_http_conn *conn, const uint8_t *data, size_t n)
 {
-    if (n > HD_CONN_WBUF - conn->wlen)
+    if (wbuf_get(conn) != 0 || n > HD_CONN_WBUF - conn->wlen)
         return -1;
     memcpy(conn->wbuf + conn->wlen, data, n);
     conn->wlen += n;
@@ -78,8 +108,8 @@ static int tls_sink(const uint8_t *data, size_t n, void *user_data)
 {
     struct hd_http_conn *conn = user_data;
 
-    if (n > HD_CONN_WBUF - conn->wlen)
-        hd_conn_room(conn); /* compacts when no send is in flight */
+    if (!conn->wbuf || n > HD_CONN_WBUF - conn->wlen)
+        hd_conn_room(conn); /* gets a buffer, compacts when no send is in flight */
     return append(conn, data, n);
 }
 
@@ -137,7 +167,7 @@ void hd_conn_flush(struct hd_http_conn *conn)
             return;
         }
     }
-    if (!conn->send_busy && conn->wlen > conn->woff) {
+    if (!conn->send_busy && conn->wbuf && conn->wlen > conn->woff) {
         rv = hd_loop_send(loop_of(conn), &conn->send_op, conn->fd, conn->wbuf + conn->woff,
                           conn->wlen - conn->woff);
         if (rv != 0) {
@@ -147,6 +177,7 @@ void hd_conn_flush(struct hd_http_conn *conn)
         conn->send_busy = 1;
         conn->nops++;
     }
+    wbuf_put(conn); /* nothing left to send: give the buffer back */
 }
 
 static void on_send(struct hd_loop_op *op, int res)
@@ -187,10 +218,7 @@ int hd_conn_open(struct hd_http_client *c, struct hd_http_origin *o)
     if (!conn)
         return -ENOMEM;
     conn->rbuf = malloc(HD_CONN_RBUF);
-    conn->wbuf = malloc(HD_CONN_WBUF);
-    if (!conn->rbuf || !conn->wbuf) {
-        free(conn->rbuf);
-        free(conn->wbuf);
+    if (!conn->rbuf) {
         free(conn);
         return -ENOMEM;
     }
@@ -342,11 +370,6 @@ static void on_connect(struct hd_loop_op *op, int res)
         return;
     }
     if (conn->origin->tls) {
-        conn->pbuf = malloc(HD_CONN_PBUF);
-        if (!conn->pbuf) {
-            hd_conn_close(conn, -ENOMEM);
-            return;
-        }
         rv = hd_tls_new(&conn->tls, c->tls_ctx, conn->origin->host, tls_sink, conn);
         if (rv != 0) {
             hd_conn_close(conn, rv);
@@ -521,7 +544,8 @@ static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len
         established(conn, hd_tls_alpn_h2(conn->tls) ? 2 : 1);
     }
     while (conn->state == HD_CONN_OPEN) {
-        ssize_t n = hd_tls_read(conn->tls, conn->pbuf, HD_CONN_PBUF);
+        uint8_t *pbuf = conn->client->pbuf;
+        ssize_t n = hd_tls_read(conn->tls, pbuf, HD_CONN_PBUF);
         if (n == 0)
             break;
         if (n == HD_ERR_RESET) {
@@ -535,7 +559,7 @@ static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len
             hd_conn_close(conn, (int)n);
             break;
         }
-        plain_input(conn, conn->pbuf, (size_t)n);
+        plain_input(conn, pbuf, (size_t)n);
     }
     if (conn->state == HD_CONN_OPEN)
         save_session(conn);
@@ -776,7 +800,8 @@ void hd_conn_free(struct hd_http_conn *conn)
     hd_tls_free(conn->tls);
     free(conn->h1p);
     free(conn->rbuf);
-    free(conn->pbuf);
-    free(conn->wbuf);
+    conn->send_busy = 0;
+    conn->woff = conn->wlen = 0;
+    wbuf_put(conn);
     free(conn);
 }

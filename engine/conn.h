@@ -14,8 +14,9 @@
 
 #define HD_CONN_MAX_ADDRS 8
 #define HD_CONN_RBUF 16384    /* one recv at a time, into this */
-#define HD_CONN_PBUF 16384    /* decrypted bytes, TLS only */
+#define HD_CONN_PBUF 16384    /* decrypted bytes: one per client, used synchronously */
 #define HD_CONN_WBUF 65536    /* bytes waiting to be sent (ciphertext when TLS) */
+#define HD_CONN_WBUF_POOL 64  /* idle send buffers kept by the client */
 #define HD_CONN_MAX_HEAD 16384 /* request head cap: it is always written in one go */
 #define HD_HTTP_HDR_COPY_MAX 1024 /* Retry-After / Accept-Signature copies longer are dropped */
 
@@ -87,7 +88,8 @@ struct hd_http_conn {
     struct hd_timer timer;
     enum hd_conn_timer timer_kind;
     struct hd_tls *tls;
-    uint8_t *rbuf, *pbuf, *wbuf;
+    uint8_t *rbuf;
+    uint8_t *wbuf;      /* from the client's pool while there is output, else NULL */
     size_t woff, wlen;
     /* HTTP/1.1: one request at a time */
     struct hd_http_rq *h1_rq;
@@ -127,6 +129,9 @@ struct hd_http_client {
     size_t pool_n;
     size_t inflight;
     size_t nconns; /* allocated connection objects */
+    uint8_t *pbuf; /* TLS plaintext, HD_CONN_PBUF: input is handled one connection at a time */
+    uint8_t *wbuf_pool[HD_CONN_WBUF_POOL]; /* send buffers of connections with nothing to send */
+    size_t wbuf_pool_n;
     int shutting_down;
 };
 

@@ -262,7 +262,7 @@ int hd_h2_pull(struct hd_http_conn *conn)
     struct hd_h2 *h2 = conn->h2;
 
     /* A frame from mem_send must be taken whole; ask only while a full DATA frame fits. */
-    while (hd_conn_room(conn) >= 16384 + 64 && nghttp2_session_want_write(h2->session)) {
+    while (nghttp2_session_want_write(h2->session) && hd_conn_room(conn) >= 16384 + 64) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h2->session, &data);
         int rv;

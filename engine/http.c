@@ -165,8 +165,15 @@ int hd_http_client_new(struct hd_http_client **out, struct hd_loop *loop,
         free(c);
         return -ENOMEM;
     }
+    c->pbuf = malloc(HD_CONN_PBUF);
+    if (!c->pbuf) {
+        free(c->buckets);
+        free(c);
+        return -ENOMEM;
+    }
     rv = hd_tls_ctx_new(&c->tls_ctx, opts->ca_file);
     if (rv != 0) {
+        free(c->pbuf);
         free(c->buckets);
         free(c);
         return rv;
@@ -224,6 +231,9 @@ void hd_http_client_free(struct hd_http_client *c)
         free(rq->body);
         free(rq);
     }
+    while (c->wbuf_pool_n > 0)
+        free(c->wbuf_pool[--c->wbuf_pool_n]);
+    free(c->pbuf);
     free(c->buckets);
     hd_tls_ctx_free(c->tls_ctx);
     free(c);

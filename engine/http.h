@@ -30,9 +30,9 @@
  * - 1xx responses are skipped. The body is kept up to max_body bytes (also on error, for
  *   diagnostics); bytes beyond are read and dropped, so only the response timeout ends an
  *   endless body.
- * - Memory per connection: 16 KiB receive + 64 KiB send buffer (+ 16 KiB plaintext with TLS)
- *   plus wolfSSL / nghttp2 state; per request: a pooled record and, once a body arrives, a
- *   max_body buffer that stays with the pooled record.
+ * - Memory per connection: a 16 KiB receive buffer, a 64 KiB send buffer only while output
+ *   is pending (pooled per client), plus wolfSSL / nghttp2 state; per request: a pooled
+ *   record and, once a body arrives, a max_body buffer that stays with the pooled record.
  */
 #ifndef HD_HTTP_H
 #define HD_HTTP_H
