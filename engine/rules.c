@@ -1038,17 +1038,38 @@ static int import_row(struct hd_import *im, const struct csv_rec *r, const int *
     return add_block(im, &b);
 }
 
-/* A header row names a "#domain" (or "domain") column; no domain is spelled that way. */
+/* A header row names a "#domain" column (Mastodon's spelling) and nothing but column names
+ * ("#anything" or a known name), so a data row cannot be taken for one even when a comment
+ * says "#domain". "domain" without '#' counts only next to another known column name, so a
+ * block of the one-label domain "domain" ("domain,suspend,...") still reads as data. */
 static int is_header(const struct csv_rec *r)
 {
+    int hash_domain = 0, plain_domain = 0, other_col = 0;
     for (size_t f = 0; f < r->nf; f++) {
         const char *p = r->buf + r->off[f];
         size_t n = r->len[f];
+        int hash = 0, known = 0;
         trim(&p, &n);
-        if ((n == 7 && !strncasecmp(p, "#domain", 7)) || (n == 6 && !strncasecmp(p, "domain", 6)))
-            return 1;
+        if (n == 0)
+            continue;
+        if (*p == '#') {
+            hash = 1;
+            p++;
+            n--;
+        }
+        for (int c = 0; c < NCOLS; c++)
+            if (strlen(col_names[c]) == n && !strncasecmp(p, col_names[c], n))
+                known = c == COL_DOMAIN ? 1 : 2;
+        if (known == 1 && hash)
+            hash_domain = 1;
+        else if (known == 1)
+            plain_domain = 1;
+        else if (known == 2)
+            other_col = 1;
+        else if (!hash)
+            return 0; /* a value, not a column name */
     }
-    return 0;
+    return hash_domain || (plain_domain && other_col);
 }
 
 int hd_blocks_parse_csv(const char *buf, size_t len, struct hd_import *out)

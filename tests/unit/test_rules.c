@@ -429,6 +429,29 @@ static void test_csv(void)
     T_EQ_INT(im.errs[4].line, 8);
     T_OK(strstr(im.errs[4].why, "unterminated") != NULL);
     hd_import_fini(&im);
+    /* the one-label domain "domain" is data, not a header; "domain,severity" is a header */
+    const char *dom = "domain,suspend\nDomain,Severity\nx.example,silence\n";
+    T_EQ_INT(hd_blocks_parse_csv(dom, strlen(dom), &im), 0);
+    T_EQ_INT(im.nerr_total, 1); /* a header after data is a bad row (severity "Severity") */
+    T_EQ_INT(im.errs[0].line, 2);
+    T_EQ_STR(im.blocks[0].domain, "domain");
+    hd_import_fini(&im);
+    const char *dom2 = "Domain,Severity\ndomain,noop\n";
+    T_EQ_INT(hd_blocks_parse_csv(dom2, strlen(dom2), &im), 0);
+    T_EQ_INT(im.nerr_total, 0);
+    T_EQ_INT(im.n, 1);
+    T_EQ_STR(im.blocks[0].domain, "domain");
+    T_EQ_INT(im.blocks[0].severity, HD_SEV_NOOP);
+    hd_import_fini(&im);
+
+    /* a comment reading "#domain" does not make a data row a header (found by fuzzing) */
+    const char *hashc = "z.example,suspend,false,true,\"#domain\",false\n";
+    T_EQ_INT(hd_blocks_parse_csv(hashc, strlen(hashc), &im), 0);
+    T_EQ_INT(im.nerr_total, 0);
+    T_EQ_INT(im.n, 1);
+    T_EQ_STR(im.blocks[0].comment, "#domain");
+    hd_import_fini(&im);
+
     /* comments must be UTF-8 (they appear in JSON listings) */
     const char *badutf = "x.example,suspend,false,false,\"caf\xc3\xa9\",false\n"
                          "y.example,suspend,false,false,\"bad \xc3\x28\",false\n"
