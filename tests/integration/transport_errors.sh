@@ -60,10 +60,15 @@ for _ in 1 2 3; do
     PIDS+=($!)
     sleep 0.1
 done
-out=$(probe --url "http://h1.fedi.test:$PORT/inbox" --resolve "h1.fedi.test:$PORT:127.0.0.1" \
-    --allow-private-addresses --count 2 --connect-timeout-ms 400) || fail "$out"
-echo "connect timeout: $out"
-expect_eq "$out" timeout_connect 2
+# Only meaningful if this kernel drops SYNs to a full backlog (it does on Linux by default).
+if timeout 1 bash -c "exec 5<>/dev/tcp/127.0.0.1/$PORT" 2>/dev/null; then
+    echo "connect timeout: backlog does not fill here, not checked"
+else
+    out=$(probe --url "http://h1.fedi.test:$PORT/inbox" --resolve "h1.fedi.test:$PORT:127.0.0.1" \
+        --allow-private-addresses --count 2 --connect-timeout-ms 400) || fail "$out"
+    echo "connect timeout: $out"
+    expect_eq "$out" timeout_connect 2
+fi
 
 # TLS timeout: a server that accepts and never speaks TLS.
 start_tool h1_server --mode silent
