@@ -32,16 +32,27 @@ env() { # env ID [EXTRA_KEY]
         "$1" "$ACTOR" "$1" "${2:-}"
 }
 
-"$HERALD" --db "$DB" run --config "$T/herald.ini" --listen "unix:$SOCK" \
-    --listen "127.0.0.1:$PORT" --token-file "$T/token" --allow-private-addresses \
-    2>"$T/run.log" &
-RUN_PID=$!
+# The TCP port is picked at random; if another process holds it, try another one.
+for attempt in 1 2 3 4 5; do
+    "$HERALD" --db "$DB" run --config "$T/herald.ini" --listen "unix:$SOCK" \
+        --listen "127.0.0.1:$PORT" --token-file "$T/token" --allow-private-addresses \
+        2>"$T/run.log" &
+    RUN_PID=$!
+    for _ in $(seq 100); do
+        [ -S "$SOCK" ] && break
+        kill -0 "$RUN_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ -S "$SOCK" ] && break
+    wait "$RUN_PID" 2>/dev/null || true
+    grep -q "Address already in use" "$T/run.log" || break
+    PORT=$((20000 + RANDOM % 20000))
+done
 PIDS+=("$RUN_PID")
-for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.1; done
 [ -S "$SOCK" ] || { cat "$T/run.log"; fail "no socket"; }
+TCP="http://127.0.0.1:$PORT"
 
 U=(curl -sS --max-time 10 --unix-socket "$SOCK")
-TCP="http://127.0.0.1:$PORT"
 
 # --- auth
 code=$("${U[@]}" -o /dev/null -w '%{http_code}' -X POST --data-binary "$(env 0)" http://h/v1/activities)
