@@ -12,6 +12,9 @@
  * wait in a FIFO per origin inside the client (the caller bounds how many it submits).
  *
  * Semantics the caller can rely on (the machinery is in conn.h / conn.c / h2.c):
+ * - A zero timeout disables that timer; zero max_streams_per_host / max_h1_conns_per_host /
+ *   max_header_bytes mean the defaults; max_body 0 keeps no body.
+ * - hd_http_origin_info reports max_streams = max_h1_conns_per_host for HTTP/1.1 origins.
  * - Timeouts: connect_timeout_ms per address tried (HD_ERR_TIMEOUT_CONNECT, then the next
  *   address); tls_timeout_ms for the handshake (HD_ERR_TIMEOUT_TLS) and for the h2c probe (a
  *   silent answer to the preface means "no h2c"); response_timeout_ms from the moment the
