@@ -6,6 +6,12 @@
  * actor needs a signing key. The activity is stored byte for byte as it appears in the
  * envelope. Unknown envelope keys are refused (a typo must not silently drop recipients).
  * The same inbox twice is one delivery. Used by the CLI, the ingest endpoint and the C API.
+ *
+ * Recipients: each "inboxes" entry is an inbox URL string or {"inbox": URL, "shared_inbox":
+ * URL|null} (delivered to the shared inbox when there is one). "to_followers": true adds the
+ * actor's distinct delivery inboxes (audience.h) at enqueue time. Every distinct delivery
+ * inbox gets exactly one delivery: an explicit recipient whose shared inbox (or inbox) is
+ * already in the set adds none.
  */
 #ifndef HD_INGEST_H
 #define HD_INGEST_H
