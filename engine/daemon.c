@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -266,6 +267,13 @@ static int start_endpoint(struct daemon *dm, const struct hd_config *c)
         HD_LOG(HD_LOG_ERROR, "daemon",
                "msg=\"the ingest endpoint needs a bearer token: --token-file FILE\"");
         return HD_ERR_INVALID;
+    }
+    {
+        struct stat sb;
+        if (stat(token_file, &sb) == 0 && (sb.st_mode & 077))
+            HD_LOG(HD_LOG_WARN, "daemon",
+                   "msg=\"the token file is readable by group or others; chmod 0400 it\" file=%s",
+                   token_file);
     }
     rc = hd_ingestsrv_read_token(token_file, &token);
     if (rc) {
