@@ -1308,6 +1308,7 @@ static void poll_controls(struct sthread *th)
             }
     th->ctl_gen = g;
     th->ctl_loaded = 1;
+    th->last_seq_seen = 0; /* e.g. `dead retry` requeued letters: look for hosts again */
 }
 
 static int cmp_u32(const void *a, const void *b)
