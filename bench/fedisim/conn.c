@@ -30,7 +30,7 @@ static int obuf_append(struct fs_obuf *b, const void *data, size_t len)
     if (b->len + len > FS_OUT_CAP)
         return HD_ERR_FULL;
     if (b->len + len > b->cap) {
-        size_t cap = b->cap ? b->cap : 16384;
+        size_t cap = b->cap ? b->cap : 4096; /* answers are small; grows by doubling */
         while (cap < b->len + len)
             cap *= 2;
         uint8_t *p = realloc(b->p, cap);
