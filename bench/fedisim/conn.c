@@ -397,14 +397,13 @@ static int sni_cb(WOLFSSL *ssl, int *ret, void *arg)
     struct fs_conn *c = wolfSSL_GetIOReadCtx(ssl);
     const char *name = wolfSSL_get_servername(ssl, WOLFSSL_SNI_HOST_NAME);
     char host[256];
-    size_t hl;
     const struct fs_profile *p;
 
+    /* Only dead profiles act here, before any request: the rest waits for the Host. */
     if (!name || !c)
         return SSL_TLSEXT_ERR_OK;
-    hl = fs_host_from_authority(name, host, sizeof(host));
+    fs_host_from_authority(name, host, sizeof(host));
     p = fs_profiles_match(&c->srv->profiles, host);
-    (void)hl;
     if (p->dead == FS_DEAD_REFUSE) {
         FS_LOCK(c->srv);
         c->srv->stats.conns_refused++;

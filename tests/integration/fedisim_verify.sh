@@ -248,4 +248,18 @@ R=$T/report.json
 [ "$(jnum no_signature "$R")" = 1 ] || fail "no_signature reason"
 [ "$(jnum scheme "$R")" = 2 ] || fail "scheme reason"
 [ "$(jnum verified_rfc9421 "$R")" -ge 3 ] || fail "verified_rfc9421"
+
+# --verify sample:2 checks every other request: of 6 unsigned requests 3 get 401.
+start --h1-port 0 --keys "$T/keys.jsonl" --verify sample:2
+H1=$(port h1_port)
+n401=0
+for i in 1 2 3 4 5 6; do
+    s=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --http1.1 -X POST \
+        -H "Content-Type: $CTV" -H 'Host: a.fedi.test' --data-binary @"$T/b1.json" \
+        "http://127.0.0.1:$H1/inbox")
+    [ "$s" = 401 ] && n401=$((n401 + 1))
+done
+stop
+[ "$n401" = 3 ] || fail "sample:2 gave $n401 401s of 6"
+[ "$(jnum verified "$R")" = 3 ] && [ "$(jnum unverified "$R")" = 3 ] || fail "sample:2 counts"
 echo "fedisim_verify: ok (herald sign interop checks: $interop)"
