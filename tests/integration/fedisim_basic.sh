@@ -18,6 +18,7 @@ port() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$T/ready.json"; }
 # jnum KEY FILE: first "KEY": N in a report (top-level keys come first).
 jnum() { grep -o "\"$1\": [0-9]*" "$2" | head -1 | awk '{print $2}'; }
 start() {
+    rm -f "$T/ready.json"
     "$FEDISIM" --bind 127.0.0.1 --cert "$T/certs/server.pem" --key "$T/certs/server.key" \
         --ready-file "$T/ready.json" --report "$T/report.json" --max-seconds 120 "$@" \
         >"$T/log" 2>&1 &

@@ -20,6 +20,7 @@ fail() { echo "FAIL: $*" >&2; [ -f "$T/log" ] && tail -20 "$T/log" >&2; exit 1; 
 port() { sed -n "s/.*\"$1\":\([0-9]*\).*/\1/p" "$T/ready.json"; }
 jnum() { grep -o "\"$1\": [0-9]*" "$2" | head -1 | awk '{print $2}'; }
 start() {
+    rm -f "$T/ready.json"
     "$FEDISIM" --bind 127.0.0.1 --cert "$T/certs/server.pem" --key "$T/certs/server.key" \
         --ready-file "$T/ready.json" --report "$T/report.json" --max-seconds 120 "$@" \
         >"$T/log" 2>&1 &
