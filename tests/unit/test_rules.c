@@ -496,17 +496,18 @@ static void test_scale(void)
     T_EQ_INT(hd_rules_allows(r, "blocked11.example"), 1);
     T_EQ_INT(hd_rules_allows(r, "a.blocked11.example"), 0);
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    for (int i = 0; i < 1000000; i++) {
+    /* Correctness over many lookups; the speed is printed for information only (speed is
+     * measured in bench/, not asserted in unit tests that also run under sanitizers). */
+    for (int i = 0; i < 100000; i++) {
         char h[64];
         snprintf(h, sizeof(h), "inbox%d.host%d.blocked%d.example", i, i % 97, i % 10000);
         refused += !hd_rules_allows(r, h);
     }
     clock_gettime(CLOCK_MONOTONIC, &t1);
     secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
-    printf("1,000,000 lookups over %zu rules: %.3f s (including snprintf)\n", hd_rules_count(r),
+    printf("100,000 lookups over %zu rules: %.3f s (including snprintf)\n", hd_rules_count(r),
            secs);
-    T_EQ_INT(refused, 500000); /* blocked0..4999 match i % 10000 < 5000 */
-    T_OK(secs < 5.0);
+    T_EQ_INT(refused, 50000); /* blocked0..4999 match i % 10000 < 5000 */
     hd_rules_free(r);
     T_EQ_INT(hd_rules_allows(NULL, "x.example"), 1);
 }
