@@ -237,6 +237,7 @@ int hd_conn_open(struct hd_http_client *c, struct hd_http_origin *o)
     o->conns = conn;
     o->nlive++;
     c->nconns++;
+    c->stats.conns_opened++;
     conn->nops++; /* the DNS callback */
     rv = hd_dns_resolve(c->opts.dns, o->host, o->port, on_dns, conn);
     if (rv != 0) {
@@ -338,12 +339,15 @@ static void established(struct hd_http_conn *conn, int proto)
         }
     }
     conn->state = HD_CONN_OPEN;
+    if (proto == 2)
+        c->stats.conns_h2++;
+    else
+        c->stats.conns_h1++;
     HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"connected\" host=%s port=%u proto=%d",
            conn->origin->host, conn->origin->port, proto);
     hd_http_conn_ready(conn);
     if (conn->state == HD_CONN_OPEN)
         hd_conn_update_idle(conn);
-    (void)c;
 }
 
 static void on_connect(struct hd_loop_op *op, int res)
@@ -540,6 +544,8 @@ static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len
             return;
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"tls established\" host=%s resumed=%d",
                conn->origin->host, hd_tls_resumed(conn->tls));
+        conn->client->stats.tls_handshakes++;
+        conn->client->stats.tls_resumed += hd_tls_resumed(conn->tls) != 0;
         save_session(conn);
         established(conn, hd_tls_alpn_h2(conn->tls) ? 2 : 1);
     }

@@ -129,6 +129,7 @@ struct hd_http_client {
     size_t pool_n;
     size_t inflight;
     size_t nconns; /* allocated connection objects */
+    struct hd_http_stats stats; /* counters; gauges are filled in by hd_http_stats */
     uint8_t *pbuf; /* TLS plaintext, HD_CONN_PBUF: input is handled one connection at a time */
     uint8_t *wbuf_pool[HD_CONN_WBUF_POOL]; /* send buffers of connections with nothing to send */
     size_t wbuf_pool_n;

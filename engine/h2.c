@@ -85,6 +85,7 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
         /* Streams above last_stream_id are closed by nghttp2 with REFUSED_STREAM and
          * retried; the rest may finish. No new streams here. */
         h2->conn->draining = 1;
+        h2->conn->client->stats.goaways++;
         HD_LOG(HD_LOG_DEBUG, "h2", "msg=\"GOAWAY\" host=%s last_stream=%d code=%u",
                h2->conn->origin->host, frame->goaway.last_stream_id, frame->goaway.error_code);
         hd_http_kick(h2->conn->client, h2->conn->origin);

@@ -255,6 +255,7 @@ static void on_response_timeout(struct hd_timer *t)
 {
     struct hd_http_rq *rq = container_of(t, struct hd_http_rq, timer);
     struct hd_http_conn *conn = rq->conn;
+    struct hd_http_client *c = rq->client;
 
     if (!conn) {
         /* Still queued: no connection came up in time, or every stream stayed busy. */
@@ -264,6 +265,7 @@ static void on_response_timeout(struct hd_timer *t)
         hd_http_rq_complete(rq, open ? HD_ERR_TIMEOUT_RESPONSE : HD_ERR_TIMEOUT_CONNECT);
         return;
     }
+    c->stats.response_timeouts++;
     hd_conn_abandon(conn, rq); /* detaches rq, closes (h1) or resets the stream (h2) */
     hd_http_rq_complete(rq, HD_ERR_TIMEOUT_RESPONSE);
     if (conn)
@@ -360,6 +362,7 @@ void hd_http_rq_lost(struct hd_http_rq *rq, int err, int processed)
         return;
     }
     /* Not processed by the peer: once, transparently, on a new connection. */
+    c->stats.retries++;
     hd_timer_disarm(c->loop, &rq->timer);
     if (rq->conn) {
         if (rq->conn->h1_rq == rq)
@@ -523,6 +526,8 @@ void hd_http_conn_closed(struct hd_http_conn *conn, enum hd_conn_state prev, int
     int live_other = 0;
 
     o->nlive--;
+    if (prev < HD_CONN_OPEN && err != 0)
+        conn->client->stats.setup_failures++;
     if (prev < HD_CONN_OPEN && err != 0) {
         /* Establishment failed: if nothing else is coming for this origin, everyone waiting
          * gets the error (the scheduler decides about retrying). */
@@ -575,6 +580,13 @@ size_t hd_http_inflight(const struct hd_http_client *c, const char *host, uint16
         return c->inflight;
     o = origin_find(c, host, port, tls);
     return o ? o->inflight : 0;
+}
+
+void hd_http_stats(const struct hd_http_client *c, struct hd_http_stats *out)
+{
+    *out = c->stats;
+    out->conns_open = c->nconns;
+    out->inflight = c->inflight;
 }
 
 int hd_http_origin_info(const struct hd_http_client *c, const char *host, uint16_t port, int tls,

@@ -125,4 +125,22 @@ size_t hd_http_inflight(const struct hd_http_client *c, const char *host, uint16
 int hd_http_origin_info(const struct hd_http_client *c, const char *host, uint16_t port, int tls,
                         int *http_version, unsigned *max_streams);
 
+/* Cumulative transport counters of one client (for metrics), plus current gauges. */
+struct hd_http_stats {
+    uint64_t conns_opened;     /* connection attempts started (DNS onwards) */
+    uint64_t conns_h2;         /* connections that reached HTTP/2 */
+    uint64_t conns_h1;         /* connections that reached HTTP/1.1 */
+    uint64_t tls_handshakes;   /* completed TLS handshakes */
+    uint64_t tls_resumed;      /* ... of which resumed a session */
+    uint64_t setup_failures;   /* connections that failed before carrying requests */
+    uint64_t retries;          /* requests retried on a new connection (unprocessed) */
+    uint64_t goaways;          /* GOAWAY frames received */
+    uint64_t response_timeouts;
+    size_t conns_open;         /* connection objects alive now (closing included) */
+    size_t inflight;           /* requests submitted and not completed */
+};
+
+/* Fills *out. Never fails. */
+void hd_http_stats(const struct hd_http_client *c, struct hd_http_stats *out);
+
 #endif

@@ -24,6 +24,8 @@ ref=$(jget "$out" refused_stream)
 [ $((ok + ${ref:-0})) -eq 400 ] || fail "goaway accounting: $out"
 [ "$ok" -ge 300 ] || fail "too few retried successfully: $out"
 [ "$(stat_of connections)" -ge 8 ] || fail "GOAWAY did not lead to new connections"
+[ "$(jget "$out" goaways)" -ge 7 ] || fail "GOAWAYs not counted: $out"
+[ "$(jget "$out" retries)" -ge 1 ] || fail "retries not counted: $out"
 
 start_tool h2_server --refuse-every 10
 out=$(probe --url "http://h2.fedi.test:$PORT/inbox" $(R) --count 300 --concurrency 30) ||

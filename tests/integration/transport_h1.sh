@@ -38,6 +38,8 @@ out=$(probe --url "https://h1.fedi.test:$PORT/inbox" $(R) --ca-file "$PKI/ca.pem
 echo "h1 tls resume: $out"
 expect_eq "$out" ok2xx 6
 grep -q 'tls established.*resumed=1' "$T/resume.log" || fail "no TLS session resumption"
+expect_eq "$out" tls_handshakes 2
+expect_eq "$out" tls_resumed 1
 
 # A new connection per request (Connection: close) over TLS, several at once, all resuming:
 # a session must never be offered with another connection's ticket (BAD_BINDER).

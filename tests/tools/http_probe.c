@@ -334,6 +334,8 @@ int main(int argc, char **argv)
         }
     }
     hd_http_origin_info(p.client, host, p.req.port, p.req.tls, &ver, &maxs);
+    struct hd_http_stats st;
+    hd_http_stats(p.client, &st);
     uint64_t elapsed = hd_loop_now_ms(p.loop) - start;
     hd_http_client_shutdown(p.client);
     for (int i = 0; i < 200 && !hd_http_client_idle(p.client); i++)
@@ -362,8 +364,16 @@ int main(int argc, char **argv)
             first = 0;
         }
     }
-    printf("},\"retry_after\":\"%s\",\"accept_signature\":\"%s\"}\n", p.retry_after,
+    printf("},\"retry_after\":\"%s\",\"accept_signature\":\"%s\",", p.retry_after,
            p.accept_signature);
+    printf("\"stats\":{\"conns_opened\":%llu,\"conns_h2\":%llu,\"conns_h1\":%llu,"
+           "\"tls_handshakes\":%llu,\"tls_resumed\":%llu,\"setup_failures\":%llu,"
+           "\"retries\":%llu,\"goaways\":%llu,\"response_timeouts\":%llu}}\n",
+           (unsigned long long)st.conns_opened, (unsigned long long)st.conns_h2,
+           (unsigned long long)st.conns_h1, (unsigned long long)st.tls_handshakes,
+           (unsigned long long)st.tls_resumed, (unsigned long long)st.setup_failures,
+           (unsigned long long)st.retries, (unsigned long long)st.goaways,
+           (unsigned long long)st.response_timeouts);
     if (idle)
         hd_http_client_free(p.client);
     hd_dns_free(dns);
