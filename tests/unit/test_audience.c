@@ -208,6 +208,88 @@ static void test_refcounts(void)
     T_EQ_INT(ni, 0);
 }
 
+struct model_ctx {
+    const int *last_shared; /* per follower: -1 removed, else its shared-inbox host */
+    int seen, bad;
+};
+
+static int on_model(const struct hd_follow_view *f, void *ud)
+{
+    struct model_ctx *m = ud;
+    int i, h;
+    char want[128];
+    if (sscanf(f->follower, "https://m%d.example/u/x", &i) != 1 || i < 0 || i >= 3000) {
+        m->bad++;
+        return 0;
+    }
+    h = m->last_shared[i];
+    snprintf(want, sizeof(want), "https://s%d.example/inbox", h);
+    if (h < 0 || !f->shared_inbox || strcmp(f->shared_inbox, want))
+        m->bad++;
+    m->seen++;
+    return 0;
+}
+
+/* Many operations in one batch, in random order, with repeats: the sort (multikey
+ * quicksort over shared prefixes) must leave the last operation per follower in force, and
+ * the reference counts must match. */
+static void test_batch_model(void)
+{
+    const char *A2 = "https://a.example/u/model";
+    static int last[3000];
+    struct hd_follow_batch *b;
+    struct hd_follow_stats s = {0, 0, 0, 0, 0};
+    struct model_ctx m = {last, 0, 0};
+    struct inboxes x;
+    uint64_t seed = 42, nf, ni, want_f = 0;
+    int refs[20] = {0}, want_i = 0;
+    const char *why;
+    MDB_txn *txn;
+
+    for (int i = 0; i < 3000; i++)
+        last[i] = -1;
+    T_EQ_INT(hd_follow_batch_new(&b), 0);
+    for (int k = 0; k < 20000; k++) {
+        char fol[64], inb[80], sh[64];
+        struct hd_follow f = {A2, fol, inb, sh};
+        int i, h, rm;
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        i = (int)((seed >> 33) % 3000);
+        h = (int)((seed >> 20) % 20);
+        rm = ((seed >> 10) % 7) == 0;
+        snprintf(fol, sizeof(fol), "https://m%d.example/u/x", i);
+        snprintf(inb, sizeof(inb), "https://m%d.example/u/x/inbox", i);
+        snprintf(sh, sizeof(sh), "https://s%d.example/inbox", h);
+        T_EQ_INT(hd_follow_batch_add(b, &f, rm, &why), 0);
+        last[i] = rm ? -1 : h;
+    }
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_follow_batch_apply(st, txn, b, &s), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    hd_follow_batch_free(b);
+    for (int i = 0; i < 3000; i++)
+        if (last[i] >= 0) {
+            want_f++;
+            refs[last[i]]++;
+        }
+    for (int h = 0; h < 20; h++)
+        want_i += refs[h] > 0;
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_follow_list(st, txn, A2, on_model, &m), 0);
+    hd_store_abort(txn);
+    T_EQ_INT(m.bad, 0);
+    T_EQ_INT(m.seen, want_f);
+    counts(A2, &nf, &ni);
+    T_EQ_INT(nf, want_f);
+    T_EQ_INT(ni, want_i);
+    audience(A2, &x);
+    for (int h = 0; h < 20; h++) {
+        char u[64];
+        snprintf(u, sizeof(u), "https://s%d.example/inbox", h);
+        T_EQ_INT(refs_of(&x, u), refs[h]);
+    }
+}
+
 static int ingest(const char *line, struct hd_ingest_result *res)
 {
     MDB_txn *txn;
@@ -555,6 +637,7 @@ int main(void)
     free(pem);
 
     test_refcounts();
+    test_batch_model();
     test_dedup();
     test_federation();
     test_ordering();
