@@ -104,6 +104,65 @@ void hd_enc_nil(struct hd_enc *e)
     msgpack_pack_nil(&pk_);
 }
 
+/* 1 when the first msgpack object in p[0..len) is complete and no container in it claims
+ * more elements than there are bytes left (each element takes at least one byte). msgpack-c
+ * allocates a container's elements up front from the count in its header, so a damaged
+ * record claiming 2^32 entries would otherwise cost a huge allocation before the decoder
+ * finds the data missing (found by tests/fuzz/fuzz_store_records). */
+static int msgpack_plausible(const uint8_t *p, size_t len)
+{
+    uint64_t pending = 1;
+    size_t i = 0;
+
+    while (pending > 0) {
+        uint64_t n = 0, skip = 0;
+        uint8_t b;
+        if (i >= len)
+            return 0;
+        b = p[i++];
+        pending--;
+        if (b <= 0x7f || b >= 0xe0 || b == 0xc0 || b == 0xc2 || b == 0xc3) {
+            /* fixint, nil, bool */
+        } else if (b <= 0x8f) {
+            n = 2u * (b & 0x0f);
+        } else if (b <= 0x9f) {
+            n = b & 0x0f;
+        } else if (b <= 0xbf) {
+            skip = b & 0x1f;
+        } else {
+            static const uint8_t hdr[32] = {
+                /* c0 */ 0, 0, 0, 0, 1, 2, 4, 1, 2, 4, 4, 8, 1, 2, 4, 8,
+                /* d0 */ 1, 2, 4, 8, 2, 3, 5, 9, 17, 1, 2, 4, 2, 4, 2, 4};
+            uint8_t h = hdr[b - 0xc0];
+            uint64_t v = 0;
+            if (b == 0xc1 || h > len - i)
+                return 0;
+            if ((b >= 0xc4 && b <= 0xc9) || (b >= 0xd9 && b <= 0xdf)) {
+                for (uint8_t k = 0; k < h; k++)
+                    v = v << 8 | p[i + k];
+                i += h;
+                if (b >= 0xc7 && b <= 0xc9)
+                    skip = v + 1; /* ext: size bytes plus the type byte */
+                else if (b == 0xdc || b == 0xdd)
+                    n = v;
+                else if (b == 0xde || b == 0xdf)
+                    n = 2 * v;
+                else
+                    skip = v;
+            } else {
+                skip = h; /* numbers and fixext: fixed payload */
+            }
+        }
+        if (skip > len - i)
+            return 0;
+        i += (size_t)skip;
+        pending += n;
+        if (pending > len - i)
+            return 0;
+    }
+    return 1;
+}
+
 int hd_dec_record(struct hd_dec *d, const void *buf, size_t len, uint64_t version,
                   uint32_t min_fields)
 {
@@ -112,6 +171,8 @@ int hd_dec_record(struct hd_dec *d, const void *buf, size_t len, uint64_t versio
     size_t off = 0;
     int rv = HD_ERR_INVALID;
 
+    if (!msgpack_plausible(buf, len))
+        return HD_ERR_INVALID;
     msgpack_unpacked_init(&u);
     if (msgpack_unpack_next(&u, buf, len, &off) != MSGPACK_UNPACK_SUCCESS)
         goto out;
