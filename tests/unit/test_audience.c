@@ -19,6 +19,8 @@
 #define PUB "\"to\":[\"https://www.w3.org/ns/activitystreams#Public\"]"
 
 static struct hd_store *st;
+static char *g_pem;
+static size_t g_pem_len;
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -346,11 +348,14 @@ static int count_for(const struct qlist *q, uint64_t seq, const char *inbox)
     return n;
 }
 
+static uint64_t host_queued(const char *host);
+
 static void test_dedup(void)
 {
     struct hd_ingest_result r;
     struct qlist q;
     char env[2048];
+    const char *why;
 
     follow(ALICE, "https://b.example/u/bob", "https://b.example/u/bob/inbox",
            "https://b.example/inbox", 0);
@@ -383,6 +388,11 @@ static void test_dedup(void)
     T_EQ_INT(count_for(&q, r.seq, "https://c.example/dave/inbox"), 1);
     T_EQ_INT(count_for(&q, r.seq, "https://x.example/inbox"), 1);
     T_EQ_INT(count_for(&q, r.seq, "https://y.example/inbox"), 1);
+    /* per-host queued counts are aggregated, not lost */
+    T_EQ_INT(host_queued("b.example"), 1);
+    T_EQ_INT(host_queued("c.example"), 1);
+    T_EQ_INT(host_queued("x.example"), 1);
+    T_EQ_INT(host_queued("y.example"), 1);
     for (int i = 0; i < q.n; i++)
         T_EQ_INT(q.flags[i] & HD_QF_SHARED,
                  strstr(q.inbox[i], "dave") || strstr(q.inbox[i], "x.example") ? 0 : HD_QF_SHARED);
@@ -404,6 +414,16 @@ static void test_dedup(void)
              ALICE);
     T_EQ_INT(ingest(env, &r), 0);
     T_EQ_INT(r.deliveries, 2);
+    /* an actor nobody follows: to_followers adds nothing, explicit recipients still go */
+    T_EQ_INT(hd_keys_add(st, "https://a.example/u/lonely#key", "https://a.example/u/lonely",
+                         g_pem, g_pem_len, &why), 0);
+    T_EQ_INT(ingest("{\"activity\":{\"id\":\"https://a.example/act/l1\",\"type\":\"Create\","
+                    "\"actor\":\"https://a.example/u/lonely\",\"object\":{\"id\":\"https://"
+                    "a.example/n/l1\"}},\"to_followers\":true,\"inboxes\":[\"https://q.example/"
+                    "inbox\"]}",
+                    &r),
+             0);
+    T_EQ_INT(r.deliveries, 1);
     /* bad recipients refuse the envelope */
     snprintf(env, sizeof(env),
              "{\"activity\":{\"id\":\"https://a.example/act/d4\",\"type\":\"Like\","
@@ -634,7 +654,8 @@ int main(void)
     pem = slurp(path, &len);
     T_OK(pem != NULL);
     T_EQ_INT(hd_keys_add(st, ALICE "#key", ALICE, pem, len, &why), 0);
-    free(pem);
+    g_pem = pem;
+    g_pem_len = len;
 
     test_refcounts();
     test_batch_model();
@@ -643,6 +664,7 @@ int main(void)
     test_ordering();
 
     hd_store_close(st);
+    free(pem);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
     T_OK(system(path) == 0);
     T_DONE();
