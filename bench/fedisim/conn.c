@@ -144,6 +144,12 @@ void conn_flush(struct fs_conn *c)
 
 /* ---- lifecycle ---- */
 
+void conn_abort(struct fs_conn *c)
+{
+    c->aborting = 1;
+    c->close_after_flush = 1;
+}
+
 void conn_close(struct fs_conn *c)
 {
     if (c->closing)
@@ -181,7 +187,9 @@ void conn_check(struct fs_conn *c)
 
 static void arm_recv(struct fs_conn *c)
 {
-    if (c->recv_pending || c->closing || c->read_paused || c->cin_len > 0)
+    /* Ciphertext wolfSSL has not taken yet is read first, unless the rest is discarded. */
+    if (c->recv_pending || c->closing || c->read_paused ||
+        (c->cin_len > 0 && !c->close_after_flush))
         return;
     if (hd_loop_recv(c->w->loop, &c->rop, c->fd, c->rbuf, sizeof(c->rbuf)) < 0) {
         conn_close(c);
@@ -202,6 +210,8 @@ static int start_proto(struct fs_conn *c, enum fs_cproto p)
 
 static int proto_input(struct fs_conn *c, const uint8_t *data, size_t len)
 {
+    if (c->close_after_flush)
+        return 0; /* finishing: the rest is discarded */
     if (c->proto == FS_CP_NONE) {
         if (c->kind != FS_L_H2C)
             return start_proto(c, FS_CP_H1) < 0 ? -1 : h1_input(c, data, len);
@@ -291,8 +301,10 @@ static void on_recv(struct hd_loop_op *op, int res)
     c->srv->stats.bytes_in += (uint64_t)res;
     FS_UNLOCK(c->srv);
     c->last_active_ms = hd_loop_now_ms(c->w->loop);
-    if (c->draining || c->hang)
+    if (c->draining || c->hang || c->close_after_flush) {
+        c->cin_len = 0; /* finishing or hanging: input is read and dropped */
         goto rearm;
+    }
     if (c->ssl) {
         c->cin = c->rbuf;
         c->cin_len = (size_t)res;

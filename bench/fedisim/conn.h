@@ -35,7 +35,7 @@ struct fs_conn {
     enum fs_cproto proto;
     int alpn_h2; /* ALPN picked h2 */
     unsigned hs_done : 1, closing : 1, recv_pending : 1, send_pending : 1, read_paused : 1,
-        draining : 1, close_after_flush : 1, hang : 1;
+        draining : 1, close_after_flush : 1, hang : 1, aborting : 1;
     struct hd_loop_op rop, sop;
     const uint8_t *cin; /* ciphertext not yet taken by wolfSSL */
     size_t cin_len;
@@ -52,7 +52,6 @@ struct fs_conn {
     unsigned ndispatched;
     int goaway_sent;
     int32_t goaway_last_id;
-    int close_now; /* a CLOSE answer was decided inside nghttp2: close once outside */
     /* h1 */
     struct fs_h1 *h1;
     uint8_t rbuf[FS_RBUF];
@@ -64,6 +63,10 @@ int conn_write(struct fs_conn *c, const void *data, size_t len);
 /* Pulls pending protocol output and starts a send if none is in flight. */
 void conn_flush(struct fs_conn *c);
 void conn_close(struct fs_conn *c);
+/* An injected connection close: input is ignored and no further answer is written, but the
+ * answers already written (and counted) are flushed before the FIN, so the count stays
+ * honest. Only sets flags: safe from inside nghttp2 callbacks. */
+void conn_abort(struct fs_conn *c);
 /* Frees c if it is closing and has nothing in flight. Call last, from loop entry points. */
 void conn_check(struct fs_conn *c);
 /* Lets input flow again after h1 paused it. */

@@ -164,7 +164,9 @@ static void finish(struct fs_conn *c)
         return;
     case FS_ACT_RESET:
     case FS_ACT_CLOSE:
-        conn_close(c); /* frees h */
+        /* Earlier pipelined answers already written still leave; this one never does. */
+        h->busy = 0;
+        conn_abort(c);
         return;
     case FS_ACT_RESPOND:
         break;

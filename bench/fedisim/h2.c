@@ -57,8 +57,8 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *b
         (uint8_t *)(n), (uint8_t *)(v), sizeof(n) - 1, (vl), NGHTTP2_NV_FLAG_NONE                  \
     }
 
-/* Writes the decided answer. A CLOSE answer only sets c->close_now: the caller closes once it
- * is outside nghttp2. */
+/* Writes the decided answer. Nothing is answered (or counted) once the connection is being
+ * aborted: those bytes would never leave. */
 static void stream_answer(struct fs_stream *s)
 {
     struct fs_conn *c = s->c;
@@ -68,6 +68,8 @@ static void stream_answer(struct fs_stream *s)
     size_t n = 0;
     nghttp2_data_provider prd;
 
+    if (c->aborting)
+        return;
     switch (r->act) {
     case FS_ACT_HANG:
         return;
@@ -75,7 +77,7 @@ static void stream_answer(struct fs_stream *s)
         nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
     case FS_ACT_CLOSE:
-        c->close_now = 1;
+        conn_abort(c); /* only sets flags: safe inside nghttp2 callbacks */
         return;
     case FS_ACT_RESPOND:
         break;
@@ -103,10 +105,7 @@ static void on_stream_timer(struct hd_timer *t)
     struct fs_conn *c = s->c;
 
     stream_answer(s);
-    if (c->close_now)
-        conn_close(c);
-    else
-        conn_flush(c);
+    conn_flush(c);
     conn_check(c);
 }
 
@@ -254,8 +253,6 @@ int h2_input(struct fs_conn *c, const uint8_t *data, size_t len)
                nghttp2_strerror((int)rv));
         return -1;
     }
-    if (c->close_now)
-        conn_close(c);
     return 0;
 }
 
