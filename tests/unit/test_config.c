@@ -214,6 +214,39 @@ int main(void)
         hd_config_holder_free(h);
     }
 
+    /* garbage never crashes and never passes silently: random lines drawn from fragments of
+     * valid and invalid syntax (run under ASan in tools/test.sh) */
+    {
+        static const char *const frag[] = {
+            "[run]", "[ingest]", "[host \"a.example\"]", "[host:b.example]", "[log]", "[",
+            "]", "threads = 3", "threads = -1", "rate = 1e400", "rate = 2.5", "max_inflight = 0",
+            "listen = unix:/x", "listen = ", "resolve = a:1:b", "level = debug", "=", " = x",
+            "key", "; c", "# c", "drain_timeout = 99999999999999999999d", "max_body = 3G",
+            "\xff\xfe", "  indented = 1", "[metrics]", "top_hosts = 10001", "[host \"\"]"};
+        unsigned seed = 12345;
+        for (int round = 0; round < 2000; round++) {
+            char text[1024];
+            size_t n = 0;
+            int lines = 1 + (int)((seed >> 16) % 8);
+            for (int l = 0; l < lines; l++) {
+                const char *f;
+                seed = seed * 1103515245u + 12345u;
+                f = frag[(seed >> 16) % (sizeof(frag) / sizeof(frag[0]))];
+                if (n + strlen(f) + 2 >= sizeof(text))
+                    break;
+                memcpy(text + n, f, strlen(f));
+                n += strlen(f);
+                text[n++] = '\n';
+            }
+            text[n] = 0;
+            c = NULL;
+            if (hd_config_load_string(text, "r.ini", &c, err, sizeof(err)) == 0)
+                hd_config_free(c);
+            else
+                T_OK(strncmp(err, "r.ini:", 6) == 0); /* every error says where */
+        }
+    }
+
     /* the shipped example parses */
     {
         const char *src = getenv("HD_TEST_DATA");
