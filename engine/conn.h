@@ -19,6 +19,7 @@
 #define HD_CONN_WBUF_POOL 64  /* idle send buffers kept by the client */
 #define HD_CONN_MAX_HEAD 16384 /* request head cap: it is always written in one go */
 #define HD_HTTP_HDR_COPY_MAX 1024 /* Retry-After / Accept-Signature copies longer are dropped */
+#define HD_HTTP_MAX_HEADERS 48    /* extra request headers per request (h2 builds them inline) */
 
 struct hd_http_conn;
 struct hd_http_origin;

@@ -210,7 +210,7 @@ static void nv_set(nghttp2_nv *nv, const char *name, const char *value, size_t v
     nv->flags = NGHTTP2_NV_FLAG_NONE;
 }
 
-#define HD_H2_MAX_NV 64
+#define HD_H2_MAX_NV (HD_HTTP_MAX_HEADERS + 5) /* + pseudo-headers, content-length */
 
 int hd_h2_submit(struct hd_http_conn *conn, struct hd_http_rq *rq)
 {

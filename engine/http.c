@@ -280,7 +280,8 @@ int hd_http_submit(struct hd_http_client *c, const struct hd_http_req *req)
     if (!req || !req->host || !req->host[0] || !req->on_done || !req->port ||
         (req->body_len && !req->body) || (req->nheaders && !req->headers))
         return HD_ERR_INVALID;
-    if (hd_h1_check_request(req) != 0 || hd_h1_head_size(req) > HD_CONN_MAX_HEAD)
+    if (hd_h1_check_request(req) != 0 || hd_h1_head_size(req) > HD_CONN_MAX_HEAD ||
+        req->nheaders > HD_HTTP_MAX_HEADERS)
         return HD_ERR_INVALID;
     o = origin_get(c, req->host, req->port, req->tls);
     if (!o)

@@ -114,7 +114,9 @@ void hd_http_client_free(struct hd_http_client *c);
 
 /* Queues a request. Every pointer in req (strings, headers, body) is borrowed and must stay
  * valid until on_done runs; the struct itself is copied. Returns 0 (on_done will run) or
- * -ENOMEM / HD_ERR_INVALID (on_done will not run). */
+ * -ENOMEM / HD_ERR_INVALID (on_done will not run). HD_ERR_INVALID: missing fields, CR/LF/controls
+ * in any field, a header name not lower-case or reserved (see hd_h1_check_request in h1.h),
+ * more than 48 headers, or a request head over 16 KiB. */
 int hd_http_submit(struct hd_http_client *c, const struct hd_http_req *req);
 
 /* Requests submitted and not yet completed, for one origin or (host NULL) in all. */

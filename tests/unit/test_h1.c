@@ -194,7 +194,8 @@ int main(void)
     /* Content-Length */
     check_all_steps("HTTP/1.1 202 Accepted\r\nContent-Length: 5\r\nRetry-After: 120\r\n\r\nhello",
                     1, 202, "hello", 1);
-    rv = parse_steps(&p, &g, "HTTP/1.1 429 Too Many\r\nretry-after: 30\r\ncontent-length: 0\r\n\r\n",
+    rv = parse_steps(&p, &g,
+                     "HTTP/1.1 429 Too Many\r\nretry-after: 30\r\ncontent-length: 0\r\n\r\n",
                      5, 65536, 0, NULL);
     T_EQ_INT(rv, 1);
     T_EQ_STR(g.retry_after, "30");
@@ -208,7 +209,8 @@ int main(void)
                     "A\r\n0123456789\r\n0\r\n\r\n",
                     1, 200, "0123456789", 1);
     /* interim 100 Continue before the real response */
-    check_all_steps("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nx",
+    check_all_steps("HTTP/1.1 100 Continue\r\n\r\n"
+                    "HTTP/1.1 201 Created\r\nContent-Length: 1\r\n\r\nx",
                     1, 201, "x", 1);
     /* 204 and 304 have no body */
     check_all_steps("HTTP/1.1 204 No Content\r\n\r\n", 1, 204, "", 1);
