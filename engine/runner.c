@@ -1232,6 +1232,7 @@ static void scan_hosts(struct sthread *th)
             break;
         hd_hostpol_set_dead(&h->pol, &th->o->hostpol, hd_dec_uint(&d, 12) != HD_HOST_ALIVE,
                             hd_loop_now_ms(th->loop));
+        note_host_metrics(th, h); /* ops: dead hosts count from the start, not their next probe */
         if (hd_dec_uint(&d, 13))
             h->scheme = (uint8_t)(hd_dec_uint(&d, 13) - 1);
         h->exhausted = 0;
