@@ -648,7 +648,7 @@ int fs_worker_start(struct fs_worker *w)
     return 0;
 }
 
-void fs_worker_stop(struct fs_worker *w)
+void fs_worker_stop(struct fs_worker *w, int force)
 {
     struct fs_conn *c, *next;
 
@@ -661,9 +661,16 @@ void fs_worker_stop(struct fs_worker *w)
             hd_loop_cancel(w->loop, &l->op);
         shutdown(l->fd, SHUT_RDWR);
     }
+    /* First pass: stop answering but send what is already counted; the drain then closes
+     * each connection. Forced pass: close whatever is left. */
     for (c = w->conns; c; c = next) {
         next = c->next;
-        conn_close(c);
+        if (force) {
+            conn_close(c);
+        } else {
+            conn_abort(c);
+            conn_flush(c);
+        }
         conn_check(c);
     }
 }

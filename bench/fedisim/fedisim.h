@@ -314,9 +314,10 @@ int fs_worker_listen(struct fs_worker *w, enum fs_lkind kind, const char *bind_a
 int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key,
                        const char *ciphers);
 int fs_worker_start(struct fs_worker *w); /* queues the accepts */
-/* Closes every connection and listener of w (shutdown); the caller keeps running w's loop
- * until fs_worker_idle() to let their completions drain. */
-void fs_worker_stop(struct fs_worker *w);
+/* Stops w's listeners and ends its connections: gracefully (answers already counted are
+ * flushed, then each connection drains and closes) or, with force, at once. The caller keeps
+ * running w's loop until fs_worker_idle() to let the completions drain. */
+void fs_worker_stop(struct fs_worker *w, int force);
 int fs_worker_idle(const struct fs_worker *w);
 void fs_worker_fini(struct fs_worker *w); /* closes listeners, frees the verifier and loop */
 void fs_server_fini(struct fs_server *srv);

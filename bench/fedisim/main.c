@@ -135,8 +135,14 @@ static void *worker_main(void *arg)
             break;
         }
     }
-    fs_worker_stop(w);
-    until = hd_loop_update_now(w->loop) + 2000;
+    /* Flush what was counted (bounded by the 1 s drain), then force what is left. */
+    fs_worker_stop(w, 0);
+    until = hd_loop_update_now(w->loop) + 1500;
+    while (!fs_worker_idle(w) && hd_loop_now_ms(w->loop) < until)
+        if (hd_loop_run_once(w->loop, 50) < 0)
+            break;
+    fs_worker_stop(w, 1);
+    until = hd_loop_update_now(w->loop) + 1000;
     while (!fs_worker_idle(w) && hd_loop_now_ms(w->loop) < until)
         if (hd_loop_run_once(w->loop, 50) < 0)
             break;
