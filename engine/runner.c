@@ -312,7 +312,7 @@ static void reapply_overrides(struct sthread *th)
 }
 
 /* Publishes the host's policy state; keeps this thread's breaker/dead gauges in step. */
-static void note_host_metrics(struct sthread *th, struct shost *h)
+static void note_host_metrics(struct sthread *th, struct shost *h, int warn)
 {
     int br = h->pol.breaker == HD_BREAKER_OPEN, dead = h->pol.dead != 0;
 
@@ -321,9 +321,9 @@ static void note_host_metrics(struct sthread *th, struct shost *h)
     hd_mhost_set_window(h->mh, hd_hostpol_window(&h->pol));
     hd_mhost_set_breaker(h->mh, h->pol.breaker);
     hd_mhost_set_dead(h->mh, dead);
-    if (br && !h->m_breaker) /* per-host warnings are rate-limited (log.h) */
+    if (warn && br && !h->m_breaker) /* per-host warnings are rate-limited (log.h) */
         HD_LOG_HOST(HD_LOG_WARN, "sched", h->name, "msg=\"circuit breaker open: host paused\"");
-    if (dead && !h->m_dead)
+    if (warn && dead && !h->m_dead)
         HD_LOG_HOST(HD_LOG_WARN, "sched", h->name, "msg=\"host marked dead: probes only\"");
     if (br != h->m_breaker)
         hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_BREAKERS_OPEN, br ? 1 : -1);
@@ -922,7 +922,7 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
                        1);
         hd_metrics_observe(th->o->metrics, th->idx, HD_MH_LATENCY, lat_us);
         hd_mhost_result(h->mh, (int)out, r->status, lat_us, out == HD_OUT_DONE ? NULL : err);
-        note_host_metrics(th, h);
+        note_host_metrics(th, h, 1);
     }
     make_runnable(h);
 }
@@ -1232,7 +1232,7 @@ static void scan_hosts(struct sthread *th)
             break;
         hd_hostpol_set_dead(&h->pol, &th->o->hostpol, hd_dec_uint(&d, 12) != HD_HOST_ALIVE,
                             hd_loop_now_ms(th->loop));
-        note_host_metrics(th, h); /* ops: dead hosts count from the start, not their next probe */
+        note_host_metrics(th, h, 0); /* ops: dead hosts count from the start, not their next probe */
         if (hd_dec_uint(&d, 13))
             h->scheme = (uint8_t)(hd_dec_uint(&d, 13) - 1);
         h->exhausted = 0;
