@@ -7,6 +7,7 @@ source "$(dirname "$0")/lib/common.sh"
 need jq; need openssl
 KILLS=${KILLS:-10}
 NACT=${NACT:-100}
+if [ "$HD_ASAN" = 1 ]; then KILLS=${KILLS_ASAN:-5}; NACT=30; fi
 NHOSTS=${NHOSTS:-100}
 TOTAL=$((NACT * NHOSTS))
 mkcerts

@@ -6,6 +6,11 @@ set -euo pipefail
 : "${HD_SRC:?HD_SRC must point at the source directory}"
 HERALD="$HD_BUILD/engine/herald"
 FEDISIM="$HD_BUILD/bench/fedisim"
+# Sanitizer builds run the same tests on smaller volumes (the full volumes are proven by the
+# normal build in the same suite); HD_SCALE=1 forces full volumes.
+HD_ASAN=0
+grep -q '^HD_SANITIZE:BOOL=ON' "$HD_BUILD/CMakeCache.txt" 2>/dev/null && HD_ASAN=1
+[ "${HD_SCALE:-0}" = 1 ] && HD_ASAN=0
 T="$(mktemp -d /tmp/hd-it-XXXXXX)"
 chmod 700 "$T"
 PIDS=()
