@@ -37,8 +37,8 @@ struct bactor {
     uint64_t follows, inboxes; /* as stored, then updated by apply */
 };
 
-/* Normalised-URL cache: shared inboxes repeat for every follower on a host, and
- * hd_url_parse is the bulk of an import's CPU after JSON. Direct-mapped, exact-match. */
+/* Normalised-origin cache: every follower on a host shares its origin, and hd_url_parse was
+ * the bulk of an import's CPU after JSON. Direct-mapped, exact-match. */
 #define NCACHE_SLOTS 4096
 #define NCACHE_LEN 160
 struct ncache {
@@ -129,36 +129,69 @@ static int normalise_url(const char *in, char *out, const char **why)
     return 0;
 }
 
+/* Path characters hd_url_parse copies unchanged (no percent sign, no fragment, nothing it
+ * re-encodes or refuses). */
+static int path_char_plain(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("-._~/!$&'()*+,;=:@?", c));
+}
+
+/* Normalises through the cache: the origin ("https://Host:443") of a URL whose path is
+ * plain is normalised once per origin and the path appended as is, which is exactly what
+ * hd_url_parse + hd_url_format produce; anything else takes the full parser. */
 static int normalise(struct hd_follow_batch *b, const char *in, char *out, const char **why)
 {
-    size_t n = strlen(in);
+    const char *sep = strstr(in, "://"), *path;
+    size_t n = strlen(in), ol, pl;
     struct ncache *e;
     uint64_t h;
-    int rc;
 
-    if (n >= NCACHE_LEN)
+    if (!sep || n > HD_FOLLOW_URL_MAX)
+        return normalise_url(in, out, why);
+    path = sep + 3 + strcspn(sep + 3, "/?#\\");
+    if (*path != '/')
+        return normalise_url(in, out, why);
+    for (const char *q = path; *q; q++)
+        if (!path_char_plain((unsigned char)*q))
+            return normalise_url(in, out, why);
+    ol = (size_t)(path - in);
+    pl = n - ol;
+    if (ol + 1 >= NCACHE_LEN)
         return normalise_url(in, out, why);
     if (!b->nc) {
         b->nc = calloc(NCACHE_SLOTS, sizeof(*b->nc));
         if (!b->nc)
             return normalise_url(in, out, why);
     }
-    h = hd_hash64(in, n);
+    h = hd_hash64(in, ol);
     e = &b->nc[h & (NCACHE_SLOTS - 1)];
-    if (e->h == h && e->in_len == n && e->out_len && !memcmp(e->in, in, n)) {
-        memcpy(out, e->out, e->out_len);
-        out[e->out_len] = 0;
-        return 0;
-    }
-    rc = normalise_url(in, out, why);
-    if (rc == 0 && strlen(out) < NCACHE_LEN) {
+    if (!(e->h == h && e->in_len == ol && e->out_len && !memcmp(e->in, in, ol))) {
+        char origin[NCACHE_LEN + 1], norm[HD_FOLLOW_URL_MAX + 1];
+        size_t nl;
+        int rc;
+        memcpy(origin, in, ol);
+        origin[ol] = '/';
+        origin[ol + 1] = 0;
+        rc = normalise_url(origin, norm, why);
+        if (rc)
+            return rc;
+        nl = strlen(norm);
+        if (nl < 2 || norm[nl - 1] != '/' || nl - 1 >= NCACHE_LEN)
+            return normalise_url(in, out, why);
         e->h = h;
-        e->in_len = (uint16_t)n;
-        e->out_len = (uint16_t)strlen(out);
-        memcpy(e->in, in, n);
-        memcpy(e->out, out, e->out_len);
+        e->in_len = (uint16_t)ol;
+        e->out_len = (uint16_t)(nl - 1);
+        memcpy(e->in, in, ol);
+        memcpy(e->out, norm, nl - 1);
     }
-    return rc;
+    if (e->out_len + pl > HD_FOLLOW_URL_MAX) {
+        *why = "URL longer than 500 bytes";
+        return HD_ERR_INVALID;
+    }
+    memcpy(out, e->out, e->out_len);
+    memcpy(out + e->out_len, path, pl + 1);
+    return 0;
 }
 
 static int valid_id(const char *s)
@@ -509,78 +542,116 @@ int hd_follow_batch_add(struct hd_follow_batch *b, const struct hd_follow *f, in
     return 0;
 }
 
-static int cmp_seq(const void *pa, const void *pb)
+/* Sorting a million operations by key: the keys share long prefixes (every follower on a
+ * host starts with "\x01host/users/"), so a comparison sort through the arena spends its
+ * time re-comparing them and missing the cache (a quarter of an import's CPU with qsort).
+ * Each operation gets a 40-byte record holding the first 32 bytes of its key as four
+ * big-endian words; a multikey quicksort (Bentley & Sedgewick) partitions on one word at a
+ * time, so a common prefix is looked at once per word and the partitioning walks one
+ * contiguous array. Keys still equal after 32 bytes (longer keys, rare) are finished with a
+ * full comparison. An explicit stack bounds the work whatever the input. Equal keys end up
+ * ordered by seq (the last operation last), then the operations are permuted once. */
+#define SKEY_WORDS 4
+struct skey {
+    uint64_t w[SKEY_WORDS]; /* key bytes 0..31, zero-padded, as big-endian numbers */
+    uint32_t len;           /* key length */
+    uint32_t i;             /* index in ops */
+};
+
+static void skey_fill(struct skey *k, const struct op *o, const char *arena, uint32_t i)
 {
-    const struct op *a = pa, *b = pb;
+    uint8_t b[SKEY_WORDS * 8];
+    size_t n = o->klen < sizeof(b) - 4 ? o->klen : sizeof(b) - 4;
+
+    memset(b, 0, sizeof(b));
+    hd_be32(b, o->aid);
+    memcpy(b + 4, arena + o->off, n);
+    for (int w = 0; w < SKEY_WORDS; w++)
+        k->w[w] = hd_rd64(b + 8 * w);
+    k->len = 4 + (uint32_t)o->klen;
+    k->i = i;
+}
+
+struct tie_ctx {
+    const struct op *ops;
+    const char *arena;
+};
+
+/* Keys whose first 32 bytes are equal: shorter first (a prefix sorts first), then the
+ * rest of the key, then seq. */
+static int cmp_tie(const void *pa, const void *pb, void *ctx)
+{
+    const struct skey *x = pa, *y = pb;
+    const struct tie_ctx *t = ctx;
+    const struct op *a = &t->ops[x->i], *b = &t->ops[y->i];
+    size_t n = a->klen < b->klen ? a->klen : b->klen;
+    int c = memcmp(t->arena + a->off, t->arena + b->off, n);
+
+    if (c)
+        return c;
+    if (a->klen != b->klen)
+        return a->klen < b->klen ? -1 : 1;
     return a->seq < b->seq ? -1 : a->seq > b->seq;
 }
 
-/* Sorting a million operations by key: the keys share long prefixes (every follower on a
- * host starts with "\x01host/users/"), so a comparison sort spends its time re-comparing
- * them (a quarter of an import's CPU with qsort). Multikey quicksort (Bentley & Sedgewick)
- * looks at each key byte once per partitioning level instead. An explicit stack bounds the
- * recursion whatever the input. Equal keys end up ordered by seq (last operation last). */
+struct mkq_seg {
+    size_t lo, n;
+    int w; /* word being partitioned on */
+};
 
-/* Byte d of op's key (aid then key body) + 1, or 0 past its end. */
-static int key_byte(const struct op *o, const char *arena, size_t d)
+static void swap_skey(struct skey *a, struct skey *b)
 {
-    if (d < 4)
-        return (int)((o->aid >> (8 * (3 - d))) & 0xff) + 1;
-    d -= 4;
-    return d < o->klen ? (int)(uint8_t)arena[o->off + d] + 1 : 0;
-}
-
-static void swap_op(struct op *a, struct op *b)
-{
-    struct op t = *a;
+    struct skey t = *a;
     *a = *b;
     *b = t;
 }
 
-/* Full comparison from depth d on (key bytes, then seq). */
-static int cmp_from(const struct op *a, const struct op *b, const char *arena, size_t d)
+static int sort_ops(struct op *ops, size_t n, const char *arena)
 {
-    for (;; d++) {
-        int x = key_byte(a, arena, d), y = key_byte(b, arena, d);
-        if (x != y)
-            return x < y ? -1 : 1;
-        if (x == 0)
-            return a->seq < b->seq ? -1 : a->seq > b->seq;
-    }
-}
-
-struct mkq_seg {
-    size_t lo, n, d;
-};
-
-static int sort_ops(struct op *a, size_t n, const char *arena)
-{
+    struct tie_ctx tc = {ops, arena};
     struct mkq_seg *stack = NULL;
-    size_t sp = 0, cap = 0;
+    struct skey *v = NULL;
+    struct op *tmp = NULL;
+    size_t sp = 0, cap = 64;
+    int rc = -ENOMEM;
 
     if (n < 2)
         return 0;
-    cap = 64;
     stack = malloc(cap * sizeof(*stack));
-    if (!stack)
-        return -ENOMEM;
+    v = malloc(n * sizeof(*v));
+    tmp = malloc(n * sizeof(*tmp));
+    if (!stack || !v || !tmp)
+        goto out;
+    for (size_t i = 0; i < n; i++)
+        skey_fill(&v[i], &ops[i], arena, (uint32_t)i);
     stack[sp++] = (struct mkq_seg){0, n, 0};
     while (sp) {
         struct mkq_seg s = stack[--sp];
-        struct op *v = a + s.lo;
+        struct skey *e = v + s.lo;
         size_t lt, gt, i;
-        int p;
+        uint64_t p;
 
-        if (s.n < 12) {
-            for (i = 1; i < s.n; i++)
-                for (size_t j = i; j > 0 && cmp_from(&v[j - 1], &v[j], arena, s.d) > 0; j--)
-                    swap_op(&v[j - 1], &v[j]);
+        if (s.w == SKEY_WORDS) {
+            /* First 32 bytes equal: finish with the full keys. */
+            qsort_r(e, s.n, sizeof(*e), cmp_tie, &tc);
             continue;
         }
-        /* Median of three bytes as the pivot. */
+        if (s.n < 8) {
+            for (i = 1; i < s.n; i++)
+                for (size_t j = i; j > 0; j--) {
+                    int c = 0;
+                    for (int w = s.w; w < SKEY_WORDS && !c; w++)
+                        c = e[j - 1].w[w] < e[j].w[w] ? -1 : e[j - 1].w[w] > e[j].w[w];
+                    if (!c)
+                        c = cmp_tie(&e[j - 1], &e[j], &tc);
+                    if (c <= 0)
+                        break;
+                    swap_skey(&e[j - 1], &e[j]);
+                }
+            continue;
+        }
         {
-            int x = key_byte(&v[0], arena, s.d), y = key_byte(&v[s.n / 2], arena, s.d),
-                z = key_byte(&v[s.n - 1], arena, s.d);
+            uint64_t x = e[0].w[s.w], y = e[s.n / 2].w[s.w], z = e[s.n - 1].w[s.w];
             p = x < y ? (y < z ? y : (x < z ? z : x)) : (x < z ? x : (y < z ? z : y));
         }
         /* Three-way partition: [0, lt) < p, [lt, gt] == p, (gt, n) > p. */
@@ -588,11 +659,10 @@ static int sort_ops(struct op *a, size_t n, const char *arena)
         gt = s.n - 1;
         i = 0;
         while (i <= gt) {
-            int c = key_byte(&v[i], arena, s.d);
-            if (c < p) {
-                swap_op(&v[lt++], &v[i++]);
-            } else if (c > p) {
-                swap_op(&v[i], &v[gt]);
+            if (e[i].w[s.w] < p) {
+                swap_skey(&e[lt++], &e[i++]);
+            } else if (e[i].w[s.w] > p) {
+                swap_skey(&e[i], &e[gt]);
                 if (gt == 0)
                     break;
                 gt--;
@@ -602,28 +672,27 @@ static int sort_ops(struct op *a, size_t n, const char *arena)
         }
         if (sp + 3 > cap) {
             struct mkq_seg *ns = realloc(stack, cap * 2 * sizeof(*stack));
-            if (!ns) {
-                free(stack);
-                return -ENOMEM;
-            }
+            if (!ns)
+                goto out;
             stack = ns;
             cap *= 2;
         }
         if (lt > 1)
-            stack[sp++] = (struct mkq_seg){s.lo, lt, s.d};
+            stack[sp++] = (struct mkq_seg){s.lo, lt, s.w};
         if (s.n - gt - 1 > 1)
-            stack[sp++] = (struct mkq_seg){s.lo + gt + 1, s.n - gt - 1, s.d};
-        if (gt + 1 - lt > 1) {
-            if (p == 0) {
-                /* Identical keys: order by seq (the last operation wins). */
-                qsort(v + lt, gt + 1 - lt, sizeof(*v), cmp_seq);
-            } else {
-                stack[sp++] = (struct mkq_seg){s.lo + lt, gt + 1 - lt, s.d + 1};
-            }
-        }
+            stack[sp++] = (struct mkq_seg){s.lo + gt + 1, s.n - gt - 1, s.w};
+        if (gt + 1 - lt > 1)
+            stack[sp++] = (struct mkq_seg){s.lo + lt, gt + 1 - lt, s.w + 1};
     }
+    for (size_t i = 0; i < n; i++)
+        tmp[i] = ops[v[i].i];
+    memcpy(ops, tmp, n * sizeof(*ops));
+    rc = 0;
+out:
     free(stack);
-    return 0;
+    free(v);
+    free(tmp);
+    return rc;
 }
 
 /* Records a reference-count change; the URL is already in the arena at off. */

@@ -14,6 +14,7 @@
 #include "queue.h"
 #include "store.h"
 #include "t.h"
+#include "url.h"
 
 #define ALICE "https://a.example/u/al"
 #define PUB "\"to\":[\"https://www.w3.org/ns/activitystreams#Public\"]"
@@ -290,6 +291,67 @@ static void test_batch_model(void)
         snprintf(u, sizeof(u), "https://s%d.example/inbox", h);
         T_EQ_INT(refs_of(&x, u), refs[h]);
     }
+}
+
+struct one_view {
+    char inbox[600], shared[600];
+    int n;
+};
+
+static int on_one(const struct hd_follow_view *f, void *ud)
+{
+    struct one_view *o = ud;
+    snprintf(o->inbox, sizeof(o->inbox), "%s", f->inbox);
+    snprintf(o->shared, sizeof(o->shared), "%s", f->shared_inbox ? f->shared_inbox : "");
+    o->n++;
+    return 0;
+}
+
+/* The import's normalisation (origin cache + plain paths) must equal hd_url_parse +
+ * hd_url_format for every URL, and refuse what they refuse. */
+static void test_normalise(void)
+{
+    static const char *const urls[] = {
+        "https://h.example/users/a/inbox", "HTTPS://H.Example:443/users/a/inbox",
+        "https://h.example:8443/i", "http://h.example:80/x?y=1", "http://h.example:8080/x",
+        "https://h.example./users/a", "https://h.example/p%41th", "https://h.example/a b",
+        "https://h.example/a#frag", "https://h.example/caf\xc3\xa9", "https://u@h.example/x",
+        "https://[::1]:8443/in", "https://127.0.0.1/in", "https://bücher.example/in",
+        "https://h.example", "https://h.example?q", "https://h.example/a\\b",
+        "ftp://h.example/x", "https://h.example/~u/(x)!$&'*+,;=:@/in", "https://h_x.example/i",
+    };
+    const char *A3 = "https://a.example/u/norm";
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        struct hd_follow f = {A3, "https://f.example/x", urls[i], urls[i]};
+        struct hd_follow_stats s = {0, 0, 0, 0, 0};
+        struct hd_follow_batch *b;
+        struct one_view o;
+        struct hd_url u;
+        char want[HD_URL_MAX + HD_HOST_MAX + 16];
+        const char *why;
+        int ok = hd_url_parse(urls[i], &u) == 0 && hd_url_format(&u, want, sizeof(want)) == 0;
+        MDB_txn *txn;
+
+        T_EQ_INT(hd_follow_batch_new(&b), 0);
+        if (!ok) {
+            T_EQ_INT(hd_follow_batch_add(b, &f, 0, &why), HD_ERR_INVALID);
+            hd_follow_batch_free(b);
+            continue;
+        }
+        T_EQ_INT(hd_follow_batch_add(b, &f, 0, &why), 0);
+        T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+        T_EQ_INT(hd_follow_batch_apply(st, txn, b, &s), 0);
+        T_EQ_INT(hd_store_commit(txn), 0);
+        hd_follow_batch_free(b);
+        memset(&o, 0, sizeof(o));
+        T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+        T_EQ_INT(hd_follow_list(st, txn, A3, on_one, &o), 0);
+        hd_store_abort(txn);
+        T_EQ_INT(o.n, 1);
+        T_EQ_STR(o.inbox, want);
+        T_EQ_STR(o.shared, want);
+    }
+    follow(A3, "https://f.example/x", NULL, NULL, 1);
 }
 
 static int ingest(const char *line, struct hd_ingest_result *res)
@@ -659,6 +721,7 @@ int main(void)
 
     test_refcounts();
     test_batch_model();
+    test_normalise();
     test_dedup();
     test_federation();
     test_ordering();
