@@ -20,7 +20,10 @@
 #include "cli_top.h"
 #include "config.h"
 #include "err.h"
+#include "hostctl.h"
 #include "metrics.h"
+#include "queue.h"
+#include "store.h"
 
 #define TOP_FETCH_LIMIT 2000       /* hosts fetched per refresh (the largest backlogs) */
 #define TOP_RESPONSE_MAX (32u << 20)
@@ -45,6 +48,7 @@ struct prev {
 
 struct top {
     const char *listen;
+    struct hd_store *st; /* store fallback when there is no endpoint */
     double interval;
     int limit, once;
     enum sort_key sort;
@@ -318,9 +322,12 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
         for (unsigned k = 0; k < HD_METRICS_NBUCKETS; k++)
             r->lat[k] = (uint64_t)json_integer_value(json_array_get(lat, k));
         pv = prev_of(t, r->host);
-        r->rate = pv && dt > 0 && r->live_done >= pv->live_done
-                      ? (double)(r->live_done - pv->live_done) / dt
-                      : 0;
+        if (json_object_get(h, "rate")) /* store mode: the engine's own figure */
+            r->rate = jnum(h, "rate");
+        else
+            r->rate = pv && dt > 0 && r->live_done >= pv->live_done
+                          ? (double)(r->live_done - pv->live_done) / dt
+                          : 0;
         /* Latency of the last interval when it saw answers; else since the engine started. */
         for (unsigned k = 0; pv && k < HD_METRICS_NBUCKETS; k++) {
             delta[k] = r->lat[k] >= pv->lat[k] ? r->lat[k] - pv->lat[k] : 0;
@@ -380,6 +387,85 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
 
 /* ---------------------------------------------------------------- main */
 
+/* Without an endpoint: the same view from the store, with the live per-host figures a
+ * running engine publishes there once a second (hostctl.h; older than 5 s means "not
+ * running"). */
+static json_t *store_view(struct top *t, char *why, size_t wlen)
+{
+    static const char *const br[] = {"closed", "open", "half_open"};
+    json_t *root = json_object(), *hosts = json_array();
+    json_int_t q = 0, rt = 0, infl = 0, done = 0, failed = 0, n = 0;
+    struct timespec ts;
+    uint64_t now_ms;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int op = MDB_FIRST, rc;
+
+    clock_gettime(CLOCK_REALTIME, &ts);
+    now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+    if (!root || !hosts)
+        goto fail;
+    rc = hd_store_begin(t->st, 0, &txn);
+    if (rc) {
+        snprintf(why, wlen, "store: %s", hd_strerror(rc));
+        goto fail;
+    }
+    if (mdb_cursor_open(txn, t->st->hosts, &cur) != 0) {
+        hd_store_abort(txn);
+        snprintf(why, wlen, "store: cannot read hosts");
+        goto fail;
+    }
+    while (mdb_cursor_get(cur, &k, &v, op) == 0 && n < TOP_FETCH_LIMIT) {
+        struct hd_host_rec h;
+        struct hd_live l;
+        char name[HD_HOST_MAX];
+        int live;
+        op = MDB_NEXT;
+        if (k.mv_size == 0 || k.mv_size >= sizeof(name))
+            continue;
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = 0;
+        if (hd_host_get(t->st, txn, name, k.mv_size, &h) != 0)
+            continue;
+        live = hd_live_get(t->st, txn, name, &l) == 0 &&
+               l.updated_ms + HD_LIVE_FRESH_MS >= now_ms;
+        if (!live)
+            memset(&l, 0, sizeof(l));
+        json_array_append_new(
+            hosts, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:s}",
+                             "host", name, "backlog", (json_int_t)h.queued, "retrying",
+                             (json_int_t)h.retrying, "in_flight", (json_int_t)l.in_flight,
+                             "window", (json_int_t)l.window, "done", (json_int_t)h.done,
+                             "failed", (json_int_t)h.failed, "rate",
+                             (double)l.ok_per_s_milli / 1000.0, "p50_ms", (double)l.p50_ms,
+                             "p99_ms", (double)l.p99_ms, "breaker",
+                             br[l.breaker >= 0 && l.breaker < 3 ? l.breaker : 0], "dead", l.dead,
+                             "last_status", (json_int_t)h.last_status, "last_error",
+                             h.last_error));
+        q += (json_int_t)h.queued;
+        rt += (json_int_t)h.retrying;
+        infl += l.in_flight;
+        done += (json_int_t)h.done;
+        failed += (json_int_t)h.failed;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    hd_store_abort(txn);
+    json_object_set_new(root, "totals",
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "hosts", n, "queued", q,
+                                  "retrying", rt, "in_flight", infl, "done", done, "failed",
+                                  failed));
+    json_object_set_new(root, "hosts", hosts);
+    return root;
+fail:
+    json_decref(root);
+    json_decref(hosts);
+    if (!why[0])
+        snprintf(why, wlen, "out of memory");
+    return NULL;
+}
+
 static int refresh(struct top *t, int ansi)
 {
     char path[64], why[256] = "", *body = NULL;
@@ -388,6 +474,14 @@ static int refresh(struct top *t, int ansi)
     double now;
     int rc;
 
+    if (t->st) {
+        root = store_view(t, why, sizeof(why));
+        if (!root) {
+            printf("herald top: %s\n", why);
+            return HD_ERR_STORE;
+        }
+        goto draw;
+    }
     snprintf(path, sizeof(path), "/v1/hosts?limit=%d", TOP_FETCH_LIMIT);
     rc = http_get(t->listen, path, &body, why, sizeof(why));
     if (rc) {
@@ -403,6 +497,7 @@ static int refresh(struct top *t, int ansi)
         printf("herald top: bad JSON from the endpoint: %s\n", jerr.text);
         return HD_ERR_PROTOCOL;
     }
+draw:
     now = now_s();
     draw(t, root, t->prev_t > 0 ? now - t->prev_t : 0, ansi);
     t->prev_t = now;
@@ -410,7 +505,7 @@ static int refresh(struct top *t, int ansi)
     return 0;
 }
 
-int hd_cli_top(int argc, char **argv)
+int hd_cli_top(const char *db, int argc, char **argv)
 {
     static const struct option lo[] = {{"listen", 1, 0, 'l'}, {"config", 1, 0, 'c'},
                                        {"interval", 1, 0, 'n'}, {"limit", 1, 0, 'm'},
@@ -467,13 +562,18 @@ int hd_cli_top(int argc, char **argv)
     if (!t.listen && cfg && cfg->nlisten)
         t.listen = cfg->listen[0];
     if (!t.listen) {
-        fprintf(stderr, "herald top: which endpoint? --listen unix:PATH|ADDR:PORT or --config "
-                        "FILE (its [ingest] listen)\n");
-        hd_config_free(cfg);
-        return 2;
+        /* No endpoint: read the store (--db) and the live state the engine publishes there. */
+        int rc2 = hd_store_open(&t.st, db, 0);
+        if (rc2) {
+            fprintf(stderr, "herald top: no --listen endpoint and cannot open the store %s: %s\n",
+                    db, hd_strerror(rc2));
+            hd_config_free(cfg);
+            return 1;
+        }
     }
     t.prev = calloc(TOP_PREV_MAX, sizeof(*t.prev));
     if (!t.prev) {
+        hd_store_close(t.st);
         hd_config_free(cfg);
         return 1;
     }
@@ -533,6 +633,7 @@ int hd_cli_top(int argc, char **argv)
     }
 out:
     free(t.prev);
+    hd_store_close(t.st);
     hd_config_free(cfg);
     return rc ? 1 : 0;
 }

@@ -7,7 +7,12 @@
  * computes each host's rate from the change in its delivered count between two polls. No
  * token is needed (the view is read-only, like /metrics).
  *
- *   herald top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval SEC] [--limit N]
+ * Without an endpoint (no --listen, no [ingest] listen in --config), top reads the store
+ * (--db) instead: backlog, retrying, done, failed and last error from the host records, and
+ * in flight, window, rate, p50/p99, breaker and dead from the live records a running engine
+ * publishes there once a second (hostctl.h; older than 5 s shows as idle).
+ *
+ *   herald [--db DIR] top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval SEC] [--limit N]
  *              [--sort backlog|rate|p99|failed|inflight|host] [--once]
  *
  * p50/p99 are over the answers of the last interval (since the engine started when the
@@ -18,6 +23,6 @@
 #define HD_CLI_TOP_H
 
 /* Runs the subcommand (argv[0] is "top"). Returns the process exit status. */
-int hd_cli_top(int argc, char **argv);
+int hd_cli_top(const char *db, int argc, char **argv);
 
 #endif

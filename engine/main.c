@@ -807,7 +807,7 @@ int main(int argc, char **argv)
     if (!strcmp(argv[0], "stats"))
         return cmd_stats(db, argc, argv);
     if (!strcmp(argv[0], "top")) /* ops: reads a running engine's endpoint */
-        return hd_cli_top(argc, argv);
+        return hd_cli_top(db, argc, argv);
     if (!strcmp(argv[0], "follow"))
         return hd_cli_follow(db, argc, argv);
     if (!strcmp(argv[0], "sign"))
