@@ -632,6 +632,55 @@ static void ack_done(const struct qlist *q, uint64_t seq)
     }
 }
 
+/* The fan-out's in-place update of host records (queued) across every msgpack width, and
+ * the other fields kept. */
+static void test_host_counts(void)
+{
+    static const uint64_t starts[] = {0, 126, 127, 254, 255, 65534, 65535, 4294967294ull,
+                                      4294967295ull, 1ull << 40};
+    for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+        struct hd_host_rec h, h2;
+        struct hd_counters c;
+        struct hd_qdest d[3];
+        struct hd_activity_in a;
+        char id[64];
+        uint64_t seq;
+        MDB_txn *txn;
+
+        memset(&h, 0, sizeof(h));
+        h.queued = starts[i];
+        h.done = 77;
+        h.failures = 5;
+        snprintf(h.last_error, sizeof(h.last_error), "HTTP 503");
+        T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+        T_EQ_INT(hd_host_put(st, txn, "hc.example", 10, &h), 0);
+        T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+        snprintf(id, sizeof(id), "https://a.example/act/hc%zu", i);
+        memset(&a, 0, sizeof(a));
+        a.id = id;
+        a.type = "Like";
+        a.actor = ALICE;
+        a.body = "{}";
+        a.body_len = 2;
+        for (int k = 0; k < 3; k++) {
+            d[k].host = "hc.example";
+            d[k].host_len = 10;
+            d[k].inbox = k == 0 ? "https://hc.example/a" : k == 1 ? "https://hc.example/b"
+                                                                  : "https://hc.example/c";
+            d[k].inbox_len = 20;
+            d[k].flags = 0;
+        }
+        T_EQ_INT(hd_queue_enqueue_dests(st, txn, &c, &a, d, 3, 1000, &seq), 0);
+        T_EQ_INT(hd_counters_put(st, txn, &c), 0);
+        T_EQ_INT(hd_host_get(st, txn, "hc.example", 10, &h2), 0);
+        T_OK(h2.queued == starts[i] + 3);
+        T_EQ_INT(h2.done, 77);
+        T_EQ_INT(h2.failures, 5);
+        T_EQ_STR(h2.last_error, "HTTP 503");
+        hd_store_abort(txn);
+    }
+}
+
 static void test_ordering(void)
 {
     struct hd_ingest_result r;
@@ -724,6 +773,7 @@ int main(void)
     test_normalise();
     test_dedup();
     test_federation();
+    test_host_counts();
     test_ordering();
 
     hd_store_close(st);
