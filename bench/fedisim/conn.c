@@ -364,7 +364,13 @@ static void on_timer(struct hd_timer *t)
         conn_close(c);
     } else if (now - c->last_active_ms >= c->srv->idle_timeout_ms && !c->streams &&
                !(c->h1 && h1_busy(c))) {
-        conn_close(c);
+        /* Idle: end with a FIN after any unsent bytes (a hung connection just closes). */
+        if (c->hang || c->closing) {
+            conn_close(c);
+        } else {
+            conn_abort(c);
+            conn_flush(c);
+        }
     } else {
         uint64_t due = c->last_active_ms + c->srv->idle_timeout_ms + 1;
         hd_timer_arm(c->w->loop, &c->timer, due > now ? due : now + c->srv->idle_timeout_ms);
