@@ -85,6 +85,17 @@ int hd_hostpol_may_send(struct hd_hostpol *p, const struct hd_hostpol_cfg *c, ui
     return 1;
 }
 
+int hd_hostpol_held(const struct hd_hostpol *p, uint64_t now_ms)
+{
+    if (p->paused || now_ms < p->pause_until)
+        return 1;
+    if (p->dead)
+        return p->probe_inflight || now_ms < p->next_dead_probe;
+    if (p->breaker == HD_BREAKER_OPEN)
+        return now_ms < p->open_until;
+    return p->breaker == HD_BREAKER_HALF_OPEN && p->probe_inflight;
+}
+
 void hd_hostpol_sent(struct hd_hostpol *p, uint64_t now_ms)
 {
     if (p->rate > 0) {

@@ -59,6 +59,10 @@ unsigned hd_hostpol_window(const struct hd_hostpol *p);
 int hd_hostpol_may_send(struct hd_hostpol *p, const struct hd_hostpol_cfg *c, uint64_t now_ms,
                         unsigned inflight, uint64_t *wake_ms);
 
+/* Nonzero while the policy sends nothing to the host whatever its window: operator pause,
+ * Retry-After pause, open breaker before its probe time, dead host before its probe time. */
+int hd_hostpol_held(const struct hd_hostpol *p, uint64_t now_ms);
+
 /* Records that a request went out (consumes a token, marks a probe). */
 void hd_hostpol_sent(struct hd_hostpol *p, uint64_t now_ms);
 

@@ -1382,11 +1382,14 @@ static int thread_idle(struct sthread *th)
 
 static int any_due(struct sthread *th)
 {
-    /* A host whose skipped retry is already due counts as work. */
-    uint64_t now = wall_ms();
+    /* A host whose skipped retry is already due counts as work, unless the host policy holds
+     * it (operator pause, open breaker, Retry-After pause, dead host): those deliveries wait
+     * for a later time, exactly like scheduled retries, and stay stored. */
+    uint64_t now = wall_ms(), mono = hd_loop_now_ms(th->loop);
     for (size_t i = 0; i < th->hosts_cap; i++)
         for (struct shost *h = th->hosts[i]; h; h = h->hnext)
-            if (!h->exhausted || (h->retry_due_wall && h->retry_due_wall <= now) || h->nready)
+            if ((!h->exhausted || (h->retry_due_wall && h->retry_due_wall <= now) || h->nready) &&
+                !hd_hostpol_held(&h->pol, mono))
                 return 1;
     return 0;
 }

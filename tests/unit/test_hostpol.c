@@ -56,7 +56,10 @@ int main(void)
 
     /* Retry-After pauses the whole host; never sends before it */
     hd_hostpol_init(&p, &c, now);
+    T_EQ_INT(hd_hostpol_held(&p, now), 0);
     hd_hostpol_result(&p, &c, now, HD_SIG_SLOW_DOWN, 3000);
+    T_EQ_INT(hd_hostpol_held(&p, now + 2999), 1);
+    T_EQ_INT(hd_hostpol_held(&p, now + 3000), 0);
     T_EQ_INT(hd_hostpol_may_send(&p, &c, now + 2999, 0, &wake), 0);
     T_EQ_INT(wake, now + 3000);
     T_EQ_INT(hd_hostpol_may_send(&p, &c, now + 3000, 0, &wake), 1);
@@ -89,6 +92,8 @@ int main(void)
     T_EQ_INT(p.breaker, HD_BREAKER_CLOSED);
     hd_hostpol_result(&p, &c, now, HD_SIG_FAIL, 0);
     T_EQ_INT(p.breaker, HD_BREAKER_OPEN);
+    T_EQ_INT(hd_hostpol_held(&p, now + 999), 1);
+    T_EQ_INT(hd_hostpol_held(&p, now + 1000), 0);
     T_EQ_INT(hd_hostpol_may_send(&p, &c, now + 999, 0, &wake), 0);
     T_EQ_INT(wake, now + 1000);
     /* half-open: exactly one probe */
