@@ -29,7 +29,7 @@ struct hd_host_rec {
     uint64_t fail_days;     /* distinct days with host-level failures since the last success */
     uint64_t last_fail_day; /* day number (wall ms / day length) of the last counted failure */
     uint64_t dead;          /* HD_HOST_ALIVE / HD_HOST_DEAD / HD_HOST_GONE */
-    uint64_t scheme;        /* signature scheme that worked: 0 unknown, HD_SCHEME_* + 1 */
+    uint64_t scheme;        /* scheme that worked: 0 unknown, 1 cavage, 2 RFC 9421 + RSA, 3 + Ed25519 */
 };
 
 #define HD_SCHEME_CAVAGE 0
@@ -75,7 +75,7 @@ struct hd_ack {
     uint8_t host_gone;        /* 410 from a shared inbox: the host is gone */
     uint8_t expired;          /* DEAD because older than the maximum age */
     uint8_t follower_gone;    /* DEAD: 404/410 from a personal inbox */
-    uint8_t scheme_ok;        /* DONE: the signature scheme that worked, HD_SCHEME_* + 1 */
+    uint8_t scheme_ok;        /* DONE: scheme that worked: 1 cavage, 2 RFC 9421 + RSA, 3 + Ed25519 */
     uint16_t body_len;
     char body[128];           /* DEAD: first bytes of the response body */
 };

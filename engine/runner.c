@@ -68,6 +68,7 @@ struct sdel {
     uint32_t flags;     /* HD_QF_* */
     uint8_t scheme;     /* HD_SCHEME_* used for this request */
     uint8_t switched;   /* already retried once with the other scheme after a 401 */
+    uint8_t ed;         /* RFC 9421 request signed with the actor's Ed25519 key */
     uint16_t keylen;
     uint8_t key[HD_QKEY_MAX];
     struct hd_url url;
@@ -847,7 +848,12 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
      * 5xx or timeouts: those say nothing about signatures. */
     if (!d->switched && (r->status == 401 || (r->status == 400 && mentions_signature(r)))) {
         d->switched = 1;
-        d->scheme = d->scheme == HD_SCHEME_CAVAGE ? HD_SCHEME_RFC9421 : HD_SCHEME_CAVAGE;
+        /* With Accept-Signature the receiver said what it wants (set on h above): RFC 9421,
+         * with Ed25519 if it named it. Without, try the other scheme. */
+        if (r->accept_signature)
+            d->scheme = HD_SCHEME_RFC9421;
+        else
+            d->scheme = d->scheme == HD_SCHEME_CAVAGE ? HD_SCHEME_RFC9421 : HD_SCHEME_CAVAGE;
         hd_hostpol_result(&h->pol, &th->o->hostpol, now, HD_SIG_NEUTRAL, 0);
         d->next = h->ready_head;
         h->ready_head = d;
@@ -892,8 +898,10 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         a = add_ack(th, d, HD_ACK_DONE, r->status, 0, NULL);
         /* Remember the scheme that worked, here and in the store. */
         h->scheme = d->scheme;
-        if (a)
-            a->scheme_ok = (uint8_t)(d->scheme + 1);
+        if (d->scheme == HD_SCHEME_RFC9421)
+            h->prefer_ed = d->ed;
+        if (a) /* 1 cavage, 2 RFC 9421 with RSA, 3 RFC 9421 with Ed25519 */
+            a->scheme_ok = d->scheme == HD_SCHEME_CAVAGE ? 1 : d->ed ? 3 : 2;
     } else if (out == HD_OUT_DEAD) {
         HD_LOG(HD_LOG_DEBUG, "sched", "msg=\"dead letter\" host=%s status=%d err=\"%s\"", h->name,
                r->status, err);
@@ -1016,7 +1024,8 @@ static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
     r.created = (int64_t)time(NULL);
     r.expires = -1;
     r.label = "sig1";
-    if (d->act->ed_key_id && h->prefer_ed) {
+    d->ed = d->act->ed_key_id && h->prefer_ed;
+    if (d->ed) {
         r.key_id = d->act->ed_key_id;
         r.alg = "ed25519";
     } else {
@@ -1233,8 +1242,10 @@ static void scan_hosts(struct sthread *th)
         hd_hostpol_set_dead(&h->pol, &th->o->hostpol, hd_dec_uint(&d, 12) != HD_HOST_ALIVE,
                             hd_loop_now_ms(th->loop));
         note_host_metrics(th, h, 0); /* ops: dead hosts count from the start, not their next probe */
-        if (hd_dec_uint(&d, 13))
-            h->scheme = (uint8_t)(hd_dec_uint(&d, 13) - 1);
+        if (hd_dec_uint(&d, 13)) { /* 1 cavage, 2 RFC 9421 + RSA, 3 RFC 9421 + Ed25519 */
+            h->scheme = hd_dec_uint(&d, 13) >= 2 ? HD_SCHEME_RFC9421 : HD_SCHEME_CAVAGE;
+            h->prefer_ed = hd_dec_uint(&d, 13) == 3;
+        }
         h->exhausted = 0;
         make_runnable(h);
     }

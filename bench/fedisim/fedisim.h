@@ -55,6 +55,7 @@ struct fs_profile {
                             * h1: Connection: close after this many requests */
     int verify;            /* -1: follow --verify; 0: never; 1: always */
     unsigned schemes;      /* FS_SIG_* accepted when verifying; default FS_SIG_ANY */
+    char accept_signature[160]; /* sent as Accept-Signature with 401s (RFC 9421 sec. 5.1) */
 };
 
 struct fs_profiles {
@@ -217,6 +218,7 @@ struct fs_resp {
     int status;
     unsigned delay_ms;
     char retry_after[40];
+    const char *accept_signature; /* profile-owned, or NULL */
     const char *ctype;
     char *body; /* malloc'd or NULL */
     size_t body_len;

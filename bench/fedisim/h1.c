@@ -119,6 +119,9 @@ static void write_response(struct fs_conn *c, const struct fs_resp *r, int close
         n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Content-Type: %s\r\n", r->ctype);
     if (r->retry_after[0])
         n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Retry-After: %s\r\n", r->retry_after);
+    if (r->accept_signature)
+        n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Accept-Signature: %s\r\n",
+                      r->accept_signature);
     if (close)
         n += snprintf(buf + n, sizeof(buf) - (size_t)n, "Connection: close\r\n");
     n += snprintf(buf + n, sizeof(buf) - (size_t)n, "\r\n");

@@ -64,7 +64,7 @@ static void stream_answer(struct fs_stream *s)
     struct fs_conn *c = s->c;
     struct fs_resp *r = &s->resp;
     char status[8], clen[24];
-    nghttp2_nv nv[4];
+    nghttp2_nv nv[5];
     size_t n = 0;
     nghttp2_data_provider prd;
 
@@ -90,6 +90,9 @@ static void stream_answer(struct fs_stream *s)
         nv[n++] = (nghttp2_nv)NV("content-type", r->ctype, strlen(r->ctype));
     if (r->retry_after[0])
         nv[n++] = (nghttp2_nv)NV("retry-after", r->retry_after, strlen(r->retry_after));
+    if (r->accept_signature)
+        nv[n++] = (nghttp2_nv)NV("accept-signature", r->accept_signature,
+                                 strlen(r->accept_signature));
     prd.source.ptr = s;
     prd.read_callback = read_body;
     if (nghttp2_submit_response(c->h2, s->id, nv, n, r->body_len ? &prd : NULL) != 0) {

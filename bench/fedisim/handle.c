@@ -387,6 +387,8 @@ void fs_handle(struct fs_worker *w, struct fs_req *r, struct fs_resp *out)
         if (bad != FS_BAD_NONE) {
             respond_text(out, 401, fs_badsig_name(bad));
             out->badsig = (int)bad;
+            if (p->accept_signature[0])
+                out->accept_signature = p->accept_signature;
             return;
         }
     }

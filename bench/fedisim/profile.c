@@ -195,6 +195,10 @@ static int on_kv(void *user, const char *section, const char *name, const char *
         if (parse_double(value, &d) < 0)
             goto bad;
         p->goaway_after = (unsigned)d;
+    } else if (strcasecmp(name, "accept_signature") == 0) {
+        if (strlen(value) >= sizeof(p->accept_signature) || strpbrk(value, "\r\n"))
+            goto bad;
+        snprintf(p->accept_signature, sizeof(p->accept_signature), "%s", value);
     } else if (strcasecmp(name, "signature") == 0) {
         if (strcasecmp(value, "any") == 0)
             p->schemes = FS_SIG_ANY;
