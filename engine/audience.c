@@ -244,6 +244,36 @@ static size_t fkey_url(const uint8_t *body, size_t n, char *out)
     return pl + n - 1;
 }
 
+/* The rest of an inbox after the prefix it shares with the follower URL is nearly always
+ * one of these (https://h/users/x -> https://h/users/x/inbox and https://h/inbox): stored as
+ * its index, one byte instead of a string. Append only: stored records refer to them. */
+static const char *const sfx_dict[] = {NULL, "/inbox", "inbox"};
+#define SFX_N (sizeof(sfx_dict) / sizeof(sfx_dict[0]))
+
+static void enc_sfx(struct hd_enc *e, const char *s, size_t n)
+{
+    for (size_t i = 1; i < SFX_N; i++)
+        if (strlen(sfx_dict[i]) == n && !memcmp(sfx_dict[i], s, n)) {
+            hd_enc_uint(e, i);
+            return;
+        }
+    hd_enc_str(e, s, n);
+}
+
+/* Field i of a follow record: a string, or a sfx_dict index. */
+static int dec_sfx(const struct hd_dec *d, uint32_t i, struct hd_slice *out)
+{
+    if (i < d->n && d->f[i].kind == HD_DEC_UINT) {
+        if (d->f[i].u == 0 || d->f[i].u >= SFX_N)
+            return HD_ERR_INVALID;
+        out->p = sfx_dict[d->f[i].u];
+        out->n = strlen(out->p);
+        return 0;
+    }
+    *out = hd_dec_str(d, i);
+    return 0;
+}
+
 /* Decodes a follow value against its follower URL: inbox and shared inbox (shared NUL-less
  * empty => none) into caller buffers of HD_FOLLOW_URL_MAX + 1. */
 static int decode_follow(const char *follower, size_t flen, const void *v, size_t vlen,
@@ -257,9 +287,9 @@ static int decode_follow(const char *follower, size_t flen, const void *v, size_
     if (rc)
         return rc;
     ip = hd_dec_uint(&d, 1);
-    is = hd_dec_str(&d, 2);
     sp = hd_dec_uint(&d, 3);
-    ss = hd_dec_str(&d, 4);
+    if (dec_sfx(&d, 2, &is) || dec_sfx(&d, 4, &ss))
+        return HD_ERR_INVALID;
     if (ip > flen || ip + is.n > HD_FOLLOW_URL_MAX || sp > flen || sp + ss.n > HD_FOLLOW_URL_MAX)
         return HD_ERR_INVALID;
     memcpy(inbox, follower, ip);
@@ -506,11 +536,11 @@ int hd_follow_batch_add(struct hd_follow_batch *b, const struct hd_follow *f, in
         hd_enc_array(&b->enc, 5);
         hd_enc_uint(&b->enc, 1);
         hd_enc_uint(&b->enc, ip);
-        hd_enc_str(&b->enc, inbox + ip, strlen(inbox) - ip);
+        enc_sfx(&b->enc, inbox + ip, strlen(inbox) - ip);
         if (f->shared_inbox && *f->shared_inbox) {
             size_t sp = common_prefix(f->follower, flen, shared, strlen(shared));
             hd_enc_uint(&b->enc, sp);
-            hd_enc_str(&b->enc, shared + sp, strlen(shared) - sp);
+            enc_sfx(&b->enc, shared + sp, strlen(shared) - sp);
         } else {
             hd_enc_uint(&b->enc, 0);
             hd_enc_nil(&b->enc);

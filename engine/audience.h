@@ -9,8 +9,8 @@
  * Compact by construction (a million follows must cost at most 150 bytes each): the actor is
  * interned to a 4-byte id; the follow key is id + the follower URL with its scheme folded into
  * one byte; inbox and shared inbox are stored as (length of the prefix shared with the follower
- * URL, the rest), which for the usual https://host/users/x/inbox and https://host/inbox is a
- * few bytes. Inbox URLs are normalised (hd_url_parse + hd_url_format) before they are stored,
+ * URL, the rest), the rest being a one-byte code when it is "/inbox" or "inbox", so the usual
+ * https://host/users/x/inbox and https://host/inbox cost six bytes in all. Inbox URLs are normalised (hd_url_parse + hd_url_format) before they are stored,
  * so they compare equal to the explicit recipients ingest normalises the same way.
  *
  * All writes go through a batch: hd_follow_batch_add validates and normalises one operation,
