@@ -110,6 +110,8 @@ struct shost {
     uint8_t scheme;       /* HD_SCHEME_* to use: remembered once one worked */
     uint8_t prefer_ed;    /* the host asked for ed25519 (Accept-Signature) */
     uint8_t has_ctl, ctl_seen; /* operator controls (hostctl) apply to this host */
+    uint8_t slot_waiting; /* queued for an active-host slot (max_active_hosts) */
+    struct shost *snext;
     uint64_t reset_gen;   /* last `host reset` generation applied */
     uint32_t ok_since;    /* successes since the last live report */
     uint32_t lat[32];     /* recent response latencies (ms), a ring, for p50/p99 */
@@ -182,6 +184,8 @@ struct sthread {
     int efd_armed;
 
     uint64_t last_seq_seen, last_scan_ms;
+    unsigned active_hosts;               /* hosts with requests in flight */
+    struct shost *slot_head, *slot_tail; /* hosts waiting for an active-host slot */
     uint64_t ctl_gen, rules_gen, last_ctl_ms, last_live_ms;
     int ctl_loaded;
     struct hd_rules *rules; /* defederation snapshot, reloaded when its generation moves */
@@ -216,6 +220,8 @@ void hd_run_opts_default(struct hd_run_opts *o)
     memset(o, 0, sizeof(*o));
     o->max_inflight_host = 64;
     o->max_inflight_thread = 8192;
+    o->max_active_hosts = 512;
+    o->idle_timeout_ms = 5000;
     o->connect_timeout_ms = 10000;
     o->tls_timeout_ms = 10000;
     o->response_timeout_ms = 30000;
@@ -828,6 +834,18 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
 
     h->inflight--;
     th->inflight--;
+    if (!h->inflight) {
+        th->active_hosts--;
+        /* A slot is free: the longest-waiting host gets it. */
+        if (th->slot_head) {
+            struct shost *w = th->slot_head;
+            th->slot_head = w->snext;
+            if (!th->slot_head)
+                th->slot_tail = NULL;
+            w->slot_waiting = 0;
+            make_runnable(w);
+        }
+    }
     atomic_fetch_sub(&th->n_inflight, 1);
     hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_IN_FLIGHT, -1); /* ops */
     hd_mhost_inflight_add(h->mh, -1);
@@ -1070,6 +1088,8 @@ static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
         return add_ack(th, d, HD_ACK_RETRY, 0, wall_ms() + th->o->retry.base_ms,
                        hd_strerror(rc)) ? 0 : -ENOMEM;
     hd_hostpol_sent(&h->pol, d->start_ms);
+    if (!h->inflight)
+        th->active_hosts++;
     h->inflight++;
     th->inflight++;
     atomic_fetch_add(&th->n_inflight, 1);
@@ -1182,6 +1202,21 @@ static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
     uint64_t wake = 0, now = hd_loop_now_ms(th->loop);
     int may = 0;
 
+    /* Connections cost memory (TLS and HTTP/2 state, buffers): at most max_active_hosts hosts
+     * per thread have requests in flight; others wait their turn in FIFO order. */
+    if (!h->inflight && th->active_hosts >= th->o->max_active_hosts &&
+        (h->nready || !h->exhausted)) {
+        if (!h->slot_waiting) {
+            h->slot_waiting = 1;
+            h->snext = NULL;
+            if (th->slot_tail)
+                th->slot_tail->snext = h;
+            else
+                th->slot_head = h;
+            th->slot_tail = h;
+        }
+        return 0;
+    }
     if (!h->nready)
         refill(th, h);
     while (h->ready_head && n < budget &&
@@ -1522,6 +1557,7 @@ static int thread_init(struct sthread *th)
     ho.connect_timeout_ms = th->o->connect_timeout_ms;
     ho.tls_timeout_ms = th->o->tls_timeout_ms;
     ho.response_timeout_ms = th->o->response_timeout_ms;
+    ho.idle_timeout_ms = th->o->idle_timeout_ms;
     ho.max_streams_per_host = th->o->hostpol.win_max;
     ho.ca_file = th->o->ca_file;
     ho.allow_private = th->o->allow_private;

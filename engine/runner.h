@@ -28,6 +28,9 @@ struct hd_run_opts {
     unsigned threads;             /* loop threads; 0 = one per online CPU */
     unsigned max_inflight_host;   /* unused: see hostpol.win_max (kept for the CLI flag) */
     unsigned max_inflight_thread; /* per-thread cap on leased deliveries; default 8192 */
+    unsigned max_active_hosts;    /* per-thread cap on hosts with requests in flight (each
+                                   * holds a connection: TLS + HTTP/2 state); default 512 */
+    unsigned idle_timeout_ms;     /* idle connections closed after; default 5000 */
     unsigned connect_timeout_ms, tls_timeout_ms, response_timeout_ms;
     unsigned commit_interval_ms;  /* group-commit interval; default 5 */
     unsigned commit_batch;        /* acks per group at most; default 4096 */
