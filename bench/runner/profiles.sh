@@ -45,6 +45,14 @@ hb_profiles() {
             echo "[*]"
             echo "latency = none"
             ;;
+        fast9421)
+            # Every host accepts only RFC 9421 signatures: Herald's first draft-cavage request
+            # per host gets 401 and it switches that host to RFC 9421 (issue 5), which it
+            # signs with Ed25519 when the actor has an Ed25519 key.
+            echo "[*]"
+            echo "latency = none"
+            echo "signature = rfc9421"
+            ;;
         healthy)
             echo "[*]"
             echo "latency = lognormal 3 20"
