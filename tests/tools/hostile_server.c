@@ -4,11 +4,13 @@
  * minimal HPACK encoder) where nghttp2 would refuse to produce them.
  *
  *   hostile_server --mode NAME [--port-file F] [--stats-file F] --tls-cert F --tls-key F
- *                  [--location URL] [--max-seconds N]
+ *                  [--location URL] [--dump FILE] [--max-seconds N]
  *   hostile_server --list          prints every mode, one per line
  *
  * The stats file is rewritten as "connections=N requests=M redirected=R" after each change
  * (redirected counts requests whose path contains "redirected": a followed redirect).
+ * --dump appends every HTTP/1.1 request head received to FILE (the secrets test reads the
+ * Signature headers Herald sent from it).
  * Modes starting with "h2-" select ALPN h2 and speak raw frames; every other mode leaves ALPN
  * unset (the client falls back to HTTP/1.1). See the table in modes[] for what each does.
  */
@@ -87,6 +89,7 @@ static const struct mode modes[] = {
 
 static const char *mode = "h1-ok";
 static const char *stats_file;
+static const char *dump_file;
 static const char *location = "https://example.invalid/redirected";
 static WOLFSSL_CTX *tls_ctx;
 static atomic_long n_conns, n_reqs, n_redirected;
@@ -186,6 +189,16 @@ static void trickle(struct client *c, const char *s)
 static void count_request(const char *head, size_t len)
 {
     atomic_fetch_add(&n_reqs, 1);
+    if (dump_file && len > 0) {
+        FILE *f;
+        pthread_mutex_lock(&stats_mu);
+        f = fopen(dump_file, "a");
+        if (f) {
+            fwrite(head, 1, len, f);
+            fclose(f);
+        }
+        pthread_mutex_unlock(&stats_mu);
+    }
     if (memmem(head, len, "redirected", 10))
         atomic_fetch_add(&n_redirected, 1);
     write_stats();
@@ -650,6 +663,8 @@ int main(int argc, char **argv)
             key = argv[++i];
         else if (!strcmp(a, "--mode"))
             mode = argv[++i];
+        else if (!strcmp(a, "--dump"))
+            dump_file = argv[++i];
         else if (!strcmp(a, "--location"))
             location = argv[++i];
         else if (!strcmp(a, "--max-seconds"))
