@@ -49,6 +49,7 @@
 #define ACT_CACHE_MAX 4096
 #define HOST_SCAN_INTERVAL_MS 250
 #define HOST_BURST 16
+#define UNTIL_IDLE_WAIT_MS 5000 /* --until-idle waits for work due this soon */
 #define CTL_POLL_MS 250       /* operator controls and rules take effect within this */
 #define LIVE_INTERVAL_MS 1000 /* live per-host state published this often */
 #define TURN_BUDGET 128
@@ -1428,15 +1429,18 @@ static int thread_idle(struct sthread *th)
 
 static int any_due(struct sthread *th)
 {
-    /* A host whose skipped retry is already due counts as work, unless the host policy holds
-     * it (operator pause, open breaker, Retry-After pause, dead host): those deliveries wait
-     * for a later time, exactly like scheduled retries, and stay stored. */
+    /* Work that is due now, or within UNTIL_IDLE_WAIT_MS (a short Retry-After, a retry
+     * about to fall due), keeps --until-idle running. A host held longer by its policy
+     * (operator pause, open breaker, long Retry-After, dead host) or a retry due later waits
+     * for a later run: those deliveries stay stored and are reported. */
     uint64_t now = wall_ms(), mono = hd_loop_now_ms(th->loop);
     for (size_t i = 0; i < th->hosts_cap; i++)
-        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
-            if ((!h->exhausted || (h->retry_due_wall && h->retry_due_wall <= now) || h->nready) &&
-                !hd_hostpol_held(&h->pol, mono))
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
+            int work = !h->exhausted || h->nready ||
+                       (h->retry_due_wall && h->retry_due_wall <= now + UNTIL_IDLE_WAIT_MS);
+            if (work && !hd_hostpol_held(&h->pol, mono + UNTIL_IDLE_WAIT_MS))
                 return 1;
+        }
     return 0;
 }
 

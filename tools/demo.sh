@@ -63,7 +63,7 @@ if [ "$($H stats --json | jq '.deliveries.pending + .deliveries.retrying')" != 0
         --ca-file "$D/certs/ca.pem" --allow-private-addresses
 fi
 echo "== herald stats"
-$H stats | head -8
+$H stats >"$D/stats.txt"; head -8 "$D/stats.txt"
 kill -TERM $FS; wait $FS 2>/dev/null || true
 echo "== receiver (fedisim) report: every request's signature verified with OpenSSL"
 jq -c '{requests, accepted, unique_pairs, duplicates, bad_signature, by_proto, by_status}' "$D/report.json"
