@@ -85,6 +85,7 @@ static const struct mode modes[] = {
     {"h2-big-header", "one 100 KB header value over CONTINUATION frames"},
     {"h2-1xx-flood", "endless :status 100 HEADERS frames"},
     {"h2-trickle", "202 head, then a 100-byte body one DATA byte per second"},
+    {"h2-zero-streams", "SETTINGS_MAX_CONCURRENT_STREAMS 0: no stream may be opened"},
     {NULL, NULL}};
 
 static const char *mode = "h1-ok";
@@ -481,7 +482,10 @@ static void serve_h2(struct client *c)
         frame(c, F_SETTINGS, 0, 0, "\0\0\0\0\0", 5);
         goto out_wait;
     }
-    frame(c, F_SETTINGS, 0, 0, NULL, 0);
+    if (is("h2-zero-streams"))
+        frame(c, F_SETTINGS, 0, 0, "\0\x03\0\0\0\0", 6);
+    else
+        frame(c, F_SETTINGS, 0, 0, NULL, 0);
     while ((sid = h2_read_request(c, buf, cap)) != 0) {
         if (is("h2-ok")) {
             n = hp_status(hb, 202);
