@@ -18,7 +18,11 @@ NHEALTHY=${NHEALTHY:-150}
 # Peak RSS bound for one run against every case of a script: Herald's own buffers are capped
 # (see README "Hardening"); the sanitizer build carries its shadow memory and its 256 MB
 # quarantine of freed blocks.
-if ldd "$HERALD" 2>/dev/null | grep -c libasan >/dev/null; then RSS_MAX_MB=${RSS_MAX_MB:-512}; else RSS_MAX_MB=${RSS_MAX_MB:-64}; fi
+if [ "${HD_ASAN:-0}" = 1 ] || ldd "$HERALD" 2>/dev/null | grep -c libasan >/dev/null; then
+    RSS_MAX_MB=${RSS_MAX_MB:-512}
+else
+    RSS_MAX_MB=${RSS_MAX_MB:-64}
+fi
 
 # extra_certs: expired (signed by the test CA, valid 2020-01-01..2020-02-01) and self-signed
 # certificates for *.fedi.test in $T/certs.
