@@ -22,7 +22,7 @@ start() {
     "$FEDISIM" --bind 127.0.0.1 --ready-file "$T/ready.json" --report "$T/report.json" \
         --max-seconds 120 "$@" >"$T/log" 2>&1 &
     PID=$!
-    for _ in $(seq 100); do
+    for _ in $(seq 600); do
         [ -s "$T/ready.json" ] && return 0
         if ! kill -0 "$PID" 2>/dev/null; then
             wait "$PID" && rc=0 || rc=$?

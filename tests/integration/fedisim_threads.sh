@@ -24,7 +24,7 @@ printf '[limited.fedi.test]\nrate = 0.01\nburst = 5\n' >"$T/profiles.ini"
     --profiles "$T/profiles.ini" --ready-file "$T/ready.json" --report "$T/report.json" \
     --max-seconds 120 >"$T/log" 2>&1 &
 PID=$!
-for _ in $(seq 100); do
+for _ in $(seq 600); do
     [ -s "$T/ready.json" ] && break
     kill -0 "$PID" 2>/dev/null || { wait "$PID" && rc=0 || rc=$?; PID=; [ "$rc" = 77 ] && exit 77; fail "exited $rc"; }
     sleep 0.1

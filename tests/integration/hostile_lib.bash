@@ -65,7 +65,7 @@ start_hostile() {
         --tls-cert "$cert" --tls-key "$key" --max-seconds 120 \
         --location "https://$label.fedi.test:0/redirected" >"$T/$label.log" 2>&1 &
     PIDS+=($!)
-    wait_file "$pf" 50
+    wait_file "$pf" 300
     HPORT[$label]=$(cat "$pf")
     LABELS+=("$label")
     RESOLVE+=(--resolve "*:${HPORT[$label]}:127.0.0.1")

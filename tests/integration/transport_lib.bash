@@ -48,7 +48,7 @@ make_pki() {
 }
 
 wait_file() { # file
-    for _ in $(seq 100); do [ -s "$1" ] && return 0; sleep 0.05; done
+    for _ in $(seq 600); do [ -s "$1" ] && return 0; sleep 0.05; done
     fail "server did not start ($1)"
 }
 

@@ -54,7 +54,7 @@ start_fedisim() {
         --max-seconds "${FS_MAX_SECONDS:-300}" --quiet "$@" >"$T/fedisim.log" 2>&1 &
     FS_PID=$!
     PIDS+=("$FS_PID")
-    wait_file "$T/fedisim.ready" 100
+    wait_file "$T/fedisim.ready" 600 # up to 60 s: a loaded CI machine (the clang fuzz build runs beside)
     TLS_PORT=$(jq -r '.tls_port // 0' "$T/fedisim.ready")
     TLS_H1_PORT=$(jq -r '.tls_h1_port // 0' "$T/fedisim.ready")
     H2C_PORT=$(jq -r '.h2c_port // 0' "$T/fedisim.ready")
