@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,17 +351,33 @@ static uint64_t now_wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-/* Lines are processed in groups of up to 256 per write transaction (each line is a nested
- * transaction, so a refused line changes nothing); results are printed only after the group
- * commits, so a printed seq is always durable. */
+/* More input can be read without waiting? (Regular files: always. Pipes and terminals: only
+ * if the descriptor is readable now; data already in stdio's buffer is simply read in the next
+ * group.) */
+static int input_ready(FILE *f)
+{
+    struct pollfd p = {.fd = fileno(f), .events = POLLIN};
+    struct stat sb;
+    if (fstat(p.fd, &sb) == 0 && S_ISREG(sb.st_mode))
+        return 1;
+    return poll(&p, 1, 0) > 0;
+}
+
+#define ENQUEUE_GROUP 256
+
+/* Lines are read first, in groups of up to 256 (a group also ends when the producer pauses),
+ * and only then processed in one write transaction: each line is a nested transaction, so a
+ * refused line changes nothing. Results are printed after the group commits, so a printed
+ * seq is always durable. No transaction is open while waiting for input: a slow producer
+ * never blocks the store for the running engine or other commands. */
 static int cmd_enqueue(const char *db, int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "-";
     FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     struct hd_store *st;
     struct pending_line *pend;
-    char *line = NULL;
-    size_t cap = 0, lineno = 0, npend = 0, refused = 0;
+    char **lines;
+    size_t *caps, *lens, lineno = 0, npend = 0, refused = 0;
     ssize_t n;
     int rc = 0, eof = 0;
 
@@ -373,10 +390,34 @@ static int cmd_enqueue(const char *db, int argc, char **argv)
             fclose(f);
         return 1;
     }
-    pend = calloc(256, sizeof(*pend));
-    while (pend && !eof) {
+    pend = calloc(ENQUEUE_GROUP, sizeof(*pend));
+    lines = calloc(ENQUEUE_GROUP, sizeof(*lines));
+    caps = calloc(ENQUEUE_GROUP, sizeof(*caps));
+    lens = calloc(ENQUEUE_GROUP, sizeof(*lens));
+    while (pend && lines && caps && lens && !eof) {
         MDB_txn *txn;
         struct hd_counters c;
+
+        npend = 0;
+        while (npend < ENQUEUE_GROUP) {
+            n = getline(&lines[npend], &caps[npend], f);
+            if (n < 0) {
+                eof = 1;
+                break;
+            }
+            lineno++;
+            while (n > 0 && (lines[npend][n - 1] == '\n' || lines[npend][n - 1] == '\r'))
+                lines[npend][--n] = 0;
+            if (n == 0)
+                continue; /* blank lines are not envelopes */
+            pend[npend].lineno = lineno;
+            lens[npend] = (size_t)n;
+            npend++;
+            if (!input_ready(f))
+                break; /* the producer paused: answer what we have */
+        }
+        if (!npend)
+            continue;
         rc = hd_store_begin(st, 1, &txn);
         if (!rc)
             rc = hd_counters_get(st, txn, &c);
@@ -385,25 +426,8 @@ static int cmd_enqueue(const char *db, int argc, char **argv)
             hd_store_abort(txn);
             break;
         }
-        npend = 0;
-        while (npend < 256) {
-            n = getline(&line, &cap, f);
-            if (n < 0) {
-                eof = 1;
-                break;
-            }
-            lineno++;
-            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-                line[--n] = 0;
-            if (n == 0)
-                continue; /* blank lines are not envelopes */
-            pend[npend].lineno = lineno;
-            hd_ingest_envelope(st, txn, &c, line, (size_t)n, now_wall_ms(), &pend[npend].res);
-            npend++;
-            /* Interactive producers: do not hold results back waiting for 256 lines. */
-            if (f == stdin && isatty(0))
-                break;
-        }
+        for (size_t i = 0; i < npend; i++)
+            hd_ingest_envelope(st, txn, &c, lines[i], lens[i], now_wall_ms(), &pend[i].res);
         rc = hd_counters_put(st, txn, &c);
         if (!rc)
             rc = hd_store_commit(txn);
@@ -418,7 +442,11 @@ static int cmd_enqueue(const char *db, int argc, char **argv)
         if (rc)
             break;
     }
-    free(line);
+    for (size_t i = 0; lines && i < ENQUEUE_GROUP; i++)
+        free(lines[i]);
+    free(lines);
+    free(caps);
+    free(lens);
     free(pend);
     if (f != stdin)
         fclose(f);
