@@ -523,10 +523,25 @@ static void save_session(struct hd_http_conn *conn)
 {
     struct hd_tls_session *s = hd_tls_take_session(conn->tls);
 
+    struct hd_http_client *c = conn->client;
+    struct hd_http_origin *o = conn->origin;
+
     if (!s)
         return;
-    hd_tls_session_free(conn->origin->tls_session);
-    conn->origin->tls_session = s;
+    if (!o->tls_session) {
+        /* A new holder: make room by dropping the oldest kept session. */
+        if (c->sess_n == HD_TLS_SESSIONS_MAX) {
+            struct hd_http_origin *old = c->sess_ring[c->sess_head];
+            c->sess_head = (c->sess_head + 1) % HD_TLS_SESSIONS_MAX;
+            c->sess_n--;
+            hd_tls_session_free(old->tls_session);
+            old->tls_session = NULL;
+        }
+        c->sess_ring[(c->sess_head + c->sess_n) % HD_TLS_SESSIONS_MAX] = o;
+        c->sess_n++;
+    }
+    hd_tls_session_free(o->tls_session);
+    o->tls_session = s;
 }
 
 static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)

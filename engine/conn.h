@@ -100,6 +100,8 @@ struct hd_http_conn {
     struct hd_rq_list active; /* h2 streams (h1: unused) */
 };
 
+#define HD_TLS_SESSIONS_MAX 256 /* per client (loop thread) */
+
 struct hd_http_origin {
     struct hd_http_origin *hnext; /* hash chain */
     struct hd_http_origin *knext; /* client's list of origins to dispatch */
@@ -134,6 +136,11 @@ struct hd_http_client {
     uint8_t *pbuf; /* TLS plaintext, HD_CONN_PBUF: input is handled one connection at a time */
     uint8_t *wbuf_pool[HD_CONN_WBUF_POOL]; /* send buffers of connections with nothing to send */
     size_t wbuf_pool_n;
+    /* Origins holding a TLS session for resumption, oldest first: a wolfSSL session keeps the
+     * peer's certificate chain (tens of KB), so only the HD_TLS_SESSIONS_MAX most recent are
+     * kept; a fan-out to 20,000 hosts would otherwise hold 20,000 of them. */
+    struct hd_http_origin *sess_ring[HD_TLS_SESSIONS_MAX];
+    size_t sess_head, sess_n;
     int shutting_down;
 };
 

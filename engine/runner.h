@@ -29,8 +29,8 @@ struct hd_run_opts {
     unsigned max_inflight_host;   /* unused: see hostpol.win_max (kept for the CLI flag) */
     unsigned max_inflight_thread; /* per-thread cap on leased deliveries; default 8192 */
     unsigned max_active_hosts;    /* per-thread cap on hosts with requests in flight (each
-                                   * holds a connection: TLS + HTTP/2 state); default 512 */
-    unsigned idle_timeout_ms;     /* idle connections closed after; default 5000 */
+                                   * holds a connection: TLS + HTTP/2 state, ~250 KB); 128 */
+    unsigned idle_timeout_ms;     /* idle connections closed after; default 2000 */
     unsigned connect_timeout_ms, tls_timeout_ms, response_timeout_ms;
     unsigned commit_interval_ms;  /* group-commit interval; default 5 */
     unsigned commit_batch;        /* acks per group at most; default 4096 */
