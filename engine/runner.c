@@ -1048,7 +1048,12 @@ static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
         r.key_id = d->act->ed_key_id;
         r.alg = "ed25519";
     } else {
-        r.alg = "rsa-v1_5-sha256";
+        /* The primary key: RSA, or Ed25519 for an actor that has no RSA key. */
+        int kt = 0;
+        unsigned kb = 0;
+        hd_signer_key_info(th->signer, d->act->key_id, &kt, &kb);
+        d->ed = kt == HD_KEY_ED25519;
+        r.alg = d->ed ? "ed25519" : "rsa-v1_5-sha256";
     }
     sign_t0 = mono_us(); /* ops: signing time */
     rc = hd_sign_rfc9421(th->signer, &r, d->siginput, sizeof(d->siginput), d->sig, sizeof(d->sig));

@@ -13,6 +13,10 @@ openssl genpkey -algorithm ed25519 -out "$T/ed.pem" 2>/dev/null
 "$HERALD" --db "$DB" key add --key-id "https://social.example/users/alice#ed25519-key" \
     --actor "https://social.example/users/alice" --pem "$T/ed.pem" >/dev/null || fail "add ed25519 key"
 "$HERALD" --db "$DB" key list | grep -q "ed25519" || fail "key list does not show the Ed25519 key"
+# bob has only an Ed25519 key (no RSA): RFC 9421 must sign with alg ed25519 for him
+openssl genpkey -algorithm ed25519 -out "$T/bob.pem" 2>/dev/null
+"$HERALD" --db "$DB" key add --key-id "https://social.example/users/bob#ed25519-key" \
+    --actor "https://social.example/users/bob" --pem "$T/bob.pem" >/dev/null || fail "add bob's key"
 "$HERALD" --db "$DB" key export-public >"$T/all.jsonl"
 jq -c 'select(.key_id | endswith("#ed25519-key"))' "$T/all.jsonl" >"$T/ed.jsonl"
 [ -s "$T/ed.jsonl" ] || fail "Ed25519 public key not exported"
@@ -41,11 +45,11 @@ jq -c '{accepted, unique_pairs, bad_signature, verified_rfc9421, verified_cavage
 # a second run starts with Ed25519 right away (remembered in the store)
 start_fedisim --tls-port 0 --keys "$T/ed.jsonl" --verify all --profiles "$T/profiles.ini"
 awk -v p="$TLS_PORT" 'BEGIN { for (a = 1; a <= 10; a++)
-  printf "{\"activity\":{\"id\":\"https://social.example/m%d\",\"type\":\"Like\",\"actor\":\"https://social.example/users/alice\",\"object\":\"https://x.example/n/%d\"},\"inboxes\":[\"https://ed.fedi.test:%d/inbox\"]}\n", a, a, p }' >"$T/env2.jsonl"
+  printf "{\"activity\":{\"id\":\"https://social.example/m%d\",\"type\":\"Like\",\"actor\":\"https://social.example/users/%s\",\"object\":\"https://x.example/n/%d\"},\"inboxes\":[\"https://ed.fedi.test:%d/inbox\"]}\n", a, (a % 2 ? "alice" : "bob"), a, p }' >"$T/env2.jsonl"
 "$HERALD" --db "$DB" enqueue "$T/env2.jsonl" >/dev/null || fail "enqueue 2"
 timeout 120 "$HERALD" --db "$DB" run --until-idle --resolve "*:$TLS_PORT:127.0.0.1" \
     --ca-file "$T/certs/ca.pem" --allow-private-addresses 2>"$T/run2.log" || fail "run 2"
 stop_fedisim
 [ "$(jq .unique_pairs "$R")" = 10 ] || fail "run 2: accepted $(jq .unique_pairs "$R") of 10"
 [ "$(jq .bad_signature "$R")" = 0 ] || fail "run 2 did not start with Ed25519 (remembered scheme lost)"
-pass "Accept-Signature: ed25519 switches a host to RFC 9421 + Ed25519, remembered across runs"
+pass "Accept-Signature: ed25519 switches a host to RFC 9421 + Ed25519, remembered across runs; an Ed25519-only actor signs with it too"
