@@ -113,7 +113,13 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
     } else if (rq->error) {
         hd_http_rq_complete(rq, rq->error);
     } else {
-        hd_http_rq_complete(rq, error_code == NGHTTP2_NO_ERROR ? HD_ERR_PROTOCOL : HD_ERR_RESET);
+        /* Errors nghttp2 raises on the peer's frames (or the peer's own protocol-error
+         * RST_STREAM) are protocol errors; the rest (CANCEL, INTERNAL_ERROR, ...) resets. */
+        int proto = error_code == NGHTTP2_NO_ERROR || error_code == NGHTTP2_PROTOCOL_ERROR ||
+                    error_code == NGHTTP2_COMPRESSION_ERROR ||
+                    error_code == NGHTTP2_FLOW_CONTROL_ERROR ||
+                    error_code == NGHTTP2_FRAME_SIZE_ERROR;
+        hd_http_rq_complete(rq, proto ? HD_ERR_PROTOCOL : HD_ERR_RESET);
     }
     hd_http_conn_available(h2->conn);
     return 0;
