@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "audience.h"
 #include "err.h"
 #include "herald/herald.h"
@@ -63,13 +64,6 @@ const char *herald_strerror(int err)
 const char *herald_version(void)
 {
     return HD_VERSION;
-}
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
 int herald_open(const char *dir, herald_store **out)
@@ -141,7 +135,7 @@ int herald_enqueue_batch(herald_store *h, const char *const *envelopes, const si
     struct hd_ingest_result *ir;
     struct hd_counters c;
     MDB_txn *txn;
-    uint64_t now = wall_ms();
+    uint64_t now = hd_wall_ms();
     int rc;
 
     if (!h || (n && (!envelopes || !lens || !results)))

@@ -11,38 +11,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_util.h"
+#include "clock.h"
 #include "cli_block.h"
 #include "err.h"
 #include "rules.h"
 #include "store.h"
 
 #define IMPORT_MAX_BYTES (64u << 20)
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int open_db(const char *db, struct hd_store **st, const char *cmd)
-{
-    int rc = hd_store_open(st, db, 0);
-    if (rc) {
-        fprintf(stderr, "herald %s: cannot open store %s: %s\n", cmd, db, hd_strerror(rc));
-        return 1;
-    }
-    return 0;
-}
-
-static void print_json(json_t *o)
-{
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    json_decref(o);
-}
 
 /* After a change inside txn: drop what the new rules refuse, write the counters, commit.
  * Returns 0 or an error (txn is finished either way). */
@@ -182,9 +158,9 @@ static int block_add(const char *db, int argc, char **argv)
         fprintf(stderr, "herald block add: not a domain: %s\n", domain);
         return 2;
     }
-    if (open_db(db, &st, "block add"))
+    if (hd_cli_open_store(db, &st, "block add"))
         return 1;
-    b.created_ms = wall_ms();
+    b.created_ms = hd_wall_ms();
     rc = hd_store_begin(st, 1, &txn);
     if (rc)
         goto out;
@@ -218,7 +194,7 @@ static int block_remove(const char *db, int argc, char **argv)
         fprintf(stderr, "usage: herald block remove DOMAIN\n");
         return 2;
     }
-    if (open_db(db, &st, "block remove"))
+    if (hd_cli_open_store(db, &st, "block remove"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
     if (!rc) {
@@ -251,7 +227,7 @@ static int print_block(const struct hd_block *b, void *user_data)
     struct list_ctx *x = user_data;
     x->n++;
     if (x->json) {
-        print_json(json_pack("{s:s, s:s, s:b, s:b, s:b, s:s, s:I}", "domain", b->domain,
+        hd_cli_print_json(json_pack("{s:s, s:s, s:b, s:b, s:b, s:s, s:I}", "domain", b->domain,
                              "severity", hd_severity_name(b->severity), "reject_media",
                              b->reject_media, "reject_reports", b->reject_reports, "obfuscate",
                              b->obfuscate, "comment", b->comment, "created_ms",
@@ -281,7 +257,7 @@ static int block_list(const char *db, int argc, char **argv, int csv)
     MDB_txn *txn;
     int rc;
 
-    if (open_db(db, &st, csv ? "block export" : "block list"))
+    if (hd_cli_open_store(db, &st, csv ? "block export" : "block list"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc) {
@@ -305,7 +281,7 @@ static int block_import(const char *db, int argc, char **argv)
     MDB_txn *txn;
     char *buf;
     size_t len = 0, added = 0, updated = 0;
-    uint64_t dropped = 0, hosts = 0, now = wall_ms();
+    uint64_t dropped = 0, hosts = 0, now = hd_wall_ms();
     int rc;
 
     if (argc != 2) {
@@ -337,7 +313,7 @@ static int block_import(const char *db, int argc, char **argv)
         hd_import_fini(&im);
         return 1;
     }
-    if (open_db(db, &st, "block import")) {
+    if (hd_cli_open_store(db, &st, "block import")) {
         hd_import_fini(&im);
         return 1;
     }
@@ -397,7 +373,7 @@ static int print_allow(const char *domain, uint64_t created_ms, void *user_data)
     struct list_ctx *x = user_data;
     x->n++;
     if (x->json)
-        print_json(json_pack("{s:s, s:I}", "domain", domain, "created_ms", (json_int_t)created_ms));
+        hd_cli_print_json(json_pack("{s:s, s:I}", "domain", domain, "created_ms", (json_int_t)created_ms));
     else
         printf("%s\n", domain);
     return 0;
@@ -413,7 +389,7 @@ int hd_cli_allow(const char *db, int argc, char **argv)
 
     if (argc >= 2 && !strcmp(argv[1], "list")) {
         struct list_ctx x = {argc > 2 && !strcmp(argv[2], "--json"), 0};
-        if (open_db(db, &st, "allow list"))
+        if (hd_cli_open_store(db, &st, "allow list"))
             return 1;
         rc = hd_store_begin(st, 0, &txn);
         if (!rc) {
@@ -436,11 +412,11 @@ int hd_cli_allow(const char *db, int argc, char **argv)
         fprintf(stderr, "herald allow: not a domain: %s\n", argv[2]);
         return 2;
     }
-    if (open_db(db, &st, "allow"))
+    if (hd_cli_open_store(db, &st, "allow"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
     if (!rc) {
-        rc = add ? hd_allow_put(st, txn, dom, wall_ms()) : hd_allow_del(st, txn, dom);
+        rc = add ? hd_allow_put(st, txn, dom, hd_wall_ms()) : hd_allow_del(st, txn, dom);
         if (rc)
             hd_store_abort(txn);
         else
@@ -482,7 +458,7 @@ int hd_cli_federation(const char *db, int argc, char **argv)
         fprintf(stderr, "usage: herald federation mode [allowlist|open [--force]]\n");
         return 2;
     }
-    if (open_db(db, &st, "federation"))
+    if (hd_cli_open_store(db, &st, "federation"))
         return 1;
     if (argc == 2) {
         rc = hd_store_begin(st, 0, &txn);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_util.h"
 #include "audience.h"
 #include "cli_follow.h"
 #include "err.h"
@@ -17,16 +18,6 @@
 #define IMPORT_CHUNK (1u << 20) /* operations per write transaction */
 #define LINE_MAX_BYTES 65536
 #define CSV_FIELDS 8
-
-static int open_db(const char *db, struct hd_store **st)
-{
-    int rc = hd_store_open(st, db, 0);
-    if (rc) {
-        fprintf(stderr, "herald follow: cannot open store %s: %s\n", db, hd_strerror(rc));
-        return 1;
-    }
-    return 0;
-}
 
 /* Applies b in one write transaction. Returns 0 or an error (printed). */
 static int apply(struct hd_store *st, struct hd_follow_batch *b, struct hd_follow_stats *s)
@@ -87,7 +78,7 @@ static int cmd_add_remove(const char *db, int argc, char **argv, int remove)
         hd_follow_batch_free(b);
         return 1;
     }
-    if (open_db(db, &st)) {
+    if (hd_cli_open_store(db, &st, "follow")) {
         hd_follow_batch_free(b);
         return 1;
     }
@@ -422,7 +413,7 @@ static int cmd_import(const char *db, int argc, char **argv)
         fprintf(stderr, "herald follow import: cannot open %s: %s\n", path, strerror(errno));
         return 1;
     }
-    if (open_db(db, &st)) {
+    if (hd_cli_open_store(db, &st, "follow")) {
         if (in != stdin)
             fclose(in);
         return 1;
@@ -538,7 +529,7 @@ static int cmd_list(const char *db, int argc, char **argv)
         fprintf(stderr, "herald follow list: --actor is required\n");
         return 2;
     }
-    if (open_db(db, &st))
+    if (hd_cli_open_store(db, &st, "follow"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc && count) {

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_util.h"
+#include "clock.h"
 #include "cli_host.h"
 #include "err.h"
 #include "hostctl.h"
@@ -18,32 +20,6 @@
 #include "store.h"
 
 #define HOST_LIST_MAX 4000000 /* rows a listing will hold in memory */
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static int open_db(const char *db, struct hd_store **st, const char *cmd)
-{
-    int rc = hd_store_open(st, db, 0);
-    if (rc) {
-        fprintf(stderr, "herald %s: cannot open store %s: %s\n", cmd, db, hd_strerror(rc));
-        return 1;
-    }
-    return 0;
-}
-
-static void print_json(json_t *o)
-{
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    json_decref(o);
-}
 
 /* Host names are normalised as inbox hosts are, so they match queue keys. */
 static int norm_host(const char *in, char *out, size_t cap)
@@ -255,7 +231,7 @@ static int host_list(const char *db, int argc, char **argv)
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    uint64_t now = wall_ms();
+    uint64_t now = hd_wall_ms();
     int c, json = 0, key = SORT_NAME, rc, mrc = 0, op = MDB_FIRST;
 
     optind = 1;
@@ -279,7 +255,7 @@ static int host_list(const char *db, int argc, char **argv)
             return 2;
         }
     }
-    if (open_db(db, &st, "host list"))
+    if (hd_cli_open_store(db, &st, "host list"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (rc)
@@ -328,7 +304,7 @@ static int host_list(const char *db, int argc, char **argv)
                "ok/s", "p50ms", "p99ms", "breaker", "last_error");
     for (size_t i = 0; i < rs.n; i++) {
         if (json)
-            print_json(row_json(&rs.v[i], 0));
+            hd_cli_print_json(row_json(&rs.v[i], 0));
         else
             print_row_text(&rs.v[i]);
     }
@@ -372,13 +348,13 @@ static int host_show(const char *db, int argc, char **argv)
         fprintf(stderr, "usage: herald host show HOST [--json]\n");
         return 2;
     }
-    if (open_db(db, &st, "host show"))
+    if (hd_cli_open_store(db, &st, "host show"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc) {
         rc = hd_rules_load(st, txn, &rules);
         if (!rc) {
-            fill_row(st, txn, rules, wall_ms(), &r);
+            fill_row(st, txn, rules, hd_wall_ms(), &r);
             rc = hd_dead_foreach(st, txn, r.host, count_dead, &r.dead_letters);
         }
         hd_store_abort(txn);
@@ -395,7 +371,7 @@ static int host_show(const char *db, int argc, char **argv)
         return 1;
     }
     if (json) {
-        print_json(row_json(&r, 1));
+        hd_cli_print_json(row_json(&r, 1));
         return 0;
     }
     printf("host:            %s\n", r.host);
@@ -490,7 +466,7 @@ static int host_ctl(const char *db, int argc, char **argv, int what)
                         "herald host set HOST [--max-inflight N] [--rate R]\n");
         return 2;
     }
-    if (open_db(db, &st, "host"))
+    if (hd_cli_open_store(db, &st, "host"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
     if (rc)
@@ -574,7 +550,7 @@ static int print_dead(const struct hd_dead_view *d, void *user_data)
                               (json_int_t)d->at_ms, "enqueued_ms", (json_int_t)d->enqueued_ms);
         if (o)
             json_object_set_new(o, "body", snippet_json(d->body));
-        print_json(o);
+        hd_cli_print_json(o);
         return 0;
     }
     printf("%-32s %8" PRIu64 " %3d %3u  %.*s  %.*s\n", d->host, d->seq, d->status, d->attempts,
@@ -617,7 +593,7 @@ int hd_cli_dead(const char *db, int argc, char **argv)
         fprintf(stderr, "herald dead %s: unexpected argument %s\n", sub, argv[optind + 1]);
         return 2;
     }
-    if (open_db(db, &st, "dead"))
+    if (hd_cli_open_store(db, &st, "dead"))
         return 1;
     if (!strcmp(sub, "list")) {
         rc = hd_store_begin(st, 0, &txn);
@@ -635,7 +611,7 @@ int hd_cli_dead(const char *db, int argc, char **argv)
         goto out;
     rc = hd_counters_get(st, txn, &c);
     if (!rc && !strcmp(sub, "retry"))
-        rc = hd_dead_retry(st, txn, &c, host, wall_ms(), &n1, &n2);
+        rc = hd_dead_retry(st, txn, &c, host, hd_wall_ms(), &n1, &n2);
     else if (!rc)
         rc = hd_dead_purge(st, txn, host, &n1);
     if (!rc)
@@ -668,7 +644,7 @@ static int print_gone(struct hd_slice inbox, uint64_t at_ms, int status, void *u
 {
     int json = *(int *)user_data;
     if (json)
-        print_json(json_pack("{s:s%, s:I, s:i}", "inbox", inbox.p, inbox.n, "at_ms",
+        hd_cli_print_json(json_pack("{s:s%, s:I, s:i}", "inbox", inbox.p, inbox.n, "at_ms",
                              (json_int_t)at_ms, "status", status));
     else
         printf("%.*s\t%d\t%" PRIu64 "\n", (int)inbox.n, inbox.p, status, at_ms);
@@ -687,7 +663,7 @@ int hd_cli_gone(const char *db, int argc, char **argv)
         return 2;
     }
     json = argc == 3;
-    if (open_db(db, &st, "gone"))
+    if (hd_cli_open_store(db, &st, "gone"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc) {

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "err.h"
 #include "hostctl.h"
 #include "queue.h"
@@ -239,13 +240,6 @@ int hd_host_reset(struct hd_store *st, MDB_txn *txn, const char *host)
 
 /* ------------------------------------------------------------------ gone */
 
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 int hd_gone_add(struct hd_store *st, MDB_txn *txn, const char *inbox, int status)
 {
     MDB_val k = {strlen(inbox), (void *)inbox};
@@ -257,7 +251,7 @@ int hd_gone_add(struct hd_store *st, MDB_txn *txn, const char *inbox, int status
     hd_enc_init(&e);
     hd_enc_array(&e, 3);
     hd_enc_uint(&e, 1);
-    hd_enc_uint(&e, wall_ms());
+    hd_enc_uint(&e, hd_wall_ms());
     hd_enc_uint(&e, (uint64_t)(status < 0 ? 0 : status));
     return put_enc(txn, st->gone, &k, &e);
 }

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "audience.h"
 #include "err.h"
 #include "h2srv.h"
@@ -92,13 +93,6 @@ struct req {
     int keepalive, expect_continue, chunked, http10;
     const char *body;
 };
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 int hd_ingestsrv_token_eq(const char *given, size_t given_len, const char *want, size_t want_len)
 {
@@ -685,7 +679,7 @@ static void handle_activities(struct resp *c, const struct req *r)
     struct hd_counters cn;
     MDB_txn *txn;
     json_t *results, *o;
-    uint64_t depth, now = wall_ms();
+    uint64_t depth, now = hd_wall_ms();
     long n;
     size_t accepted = 0, dups = 0, refused = 0;
     int rc, status;

@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli_util.h"
+#include "clock.h"
 #include "cli_follow.h"
 #include "cli_block.h"
 #include "cli_host.h"
@@ -77,16 +79,6 @@ static const char usage_text[] =
 static void usage(FILE *f)
 {
     fputs(usage_text, f);
-}
-
-static int open_store(const char *db, struct hd_store **st)
-{
-    int rc = hd_store_open(st, db, 0);
-    if (rc) {
-        fprintf(stderr, "herald: cannot open store %s: %s\n", db, hd_strerror(rc));
-        return 1;
-    }
-    return 0;
 }
 
 static char *read_file(const char *path, size_t max, size_t *len)
@@ -219,7 +211,7 @@ static int cmd_key(const char *db, int argc, char **argv)
             fprintf(stderr, "herald key add: cannot read %s: %s\n", pemf, strerror(errno));
             return 1;
         }
-        if (open_store(db, &st)) {
+        if (hd_cli_open_store(db, &st, NULL)) {
             free(pem);
             return 1;
         }
@@ -236,7 +228,7 @@ static int cmd_key(const char *db, int argc, char **argv)
     }
     if (strcmp(argv[1], "list") == 0) {
         int json = argc > 2 && strcmp(argv[2], "--json") == 0;
-        if (open_store(db, &st))
+        if (hd_cli_open_store(db, &st, NULL))
             return 1;
         rc = hd_keys_list(st, print_key, &json);
         hd_store_close(st);
@@ -244,7 +236,7 @@ static int cmd_key(const char *db, int argc, char **argv)
     }
     if (strcmp(argv[1], "export-public") == 0) {
         struct export_ctx x = {NULL, 0};
-        if (open_store(db, &st))
+        if (hd_cli_open_store(db, &st, NULL))
             return 1;
         x.st = st;
         rc = hd_keys_list(st, export_key, &x);
@@ -293,7 +285,7 @@ static int cmd_actor(const char *db, int argc, char **argv)
         fprintf(stderr, "herald actor set: --federation must be all, public or none\n");
         return 2;
     }
-    if (open_store(db, &st))
+    if (hd_cli_open_store(db, &st, NULL))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
     if (!rc)
@@ -344,13 +336,6 @@ static void print_result(const struct pending_line *p, int committed)
     }
 }
 
-static uint64_t now_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 /* More input can be read without waiting? (Regular files: always. Pipes and terminals: only
  * if the descriptor is readable now; data already in stdio's buffer is simply read in the next
  * group.) */
@@ -385,7 +370,7 @@ static int cmd_enqueue(const char *db, int argc, char **argv)
         fprintf(stderr, "herald enqueue: cannot open %s: %s\n", path, strerror(errno));
         return 1;
     }
-    if (open_store(db, &st)) {
+    if (hd_cli_open_store(db, &st, NULL)) {
         if (f != stdin)
             fclose(f);
         return 1;
@@ -427,7 +412,7 @@ static int cmd_enqueue(const char *db, int argc, char **argv)
             break;
         }
         for (size_t i = 0; i < npend; i++)
-            hd_ingest_envelope(st, txn, &c, lines[i], lens[i], now_wall_ms(), &pend[i].res);
+            hd_ingest_envelope(st, txn, &c, lines[i], lens[i], hd_wall_ms(), &pend[i].res);
         rc = hd_counters_put(st, txn, &c);
         if (!rc)
             rc = hd_store_commit(txn);
@@ -645,7 +630,7 @@ static int cmd_run(const char *db, int argc, char **argv)
         }
     }
     o.resolve = resolve;
-    if (open_store(db, &st)) {
+    if (hd_cli_open_store(db, &st, NULL)) {
         free(resolve);
         hd_daemon_opts_fini(&dopt);
         return 1;
@@ -712,7 +697,7 @@ static int cmd_stats(const char *db, int argc, char **argv)
     uint64_t queued = 0, retrying = 0;
     int op = MDB_FIRST, rc;
 
-    if (open_store(db, &st))
+    if (hd_cli_open_store(db, &st, NULL))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc)
@@ -736,7 +721,7 @@ static int cmd_stats(const char *db, int argc, char **argv)
                 continue;
             /* in_flight comes from the running engine's live report, when fresh */
             if (hd_live_get(st, txn, name, &live) == 0 &&
-                live.updated_ms + HD_LIVE_FRESH_MS >= now_wall_ms())
+                live.updated_ms + HD_LIVE_FRESH_MS >= hd_wall_ms())
                 infl = live.in_flight;
             queued += h.queued;
             retrying += h.retrying;

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "err.h"
 #include "metrics.h"
 #include "queue.h"
@@ -545,20 +546,13 @@ static void put_hist(struct mbuf *b, const char *name, const char *labels, const
     }
 }
 
-static uint64_t now_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
 static const char *const breaker_names[] = {"closed", "open", "half_open"};
 
 int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, size_t *len)
 {
     struct mbuf b = {0};
     struct sview v;
-    uint64_t counts[HD_METRICS_NBUCKETS], sum, now = now_wall_ms();
+    uint64_t counts[HD_METRICS_NBUCKETS], sum, now = hd_wall_ms();
     size_t top;
     char e[HD_HOST_MAX * 2 + 8], lab[HD_HOST_MAX * 2 + 16];
     int rc;
@@ -780,7 +774,7 @@ int hd_metrics_render_hosts_json(struct hd_metrics *m, struct hd_store *st, size
         if (o)
             json_array_append_new(hosts, o);
     }
-    json_object_set_new(root, "now_ms", json_integer((json_int_t)now_wall_ms()));
+    json_object_set_new(root, "now_ms", json_integer((json_int_t)hd_wall_ms()));
     json_object_set_new(
         root, "totals",
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "hosts", (json_int_t)v.n, "queued",

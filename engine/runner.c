@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "dns.h"
 #include "err.h"
 #include "hostpol.h"
@@ -198,13 +199,6 @@ struct sthread {
     _Atomic uint64_t n_done, n_retry, n_dead, n_attempts, n_inflight;
     _Atomic int exited;
 };
-
-static uint64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static uint32_t xrand(struct sthread *th)
 {
@@ -600,7 +594,7 @@ static void on_host_wake(struct hd_timer *t)
 static void note_retry_due(struct shost *h, uint64_t due_wall)
 {
     struct sthread *th = h->th;
-    uint64_t now_wall = wall_ms(), mono = hd_loop_now_ms(th->loop);
+    uint64_t now_wall = hd_wall_ms(), mono = hd_loop_now_ms(th->loop);
     if (h->retry_due_wall && h->retry_due_wall <= due_wall)
         return;
     h->retry_due_wall = due_wall;
@@ -755,7 +749,7 @@ static void *committer_main(void *arg)
         struct batch *list, *b;
         struct hd_counters c;
         MDB_txn *txn;
-        uint64_t now = wall_ms();
+        uint64_t now = hd_wall_ms();
         int rc;
 
         pthread_mutex_lock(&cm->mu);
@@ -933,7 +927,7 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         uint64_t delay = hd_policy_backoff_ms(&th->o->retry, d->attempts + 1, xrand(th));
         if (ra > delay)
             delay = ra;
-        uint64_t due = wall_ms() + delay;
+        uint64_t due = hd_wall_ms() + delay;
         a = add_ack(th, d, HD_ACK_RETRY, r->status, due, err);
         note_retry_due(h, due);
     }
@@ -981,7 +975,7 @@ static int dispatch(struct sthread *th, struct sdel *d)
          * host must not overtake it: give the lease back and look again in a second (or as
          * soon as the host is rescanned). Nothing is counted. */
         del_release(th, d);
-        note_retry_due(h, wall_ms() + 1000);
+        note_retry_due(h, hd_wall_ms() + 1000);
         return 0;
     }
     if (!d->switched)
@@ -1091,7 +1085,7 @@ static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
     d->start_ms = hd_loop_now_ms(th->loop);
     rc = hd_http_submit(th->http, &req);
     if (rc)
-        return add_ack(th, d, HD_ACK_RETRY, 0, wall_ms() + th->o->retry.base_ms,
+        return add_ack(th, d, HD_ACK_RETRY, 0, hd_wall_ms() + th->o->retry.base_ms,
                        hd_strerror(rc)) ? 0 : -ENOMEM;
     hd_hostpol_sent(&h->pol, d->start_ms);
     if (!h->inflight)
@@ -1170,7 +1164,7 @@ static int on_qent(const struct hd_qent *e, void *user_data)
 
 static void refill(struct sthread *th, struct shost *h)
 {
-    struct refill_ctx ctx = {th, h, 0, 0, wall_ms(), 0};
+    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0};
     uint8_t last[HD_QKEY_MAX];
     size_t last_len = 0;
     int end = 0, n;
@@ -1374,7 +1368,7 @@ static int cmp_u32(const void *a, const void *b)
  * list`, `stats` and `top` (records older than HD_LIVE_FRESH_MS are not shown). */
 static void publish_live(struct sthread *th, int all)
 {
-    uint64_t now = hd_loop_now_ms(th->loop), wall = wall_ms();
+    uint64_t now = hd_loop_now_ms(th->loop), wall = hd_wall_ms();
     double secs = (double)(now - th->last_live_ms) / 1000.0;
     struct batch *b;
     size_t cap = 0, n = 0;
@@ -1438,7 +1432,7 @@ static int any_due(struct sthread *th)
      * about to fall due), keeps --until-idle running. A host held longer by its policy
      * (operator pause, open breaker, long Retry-After, dead host) or a retry due later waits
      * for a later run: those deliveries stay stored and are reported. */
-    uint64_t now = wall_ms(), mono = hd_loop_now_ms(th->loop);
+    uint64_t now = hd_wall_ms(), mono = hd_loop_now_ms(th->loop);
     for (size_t i = 0; i < th->hosts_cap; i++)
         for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
             int work = !h->exhausted || h->nready ||
@@ -1543,7 +1537,7 @@ static int thread_init(struct sthread *th)
     struct hd_dns_opts dopts;
     int rc;
 
-    th->rnd = (uint32_t)(wall_ms() * 2654435761u) ^ (th->idx + 1) * 0x9E3779B9u;
+    th->rnd = (uint32_t)(hd_wall_ms() * 2654435761u) ^ (th->idx + 1) * 0x9E3779B9u;
     if (!th->rnd)
         th->rnd = 1;
     pthread_mutex_init(&th->done_mu, NULL);
