@@ -1366,6 +1366,12 @@ static int cmp_u32(const void *a, const void *b)
 
 /* Hands the committer a snapshot of the hosts that are doing something, for `herald host
  * list`, `stats` and `top` (records older than HD_LIVE_FRESH_MS are not shown). */
+/* A host goes into the live report when it is doing something (or, at stop, always). */
+static int live_worth(const struct shost *h, int all)
+{
+    return all || h->inflight || h->nready || h->ok_since || h->pol.breaker != 0 || h->pol.dead;
+}
+
 static void publish_live(struct sthread *th, int all)
 {
     uint64_t now = hd_loop_now_ms(th->loop), wall = hd_wall_ms();
@@ -1376,9 +1382,11 @@ static void publish_live(struct sthread *th, int all)
     th->last_live_ms = now;
     if (secs <= 0)
         secs = 1;
+    /* Size the report by the hosts worth reporting, not by every host ever seen (20,000
+     * hosts of a fan-out would otherwise mean a 6 MB allocation per second per thread). */
     for (size_t i = 0; i < th->hosts_cap; i++)
         for (struct shost *h = th->hosts[i]; h; h = h->hnext)
-            cap++;
+            cap += live_worth(h, all);
     if (!cap || !(b = batch_new(th, 1)))
         return;
     b->live = calloc(cap, sizeof(*b->live));
@@ -1390,8 +1398,7 @@ static void publish_live(struct sthread *th, int all)
         for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
             struct live_item *it;
             uint32_t sorted[32];
-            if (!all && !h->inflight && !h->nready && !h->ok_since && h->pol.breaker == 0 &&
-                !h->pol.dead)
+            if (!live_worth(h, all))
                 continue;
             it = &b->live[n++];
             snprintf(it->host, sizeof(it->host), "%s", h->name);
