@@ -742,9 +742,13 @@ static int cmd_stats(const char *db, int argc, char **argv)
                      (json_int_t)retrying, "failed", (json_int_t)c.failed, "refused",
                      (json_int_t)c.refused, "withheld", (json_int_t)c.withheld, "hosts", hosts);
     /* Deliveries dropped by defederation rules or federation none, never sent (additive key). */
-    if (root)
+    if (root) {
         json_object_set_new(json_object_get(root, "deliveries"), "dropped",
                             json_integer((json_int_t)c.dropped));
+        /* Cancelled by a Delete before delivery, Create and Delete both (issue 4 item 8). */
+        json_object_set_new(json_object_get(root, "deliveries"), "cancelled",
+                            json_integer((json_int_t)c.cancelled));
+    }
     if (json) {
         char *s = json_dumps(root, JSON_COMPACT);
         printf("%s\n", s ? s : "{}");
@@ -755,8 +759,8 @@ static int cmd_stats(const char *db, int argc, char **argv)
         printf("activities: %" PRIu64 " (refused %" PRIu64 ", withheld %" PRIu64 ")\n",
                c.activities, c.refused, c.withheld);
         printf("deliveries: done %" PRIu64 ", pending %" PRIu64 ", retrying %" PRIu64
-               ", failed %" PRIu64 ", dropped %" PRIu64 "\n",
-               c.done, queued - retrying, retrying, c.failed, c.dropped);
+               ", failed %" PRIu64 ", dropped %" PRIu64 ", cancelled %" PRIu64 "\n",
+               c.done, queued - retrying, retrying, c.failed, c.dropped, c.cancelled);
         printf("%-40s %8s %8s %8s %8s %8s  %s\n", "host", "queued", "retrying", "done", "failed",
                "failures", "last_error");
         json_array_foreach(hosts, i, h)

@@ -7,6 +7,7 @@
 #include "err.h"
 #include "hostctl.h"
 #include "queue.h"
+#include "strset.h"
 
 size_t hd_queue_key(uint8_t *key, const char *host, uint64_t seq, uint32_t idx)
 {
@@ -401,12 +402,12 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
             snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
             rc = put_qval(st, txn, st->queue, a->key, a->keylen, inbox, strlen(inbox),
                           a->attempts, a->not_before_ms, q.enqueued_ms, a->status, a->error,
-                          q.flags, NULL, 0);
+                          q.flags | (a->reached ? HD_QF_REACHED : 0), NULL, 0);
             break;
         case HD_ACK_DEAD:
             rc = put_qval(st, txn, st->dead, a->key, a->keylen, inbox, strlen(inbox), a->attempts,
-                          now_ms, q.enqueued_ms, a->status, a->error, q.flags, a->body,
-                          a->body_len);
+                          now_ms, q.enqueued_ms, a->status, a->error,
+                          q.flags | (a->reached ? HD_QF_REACHED : 0), a->body, a->body_len);
             if (rc)
                 return rc;
             rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
@@ -440,7 +441,10 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
                 h.queued--;
             if (old_attempts && h.retrying)
                 h.retrying--;
-            c->dropped++;
+            if (a->cancelled)
+                c->cancelled++;
+            else
+                c->dropped++;
             rc = hd_queue_act_done(st, txn, q.seq);
             break;
         default:
@@ -627,13 +631,14 @@ static int objseq_put(struct hd_store *st, MDB_txn *txn, const char *obj, uint64
 
 /* Computes what activity s must not overtake, and records s as the latest about its object. */
 static int order_deps(struct hd_store *st, MDB_txn *txn, const struct hd_activity_in *a,
-                      uint64_t s, uint64_t after[2])
+                      uint64_t s, uint64_t after[2], int *is_origin)
 {
     const char *t = a->type, *obj = a->object_id;
     uint64_t origin, last;
     int rc;
 
     after[0] = after[1] = 0;
+    *is_origin = 0;
     if (!t || !obj || !*obj || strlen(obj) > 500)
         return 0;
     if (!strcmp(t, "Undo")) {
@@ -650,6 +655,8 @@ static int order_deps(struct hd_store *st, MDB_txn *txn, const struct hd_activit
     if (strcmp(t, "Create") != 0) {
         after[0] = origin;
         after[1] = last != origin ? last : 0;
+    } else if (!origin) {
+        *is_origin = 1;
     }
     return objseq_put(st, txn, obj, origin ? origin : s, s);
 }
@@ -718,6 +725,36 @@ slow:
     return hd_host_put(st, txn, host, hl, &h);
 }
 
+static int cmp_be32(const void *a, const void *b)
+{
+    uint32_t x = hd_rd32(a), y = hd_rd32(b);
+    return x < y ? -1 : x > y;
+}
+
+/* Records the hosts a Create was addressed to, for hd_queue_host_got: 8 bytes per host, (32-bit
+ * hash of the host name, deliveries there), sorted by hash; a hash shared by two hosts of the
+ * Create sums their counts (a false "addressed" answer has odds of hosts / 2^32). */
+static int objhosts_put(struct hd_store *st, MDB_txn *txn, uint64_t seq, uint8_t *h, size_t n)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    size_t i, m = 0;
+
+    qsort(h, n, 8, cmp_be32);
+    for (i = 0; i < n; i++) {
+        if (m && hd_rd32(h + (m - 1) * 8) == hd_rd32(h + i * 8)) {
+            hd_be32(h + (m - 1) * 8 + 4, hd_rd32(h + (m - 1) * 8 + 4) + hd_rd32(h + i * 8 + 4));
+            continue;
+        }
+        memmove(h + m * 8, h + i * 8, 8);
+        m++;
+    }
+    hd_be64(kb, seq);
+    v.mv_size = m * 8;
+    v.mv_data = h;
+    return hd_store_err(mdb_put(txn, st->objhosts, &k, &v, 0));
+}
+
 int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
                            const struct hd_activity_in *a, struct hd_qdest *d, size_t n,
                            uint64_t now_ms, uint64_t *seq)
@@ -725,8 +762,9 @@ int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters
     uint8_t sb[8], key[HD_QKEY_MAX], last[HD_QKEY_MAX], vbuf[HD_URL_MAX + HD_HOST_MAX + 64];
     uint64_t s, after[2];
     struct hd_counters c0 = *c;
-    size_t last_len = 0;
-    int have_last = 0, append;
+    size_t last_len = 0, nhosts = 0;
+    int have_last = 0, append, is_origin = 0;
+    uint8_t *hosts8 = NULL; /* objhosts record of a Create: (hash, count) per host */
     MDB_cursor *cur = NULL;
     MDB_val k, v;
     struct hd_enc e;
@@ -746,9 +784,13 @@ int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters
     c->activities++;
     hd_be64(sb, s);
     hd_enc_init(&e);
-    rc = order_deps(st, txn, a, s, after);
+    rc = order_deps(st, txn, a, s, after, &is_origin);
     if (rc)
         goto out;
+    if (is_origin && n && !(hosts8 = malloc(n * 8))) {
+        rc = -ENOMEM;
+        goto out;
+    }
 
     hd_enc_array(&e, 9);
     hd_enc_uint(&e, 1);
@@ -837,11 +879,22 @@ int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters
         rc = host_add_queued(st, txn, host, strlen(host), j - i);
         if (rc)
             goto out;
+        if (hosts8) {
+            hd_be32(hosts8 + nhosts * 8, (uint32_t)hd_hash64(host, strlen(host)));
+            hd_be32(hosts8 + nhosts * 8 + 4, (uint32_t)(j - i));
+            nhosts++;
+        }
+    }
+    if (hosts8) {
+        rc = objhosts_put(st, txn, s, hosts8, nhosts);
+        if (rc)
+            goto out;
     }
     *seq = s;
 out:
     if (cur)
         mdb_cursor_close(cur);
+    free(hosts8);
     hd_enc_fini(&e);
     if (rc)
         *c = c0;
@@ -883,4 +936,148 @@ int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
     }
     mdb_cursor_close(cur);
     return rc ? rc : blocked;
+}
+
+/* ------------------------------------------------------------------ cancellation (issue 4) */
+
+int hd_queue_entries(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t seq,
+                     struct hd_qref *out, size_t max)
+{
+    uint8_t key[HD_QKEY_MAX];
+    size_t hl = strlen(host), n = 0;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    if (hl == 0 || hl >= HD_HOST_MAX)
+        return HD_ERR_INVALID;
+    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    if (rc)
+        return rc;
+    k.mv_size = hd_queue_key(key, host, seq, 0);
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9)) {
+        struct hd_qent q;
+        if (n == max) {
+            rc = HD_ERR_FULL;
+            goto out;
+        }
+        rc = decode_qent(&k, &v, &q);
+        if (rc)
+            goto out;
+        memcpy(out[n].key, k.mv_data, k.mv_size);
+        out[n].keylen = (uint16_t)k.mv_size;
+        out[n].flags = q.flags;
+        n++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : hd_store_err(rc);
+out:
+    mdb_cursor_close(cur);
+    return rc ? rc : (int)n;
+}
+
+static int act_type_is(struct hd_store *st, MDB_txn *txn, uint64_t seq, const char *type,
+                       uint64_t *prev)
+{
+    struct hd_act_view v;
+    int rc = hd_queue_get_activity(st, txn, seq, &v);
+    if (rc)
+        return rc == HD_ERR_NOT_FOUND ? 0 : rc;
+    if (prev)
+        *prev = v.after[1];
+    return type == NULL ||
+           (v.type.n == strlen(type) && memcmp(v.type.p, type, v.type.n) == 0);
+}
+
+int hd_queue_delete_of(struct hd_store *st, MDB_txn *txn, const char *object_id,
+                       uint64_t create_seq, uint64_t *del_seq)
+{
+    uint64_t origin, last;
+    int rc;
+
+    if (!object_id || !*object_id || strlen(object_id) > 500)
+        return 0;
+    rc = objseq_get(st, txn, object_id, &origin, &last);
+    if (rc || origin != create_seq || last == origin)
+        return rc;
+    rc = act_type_is(st, txn, last, "Delete", NULL);
+    if (rc == 1)
+        *del_seq = last;
+    return rc;
+}
+
+size_t hd_queue_chain(struct hd_store *st, MDB_txn *txn, uint64_t from, uint64_t origin,
+                      uint64_t *out, size_t max)
+{
+    uint64_t cur = 0;
+    size_t n = 0;
+
+    if (act_type_is(st, txn, from, NULL, &cur) != 1)
+        return 0;
+    while (cur && cur != origin && cur < from && n < max) {
+        uint64_t prev = 0;
+        out[n++] = cur;
+        if (act_type_is(st, txn, cur, NULL, &prev) != 1)
+            break;
+        if (prev >= cur) /* links go back in time; anything else is damage: stop */
+            break;
+        cur = prev;
+    }
+    return n;
+}
+
+int hd_queue_host_got(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t create_seq)
+{
+    uint8_t kb[8], key[HD_QKEY_MAX];
+    size_t hl = strlen(host), lo, hi;
+    uint32_t hh = (uint32_t)hd_hash64(host, hl), count = 0, refused = 0;
+    MDB_val k = {8, kb}, v;
+    MDB_cursor *cur;
+    const uint8_t *p;
+    int rc;
+
+    if (hl == 0 || hl >= HD_HOST_MAX)
+        return HD_ERR_INVALID;
+    hd_be64(kb, create_seq);
+    rc = mdb_get(txn, st->objhosts, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size % 8))
+        return 1; /* nothing recorded (or damaged): the safe answer */
+    if (rc)
+        return hd_store_err(rc);
+    p = v.mv_data;
+    lo = 0;
+    hi = v.mv_size / 8;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t x = hd_rd32(p + mid * 8);
+        if (x == hh) {
+            count = hd_rd32(p + mid * 8 + 4);
+            break;
+        }
+        if (x < hh)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!count)
+        return 0; /* never addressed to this host */
+    /* Addressed: did every delivery there end as a dead letter the server never processed? */
+    rc = hd_store_err(mdb_cursor_open(txn, st->dead, &cur));
+    if (rc)
+        return rc;
+    k.mv_size = hd_queue_key(key, host, create_seq, 0);
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9)) {
+        struct hd_qent q;
+        if (decode_qent(&k, &v, &q) == 0 && !(q.flags & HD_QF_REACHED))
+            refused++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return hd_store_err(rc);
+    return refused >= count ? 0 : 1;
 }

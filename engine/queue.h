@@ -41,6 +41,9 @@ struct hd_host_rec {
 
 /* Queue entry flags. */
 #define HD_QF_SHARED 1 /* the inbox is a shared inbox (404/410 there says nothing of a follower) */
+/* An earlier attempt may have been processed by the server: it answered 5xx, or the connection
+ * failed after the request was written (timeout, reset). Such a Create is never cancelled. */
+#define HD_QF_REACHED 2
 
 /* How acknowledgements update host health (set from the run options). */
 struct hd_health_policy {
@@ -76,6 +79,8 @@ struct hd_ack {
     uint8_t expired;          /* DEAD because older than the maximum age */
     uint8_t follower_gone;    /* DEAD: 404/410 from a personal inbox */
     uint8_t scheme_ok;        /* DONE: scheme that worked: 1 cavage, 2 RFC 9421 + RSA, 3 + Ed25519 */
+    uint8_t reached;          /* RETRY/DEAD: this attempt may have been processed (HD_QF_REACHED) */
+    uint8_t cancelled;        /* DROP: cancelled by a Delete (counters.cancelled, not dropped) */
     uint16_t body_len;
     char body[128];           /* DEAD: first bytes of the response body */
 };
@@ -152,6 +157,40 @@ int hd_queue_get_activity(struct hd_store *st, MDB_txn *txn, uint64_t seq,
  * dead, dropped): decrements its remaining count; the last one drops the activity body and
  * keeps the id index for de-duplication. Returns 0 or a store error. */
 int hd_queue_act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq);
+
+/* ---- Cancellation (issue 4 item 8). The runner owns a host's queue while it runs, so it
+ * decides, right before it would send, with these read-only lookups in its read txn; the
+ * cancellations themselves go through the committer as DROP acks (cancelled = 1). */
+
+/* A queued delivery as a reference: its key and flags. */
+struct hd_qref {
+    uint8_t key[HD_QKEY_MAX];
+    uint16_t keylen;
+    uint32_t flags;
+};
+
+/* The queued deliveries of activity seq to host, in key order, into out[max]. Returns how many
+ * (>= 0), HD_ERR_FULL when there are more than max, or a store error. */
+int hd_queue_entries(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t seq,
+                     struct hd_qref *out, size_t max);
+
+/* 1 when the latest activity about object (whose Create is create_seq) is a Delete, with
+ * *del_seq set; 0 otherwise; or a store error. */
+int hd_queue_delete_of(struct hd_store *st, MDB_txn *txn, const char *object_id,
+                       uint64_t create_seq, uint64_t *del_seq);
+
+/* The activities between a Create (origin) and a later activity about the same object (from,
+ * usually its Delete): the Updates, newest first, following each one's link to the previous
+ * activity about the object. Writes at most max seqs to out; returns how many. */
+size_t hd_queue_chain(struct hd_store *st, MDB_txn *txn, uint64_t from, uint64_t origin,
+                      uint64_t *out, size_t max);
+
+/* Did host (possibly) receive the object created by create_seq, once none of its deliveries
+ * is queued there? 1: it was addressed to host and not every delivery there ended as a dead
+ * letter that never reached the server (or nothing is recorded about the Create: the safe
+ * answer); 0: it never got it (never addressed to host, or refused there). Or a store error.
+ * Costs one get and a seek. The record is written at enqueue (8 bytes per host of a Create). */
+int hd_queue_host_got(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t create_seq);
 
 int hd_host_get(struct hd_store *st, MDB_txn *txn, const char *host, size_t host_len,
                 struct hd_host_rec *h);

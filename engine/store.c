@@ -43,7 +43,7 @@ static int open_dbs(struct hd_store *st)
                {"fwactors", &st->fwactors}, {"follows", &st->follows},
                {"audience", &st->audience}, {"objseq", &st->objseq},
                {"rules", &st->rules}, {"hostctl", &st->hostctl}, {"live", &st->live},
-               {"gone", &st->gone}};
+               {"gone", &st->gone}, {"objhosts", &st->objhosts}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {
@@ -201,6 +201,7 @@ int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c)
     c->withheld = hd_dec_uint(&d, 6);
     c->expired = hd_dec_uint(&d, 7);
     c->dropped = hd_dec_uint(&d, 8); /* absent in stores written before it existed: 0 */
+    c->cancelled = hd_dec_uint(&d, 9);
     return 0;
 }
 
@@ -211,7 +212,7 @@ int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters 
     int rc;
 
     hd_enc_init(&e);
-    hd_enc_array(&e, 9);
+    hd_enc_array(&e, 10);
     hd_enc_uint(&e, 1);
     hd_enc_uint(&e, c->next_seq);
     hd_enc_uint(&e, c->activities);
@@ -221,6 +222,7 @@ int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters 
     hd_enc_uint(&e, c->withheld);
     hd_enc_uint(&e, c->expired);
     hd_enc_uint(&e, c->dropped);
+    hd_enc_uint(&e, c->cancelled);
     if (e.err) {
         rc = e.err;
         goto out;

@@ -42,6 +42,7 @@ struct hd_store {
     MDB_dbi meta, keys, actors, acts, actrem, actid, queue, hosts, dead;
     MDB_dbi fwactors, follows, audience, objseq; /* audience.c; objseq: ordering (queue.c) */
     MDB_dbi rules, hostctl, live, gone; /* rules.c, hostctl.c */
+    MDB_dbi objhosts; /* queue.c: hosts a Create was addressed to (cancellation, issue 4) */
     char *dir;
     int lock_fd; /* run lock (flock), -1 when not held */
 };
@@ -49,6 +50,7 @@ struct hd_store {
 struct hd_counters {
     uint64_t next_seq, activities, done, failed, refused, withheld, expired;
     uint64_t dropped; /* queued deliveries dropped when an actor switched to federation none */
+    uint64_t cancelled; /* deliveries cancelled by a Delete before delivery (issue 4 item 8) */
 };
 
 /* Opens (creating on first use) the store in dir. The directory is created mode 0700 and
