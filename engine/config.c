@@ -135,7 +135,7 @@ static int parse_rate(const char *s, double *out)
 
 /* ---------------------------------------------------------------- key tables */
 
-enum ktype { K_UINT, K_U64, K_DUR_U, K_DUR_U64, K_BOOL, K_STR, K_LIST, K_LEVEL, K_SIZE };
+enum ktype { K_UINT, K_U64, K_DUR_U, K_DUR_U64, K_BOOL, K_STR, K_LIST, K_LEVEL, K_SIZE, K_DEADQ };
 
 struct key {
     const char *section;
@@ -171,6 +171,7 @@ static const struct key keys[] = {
     {"run", "breaker_probe_max", K_DUR_U64, OFF(run.hostpol.probe_max_ms), 1, DAY30},
     {"run", "dead_days", K_UINT, OFF(run.dead_days), 1, 3650},
     {"run", "dead_probe_interval", K_DUR_U64, OFF(run.hostpol.dead_probe_ms), 1, DAY30},
+    {"run", "dead_host_queue", K_DEADQ, OFF(run.dead_queue_expire), 0, 1},
     {"run", "day_length", K_DUR_U64, OFF(run.day_ms), 1, DAY30},
     {"run", "max_age", K_DUR_U64, OFF(run.max_age_ms), 0, 365ull * 86400000},
     {"run", "drain_timeout", K_DUR_U64, OFF(drain_timeout_ms), 0, 3600000},
@@ -284,6 +285,10 @@ static int set_key(struct parse *p, const struct key *k, const char *value)
         rc = parse_bool(value, &b);
         v = (uint64_t)b;
         break;
+    case K_DEADQ:
+        rc = strcmp(value, "keep") == 0 ? 0 : strcmp(value, "expire") == 0 ? 0 : HD_ERR_INVALID;
+        v = strcmp(value, "expire") == 0;
+        break;
     case K_LEVEL:
         b = hd_log_parse_level(value);
         p->c->log_level_set = 1;
@@ -309,6 +314,8 @@ static int set_key(struct parse *p, const struct key *k, const char *value)
             fail(p, "bad value for %s: '%s' (true or false)", k->name, value);
         else if (k->type == K_LEVEL)
             fail(p, "bad value for %s: '%s' (error, warn, info or debug)", k->name, value);
+        else if (k->type == K_DEADQ)
+            fail(p, "bad value for %s: '%s' (keep or expire)", k->name, value);
         else
             fail(p, "bad value for %s: '%s' (an integer from %llu to %llu)", k->name, value,
                  (unsigned long long)k->min, (unsigned long long)k->max);
@@ -321,6 +328,7 @@ static int set_key(struct parse *p, const struct key *k, const char *value)
         break;
     case K_BOOL:
     case K_LEVEL:
+    case K_DEADQ:
         *(int *)(base + k->off) = (int)v;
         break;
     case K_SIZE:

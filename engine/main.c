@@ -54,7 +54,8 @@ static const char usage_text[] =
     "      [--tls-timeout MS] [--response-timeout MS] [--retry-base MS] [--retry-cap MS]\n"
     "      [--max-attempts N] [--max-age MS] [--retry-after-cap MS] [--window-init N]\n"
     "      [--breaker-threshold N] [--probe-base MS] [--probe-max MS] [--dead-days N]\n"
-    "      [--day-length MS] [--dead-probe MS] [--max-active-hosts N] [--idle-timeout MS]\n"
+    "      [--day-length MS] [--dead-probe MS] [--dead-host-queue keep|expire]\n"
+    "      [--max-active-hosts N] [--idle-timeout MS]\n"
     "      [--progress]\n"
     "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
@@ -460,7 +461,7 @@ static int cmd_run(const char *db, int argc, char **argv)
     enum {
         O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
         O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
-        O_DEADPROBE, O_MAXACT, O_IDLE,
+        O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ,
         O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN /* ops: engine/daemon.c */
     };
     static const struct option lo[] = {{"until-idle", 0, 0, O_UNTIL},
@@ -485,6 +486,7 @@ static int cmd_run(const char *db, int argc, char **argv)
                                        {"dead-days", 1, 0, O_DEADDAYS},
                                        {"day-length", 1, 0, O_DAYLEN},
                                        {"dead-probe", 1, 0, O_DEADPROBE},
+                                       {"dead-host-queue", 1, 0, O_DEADQ},
                                        {"max-active-hosts", 1, 0, O_MAXACT},
                                        {"idle-timeout", 1, 0, O_IDLE},
                                        {"config", 1, 0, O_CONFIG},
@@ -575,6 +577,10 @@ static int cmd_run(const char *db, int argc, char **argv)
         case O_DEADPROBE:
             bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
             o.hostpol.dead_probe_ms = v;
+            break;
+        case O_DEADQ:
+            bad = strcmp(optarg, "keep") != 0 && strcmp(optarg, "expire") != 0;
+            o.dead_queue_expire = strcmp(optarg, "expire") == 0;
             break;
         case O_MAXACT:
             bad = parse_uint(optarg, 1000000, &v) || v == 0;

@@ -1347,10 +1347,11 @@ struct refill_ctx {
  * of the 5.9 KB), which are written (hd_url_parse, dispatch) before they are read: they are
  * only made empty strings. Zeroing all of it per delivery showed in profiles. The assert
  * keeps those buffers contiguous, between the fields that are zeroed. */
-_Static_assert(offsetof(struct sdel, date) == offsetof(struct sdel, url) + sizeof(struct hd_url) &&
-               offsetof(struct sdel, sig) == offsetof(struct sdel, date) + sizeof(((struct sdel *)0)->date) &&
-               offsetof(struct sdel, siginput) == offsetof(struct sdel, sig) + sizeof(((struct sdel *)0)->sig) &&
-               offsetof(struct sdel, hdrs) >= offsetof(struct sdel, siginput) + sizeof(((struct sdel *)0)->siginput),
+#define SDEL_END(f) (offsetof(struct sdel, f) + sizeof(((struct sdel *)0)->f))
+_Static_assert(offsetof(struct sdel, date) == SDEL_END(url) &&
+                   offsetof(struct sdel, sig) == SDEL_END(date) &&
+                   offsetof(struct sdel, siginput) == SDEL_END(sig) &&
+                   offsetof(struct sdel, hdrs) >= SDEL_END(siginput),
                "struct sdel: url, date, sig, siginput must stay contiguous, before hdrs");
 static struct sdel *del_alloc(void)
 {
@@ -1461,6 +1462,31 @@ static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
     uint64_t wake = 0, now = hd_loop_now_ms(th->loop);
     int may = 0;
 
+    /* dead_host_queue = expire: a dead host's deliveries become dead letters (counted as
+     * expired) as they come up, instead of waiting for it to revive; its daily probe still
+     * goes, with the first delivery due then. No connection is needed for that. */
+    if (th->o->dead_queue_expire && h->pol.dead && hd_hostpol_held(&h->pol, now)) {
+        while (n < budget) {
+            struct sdel *d;
+            struct hd_ack *a;
+            if (!h->nready)
+                refill(th, h);
+            if (!(d = h->ready_head))
+                break;
+            h->ready_head = d->next;
+            if (!h->ready_head)
+                h->ready_tail = NULL;
+            h->nready--;
+            d->next = NULL;
+            a = add_ack(th, d, HD_ACK_DEAD, 0, 0, "host dead: queue expired (dead_host_queue)");
+            if (a)
+                a->expired = 1;
+            n++;
+        }
+        if (h->ready_head || !h->exhausted)
+            make_runnable(h);
+        return n;
+    }
     /* Connections cost memory (TLS and HTTP/2 state, buffers): at most max_active_hosts hosts
      * per thread have requests in flight; others wait their turn in FIFO order. */
     if (!h->inflight && th->active_hosts >= th->o->max_active_hosts &&

@@ -38,6 +38,8 @@ struct hd_run_opts {
     uint64_t day_ms;              /* length of a day for dead-host counting (tests shrink it) */
     uint32_t dead_days;           /* distinct failing days with no success => dead; default 7 */
     uint64_t max_age_ms;          /* deliveries older than this become dead letters; 7 days */
+    int dead_queue_expire;        /* dead host: 0 keep its queue (default), 1 expire it into dead
+                                   * letters as it is scanned (its daily probe still goes) */
     struct hd_hostpol_cfg hostpol; /* windows, breaker, probes, Retry-After cap */
     int progress;                 /* print progress lines to stderr every second */
     const char *user_agent;
