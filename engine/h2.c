@@ -239,8 +239,16 @@ int hd_h2_submit(struct hd_http_conn *conn, struct hd_http_rq *rq)
         int len = snprintf(clen, sizeof(clen), "%zu", r->body_len);
         nv_set(&nva[n++], "content-length", clen, (size_t)len);
     }
-    for (size_t i = 0; i < r->nheaders; i++)
-        nv_set(&nva[n++], r->headers[i].name, r->headers[i].value, strlen(r->headers[i].value));
+    for (size_t i = 0; i < r->nheaders; i++) {
+        const char *hn = r->headers[i].name;
+        nv_set(&nva[n], hn, r->headers[i].value, strlen(r->headers[i].value));
+        /* A signature is different in every request: adding it to the HPACK table would only
+         * evict the headers that do repeat (date, digest, user-agent, ...), which then go out
+         * as literals again, and cost the table insertions on both sides. */
+        if (strcmp(hn, "signature") == 0 || strcmp(hn, "signature-input") == 0)
+            nva[n].flags = NGHTTP2_NV_FLAG_NO_INDEX;
+        n++;
+    }
     rq->body_off = 0;
     prd.source.ptr = rq;
     prd.read_callback = read_body;
