@@ -64,6 +64,20 @@ static void tls_init(void)
     tls_init_rv = wolfSSL_Init();
 }
 
+/* Key-exchange groups offered, most preferred first; the TLS 1.3 ClientHello carries a key
+ * share for the first only. wolfSSL's default list starts with P-521 and sends a P-256 share;
+ * Debian builds it without its SP code, so a P-256 ECDH against the server's fresh ephemeral
+ * point costs about 0.5-0.9 ms of CPU, X25519 (key generation and shared secret) about
+ * 0.17 ms: X25519 first roughly halves a full handshake's client CPU (measured, see
+ * tests/integration/tls_groups.sh for the fallback). A server without X25519 answers with a
+ * HelloRetryRequest for P-256 (one more round trip, same result as before). The list keeps
+ * the usual web groups (P-256/384/521, X448, FFDHE for TLS 1.2 DHE servers) and drops the
+ * ones no public server negotiates (brainpool, secp256k1, secp224). */
+static const int key_groups[] = {
+    WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1, WOLFSSL_ECC_SECP521R1,
+    WOLFSSL_ECC_X448,   WOLFSSL_FFDHE_2048,    WOLFSSL_FFDHE_3072,
+};
+
 int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
 {
     struct hd_tls_ctx *c;
@@ -96,6 +110,10 @@ int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
         goto fail;
     }
     wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
+    if (wolfSSL_CTX_set_groups(c->ctx, (int *)key_groups,
+                               (int)(sizeof(key_groups) / sizeof(key_groups[0]))) !=
+        WOLFSSL_SUCCESS)
+        goto fail;
     wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
     wolfSSL_CTX_SetIOSend(c->ctx, io_send);
     *out = c;
@@ -248,6 +266,12 @@ int hd_tls_handshake(struct hd_tls *t)
     char msg[80];
 
     if (rv == WOLFSSL_SUCCESS) {
+        /* The key-exchange group is logged so that tests can see which one was negotiated
+         * (tests/integration/tls_groups.sh). */
+        HD_LOG(HD_LOG_DEBUG, "tls", "msg=\"handshake done\" version=%s group=%s resumed=%d",
+               wolfSSL_get_version(t->ssl),
+               wolfSSL_get_curve_name(t->ssl) ? wolfSSL_get_curve_name(t->ssl) : "none",
+               wolfSSL_session_reused(t->ssl) == 1);
         /* TLS 1.2 sessions (id or ticket) are complete now; TLS 1.3 waits for on_ticket. */
         if (wolfSSL_version(t->ssl) != TLS1_3_VERSION)
             t->new_session = 1;
