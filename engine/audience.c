@@ -1360,3 +1360,93 @@ out:
     free(seqs);
     return rc;
 }
+
+/* ------------------------------------------------------------------ gone followers */
+
+struct gone_ctx {
+    const char *actor, *inbox;
+    struct hd_follow_batch *b;
+    uint64_t n;
+    int err;
+};
+
+static void gone_match(struct gone_ctx *g, const char *follower, const char *inbox, int has_shared)
+{
+    struct hd_follow f = {g->actor, follower, NULL, NULL};
+    const char *why;
+    int rc;
+
+    if (has_shared || strcmp(inbox, g->inbox) != 0)
+        return;
+    rc = hd_follow_batch_add(g->b, &f, 1, &why);
+    if (rc == 0)
+        g->n++;
+    else if (!g->err)
+        g->err = rc == HD_ERR_INVALID ? 0 : rc; /* an invalid stored URL: leave that follow */
+}
+
+static int gone_cb(const struct hd_follow_view *f, void *user_data)
+{
+    struct gone_ctx *g = user_data;
+    gone_match(g, f->follower, f->inbox, f->shared_inbox != NULL);
+    return g->err != 0;
+}
+
+int hd_follow_remove_gone(struct hd_store *st, MDB_txn *txn, const char *actor,
+                          const char *inbox, uint64_t *removed)
+{
+    char follower[HD_FOLLOW_URL_MAX + 16], fin[HD_FOLLOW_URL_MAX + 1],
+        fsh[HD_FOLLOW_URL_MAX + 1];
+    uint8_t key[KEY_MAX + 1];
+    struct gone_ctx g = {actor, inbox, NULL, 0, 0};
+    struct hd_follow_stats fs = {0};
+    size_t il = strlen(inbox), fl;
+    struct fwrec r;
+    MDB_val k, v;
+    int rc;
+
+    *removed = 0;
+    rc = fwactor_get(st, txn, actor, &r);
+    if (rc == HD_ERR_NOT_FOUND || rc == HD_ERR_INVALID)
+        return 0;
+    if (rc)
+        return rc;
+    rc = hd_follow_batch_new(&g.b);
+    if (rc)
+        return rc;
+    /* The follower the inbox is usually built from: one lookup. */
+    if (il > 6 && il - 6 <= HD_FOLLOW_URL_MAX && !strcmp(inbox + il - 6, "/inbox")) {
+        memcpy(follower, inbox, il - 6);
+        follower[il - 6] = 0;
+        hd_be32(key, r.aid);
+        k.mv_size = 4 + fkey_body(follower, key + 4);
+        k.mv_data = key;
+        rc = mdb_get(txn, st->follows, &k, &v);
+        if (rc == 0) {
+            int has_shared;
+            fl = strlen(follower);
+            if (decode_follow(follower, fl, v.mv_data, v.mv_size, fin, fsh, &has_shared) == 0)
+                gone_match(&g, follower, fin, has_shared);
+        } else if (rc != MDB_NOTFOUND) {
+            rc = hd_store_err(rc);
+            goto out;
+        }
+        rc = 0;
+    }
+    /* Otherwise a scan, bounded: a big actor's stale follow costs one more 404 per post. */
+    if (g.n == 0 && r.follows <= HD_GONE_SCAN_MAX) {
+        rc = hd_follow_list(st, txn, actor, gone_cb, &g);
+        if (!rc)
+            rc = g.err;
+        if (rc)
+            goto out;
+    }
+    if (g.n) {
+        rc = hd_follow_batch_apply(st, txn, g.b, &fs);
+        if (rc == 0)
+            *removed = fs.removed;
+    }
+out:
+    hd_follow_batch_free(g.b);
+    return rc;
+}

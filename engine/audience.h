@@ -96,6 +96,17 @@ int hd_audience_has(struct hd_store *st, MDB_txn *txn, const char *actor, const 
 int hd_audience_drop_queued(struct hd_store *st, MDB_txn *txn, const char *actor,
                             uint64_t *dropped);
 
+/* A personal inbox answered 404 or 410 (issue 4 item 1): the followers of actor that deliver
+ * there (the inbox is theirs, they have no shared inbox) leave the audience. They are found
+ * by the follower URL such an inbox is built from (the inbox without its last segment
+ * "inbox", as Mastodon, Misskey, Pleroma, GoToSocial and Lemmy spell it) and, when that
+ * finds none and actor has at most HD_GONE_SCAN_MAX follows, by a scan of its follows.
+ * Removed through a batch, so reference counts stay exact. *removed receives how many.
+ * Inside the caller's write transaction. Returns 0 or a store error / -ENOMEM. */
+#define HD_GONE_SCAN_MAX 20000
+int hd_follow_remove_gone(struct hd_store *st, MDB_txn *txn, const char *actor,
+                          const char *inbox, uint64_t *removed);
+
 /* Host of a normalised http(s) URL as hd_url_parse spells it. Returns 0 or HD_ERR_INVALID. */
 int hd_url_host_of(const char *url, size_t len, const char **host, size_t *host_len);
 

@@ -4,8 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audience.h"
 #include "err.h"
 #include "hostctl.h"
+#include "log.h"
 #include "queue.h"
 #include "strset.h"
 
@@ -329,6 +331,29 @@ static void host_health(struct hd_host_rec *h, const struct hd_ack *a, uint64_t 
         h->dead = HD_HOST_DEAD;
 }
 
+/* ...and leaves the audience of the actor whose activity it refused (issue 4 item 1). */
+static int follower_gone(struct hd_store *st, MDB_txn *txn, uint64_t seq, const char *inbox)
+{
+    struct hd_act_view v;
+    char actor[HD_FOLLOW_URL_MAX + 1];
+    uint64_t removed = 0;
+    int rc = hd_queue_get_activity(st, txn, seq, &v);
+
+    if (rc == HD_ERR_NOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (!v.actor.p || v.actor.n == 0 || v.actor.n > HD_FOLLOW_URL_MAX)
+        return 0;
+    memcpy(actor, v.actor.p, v.actor.n);
+    actor[v.actor.n] = 0;
+    rc = hd_follow_remove_gone(st, txn, actor, inbox, &removed);
+    if (rc == 0 && removed)
+        HD_LOG(HD_LOG_INFO, "queue", "msg=\"follower gone: removed from the audience\" "
+               "actor=\"%s\" follows=%llu", actor, (unsigned long long)removed);
+    return rc;
+}
+
 int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
                    const struct hd_ack *acks, size_t n, uint64_t now_ms,
                    const struct hd_health_policy *hp_in)
@@ -426,8 +451,11 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
             if (a->expired)
                 c->expired++;
             /* A personal inbox answered 404/410: the follower is gone (`herald gone list`). */
-            if (a->follower_gone)
+            if (a->follower_gone) {
                 rc = hd_gone_add(st, txn, inbox, a->status);
+                if (rc == 0)
+                    rc = follower_gone(st, txn, q.seq, inbox);
+            }
             /* The dead letter keeps its reference to the activity body, so that `herald dead
              * retry` can send it again; hd_dead_purge (hostctl.c) releases it. */
             break;
