@@ -968,18 +968,20 @@ int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
 
 /* ------------------------------------------------------------------ cancellation (issue 4) */
 
-int hd_queue_entries(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t seq,
-                     struct hd_qref *out, size_t max)
+/* Visits the deliveries of activity seq to host in dbi (queue or dead), in key order, until cb
+ * returns nonzero (that value is returned). Returns 0, a cb value, or a store error. */
+static int foreach_of_seq(MDB_txn *txn, MDB_dbi dbi, const char *host, uint64_t seq,
+                          int (*cb)(const struct hd_qent *q, void *ud), void *ud)
 {
     uint8_t key[HD_QKEY_MAX];
-    size_t hl = strlen(host), n = 0;
+    size_t hl = strlen(host);
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc;
+    int rc, stop = 0;
 
     if (hl == 0 || hl >= HD_HOST_MAX)
         return HD_ERR_INVALID;
-    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    rc = hd_store_err(mdb_cursor_open(txn, dbi, &cur));
     if (rc)
         return rc;
     k.mv_size = hd_queue_key(key, host, seq, 0);
@@ -987,23 +989,40 @@ int hd_queue_entries(struct hd_store *st, MDB_txn *txn, const char *host, uint64
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9)) {
         struct hd_qent q;
-        if (n == max) {
-            rc = HD_ERR_FULL;
-            goto out;
-        }
-        rc = decode_qent(&k, &v, &q);
-        if (rc)
-            goto out;
-        memcpy(out[n].key, k.mv_data, k.mv_size);
-        out[n].keylen = (uint16_t)k.mv_size;
-        out[n].flags = q.flags;
-        n++;
+        stop = decode_qent(&k, &v, &q);
+        if (stop || (stop = cb(&q, ud)) != 0)
+            break;
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
     }
-    rc = rc == MDB_NOTFOUND || rc == 0 ? 0 : hd_store_err(rc);
-out:
     mdb_cursor_close(cur);
-    return rc ? rc : (int)n;
+    if (stop)
+        return stop;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
+}
+
+struct entries_ctx {
+    struct hd_qref *out;
+    size_t n, max;
+};
+
+static int entries_cb(const struct hd_qent *q, void *ud)
+{
+    struct entries_ctx *c = ud;
+    if (c->n == c->max)
+        return HD_ERR_FULL;
+    memcpy(c->out[c->n].key, q->key, q->keylen);
+    c->out[c->n].keylen = (uint16_t)q->keylen;
+    c->out[c->n].flags = q->flags;
+    c->n++;
+    return 0;
+}
+
+int hd_queue_entries(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t seq,
+                     struct hd_qref *out, size_t max)
+{
+    struct entries_ctx c = {out, 0, max};
+    int rc = foreach_of_seq(txn, st->queue, host, seq, entries_cb, &c);
+    return rc ? rc : (int)c.n;
 }
 
 static int act_type_is(struct hd_store *st, MDB_txn *txn, uint64_t seq, const char *type,
@@ -1056,13 +1075,19 @@ size_t hd_queue_chain(struct hd_store *st, MDB_txn *txn, uint64_t from, uint64_t
     return n;
 }
 
+static int refused_cb(const struct hd_qent *q, void *ud)
+{
+    if (!(q->flags & HD_QF_REACHED))
+        (*(uint32_t *)ud)++;
+    return 0;
+}
+
 int hd_queue_host_got(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t create_seq)
 {
-    uint8_t kb[8], key[HD_QKEY_MAX];
+    uint8_t kb[8];
     size_t hl = strlen(host), lo, hi;
     uint32_t hh = (uint32_t)hd_hash64(host, hl), count = 0, refused = 0;
     MDB_val k = {8, kb}, v;
-    MDB_cursor *cur;
     const uint8_t *p;
     int rc;
 
@@ -1092,20 +1117,8 @@ int hd_queue_host_got(struct hd_store *st, MDB_txn *txn, const char *host, uint6
     if (!count)
         return 0; /* never addressed to this host */
     /* Addressed: did every delivery there end as a dead letter the server never processed? */
-    rc = hd_store_err(mdb_cursor_open(txn, st->dead, &cur));
+    rc = foreach_of_seq(txn, st->dead, host, create_seq, refused_cb, &refused);
     if (rc)
         return rc;
-    k.mv_size = hd_queue_key(key, host, create_seq, 0);
-    k.mv_data = key;
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-    while (rc == 0 && k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9)) {
-        struct hd_qent q;
-        if (decode_qent(&k, &v, &q) == 0 && !(q.flags & HD_QF_REACHED))
-            refused++;
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    }
-    mdb_cursor_close(cur);
-    if (rc && rc != MDB_NOTFOUND)
-        return hd_store_err(rc);
     return refused >= count ? 0 : 1;
 }
