@@ -353,17 +353,40 @@ int hd_h1_parse_eof(struct hd_h1_parser *p)
     return p->state == HD_H1_DONE ? 1 : HD_ERR_RESET;
 }
 
+/* 1 when s[0..n) has no control character but HTAB, and no DEL. Eight bytes at a time (a
+ * word with a byte below 0x20 or equal to 0x7f is then checked bytewise, for the tab): every
+ * header value of every request passes here, the signature alone hundreds of bytes. */
+static int clean_value(const char *s, size_t n)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    size_t i = 0;
+
+    for (; i + 8 <= n; i += 8) {
+        uint64_t x, y;
+        memcpy(&x, s + i, 8);
+        y = x ^ (ones * 0x7f);
+        if ((((x - ones * 0x20) & ~x) | ((y - ones) & ~y)) & highs)
+            break;
+    }
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
 static int safe_field(const char *s, int token)
 {
     if (!s)
         return 0;
-    if (token && !*s)
+    if (!token)
+        return clean_value(s, strlen(s));
+    if (!*s)
         return 0;
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (token ? !is_tchar(c) : ((c < 0x20 && c != '\t') || c == 0x7f))
+    for (; *s; s++)
+        if (!is_tchar((unsigned char)*s))
             return 0;
-    }
     return 1;
 }
 

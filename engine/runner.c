@@ -54,6 +54,7 @@
 #define CTL_POLL_MS 250       /* operator controls and rules take effect within this */
 #define LIVE_INTERVAL_MS 1000 /* live per-host state published this often */
 #define TURN_BUDGET 128
+#define DEL_FREE_MAX 256 /* released deliveries kept per thread for reuse (6 KB each) */
 
 struct sthread;
 struct shost;
@@ -206,6 +207,8 @@ struct sthread {
     unsigned override_gen; /* ops: last hd_run_opts.override_gen applied */
     time_t date_t;         /* date_s is the Date header for this second (0: none yet) */
     char date_s[40];
+    struct sdel *del_free; /* released deliveries kept for reuse (chained by next) */
+    unsigned ndel_free;
 
     _Atomic uint64_t n_done, n_retry, n_dead, n_attempts, n_inflight;
     _Atomic int exited;
@@ -730,6 +733,13 @@ static void del_release(struct sthread *th, struct sdel *d)
     leased_del(th, d);
     if (d->act)
         d->act->refs--;
+    if (th->ndel_free < DEL_FREE_MAX) {
+        /* Kept for del_alloc: a 6 KB malloc/free per delivery showed in profiles. */
+        d->next = th->del_free;
+        th->del_free = d;
+        th->ndel_free++;
+        return;
+    }
     free(d);
 }
 
@@ -1353,12 +1363,16 @@ _Static_assert(offsetof(struct sdel, date) == SDEL_END(url) &&
                    offsetof(struct sdel, siginput) == SDEL_END(sig) &&
                    offsetof(struct sdel, hdrs) >= SDEL_END(siginput),
                "struct sdel: url, date, sig, siginput must stay contiguous, before hdrs");
-static struct sdel *del_alloc(void)
+static struct sdel *del_alloc(struct sthread *th)
 {
-    struct sdel *d = malloc(sizeof(*d));
+    struct sdel *d = th->del_free;
 
-    if (!d)
+    if (d) {
+        th->del_free = d->next;
+        th->ndel_free--;
+    } else if (!(d = malloc(sizeof(*d)))) {
         return NULL;
+    }
     memset(d, 0, offsetof(struct sdel, url));
     d->url.tls = 0;
     d->url.port = 0;
@@ -1384,7 +1398,7 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     }
     expired = th->o->max_age_ms && e->enqueued_ms &&
               rc->now_wall > e->enqueued_ms + th->o->max_age_ms;
-    d = del_alloc();
+    d = del_alloc(th);
     if (!d) {
         rc->err = -ENOMEM;
         return 1;
@@ -1881,6 +1895,11 @@ static void thread_fini(struct sthread *th)
     }
     free(th->hosts);
     free(th->leased);
+    while (th->del_free) {
+        struct sdel *d = th->del_free;
+        th->del_free = d->next;
+        free(d);
+    }
     for (size_t i = 0; i < th->acts_cap; i++) {
         struct sact *a = th->acts[i];
         while (a) {
