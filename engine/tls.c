@@ -1,9 +1,11 @@
-/* TLS client over memory buffers (see tls.h). The only file that includes wolfSSL. */
+/* TLS client over memory buffers (see tls.h). The only file that includes wolfSSL (its ECDSA
+ * verifications go to tls_ossl.c, which includes OpenSSL). */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
 #include <wolfssl/wolfcrypt/error-crypt.h>
 #include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/asn_public.h>
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,9 +16,11 @@
 #include "err.h"
 #include "log.h"
 #include "tls.h"
+#include "tls_ossl.h"
 
 struct hd_tls_ctx {
     WOLFSSL_CTX *ctx;
+    struct hd_tls_ossl *ossl; /* ECDSA verification with OpenSSL (see tls_ossl.h) */
 };
 
 struct hd_tls {
@@ -64,6 +68,42 @@ static void tls_init(void)
     tls_init_rv = wolfSSL_Init();
 }
 
+#ifdef HAVE_PK_CALLBACKS
+/* wolfSSL's public-key callback for every ECDSA verification of a handshake: the server's
+ * certificate chain (one call per certificate signature) and its CertificateVerify. It only
+ * replaces the signature primitive; wolfSSL still decides what is verified with which key.
+ * ctx is the hd_tls_ctx (set on each session by hd_tls_new). */
+static int on_ecc_verify(WOLFSSL *ssl, const unsigned char *sig, unsigned int sig_len,
+                         const unsigned char *hash, unsigned int hash_len,
+                         const unsigned char *key, unsigned int key_len, int *result, void *ctx)
+{
+    struct hd_tls_ctx *c = ctx;
+    ecc_key k;
+    word32 idx = 0;
+    int rv = HD_ERR_INVALID;
+
+    (void)ssl;
+    *result = 0;
+    if (c)
+        rv = hd_tls_ossl_ecdsa_verify(c->ossl, key, key_len, hash, hash_len, sig, sig_len);
+    if (rv >= 0) {
+        *result = rv;
+        return 0;
+    }
+    if (rv == -ENOMEM)
+        return MEMORY_E;
+    /* A key OpenSSL is not given here (another curve, explicit parameters): wolfCrypt, as
+     * wolfSSL does without the callback. */
+    if (wc_ecc_init(&k) != 0)
+        return MEMORY_E;
+    rv = wc_EccPublicKeyDecode(key, &idx, &k, key_len);
+    if (rv == 0)
+        rv = wc_ecc_verify_hash(sig, sig_len, hash, hash_len, result, &k);
+    wc_ecc_free(&k);
+    return rv;
+}
+#endif
+
 /* Key-exchange groups offered, most preferred first; the TLS 1.3 ClientHello carries a key
  * share for the first only. wolfSSL's default list starts with P-521 and sends a P-256 share;
  * Debian builds it without its SP code, so a P-256 ECDH against the server's fresh ephemeral
@@ -89,8 +129,14 @@ int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
+    rv = hd_tls_ossl_new(&c->ossl);
+    if (rv != 0) {
+        free(c);
+        return rv;
+    }
     c->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
     if (!c->ctx) {
+        hd_tls_ossl_free(c->ossl);
         free(c);
         return -ENOMEM;
     }
@@ -114,12 +160,16 @@ int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
                                (int)(sizeof(key_groups) / sizeof(key_groups[0]))) !=
         WOLFSSL_SUCCESS)
         goto fail;
+#ifdef HAVE_PK_CALLBACKS
+    wolfSSL_CTX_SetEccVerifyCb(c->ctx, on_ecc_verify);
+#endif
     wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
     wolfSSL_CTX_SetIOSend(c->ctx, io_send);
     *out = c;
     return 0;
 fail:
     wolfSSL_CTX_free(c->ctx);
+    hd_tls_ossl_free(c->ossl);
     free(c);
     return HD_ERR_TLS;
 }
@@ -129,6 +179,7 @@ void hd_tls_ctx_free(struct hd_tls_ctx *c)
     if (!c)
         return;
     wolfSSL_CTX_free(c->ctx);
+    hd_tls_ossl_free(c->ossl);
     free(c);
 }
 
@@ -167,6 +218,9 @@ int hd_tls_new(struct hd_tls **out, struct hd_tls_ctx *ctx, const char *host,
     }
     wolfSSL_SetIOReadCtx(t->ssl, t);
     wolfSSL_SetIOWriteCtx(t->ssl, t);
+#ifdef HAVE_PK_CALLBACKS
+    wolfSSL_SetEccVerifyCtx(t->ssl, ctx);
+#endif
     if (is_ip_literal(host)) {
         /* No SNI for IP literals (RFC 6066 3); the certificate must carry the IP in a SAN. */
         WOLFSSL_X509_VERIFY_PARAM *param = wolfSSL_get0_param(t->ssl);
