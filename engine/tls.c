@@ -1,5 +1,5 @@
 /* TLS client over memory buffers (see tls.h). The only file that includes wolfSSL (its ECDSA
- * verifications go to tls_ossl.c, which includes OpenSSL). */
+ * verifications go through tls_pk.c, which includes OpenSSL). */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/error-ssl.h>
@@ -16,11 +16,11 @@
 #include "err.h"
 #include "log.h"
 #include "tls.h"
-#include "tls_ossl.h"
+#include "tls_pk.h"
 
 struct hd_tls_ctx {
     WOLFSSL_CTX *ctx;
-    struct hd_tls_ossl *ossl; /* ECDSA verification with OpenSSL (see tls_ossl.h) */
+    struct hd_tls_pk *pk; /* ECDSA verification: OpenSSL, valid signatures (tls_pk.h) */
 };
 
 struct hd_tls {
@@ -72,7 +72,9 @@ static void tls_init(void)
 /* wolfSSL's public-key callback for every ECDSA verification of a handshake: the server's
  * certificate chain (one call per certificate signature) and its CertificateVerify. It only
  * replaces the signature primitive; wolfSSL still decides what is verified with which key.
- * ctx is the hd_tls_ctx (set on each session by hd_tls_new). */
+ * A signature already found valid with the same key and digest is not computed again
+ * (tls_pk.h); else OpenSSL verifies it (P-256, P-521), or wolfCrypt as without the callback
+ * (P-384 and other curves). ctx is the hd_tls_ctx (set on each session by hd_tls_new). */
 static int on_ecc_verify(WOLFSSL *ssl, const unsigned char *sig, unsigned int sig_len,
                          const unsigned char *hash, unsigned int hash_len,
                          const unsigned char *key, unsigned int key_len, int *result, void *ctx)
@@ -84,23 +86,30 @@ static int on_ecc_verify(WOLFSSL *ssl, const unsigned char *sig, unsigned int si
 
     (void)ssl;
     *result = 0;
-    if (c)
-        rv = hd_tls_ossl_ecdsa_verify(c->ossl, key, key_len, hash, hash_len, sig, sig_len);
-    if (rv >= 0) {
-        *result = rv;
-        return 0;
+    if (c) {
+        if (hd_tls_pk_known(c->pk, key, key_len, hash, hash_len, sig, sig_len)) {
+            *result = 1;
+            return 0;
+        }
+        rv = hd_tls_pk_ecdsa_verify(c->pk, key, key_len, hash, hash_len, sig, sig_len);
     }
     if (rv == -ENOMEM)
         return MEMORY_E;
-    /* A key OpenSSL is not given here (another curve, explicit parameters): wolfCrypt, as
-     * wolfSSL does without the callback. */
-    if (wc_ecc_init(&k) != 0)
-        return MEMORY_E;
-    rv = wc_EccPublicKeyDecode(key, &idx, &k, key_len);
-    if (rv == 0)
-        rv = wc_ecc_verify_hash(sig, sig_len, hash, hash_len, result, &k);
-    wc_ecc_free(&k);
-    return rv;
+    if (rv >= 0) {
+        *result = rv;
+    } else {
+        if (wc_ecc_init(&k) != 0)
+            return MEMORY_E;
+        rv = wc_EccPublicKeyDecode(key, &idx, &k, key_len);
+        if (rv == 0)
+            rv = wc_ecc_verify_hash(sig, sig_len, hash, hash_len, result, &k);
+        wc_ecc_free(&k);
+        if (rv != 0)
+            return rv;
+    }
+    if (*result == 1 && c)
+        hd_tls_pk_remember(c->pk, key, key_len, hash, hash_len, sig, sig_len);
+    return 0;
 }
 #endif
 
@@ -129,14 +138,14 @@ int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
-    rv = hd_tls_ossl_new(&c->ossl);
+    rv = hd_tls_pk_new(&c->pk);
     if (rv != 0) {
         free(c);
         return rv;
     }
     c->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
     if (!c->ctx) {
-        hd_tls_ossl_free(c->ossl);
+        hd_tls_pk_free(c->pk);
         free(c);
         return -ENOMEM;
     }
@@ -169,7 +178,7 @@ int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
     return 0;
 fail:
     wolfSSL_CTX_free(c->ctx);
-    hd_tls_ossl_free(c->ossl);
+    hd_tls_pk_free(c->pk);
     free(c);
     return HD_ERR_TLS;
 }
@@ -179,7 +188,7 @@ void hd_tls_ctx_free(struct hd_tls_ctx *c)
     if (!c)
         return;
     wolfSSL_CTX_free(c->ctx);
-    hd_tls_ossl_free(c->ossl);
+    hd_tls_pk_free(c->pk);
     free(c);
 }
 
