@@ -16,10 +16,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Per-thread state: a small cache of keys parsed by OpenSSL (parsing a key costs OpenSSL
- * about as much as a verification, and CA and intermediate keys repeat across connections)
- * and the memory of valid signatures. Not thread-safe: one per TLS context, which is one per
- * loop thread. */
+/* Per-thread state: a small cache of keys parsed for OpenSSL (CA and intermediate keys
+ * repeat across connections) and the memory of valid signatures. Not thread-safe: one per
+ * TLS context, which is one per loop thread. */
 struct hd_tls_pk;
 
 /* Returns 0 or -ENOMEM. */
@@ -27,9 +26,10 @@ int hd_tls_pk_new(struct hd_tls_pk **out);
 void hd_tls_pk_free(struct hd_tls_pk *pk); /* NULL ok */
 
 /* Verifies the DER ECDSA signature sig over digest with the key spki (a DER
- * SubjectPublicKeyInfo) with OpenSSL. Only keys on the named curves P-256 and P-521 are
- * handled: OpenSSL 3.0 has no optimised P-384 (1.2 ms per verification here, where wolfSSL
- * takes 0.6 ms with a cached key and 1.3 ms without), and other curves stay with wolfCrypt.
+ * SubjectPublicKeyInfo) with OpenSSL. Only keys on the named curves P-256 and P-521, with
+ * an uncompressed point, are handled: OpenSSL 3.0 has no optimised P-384 (1.2 ms per
+ * verification here, where wolfSSL takes 0.6 ms with a cached key and 1.3 ms without), and
+ * other curves and encodings stay with wolfCrypt.
  * Returns 1 when the signature is valid, 0 when it is not (malformed signatures included),
  * HD_ERR_INVALID when the key is not one this module handles (the caller then verifies with
  * wolfCrypt), -ENOMEM. */

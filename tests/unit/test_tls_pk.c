@@ -2,6 +2,7 @@
  * the memory of valid signatures. Keys and signatures are made here with OpenSSL (P-256,
  * P-521), plus P-384, Ed25519 and secp256k1 keys, which must be refused as "not handled"
  * (the caller then uses wolfCrypt). */
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
@@ -118,6 +119,22 @@ int main(void)
     T_EQ_INT(hd_tls_pk_ecdsa_verify(v, k1.spki, k1.spki_len, dg, 32, sig, slen), HD_ERR_INVALID);
     T_EQ_INT(hd_tls_pk_ecdsa_verify(v, p256.spki, p256.spki_len - 1, dg, 32, sig, slen),
              HD_ERR_INVALID);
+    {
+        /* A point not on the curve (y changed), and a compressed point. */
+        unsigned char off[512], cmp[512], *q = cmp;
+        int n;
+
+        memcpy(off, p256.spki, p256.spki_len);
+        off[p256.spki_len - 1] ^= 1;
+        T_EQ_INT(hd_tls_pk_ecdsa_verify(v, off, p256.spki_len, dg, 32, sig, slen),
+                 HD_ERR_INVALID);
+        T_EQ_INT(EVP_PKEY_set_utf8_string_param(p256.pk, OSSL_PKEY_PARAM_EC_POINT_CONVERSION_FORMAT,
+                                                "compressed"),
+                 1);
+        n = i2d_PUBKEY(p256.pk, &q);
+        T_OK(n > 0 && (size_t)n < p256.spki_len);
+        T_EQ_INT(hd_tls_pk_ecdsa_verify(v, cmp, (size_t)n, dg, 32, sig, slen), HD_ERR_INVALID);
+    }
     {
         unsigned char longer[600];
 
