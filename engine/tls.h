@@ -3,6 +3,11 @@
  * wolfSSL never sees a socket: ciphertext received by the ring is lent with hd_tls_feed, and
  * ciphertext wolfSSL produces is handed to a sink callback that appends it to the
  * connection's send buffer. Only tls.c includes wolfSSL headers.
+ *
+ * Handshake CPU (Debian's wolfSSL has no SP assembly): X25519 is offered first as the TLS 1.3
+ * key share (P-256 and others follow, reached by HelloRetryRequest), and ECDSA signature
+ * checks go to OpenSSL through wolfSSL's public-key callback, with a memory of valid
+ * certificate signatures (tls_pk.h). Verification itself is wolfSSL's, unchanged.
  */
 #ifndef HD_TLS_H
 #define HD_TLS_H
@@ -23,7 +28,8 @@ struct hd_tls_session; /* a resumable session (opaque) */
 typedef int (*hd_tls_sink_cb)(const uint8_t *data, size_t n, void *user_data);
 
 /* Creates a client context trusting ca_file (PEM) or, when NULL, the system CA bundle.
- * TLS 1.2 minimum, peer verification on. Returns 0, -ENOMEM or HD_ERR_TLS. */
+ * TLS 1.2 minimum, peer verification on. One per thread (its verification state is not
+ * locked). Returns 0, -ENOMEM or HD_ERR_TLS. */
 int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file);
 void hd_tls_ctx_free(struct hd_tls_ctx *ctx);
 /* Frees this thread's wolfSSL per-thread caches; call at the end of every thread that used TLS. */
