@@ -1,8 +1,8 @@
 /* A small msgpack encoder/decoder for flat array records, on msgpack-c.
  *
  * Encoding goes through msgpack-c's packer into our own capped buffer (no sbuffer realloc
- * without a bound). Decoding uses msgpack_unpack_next into a stack-sized zone and copies the
- * top-level fields into struct hd_dec, so callers never touch msgpack objects. */
+ * without a bound). Decoding reads the top-level array in place (hd_dec_record: no msgpack-c,
+ * no allocation) into struct hd_dec, so callers never touch msgpack objects. */
 #include <errno.h>
 #include <msgpack.h>
 #include <stdlib.h>

@@ -395,6 +395,12 @@ static int is_reserved(const char *n)
 {
     static const char *const names[] = {"host", "content-length", "connection", "keep-alive",
                                         "transfer-encoding", "upgrade", "proxy-connection", "te"};
+    switch (n[0]) { /* their first letters: most names need no strcmp (every request) */
+    case 'c': case 'h': case 'k': case 'p': case 't': case 'u':
+        break;
+    default:
+        return 0;
+    }
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         if (strcmp(n, names[i]) == 0)
             return 1;

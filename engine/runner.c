@@ -715,7 +715,13 @@ static struct hd_ack *add_ack(struct sthread *th, struct sdel *d, int kind, int 
     a->status = (uint16_t)status;
     a->attempts = d->attempts + 1;
     a->not_before_ms = not_before;
-    snprintf(a->error, sizeof(a->error), "%s", error ? error : "");
+    if (error) { /* as snprintf "%s" would, without its cost on every acknowledgement */
+        size_t n = strnlen(error, sizeof(a->error) - 1);
+        memcpy(a->error, error, n);
+        a->error[n] = '\0';
+    } else {
+        a->error[0] = '\0';
+    }
     a->host_fail = 0;
     a->host_gone = 0;
     a->expired = 0;
@@ -956,8 +962,10 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     }
     if (r->error)
         snprintf(err, sizeof(err), "%s", hd_strerror(r->error));
-    else
+    else if (out != HD_OUT_DONE) /* a success keeps no text: no snprintf per delivery */
         snprintf(err, sizeof(err), "HTTP %d", r->status);
+    else
+        err[0] = '\0';
 
     /* Retry-After on 429 and 503 applies to the whole host (capped), not just this request. */
     if (r->retry_after && (r->status == 429 || r->status == 503) &&

@@ -55,9 +55,8 @@ struct hd_sign_be {
 extern const struct hd_sign_be hd_sign_be_wolf;
 extern const struct hd_sign_be hd_sign_be_ossl;
 
-/* SHA-256 / SHA-512 of data (body digests). Implemented with wolfCrypt, which is always
- * present; digests are a few microseconds per activity, far below the signature cost.
- * Returns 0 or HD_ERR_CRYPTO. */
+/* SHA-256 / SHA-512 of data (body digests). Implemented with OpenSSL libcrypto (always
+ * linked; faster than Debian's wolfCrypt here, see sign_ossl.c). Returns 0 or HD_ERR_CRYPTO. */
 int hd_sign_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 int hd_sign_sha512(const uint8_t *data, size_t len, uint8_t out[64]);
 

@@ -201,3 +201,24 @@ const struct hd_sign_be hd_sign_be_ossl = {
     .verify = ossl_verify,
     .ed25519_pub = ossl_ed25519_pub,
 };
+
+/* Body digests. OpenSSL's SHA-256 uses the CPU's SHA extensions where there are some;
+ * Debian's wolfCrypt is built without assembly: 6.1 us against 1.7 us per 1.2 KB body on
+ * this machine, twice per activity (Digest and Content-Digest). */
+int hd_sign_sha256(const uint8_t *data, size_t len, uint8_t out[32])
+{
+    unsigned int n = 0;
+
+    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+        return HD_ERR_CRYPTO;
+    return 0;
+}
+
+int hd_sign_sha512(const uint8_t *data, size_t len, uint8_t out[64])
+{
+    unsigned int n = 0;
+
+    if (EVP_Digest(data, len, out, &n, EVP_sha512(), NULL) != 1 || n != 64)
+        return HD_ERR_CRYPTO;
+    return 0;
+}

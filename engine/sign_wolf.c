@@ -238,17 +238,3 @@ const struct hd_sign_be hd_sign_be_wolf = {
     .verify = wolf_verify,
     .ed25519_pub = wolf_ed25519_pub,
 };
-
-int hd_sign_sha256(const uint8_t *data, size_t len, uint8_t out[32])
-{
-    if (len > UINT32_MAX)
-        return HD_ERR_CRYPTO;
-    return wc_Sha256Hash(data, (word32)len, out) == 0 ? 0 : HD_ERR_CRYPTO;
-}
-
-int hd_sign_sha512(const uint8_t *data, size_t len, uint8_t out[64])
-{
-    if (len > UINT32_MAX)
-        return HD_ERR_CRYPTO;
-    return wc_Sha512Hash(data, (word32)len, out) == 0 ? 0 : HD_ERR_CRYPTO;
-}
