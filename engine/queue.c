@@ -932,6 +932,13 @@ out:
 int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
                      const uint64_t after[2])
 {
+    uint64_t until;
+    return hd_queue_blocked_until(st, txn, host, after, &until);
+}
+
+int hd_queue_blocked_until(struct hd_store *st, MDB_txn *txn, const char *host,
+                           const uint64_t after[2], uint64_t *until_ms)
+{
     uint8_t key[HD_QKEY_MAX];
     size_t hl = strlen(host);
     MDB_cursor *cur;
@@ -961,6 +968,10 @@ int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
             break;
         }
         blocked = k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9);
+        if (blocked) {
+            struct hd_qent q;
+            *until_ms = decode_qent(&k, &v, &q) == 0 ? q.not_before_ms : 0;
+        }
     }
     mdb_cursor_close(cur);
     return rc ? rc : blocked;
@@ -1013,6 +1024,7 @@ static int entries_cb(const struct hd_qent *q, void *ud)
     memcpy(c->out[c->n].key, q->key, q->keylen);
     c->out[c->n].keylen = (uint16_t)q->keylen;
     c->out[c->n].flags = q->flags;
+    c->out[c->n].enqueued_ms = q->enqueued_ms;
     c->n++;
     return 0;
 }

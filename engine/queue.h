@@ -127,6 +127,10 @@ int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters
  * after[] entry. */
 int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
                      const uint64_t after[2]);
+/* As hd_queue_blocked; when blocked, *until_ms receives the blocking delivery's not-before
+ * time (wall ms, 0 = due now): no point looking again before then. */
+int hd_queue_blocked_until(struct hd_store *st, MDB_txn *txn, const char *host,
+                           const uint64_t after[2], uint64_t *until_ms);
 
 typedef int (*hd_qent_cb)(const struct hd_qent *e, void *user_data);
 /* Visits host's deliveries in key order, starting strictly after `after` (NULL/0: from the
@@ -167,6 +171,7 @@ struct hd_qref {
     uint8_t key[HD_QKEY_MAX];
     uint16_t keylen;
     uint32_t flags;
+    uint64_t enqueued_ms;
 };
 
 /* The queued deliveries of activity seq to host, in key order, into out[max]. Returns how many

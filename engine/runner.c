@@ -174,6 +174,8 @@ struct sthread {
     MDB_txn *rtxn;
     int rtxn_live;
     uint64_t rtxn_gen; /* counts read transactions begun: cached lookups are valid within one */
+    uint64_t unclean_before_ms; /* the previous run crashed: Creates queued before this (wall
+                                 * ms) may have been sent unrecorded: never cancelled */
 
     struct shost **hosts; /* hash table */
     size_t hosts_cap, nhosts;
@@ -1093,6 +1095,11 @@ static int cancel_pair(struct sthread *th, struct sdel *d, uint64_t create_seq, 
     if (n <= 0)
         goto out;
     nrefs = (size_t)n;
+    /* After a crash, a Create queued before this run may have gone out just before it, its
+     * answer never recorded: it counts as reached. */
+    for (i = 0; i < nrefs; i++)
+        if (th->unclean_before_ms && refs[i].enqueued_ms < th->unclean_before_ms)
+            goto out;
     n = hd_queue_entries(th->st, txn, h->name, del_seq, refs + nrefs, CANCEL_MAX - nrefs);
     if (n <= 0) /* the Delete does not go to this host (or too many): the Create goes */
         goto out;
@@ -1192,7 +1199,7 @@ static int dispatch(struct sthread *th, struct sdel *d)
     struct shost *h = d->host;
     struct hd_sign_header sh[4];
     struct hd_sign_req sr;
-    uint64_t sign_t0;
+    uint64_t sign_t0, until = 0;
     int err = 0, rc;
 
     if (!d->act) { /* set already when re-sent with the other scheme */
@@ -1208,7 +1215,7 @@ static int dispatch(struct sthread *th, struct sdel *d)
     if (d->act->kind == ACT_CREATE && (rc = cancel_create(th, d)) != 0)
         return rc < 0 ? rc : 0;
     if ((d->act->after[0] || d->act->after[1]) && rtxn(th) &&
-        hd_queue_blocked(th->st, rtxn(th), h->name, d->act->after) == 1) {
+        hd_queue_blocked_until(th->st, rtxn(th), h->name, d->act->after, &until) == 1) {
         /* An Update/Delete/Undo whose Create (or undone activity) is still queued for this
          * host must not overtake it: give the lease back and look again in a second (or as
          * soon as the host is rescanned). Nothing is counted. A Delete whose Create waits
@@ -1217,7 +1224,9 @@ static int dispatch(struct sthread *th, struct sdel *d)
             (rc = cancel_pair(th, d, d->act->after[0], d->seq)) != 0)
             return rc < 0 ? rc : 0;
         del_release(th, d);
-        note_retry_due(h, hd_wall_ms() + 1000);
+        /* Not before the blocking delivery's own retry time: a Delete behind a Create that
+         * waits an hour is not work due (--until-idle may stop). */
+        note_retry_due(h, until > hd_wall_ms() + 1000 ? until : hd_wall_ms() + 1000);
         return 0;
     }
     /* An Update or Delete never goes to a host that never received the object: one the
@@ -1947,7 +1956,8 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     struct timespec t0, t1;
     double cpu0 = cpu_seconds();
     uint64_t last_done = 0;
-    int rc = hd_store_lock_run(st), running;
+    int rc = hd_store_lock_run(st), running, unclean = 0;
+    uint64_t start_wall = hd_wall_ms();
 
     if (rc == HD_ERR_BUSY) {
         HD_LOG(HD_LOG_ERROR, "run", "msg=\"another herald run holds this store\" dir=\"%s\"",
@@ -1956,6 +1966,12 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     }
     if (rc)
         return rc;
+    rc = hd_store_run_mark(st, 1, &unclean);
+    if (rc)
+        return rc;
+    if (unclean)
+        HD_LOG(HD_LOG_WARN, "run", "msg=\"the previous run did not stop cleanly: deliveries it "
+               "had in flight are sent again, and none of its Creates is cancelled\"");
     if (!n) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (unsigned)c : 1;
@@ -1979,6 +1995,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
         ths[i].cm = &cm;
         ths[i].stop = stop;
         ths[i].efd = -1;
+        ths[i].unclean_before_ms = unclean ? start_wall : 0;
         rc = thread_init(&ths[i]);
         if (rc) {
             HD_LOG(HD_LOG_ERROR, "run", "msg=\"cannot start loop thread\" err=\"%s\"",
@@ -2047,6 +2064,8 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     }
     HD_LOG(HD_LOG_INFO, "run", "msg=\"stopped\" commits=%" PRIu64 " acks=%" PRIu64, cm.commits,
            cm.acks);
+    if (hd_store_run_mark(st, 0, NULL) != 0)
+        HD_LOG(HD_LOG_WARN, "run", "msg=\"cannot record the clean stop\"");
     free(ths);
     pthread_mutex_destroy(&cm.mu);
     pthread_cond_destroy(&cm.cv);

@@ -178,6 +178,29 @@ void hd_store_abort(MDB_txn *txn)
         mdb_txn_abort(txn);
 }
 
+int hd_store_run_mark(struct hd_store *st, int running, int *was_running)
+{
+    MDB_val k = {7, "running"}, v;
+    uint8_t b = (uint8_t)(running != 0);
+    MDB_txn *txn;
+    int rc = hd_store_begin(st, 1, &txn);
+
+    if (rc)
+        return rc;
+    if (was_running) {
+        rc = mdb_get(txn, st->meta, &k, &v);
+        *was_running = rc == 0 && v.mv_size == 1 && *(const uint8_t *)v.mv_data == 1;
+    }
+    v.mv_size = 1;
+    v.mv_data = &b;
+    rc = hd_store_err(mdb_put(txn, st->meta, &k, &v, 0));
+    if (rc) {
+        hd_store_abort(txn);
+        return rc;
+    }
+    return hd_store_commit(txn);
+}
+
 int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c)
 {
     MDB_val k = {8, "counters"}, v;

@@ -70,6 +70,11 @@ int hd_store_begin(struct hd_store *st, int write, MDB_txn **txn);
 int hd_store_commit(MDB_txn *txn);
 void hd_store_abort(MDB_txn *txn);
 
+/* Marks the store as being run (running = 1, at `herald run` start) or cleanly stopped (0).
+ * *was_running (may be NULL) receives whether the previous run never marked its clean stop:
+ * it crashed, and what it sent in its last moments may be unrecorded. Returns 0 or an error. */
+int hd_store_run_mark(struct hd_store *st, int running, int *was_running);
+
 int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c);
 int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters *c);
 

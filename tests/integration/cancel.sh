@@ -12,6 +12,9 @@
 #      not sent there; a healthy host gets all three.
 #   4. A 503 answer may have been acted on: that Create is never cancelled (ordering.sh shows
 #      the Delete then waits behind it).
+#   5. A crash while a Create is in flight (sent, no answer recorded), then its Delete: after
+#      an unclean stop nothing queued before is cancelled; the Create goes again, then the
+#      Delete.
 source "$(dirname "$0")/lib/common.sh"
 need jq; need openssl
 mkcerts
@@ -23,6 +26,8 @@ error_400 = 1
 [busy.fedi.test]
 error_503 = 1
 retry_after = 0
+[slow.fedi.test]
+latency = fixed 2000
 [*]
 latency = fixed 1
 P
@@ -112,5 +117,26 @@ bz=$("$HERALD" --db "$DB" stats --json | jq -c '.hosts[] | select(.host == "busy
 [ "$(( $(cancelled) - c0 ))" = 0 ] || fail "a Create answered 503 was cancelled"
 [ "$(echo "$bz" | jq .queued)" = 2 ] || fail "busy host: Create and Delete must stay queued: $bz"
 echo "4: Create answered 503: not cancelled, Delete waits"
+
+# 5. kill -9 while the Create is in flight, then the Delete
+c0=$(cancelled)
+act c5 Create https://social.example/n5 slow.fedi.test | enq
+"$HERALD" --db "$DB" run "${RUN[@]}" 2>>"$T/run.log" &
+RPID=$!
+for _ in $(seq 100); do # until fedisim has the request (it answers 2 s later)
+    report
+    [ "$(req slow.fedi.test)" -ge 1 ] && break
+    sleep 0.1
+done
+kill -9 "$RPID"; wait "$RPID" 2>/dev/null || true
+act d5 Delete https://social.example/n5 slow.fedi.test | enq
+run_idle
+grep -q 'did not stop cleanly' "$T/run.log" || fail "the unclean stop was not noticed"
+report
+[ "$(( $(cancelled) - c0 ))" = 0 ] || fail "a Create possibly sent before a crash was cancelled"
+[ "$(acc slow.fedi.test)" -ge 2 ] || fail "slow host: want the Create again and the Delete"
+sl=$("$HERALD" --db "$DB" stats --json | jq -c '.hosts[] | select(.host == "slow.fedi.test")')
+[ "$(echo "$sl" | jq .queued)" = 0 ] || fail "slow host: not everything delivered: $sl"
+echo "5: crash with the Create in flight: not cancelled after the restart; Delete follows"
 stop_fedisim
 pass "cancellation: deleted before delivery cancels both; Deletes only where the object went"
