@@ -10,6 +10,7 @@
 #include "rules.h"
 #include "store.h"
 #include "t.h"
+#include "t_queue.h"
 #include "url.h"
 
 static struct hd_store *st;
@@ -189,19 +190,7 @@ static void test_gone(void)
 
 static uint64_t enqueue(const char *id, const char *const *inboxes, size_t n)
 {
-    struct hd_url u[8];
-    struct hd_activity_in a = {id, "Create", "https://me.example/u/a", NULL, "{\"x\":1}", 7};
-    struct hd_counters c;
-    MDB_txn *txn;
-    uint64_t seq;
-    for (size_t i = 0; i < n; i++)
-        T_EQ_INT(hd_url_parse(inboxes[i], &u[i]), 0);
-    begin(&txn, 1);
-    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
-    T_EQ_INT(hd_queue_enqueue(st, txn, &c, &a, u, NULL, n, 1000, &seq), 0);
-    T_EQ_INT(hd_counters_put(st, txn, &c), 0);
-    T_EQ_INT(hd_store_commit(txn), 0);
-    return seq;
+    return t_enqueue(st, id, "Create", NULL, inboxes, n);
 }
 
 /* Dead-letters every queued delivery of host whose inbox contains `match`. */
