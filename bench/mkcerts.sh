@@ -3,9 +3,19 @@
 #   ca.pem / ca.key          a test CA (trust it with herald --ca-file DIR/ca.pem)
 #   server.pem / server.key  *.fedi.test, fedi.test, localhost, 127.0.0.1 (chain: leaf + CA)
 #   wrong.pem / wrong.key    wrong.example only: for host-name mismatch tests
+#   leaf/N.pem / leaf/N.key  with NLEAF > 0, N = 0..NLEAF-1: each its own key and certificate
+#                            for the same names as server.pem, signed by the same CA (chain:
+#                            leaf + CA), for fedisim --leaf-certs DIR/leaf
 # P-256 keys, 30 days. Key files are mode 0600. Needs the openssl CLI (3.x).
 set -euo pipefail
-dir=${1:?usage: mkcerts.sh DIR}
+dir=${1:?usage: mkcerts.sh DIR [NLEAF]}
+nleaf=${2:-0}
+case $nleaf in
+'' | *[!0-9]*)
+    echo "mkcerts.sh: NLEAF must be a number" >&2
+    exit 2
+    ;;
+esac
 mkdir -p "$dir"
 cd "$dir"
 umask 077
@@ -34,4 +44,33 @@ leaf server "DNS:*.fedi.test,DNS:fedi.test,DNS:localhost,IP:127.0.0.1"
 leaf wrong "DNS:wrong.example"
 chmod 0600 ca.key server.key wrong.key
 chmod 0644 ca.pem server.pem wrong.pem
+
+if [ "$nleaf" -gt 0 ]; then
+    # Per-host leaves: one openssl process each (key, PKCS#8 key file and CA-signed
+    # certificate at once with req -x509 -CA, OpenSSL 3), two at a time. Serials are random.
+    mkdir -p leaf
+    cat > "$tmp/leaf.cnf" <<'CNF'
+[req]
+distinguished_name = dn
+prompt = no
+[dn]
+CN = fedi.test
+[ext]
+basicConstraints = CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:*.fedi.test,DNS:fedi.test,DNS:localhost,IP:127.0.0.1
+subjectKeyIdentifier = hash
+authorityKeyIdentifier = keyid
+CNF
+    export tmp
+    seq 0 $((nleaf - 1)) | xargs -P2 -I{} sh -c '
+        openssl req -x509 -config "$tmp/leaf.cnf" -extensions ext -subj "/CN=fedisim leaf {}" \
+            -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout leaf/{}.key \
+            -CA ca.pem -CAkey ca.key -days 30 -sha256 -out "$tmp/{}.crt" 2>"$tmp/{}.err" ||
+            { cat "$tmp/{}.err" >&2; exit 255; }
+        cat "$tmp/{}.crt" ca.pem > leaf/{}.pem'
+    chmod 0600 leaf/*.key
+    chmod 0644 leaf/*.pem
+fi
 echo "$dir"

@@ -384,7 +384,9 @@ static int alpn_select(WOLFSSL *ssl, const unsigned char **out, unsigned char *o
                        const unsigned char *in, unsigned int inlen, void *arg)
 {
     struct fs_conn *c = wolfSSL_GetIOReadCtx(ssl);
-    int allow_h2 = arg != NULL;
+    /* From the listener, not from arg: with --leaf-certs the SNI callback may have switched
+     * the connection to a leaf's context, which both TLS listeners share. */
+    int allow_h2 = c ? c->kind == FS_L_TLS : arg != NULL;
     const unsigned char *h1 = NULL;
 
     for (unsigned i = 0; i < inlen;) {
@@ -435,7 +437,28 @@ static int sni_cb(WOLFSSL *ssl, int *ret, void *arg)
         FS_UNLOCK(c->srv);
         c->hang = 1;
     }
+    if (c->srv->nleaf > 0) {
+        /* The host's own certificate: switching the context swaps in its certificate chain
+         * and key (the context keeps owning them); nothing else differs between contexts. */
+        WOLFSSL_CTX *leaf = c->srv->leaf_ctx[fs_leaf_index(host, c->srv->nleaf)];
+        if (wolfSSL_set_SSL_CTX(ssl, leaf) != leaf) {
+            *ret = 80; /* internal_error alert */
+            return SSL_TLSEXT_ERR_ALERT_FATAL;
+        }
+    }
     return SSL_TLSEXT_ERR_OK;
+}
+
+unsigned fs_leaf_index(const char *host, unsigned nleaf)
+{
+    /* FNV-1a 64 of the lower-cased name: stable across runs, builds and machines. */
+    uint64_t h = 0xcbf29ce484222325ULL;
+
+    for (const unsigned char *p = (const unsigned char *)host; *p; p++) {
+        unsigned char ch = *p >= 'A' && *p <= 'Z' ? (unsigned char)(*p + 32) : *p;
+        h = (h ^ ch) * 0x100000001b3ULL;
+    }
+    return nleaf ? (unsigned)(h % nleaf) : 0;
 }
 
 /* ChaCha20-Poly1305 first: Debian's wolfSSL has no AES-NI, and its table-driven AES-GCM cost
@@ -480,6 +503,59 @@ int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key,
     srv->tls_ctx = make_ctx(cert, key, ciphers, 1);
     srv->tls_h1_ctx = srv->tls_ctx ? make_ctx(cert, key, ciphers, 0) : NULL;
     return srv->tls_h1_ctx ? 0 : HD_ERR_TLS;
+}
+
+int fs_server_leaf_init(struct fs_server *srv, const char *dir, const char *ciphers)
+{
+    char pem[4096], key[4096];
+    unsigned n = 0;
+    int rv = 0;
+
+    /* Count DIR/0.pem, DIR/1.pem, ... up to the first gap; one past the cap is refused. */
+    for (;;) {
+        int len = snprintf(pem, sizeof(pem), "%s/%u.pem", dir, n);
+        if (len < 0 || (size_t)len >= sizeof(pem))
+            return -ENAMETOOLONG;
+        if (access(pem, R_OK) != 0)
+            break;
+        if (n == FS_LEAF_MAX) {
+            HD_LOG(HD_LOG_ERROR, "fedisim",
+                   "msg=\"too many leaf certificates (the cap is %u)\" dir=%s", FS_LEAF_MAX,
+                   dir);
+            return HD_ERR_INVALID;
+        }
+        n++;
+    }
+    if (n == 0) {
+        HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"no leaf certificate (want DIR/0.pem)\" dir=%s",
+               dir);
+        return HD_ERR_INVALID;
+    }
+    srv->leaf_ctx = calloc(n, sizeof(*srv->leaf_ctx));
+    if (!srv->leaf_ctx)
+        return -ENOMEM;
+    for (unsigned i = 0; i < n; i++) {
+        snprintf(pem, sizeof(pem), "%s/%u.pem", dir, i);
+        snprintf(key, sizeof(key), "%s/%u.key", dir, i);
+        /* make_ctx logs a certificate or key that does not load. */
+        srv->leaf_ctx[i] = make_ctx(pem, key, ciphers, 1);
+        if (!srv->leaf_ctx[i]) {
+            rv = HD_ERR_TLS;
+            break;
+        }
+        srv->nleaf = i + 1;
+    }
+    /* A TLS 1.2 ticket is read before the SNI callback, with the default context's ticket
+     * key, so a ticket from a leaf context never decrypts: give TLS 1.2 clients session IDs
+     * instead (the session cache is shared by all contexts). TLS 1.3 tickets are read after
+     * the switch and resume as they are. */
+    if (rv == 0) {
+        wolfSSL_CTX_NoTicketTLSv12(srv->tls_ctx);
+        wolfSSL_CTX_NoTicketTLSv12(srv->tls_h1_ctx);
+        for (unsigned i = 0; i < n; i++)
+            wolfSSL_CTX_NoTicketTLSv12(srv->leaf_ctx[i]);
+    }
+    return rv;
 }
 
 /* ---- listeners ---- */
@@ -717,6 +793,11 @@ void fs_server_fini(struct fs_server *srv)
         wolfSSL_CTX_free(srv->tls_ctx);
     if (srv->tls_h1_ctx)
         wolfSSL_CTX_free(srv->tls_h1_ctx);
+    for (unsigned i = 0; i < srv->nleaf; i++)
+        wolfSSL_CTX_free(srv->leaf_ctx[i]);
+    free(srv->leaf_ctx);
+    srv->leaf_ctx = NULL;
+    srv->nleaf = 0;
     if (srv->tls_inited)
         wolfSSL_Cleanup();
     srv->tls_ctx = srv->tls_h1_ctx = NULL;

@@ -287,6 +287,8 @@ struct fs_server {
     void *tls_ctx;    /* WOLFSSL_CTX offering h2 + http/1.1 */
     void *tls_h1_ctx; /* WOLFSSL_CTX offering http/1.1 only */
     int tls_inited;   /* wolfSSL_Init done: fs_server_fini calls wolfSSL_Cleanup */
+    void **leaf_ctx;  /* --leaf-certs: WOLFSSL_CTX per leaf certificate, picked by SNI */
+    unsigned nleaf;
     struct fs_profiles profiles;
     enum fs_verify_mode verify_mode;
     unsigned verify_sample; /* verify 1 in N */
@@ -315,6 +317,12 @@ int fs_worker_listen(struct fs_worker *w, enum fs_lkind kind, const char *bind_a
 /* ciphers: a wolfSSL cipher list, or NULL for the default (ChaCha20 first). */
 int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key,
                        const char *ciphers);
+/* --leaf-certs DIR: loads DIR/N.pem + DIR/N.key for N = 0.. up to the first missing N.pem
+ * (at most FS_LEAF_MAX), one context each. After fs_server_tls_init. */
+#define FS_LEAF_MAX 4096u
+int fs_server_leaf_init(struct fs_server *srv, const char *dir, const char *ciphers);
+/* Which leaf serves host (lower-cased or not): FNV-1a 64 of the lower-cased name mod nleaf. */
+unsigned fs_leaf_index(const char *host, unsigned nleaf);
 int fs_worker_start(struct fs_worker *w); /* queues the accepts */
 /* Stops w's listeners and ends its connections: gracefully (answers already counted are
  * flushed, then each connection drains and closes) or, with force, at once. The caller keeps

@@ -32,7 +32,7 @@ static void usage(FILE *f)
                "               [--expect FILE] [--report FILE] [--ready-file FILE]\n"
                "               [--max-seconds N] [--max-conns N] [--idle-timeout S] [--seed N]\n"
                "               [--log-level error|warn|info|debug] [--tls-ciphers LIST] [--quiet]\n"
-               "               [--threads N]\n"
+               "               [--threads N] [--leaf-certs DIR]\n"
                "Port 0 picks an ephemeral port; the ready file says which.\n");
 }
 
@@ -179,7 +179,8 @@ enum {
     O_LOG,
     O_HELP,
     O_CIPHERS,
-    O_THREADS
+    O_THREADS,
+    O_LEAF
 };
 
 static const struct option opts[] = {
@@ -205,6 +206,7 @@ static const struct option opts[] = {
     {"help", no_argument, NULL, O_HELP},
     {"tls-ciphers", required_argument, NULL, O_CIPHERS},
     {"threads", required_argument, NULL, O_THREADS},
+    {"leaf-certs", required_argument, NULL, O_LEAF},
     {NULL, 0, NULL, 0},
 };
 
@@ -213,7 +215,7 @@ int main(int argc, char **argv)
     struct fs_server srv;
     int ports[FS_L_COUNT] = {-1, -1, -1, -1};
     const char *bind_addr = "127.0.0.1", *cert = NULL, *key = NULL, *profiles = NULL;
-    const char *ciphers = NULL;
+    const char *ciphers = NULL, *leaf_dir = NULL;
     const char *keys = NULL, *verify = NULL, *report = NULL, *ready = NULL, *expect = NULL;
     double max_seconds = 0;
     unsigned long max_conns = FS_MAX_CONNS_DEFAULT, idle_s = 120;
@@ -294,6 +296,9 @@ int main(int argc, char **argv)
         case O_THREADS:
             nthreads = atoi(optarg);
             break;
+        case O_LEAF:
+            leaf_dir = optarg;
+            break;
         case O_HELP:
             usage(stdout);
             return 0;
@@ -315,6 +320,10 @@ int main(int argc, char **argv)
     }
     if ((ports[FS_L_TLS] >= 0 || ports[FS_L_TLS_H1] >= 0) && (!cert || !key)) {
         fprintf(stderr, "fedisim: TLS ports need --cert and --key\n");
+        return 2;
+    }
+    if (leaf_dir && ports[FS_L_TLS] < 0 && ports[FS_L_TLS_H1] < 0) {
+        fprintf(stderr, "fedisim: --leaf-certs needs a TLS port\n");
         return 2;
     }
     if (nthreads < 1 || nthreads > 64) {
@@ -381,6 +390,8 @@ int main(int argc, char **argv)
     if ((ports[FS_L_TLS] >= 0 || ports[FS_L_TLS_H1] >= 0) &&
         fs_server_tls_init(&srv, cert, key, ciphers) < 0)
         goto out;
+    if (leaf_dir && fs_server_leaf_init(&srv, leaf_dir, ciphers) < 0)
+        goto out;
     for (int i = 0; i < nthreads; i++) {
         struct fs_worker *w = &srv.workers[i];
         if (keys) {
@@ -440,12 +451,13 @@ int main(int argc, char **argv)
     if (!srv.quiet) {
         const struct fs_worker *w0 = &srv.workers[0];
         HD_LOG(HD_LOG_INFO, "fedisim",
-               "msg=listening tls=%d tls_h1=%d h2c=%d h1=%d keys=%zu profiles=%zu threads=%d",
+               "msg=listening tls=%d tls_h1=%d h2c=%d h1=%d keys=%zu profiles=%zu threads=%d "
+               "leaf_certs=%u",
                w0->lst[FS_L_TLS].fd >= 0 ? w0->lst[FS_L_TLS].port : -1,
                w0->lst[FS_L_TLS_H1].fd >= 0 ? w0->lst[FS_L_TLS_H1].port : -1,
                w0->lst[FS_L_H2C].fd >= 0 ? w0->lst[FS_L_H2C].port : -1,
                w0->lst[FS_L_H1].fd >= 0 ? w0->lst[FS_L_H1].port : -1,
-               fs_verifier_nkeys(w0->verifier), srv.profiles.n, nthreads);
+               fs_verifier_nkeys(w0->verifier), srv.profiles.n, nthreads, srv.nleaf);
     }
 
     if (max_seconds > 0)
