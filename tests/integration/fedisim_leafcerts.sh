@@ -61,6 +61,27 @@ echo "16 names: ${#SEEN[@]} distinct leaf certificates"
 # The name is lower-cased before hashing: H1.FEDI.TEST is h1.fedi.test's host.
 [ "$(hs "$TLS_PORT" H1.FEDI.TEST)" = "$(hs "$TLS_PORT" h1.fedi.test)" ] || fail "case changes the certificate"
 
+# ALPN follows the listener, not the leaf's context (both listeners share the leaves), in
+# TLS 1.3 and 1.2; and sessions resume (TLS 1.2 through session IDs in this mode).
+for v in -tls1_3 -tls1_2; do
+    for pw in "$TLS_PORT h2" "$TLS_H1_PORT http/1.1"; do
+        set -- $pw
+        timeout 10 openssl s_client "$v" -connect "127.0.0.1:$1" -servername h3.fedi.test \
+            -CAfile "$C/ca.pem" -verify_return_error -alpn h2,http/1.1 </dev/null >"$T/alpn.out" 2>&1 ||
+            true # s_client may call the close after its EOF an error (with or without leaves)
+        grep -aq 'Verify return code: 0 (ok)' "$T/alpn.out" || fail "$v handshake on port $1 failed"
+        grep -aq "ALPN protocol: $2" "$T/alpn.out" || fail "$v port $1: want ALPN $2, $(grep -a ALPN "$T/alpn.out")"
+        [ "$(fpr <"$T/alpn.out")" = "$(hs "$TLS_PORT" h3.fedi.test)" ] || fail "$v port $1: another certificate"
+    done
+    rm -f "$T/sess.pem"
+    (sleep 0.5; echo) | timeout 10 openssl s_client "$v" -connect "127.0.0.1:$TLS_PORT" \
+        -servername h4.fedi.test -CAfile "$C/ca.pem" -sess_out "$T/sess.pem" >"$T/s1.out" 2>&1 || true
+    [ -s "$T/sess.pem" ] || fail "$v: no session saved"
+    timeout 10 openssl s_client "$v" -connect "127.0.0.1:$TLS_PORT" -servername h4.fedi.test \
+        -CAfile "$C/ca.pem" -sess_in "$T/sess.pem" </dev/null >"$T/s2.out" 2>&1 || true
+    grep -aq '^Reused' "$T/s2.out" || fail "$v: session not resumed: $(grep -a -m1 -E '^(New|Reused)' "$T/s2.out")"
+done
+
 # No SNI: --cert (server.pem).
 timeout 10 openssl s_client -connect "127.0.0.1:$TLS_PORT" -noservername -CAfile "$C/ca.pem" \
     -verify_return_error </dev/null >"$T/nosni.out" 2>&1 || fail "no-SNI handshake failed"
