@@ -678,11 +678,13 @@ static int cmd_run(const char *db, int argc, char **argv)
                 "summary: delivered=%" PRIu64 " retried=%" PRIu64 " dead=%" PRIu64
                 " attempts=%" PRIu64 " seconds=%.2f rate=%.0f/s cpu_s=%.2f"
                 " cpu_ms_per_delivery=%.3f max_rss_mb=%.1f still_queued=%" PRIu64
-                " waiting_retry=%" PRIu64 "\n",
+                " waiting_retry=%" PRIu64 " signs=%" PRIu64 " sign_cpu_s=%.3f sign_us=%.2f\n",
                 sum.done, sum.retried, sum.dead, sum.attempts, sum.seconds,
                 sum.seconds > 0 ? (double)sum.done / sum.seconds : 0.0, sum.cpu_seconds,
                 sum.attempts ? sum.cpu_seconds * 1000.0 / (double)sum.attempts : 0.0,
-                (double)sum.max_rss_kb / 1024.0, queued, retrying);
+                (double)sum.max_rss_kb / 1024.0, queued, retrying, sum.signs,
+                sum.sign_cpu_seconds,
+                sum.signs ? sum.sign_cpu_seconds * 1e6 / (double)sum.signs : 0.0);
     }
     hd_store_close(st);
     free(resolve);

@@ -57,6 +57,11 @@ struct hd_run_summary {
     uint64_t done, retried, dead, attempts;
     double seconds, cpu_seconds;
     long max_rss_kb;
+    /* Signing as measured inside the run: signatures made, and the CPU time they took
+     * (thread CPU time of one signature in four, scaled up), so that a run's CPU per
+     * delivery can be set against the sign time of the same process in the same run. */
+    uint64_t signs;
+    double sign_cpu_seconds;
 };
 
 /* Runs deliveries until stopped (SIGINT/SIGTERM set *stop) or, with until_idle, until nothing
