@@ -547,8 +547,8 @@ int fs_server_leaf_init(struct fs_server *srv, const char *dir, const char *ciph
     }
     /* A TLS 1.2 ticket is read before the SNI callback, with the default context's ticket
      * key, so a ticket from a leaf context never decrypts: give TLS 1.2 clients session IDs
-     * instead (the session cache is shared by all contexts). TLS 1.3 tickets are read after
-     * the switch and resume as they are. */
+     * instead (the session cache is shared by all contexts). TLS 1.3 tickets resume across
+     * the switch as they are (tests/integration/fedisim_leafcerts.sh checks both). */
     if (rv == 0) {
         wolfSSL_CTX_NoTicketTLSv12(srv->tls_ctx);
         wolfSSL_CTX_NoTicketTLSv12(srv->tls_h1_ctx);
