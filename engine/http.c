@@ -280,8 +280,9 @@ int hd_http_submit(struct hd_http_client *c, const struct hd_http_req *req)
     if (!req || !req->host || !req->host[0] || !req->on_done || !req->port ||
         (req->body_len && !req->body) || (req->nheaders && !req->headers))
         return HD_ERR_INVALID;
-    if (hd_h1_check_request(req) != 0 || hd_h1_head_size(req) > HD_CONN_MAX_HEAD ||
-        req->nheaders > HD_HTTP_MAX_HEADERS)
+    if (req->nheaders > HD_HTTP_MAX_HEADERS ||
+        (!req->prepare &&
+         (hd_h1_check_request(req) != 0 || hd_h1_head_size(req) > HD_CONN_MAX_HEAD)))
         return HD_ERR_INVALID;
     o = origin_get(c, req->host, req->port, req->tls);
     if (!o)
@@ -440,6 +441,17 @@ static int assign(struct hd_http_conn *conn, struct hd_http_rq *rq)
 
     hd_rq_list_remove(&rq->origin->queue, rq);
     rq->version = conn->proto;
+    if (rq->req.prepare) {
+        rv = rq->req.prepare(rq->req.user_data);
+        rq->req.prepare = NULL;
+        if (rv == 0 && (hd_h1_check_request(&rq->req) != 0 ||
+                        hd_h1_head_size(&rq->req) > HD_CONN_MAX_HEAD))
+            rv = HD_ERR_INVALID;
+        if (rv != 0) {
+            hd_http_rq_complete(rq, rv);
+            return 0; /* this request is done; the connection stays usable */
+        }
+    }
     rv = hd_conn_assign(conn, rq);
     if (rv != 0) {
         hd_http_rq_complete(rq, rv);

@@ -97,6 +97,13 @@ struct hd_http_req {
     size_t body_len;
     hd_http_done_cb on_done;
     void *user_data;
+    /* Optional: called once with user_data right before the request is written on a
+     * connection, never when it fails before that (no connection, TLS refused, cancelled),
+     * so that costly late headers (the signature) are made only for requests that go out.
+     * It fills in header values in place (the headers array stays the same). The request is
+     * checked (hd_h1_check_request, size) after it, not at submit. Returns 0, or an error
+     * the request completes with. */
+    int (*prepare)(void *user_data);
 };
 
 /* Creates a client on loop. Returns 0, -ENOMEM, HD_ERR_INVALID (no dns), or HD_ERR_TLS when

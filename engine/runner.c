@@ -937,6 +937,13 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         del_release(th, d);
         return;
     }
+    if (r->error == HD_ERR_CRYPTO) {
+        /* Signing failed in prepare_request (nothing was sent): final for this delivery,
+         * and it says nothing about the host. */
+        add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed");
+        make_runnable(h);
+        return;
+    }
     if (r->accept_signature) {
         /* The receiver says how it wants to be signed: RFC 9421 from now on (Ed25519 when
          * named and the actor has such a key). */
@@ -1228,9 +1235,6 @@ static int cancel_create(struct sthread *th, struct sdel *d)
 static int dispatch(struct sthread *th, struct sdel *d)
 {
     struct shost *h = d->host;
-    struct hd_sign_header sh[4];
-    struct hd_sign_req sr;
-    struct sign_t sign_t0;
     uint64_t until = 0;
     int err = 0, rc;
 
@@ -1276,7 +1280,25 @@ static int dispatch(struct sthread *th, struct sdel *d)
         d->scheme = h->scheme;
     if (d->scheme == HD_SCHEME_RFC9421)
         return dispatch_rfc9421(th, d);
+    /* Signed when the request goes out on a connection (prepare): a host that refuses
+     * connections or TLS costs no signatures. */
     date_now(th, d->date, sizeof(d->date));
+    d->sig[0] = 0;
+    d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
+    d->hdrs[1] = (struct hd_http_header){"date", d->date};
+    d->hdrs[2] = (struct hd_http_header){"digest", d->act->digest};
+    d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
+    d->hdrs[4] = (struct hd_http_header){"signature", d->sig};
+    return submit(th, d, 5);
+}
+
+static int sign_cavage(struct sthread *th, struct sdel *d)
+{
+    struct hd_sign_header sh[4];
+    struct hd_sign_req sr;
+    struct sign_t sign_t0;
+    int rc;
+
     sh[0].name = "host";
     sh[0].value = d->url.authority;
     sh[1].name = "date";
@@ -1294,20 +1316,26 @@ static int dispatch(struct sthread *th, struct sdel *d)
     sign_t0 = sign_begin(th);
     rc = hd_sign_cavage(th->signer, &sr, d->sig, sizeof(d->sig));
     sign_end(th, sign_t0);
-    if (rc < 0)
-        return add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed") ? 0 : -ENOMEM;
-
-    d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
-    d->hdrs[1] = (struct hd_http_header){"date", d->date};
-    d->hdrs[2] = (struct hd_http_header){"digest", d->act->digest};
-    d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
-    d->hdrs[4] = (struct hd_http_header){"signature", d->sig};
-    return submit(th, d, 5);
+    return rc < 0 ? HD_ERR_CRYPTO : 0;
 }
 
 /* RFC 9421: Ed25519 when the actor has such a key and the host asked for it (or accepts only
  * RFC 9421 and we have nothing better), else rsa-v1_5-sha256 with the RSA key. */
 static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
+{
+    date_now(th, d->date, sizeof(d->date));
+    d->sig[0] = 0;
+    d->siginput[0] = 0;
+    d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
+    d->hdrs[1] = (struct hd_http_header){"date", d->date};
+    d->hdrs[2] = (struct hd_http_header){"content-digest", d->act->cdigest};
+    d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
+    d->hdrs[4] = (struct hd_http_header){"signature-input", d->siginput};
+    d->hdrs[5] = (struct hd_http_header){"signature", d->sig};
+    return submit(th, d, 6);
+}
+
+static int sign_rfc9421(struct sthread *th, struct sdel *d)
 {
     struct shost *h = d->host;
     struct hd_sign_header sh[3];
@@ -1315,7 +1343,6 @@ static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
     struct sign_t sign_t0;
     int rc;
 
-    date_now(th, d->date, sizeof(d->date));
     sh[0] = (struct hd_sign_header){"content-type", "application/activity+json"};
     sh[1] = (struct hd_sign_header){"content-digest", d->act->cdigest};
     sh[2] = (struct hd_sign_header){"date", d->date};
@@ -1346,15 +1373,19 @@ static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
     sign_t0 = sign_begin(th);
     rc = hd_sign_rfc9421(th->signer, &r, d->siginput, sizeof(d->siginput), d->sig, sizeof(d->sig));
     sign_end(th, sign_t0);
-    if (rc < 0)
-        return add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed") ? 0 : -ENOMEM;
-    d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
-    d->hdrs[1] = (struct hd_http_header){"date", d->date};
-    d->hdrs[2] = (struct hd_http_header){"content-digest", d->act->cdigest};
-    d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
-    d->hdrs[4] = (struct hd_http_header){"signature-input", d->siginput};
-    d->hdrs[5] = (struct hd_http_header){"signature", d->sig};
-    return submit(th, d, 6);
+    return rc < 0 ? HD_ERR_CRYPTO : 0;
+}
+
+/* hd_http_req.prepare: the request is about to be written on a connection. Dated and signed
+ * now, so the Date is that of the sending and nothing is signed for a host that fails
+ * before (refused connection or TLS, dead, hung in set-up). */
+static int prepare_request(void *user_data)
+{
+    struct sdel *d = user_data;
+    struct sthread *th = d->host->th;
+
+    date_now(th, d->date, sizeof(d->date));
+    return d->scheme == HD_SCHEME_RFC9421 ? sign_rfc9421(th, d) : sign_cavage(th, d);
 }
 
 static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
@@ -1376,6 +1407,7 @@ static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
     req.body_len = d->act->body_len;
     req.on_done = on_response;
     req.user_data = d;
+    req.prepare = prepare_request;
     d->start_ms = hd_loop_now_ms(th->loop);
     rc = hd_http_submit(th->http, &req);
     if (rc)
