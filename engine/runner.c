@@ -251,7 +251,7 @@ void hd_run_opts_default(struct hd_run_opts *o)
     memset(o, 0, sizeof(*o));
     o->max_inflight_host = 64;
     o->max_inflight_thread = 8192;
-    o->max_active_hosts = 128;
+    o->max_active_hosts = 512;
     o->idle_timeout_ms = 2000;
     o->connect_timeout_ms = 10000;
     o->tls_timeout_ms = 10000;
