@@ -1282,7 +1282,7 @@ static int dispatch(struct sthread *th, struct sdel *d)
         return dispatch_rfc9421(th, d);
     /* Signed when the request goes out on a connection (prepare): a host that refuses
      * connections or TLS costs no signatures. */
-    date_now(th, d->date, sizeof(d->date));
+    d->date[0] = 0; /* dated with the signature, in prepare_request */
     d->sig[0] = 0;
     d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
     d->hdrs[1] = (struct hd_http_header){"date", d->date};
@@ -1323,7 +1323,7 @@ static int sign_cavage(struct sthread *th, struct sdel *d)
  * RFC 9421 and we have nothing better), else rsa-v1_5-sha256 with the RSA key. */
 static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
 {
-    date_now(th, d->date, sizeof(d->date));
+    d->date[0] = 0;
     d->sig[0] = 0;
     d->siginput[0] = 0;
     d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};

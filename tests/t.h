@@ -48,4 +48,25 @@ static int t_checks;
         return 0;                                                                                  \
     } while (0)
 
+/* Reads a whole file into a NUL-terminated buffer (the caller frees it). NULL when the file
+ * cannot be opened; a short read fails the test. */
+static inline char *t_slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    char *b;
+    long n;
+
+    if (!f)
+        return NULL;
+    fseek(f, 0, SEEK_END);
+    n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    b = calloc(1, (size_t)n + 1);
+    if (!b || fread(b, 1, (size_t)n, f) != (size_t)n)
+        T_FAIL("read %s", path);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
 #endif

@@ -10,25 +10,6 @@
 #include "herald/herald.h"
 #include "t.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *b;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n)
-        T_FAIL("read %s", path);
-    b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 #define ACTOR "https://a.example/users/al"
 
 int main(void)
@@ -66,7 +47,7 @@ int main(void)
     T_EQ_INT(herald_key_add(h, "k", ACTOR, "garbage", 7, &why), HERALD_ERR_INVALID);
     T_OK(why != NULL);
     snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
-    pem = slurp(path, &len);
+    pem = t_slurp(path, &len);
     T_OK(pem != NULL);
     T_EQ_INT(herald_key_add(h, ACTOR "#main-key", ACTOR, pem, len, &why), 0);
     free(pem);

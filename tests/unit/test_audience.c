@@ -23,25 +23,6 @@ static struct hd_store *st;
 static char *g_pem;
 static size_t g_pem_len;
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *b;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n)
-        T_FAIL("read %s", path);
-    b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* Applies one follow operation; returns the stats. */
 static struct hd_follow_stats follow(const char *actor, const char *follower, const char *inbox,
                                      const char *shared, int remove)
@@ -762,7 +743,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/db", dir);
     T_EQ_INT(hd_store_open(&st, path, 64), 0);
     snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
-    pem = slurp(path, &len);
+    pem = t_slurp(path, &len);
     T_OK(pem != NULL);
     T_EQ_INT(hd_keys_add(st, ALICE "#key", ALICE, pem, len, &why), 0);
     g_pem = pem;

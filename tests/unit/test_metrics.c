@@ -14,25 +14,6 @@
 #include "store.h"
 #include "t.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *b;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n)
-        T_FAIL("read %s", path);
-    b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 struct worker {
     struct hd_metrics *m;
     unsigned idx;
@@ -128,7 +109,7 @@ int main(void)
         snprintf(path, sizeof(path), "%s/db", dir);
         T_EQ_INT(hd_store_open(&st, path, 64), 0);
         snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
-        pem = slurp(path, &len);
+        pem = t_slurp(path, &len);
         T_OK(pem != NULL);
         T_EQ_INT(hd_keys_add(st, "https://a.example/u/al#key", "https://a.example/u/al", pem, len,
                              &why),

@@ -15,25 +15,6 @@
 #include "store.h"
 #include "t.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *b;
-    long n;
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = malloc((size_t)n + 1);
-    if (fread(b, 1, (size_t)n, f) != (size_t)n)
-        T_FAIL("read %s", path);
-    b[n] = 0;
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 static int ingest(struct hd_store *st, const char *line, struct hd_ingest_result *res)
 {
     MDB_txn *txn;
@@ -154,14 +135,14 @@ int main(void)
 
     /* keys */
     snprintf(path, sizeof(path), "%s/keys/test-only-rsa1024.pem", data);
-    pem = slurp(path, &len);
+    pem = t_slurp(path, &len);
     T_OK(pem != NULL);
     T_EQ_INT(hd_keys_add(st, "https://a.example/u/al#key", "https://a.example/u/al", pem, len, &why),
              HD_ERR_INVALID);
     free(pem);
     T_EQ_INT(hd_keys_add(st, "k", "https://a.example/u/al", "garbage", 7, &why), HD_ERR_INVALID);
     snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
-    pem = slurp(path, &len);
+    pem = t_slurp(path, &len);
     T_EQ_INT(hd_keys_add(st, "https://a.example/u/al#key", "https://a.example/u/al", pem, len, &why),
              0);
     free(pem);

@@ -13,27 +13,6 @@
 #include "sign.h"
 #include "t.h"
 
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *b;
-    long n;
-
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    b = calloc(1, (size_t)n + 1);
-    if (b && fread(b, 1, (size_t)n, f) != (size_t)n) {
-        free(b);
-        b = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return b;
-}
-
 /* Fails when any base64 line of the PEM's body (40+ characters) appears in text. */
 static void no_key_lines(const char *pem, const char *text, const char *what)
 {
@@ -72,9 +51,9 @@ int main(void)
     if (!data)
         T_SKIP("HD_TEST_DATA not set");
     snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
-    pem = slurp(path, &pem_len);
+    pem = t_slurp(path, &pem_len);
     snprintf(path, sizeof(path), "%s/keys/test-only-rsa1024.pem", data);
-    small = slurp(path, &small_len);
+    small = t_slurp(path, &small_len);
     T_OK(pem && small);
 
     /* all log output of the signer at debug level goes to a file we read back */
@@ -117,7 +96,7 @@ int main(void)
     dup2(saved, 2);
     close(saved);
     close(fd);
-    log = slurp(logpath, &log_len);
+    log = t_slurp(logpath, &log_len);
     unlink(logpath);
     T_OK(log != NULL);
     no_key_lines(pem, log, "debug log");
