@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "ingest.h"
+#include "keyadd.h"
 #include "keys.h"
 #include "log.h"
 #include "store.h"

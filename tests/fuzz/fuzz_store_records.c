@@ -19,6 +19,7 @@
 #include "codec.h"
 #include "hostctl.h"
 #include "ingest.h"
+#include "keyadd.h"
 #include "keys.h"
 #include "log.h"
 #include "queue.h"

@@ -10,6 +10,7 @@
 #include "audience.h"
 #include "err.h"
 #include "ingest.h"
+#include "keyadd.h"
 #include "keys.h"
 #include "queue.h"
 #include "store.h"

@@ -9,8 +9,9 @@
 #include "err.h"
 #include "hostpol.h"
 #include "ingest.h"
+#include "keyadd.h"
 #include "keys.h"
-#include "metrics.h"
+#include "metrics_render.h"
 #include "store.h"
 #include "t.h"
 

@@ -7,6 +7,9 @@
 #ifndef HD_ERR_H
 #define HD_ERR_H
 
+/* Room for one short error reason, NUL included (queue records, metrics, logs). */
+#define HD_ERRTEXT_MAX 160
+
 enum {
     HD_ERR_BASE = -1000,
     HD_ERR_INVALID = -1001,        /* malformed input (JSON, URL, PEM, flag) */

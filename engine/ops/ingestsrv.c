@@ -24,6 +24,7 @@
 #include "h2srv.h"
 #include "ingest.h"
 #include "ingestsrv.h"
+#include "metrics_render.h"
 #include "log.h"
 #include "loop.h"
 #include "queue.h"

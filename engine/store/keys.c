@@ -4,7 +4,6 @@
 #include "err.h"
 #include "keys.h"
 #include "log.h"
-#include "sign.h"
 
 /* Actor records: [1, key_id, federation, ed25519_key_id]. key_id is the RSA key used for
  * draft-cavage (and RFC 9421 where Ed25519 is not accepted); the optional Ed25519 key is
@@ -107,11 +106,10 @@ int hd_actor_set_federation(struct hd_store *st, MDB_txn *txn, const char *actor
     return rc;
 }
 
-int hd_keys_add(struct hd_store *st, const char *key_id, const char *actor, const char *pem,
-                size_t pem_len, const char **why)
+int hd_keys_put(struct hd_store *st, const char *key_id, const char *actor, int type,
+                unsigned bits, const char *pem, size_t pem_len, const char **why)
 {
-    int type = 0, fed = HD_FED_ALL, rc;
-    unsigned bits = 0;
+    int fed = HD_FED_ALL, rc;
     struct hd_enc e;
     struct hd_slice old;
     MDB_txn *txn;
@@ -120,15 +118,6 @@ int hd_keys_add(struct hd_store *st, const char *key_id, const char *actor, cons
     *why = NULL;
     if (!*key_id || !*actor || k.mv_size > 500 || strlen(actor) > 500) {
         *why = "key id and actor must be non-empty and at most 500 bytes";
-        return HD_ERR_INVALID;
-    }
-    rc = hd_key_inspect(pem, pem_len, &type, &bits, NULL, 0);
-    if (rc) {
-        *why = "not a PEM private key Herald can use (RSA PKCS#1/PKCS#8, or Ed25519 PKCS#8)";
-        return HD_ERR_INVALID;
-    }
-    if (type == HD_KEY_RSA && bits < 2048) {
-        *why = "RSA keys must have at least 2048 bits";
         return HD_ERR_INVALID;
     }
     rc = hd_store_begin(st, 1, &txn);

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "herald/herald.h"
 #include "ingest.h"
+#include "keyadd.h"
 #include "keys.h"
 #include "queue.h"
 #include "store.h"

@@ -362,3 +362,21 @@ out:
     hd_sign_parsed_fini(&k);
     return rc;
 }
+
+int hd_key_check(const char *pem, size_t pem_len, int *type, unsigned *bits, const char **why)
+{
+    int t = 0;
+    unsigned b = 0;
+
+    if (hd_key_inspect(pem, pem_len, &t, &b, NULL, 0) != 0) {
+        *why = "not a PEM private key Herald can use (RSA PKCS#1/PKCS#8, or Ed25519 PKCS#8)";
+        return HD_ERR_INVALID;
+    }
+    if (t == HD_KEY_RSA && b < 2048) {
+        *why = "RSA keys must have at least 2048 bits";
+        return HD_ERR_INVALID;
+    }
+    *type = t;
+    *bits = b;
+    return 0;
+}

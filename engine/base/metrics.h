@@ -23,7 +23,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "store.h"
 
 #define HD_METRICS_SHARDS 64     /* shard index is taken modulo this */
 #define HD_METRICS_MAX_HOSTS (1u << 20)
@@ -104,19 +103,6 @@ void hd_mhost_set_dead(struct hd_mhost *h, int dead);
  * NULL). */
 void hd_mhost_result(struct hd_mhost *h, int outcome, int status, uint64_t latency_us,
                      const char *error);
-
-/* Renders every metric in the Prometheus text format into a new buffer (*out, *len; free
- * with free()). st may be NULL (then no store-derived series). Returns 0, -ENOMEM, a store
- * error, or HD_ERR_FULL past HD_METRICS_OUT_MAX. */
-int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, size_t *len);
-
-/* Renders the host view as JSON for `herald top`:
- * {"now_ms":N,"totals":{...},"hosts":[{"host":..,"backlog":..,"retrying":..,"in_flight":..,
- *   "window":..,"done":..,"failed":..,"requests":..,"p50_ms":..,"p99_ms":..,"breaker":"closed",
- *   "dead":false,"last_status":..,"last_error":"..","lat":[bucket counts]}, ...]}
- * with at most limit hosts (0 = all), those with the largest backlog first. */
-int hd_metrics_render_hosts_json(struct hd_metrics *m, struct hd_store *st, size_t limit,
-                                 char **out, size_t *len);
 
 /* Estimates the q-quantile (0..1) in microseconds from cumulative-free bucket counts
  * counts[HD_METRICS_NBUCKETS] by linear interpolation inside the bucket. Returns 0 when

@@ -4,6 +4,7 @@
 #define HD_KEYS_H
 
 #include "codec.h"
+#include "keytype.h"
 #include "store.h"
 
 #define HD_FED_ALL 0
@@ -12,15 +13,16 @@
 
 struct hd_key_info {
     struct hd_slice key_id, actor;
-    int type;      /* HD_KEY_RSA / HD_KEY_ED25519 (sign.h) */
+    int type;      /* HD_KEY_RSA / HD_KEY_ED25519 (keytype.h) */
     unsigned bits;
 };
 
-/* Validates pem (RSA >= 2048 bits, PKCS#1 or PKCS#8) and stores it under key_id for actor,
- * making it the actor's signing key. Returns 0, HD_ERR_INVALID (with *why set to a static
- * reason), or a store error. */
-int hd_keys_add(struct hd_store *st, const char *key_id, const char *actor, const char *pem,
-                size_t pem_len, const char **why);
+/* Stores pem, a key of type (HD_KEY_RSA / HD_KEY_ED25519 of keytype.h) and bits that the
+ * caller has already checked (hd_keys_add in ingest/keyadd.h does both), under key_id for
+ * actor, making it the actor's signing key (an Ed25519 key becomes its RFC 9421 key).
+ * Returns 0, HD_ERR_INVALID (with *why set to a static reason), or a store error. */
+int hd_keys_put(struct hd_store *st, const char *key_id, const char *actor, int type,
+                unsigned bits, const char *pem, size_t pem_len, const char **why);
 
 typedef int (*hd_key_list_cb)(const struct hd_key_info *k, void *user_data);
 /* Calls cb for each key in key-id order (stop when cb returns nonzero). */

@@ -18,7 +18,7 @@
 
 struct hd_signer;
 
-enum hd_key_type { HD_KEY_RSA = 1, HD_KEY_ED25519 = 2 };
+#include "keytype.h" /* enum hd_key_type */
 
 struct hd_sign_header {
     const char *name; /* any case; matched case-insensitively */
@@ -55,6 +55,11 @@ int hd_signer_has_key(const struct hd_signer *s, const char *key_id);
  * anywhere but pub. */
 int hd_key_inspect(const char *pem, size_t pem_len, int *type, unsigned *bits, char *pub,
                    size_t pub_cap);
+
+/* Checks that pem is a key Herald can sign with: RSA of at least 2048 bits (PKCS#1 or
+ * PKCS#8) or Ed25519 (PKCS#8). Writes its type and bits. Returns 0 or HD_ERR_INVALID with
+ * *why set to a static reason. */
+int hd_key_check(const char *pem, size_t pem_len, int *type, unsigned *bits, const char **why);
 
 /* Writes "SHA-256=<base64>" of body (RFC 3230 Digest value) into out. cap >= 53.
  * Returns the length written, or HD_ERR_FULL. */

@@ -9,11 +9,12 @@
 #define HD_QUEUE_H
 
 #include "codec.h"
+#include "err.h"
 #include "store.h"
 #include "url.h"
 
 #define HD_QKEY_MAX (HD_HOST_MAX + 13)
-#define HD_ERRTEXT_MAX 160
+
 
 struct hd_activity_in {
     const char *id, *type, *actor, *object_id; /* object_id may be NULL */

@@ -23,6 +23,7 @@
 #include "err.h"
 #include "hostctl.h"
 #include "ingest.h"
+#include "keyadd.h"
 #include "keys.h"
 #include "log.h"
 #include "queue.h"
