@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "store_impl.h" /* reads tables directly */
 #include "audience.h"
 #include "err.h"
 #include "ingest.h"
@@ -42,10 +43,10 @@ static uint64_t wall_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
-static uint64_t dbi_bytes(MDB_txn *txn, MDB_dbi dbi, uint64_t *entries, unsigned *psize)
+static uint64_t dbi_bytes(struct hd_txn *txn, MDB_dbi dbi, uint64_t *entries, unsigned *psize)
 {
     MDB_stat s;
-    if (mdb_stat(txn, dbi, &s) != 0)
+    if (mdb_stat(hd_mdb_txn(txn), dbi, &s) != 0)
         return 0;
     *entries = s.ms_entries;
     *psize = s.ms_psize;
@@ -55,7 +56,7 @@ static uint64_t dbi_bytes(MDB_txn *txn, MDB_dbi dbi, uint64_t *entries, unsigned
 static int cmd_stat(const char *db, const char *actor)
 {
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t nf = 0, ni = 0, ef, ea, ew, bf, ba, bw;
     unsigned ps = 4096;
     char path[4096];
@@ -118,7 +119,7 @@ static int cmd_enqueue(const char *db, const char *file)
     struct hd_ingest_result res;
     struct hd_counters c;
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     double t0, t1, t2, t3, c0, c3;
     size_t len;
     char *env = slurp(file, &len);

@@ -22,7 +22,7 @@
 
 /* After a change inside txn: drop what the new rules refuse, write the counters, commit.
  * Returns 0 or an error (txn is finished either way). */
-static int enforce_commit(struct hd_store *st, MDB_txn *txn, uint64_t *dropped, uint64_t *hosts)
+static int enforce_commit(struct hd_store *st, struct hd_txn *txn, uint64_t *dropped, uint64_t *hosts)
 {
     struct hd_counters c;
     struct hd_rules *r = NULL;
@@ -106,7 +106,7 @@ static int block_add(const char *db, int argc, char **argv)
     struct hd_block b, old;
     const char *domain = NULL, *sev = NULL;
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t dropped = 0, hosts = 0;
     int c, rc;
 
@@ -187,7 +187,7 @@ static int block_remove(const char *db, int argc, char **argv)
 {
     char dom[HD_DOMAIN_MAX];
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int rc;
 
     if (argc != 2 || hd_rules_domain_norm(argv[1], dom, sizeof(dom)) != 0) {
@@ -254,7 +254,7 @@ static int block_list(const char *db, int argc, char **argv, int csv)
 {
     struct list_ctx x = {argc > 1 && strcmp(argv[1], "--json") == 0, 0};
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int rc;
 
     if (hd_cli_open_store(db, &st, csv ? "block export" : "block list"))
@@ -278,7 +278,7 @@ static int block_import(const char *db, int argc, char **argv)
 {
     struct hd_import im;
     struct hd_store *st = NULL;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     char *buf;
     size_t len = 0, added = 0, updated = 0;
     uint64_t dropped = 0, hosts = 0, now = hd_wall_ms();
@@ -383,7 +383,7 @@ int hd_cli_allow(const char *db, int argc, char **argv)
 {
     char dom[HD_DOMAIN_MAX];
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t dropped = 0, hosts = 0;
     int rc, add;
 
@@ -449,7 +449,7 @@ static int count_allow(const char *domain, uint64_t created_ms, void *user_data)
 int hd_cli_federation(const char *db, int argc, char **argv)
 {
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t dropped = 0, hosts = 0;
     size_t nallow = 0;
     int rc, mode, force = argc == 4 && !strcmp(argv[3], "--force");

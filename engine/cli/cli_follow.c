@@ -22,7 +22,7 @@
 /* Applies b in one write transaction. Returns 0 or an error (printed). */
 static int apply(struct hd_store *st, struct hd_follow_batch *b, struct hd_follow_stats *s)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int rc = hd_store_begin(st, 1, &txn);
 
     if (!rc)
@@ -513,7 +513,7 @@ static int cmd_list(const char *db, int argc, char **argv)
         {"actor", 1, 0, 'a'}, {"count", 0, 0, 'c'}, {0, 0, 0, 0}};
     const char *actor = NULL;
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int c, count = 0, rc;
 
     optind = 1;

@@ -50,7 +50,7 @@ struct hrow {
     uint64_t dead_letters;
 };
 
-static void fill_row(struct hd_store *st, MDB_txn *txn, const struct hd_rules *rules,
+static void fill_row(struct hd_store *st, struct hd_txn *txn, const struct hd_rules *rules,
                      uint64_t now, struct hrow *r)
 {
     r->have_rec = hd_host_get(st, txn, r->host, strlen(r->host), &r->rec) == 0;
@@ -228,11 +228,11 @@ static int host_list(const char *db, int argc, char **argv)
     struct ctl_collect cc = {&rs, 0, 0};
     struct hd_rules *rules = NULL;
     struct hd_store *st;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
+    struct hd_txn *txn;
+    struct hd_host_iter it;
+    char host[HD_HOST_MAX];
     uint64_t now = hd_wall_ms();
-    int c, json = 0, key = SORT_NAME, rc, mrc = 0, op = MDB_FIRST;
+    int c, json = 0, key = SORT_NAME, rc;
 
     optind = 1;
     while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -262,29 +262,20 @@ static int host_list(const char *db, int argc, char **argv)
         goto out;
     rc = hd_rules_load(st, txn, &rules);
     if (!rc)
-        rc = hd_store_err(mdb_cursor_open(txn, st->hosts, &cur));
+        rc = hd_host_iter_open(st, txn, &it);
     if (rc) {
         hd_store_abort(txn);
         goto out;
     }
-    for (;;) {
-        char host[HD_HOST_MAX];
-        mrc = mdb_cursor_get(cur, &k, &v, op);
-        if (mrc)
-            break;
-        op = MDB_NEXT;
-        if (k.mv_size == 0 || k.mv_size >= sizeof(host))
-            continue;
-        memcpy(host, k.mv_data, k.mv_size);
-        host[k.mv_size] = 0;
+    while ((rc = hd_host_iter_next(&it, host, NULL)) == 0) {
         if (!rows_add(&rs, host)) {
             rc = -ENOMEM;
             break;
         }
     }
-    mdb_cursor_close(cur);
-    if (!rc && mrc != MDB_NOTFOUND)
-        rc = hd_store_err(mrc);
+    hd_host_iter_close(&it);
+    if (rc == HD_ERR_NOT_FOUND)
+        rc = 0;
     /* Hosts with operator controls but nothing queued yet are listed too. */
     cc.nrec = rs.n;
     if (!rc)
@@ -331,7 +322,7 @@ static int host_show(const char *db, int argc, char **argv)
     struct hrow r;
     struct hd_rules *rules = NULL;
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int json = 0, rc;
     const char *name = NULL;
 
@@ -431,7 +422,7 @@ static int host_ctl(const char *db, int argc, char **argv, int what)
     char host[HD_HOST_MAX];
     struct hd_hostctl c;
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     long long maxinf = -1;
     uint64_t rate = 0;
     int have_rate = 0, o, rc;
@@ -566,7 +557,7 @@ int hd_cli_dead(const char *db, int argc, char **argv)
     struct dead_print p = {0};
     struct hd_store *st;
     struct hd_counters c;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t n1 = 0, n2 = 0;
     int o, rc;
 
@@ -654,7 +645,7 @@ static int print_gone(struct hd_slice inbox, uint64_t at_ms, int status, void *u
 int hd_cli_gone(const char *db, int argc, char **argv)
 {
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int json, rc;
 
     if (argc < 2 || strcmp(argv[1], "list") || argc > 3 ||

@@ -397,10 +397,11 @@ static json_t *store_view(struct top *t, char *why, size_t wlen)
     json_int_t q = 0, rt = 0, infl = 0, done = 0, failed = 0, n = 0;
     struct timespec ts;
     uint64_t now_ms;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int op = MDB_FIRST, rc;
+    struct hd_txn *txn;
+    struct hd_host_iter it;
+    struct hd_host_rec h;
+    char name[HD_HOST_MAX];
+    int rc;
 
     clock_gettime(CLOCK_REALTIME, &ts);
     now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
@@ -411,23 +412,15 @@ static json_t *store_view(struct top *t, char *why, size_t wlen)
         snprintf(why, wlen, "store: %s", hd_strerror(rc));
         goto fail;
     }
-    if (mdb_cursor_open(txn, t->st->hosts, &cur) != 0) {
+    rc = hd_host_iter_open(t->st, txn, &it);
+    if (rc) {
         hd_store_abort(txn);
-        snprintf(why, wlen, "store: cannot read hosts");
+        snprintf(why, wlen, "store: cannot read hosts: %s", hd_strerror(rc));
         goto fail;
     }
-    while (mdb_cursor_get(cur, &k, &v, op) == 0 && n < TOP_FETCH_LIMIT) {
-        struct hd_host_rec h;
+    while (n < TOP_FETCH_LIMIT && (rc = hd_host_iter_next(&it, name, &h)) == 0) {
         struct hd_live l;
-        char name[HD_HOST_MAX];
         int live;
-        op = MDB_NEXT;
-        if (k.mv_size == 0 || k.mv_size >= sizeof(name))
-            continue;
-        memcpy(name, k.mv_data, k.mv_size);
-        name[k.mv_size] = 0;
-        if (hd_host_get(t->st, txn, name, k.mv_size, &h) != 0)
-            continue;
         live = hd_live_get(t->st, txn, name, &l) == 0 &&
                l.updated_ms + HD_LIVE_FRESH_MS >= now_ms;
         if (!live)
@@ -450,8 +443,12 @@ static json_t *store_view(struct top *t, char *why, size_t wlen)
         failed += (json_int_t)h.failed;
         n++;
     }
-    mdb_cursor_close(cur);
+    hd_host_iter_close(&it);
     hd_store_abort(txn);
+    if (rc != 0 && rc != HD_ERR_NOT_FOUND) {
+        snprintf(why, wlen, "store: cannot read hosts: %s", hd_strerror(rc));
+        goto fail;
+    }
     json_object_set_new(root, "totals",
                         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "hosts", n, "queued", q,
                                   "retrying", rt, "in_flight", infl, "done", done, "failed",

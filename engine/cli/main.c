@@ -146,7 +146,7 @@ struct export_ctx {
 static int export_key(const struct hd_key_info *k, void *ud)
 {
     struct export_ctx *x = ud;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     struct hd_slice pem;
     char kid[1024], pub[8192];
     int type;
@@ -257,7 +257,7 @@ static int cmd_actor(const char *db, int argc, char **argv)
         {"actor", 1, 0, 'a'}, {"federation", 1, 0, 'f'}, {0, 0, 0, 0}};
     const char *actor = NULL, *fed = NULL;
     struct hd_store *st;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int c, f, rc;
 
     if (argc < 2 || strcmp(argv[1], "set") != 0) {
@@ -382,7 +382,7 @@ static int cmd_enqueue(const char *db, int argc, char **argv)
     caps = calloc(ENQUEUE_GROUP, sizeof(*caps));
     lens = calloc(ENQUEUE_GROUP, sizeof(*lens));
     while (pend && lines && caps && lens && !eof) {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_counters c;
 
         npend = 0;
@@ -652,29 +652,15 @@ static int cmd_run(const char *db, int argc, char **argv)
     } else if (rc) {
         fprintf(stderr, "herald run: %s\n", hd_strerror(rc));
     } else {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_counters cn;
-        uint64_t queued = 0, retrying = 0;
+        struct hd_host_sum hs = {0, 0, 0};
         if (hd_store_begin(st, 0, &txn) == 0) {
-            MDB_cursor *cur;
-            MDB_val k, val;
-            hd_counters_get(st, txn, &cn);
-            if (mdb_cursor_open(txn, st->hosts, &cur) == 0) {
-                int op = MDB_FIRST;
-                while (mdb_cursor_get(cur, &k, &val, op) == 0) {
-                    struct hd_host_rec h;
-                    char name[HD_HOST_MAX];
-                    op = MDB_NEXT;
-                    snprintf(name, sizeof(name), "%.*s", (int)k.mv_size, (char *)k.mv_data);
-                    if (hd_host_get(st, txn, name, strlen(name), &h) == 0) {
-                        queued += h.queued;
-                        retrying += h.retrying;
-                    }
-                }
-                mdb_cursor_close(cur);
-            }
+            if (hd_counters_get(st, txn, &cn) != 0 || hd_host_sum(st, txn, &hs) != 0)
+                memset(&hs, 0, sizeof(hs));
             hd_store_abort(txn);
         }
+        uint64_t queued = hs.queued, retrying = hs.retrying;
         fprintf(stderr,
                 "summary: delivered=%" PRIu64 " retried=%" PRIu64 " dead=%" PRIu64
                 " attempts=%" PRIu64 " seconds=%.2f rate=%.0f/s cpu_s=%.2f"
@@ -699,12 +685,13 @@ static int cmd_stats(const char *db, int argc, char **argv)
     int json = argc > 1 && strcmp(argv[1], "--json") == 0;
     struct hd_store *st;
     struct hd_counters c;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
+    struct hd_txn *txn;
+    struct hd_host_iter it;
+    struct hd_host_rec hr;
+    char name[HD_HOST_MAX];
     json_t *root, *hosts;
     uint64_t queued = 0, retrying = 0;
-    int op = MDB_FIRST, rc;
+    int rc;
 
     if (hd_cli_open_store(db, &st, NULL))
         return 1;
@@ -718,32 +705,33 @@ static int cmd_stats(const char *db, int argc, char **argv)
         return 1;
     }
     hosts = json_array();
-    if (mdb_cursor_open(txn, st->hosts, &cur) == 0) {
-        while (mdb_cursor_get(cur, &k, &v, op) == 0) {
-            struct hd_host_rec h;
-            char name[HD_HOST_MAX];
-            op = MDB_NEXT;
-            snprintf(name, sizeof(name), "%.*s", (int)k.mv_size, (char *)k.mv_data);
+    rc = hd_host_iter_open(st, txn, &it);
+    if (rc == 0) {
+        while ((rc = hd_host_iter_next(&it, name, &hr)) == 0) {
             struct hd_live live;
             json_int_t infl = 0;
-            if (hd_host_get(st, txn, name, strlen(name), &h) != 0)
-                continue;
             /* in_flight comes from the running engine's live report, when fresh */
             if (hd_live_get(st, txn, name, &live) == 0 &&
                 live.updated_ms + HD_LIVE_FRESH_MS >= hd_wall_ms())
                 infl = live.in_flight;
-            queued += h.queued;
-            retrying += h.retrying;
+            queued += hr.queued;
+            retrying += hr.retrying;
             json_array_append_new(
                 hosts, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "host", name, "queued",
-                                 (json_int_t)h.queued, "retrying", (json_int_t)h.retrying,
-                                 "in_flight", infl, "done", (json_int_t)h.done,
-                                 "failed", (json_int_t)h.failed, "failures",
-                                 (json_int_t)h.failures, "last_error", h.last_error));
+                                 (json_int_t)hr.queued, "retrying", (json_int_t)hr.retrying,
+                                 "in_flight", infl, "done", (json_int_t)hr.done,
+                                 "failed", (json_int_t)hr.failed, "failures",
+                                 (json_int_t)hr.failures, "last_error", hr.last_error));
         }
-        mdb_cursor_close(cur);
+        hd_host_iter_close(&it);
     }
     hd_store_abort(txn);
+    if (rc != HD_ERR_NOT_FOUND) {
+        fprintf(stderr, "herald stats: %s\n", hd_strerror(rc));
+        json_decref(hosts);
+        hd_store_close(st);
+        return 1;
+    }
     hd_store_close(st);
     root = json_pack("{s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:o}", "activities",
                      (json_int_t)c.activities, "deliveries", "done", (json_int_t)c.done,

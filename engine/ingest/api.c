@@ -135,7 +135,7 @@ int herald_enqueue_batch(herald_store *h, const char *const *envelopes, const si
 {
     struct hd_ingest_result *ir;
     struct hd_counters c;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t now = hd_wall_ms();
     int rc;
 
@@ -212,7 +212,7 @@ static int follow_op(herald_store *h, const struct hd_follow *f, int remove, con
     struct hd_follow_batch *b = NULL;
     struct hd_follow_stats s;
     const char *w = NULL;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int rc;
 
     memset(&s, 0, sizeof(s));
@@ -277,10 +277,9 @@ int herald_stats(herald_store *h, struct herald_stats *out)
 {
     struct herald_stats s;
     struct hd_counters c;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int rc, op = MDB_FIRST;
+    struct hd_txn *txn;
+    struct hd_host_sum sum;
+    int rc;
 
     if (!h || !out)
         return HERALD_ERR_INVALID;
@@ -290,27 +289,13 @@ int herald_stats(herald_store *h, struct herald_stats *out)
         return pub_err(rc);
     rc = hd_counters_get(h->st, txn, &c);
     if (rc == 0)
-        rc = hd_store_err(mdb_cursor_open(txn, h->st->hosts, &cur));
-    if (rc) {
-        hd_store_abort(txn);
-        return pub_err(rc);
-    }
-    while (mdb_cursor_get(cur, &k, &v, op) == 0) {
-        struct hd_host_rec hr;
-        char name[HD_HOST_MAX];
-        op = MDB_NEXT;
-        if (k.mv_size == 0 || k.mv_size >= sizeof(name))
-            continue;
-        memcpy(name, k.mv_data, k.mv_size);
-        name[k.mv_size] = 0;
-        if (hd_host_get(h->st, txn, name, k.mv_size, &hr) != 0)
-            continue;
-        s.pending += hr.queued - hr.retrying;
-        s.retrying += hr.retrying;
-        s.hosts++;
-    }
-    mdb_cursor_close(cur);
+        rc = hd_host_sum(h->st, txn, &sum);
     hd_store_abort(txn);
+    if (rc)
+        return pub_err(rc);
+    s.pending = sum.queued - sum.retrying;
+    s.retrying = sum.retrying;
+    s.hosts = sum.hosts;
     s.activities = c.activities;
     s.done = c.done;
     s.failed = c.failed;

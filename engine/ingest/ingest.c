@@ -361,7 +361,7 @@ static int on_audience(const struct hd_aud_inbox *in, void *ud)
 }
 
 /* Merges the explicit recipients with actor's audience (to_followers) into r->d. */
-static int build_dests(struct hd_store *st, MDB_txn *txn, const char *actor, int to_followers,
+static int build_dests(struct hd_store *st, struct hd_txn *txn, const char *actor, int to_followers,
                        struct rcpts *r, struct hd_ingest_result *res)
 {
     int rc;
@@ -412,7 +412,7 @@ static int build_dests(struct hd_store *st, MDB_txn *txn, const char *actor, int
  * store lookups (the verdict of the previous host is reused: destinations come mostly grouped
  * by host); a fan-out to many hosts builds a rules snapshot once and uses its hash lookups. */
 #define RULES_SNAPSHOT_MIN 64
-static int filter_by_rules(struct hd_store *st, MDB_txn *txn, struct rcpts *r,
+static int filter_by_rules(struct hd_store *st, struct hd_txn *txn, struct rcpts *r,
                            struct hd_ingest_result *res)
 {
     char host[HD_HOST_MAX], last[HD_HOST_MAX] = "";
@@ -450,7 +450,7 @@ static int filter_by_rules(struct hd_store *st, MDB_txn *txn, struct rcpts *r,
     return 0;
 }
 
-int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters *c,
+int hd_ingest_envelope(struct hd_store *st, struct hd_txn *parent, struct hd_counters *c,
                        const char *line, size_t len, uint64_t now_ms, struct hd_ingest_result *res)
 {
     json_error_t jerr;
@@ -461,7 +461,7 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
     size_t raw_start, raw_len, i;
     struct hd_activity_in ain;
     struct hd_counters c2 = *c;
-    MDB_txn *txn = NULL;
+    struct hd_txn *txn = NULL;
     int fed, rc;
 
     memset(res, 0, sizeof(*res));
@@ -528,7 +528,7 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
         goto out;
     }
 
-    rc = hd_store_err(mdb_txn_begin(mdb_txn_env(parent), parent, 0, &txn));
+    rc = hd_store_begin_nested(parent, &txn);
     if (rc) {
         refuse(res, rc, "store error%s", NULL);
         goto out;
@@ -581,7 +581,7 @@ int hd_ingest_envelope(struct hd_store *st, MDB_txn *parent, struct hd_counters 
         goto out;
     }
     res->deliveries = rc_list.nd;
-    rc = hd_store_err(mdb_txn_commit(txn));
+    rc = hd_store_commit(txn);
     txn = NULL;
     if (rc) {
         refuse(res, rc, "store commit failed%s", NULL);

@@ -35,7 +35,7 @@ struct hd_ingest_result {
 /* Processes one envelope inside the write txn `txn` (as a nested transaction, so a refused
  * line changes nothing). c are the counters read in txn; the caller writes them back before
  * committing. Returns res->rc. */
-int hd_ingest_envelope(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, const char *line,
+int hd_ingest_envelope(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c, const char *line,
                        size_t len, uint64_t now_ms, struct hd_ingest_result *res);
 
 /* Finds the raw text of the value of top-level key `key` in the JSON object text. Returns 0

@@ -234,7 +234,7 @@ static int probe_run_lock(struct hd_store *st)
     char path[4096];
     int fd, rc = 0;
 
-    snprintf(path, sizeof(path), "%s/run.lock", st->dir);
+    snprintf(path, sizeof(path), "%s/run.lock", hd_store_dir(st));
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         return 0; /* hd_run reports it */

@@ -579,11 +579,10 @@ static int method_is(const struct req *r, const char *m)
 /* Queued deliveries: the sum of the host records, recomputed at most every 250 ms. */
 static int queue_depth(struct hd_ingestsrv *s, uint64_t *depth)
 {
-    uint64_t now = hd_loop_update_now(s->loop), total = 0;
-    MDB_txn *txn;
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int op = MDB_FIRST, rc;
+    uint64_t now = hd_loop_update_now(s->loop);
+    struct hd_txn *txn;
+    struct hd_host_sum sum;
+    int rc;
 
     if (s->depth_valid && now - s->depth_at_ms < QUEUE_DEPTH_TTL_MS) {
         *depth = s->depth;
@@ -592,28 +591,14 @@ static int queue_depth(struct hd_ingestsrv *s, uint64_t *depth)
     rc = hd_store_begin(s->st, 0, &txn);
     if (rc)
         return rc;
-    rc = hd_store_err(mdb_cursor_open(txn, s->st->hosts, &cur));
-    if (rc) {
-        hd_store_abort(txn);
-        return rc;
-    }
-    while (mdb_cursor_get(cur, &k, &v, op) == 0) {
-        struct hd_host_rec h;
-        char name[HD_HOST_MAX];
-        op = MDB_NEXT;
-        if (k.mv_size == 0 || k.mv_size >= sizeof(name))
-            continue;
-        memcpy(name, k.mv_data, k.mv_size);
-        name[k.mv_size] = 0;
-        if (hd_host_get(s->st, txn, name, k.mv_size, &h) == 0)
-            total += h.queued;
-    }
-    mdb_cursor_close(cur);
+    rc = hd_host_sum(s->st, txn, &sum);
     hd_store_abort(txn);
-    s->depth = total;
+    if (rc)
+        return rc;
+    s->depth = sum.queued;
     s->depth_at_ms = now;
     s->depth_valid = 1;
-    *depth = total;
+    *depth = sum.queued;
     return 0;
 }
 
@@ -678,7 +663,7 @@ static void handle_activities(struct resp *c, const struct req *r)
     struct line *lines = NULL;
     struct hd_ingest_result *res = NULL;
     struct hd_counters cn;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     json_t *results, *o;
     uint64_t depth, now = hd_wall_ms();
     long n;
@@ -798,7 +783,7 @@ static void handle_follows(struct resp *c, const struct req *r, int remove)
     struct hd_follow_batch *b = NULL;
     struct hd_follow_stats st;
     struct line *lines;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     long n;
     int rc;
 

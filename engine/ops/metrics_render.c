@@ -52,11 +52,12 @@ static int backlog_cmp(const void *a, const void *b)
  * are added with zero backlog. */
 static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v)
 {
-    MDB_txn *txn = NULL;
-    MDB_cursor *cur = NULL;
-    MDB_val k, d;
+    struct hd_txn *txn = NULL;
+    struct hd_host_iter it = {0};
+    struct hd_host_rec rec;
+    char name[HD_HOST_MAX];
     size_t cap = 0;
-    int rc = 0, op = MDB_FIRST;
+    int rc = 0;
 
     memset(v, 0, sizeof(*v));
     if (st) {
@@ -66,14 +67,11 @@ static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v
         rc = hd_counters_get(st, txn, &v->c);
         if (rc)
             goto out;
-        rc = hd_store_err(mdb_cursor_open(txn, st->hosts, &cur));
+        rc = hd_host_iter_open(st, txn, &it);
         if (rc)
             goto out;
-        while (mdb_cursor_get(cur, &k, &d, op) == 0) {
+        while ((rc = hd_host_iter_next(&it, name, &rec)) == 0) {
             struct hview *h;
-            op = MDB_NEXT;
-            if (k.mv_size == 0 || k.mv_size >= HD_HOST_MAX)
-                continue;
             if (v->n == cap) {
                 size_t ncap = cap ? cap * 2 : 256;
                 struct hview *nh = realloc(v->hosts, ncap * sizeof(*nh));
@@ -86,9 +84,8 @@ static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v
             }
             h = &v->hosts[v->n];
             memset(h, 0, sizeof(*h));
-            memcpy(h->name, k.mv_data, k.mv_size);
-            if (hd_host_get(st, txn, h->name, k.mv_size, &h->rec) != 0)
-                continue;
+            memcpy(h->name, name, strlen(name) + 1);
+            h->rec = rec;
             if (h->rec.queued) {
                 uint8_t last[HD_QKEY_MAX];
                 size_t last_len;
@@ -102,6 +99,9 @@ static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v
             v->retrying += h->rec.retrying;
             v->n++;
         }
+        if (rc != HD_ERR_NOT_FOUND)
+            goto out;
+        rc = 0;
     }
     /* attach live cells; add live-only hosts */
     if (m) {
@@ -134,8 +134,7 @@ static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v
     }
     qsort(v->hosts, v->n, sizeof(*v->hosts), backlog_cmp);
 out:
-    if (cur)
-        mdb_cursor_close(cur);
+    hd_host_iter_close(&it);
     if (txn)
         hd_store_abort(txn);
     if (rc) {

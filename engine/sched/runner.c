@@ -171,7 +171,7 @@ struct sthread {
     struct hd_dns *dns;
     struct hd_http_client *http;
     struct hd_signer *signer;
-    MDB_txn *rtxn;
+    struct hd_txn *rtxn;
     int rtxn_live;
     uint64_t rtxn_gen; /* counts read transactions begun: cached lookups are valid within one */
     uint64_t unclean_before_ms; /* the previous run crashed: Creates queued before this (wall
@@ -473,12 +473,12 @@ static void acts_trim(struct sthread *th)
     }
 }
 
-static MDB_txn *rtxn(struct sthread *th)
+static struct hd_txn *rtxn(struct sthread *th)
 {
     if (th->rtxn_live)
         return th->rtxn;
     if (th->rtxn) {
-        if (mdb_txn_renew(th->rtxn) != 0)
+        if (hd_store_renew(th->rtxn) != 0)
             return NULL;
     } else if (hd_store_begin(th->st, 0, &th->rtxn) != 0) {
         th->rtxn = NULL;
@@ -492,7 +492,7 @@ static MDB_txn *rtxn(struct sthread *th)
 static void rtxn_end(struct sthread *th)
 {
     if (th->rtxn_live) {
-        mdb_txn_reset(th->rtxn);
+        hd_store_reset(th->rtxn);
         th->rtxn_live = 0;
     }
 }
@@ -515,7 +515,7 @@ static struct sact *act_get(struct sthread *th, uint64_t seq, int *err)
     struct sact *a = NULL;
     struct hd_act_view v;
     struct hd_slice kid, pem;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int fed, rc;
     size_t b;
 
@@ -812,7 +812,7 @@ static void *committer_main(void *arg)
     for (;;) {
         struct batch *list, *b;
         struct hd_counters c;
-        MDB_txn *txn;
+        struct hd_txn *txn;
         uint64_t now = hd_wall_ms();
         int rc;
 
@@ -1121,7 +1121,7 @@ static int cancel_pair(struct sthread *th, struct sdel *d, uint64_t create_seq, 
     struct hd_qref *refs;
     uint64_t chain[16];
     size_t nrefs = 0, nchain, i;
-    MDB_txn *txn = rtxn(th);
+    struct hd_txn *txn = rtxn(th);
     int n, rc = 0;
 
     if (!txn)
@@ -1207,7 +1207,7 @@ out:
 static int act_is_create(struct sthread *th, uint64_t seq)
 {
     struct hd_act_view v;
-    MDB_txn *txn = rtxn(th);
+    struct hd_txn *txn = rtxn(th);
     return txn && hd_queue_get_activity(th->st, txn, seq, &v) == 0 && v.type.n == 6 &&
            !memcmp(v.type.p, "Create", 6);
 }
@@ -1218,7 +1218,7 @@ static int act_is_create(struct sthread *th, uint64_t seq)
 static int cancel_create(struct sthread *th, struct sdel *d)
 {
     struct sact *a = d->act;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     if (!a->object_id || (d->flags & HD_QF_REACHED) || !(txn = rtxn(th)))
         return 0;
@@ -1523,7 +1523,7 @@ static void refill(struct sthread *th, struct shost *h)
     uint8_t last[HD_QKEY_MAX];
     size_t last_len = 0;
     int end = 0, n;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     unsigned busy = h->inflight + h->nready;
 
     unsigned window = hd_hostpol_window(&h->pol);
@@ -1626,10 +1626,10 @@ static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
 static void scan_hosts(struct sthread *th)
 {
     struct hd_counters c;
-    MDB_txn *txn = rtxn(th);
-    MDB_cursor *cur;
-    MDB_val k, v;
-    int op = MDB_FIRST;
+    struct hd_txn *txn = rtxn(th);
+    struct hd_host_iter it;
+    struct hd_host_rec rec;
+    char name[HD_HOST_MAX];
 
     th->last_scan_ms = hd_loop_now_ms(th->loop);
     if (!txn || hd_counters_get(th->st, txn, &c) != 0)
@@ -1637,34 +1637,27 @@ static void scan_hosts(struct sthread *th)
     if (c.next_seq == th->last_seq_seen)
         return;
     th->last_seq_seen = c.next_seq;
-    if (mdb_cursor_open(txn, th->st->hosts, &cur) != 0)
+    if (hd_host_iter_open(th->st, txn, &it) != 0)
         return;
-    while (mdb_cursor_get(cur, &k, &v, op) == 0) {
-        struct hd_dec d;
-        char name[HD_HOST_MAX];
-        op = MDB_NEXT;
-        if (k.mv_size >= sizeof(name))
+    while (hd_host_iter_next(&it, name, &rec) == 0) {
+        if (hd_hash64(name, strlen(name)) % th->nthreads != th->idx)
             continue;
-        if (hd_hash64(k.mv_data, k.mv_size) % th->nthreads != th->idx)
+        if (rec.queued == 0)
             continue;
-        if (hd_dec_record(&d, v.mv_data, v.mv_size, 1, 2) != 0 || hd_dec_uint(&d, 1) == 0)
-            continue;
-        memcpy(name, k.mv_data, k.mv_size);
-        name[k.mv_size] = 0;
         struct shost *h = host_get(th, name);
         if (!h)
             break;
-        hd_hostpol_set_dead(&h->pol, &th->o->hostpol, hd_dec_uint(&d, 12) != HD_HOST_ALIVE,
+        hd_hostpol_set_dead(&h->pol, &th->o->hostpol, rec.dead != HD_HOST_ALIVE,
                             hd_loop_now_ms(th->loop));
         note_host_metrics(th, h, 0); /* ops: dead hosts count from the start, not their next probe */
-        if (hd_dec_uint(&d, 13)) { /* 1 cavage, 2 RFC 9421 + RSA, 3 RFC 9421 + Ed25519 */
-            h->scheme = hd_dec_uint(&d, 13) >= 2 ? HD_SCHEME_RFC9421 : HD_SCHEME_CAVAGE;
-            h->prefer_ed = hd_dec_uint(&d, 13) == 3;
+        if (rec.scheme) { /* 1 cavage, 2 RFC 9421 + RSA, 3 RFC 9421 + Ed25519 */
+            h->scheme = rec.scheme >= 2 ? HD_SCHEME_RFC9421 : HD_SCHEME_CAVAGE;
+            h->prefer_ed = rec.scheme == 3;
         }
         h->exhausted = 0;
         make_runnable(h);
     }
-    mdb_cursor_close(cur);
+    hd_host_iter_close(&it);
 }
 
 /* ---------------------------------------------------------------- operator controls */
@@ -1697,7 +1690,7 @@ static int on_ctl(const char *host, const struct hd_hostctl *c, void *user_data)
  * looks at their generation counters every CTL_POLL_MS and reloads what moved. */
 static void poll_controls(struct sthread *th)
 {
-    MDB_txn *txn = rtxn(th);
+    struct hd_txn *txn = rtxn(th);
     uint64_t g;
 
     th->last_ctl_ms = hd_loop_now_ms(th->loop);
@@ -1992,8 +1985,7 @@ static void thread_fini(struct sthread *th)
     free(th->acts);
     hd_rules_free(th->rules);
     batch_free(th->cur);
-    if (th->rtxn)
-        mdb_txn_abort(th->rtxn);
+    hd_store_abort(th->rtxn);
     hd_http_client_free(th->http);
     hd_dns_free(th->dns);
     hd_signer_free(th->signer);
@@ -2025,7 +2017,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
 
     if (rc == HD_ERR_BUSY) {
         HD_LOG(HD_LOG_ERROR, "run", "msg=\"another herald run holds this store\" dir=\"%s\"",
-               st->dir);
+               hd_store_dir(st));
         return rc;
     }
     if (rc)

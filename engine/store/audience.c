@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_impl.h"
 #include "audience.h"
 #include "codec.h"
 #include "err.h"
@@ -313,14 +314,14 @@ struct fwrec {
     uint64_t follows, inboxes;
 };
 
-static int fwactor_get(struct hd_store *st, MDB_txn *txn, const char *actor, struct fwrec *r)
+static int fwactor_get(struct hd_store *st, struct hd_txn *txn, const char *actor, struct fwrec *r)
 {
     MDB_val k = {strlen(actor), (void *)actor}, v;
     int rc;
 
     if (k.mv_size == 0 || k.mv_size > HD_FOLLOW_URL_MAX)
         return HD_ERR_NOT_FOUND;
-    rc = hd_store_err(mdb_get(txn, st->fwactors, &k, &v));
+    rc = hd_store_err(hd_mdb_get(txn, st->fwactors, &k, &v));
     if (rc)
         return rc;
     if (v.mv_size != 20)
@@ -331,22 +332,22 @@ static int fwactor_get(struct hd_store *st, MDB_txn *txn, const char *actor, str
     return 0;
 }
 
-static int fwactor_put(struct hd_store *st, MDB_txn *txn, const char *actor, const struct fwrec *r)
+static int fwactor_put(struct hd_store *st, struct hd_txn *txn, const char *actor, const struct fwrec *r)
 {
     uint8_t b[20];
     MDB_val k = {strlen(actor), (void *)actor}, v = {20, b};
     hd_be32(b, r->aid);
     hd_be64(b + 4, r->follows);
     hd_be64(b + 12, r->inboxes);
-    return hd_store_err(mdb_put(txn, st->fwactors, &k, &v, 0));
+    return hd_store_err(hd_mdb_put(txn, st->fwactors, &k, &v, 0));
 }
 
-static int next_aid(struct hd_store *st, MDB_txn *txn, uint32_t *aid)
+static int next_aid(struct hd_store *st, struct hd_txn *txn, uint32_t *aid)
 {
     uint8_t b[4];
     MDB_val k = {10, "fwact_next"}, v;
     uint32_t n = 1;
-    int rc = mdb_get(txn, st->meta, &k, &v);
+    int rc = hd_mdb_get(txn, st->meta, &k, &v);
 
     if (rc == 0 && v.mv_size == 4)
         n = hd_rd32(v.mv_data);
@@ -358,7 +359,7 @@ static int next_aid(struct hd_store *st, MDB_txn *txn, uint32_t *aid)
     hd_be32(b, n + 1);
     v.mv_size = 4;
     v.mv_data = b;
-    return hd_store_err(mdb_put(txn, st->meta, &k, &v, 0));
+    return hd_store_err(hd_mdb_put(txn, st->meta, &k, &v, 0));
 }
 
 /* ------------------------------------------------------------------ batch */
@@ -830,7 +831,7 @@ static int last_key(MDB_cursor *cur, uint8_t *last, size_t *last_len, int *have_
     return 0;
 }
 
-static int resolve_actors(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b)
+static int resolve_actors(struct hd_store *st, struct hd_txn *txn, struct hd_follow_batch *b)
 {
     for (size_t i = 0; i < b->nactors; i++) {
         struct bactor *a = &b->actors[i];
@@ -882,7 +883,7 @@ static int old_delivery(struct hd_follow_batch *b, const struct op *o, const MDB
     return 0;
 }
 
-static int apply_follows(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b,
+static int apply_follows(struct hd_store *st, struct hd_txn *txn, struct hd_follow_batch *b,
                          struct dmap *m, struct hd_follow_stats *s)
 {
     uint8_t key[KEY_MAX + 1], last[KEY_MAX + 1];
@@ -890,7 +891,7 @@ static int apply_follows(struct hd_store *st, MDB_txn *txn, struct hd_follow_bat
     int have_last, rc;
     MDB_cursor *cur;
 
-    rc = hd_store_err(mdb_cursor_open(txn, st->follows, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->follows, &cur));
     if (rc)
         return rc;
     rc = last_key(cur, last, &last_len, &have_last);
@@ -915,7 +916,7 @@ static int apply_follows(struct hd_store *st, MDB_txn *txn, struct hd_follow_bat
         memcpy(key + 4, b->arena + o->off, o->klen);
         k.mv_size = 4 + (size_t)o->klen;
         k.mv_data = key;
-        rc = a->exists ? mdb_get(txn, st->follows, &k, &v) : MDB_NOTFOUND;
+        rc = a->exists ? hd_mdb_get(txn, st->follows, &k, &v) : MDB_NOTFOUND;
         found = rc == 0;
         if (rc && rc != MDB_NOTFOUND) {
             rc = hd_store_err(rc);
@@ -929,7 +930,7 @@ static int apply_follows(struct hd_store *st, MDB_txn *txn, struct hd_follow_bat
             }
             rc = old_delivery(b, o, &v, &ooff, &olen, &oshared);
             if (!rc)
-                rc = hd_store_err(mdb_del(txn, st->follows, &k, NULL));
+                rc = hd_store_err(hd_mdb_del(txn, st->follows, &k, NULL));
             if (!rc)
                 rc = dmap_add(m, b->arena, a->aid, ooff, olen, oshared, -1);
             if (a->follows)
@@ -948,7 +949,7 @@ static int apply_follows(struct hd_store *st, MDB_txn *txn, struct hd_follow_bat
             if (rc)
                 break;
             nv.mv_data = b->arena + o->off + o->klen; /* the arena may have moved */
-            rc = hd_store_err(mdb_put(txn, st->follows, &k, &nv, 0));
+            rc = hd_store_err(hd_mdb_put(txn, st->follows, &k, &nv, 0));
             if (!rc && (olen != o->dlen || oshared != o->dshared ||
                         memcmp(b->arena + ooff, b->arena + o->off + o->klen + o->vlen, olen))) {
                 rc = dmap_add(m, b->arena, a->aid, ooff, olen, oshared, -1);
@@ -970,7 +971,7 @@ static int apply_follows(struct hd_store *st, MDB_txn *txn, struct hd_follow_bat
     return rc;
 }
 
-static int apply_deltas(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b,
+static int apply_deltas(struct hd_store *st, struct hd_txn *txn, struct hd_follow_batch *b,
                         struct dmap *m)
 {
     uint8_t key[KEY_MAX + 1], last[KEY_MAX + 1];
@@ -988,7 +989,7 @@ static int apply_deltas(struct hd_store *st, MDB_txn *txn, struct hd_follow_batc
     if (!n)
         return 0;
     qsort_r(ds, n, sizeof(*ds), cmp_delta, b->arena);
-    rc = hd_store_err(mdb_cursor_open(txn, st->audience, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->audience, &cur));
     if (rc)
         return rc;
     rc = last_key(cur, last, &last_len, &have_last);
@@ -1011,7 +1012,7 @@ static int apply_deltas(struct hd_store *st, MDB_txn *txn, struct hd_follow_batc
         memcpy(key + 4, b->arena + e->off, e->len);
         k.mv_size = 4 + (size_t)e->len;
         k.mv_data = key;
-        rc = mdb_get(txn, st->audience, &k, &v);
+        rc = hd_mdb_get(txn, st->audience, &k, &v);
         found = rc == 0;
         if (rc && rc != MDB_NOTFOUND) {
             rc = hd_store_err(rc);
@@ -1032,7 +1033,7 @@ static int apply_deltas(struct hd_store *st, MDB_txn *txn, struct hd_follow_batc
         }
         if (rs == 0 && rp == 0) {
             if (found) {
-                rc = hd_store_err(mdb_del(txn, st->audience, &k, NULL));
+                rc = hd_store_err(hd_mdb_del(txn, st->audience, &k, NULL));
                 if (a && a->inboxes)
                     a->inboxes--;
             }
@@ -1043,7 +1044,7 @@ static int apply_deltas(struct hd_store *st, MDB_txn *txn, struct hd_follow_batc
         v.mv_size = 8;
         v.mv_data = vb;
         if (found) {
-            rc = hd_store_err(mdb_put(txn, st->audience, &k, &v, 0));
+            rc = hd_store_err(hd_mdb_put(txn, st->audience, &k, &v, 0));
         } else {
             rc = put_sorted(cur, &k, &v, last, &last_len, &have_last);
             if (a)
@@ -1054,7 +1055,7 @@ static int apply_deltas(struct hd_store *st, MDB_txn *txn, struct hd_follow_batc
     return rc;
 }
 
-int hd_follow_batch_apply(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b,
+int hd_follow_batch_apply(struct hd_store *st, struct hd_txn *txn, struct hd_follow_batch *b,
                           struct hd_follow_stats *s)
 {
     struct dmap m = {NULL, 0, 0};
@@ -1090,7 +1091,7 @@ out:
 
 /* ------------------------------------------------------------------ reading */
 
-int hd_follow_count(struct hd_store *st, MDB_txn *txn, const char *actor, uint64_t *follows,
+int hd_follow_count(struct hd_store *st, struct hd_txn *txn, const char *actor, uint64_t *follows,
                     uint64_t *inboxes)
 {
     struct fwrec r;
@@ -1107,7 +1108,7 @@ int hd_follow_count(struct hd_store *st, MDB_txn *txn, const char *actor, uint64
     return 0;
 }
 
-int hd_follow_list(struct hd_store *st, MDB_txn *txn, const char *actor, hd_follow_cb cb,
+int hd_follow_list(struct hd_store *st, struct hd_txn *txn, const char *actor, hd_follow_cb cb,
                    void *user_data)
 {
     char follower[HD_FOLLOW_URL_MAX + 16], inbox[HD_FOLLOW_URL_MAX + 1],
@@ -1122,7 +1123,7 @@ int hd_follow_list(struct hd_store *st, MDB_txn *txn, const char *actor, hd_foll
         return 0;
     if (rc)
         return rc;
-    rc = hd_store_err(mdb_cursor_open(txn, st->follows, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->follows, &cur));
     if (rc)
         return rc;
     hd_be32(start, r.aid);
@@ -1150,7 +1151,7 @@ int hd_follow_list(struct hd_store *st, MDB_txn *txn, const char *actor, hd_foll
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
 }
 
-int hd_audience_foreach(struct hd_store *st, MDB_txn *txn, const char *actor, hd_aud_cb cb,
+int hd_audience_foreach(struct hd_store *st, struct hd_txn *txn, const char *actor, hd_aud_cb cb,
                         void *user_data)
 {
     uint8_t start[4];
@@ -1163,7 +1164,7 @@ int hd_audience_foreach(struct hd_store *st, MDB_txn *txn, const char *actor, hd
         return 0;
     if (rc)
         return rc;
-    rc = hd_store_err(mdb_cursor_open(txn, st->audience, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->audience, &cur));
     if (rc)
         return rc;
     hd_be32(start, r.aid);
@@ -1192,7 +1193,7 @@ int hd_audience_foreach(struct hd_store *st, MDB_txn *txn, const char *actor, hd
     return rc == 0 || rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
 }
 
-int hd_audience_has(struct hd_store *st, MDB_txn *txn, const char *actor, const char *url)
+int hd_audience_has(struct hd_store *st, struct hd_txn *txn, const char *actor, const char *url)
 {
     uint8_t key[KEY_MAX + 1];
     size_t n = strlen(url);
@@ -1208,7 +1209,7 @@ int hd_audience_has(struct hd_store *st, MDB_txn *txn, const char *actor, const 
     memcpy(key + 4, url, n);
     k.mv_size = 4 + n;
     k.mv_data = key;
-    rc = mdb_get(txn, st->audience, &k, &v);
+    rc = hd_mdb_get(txn, st->audience, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
     return rc ? hd_store_err(rc) : 1;
@@ -1223,14 +1224,14 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Seqs of actor's activities that still have queued deliveries (ascending). */
-static int actor_seqs(struct hd_store *st, MDB_txn *txn, const char *actor, uint64_t **out,
+static int actor_seqs(struct hd_store *st, struct hd_txn *txn, const char *actor, uint64_t **out,
                       size_t *n)
 {
     MDB_cursor *cur;
     MDB_val k, v;
     size_t cap = 0, al = strlen(actor);
     uint64_t *seqs = NULL;
-    int rc = hd_store_err(mdb_cursor_open(txn, st->actrem, &cur)), op = MDB_FIRST;
+    int rc = hd_store_err(hd_mdb_cursor_open(txn, st->actrem, &cur)), op = MDB_FIRST;
 
     *n = 0;
     if (rc)
@@ -1267,7 +1268,7 @@ static int actor_seqs(struct hd_store *st, MDB_txn *txn, const char *actor, uint
     return 0;
 }
 
-static int flush_host(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t q,
+static int flush_host(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t q,
                       uint64_t r)
 {
     struct hd_host_rec h;
@@ -1280,7 +1281,7 @@ static int flush_host(struct hd_store *st, MDB_txn *txn, const char *host, uint6
     return hd_host_put(st, txn, host, strlen(host), &h);
 }
 
-int hd_audience_drop_queued(struct hd_store *st, MDB_txn *txn, const char *actor,
+int hd_audience_drop_queued(struct hd_store *st, struct hd_txn *txn, const char *actor,
                             uint64_t *dropped)
 {
     uint64_t *seqs = NULL, nq = 0, nr = 0, total = 0;
@@ -1295,7 +1296,7 @@ int hd_audience_drop_queued(struct hd_store *st, MDB_txn *txn, const char *actor
     rc = actor_seqs(st, txn, actor, &seqs, &n);
     if (rc || n == 0)
         goto out;
-    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->queue, &cur));
     if (rc)
         goto out;
     /* One pass over the queue: keys are host\0seq\idx, so a host's entries are adjacent and
@@ -1392,7 +1393,7 @@ static int gone_cb(const struct hd_follow_view *f, void *user_data)
     return g->err != 0;
 }
 
-int hd_follow_remove_gone(struct hd_store *st, MDB_txn *txn, const char *actor,
+int hd_follow_remove_gone(struct hd_store *st, struct hd_txn *txn, const char *actor,
                           const char *inbox, uint64_t *removed)
 {
     char follower[HD_FOLLOW_URL_MAX + 16], fin[HD_FOLLOW_URL_MAX + 1],
@@ -1421,7 +1422,7 @@ int hd_follow_remove_gone(struct hd_store *st, MDB_txn *txn, const char *actor,
         hd_be32(key, r.aid);
         k.mv_size = 4 + fkey_body(follower, key + 4);
         k.mv_data = key;
-        rc = mdb_get(txn, st->follows, &k, &v);
+        rc = hd_mdb_get(txn, st->follows, &k, &v);
         if (rc == 0) {
             int has_shared;
             fl = strlen(follower);

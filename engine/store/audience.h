@@ -53,12 +53,12 @@ int hd_follow_batch_add(struct hd_follow_batch *b, const struct hd_follow *f, in
 /* Applies the batch inside the write transaction txn (the caller commits) and empties it.
  * Several operations on the same (actor, follower) resolve to the last one added. Adds to *s
  * the outcome counts. Returns 0, -ENOMEM or a store error (then the caller must abort txn). */
-int hd_follow_batch_apply(struct hd_store *st, MDB_txn *txn, struct hd_follow_batch *b,
+int hd_follow_batch_apply(struct hd_store *st, struct hd_txn *txn, struct hd_follow_batch *b,
                           struct hd_follow_stats *s);
 
 /* Follower count and distinct delivery inboxes of actor. Returns 0 (zeros for an actor
  * without follows) or a store error. */
-int hd_follow_count(struct hd_store *st, MDB_txn *txn, const char *actor, uint64_t *follows,
+int hd_follow_count(struct hd_store *st, struct hd_txn *txn, const char *actor, uint64_t *follows,
                     uint64_t *inboxes);
 
 /* One follow as listed: strings valid only during the callback. */
@@ -68,7 +68,7 @@ struct hd_follow_view {
 typedef int (*hd_follow_cb)(const struct hd_follow_view *f, void *user_data);
 /* Calls cb for each follower of actor in key order; stops when cb returns nonzero.
  * Returns 0 or a store error. */
-int hd_follow_list(struct hd_store *st, MDB_txn *txn, const char *actor, hd_follow_cb cb,
+int hd_follow_list(struct hd_store *st, struct hd_txn *txn, const char *actor, hd_follow_cb cb,
                    void *user_data);
 
 /* One distinct delivery inbox: url (normalised, not NUL-terminated), its host as the queue
@@ -83,17 +83,17 @@ struct hd_aud_inbox {
 typedef int (*hd_aud_cb)(const struct hd_aud_inbox *in, void *user_data);
 /* Calls cb for each distinct delivery inbox of actor (O(distinct inboxes) rows). Stops when
  * cb returns nonzero (that value is returned). Returns 0, a cb value, or a store error. */
-int hd_audience_foreach(struct hd_store *st, MDB_txn *txn, const char *actor, hd_aud_cb cb,
+int hd_audience_foreach(struct hd_store *st, struct hd_txn *txn, const char *actor, hd_aud_cb cb,
                         void *user_data);
 
 /* 1 if url (normalised) is one of actor's delivery inboxes, 0 if not, or a store error. */
-int hd_audience_has(struct hd_store *st, MDB_txn *txn, const char *actor, const char *url);
+int hd_audience_has(struct hd_store *st, struct hd_txn *txn, const char *actor, const char *url);
 
 /* Drops every queued delivery of actor's activities (federation switched to none): queue
  * entries, host counts, the activity bodies. Scans the queue once (an administrative act,
  * not a hot path). *dropped receives the number of deliveries dropped. The caller commits.
  * Returns 0 or a store error. */
-int hd_audience_drop_queued(struct hd_store *st, MDB_txn *txn, const char *actor,
+int hd_audience_drop_queued(struct hd_store *st, struct hd_txn *txn, const char *actor,
                             uint64_t *dropped);
 
 /* A personal inbox answered 404 or 410 (issue 4 item 1): the followers of actor that deliver
@@ -104,7 +104,7 @@ int hd_audience_drop_queued(struct hd_store *st, MDB_txn *txn, const char *actor
  * Removed through a batch, so reference counts stay exact. *removed receives how many.
  * Inside the caller's write transaction. Returns 0 or a store error / -ENOMEM. */
 #define HD_GONE_SCAN_MAX 20000
-int hd_follow_remove_gone(struct hd_store *st, MDB_txn *txn, const char *actor,
+int hd_follow_remove_gone(struct hd_store *st, struct hd_txn *txn, const char *actor,
                           const char *inbox, uint64_t *removed);
 
 /* Host of a normalised http(s) URL as hd_url_parse spells it. Returns 0 or HD_ERR_INVALID. */

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store_impl.h"
 #include "clock.h"
 #include "err.h"
 #include "hostctl.h"
@@ -23,14 +24,14 @@ static int host_key(const char *host, MDB_val *k)
     return 0;
 }
 
-static int put_enc(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, struct hd_enc *e)
+static int put_enc(struct hd_txn *txn, MDB_dbi dbi, MDB_val *k, struct hd_enc *e)
 {
     MDB_val v;
     int rc = e->err;
     if (!rc) {
         v.mv_size = e->len;
         v.mv_data = e->buf;
-        rc = hd_store_err(mdb_put(txn, dbi, k, &v, 0));
+        rc = hd_store_err(hd_mdb_put(txn, dbi, k, &v, 0));
     }
     hd_enc_fini(e);
     return rc;
@@ -38,10 +39,10 @@ static int put_enc(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, struct hd_enc *e)
 
 /* ------------------------------------------------------------------ hostctl */
 
-uint64_t hd_hostctl_generation(struct hd_store *st, MDB_txn *txn)
+uint64_t hd_hostctl_generation(struct hd_store *st, struct hd_txn *txn)
 {
     MDB_val k = {sizeof(key_gen), (void *)key_gen}, v;
-    if (mdb_get(txn, st->hostctl, &k, &v) != 0 || v.mv_size != 8)
+    if (hd_mdb_get(txn, st->hostctl, &k, &v) != 0 || v.mv_size != 8)
         return 0;
     return hd_rd64(v.mv_data);
 }
@@ -59,7 +60,7 @@ static int decode_hostctl(const MDB_val *v, struct hd_hostctl *out)
     return 0;
 }
 
-int hd_hostctl_get(struct hd_store *st, MDB_txn *txn, const char *host, struct hd_hostctl *out)
+int hd_hostctl_get(struct hd_store *st, struct hd_txn *txn, const char *host, struct hd_hostctl *out)
 {
     MDB_val k, v;
     struct hd_hostctl c;
@@ -68,7 +69,7 @@ int hd_hostctl_get(struct hd_store *st, MDB_txn *txn, const char *host, struct h
     memset(out, 0, sizeof(*out));
     if (rc)
         return rc;
-    rc = mdb_get(txn, st->hostctl, &k, &v);
+    rc = hd_mdb_get(txn, st->hostctl, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
@@ -80,7 +81,7 @@ int hd_hostctl_get(struct hd_store *st, MDB_txn *txn, const char *host, struct h
     return rc;
 }
 
-int hd_hostctl_touch(struct hd_store *st, MDB_txn *txn)
+int hd_hostctl_touch(struct hd_store *st, struct hd_txn *txn)
 {
     MDB_val gk = {sizeof(key_gen), (void *)key_gen}, gv;
     uint8_t gb[8];
@@ -88,10 +89,10 @@ int hd_hostctl_touch(struct hd_store *st, MDB_txn *txn)
     hd_be64(gb, hd_hostctl_generation(st, txn) + 1);
     gv.mv_size = 8;
     gv.mv_data = gb;
-    return hd_store_err(mdb_put(txn, st->hostctl, &gk, &gv, 0));
+    return hd_store_err(hd_mdb_put(txn, st->hostctl, &gk, &gv, 0));
 }
 
-int hd_hostctl_put(struct hd_store *st, MDB_txn *txn, const char *host,
+int hd_hostctl_put(struct hd_store *st, struct hd_txn *txn, const char *host,
                    const struct hd_hostctl *in)
 {
     MDB_val k;
@@ -101,7 +102,7 @@ int hd_hostctl_put(struct hd_store *st, MDB_txn *txn, const char *host,
     if (rc)
         return rc;
     if (!in->paused && !in->max_inflight && !in->rate_milli && !in->reset_gen) {
-        rc = mdb_del(txn, st->hostctl, &k, NULL);
+        rc = hd_mdb_del(txn, st->hostctl, &k, NULL);
         rc = rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
     } else {
         hd_enc_init(&e);
@@ -118,11 +119,11 @@ int hd_hostctl_put(struct hd_store *st, MDB_txn *txn, const char *host,
     return hd_hostctl_touch(st, txn);
 }
 
-int hd_hostctl_foreach(struct hd_store *st, MDB_txn *txn, hd_hostctl_cb cb, void *user_data)
+int hd_hostctl_foreach(struct hd_store *st, struct hd_txn *txn, hd_hostctl_cb cb, void *user_data)
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = hd_store_err(mdb_cursor_open(txn, st->hostctl, &cur)), mrc, op = MDB_FIRST;
+    int rc = hd_store_err(hd_mdb_cursor_open(txn, st->hostctl, &cur)), mrc, op = MDB_FIRST;
 
     if (rc)
         return rc;
@@ -153,7 +154,7 @@ int hd_hostctl_foreach(struct hd_store *st, MDB_txn *txn, hd_hostctl_cb cb, void
 
 /* ------------------------------------------------------------------ live */
 
-int hd_live_put(struct hd_store *st, MDB_txn *txn, const char *host, const struct hd_live *l)
+int hd_live_put(struct hd_store *st, struct hd_txn *txn, const char *host, const struct hd_live *l)
 {
     MDB_val k;
     struct hd_enc e;
@@ -175,7 +176,7 @@ int hd_live_put(struct hd_store *st, MDB_txn *txn, const char *host, const struc
     return put_enc(txn, st->live, &k, &e);
 }
 
-int hd_live_get(struct hd_store *st, MDB_txn *txn, const char *host, struct hd_live *out)
+int hd_live_get(struct hd_store *st, struct hd_txn *txn, const char *host, struct hd_live *out)
 {
     MDB_val k, v;
     struct hd_dec d;
@@ -183,7 +184,7 @@ int hd_live_get(struct hd_store *st, MDB_txn *txn, const char *host, struct hd_l
 
     if (rc)
         return rc;
-    rc = hd_store_err(mdb_get(txn, st->live, &k, &v));
+    rc = hd_store_err(hd_mdb_get(txn, st->live, &k, &v));
     if (rc)
         return rc;
     rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 9);
@@ -201,17 +202,17 @@ int hd_live_get(struct hd_store *st, MDB_txn *txn, const char *host, struct hd_l
     return 0;
 }
 
-int hd_live_del(struct hd_store *st, MDB_txn *txn, const char *host)
+int hd_live_del(struct hd_store *st, struct hd_txn *txn, const char *host)
 {
     MDB_val k;
     int rc = host_key(host, &k);
     if (rc)
         return rc;
-    rc = mdb_del(txn, st->live, &k, NULL);
+    rc = hd_mdb_del(txn, st->live, &k, NULL);
     return rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
 }
 
-int hd_host_reset(struct hd_store *st, MDB_txn *txn, const char *host)
+int hd_host_reset(struct hd_store *st, struct hd_txn *txn, const char *host)
 {
     struct hd_hostctl c;
     struct hd_host_rec h;
@@ -240,7 +241,7 @@ int hd_host_reset(struct hd_store *st, MDB_txn *txn, const char *host)
 
 /* ------------------------------------------------------------------ gone */
 
-int hd_gone_add(struct hd_store *st, MDB_txn *txn, const char *inbox, int status)
+int hd_gone_add(struct hd_store *st, struct hd_txn *txn, const char *inbox, int status)
 {
     MDB_val k = {strlen(inbox), (void *)inbox};
     struct hd_enc e;
@@ -256,11 +257,11 @@ int hd_gone_add(struct hd_store *st, MDB_txn *txn, const char *inbox, int status
     return put_enc(txn, st->gone, &k, &e);
 }
 
-int hd_gone_foreach(struct hd_store *st, MDB_txn *txn, hd_gone_cb cb, void *user_data)
+int hd_gone_foreach(struct hd_store *st, struct hd_txn *txn, hd_gone_cb cb, void *user_data)
 {
     MDB_cursor *cur;
     MDB_val k, v;
-    int rc = hd_store_err(mdb_cursor_open(txn, st->gone, &cur)), mrc, op = MDB_FIRST;
+    int rc = hd_store_err(hd_mdb_cursor_open(txn, st->gone, &cur)), mrc, op = MDB_FIRST;
 
     if (rc)
         return rc;
@@ -343,7 +344,7 @@ static int dead_in_range(const MDB_val *k, const char *host)
            ((const char *)k->mv_data)[hl] == 0;
 }
 
-int hd_dead_foreach(struct hd_store *st, MDB_txn *txn, const char *host, hd_dead_cb cb,
+int hd_dead_foreach(struct hd_store *st, struct hd_txn *txn, const char *host, hd_dead_cb cb,
                     void *user_data)
 {
     MDB_cursor *cur;
@@ -353,7 +354,7 @@ int hd_dead_foreach(struct hd_store *st, MDB_txn *txn, const char *host, hd_dead
 
     if (host && (!*host || strlen(host) >= HD_HOST_MAX))
         return HD_ERR_INVALID;
-    rc = hd_store_err(mdb_cursor_open(txn, st->dead, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->dead, &cur));
     if (rc)
         return rc;
     mrc = dead_first(cur, host, &k, &v, kb);
@@ -370,16 +371,16 @@ int hd_dead_foreach(struct hd_store *st, MDB_txn *txn, const char *host, hd_dead
 /* A dead letter holds a reference to its activity's body (queue.c counts it in actrem), so
  * moving it back into the queue keeps the count as it is. Returns 0, HD_ERR_NOT_FOUND (the
  * body is gone: a letter written before dead letters held references) or a store error. */
-static int act_present(struct hd_store *st, MDB_txn *txn, uint64_t seq)
+static int act_present(struct hd_store *st, struct hd_txn *txn, uint64_t seq)
 {
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
 
     hd_be64(kb, seq);
-    return hd_store_err(mdb_get(txn, st->acts, &k, &v));
+    return hd_store_err(hd_mdb_get(txn, st->acts, &k, &v));
 }
 
-static int requeue_one(struct hd_store *st, MDB_txn *txn, const MDB_val *k,
+static int requeue_one(struct hd_store *st, struct hd_txn *txn, const MDB_val *k,
                        const struct hd_dead_view *d, uint32_t flags, uint64_t now_ms)
 {
     struct hd_enc e;
@@ -399,7 +400,7 @@ static int requeue_one(struct hd_store *st, MDB_txn *txn, const MDB_val *k,
 }
 
 /* Adjusts host's record by dq queued and -dfailed failed. */
-static int host_adjust(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t dq,
+static int host_adjust(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t dq,
                        uint64_t dfailed)
 {
     struct hd_host_rec h;
@@ -411,7 +412,7 @@ static int host_adjust(struct hd_store *st, MDB_txn *txn, const char *host, uint
     return hd_host_put(st, txn, host, strlen(host), &h);
 }
 
-int hd_dead_retry(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, const char *host,
+int hd_dead_retry(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c, const char *host,
                   uint64_t now_ms, uint64_t *moved, uint64_t *skipped)
 {
     MDB_cursor *cur;
@@ -423,7 +424,7 @@ int hd_dead_retry(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, cons
 
     if (host && (!*host || strlen(host) >= HD_HOST_MAX))
         return HD_ERR_INVALID;
-    rc = hd_store_err(mdb_cursor_open(txn, st->dead, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->dead, &cur));
     if (rc)
         return rc;
     mrc = dead_first(cur, host, &k, &v, start);
@@ -496,7 +497,7 @@ int hd_dead_retry(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, cons
     return 0;
 }
 
-int hd_dead_purge(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t *purged)
+int hd_dead_purge(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t *purged)
 {
     MDB_cursor *cur;
     MDB_val k, v;
@@ -506,7 +507,7 @@ int hd_dead_purge(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t 
 
     if (host && (!*host || strlen(host) >= HD_HOST_MAX))
         return HD_ERR_INVALID;
-    rc = hd_store_err(mdb_cursor_open(txn, st->dead, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->dead, &cur));
     if (rc)
         return rc;
     mrc = dead_first(cur, host, &k, &v, start);

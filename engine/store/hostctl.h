@@ -38,38 +38,38 @@ struct hd_live {
 
 /* Reads host's controls; an absent record gives the defaults (all zero). Returns 0 or a
  * store error. */
-int hd_hostctl_get(struct hd_store *st, MDB_txn *txn, const char *host, struct hd_hostctl *out);
+int hd_hostctl_get(struct hd_store *st, struct hd_txn *txn, const char *host, struct hd_hostctl *out);
 /* Writes host's controls (a record equal to the defaults is deleted) and bumps the
  * generation. Returns 0, HD_ERR_INVALID (empty or too long host) or a store error. */
-int hd_hostctl_put(struct hd_store *st, MDB_txn *txn, const char *host,
+int hd_hostctl_put(struct hd_store *st, struct hd_txn *txn, const char *host,
                    const struct hd_hostctl *in);
 /* Bumped by every hd_hostctl_put, by hd_dead_retry when it requeued something (a running
  * engine should then rescan its hosts' queues) and by hd_hostctl_touch; 0 when never
  * written. */
-uint64_t hd_hostctl_generation(struct hd_store *st, MDB_txn *txn);
+uint64_t hd_hostctl_generation(struct hd_store *st, struct hd_txn *txn);
 /* Bumps the generation without changing any host's controls. Returns 0 or a store error. */
-int hd_hostctl_touch(struct hd_store *st, MDB_txn *txn);
+int hd_hostctl_touch(struct hd_store *st, struct hd_txn *txn);
 typedef int (*hd_hostctl_cb)(const char *host, const struct hd_hostctl *c, void *user_data);
 /* Visits every host with a record (hosts absent have the defaults); cb nonzero stops. */
-int hd_hostctl_foreach(struct hd_store *st, MDB_txn *txn, hd_hostctl_cb cb, void *user_data);
+int hd_hostctl_foreach(struct hd_store *st, struct hd_txn *txn, hd_hostctl_cb cb, void *user_data);
 
-int hd_live_put(struct hd_store *st, MDB_txn *txn, const char *host, const struct hd_live *l);
+int hd_live_put(struct hd_store *st, struct hd_txn *txn, const char *host, const struct hd_live *l);
 /* Returns 0, HD_ERR_NOT_FOUND or a store error. */
-int hd_live_get(struct hd_store *st, MDB_txn *txn, const char *host, struct hd_live *out);
+int hd_live_get(struct hd_store *st, struct hd_txn *txn, const char *host, struct hd_live *out);
 /* Deletes host's live record (an engine stopping may clear what it reported). */
-int hd_live_del(struct hd_store *st, MDB_txn *txn, const char *host);
+int hd_live_del(struct hd_store *st, struct hd_txn *txn, const char *host);
 
 /* `host reset`: bumps reset_gen (a running engine forgets its breaker and failure state for
  * the host) and clears the persisted failure fields of the host record (failures, last
  * error and status, failing days, dead or gone). Returns 0 or a store error. */
-int hd_host_reset(struct hd_store *st, MDB_txn *txn, const char *host);
+int hd_host_reset(struct hd_store *st, struct hd_txn *txn, const char *host);
 
 /* ---- gone followers */
 
 /* Records that inbox answered status (404/410) at now; replaces an older record. */
-int hd_gone_add(struct hd_store *st, MDB_txn *txn, const char *inbox, int status);
+int hd_gone_add(struct hd_store *st, struct hd_txn *txn, const char *inbox, int status);
 typedef int (*hd_gone_cb)(struct hd_slice inbox, uint64_t at_ms, int status, void *user_data);
-int hd_gone_foreach(struct hd_store *st, MDB_txn *txn, hd_gone_cb cb, void *user_data);
+int hd_gone_foreach(struct hd_store *st, struct hd_txn *txn, hd_gone_cb cb, void *user_data);
 
 /* ---- dead letters */
 
@@ -84,17 +84,17 @@ struct hd_dead_view {
 };
 typedef int (*hd_dead_cb)(const struct hd_dead_view *d, void *user_data);
 /* Visits dead letters in key order: all, or host's only (host non-NULL). */
-int hd_dead_foreach(struct hd_store *st, MDB_txn *txn, const char *host, hd_dead_cb cb,
+int hd_dead_foreach(struct hd_store *st, struct hd_txn *txn, const char *host, hd_dead_cb cb,
                     void *user_data);
 /* Moves dead letters (all, or host's) back into the queue with attempts reset, due now.
  * Fixes host records (queued +1, failed -1) and counters (failed -1). A dead letter keeps
  * its activity's body alive (queue.c), so it can be sent again; one whose host the current
  * rules refuse, or whose body is gone (written before letters held bodies), stays and is
  * counted in *skipped. Returns 0 or a store error. */
-int hd_dead_retry(struct hd_store *st, MDB_txn *txn, struct hd_counters *c, const char *host,
+int hd_dead_retry(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c, const char *host,
                   uint64_t now_ms, uint64_t *moved, uint64_t *skipped);
 /* Deletes dead letters (all, or host's), releasing their activity bodies (the last
  * reference drops a body). Counters keep counting them as failed. */
-int hd_dead_purge(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t *purged);
+int hd_dead_purge(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t *purged);
 
 #endif

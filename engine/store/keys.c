@@ -1,5 +1,6 @@
 #include <string.h>
 
+#include "store_impl.h"
 #include "audience.h"
 #include "err.h"
 #include "keys.h"
@@ -8,7 +9,7 @@
 /* Actor records: [1, key_id, federation, ed25519_key_id]. key_id is the RSA key used for
  * draft-cavage (and RFC 9421 where Ed25519 is not accepted); the optional Ed25519 key is
  * used with RFC 9421 for hosts that accept it. Writing one field keeps the others. */
-static int write_actor(struct hd_store *st, MDB_txn *txn, const char *actor, const char *key_id,
+static int write_actor(struct hd_store *st, struct hd_txn *txn, const char *actor, const char *key_id,
                        size_t key_id_len, int federation, const char *ed, size_t ed_len)
 {
     struct hd_enc e;
@@ -31,13 +32,13 @@ static int write_actor(struct hd_store *st, MDB_txn *txn, const char *actor, con
     if (!rc) {
         v.mv_size = e.len;
         v.mv_data = e.buf;
-        rc = hd_store_err(mdb_put(txn, st->actors, &k, &v, 0));
+        rc = hd_store_err(hd_mdb_put(txn, st->actors, &k, &v, 0));
     }
     hd_enc_fini(&e);
     return rc;
 }
 
-static int put_actor(struct hd_store *st, MDB_txn *txn, const char *actor, const char *key_id,
+static int put_actor(struct hd_store *st, struct hd_txn *txn, const char *actor, const char *key_id,
                      size_t key_id_len, int federation)
 {
     struct hd_slice ed = {NULL, 0};
@@ -49,12 +50,12 @@ static int put_actor(struct hd_store *st, MDB_txn *txn, const char *actor, const
     return write_actor(st, txn, actor, key_id, key_id_len, federation, ed.p ? buf : NULL, ed.n);
 }
 
-int hd_actor_get_ed(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
+int hd_actor_get_ed(struct hd_store *st, struct hd_txn *txn, const char *actor, size_t actor_len,
                     struct hd_slice *ed_key_id)
 {
     MDB_val k = {actor_len, (void *)actor}, v;
     struct hd_dec d;
-    int rc = hd_store_err(mdb_get(txn, st->actors, &k, &v));
+    int rc = hd_store_err(hd_mdb_get(txn, st->actors, &k, &v));
     if (rc)
         return rc;
     rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3);
@@ -64,12 +65,12 @@ int hd_actor_get_ed(struct hd_store *st, MDB_txn *txn, const char *actor, size_t
     return 0;
 }
 
-int hd_actor_get(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
+int hd_actor_get(struct hd_store *st, struct hd_txn *txn, const char *actor, size_t actor_len,
                  struct hd_slice *key_id, int *federation)
 {
     MDB_val k = {actor_len, (void *)actor}, v;
     struct hd_dec d;
-    int rc = hd_store_err(mdb_get(txn, st->actors, &k, &v));
+    int rc = hd_store_err(hd_mdb_get(txn, st->actors, &k, &v));
     if (rc)
         return rc;
     rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3);
@@ -80,7 +81,7 @@ int hd_actor_get(struct hd_store *st, MDB_txn *txn, const char *actor, size_t ac
     return 0;
 }
 
-int hd_actor_set_federation(struct hd_store *st, MDB_txn *txn, const char *actor, int federation)
+int hd_actor_set_federation(struct hd_store *st, struct hd_txn *txn, const char *actor, int federation)
 {
     struct hd_slice kid = {NULL, 0};
     int fed, rc = hd_actor_get(st, txn, actor, strlen(actor), &kid, &fed);
@@ -112,7 +113,7 @@ int hd_keys_put(struct hd_store *st, const char *key_id, const char *actor, int 
     int fed = HD_FED_ALL, rc;
     struct hd_enc e;
     struct hd_slice old;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     MDB_val k = {strlen(key_id), (void *)key_id}, v;
 
     *why = NULL;
@@ -135,7 +136,7 @@ int hd_keys_put(struct hd_store *st, const char *key_id, const char *actor, int 
         goto fail;
     v.mv_size = e.len;
     v.mv_data = e.buf;
-    rc = hd_store_err(mdb_put(txn, st->keys, &k, &v, 0));
+    rc = hd_store_err(hd_mdb_put(txn, st->keys, &k, &v, 0));
     if (rc)
         goto fail;
     /* Keep the actor's federation choice (and its other key) when re-keying. An Ed25519 key
@@ -170,14 +171,14 @@ fail:
 
 int hd_keys_list(struct hd_store *st, hd_key_list_cb cb, void *user_data)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
     int rc = hd_store_begin(st, 0, &txn), op = MDB_FIRST;
 
     if (rc)
         return rc;
-    rc = hd_store_err(mdb_cursor_open(txn, st->keys, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->keys, &cur));
     if (rc)
         goto out;
     while (mdb_cursor_get(cur, &k, &v, op) == 0) {
@@ -201,11 +202,11 @@ out:
     return rc;
 }
 
-int hd_keys_get_pem(struct hd_store *st, MDB_txn *txn, const char *key_id, struct hd_slice *pem)
+int hd_keys_get_pem(struct hd_store *st, struct hd_txn *txn, const char *key_id, struct hd_slice *pem)
 {
     MDB_val k = {strlen(key_id), (void *)key_id}, v;
     struct hd_dec d;
-    int rc = hd_store_err(mdb_get(txn, st->keys, &k, &v));
+    int rc = hd_store_err(hd_mdb_get(txn, st->keys, &k, &v));
     if (rc)
         return rc;
     rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 5);

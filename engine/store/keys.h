@@ -29,16 +29,16 @@ typedef int (*hd_key_list_cb)(const struct hd_key_info *k, void *user_data);
 int hd_keys_list(struct hd_store *st, hd_key_list_cb cb, void *user_data);
 
 /* Reads the PEM of key_id inside txn (valid until txn ends). */
-int hd_keys_get_pem(struct hd_store *st, MDB_txn *txn, const char *key_id, struct hd_slice *pem);
+int hd_keys_get_pem(struct hd_store *st, struct hd_txn *txn, const char *key_id, struct hd_slice *pem);
 
 /* Reads an actor's signing key id and federation choice inside txn (valid until txn ends).
  * Returns 0 or HD_ERR_NOT_FOUND. */
-int hd_actor_get(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
+int hd_actor_get(struct hd_store *st, struct hd_txn *txn, const char *actor, size_t actor_len,
                  struct hd_slice *key_id, int *federation);
 /* Reads an actor's Ed25519 key id (for RFC 9421), {NULL,0} when it has none. */
-int hd_actor_get_ed(struct hd_store *st, MDB_txn *txn, const char *actor, size_t actor_len,
+int hd_actor_get_ed(struct hd_store *st, struct hd_txn *txn, const char *actor, size_t actor_len,
                     struct hd_slice *ed_key_id);
 /* Sets an actor's federation choice (creating the actor record if needed). */
-int hd_actor_set_federation(struct hd_store *st, MDB_txn *txn, const char *actor, int federation);
+int hd_actor_set_federation(struct hd_store *st, struct hd_txn *txn, const char *actor, int federation);
 
 #endif

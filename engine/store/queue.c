@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_impl.h"
 #include "audience.h"
 #include "err.h"
 #include "hostctl.h"
@@ -23,21 +24,14 @@ size_t hd_queue_key(uint8_t *key, const char *host, uint64_t seq, uint32_t idx)
     return hl + 13;
 }
 
-int hd_host_get(struct hd_store *st, MDB_txn *txn, const char *host, size_t host_len,
-                struct hd_host_rec *h)
+static int host_dec(const MDB_val *v, struct hd_host_rec *h)
 {
-    MDB_val k = {host_len, (void *)host}, v;
     struct hd_dec d;
     struct hd_slice s;
     int rc;
 
     memset(h, 0, sizeof(*h));
-    rc = mdb_get(txn, st->hosts, &k, &v);
-    if (rc == MDB_NOTFOUND)
-        return HD_ERR_NOT_FOUND;
-    if (rc)
-        return hd_store_err(rc);
-    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 10);
+    rc = hd_dec_record(&d, v->mv_data, v->mv_size, 1, 10);
     if (rc)
         return rc;
     h->fail_days = hd_dec_uint(&d, 10);
@@ -61,9 +55,85 @@ int hd_host_get(struct hd_store *st, MDB_txn *txn, const char *host, size_t host
     return 0;
 }
 
+int hd_host_get(struct hd_store *st, struct hd_txn *txn, const char *host, size_t host_len,
+                struct hd_host_rec *h)
+{
+    MDB_val k = {host_len, (void *)host}, v;
+    int rc;
+
+    memset(h, 0, sizeof(*h));
+    rc = hd_mdb_get(txn, st->hosts, &k, &v);
+    if (rc == MDB_NOTFOUND)
+        return HD_ERR_NOT_FOUND;
+    if (rc)
+        return hd_store_err(rc);
+    return host_dec(&v, h);
+}
+
+int hd_host_iter_open(struct hd_store *st, struct hd_txn *txn, struct hd_host_iter *it)
+{
+    MDB_cursor *cur = NULL;
+    int rc = hd_store_err(hd_mdb_cursor_open(txn, st->hosts, &cur));
+
+    it->cur = rc ? NULL : cur;
+    it->started = 0;
+    return rc;
+}
+
+int hd_host_iter_next(struct hd_host_iter *it, char name[HD_HOST_MAX], struct hd_host_rec *rec)
+{
+    MDB_val k, v;
+    int rc;
+
+    if (!it->cur)
+        return HD_ERR_NOT_FOUND;
+    for (;;) {
+        rc = mdb_cursor_get(it->cur, &k, &v, it->started ? MDB_NEXT : MDB_FIRST);
+        it->started = 1;
+        if (rc == MDB_NOTFOUND)
+            return HD_ERR_NOT_FOUND;
+        if (rc)
+            return hd_store_err(rc);
+        if (k.mv_size == 0 || k.mv_size >= HD_HOST_MAX || memchr(k.mv_data, 0, k.mv_size))
+            continue; /* not a host name this build can hold: never written by Herald */
+        if (rec && host_dec(&v, rec) != 0)
+            continue; /* a record of a newer schema: skipped, as hd_host_get refuses it */
+        memcpy(name, k.mv_data, k.mv_size);
+        name[k.mv_size] = 0;
+        return 0;
+    }
+}
+
+void hd_host_iter_close(struct hd_host_iter *it)
+{
+    if (it->cur)
+        mdb_cursor_close(it->cur);
+    it->cur = NULL;
+}
+
+int hd_host_sum(struct hd_store *st, struct hd_txn *txn, struct hd_host_sum *out)
+{
+    struct hd_host_sum sum = {0, 0, 0};
+    struct hd_host_iter it;
+    struct hd_host_rec rec;
+    char name[HD_HOST_MAX];
+    int rc = hd_host_iter_open(st, txn, &it);
+
+    while (rc == 0 && (rc = hd_host_iter_next(&it, name, &rec)) == 0) {
+        sum.hosts++;
+        sum.queued += rec.queued;
+        sum.retrying += rec.retrying;
+    }
+    hd_host_iter_close(&it);
+    if (rc != HD_ERR_NOT_FOUND)
+        return rc;
+    *out = sum;
+    return 0;
+}
+
 /* Note: host_add_queued (below) rewrites field 1 (queued) of this record in place; keep
  * `queued` the first field after the version. */
-int hd_host_put(struct hd_store *st, MDB_txn *txn, const char *host, size_t host_len,
+int hd_host_put(struct hd_store *st, struct hd_txn *txn, const char *host, size_t host_len,
                 const struct hd_host_rec *h)
 {
     struct hd_enc e;
@@ -90,20 +160,20 @@ int hd_host_put(struct hd_store *st, MDB_txn *txn, const char *host, size_t host
     if (!rc) {
         v.mv_size = e.len;
         v.mv_data = e.buf;
-        rc = hd_store_err(mdb_put(txn, st->hosts, &k, &v, 0));
+        rc = hd_store_err(hd_mdb_put(txn, st->hosts, &k, &v, 0));
     }
     hd_enc_fini(&e);
     return rc;
 }
 
-int hd_queue_find_activity(struct hd_store *st, MDB_txn *txn, const char *id, uint64_t *seq)
+int hd_queue_find_activity(struct hd_store *st, struct hd_txn *txn, const char *id, uint64_t *seq)
 {
     MDB_val k = {strlen(id), (void *)id}, v;
     int rc;
 
     if (k.mv_size == 0 || k.mv_size > 511)
         return HD_ERR_INVALID;
-    rc = hd_store_err(mdb_get(txn, st->actid, &k, &v));
+    rc = hd_store_err(hd_mdb_get(txn, st->actid, &k, &v));
     if (rc)
         return rc;
     if (v.mv_size != 8)
@@ -112,18 +182,18 @@ int hd_queue_find_activity(struct hd_store *st, MDB_txn *txn, const char *id, ui
     return 0;
 }
 
-static int put_u32(MDB_txn *txn, MDB_dbi dbi, uint64_t seq, uint32_t val)
+static int put_u32(struct hd_txn *txn, MDB_dbi dbi, uint64_t seq, uint32_t val)
 {
     uint8_t kb[8], vb[4];
     MDB_val k = {8, kb}, v = {4, vb};
     hd_be64(kb, seq);
     hd_be32(vb, val);
-    return hd_store_err(mdb_put(txn, dbi, &k, &v, 0));
+    return hd_store_err(hd_mdb_put(txn, dbi, &k, &v, 0));
 }
 
 /* Queue values: [1, inbox, attempts, not_before, enqueued_ms, status, error, flags]; dead
  * letters add the first bytes of the answer's body: [..., flags, body]. */
-static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_t *key,
+static int put_qval(struct hd_store *st, struct hd_txn *txn, MDB_dbi dbi, const uint8_t *key,
                     size_t keylen, const char *inbox, size_t inbox_len, uint32_t attempts,
                     uint64_t not_before, uint64_t enq_ms, uint64_t status, const char *error,
                     uint32_t flags, const char *body, size_t body_len)
@@ -149,7 +219,7 @@ static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_
     if (!rc) {
         v.mv_size = e.len;
         v.mv_data = e.buf;
-        rc = hd_store_err(mdb_put(txn, dbi, &k, &v, 0));
+        rc = hd_store_err(hd_mdb_put(txn, dbi, &k, &v, 0));
     }
     hd_enc_fini(&e);
     return rc;
@@ -157,7 +227,7 @@ static int put_qval(struct hd_store *st, MDB_txn *txn, MDB_dbi dbi, const uint8_
 
 /* Deliveries to parsed URLs: formatted and handed to hd_queue_enqueue_dests (one code path,
  * so ordering and per-host aggregation hold for every enqueue). */
-int hd_queue_enqueue(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_queue_enqueue(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                      const struct hd_activity_in *a, const struct hd_url *urls,
                      const uint8_t *flags, size_t n, uint64_t now_ms, uint64_t *seq)
 {
@@ -229,7 +299,7 @@ static int decode_qent(const MDB_val *k, const MDB_val *v, struct hd_qent *q)
     return q->inbox.p ? 0 : HD_ERR_INVALID;
 }
 
-int hd_queue_scan(struct hd_store *st, MDB_txn *txn, const char *host, const uint8_t *after,
+int hd_queue_scan(struct hd_store *st, struct hd_txn *txn, const char *host, const uint8_t *after,
                   size_t after_len, size_t max, hd_qent_cb cb, void *user_data, uint8_t *last,
                   size_t *last_len, int *end)
 {
@@ -241,7 +311,7 @@ int hd_queue_scan(struct hd_store *st, MDB_txn *txn, const char *host, const uin
 
     *end = 0;
     *last_len = 0;
-    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->queue, &cur));
     if (rc)
         return rc;
     if (after && after_len) {
@@ -283,7 +353,7 @@ int hd_queue_scan(struct hd_store *st, MDB_txn *txn, const char *host, const uin
     return (int)seen;
 }
 
-int hd_queue_act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq)
+int hd_queue_act_done(struct hd_store *st, struct hd_txn *txn, uint64_t seq)
 {
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
@@ -291,7 +361,7 @@ int hd_queue_act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq)
     int rc;
 
     hd_be64(kb, seq);
-    rc = mdb_get(txn, st->actrem, &k, &v);
+    rc = hd_mdb_get(txn, st->actrem, &k, &v);
     if (rc == MDB_NOTFOUND || v.mv_size != 4)
         return 0;
     if (rc)
@@ -300,9 +370,9 @@ int hd_queue_act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq)
     if (rem > 1)
         return put_u32(txn, st->actrem, seq, rem - 1);
     /* Last delivery of this activity: drop the body, keep the id index for de-duplication. */
-    rc = mdb_del(txn, st->actrem, &k, NULL);
+    rc = hd_mdb_del(txn, st->actrem, &k, NULL);
     if (rc == 0 || rc == MDB_NOTFOUND)
-        rc = mdb_del(txn, st->acts, &k, NULL);
+        rc = hd_mdb_del(txn, st->acts, &k, NULL);
     return rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
 }
 
@@ -332,7 +402,7 @@ static void host_health(struct hd_host_rec *h, const struct hd_ack *a, uint64_t 
 }
 
 /* ...and leaves the audience of the actor whose activity it refused (issue 4 item 1). */
-static int follower_gone(struct hd_store *st, MDB_txn *txn, uint64_t seq, const char *inbox)
+static int follower_gone(struct hd_store *st, struct hd_txn *txn, uint64_t seq, const char *inbox)
 {
     struct hd_act_view v;
     char actor[HD_FOLLOW_URL_MAX + 1];
@@ -354,7 +424,7 @@ static int follower_gone(struct hd_store *st, MDB_txn *txn, uint64_t seq, const 
     return rc;
 }
 
-int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                    const struct hd_ack *acks, size_t n, uint64_t now_ms,
                    const struct hd_health_policy *hp_in)
 {
@@ -372,7 +442,7 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
         uint32_t old_attempts;
         char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
 
-        rc = mdb_get(txn, st->queue, &k, &v);
+        rc = hd_mdb_get(txn, st->queue, &k, &v);
         if (rc == MDB_NOTFOUND) {
             rc = 0;
             continue; /* already acknowledged or cancelled */
@@ -405,7 +475,7 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
         host_health(&h, a, now_ms, hp);
         switch (a->kind) {
         case HD_ACK_DONE:
-            rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
+            rc = hd_store_err(hd_mdb_del(txn, st->queue, &k, NULL));
             if (rc)
                 return rc;
             if (h.queued)
@@ -435,7 +505,7 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
                           q.flags | (a->reached ? HD_QF_REACHED : 0), a->body, a->body_len);
             if (rc)
                 return rc;
-            rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
+            rc = hd_store_err(hd_mdb_del(txn, st->queue, &k, NULL));
             if (rc)
                 return rc;
             if (h.queued)
@@ -462,7 +532,7 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
         case HD_ACK_DROP:
             /* Refused by the rules after it was queued (a suspend the engine saw first):
              * dropped and counted, like hd_queue_drop_host does. */
-            rc = hd_store_err(mdb_del(txn, st->queue, &k, NULL));
+            rc = hd_store_err(hd_mdb_del(txn, st->queue, &k, NULL));
             if (rc)
                 return rc;
             if (h.queued)
@@ -486,7 +556,7 @@ int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
     return rc;
 }
 
-int hd_queue_get_activity(struct hd_store *st, MDB_txn *txn, uint64_t seq,
+int hd_queue_get_activity(struct hd_store *st, struct hd_txn *txn, uint64_t seq,
                           struct hd_act_view *out)
 {
     uint8_t kb[8];
@@ -495,7 +565,7 @@ int hd_queue_get_activity(struct hd_store *st, MDB_txn *txn, uint64_t seq,
     int rc;
 
     hd_be64(kb, seq);
-    rc = hd_store_err(mdb_get(txn, st->acts, &k, &v));
+    rc = hd_store_err(hd_mdb_get(txn, st->acts, &k, &v));
     if (rc)
         return rc;
     rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 7);
@@ -630,11 +700,11 @@ static int sort_dests(struct hd_qdest *d, size_t n)
 
 /* objseq: object id -> (seq of the first activity about it, seq of the latest). Object ids
  * longer than an LMDB key are not ordered (activity ids are limited to 500 bytes too). */
-static int objseq_get(struct hd_store *st, MDB_txn *txn, const char *obj, uint64_t *origin,
+static int objseq_get(struct hd_store *st, struct hd_txn *txn, const char *obj, uint64_t *origin,
                       uint64_t *last)
 {
     MDB_val k = {strlen(obj), (void *)obj}, v;
-    int rc = mdb_get(txn, st->objseq, &k, &v);
+    int rc = hd_mdb_get(txn, st->objseq, &k, &v);
     *origin = *last = 0;
     if (rc == MDB_NOTFOUND)
         return 0;
@@ -647,18 +717,18 @@ static int objseq_get(struct hd_store *st, MDB_txn *txn, const char *obj, uint64
     return 0;
 }
 
-static int objseq_put(struct hd_store *st, MDB_txn *txn, const char *obj, uint64_t origin,
+static int objseq_put(struct hd_store *st, struct hd_txn *txn, const char *obj, uint64_t origin,
                       uint64_t last)
 {
     uint8_t b[16];
     MDB_val k = {strlen(obj), (void *)obj}, v = {16, b};
     hd_be64(b, origin);
     hd_be64(b + 8, last);
-    return hd_store_err(mdb_put(txn, st->objseq, &k, &v, 0));
+    return hd_store_err(hd_mdb_put(txn, st->objseq, &k, &v, 0));
 }
 
 /* Computes what activity s must not overtake, and records s as the latest about its object. */
-static int order_deps(struct hd_store *st, MDB_txn *txn, const struct hd_activity_in *a,
+static int order_deps(struct hd_store *st, struct hd_txn *txn, const struct hd_activity_in *a,
                       uint64_t s, uint64_t after[2], int *is_origin)
 {
     const char *t = a->type, *obj = a->object_id;
@@ -694,7 +764,7 @@ static int order_deps(struct hd_store *st, MDB_txn *txn, const struct hd_activit
  * and re-encoding each (hd_host_get/put) was 40% of the CPU of a post to a million
  * followers. A new host, or a record not shaped [1, queued, ...] as hd_host_put writes it,
  * takes hd_host_get/put. */
-static int host_add_queued(struct hd_store *st, MDB_txn *txn, const char *host, size_t hl,
+static int host_add_queued(struct hd_store *st, struct hd_txn *txn, const char *host, size_t hl,
                            uint64_t n)
 {
     MDB_val k = {hl, (void *)host}, v;
@@ -703,7 +773,7 @@ static int host_add_queued(struct hd_store *st, MDB_txn *txn, const char *host, 
     const uint8_t *p;
     size_t hdr, off, used, o;
     uint64_t q;
-    int rc = mdb_get(txn, st->hosts, &k, &v);
+    int rc = hd_mdb_get(txn, st->hosts, &k, &v);
 
     if (rc && rc != MDB_NOTFOUND)
         return hd_store_err(rc);
@@ -744,7 +814,7 @@ static int host_add_queued(struct hd_store *st, MDB_txn *txn, const char *host, 
     memcpy(buf + o, p + off + used, v.mv_size - off - used);
     v.mv_size = o + v.mv_size - off - used;
     v.mv_data = buf;
-    return hd_store_err(mdb_put(txn, st->hosts, &k, &v, 0));
+    return hd_store_err(hd_mdb_put(txn, st->hosts, &k, &v, 0));
 slow:
     rc = hd_host_get(st, txn, host, hl, &h);
     if (rc && rc != HD_ERR_NOT_FOUND)
@@ -762,7 +832,7 @@ static int cmp_be32(const void *a, const void *b)
 /* Records the hosts a Create was addressed to, for hd_queue_host_got: 8 bytes per host, (32-bit
  * hash of the host name, deliveries there), sorted by hash; a hash shared by two hosts of the
  * Create sums their counts (a false "addressed" answer has odds of hosts / 2^32). */
-static int objhosts_put(struct hd_store *st, MDB_txn *txn, uint64_t seq, uint8_t *h, size_t n)
+static int objhosts_put(struct hd_store *st, struct hd_txn *txn, uint64_t seq, uint8_t *h, size_t n)
 {
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
@@ -780,10 +850,10 @@ static int objhosts_put(struct hd_store *st, MDB_txn *txn, uint64_t seq, uint8_t
     hd_be64(kb, seq);
     v.mv_size = m * 8;
     v.mv_data = h;
-    return hd_store_err(mdb_put(txn, st->objhosts, &k, &v, 0));
+    return hd_store_err(hd_mdb_put(txn, st->objhosts, &k, &v, 0));
 }
 
-int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                            const struct hd_activity_in *a, struct hd_qdest *d, size_t n,
                            uint64_t now_ms, uint64_t *seq)
 {
@@ -837,14 +907,14 @@ int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters
     k.mv_data = sb;
     v.mv_size = e.len;
     v.mv_data = e.buf;
-    rc = hd_store_err(mdb_put(txn, st->acts, &k, &v, 0));
+    rc = hd_store_err(hd_mdb_put(txn, st->acts, &k, &v, 0));
     if (rc)
         goto out;
     k.mv_size = strlen(a->id);
     k.mv_data = (void *)a->id;
     v.mv_size = 8;
     v.mv_data = sb;
-    rc = hd_store_err(mdb_put(txn, st->actid, &k, &v, 0));
+    rc = hd_store_err(hd_mdb_put(txn, st->actid, &k, &v, 0));
     if (rc)
         goto out;
     rc = put_u32(txn, st->actrem, s, (uint32_t)n);
@@ -856,7 +926,7 @@ int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters
     rc = sort_dests(d, n);
     if (rc)
         goto out;
-    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->queue, &cur));
     if (rc)
         goto out;
     rc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
@@ -929,14 +999,14 @@ out:
     return rc;
 }
 
-int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
+int hd_queue_blocked(struct hd_store *st, struct hd_txn *txn, const char *host,
                      const uint64_t after[2])
 {
     uint64_t until;
     return hd_queue_blocked_until(st, txn, host, after, &until);
 }
 
-int hd_queue_blocked_until(struct hd_store *st, MDB_txn *txn, const char *host,
+int hd_queue_blocked_until(struct hd_store *st, struct hd_txn *txn, const char *host,
                            const uint64_t after[2], uint64_t *until_ms)
 {
     uint8_t key[HD_QKEY_MAX];
@@ -948,7 +1018,7 @@ int hd_queue_blocked_until(struct hd_store *st, MDB_txn *txn, const char *host,
         return 0;
     if (hl == 0 || hl >= HD_HOST_MAX)
         return HD_ERR_INVALID;
-    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->queue, &cur));
     if (rc)
         return rc;
     for (int i = 0; i < 2 && !blocked; i++) {
@@ -981,7 +1051,7 @@ int hd_queue_blocked_until(struct hd_store *st, MDB_txn *txn, const char *host,
 
 /* Visits the deliveries of activity seq to host in dbi (queue or dead), in key order, until cb
  * returns nonzero (that value is returned). Returns 0, a cb value, or a store error. */
-static int foreach_of_seq(MDB_txn *txn, MDB_dbi dbi, const char *host, uint64_t seq,
+static int foreach_of_seq(struct hd_txn *txn, MDB_dbi dbi, const char *host, uint64_t seq,
                           int (*cb)(const struct hd_qent *q, void *ud), void *ud)
 {
     uint8_t key[HD_QKEY_MAX];
@@ -992,7 +1062,7 @@ static int foreach_of_seq(MDB_txn *txn, MDB_dbi dbi, const char *host, uint64_t 
 
     if (hl == 0 || hl >= HD_HOST_MAX)
         return HD_ERR_INVALID;
-    rc = hd_store_err(mdb_cursor_open(txn, dbi, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, dbi, &cur));
     if (rc)
         return rc;
     k.mv_size = hd_queue_key(key, host, seq, 0);
@@ -1029,7 +1099,7 @@ static int entries_cb(const struct hd_qent *q, void *ud)
     return 0;
 }
 
-int hd_queue_entries(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t seq,
+int hd_queue_entries(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t seq,
                      struct hd_qref *out, size_t max)
 {
     struct entries_ctx c = {out, 0, max};
@@ -1037,7 +1107,7 @@ int hd_queue_entries(struct hd_store *st, MDB_txn *txn, const char *host, uint64
     return rc ? rc : (int)c.n;
 }
 
-static int act_type_is(struct hd_store *st, MDB_txn *txn, uint64_t seq, const char *type,
+static int act_type_is(struct hd_store *st, struct hd_txn *txn, uint64_t seq, const char *type,
                        uint64_t *prev)
 {
     struct hd_act_view v;
@@ -1050,7 +1120,7 @@ static int act_type_is(struct hd_store *st, MDB_txn *txn, uint64_t seq, const ch
            (v.type.n == strlen(type) && memcmp(v.type.p, type, v.type.n) == 0);
 }
 
-int hd_queue_delete_of(struct hd_store *st, MDB_txn *txn, const char *object_id,
+int hd_queue_delete_of(struct hd_store *st, struct hd_txn *txn, const char *object_id,
                        uint64_t create_seq, uint64_t *del_seq)
 {
     uint64_t origin, last;
@@ -1067,7 +1137,7 @@ int hd_queue_delete_of(struct hd_store *st, MDB_txn *txn, const char *object_id,
     return rc;
 }
 
-size_t hd_queue_chain(struct hd_store *st, MDB_txn *txn, uint64_t from, uint64_t origin,
+size_t hd_queue_chain(struct hd_store *st, struct hd_txn *txn, uint64_t from, uint64_t origin,
                       uint64_t *out, size_t max)
 {
     uint64_t cur = 0;
@@ -1094,7 +1164,7 @@ static int refused_cb(const struct hd_qent *q, void *ud)
     return 0;
 }
 
-int hd_queue_host_got(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t create_seq)
+int hd_queue_host_got(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t create_seq)
 {
     uint8_t kb[8];
     size_t hl = strlen(host), lo, hi;
@@ -1106,7 +1176,7 @@ int hd_queue_host_got(struct hd_store *st, MDB_txn *txn, const char *host, uint6
     if (hl == 0 || hl >= HD_HOST_MAX)
         return HD_ERR_INVALID;
     hd_be64(kb, create_seq);
-    rc = mdb_get(txn, st->objhosts, &k, &v);
+    rc = hd_mdb_get(txn, st->objhosts, &k, &v);
     if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size % 8))
         return 1; /* nothing recorded (or damaged): the safe answer */
     if (rc)

@@ -95,12 +95,12 @@ static inline const char *hd_queue_key_host(const uint8_t *key)
 }
 
 /* Looks up an activity id. Returns 0 with *seq set, or HD_ERR_NOT_FOUND. */
-int hd_queue_find_activity(struct hd_store *st, MDB_txn *txn, const char *id, uint64_t *seq);
+int hd_queue_find_activity(struct hd_store *st, struct hd_txn *txn, const char *id, uint64_t *seq);
 
 /* Persists activity a and one delivery per url (the caller has de-duplicated them) inside
  * txn, updating counters c (the caller reads them first and writes them before commit).
  * Returns 0 with *seq set, HD_ERR_DUPLICATE (with *seq the original), or a store error. */
-int hd_queue_enqueue(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_queue_enqueue(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                      const struct hd_activity_in *a, const struct hd_url *urls,
                      const uint8_t *flags, size_t n, uint64_t now_ms, uint64_t *seq);
 
@@ -117,7 +117,7 @@ struct hd_qdest {
  * ordering rule (issue 3 item 5) in the activity: an Update or Delete of an object waits for
  * the Create of that object (the first activity about it) and for the previous activity about
  * it; an Undo waits for the activity it undoes. Returns as hd_queue_enqueue. */
-int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                            const struct hd_activity_in *a, struct hd_qdest *d, size_t n,
                            uint64_t now_ms, uint64_t *seq);
 
@@ -126,11 +126,11 @@ int hd_queue_enqueue_dests(struct hd_store *st, MDB_txn *txn, struct hd_counters
  * delivery (leased, in flight, or waiting for a retry) of one of the after[] activities, so
  * this one must wait; 0 when it may go; or a store error. Costs one cursor seek per nonzero
  * after[] entry. */
-int hd_queue_blocked(struct hd_store *st, MDB_txn *txn, const char *host,
+int hd_queue_blocked(struct hd_store *st, struct hd_txn *txn, const char *host,
                      const uint64_t after[2]);
 /* As hd_queue_blocked; when blocked, *until_ms receives the blocking delivery's not-before
  * time (wall ms, 0 = due now): no point looking again before then. */
-int hd_queue_blocked_until(struct hd_store *st, MDB_txn *txn, const char *host,
+int hd_queue_blocked_until(struct hd_store *st, struct hd_txn *txn, const char *host,
                            const uint64_t after[2], uint64_t *until_ms);
 
 typedef int (*hd_qent_cb)(const struct hd_qent *e, void *user_data);
@@ -138,14 +138,14 @@ typedef int (*hd_qent_cb)(const struct hd_qent *e, void *user_data);
  * start), at most max entries; cb returns nonzero to stop. *last (cap HD_QKEY_MAX) receives
  * the key of the last entry visited and *last_len its length (0 if none). Returns the number
  * visited (>= 0), or a negative error. *end is set to 1 when the host's range was exhausted. */
-int hd_queue_scan(struct hd_store *st, MDB_txn *txn, const char *host, const uint8_t *after,
+int hd_queue_scan(struct hd_store *st, struct hd_txn *txn, const char *host, const uint8_t *after,
                   size_t after_len, size_t max, hd_qent_cb cb, void *user_data, uint8_t *last,
                   size_t *last_len, int *end);
 
 /* Applies acknowledgements inside txn (the caller commits). Entries already gone are
  * skipped. Updates host records (health per hp; hp NULL = defaults) and counters c.
  * Returns 0 or a store error. */
-int hd_queue_apply(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                    const struct hd_ack *acks, size_t n, uint64_t now_ms,
                    const struct hd_health_policy *hp);
 
@@ -155,13 +155,13 @@ struct hd_act_view {
     struct hd_slice id, type, actor, object_id, body;
     uint64_t after[2];
 };
-int hd_queue_get_activity(struct hd_store *st, MDB_txn *txn, uint64_t seq,
+int hd_queue_get_activity(struct hd_store *st, struct hd_txn *txn, uint64_t seq,
                           struct hd_act_view *out);
 
 /* One queued delivery of activity seq left the queue without being delivered again (done,
  * dead, dropped): decrements its remaining count; the last one drops the activity body and
  * keeps the id index for de-duplication. Returns 0 or a store error. */
-int hd_queue_act_done(struct hd_store *st, MDB_txn *txn, uint64_t seq);
+int hd_queue_act_done(struct hd_store *st, struct hd_txn *txn, uint64_t seq);
 
 /* ---- Cancellation (issue 4 item 8). The runner owns a host's queue while it runs, so it
  * decides, right before it would send, with these read-only lookups in its read txn; the
@@ -177,18 +177,18 @@ struct hd_qref {
 
 /* The queued deliveries of activity seq to host, in key order, into out[max]. Returns how many
  * (>= 0), HD_ERR_FULL when there are more than max, or a store error. */
-int hd_queue_entries(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t seq,
+int hd_queue_entries(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t seq,
                      struct hd_qref *out, size_t max);
 
 /* 1 when the latest activity about object (whose Create is create_seq) is a Delete, with
  * *del_seq set; 0 otherwise; or a store error. */
-int hd_queue_delete_of(struct hd_store *st, MDB_txn *txn, const char *object_id,
+int hd_queue_delete_of(struct hd_store *st, struct hd_txn *txn, const char *object_id,
                        uint64_t create_seq, uint64_t *del_seq);
 
 /* The activities between a Create (origin) and a later activity about the same object (from,
  * usually its Delete): the Updates, newest first, following each one's link to the previous
  * activity about the object. Writes at most max seqs to out; returns how many. */
-size_t hd_queue_chain(struct hd_store *st, MDB_txn *txn, uint64_t from, uint64_t origin,
+size_t hd_queue_chain(struct hd_store *st, struct hd_txn *txn, uint64_t from, uint64_t origin,
                       uint64_t *out, size_t max);
 
 /* Did host (possibly) receive the object created by create_seq, once none of its deliveries
@@ -196,11 +196,41 @@ size_t hd_queue_chain(struct hd_store *st, MDB_txn *txn, uint64_t from, uint64_t
  * letter that never reached the server (or nothing is recorded about the Create: the safe
  * answer); 0: it never got it (never addressed to host, or refused there). Or a store error.
  * Costs one get and a seek. The record is written at enqueue (8 bytes per host of a Create). */
-int hd_queue_host_got(struct hd_store *st, MDB_txn *txn, const char *host, uint64_t create_seq);
+int hd_queue_host_got(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t create_seq);
 
-int hd_host_get(struct hd_store *st, MDB_txn *txn, const char *host, size_t host_len,
+int hd_host_get(struct hd_store *st, struct hd_txn *txn, const char *host, size_t host_len,
                 struct hd_host_rec *h);
-int hd_host_put(struct hd_store *st, MDB_txn *txn, const char *host, size_t host_len,
+int hd_host_put(struct hd_store *st, struct hd_txn *txn, const char *host, size_t host_len,
                 const struct hd_host_rec *h);
+
+/* The one walk over host records, in host-name order, inside txn:
+ *
+ *     struct hd_host_iter it;
+ *     char name[HD_HOST_MAX];
+ *     struct hd_host_rec rec;
+ *     rc = hd_host_iter_open(st, txn, &it);
+ *     while (!rc && (rc = hd_host_iter_next(&it, name, &rec)) == 0)
+ *         ...;
+ *     hd_host_iter_close(&it);    (rc == HD_ERR_NOT_FOUND: the walk ended)
+ *
+ * The iterator lives in the caller (no allocation) and must be closed before txn ends. */
+struct hd_host_iter {
+    void *cur; /* the store's cursor; NULL once closed or when open failed */
+    int started;
+};
+/* Returns 0 or a store error (then the iterator is closed already). */
+int hd_host_iter_open(struct hd_store *st, struct hd_txn *txn, struct hd_host_iter *it);
+/* Writes the next host's name (NUL-terminated) and, when rec is not NULL, its decoded record.
+ * Returns 0, HD_ERR_NOT_FOUND after the last host, or a store error. */
+int hd_host_iter_next(struct hd_host_iter *it, char name[HD_HOST_MAX], struct hd_host_rec *rec);
+/* Closes it (closed or never opened: nothing to do). */
+void hd_host_iter_close(struct hd_host_iter *it);
+
+/* Totals over every host record inside txn. */
+struct hd_host_sum {
+    uint64_t hosts, queued, retrying;
+};
+/* Returns 0 (with *out written) or a store error. */
+int hd_host_sum(struct hd_store *st, struct hd_txn *txn, struct hd_host_sum *out);
 
 #endif

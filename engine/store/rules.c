@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "store_impl.h"
 #include "codec.h"
 #include "err.h"
 #include "queue.h"
@@ -79,20 +80,20 @@ int hd_rules_domain_norm(const char *in, char *out, size_t cap)
 
 /* ------------------------------------------------------------------ store */
 
-static int bump_generation(struct hd_store *st, MDB_txn *txn)
+static int bump_generation(struct hd_store *st, struct hd_txn *txn)
 {
     uint8_t b[8];
     MDB_val k = {sizeof(key_gen), (void *)key_gen}, v = {8, b};
 
     hd_be64(b, hd_rules_generation(st, txn) + 1);
-    return hd_store_err(mdb_put(txn, st->rules, &k, &v, 0));
+    return hd_store_err(hd_mdb_put(txn, st->rules, &k, &v, 0));
 }
 
-uint64_t hd_rules_generation(struct hd_store *st, MDB_txn *txn)
+uint64_t hd_rules_generation(struct hd_store *st, struct hd_txn *txn)
 {
     MDB_val k = {sizeof(key_gen), (void *)key_gen}, v;
 
-    if (mdb_get(txn, st->rules, &k, &v) != 0 || v.mv_size != 8)
+    if (hd_mdb_get(txn, st->rules, &k, &v) != 0 || v.mv_size != 8)
         return 0;
     return hd_rd64(v.mv_data);
 }
@@ -105,7 +106,7 @@ static size_t rule_key(char *key, const char *prefix, const char *domain)
     return pl + dl;
 }
 
-int hd_block_put(struct hd_store *st, MDB_txn *txn, const struct hd_block *b)
+int hd_block_put(struct hd_store *st, struct hd_txn *txn, const struct hd_block *b)
 {
     char key[HD_DOMAIN_MAX + 8];
     struct hd_enc e;
@@ -129,7 +130,7 @@ int hd_block_put(struct hd_store *st, MDB_txn *txn, const struct hd_block *b)
     if (!rc) {
         v.mv_size = e.len;
         v.mv_data = e.buf;
-        rc = hd_store_err(mdb_put(txn, st->rules, &k, &v, 0));
+        rc = hd_store_err(hd_mdb_put(txn, st->rules, &k, &v, 0));
     }
     hd_enc_fini(&e);
     return rc ? rc : bump_generation(st, txn);
@@ -161,7 +162,7 @@ static int decode_block(const MDB_val *k, const MDB_val *v, struct hd_block *b)
     return 0;
 }
 
-int hd_block_get(struct hd_store *st, MDB_txn *txn, const char *domain, struct hd_block *out)
+int hd_block_get(struct hd_store *st, struct hd_txn *txn, const char *domain, struct hd_block *out)
 {
     char key[HD_DOMAIN_MAX + 8];
     MDB_val k, v;
@@ -171,13 +172,13 @@ int hd_block_get(struct hd_store *st, MDB_txn *txn, const char *domain, struct h
         return HD_ERR_INVALID;
     k.mv_size = rule_key(key, KEY_BLOCK, domain);
     k.mv_data = key;
-    rc = hd_store_err(mdb_get(txn, st->rules, &k, &v));
+    rc = hd_store_err(hd_mdb_get(txn, st->rules, &k, &v));
     if (rc)
         return rc;
     return decode_block(&k, &v, out);
 }
 
-static int del_rule(struct hd_store *st, MDB_txn *txn, const char *prefix, const char *domain)
+static int del_rule(struct hd_store *st, struct hd_txn *txn, const char *prefix, const char *domain)
 {
     char key[HD_DOMAIN_MAX + 8];
     MDB_val k;
@@ -187,21 +188,21 @@ static int del_rule(struct hd_store *st, MDB_txn *txn, const char *prefix, const
         return HD_ERR_INVALID;
     k.mv_size = rule_key(key, prefix, domain);
     k.mv_data = key;
-    rc = hd_store_err(mdb_del(txn, st->rules, &k, NULL));
+    rc = hd_store_err(hd_mdb_del(txn, st->rules, &k, NULL));
     return rc ? rc : bump_generation(st, txn);
 }
 
-int hd_block_del(struct hd_store *st, MDB_txn *txn, const char *domain)
+int hd_block_del(struct hd_store *st, struct hd_txn *txn, const char *domain)
 {
     return del_rule(st, txn, KEY_BLOCK, domain);
 }
 
-int hd_allow_del(struct hd_store *st, MDB_txn *txn, const char *domain)
+int hd_allow_del(struct hd_store *st, struct hd_txn *txn, const char *domain)
 {
     return del_rule(st, txn, KEY_ALLOW, domain);
 }
 
-int hd_allow_put(struct hd_store *st, MDB_txn *txn, const char *domain, uint64_t now_ms)
+int hd_allow_put(struct hd_store *st, struct hd_txn *txn, const char *domain, uint64_t now_ms)
 {
     char key[HD_DOMAIN_MAX + 8];
     struct hd_enc e;
@@ -220,7 +221,7 @@ int hd_allow_put(struct hd_store *st, MDB_txn *txn, const char *domain, uint64_t
     if (!rc) {
         v.mv_size = e.len;
         v.mv_data = e.buf;
-        rc = hd_store_err(mdb_put(txn, st->rules, &k, &v, 0));
+        rc = hd_store_err(hd_mdb_put(txn, st->rules, &k, &v, 0));
     }
     hd_enc_fini(&e);
     return rc ? rc : bump_generation(st, txn);
@@ -228,13 +229,13 @@ int hd_allow_put(struct hd_store *st, MDB_txn *txn, const char *domain, uint64_t
 
 /* Visits the rules whose key starts with prefix, in key order. */
 typedef int (*rule_cb)(const MDB_val *k, const MDB_val *v, void *user_data);
-static int foreach_prefix(struct hd_store *st, MDB_txn *txn, const char *prefix, rule_cb cb,
+static int foreach_prefix(struct hd_store *st, struct hd_txn *txn, const char *prefix, rule_cb cb,
                           void *user_data)
 {
     MDB_cursor *cur;
     MDB_val k, v;
     size_t pl = strlen(prefix);
-    int rc = hd_store_err(mdb_cursor_open(txn, st->rules, &cur)), mrc;
+    int rc = hd_store_err(hd_mdb_cursor_open(txn, st->rules, &cur)), mrc;
 
     if (rc)
         return rc;
@@ -276,7 +277,7 @@ static int on_block_rule(const MDB_val *k, const MDB_val *v, void *user_data)
     return 0;
 }
 
-int hd_block_foreach(struct hd_store *st, MDB_txn *txn, hd_block_cb cb, void *user_data)
+int hd_block_foreach(struct hd_store *st, struct hd_txn *txn, hd_block_cb cb, void *user_data)
 {
     struct block_it it = {cb, NULL, user_data, 0};
     return foreach_prefix(st, txn, KEY_BLOCK, on_block_rule, &it);
@@ -303,17 +304,17 @@ static int on_allow_rule(const MDB_val *k, const MDB_val *v, void *user_data)
     return 0;
 }
 
-int hd_allow_foreach(struct hd_store *st, MDB_txn *txn, hd_allow_cb cb, void *user_data)
+int hd_allow_foreach(struct hd_store *st, struct hd_txn *txn, hd_allow_cb cb, void *user_data)
 {
     struct block_it it = {NULL, cb, user_data, 0};
     return foreach_prefix(st, txn, KEY_ALLOW, on_allow_rule, &it);
 }
 
-int hd_rules_mode_get(struct hd_store *st, MDB_txn *txn, int *mode)
+int hd_rules_mode_get(struct hd_store *st, struct hd_txn *txn, int *mode)
 {
     MDB_val k = {sizeof(key_mode), (void *)key_mode}, v;
     struct hd_dec d;
-    int rc = mdb_get(txn, st->rules, &k, &v);
+    int rc = hd_mdb_get(txn, st->rules, &k, &v);
 
     *mode = HD_MODE_OPEN;
     if (rc == MDB_NOTFOUND)
@@ -327,7 +328,7 @@ int hd_rules_mode_get(struct hd_store *st, MDB_txn *txn, int *mode)
     return 0;
 }
 
-int hd_rules_mode_set(struct hd_store *st, MDB_txn *txn, int mode)
+int hd_rules_mode_set(struct hd_store *st, struct hd_txn *txn, int mode)
 {
     MDB_val k = {sizeof(key_mode), (void *)key_mode}, v;
     struct hd_enc e;
@@ -343,7 +344,7 @@ int hd_rules_mode_set(struct hd_store *st, MDB_txn *txn, int mode)
     if (!rc) {
         v.mv_size = e.len;
         v.mv_data = e.buf;
-        rc = hd_store_err(mdb_put(txn, st->rules, &k, &v, 0));
+        rc = hd_store_err(hd_mdb_put(txn, st->rules, &k, &v, 0));
     }
     hd_enc_fini(&e);
     return rc ? rc : bump_generation(st, txn);
@@ -439,7 +440,7 @@ static int on_load_rule(const MDB_val *k, const MDB_val *v, void *user_data)
     return 0;
 }
 
-int hd_rules_load(struct hd_store *st, MDB_txn *txn, struct hd_rules **out)
+int hd_rules_load(struct hd_store *st, struct hd_txn *txn, struct hd_rules **out)
 {
     struct load_ctx lc = {NULL, 1, 0, 0, 0};
     struct hd_rules *r;
@@ -553,7 +554,7 @@ int hd_rules_allows(const struct hd_rules *r, const char *host)
 
 /* Store-backed lookups for hd_rules_check: 1 if a rule with prefix exists for the "*."
  * form (wild) or the plain form of suffix s; for blocks, only a suspend counts. */
-static int rule_exists(struct hd_store *st, MDB_txn *txn, const char *prefix, int wild,
+static int rule_exists(struct hd_store *st, struct hd_txn *txn, const char *prefix, int wild,
                        const char *s, size_t n)
 {
     char key[HD_DOMAIN_MAX + 8];
@@ -570,7 +571,7 @@ static int rule_exists(struct hd_store *st, MDB_txn *txn, const char *prefix, in
     memcpy(key + kl, s, n);
     k.mv_size = kl + n;
     k.mv_data = key;
-    rc = mdb_get(txn, st->rules, &k, &v);
+    rc = hd_mdb_get(txn, st->rules, &k, &v);
     if (rc == MDB_NOTFOUND)
         return 0;
     if (rc)
@@ -582,7 +583,7 @@ static int rule_exists(struct hd_store *st, MDB_txn *txn, const char *prefix, in
     return hd_dec_uint(&d, 1) == HD_SEV_SUSPEND;
 }
 
-int hd_rules_check(struct hd_store *st, MDB_txn *txn, const char *host)
+int hd_rules_check(struct hd_store *st, struct hd_txn *txn, const char *host)
 {
     char buf[HD_HOST_MAX];
     size_t n, pos = 0;
@@ -624,7 +625,7 @@ int hd_rules_check(struct hd_store *st, MDB_txn *txn, const char *host)
 
 /* ------------------------------------------------------------------ enforcement */
 
-int hd_queue_drop_host(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_queue_drop_host(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                        const char *host, uint64_t *dropped)
 {
     size_t hl = strlen(host);
@@ -637,7 +638,7 @@ int hd_queue_drop_host(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
 
     if (hl == 0 || hl >= HD_HOST_MAX)
         return HD_ERR_INVALID;
-    rc = hd_store_err(mdb_cursor_open(txn, st->queue, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->queue, &cur));
     if (rc)
         return rc;
     memcpy(kb, host, hl);
@@ -692,7 +693,7 @@ int hd_queue_drop_host(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
 
 #define ENFORCE_NAMES_MAX (64u << 20)
 
-int hd_rules_enforce(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_rules_enforce(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                      const struct hd_rules *r, uint64_t *dropped, uint64_t *hosts)
 {
     MDB_cursor *cur;
@@ -705,7 +706,7 @@ int hd_rules_enforce(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
     if (r->n == 0 && r->mode == HD_MODE_OPEN)
         goto done;
     /* Collect first, then drop: dropping rewrites host records under this cursor. */
-    rc = hd_store_err(mdb_cursor_open(txn, st->hosts, &cur));
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->hosts, &cur));
     if (rc)
         return rc;
     rc = 0;

@@ -54,28 +54,28 @@ const char *hd_severity_name(int sev);
 /* ---- the store (all inside the caller's transaction; every change bumps the generation) */
 
 /* Adds or replaces b (b->domain must be normalised). Returns 0 or a store error. */
-int hd_block_put(struct hd_store *st, MDB_txn *txn, const struct hd_block *b);
+int hd_block_put(struct hd_store *st, struct hd_txn *txn, const struct hd_block *b);
 /* Removes the rule for domain (normalised). Returns 0, HD_ERR_NOT_FOUND or a store error. */
-int hd_block_del(struct hd_store *st, MDB_txn *txn, const char *domain);
+int hd_block_del(struct hd_store *st, struct hd_txn *txn, const char *domain);
 /* Reads one rule. Returns 0, HD_ERR_NOT_FOUND or a store/codec error. */
-int hd_block_get(struct hd_store *st, MDB_txn *txn, const char *domain, struct hd_block *out);
+int hd_block_get(struct hd_store *st, struct hd_txn *txn, const char *domain, struct hd_block *out);
 typedef int (*hd_block_cb)(const struct hd_block *b, void *user_data);
 /* Visits every block in domain order; cb returns nonzero to stop. Returns 0 or an error. */
-int hd_block_foreach(struct hd_store *st, MDB_txn *txn, hd_block_cb cb, void *user_data);
+int hd_block_foreach(struct hd_store *st, struct hd_txn *txn, hd_block_cb cb, void *user_data);
 
-int hd_allow_put(struct hd_store *st, MDB_txn *txn, const char *domain, uint64_t now_ms);
-int hd_allow_del(struct hd_store *st, MDB_txn *txn, const char *domain); /* HD_ERR_NOT_FOUND */
+int hd_allow_put(struct hd_store *st, struct hd_txn *txn, const char *domain, uint64_t now_ms);
+int hd_allow_del(struct hd_store *st, struct hd_txn *txn, const char *domain); /* HD_ERR_NOT_FOUND */
 typedef int (*hd_allow_cb)(const char *domain, uint64_t created_ms, void *user_data);
-int hd_allow_foreach(struct hd_store *st, MDB_txn *txn, hd_allow_cb cb, void *user_data);
+int hd_allow_foreach(struct hd_store *st, struct hd_txn *txn, hd_allow_cb cb, void *user_data);
 
 /* Federation mode (enum hd_fed_mode; HD_MODE_OPEN when never set). */
-int hd_rules_mode_get(struct hd_store *st, MDB_txn *txn, int *mode);
-int hd_rules_mode_set(struct hd_store *st, MDB_txn *txn, int mode);
+int hd_rules_mode_get(struct hd_store *st, struct hd_txn *txn, int *mode);
+int hd_rules_mode_set(struct hd_store *st, struct hd_txn *txn, int mode);
 
 /* The rules generation: bumped by every change above. 0 for a store that never had rules
  * (or on a read error). A runner polls it (one LMDB get) and reloads its snapshot when it
  * moves. */
-uint64_t hd_rules_generation(struct hd_store *st, MDB_txn *txn);
+uint64_t hd_rules_generation(struct hd_store *st, struct hd_txn *txn);
 
 /* ---- the immutable snapshot used per delivery */
 
@@ -84,7 +84,7 @@ struct hd_rules;
 /* Builds a snapshot of the rules visible in txn (read or write). Only what decides delivery
  * is kept: suspend blocks, allows and the mode. *out is owned by the caller (hd_rules_free)
  * and is independent of txn. Returns 0, -ENOMEM or a store error. */
-int hd_rules_load(struct hd_store *st, MDB_txn *txn, struct hd_rules **out);
+int hd_rules_load(struct hd_store *st, struct hd_txn *txn, struct hd_rules **out);
 void hd_rules_free(struct hd_rules *r); /* NULL ok */
 /* 1: deliver to host; 0: refuse (a suspend covers it, or allowlist mode and no allow does).
  * host is an inbox host as hd_url_parse produces it (lower case, no trailing dot); upper
@@ -98,20 +98,20 @@ size_t hd_rules_count(const struct hd_rules *r);
 
 /* The same decision read straight from the store (a few LMDB gets per suffix), for callers
  * that check a few hosts and hold no snapshot, such as ingest. Returns 1, 0 or an error. */
-int hd_rules_check(struct hd_store *st, MDB_txn *txn, const char *host);
+int hd_rules_check(struct hd_store *st, struct hd_txn *txn, const char *host);
 
 /* ---- enforcement */
 
 /* Deletes every queued delivery of host, fixes the host record (queued, retrying) and the
  * activities' remaining counts (hd_queue_act_done), and adds their number to c->dropped and
  * to *dropped. The caller writes c back before committing. Returns 0 or a store error. */
-int hd_queue_drop_host(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_queue_drop_host(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                        const char *host, uint64_t *dropped);
 
 /* Drops the queued deliveries of every host that r refuses (after a rules change). *hosts
  * (may be NULL) receives the number of hosts affected, *dropped the deliveries. Returns 0,
  * -ENOMEM or a store error. */
-int hd_rules_enforce(struct hd_store *st, MDB_txn *txn, struct hd_counters *c,
+int hd_rules_enforce(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                      const struct hd_rules *r, uint64_t *dropped, uint64_t *hosts);
 
 /* ---- Mastodon CSV */

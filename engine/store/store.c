@@ -11,7 +11,7 @@
 #include "codec.h"
 #include "err.h"
 #include "log.h"
-#include "store.h"
+#include "store_impl.h"
 
 int hd_store_err(int rc)
 {
@@ -162,38 +162,66 @@ int hd_store_lock_run(struct hd_store *st)
     return 0;
 }
 
-int hd_store_begin(struct hd_store *st, int write, MDB_txn **txn)
+int hd_store_begin(struct hd_store *st, int write, struct hd_txn **txn)
 {
-    return hd_store_err(mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, txn));
+    MDB_txn *t = NULL;
+    int rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t);
+
+    *txn = rc ? NULL : hd_txn_of(t);
+    return hd_store_err(rc);
 }
 
-int hd_store_commit(MDB_txn *txn)
+int hd_store_begin_nested(struct hd_txn *parent, struct hd_txn **txn)
 {
-    return hd_store_err(mdb_txn_commit(txn));
+    MDB_txn *t = NULL;
+    int rc = mdb_txn_begin(mdb_txn_env(hd_mdb_txn(parent)), hd_mdb_txn(parent), 0, &t);
+
+    *txn = rc ? NULL : hd_txn_of(t);
+    return hd_store_err(rc);
 }
 
-void hd_store_abort(MDB_txn *txn)
+int hd_store_commit(struct hd_txn *txn)
+{
+    return hd_store_err(mdb_txn_commit(hd_mdb_txn(txn)));
+}
+
+void hd_store_abort(struct hd_txn *txn)
 {
     if (txn)
-        mdb_txn_abort(txn);
+        mdb_txn_abort(hd_mdb_txn(txn));
+}
+
+void hd_store_reset(struct hd_txn *txn)
+{
+    mdb_txn_reset(hd_mdb_txn(txn));
+}
+
+int hd_store_renew(struct hd_txn *txn)
+{
+    return hd_store_err(mdb_txn_renew(hd_mdb_txn(txn)));
+}
+
+const char *hd_store_dir(const struct hd_store *st)
+{
+    return st->dir;
 }
 
 int hd_store_run_mark(struct hd_store *st, int running, int *was_running)
 {
     MDB_val k = {7, "running"}, v;
     uint8_t b = (uint8_t)(running != 0);
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int rc = hd_store_begin(st, 1, &txn);
 
     if (rc)
         return rc;
     if (was_running) {
-        rc = mdb_get(txn, st->meta, &k, &v);
+        rc = hd_mdb_get(txn, st->meta, &k, &v);
         *was_running = rc == 0 && v.mv_size == 1 && *(const uint8_t *)v.mv_data == 1;
     }
     v.mv_size = 1;
     v.mv_data = &b;
-    rc = hd_store_err(mdb_put(txn, st->meta, &k, &v, 0));
+    rc = hd_store_err(hd_mdb_put(txn, st->meta, &k, &v, 0));
     if (rc) {
         hd_store_abort(txn);
         return rc;
@@ -201,11 +229,11 @@ int hd_store_run_mark(struct hd_store *st, int running, int *was_running)
     return hd_store_commit(txn);
 }
 
-int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c)
+int hd_counters_get(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c)
 {
     MDB_val k = {8, "counters"}, v;
     struct hd_dec d;
-    int rc = mdb_get(txn, st->meta, &k, &v);
+    int rc = hd_mdb_get(txn, st->meta, &k, &v);
 
     memset(c, 0, sizeof(*c));
     c->next_seq = 1;
@@ -228,7 +256,7 @@ int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c)
     return 0;
 }
 
-int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters *c)
+int hd_counters_put(struct hd_store *st, struct hd_txn *txn, const struct hd_counters *c)
 {
     struct hd_enc e;
     MDB_val k = {8, "counters"}, v;
@@ -252,7 +280,7 @@ int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters 
     }
     v.mv_size = e.len;
     v.mv_data = e.buf;
-    rc = hd_store_err(mdb_put(txn, st->meta, &k, &v, 0));
+    rc = hd_store_err(hd_mdb_put(txn, st->meta, &k, &v, 0));
 out:
     hd_enc_fini(&e);
     return rc;

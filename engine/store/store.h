@@ -1,10 +1,8 @@
 /* The LMDB store: one environment under --db DIR holding keys, actors, the activity log,
  * per-host delivery queues, host state and counters.
  *
- * store.h exposes LMDB types to the few modules that are the store's vocabulary (queue.c,
- * keys.c, audience.c): they need cursors and transactions to do O(range) work without an
- * extra abstraction layer copying every value. Nothing above them (sched, ingest, cli)
- * touches MDB_* directly.
+ * Only engine/store/ sees LMDB (store_impl.h): everything above it holds opaque handles,
+ * struct hd_store and struct hd_txn, and reads and writes through the store's functions.
  *
  * Layout (all keys are bytes; integers big-endian so that they sort numerically):
  *   meta     "counters"            -> [1, next_seq, activities, done, failed, refused, withheld, expired, dropped]
@@ -31,21 +29,14 @@
 #ifndef HD_STORE_H
 #define HD_STORE_H
 
-#include <lmdb.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define HD_STORE_SCHEMA 1
 
-struct hd_store {
-    MDB_env *env;
-    MDB_dbi meta, keys, actors, acts, actrem, actid, queue, hosts, dead;
-    MDB_dbi fwactors, follows, audience, objseq; /* audience.c; objseq: ordering (queue.c) */
-    MDB_dbi rules, hostctl, live, gone; /* rules.c, hostctl.c */
-    MDB_dbi objhosts; /* queue.c: hosts a Create was addressed to (cancellation, issue 4) */
-    char *dir;
-    int lock_fd; /* run lock (flock), -1 when not held */
-};
+/* A store and a transaction on it: opaque outside engine/store/. */
+struct hd_store;
+struct hd_txn;
 
 struct hd_counters {
     uint64_t next_seq, activities, done, failed, refused, withheld, expired;
@@ -66,17 +57,28 @@ void hd_store_close(struct hd_store *st); /* NULL ok */
 int hd_store_lock_run(struct hd_store *st);
 
 /* Transactions: thin wrappers translating LMDB errors to HD_ERR_STORE (logged once). */
-int hd_store_begin(struct hd_store *st, int write, MDB_txn **txn);
-int hd_store_commit(MDB_txn *txn);
-void hd_store_abort(MDB_txn *txn);
+/* Begins a transaction (write: the one writer; else a read snapshot). *txn is NULL on
+ * failure, so that hd_store_abort(*txn) is always safe. */
+int hd_store_begin(struct hd_store *st, int write, struct hd_txn **txn);
+/* Begins a write transaction nested in parent (a write transaction): its changes become the
+ * parent's on commit and vanish on abort. *txn is NULL on failure. */
+int hd_store_begin_nested(struct hd_txn *parent, struct hd_txn **txn);
+/* Releases a read transaction's snapshot and keeps the handle for hd_store_renew (cheap
+ * re-reads on a loop thread). */
+void hd_store_reset(struct hd_txn *txn);
+int hd_store_renew(struct hd_txn *txn);
+/* The store's directory (valid until hd_store_close). */
+const char *hd_store_dir(const struct hd_store *st);
+int hd_store_commit(struct hd_txn *txn); /* ends txn whatever the result */
+void hd_store_abort(struct hd_txn *txn); /* NULL ok */
 
 /* Marks the store as being run (running = 1, at `herald run` start) or cleanly stopped (0).
  * *was_running (may be NULL) receives whether the previous run never marked its clean stop:
  * it crashed, and what it sent in its last moments may be unrecorded. Returns 0 or an error. */
 int hd_store_run_mark(struct hd_store *st, int running, int *was_running);
 
-int hd_counters_get(struct hd_store *st, MDB_txn *txn, struct hd_counters *c);
-int hd_counters_put(struct hd_store *st, MDB_txn *txn, const struct hd_counters *c);
+int hd_counters_get(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c);
+int hd_counters_put(struct hd_store *st, struct hd_txn *txn, const struct hd_counters *c);
 
 /* Converts an LMDB return code to 0 / HD_ERR_NOT_FOUND / -ENOMEM / HD_ERR_STORE. */
 int hd_store_err(int mdb_rc);

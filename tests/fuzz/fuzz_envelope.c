@@ -54,7 +54,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct hd_store *st = setup();
     struct hd_ingest_result res;
     struct hd_counters c;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     size_t start, vlen;
 
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_impl.h" /* reads tables directly */
 #include "audience.h"
 #include "codec.h"
 #include "hostctl.h"
@@ -123,7 +124,7 @@ static struct hd_store *setup(void)
     struct hd_counters c;
     struct hd_ack ack;
     uint8_t key[HD_QKEY_MAX];
-    MDB_txn *txn;
+    struct hd_txn *txn;
     FILE *fp;
     size_t n;
 
@@ -173,7 +174,7 @@ static struct hd_store *setup(void)
     return st;
 }
 
-static void read_everything(struct hd_store *st, MDB_txn *txn)
+static void read_everything(struct hd_store *st, struct hd_txn *txn)
 {
     static const char *const hosts[] = {"a.example", "b.example", "c.example"};
     struct hd_counters c;
@@ -229,7 +230,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                             st->live,     st->gone};
     struct hd_dec d;
     MDB_cursor *cur;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     MDB_val k, v;
     static uint8_t keys[64][512];
     size_t klens[64], nk = 0, klen;
@@ -247,7 +248,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (hd_store_begin(st, 1, &txn) != 0)
         abort();
     dbi = dbis[data[0] % (sizeof(dbis) / sizeof(dbis[0]))];
-    if (mdb_cursor_open(txn, dbi, &cur) == 0) {
+    if (hd_mdb_cursor_open(txn, dbi, &cur) == 0) {
         v.mv_data = (void *)(uintptr_t)(data + 2 + klen);
         v.mv_size = size - 2 - klen;
         /* Keys are copied out and the records deleted and put again: LMDB's in-place
@@ -262,13 +263,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < nk; i++) {
             k.mv_data = keys[i];
             k.mv_size = klens[i];
-            if (mdb_del(txn, dbi, &k, NULL) != 0 || mdb_put(txn, dbi, &k, &v, 0) != 0)
+            if (hd_mdb_del(txn, dbi, &k, NULL) != 0 || hd_mdb_put(txn, dbi, &k, &v, 0) != 0)
                 break;
         }
         if (klen > 0) {
             k.mv_data = (void *)(uintptr_t)(data + 2);
             k.mv_size = klen;
-            (void)mdb_put(txn, dbi, &k, &v, 0);
+            (void)hd_mdb_put(txn, dbi, &k, &v, 0);
         }
         mdb_cursor_close(cur);
     }

@@ -15,7 +15,7 @@ static inline uint64_t t_enqueue(struct hd_store *st, const char *id, const char
     struct hd_url u[8];
     struct hd_activity_in a = {id, type, "https://me.example/u/a", obj, "{\"x\":1}", 7};
     struct hd_counters c;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t seq;
     T_OK(n <= 8);
     for (size_t i = 0; i < n; i++)

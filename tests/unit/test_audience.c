@@ -32,7 +32,7 @@ static struct hd_follow_stats follow(const char *actor, const char *follower, co
     struct hd_follow_stats s = {0, 0, 0, 0, 0};
     struct hd_follow_batch *b;
     const char *why;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     T_EQ_INT(hd_follow_batch_new(&b), 0);
     T_EQ_INT(hd_follow_batch_add(b, &f, remove, &why), 0);
@@ -63,7 +63,7 @@ static int on_inbox(const struct hd_aud_inbox *in, void *ud)
 
 static void audience(const char *actor, struct inboxes *x)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     memset(x, 0, sizeof(*x));
     T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
     T_EQ_INT(hd_audience_foreach(st, txn, actor, on_inbox, x), 0);
@@ -80,7 +80,7 @@ static uint32_t refs_of(const struct inboxes *x, const char *url)
 
 static void counts(const char *actor, uint64_t *f, uint64_t *i)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
     T_EQ_INT(hd_follow_count(st, txn, actor, f, i), 0);
     hd_store_abort(txn);
@@ -170,7 +170,7 @@ static void test_refcounts(void)
         struct hd_follow f3 = {ALICE, "https://a.example/u/0", "https://a.example/u/0/inbox",
                                "https://z.example/inbox"};
         struct hd_follow_stats s2 = {0, 0, 0, 0, 0};
-        MDB_txn *txn;
+        struct hd_txn *txn;
         T_EQ_INT(hd_follow_batch_add(b, &f1, 0, &why), 0);
         T_EQ_INT(hd_follow_batch_add(b, &f2, 0, &why), 0);
         T_EQ_INT(hd_follow_batch_add(b, &f3, 0, &why), 0);
@@ -229,7 +229,7 @@ static void test_batch_model(void)
     uint64_t seed = 42, nf, ni, want_f = 0;
     int refs[20] = {0}, want_i = 0;
     const char *why;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     for (int i = 0; i < 3000; i++)
         last[i] = -1;
@@ -312,7 +312,7 @@ static void test_normalise(void)
         char want[HD_URL_MAX + HD_HOST_MAX + 16];
         const char *why;
         int ok = hd_url_parse(urls[i], &u) == 0 && hd_url_format(&u, want, sizeof(want)) == 0;
-        MDB_txn *txn;
+        struct hd_txn *txn;
 
         T_EQ_INT(hd_follow_batch_new(&b), 0);
         if (!ok) {
@@ -338,7 +338,7 @@ static void test_normalise(void)
 
 static int ingest(const char *line, struct hd_ingest_result *res)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     struct hd_counters c;
     T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
     T_EQ_INT(hd_counters_get(st, txn, &c), 0);
@@ -374,7 +374,7 @@ static int on_q(const struct hd_qent *e, void *ud)
 /* Appends host's queued deliveries to q. */
 static void scan(const char *host, struct qlist *q)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint8_t last[HD_QKEY_MAX];
     size_t last_len;
     int end;
@@ -490,7 +490,7 @@ static void test_dedup(void)
 
 static void set_fed(int fed)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
     T_EQ_INT(hd_actor_set_federation(st, txn, ALICE, fed), 0);
     T_EQ_INT(hd_store_commit(txn), 0);
@@ -499,7 +499,7 @@ static void set_fed(int fed)
 static struct hd_counters counters(void)
 {
     struct hd_counters c;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
     T_EQ_INT(hd_counters_get(st, txn, &c), 0);
     hd_store_abort(txn);
@@ -509,7 +509,7 @@ static struct hd_counters counters(void)
 static uint64_t host_queued(const char *host)
 {
     struct hd_host_rec h;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int rc;
     T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
     rc = hd_host_get(st, txn, host, strlen(host), &h);
@@ -582,7 +582,7 @@ static void test_federation(void)
 static int blocked(const char *host, uint64_t seq)
 {
     struct hd_act_view v;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int rc;
     T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
     T_EQ_INT(hd_queue_get_activity(st, txn, seq, &v), 0);
@@ -594,7 +594,7 @@ static int blocked(const char *host, uint64_t seq)
 
 static void ack_done(const struct qlist *q, uint64_t seq)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     struct hd_counters c;
     struct hd_ack a;
     for (int i = 0; i < q->n; i++) {
@@ -627,7 +627,7 @@ static void test_host_counts(void)
         struct hd_activity_in a;
         char id[64];
         uint64_t seq;
-        MDB_txn *txn;
+        struct hd_txn *txn;
 
         memset(&h, 0, sizeof(h));
         h.queued = starts[i];

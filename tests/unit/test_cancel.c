@@ -14,7 +14,7 @@
 
 static struct hd_store *st;
 
-static void begin(MDB_txn **txn, int write)
+static void begin(struct hd_txn **txn, int write)
 {
     T_EQ_INT(hd_store_begin(st, write, txn), 0);
 }
@@ -31,7 +31,7 @@ static void ack(const char *host, uint64_t seq, int kind, int reached, int cance
     struct hd_qref r[2];
     struct hd_counters c;
     struct hd_ack a;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     begin(&txn, 1);
     T_EQ_INT(hd_queue_entries(st, txn, host, seq, r, 2), 1);
     memset(&a, 0, sizeof(a));
@@ -62,7 +62,7 @@ int main(void)
     struct hd_qref r[4];
     struct hd_counters c;
     uint64_t create, upd, upd2, del, other, out[4], d = 0;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     T_OK(mkdtemp(dir) != NULL);
     T_EQ_INT(hd_store_open(&st, dir, 64), 0);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store_impl.h" /* reads tables directly */
 #include "err.h"
 #include "hostctl.h"
 #include "queue.h"
@@ -15,7 +16,7 @@
 
 static struct hd_store *st;
 
-static void begin(MDB_txn **txn, int write)
+static void begin(struct hd_txn **txn, int write)
 {
     T_EQ_INT(hd_store_begin(st, write, txn), 0);
 }
@@ -41,7 +42,7 @@ static void test_hostctl(void)
 {
     struct hd_hostctl c;
     struct seen s;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t g0, g1;
 
     begin(&txn, 1);
@@ -90,7 +91,7 @@ static void test_hostctl(void)
 static void test_live(void)
 {
     struct hd_live l = {7, 16, 123456, 40, 900, 2, 1, 1795000000000ull}, o;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     begin(&txn, 1);
     T_EQ_INT(hd_live_get(st, txn, "a.example", &o), HD_ERR_NOT_FOUND);
@@ -117,7 +118,7 @@ static void test_reset(void)
 {
     struct hd_host_rec h;
     struct hd_hostctl c;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     memset(&h, 0, sizeof(h));
     h.queued = 5;
@@ -172,7 +173,7 @@ static int on_gone(struct hd_slice inbox, uint64_t at_ms, int status, void *ud)
 
 static void test_gone(void)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     int n = 0;
     begin(&txn, 1);
     T_EQ_INT(hd_gone_add(st, txn, "https://b.example/users/y/inbox", 404), 0);
@@ -220,7 +221,7 @@ static void dead_letter(const char *host, const char *match)
 {
     struct kill_ctx k;
     struct hd_counters c;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint8_t last[HD_QKEY_MAX];
     size_t last_len;
     int end;
@@ -264,7 +265,7 @@ static int count_q(const struct hd_qent *e, void *ud)
 
 static int queued_fresh(const char *host)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint8_t last[HD_QKEY_MAX];
     size_t last_len;
     int end, n = 0;
@@ -274,14 +275,14 @@ static int queued_fresh(const char *host)
     return n;
 }
 
-static uint32_t actrem(MDB_txn *txn, const char *id)
+static uint32_t actrem(struct hd_txn *txn, const char *id)
 {
     uint64_t seq;
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
     T_EQ_INT(hd_queue_find_activity(st, txn, id, &seq), 0);
     hd_be64(kb, seq);
-    if (mdb_get(txn, st->actrem, &k, &v) != 0)
+    if (hd_mdb_get(txn, st->actrem, &k, &v) != 0)
         return 0;
     return hd_rd32(v.mv_data);
 }
@@ -294,7 +295,7 @@ static void test_dead(void)
     struct dead_seen s;
     struct hd_counters c;
     struct hd_host_rec h;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t moved = 0, skipped = 0, purged = 0;
 
     struct hd_act_view av;

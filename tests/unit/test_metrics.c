@@ -103,7 +103,7 @@ int main(void)
         char dir[] = "/tmp/hd-test-metrics-XXXXXX", path[512], *pem;
         struct hd_store *st;
         const char *why;
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_counters c;
         struct hd_ingest_result r;
         T_OK(mkdtemp(dir) != NULL);

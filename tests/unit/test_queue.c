@@ -18,7 +18,7 @@
 
 static int ingest(struct hd_store *st, const char *line, struct hd_ingest_result *res)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     struct hd_counters c;
     T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
     T_EQ_INT(hd_counters_get(st, txn, &c), 0);
@@ -50,7 +50,7 @@ static int on_ent(const struct hd_qent *e, void *ud)
 
 static void scan(struct hd_store *st, const char *host, struct collect *c)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint8_t last[HD_QKEY_MAX];
     size_t last_len;
     int end;
@@ -63,7 +63,7 @@ static void scan(struct hd_store *st, const char *host, struct collect *c)
 
 static void apply(struct hd_store *st, const struct collect *c, int i, int kind, uint64_t nb)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     struct hd_counters cn;
     struct hd_ack a;
     memset(&a, 0, sizeof(a));
@@ -171,7 +171,7 @@ int main(void)
     T_EQ_INT(ingest(st, env, &r), HD_ERR_DUPLICATE);
     T_EQ_INT(r.seq, 1);
     {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_act_view v;
         T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
         T_EQ_INT(hd_queue_get_activity(st, txn, 1, &v), 0);
@@ -196,7 +196,7 @@ int main(void)
     T_EQ_INT(c.e[0].attempts, 1);
     T_EQ_INT(c.e[0].not_before_ms, 99999);
     {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_host_rec h;
         T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
         T_EQ_INT(hd_host_get(st, txn, "b.example", 9, &h), 0);
@@ -215,7 +215,7 @@ int main(void)
     T_EQ_INT(c.n, 1);
     apply(st, &c, 0, HD_ACK_DONE, 0);
     {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_act_view v;
         struct hd_counters cn;
         struct hd_host_rec h;
@@ -236,7 +236,7 @@ int main(void)
         hd_store_abort(txn);
     }
     {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_act_view v;
         uint64_t purged = 0;
         T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
@@ -248,7 +248,7 @@ int main(void)
 
     /* federation choices */
     {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
         T_EQ_INT(hd_actor_set_federation(st, txn, "https://a.example/u/al", HD_FED_PUBLIC), 0);
         T_EQ_INT(hd_store_commit(txn), 0);
@@ -261,7 +261,7 @@ int main(void)
     T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"https://a.example/act/4\",\"type\":\"Like\",\"actor\":\"https://a.example/u/al\"},\"inboxes\":[\"https://b.example/inbox\"]}", &r),
              0);
     {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
         T_EQ_INT(hd_actor_set_federation(st, txn, "https://a.example/u/al", HD_FED_NONE), 0);
         T_EQ_INT(hd_store_commit(txn), 0);
@@ -269,7 +269,7 @@ int main(void)
     T_EQ_INT(ingest(st, "{\"activity\":{\"id\":\"https://a.example/act/5\",\"type\":\"Like\",\"actor\":\"https://a.example/u/al\"},\"inboxes\":[\"https://b.example/inbox\"]}", &r),
              HD_ERR_INVALID);
     {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_counters cn;
         T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
         T_EQ_INT(hd_counters_get(st, txn, &cn), 0);

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "store_impl.h" /* reads tables directly */
 #include "err.h"
 #include "queue.h"
 #include "rules.h"
@@ -15,7 +16,7 @@
 
 static struct hd_store *st;
 
-static void begin(MDB_txn **txn, int write)
+static void begin(struct hd_txn **txn, int write)
 {
     T_EQ_INT(hd_store_begin(st, write, txn), 0);
 }
@@ -23,7 +24,7 @@ static void begin(MDB_txn **txn, int write)
 static void block(const char *dom, int sev)
 {
     struct hd_block b;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     memset(&b, 0, sizeof(b));
     T_EQ_INT(hd_rules_domain_norm(dom, b.domain, sizeof(b.domain)), 0);
     b.severity = sev;
@@ -35,7 +36,7 @@ static void block(const char *dom, int sev)
 static void allow(const char *dom, int add)
 {
     char d[HD_DOMAIN_MAX];
-    MDB_txn *txn;
+    struct hd_txn *txn;
     T_EQ_INT(hd_rules_domain_norm(dom, d, sizeof(d)), 0);
     begin(&txn, 1);
     if (add)
@@ -47,7 +48,7 @@ static void allow(const char *dom, int add)
 
 static void set_mode(int mode)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     begin(&txn, 1);
     T_EQ_INT(hd_rules_mode_set(st, txn, mode), 0);
     T_EQ_INT(hd_store_commit(txn), 0);
@@ -56,7 +57,7 @@ static void set_mode(int mode)
 /* Both decision paths (snapshot and store lookups) must agree with the expectation. */
 static void expect(const char *host, int want)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     struct hd_rules *r;
     begin(&txn, 0);
     T_EQ_INT(hd_rules_load(st, txn, &r), 0);
@@ -71,7 +72,7 @@ static void expect(const char *host, int want)
 
 static uint64_t generation(void)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint64_t g;
     begin(&txn, 0);
     g = hd_rules_generation(st, txn);
@@ -135,7 +136,7 @@ static void test_matching(void)
     expect("a.example.com", 1);
     block("example.com", HD_SEV_SUSPEND);
     {
-        MDB_txn *txn;
+        struct hd_txn *txn;
         struct hd_block b;
         begin(&txn, 1);
         T_EQ_INT(hd_block_get(st, txn, "example.com", &b), 0);
@@ -151,7 +152,7 @@ static void test_matching(void)
 static void test_allowlist(void)
 {
     int mode;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     allow("ok.org", 1);
     allow("*.sub.net", 1);
@@ -210,7 +211,7 @@ static void retry_first(const char *host)
 {
     struct hd_ack a;
     struct hd_counters c;
-    MDB_txn *txn;
+    struct hd_txn *txn;
     uint8_t last[HD_QKEY_MAX];
     size_t last_len;
     int end;
@@ -226,12 +227,12 @@ static void retry_first(const char *host)
     T_EQ_INT(hd_store_commit(txn), 0);
 }
 
-static uint32_t actrem(MDB_txn *txn, uint64_t seq)
+static uint32_t actrem(struct hd_txn *txn, uint64_t seq)
 {
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
     hd_be64(kb, seq);
-    if (mdb_get(txn, st->actrem, &k, &v) != 0)
+    if (hd_mdb_get(txn, st->actrem, &k, &v) != 0)
         return 0;
     return hd_rd32(v.mv_data);
 }
@@ -248,7 +249,7 @@ static void test_drop(void)
     struct hd_host_rec h;
     struct hd_act_view av;
     uint64_t dropped = 0, hosts = 0;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     retry_first("a.drop.test");
     block("drop.test", HD_SEV_SUSPEND);
@@ -320,7 +321,7 @@ static void test_csv(void)
     struct hd_import im, im2;
     char row[4096], *out;
     size_t olen = 0;
-    MDB_txn *txn;
+    struct hd_txn *txn;
 
     T_EQ_INT(hd_blocks_parse_csv(mastodon_csv, strlen(mastodon_csv), &im), 0);
     T_EQ_INT(im.nerr_total, 0);
@@ -462,7 +463,7 @@ static void test_csv(void)
 /* Thousands of rules: the snapshot answers by hash lookups per suffix. */
 static void test_scale(void)
 {
-    MDB_txn *txn;
+    struct hd_txn *txn;
     struct hd_rules *r;
     struct timespec t0, t1;
     double secs;

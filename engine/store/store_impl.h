@@ -1,0 +1,47 @@
+/* The store's internals: the LMDB environment and its tables, and the typed bridges between
+ * the opaque transaction handle of store.h and LMDB's. Only engine/store/ includes this
+ * header, and so only engine/store/ includes lmdb.h. */
+#ifndef HD_STORE_IMPL_H
+#define HD_STORE_IMPL_H
+
+#include <lmdb.h>
+
+#include "store.h"
+
+struct hd_store {
+    MDB_env *env;
+    MDB_dbi meta, keys, actors, acts, actrem, actid, queue, hosts, dead;
+    MDB_dbi fwactors, follows, audience, objseq; /* audience.c; objseq: ordering (queue.c) */
+    MDB_dbi rules, hostctl, live, gone; /* rules.c, hostctl.c */
+    MDB_dbi objhosts; /* queue.c: hosts a Create was addressed to (cancellation) */
+    char *dir;
+    int lock_fd; /* run lock (flock), -1 when not held */
+};
+
+/* struct hd_txn is never defined: a handle is an MDB_txn pointer under another name. */
+static inline MDB_txn *hd_mdb_txn(struct hd_txn *t)
+{
+    return (MDB_txn *)t;
+}
+static inline struct hd_txn *hd_txn_of(MDB_txn *t)
+{
+    return (struct hd_txn *)t;
+}
+static inline int hd_mdb_get(struct hd_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    return mdb_get(hd_mdb_txn(t), dbi, k, v);
+}
+static inline int hd_mdb_put(struct hd_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v, unsigned fl)
+{
+    return mdb_put(hd_mdb_txn(t), dbi, k, v, fl);
+}
+static inline int hd_mdb_del(struct hd_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val *v)
+{
+    return mdb_del(hd_mdb_txn(t), dbi, k, v);
+}
+static inline int hd_mdb_cursor_open(struct hd_txn *t, MDB_dbi dbi, MDB_cursor **cur)
+{
+    return mdb_cursor_open(hd_mdb_txn(t), dbi, cur);
+}
+
+#endif
