@@ -2,7 +2,7 @@
 # Installs the Debian 12 packages Herald builds, tests and benchmarks with.
 # Idempotent: installs only what is missing. Needs root (or sudo).
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config clang
+PKGS=(build-essential cmake pkg-config clang python3
       liburing-dev libnghttp2-dev libwolfssl-dev liblmdb-dev libmsgpack-dev libc-ares-dev
       libjansson-dev libssl-dev libinih-dev libidn2-dev
       nghttp2-server nghttp2-client openssl lmdb-utils curl jq gnuplot-nox procps iproute2

@@ -1,13 +1,27 @@
 #!/usr/bin/env bash
 # Builds Herald and runs the whole test suite twice: a normal warnings-as-errors build, and an
-# AddressSanitizer + UndefinedBehaviorSanitizer build (Debug). Installs its Debian packages
-# first. Both suites always run; the exit status is non-zero if either had a failure.
-# HD_TEST_ONLY=normal|asan runs one of the two.
+# AddressSanitizer + UndefinedBehaviorSanitizer build (Debug). Before them: the layer check
+# (tools/layers.py) and two more warnings-as-errors builds that run no tests, a gcc Release
+# build and a clang build, so that no build type or compiler can break unseen. Installs its
+# Debian packages first. Every step always runs; the exit status is non-zero if any failed.
+# HD_TEST_ONLY=normal|asan runs one of the two suites (and skips the extra builds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh
 JOBS=$(nproc)
 status=0
+echo "== layers (tools/layers.py)"
+python3 tools/layers.py || status=1
+if [ -z "${HD_TEST_ONLY:-}" ]; then
+    echo "== gcc Release build (warnings are errors)"
+    { cmake -S . -B build-release -DCMAKE_BUILD_TYPE=Release -DHD_WERROR=ON >/dev/null &&
+        cmake --build build-release -j"$JOBS" >build-release/make.log 2>&1; } ||
+        { tail -50 build-release/make.log; status=1; }
+    echo "== clang build (warnings are errors)"
+    { CC=clang cmake -S . -B build-clang -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHD_WERROR=ON >/dev/null &&
+        cmake --build build-clang -j"$JOBS" >build-clang/make.log 2>&1; } ||
+        { tail -50 build-clang/make.log; status=1; }
+fi
 if [ "${HD_TEST_ONLY:-}" != asan ]; then
     cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHD_WERROR=ON >/dev/null
     cmake --build build -j"$JOBS"

@@ -1,4 +1,4 @@
-/* audbench: measurements for audiences (issue 3) that the CLI does not print.
+/* audbench: measurements for audiences that the CLI does not print.
  *
  *   audbench stat --db DIR --actor A
  *       follows, distinct delivery inboxes, and the store cost: pages of the follows,

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Audience figures for issue 3, RUNS times (default 3), medians printed at the end:
+# Audience figures, RUNS times (default 3), medians printed at the end:
 #  - `herald follow import` of FOLLOWS follows of one actor over HOSTS hosts (popgen):
 #    wall time, and user+sys CPU time (the VM is shared: wall time includes waiting for CPU);
 #  - store cost per follow: pages of the follows + audience + fwactors DBIs / follows, and

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# End to end for issue 3: one post to N followers (default 1,000,000 over 20,000 hosts,
+# End to end for audiences: one post to N followers (default 1,000,000 over 20,000 hosts,
 # popgen's skew) delivered to a loopback fedisim over TLS/h2, which verifies every signature
 # and checks every (activity, inbox) pair against popgen's list of the distinct delivery
 # inboxes: exactly one request per distinct delivery inbox, none missing, none unexpected,

@@ -47,7 +47,7 @@ hb_profiles() {
             ;;
         fast9421)
             # Every host accepts only RFC 9421 signatures: Herald's first draft-cavage request
-            # per host gets 401 and it switches that host to RFC 9421 (issue 5), which it
+            # per host gets 401 and it switches that host to RFC 9421, which it
             # signs with Ed25519 when the actor has an Ed25519 key.
             echo "[*]"
             echo "latency = none"

@@ -198,7 +198,7 @@ static void deliver(hd_dns_cb cb, void *user_data, int err, const struct caddr *
     }
     if (n > HD_DNS_MAX_ADDRS)
         n = HD_DNS_MAX_ADDRS;
-    memset(ss, 0, n * sizeof(ss[0]));
+    memset(ss, 0, sizeof(ss)); /* all of it: -O3 cannot see that only ss[0..n) is read */
     for (i = 0; i < n; i++) {
         if (addrs[i].family == AF_INET) {
             struct sockaddr_in *in = (struct sockaddr_in *)&ss[i];

@@ -6,7 +6,7 @@ set -euo pipefail
 src=${1:?source dir}
 build=${2:?build dir}
 cc=${3:-clang}
-cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+cmake -S "$src" -B "$build" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHD_WERROR=ON \
     >"$build.configure.log" 2>&1 || { cat "$build.configure.log"; exit 1; }
 targets=$(cd "$build" && ctest -N -L fuzz | sed -n 's/^ *Test *#[0-9]*: fuzz\.//p')
 [ -n "$targets" ] || { echo "no fuzz targets configured"; exit 1; }
