@@ -195,9 +195,10 @@ static void dispatch(struct fs_conn *c)
     fs_handle(c->w, &h->req, &h->resp);
     h->nreq++;
     h->busy = 1;
-    if (h->resp.delay_ms > 0 && h->resp.act != FS_ACT_HANG &&
-        hd_timer_arm(c->w->loop, &h->timer, hd_loop_now_ms(c->w->loop) + h->resp.delay_ms) == 0)
+    if (h->resp.delay_ms > 0 && h->resp.act != FS_ACT_HANG) {
+        hd_timer_arm(c->w->loop, &h->timer, hd_loop_now_ms(c->w->loop) + h->resp.delay_ms);
         return;
+    }
     finish(c);
 }
 

@@ -139,8 +139,8 @@ static void dispatch(struct fs_conn *c, struct fs_stream *s)
         FS_COUNT(srv, srv->stats.goaways++);
     }
     if (s->resp.delay_ms > 0 && s->resp.act != FS_ACT_HANG) {
-        if (hd_timer_arm(c->w->loop, &s->timer, hd_loop_now_ms(c->w->loop) + s->resp.delay_ms) == 0)
-            return;
+        hd_timer_arm(c->w->loop, &s->timer, hd_loop_now_ms(c->w->loop) + s->resp.delay_ms);
+        return;
     }
     stream_answer(s);
 }
