@@ -198,7 +198,9 @@ static void deliver(hd_dns_cb cb, void *user_data, int err, const struct caddr *
     }
     if (n > HD_DNS_MAX_ADDRS)
         n = HD_DNS_MAX_ADDRS;
-    memset(ss, 0, n * sizeof(ss[0]));
+    /* All of it, not just n entries: gcc -O3 cannot see that the callback reads only n, and
+     * warns that the rest may be used uninitialised. 2 KiB once per answer. */
+    memset(ss, 0, sizeof(ss));
     for (i = 0; i < n; i++) {
         if (addrs[i].family == AF_INET) {
             struct sockaddr_in *in = (struct sockaddr_in *)&ss[i];
