@@ -1,7 +1,8 @@
 /* One request inside the HTTP client: the caller's request (copied; its pointers borrowed),
  * where it stands (waiting for a connection, or on one), and what came back so far. Records
- * are pooled by pool.c and carried by conn.c, h1 and h2; this module owns the record, the
- * intrusive lists that hold it and the sinks that fill in the response.
+ * are pooled by pool.c and carried by conn.c (HTTP/1.1) and h2.c (a stream each); this
+ * module owns the record, the intrusive lists that hold it and the sinks that fill in the
+ * response.
  */
 #ifndef HD_RQ_H
 #define HD_RQ_H
