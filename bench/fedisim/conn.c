@@ -1,9 +1,9 @@
-/* Listeners, connections, socket I/O on the loop and TLS (wolfSSL on memory buffers). */
+/* Connections: socket I/O on the loop, TLS (wolfSSL on memory buffers) and the server's TLS
+ * contexts, and the hand-over of plaintext to the protocol the connection speaks (conn.h). */
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/ecc.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +16,8 @@
 #include "conn.h"
 #include "err.h"
 #include "log.h"
+#include "profile.h"
+#include "req.h"
 
 #define DRAIN_MS 1000u
 
@@ -129,12 +131,12 @@ void conn_flush(struct fs_conn *c)
         c->out[!c->snd].len = 0;
         return;
     }
-    if (c->proto == FS_CP_H2 && c->h2) {
-        if (h2_pull(c) < 0) {
+    if (c->pstate && c->pops->pull) {
+        if (c->pops->pull(c) < 0) {
             conn_close(c);
             return;
         }
-        if (h2_done(c))
+        if (c->pops->done && c->pops->done(c))
             c->close_after_flush = 1;
     }
     start_send(c);
@@ -158,10 +160,8 @@ void conn_close(struct fs_conn *c)
     hd_timer_disarm(c->w->loop, &c->timer);
     /* Wakes the pending recv (and send) with 0 or an error. */
     shutdown(c->fd, SHUT_RDWR);
-    if (c->h1)
-        h1_free(c); /* disarms its timer; the request is abandoned */
-    if (c->h2)
-        h2_free(c); /* disarms stream timers */
+    if (c->pstate)
+        c->pops->free(c); /* disarms its timers; requests are abandoned */
 }
 
 void conn_check(struct fs_conn *c)
@@ -205,7 +205,8 @@ static const char H2_PREFACE[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 static int start_proto(struct fs_conn *c, enum fs_cproto p)
 {
     c->proto = p;
-    return p == FS_CP_H2 ? h2_start(c) : h1_start(c);
+    c->pops = p == FS_CP_H2 ? c->protos->h2 : c->protos->h1;
+    return c->pops->start(c);
 }
 
 static int proto_input(struct fs_conn *c, const uint8_t *data, size_t len)
@@ -214,7 +215,7 @@ static int proto_input(struct fs_conn *c, const uint8_t *data, size_t len)
         return 0; /* finishing: the rest is discarded */
     if (c->proto == FS_CP_NONE) {
         if (c->kind != FS_L_H2C)
-            return start_proto(c, FS_CP_H1) < 0 ? -1 : h1_input(c, data, len);
+            return start_proto(c, FS_CP_H1) < 0 ? -1 : c->pops->input(c, data, len);
         /* h2c port: prior-knowledge preface, or else HTTP/1.1. */
         size_t take = 24 - c->pre_len < len ? 24 - c->pre_len : len;
         memcpy(c->pre + c->pre_len, data, take);
@@ -226,14 +227,11 @@ static int proto_input(struct fs_conn *c, const uint8_t *data, size_t len)
             return 0;
         if (start_proto(c, match ? FS_CP_H2 : FS_CP_H1) < 0)
             return -1;
-        int rv = c->proto == FS_CP_H2 ? h2_input(c, c->pre, c->pre_len)
-                                      : h1_input(c, c->pre, c->pre_len);
+        int rv = c->pops->input(c, c->pre, c->pre_len);
         if (rv < 0 || len == 0 || c->closing)
             return rv;
     }
-    if (c->proto == FS_CP_H2)
-        return h2_input(c, data, len);
-    return h1_input(c, data, len);
+    return c->pops->input(c, data, len);
 }
 
 static void tls_pump(struct fs_conn *c)
@@ -362,8 +360,8 @@ static void on_timer(struct hd_timer *t)
 
     if (c->draining) {
         conn_close(c);
-    } else if (now - c->last_active_ms >= c->srv->idle_timeout_ms && !c->streams &&
-               !(c->h1 && h1_busy(c))) {
+    } else if (now - c->last_active_ms >= c->srv->idle_timeout_ms &&
+               !(c->pstate && c->pops->busy(c))) {
         /* Idle: end with a FIN after any unsent bytes (a hung connection just closes). */
         if (c->hang || c->closing) {
             conn_close(c);
@@ -375,6 +373,59 @@ static void on_timer(struct hd_timer *t)
         uint64_t due = c->last_active_ms + c->srv->idle_timeout_ms + 1;
         hd_timer_arm(c->w->loop, &c->timer, due > now ? due : now + c->srv->idle_timeout_ms);
     }
+    conn_check(c);
+}
+
+/* ---- accepting ---- */
+
+void conn_accept(struct fs_worker *w, enum fs_lkind kind, int fd, const struct fs_protos *protos)
+{
+    struct fs_server *srv = w->srv;
+    struct fs_conn *c;
+    int one = 1;
+
+    if (w->nconns >= w->max_conns) {
+        FS_LOCK(srv);
+        srv->stats.conns_over_limit++;
+        FS_UNLOCK(srv);
+        close(fd);
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        close(fd);
+        return;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->srv = srv;
+    c->w = w;
+    c->kind = kind;
+    c->fd = fd;
+    c->protos = protos;
+    c->rop.cb = on_recv;
+    c->sop.cb = on_send;
+    hd_timer_init(&c->timer, on_timer);
+    c->last_active_ms = hd_loop_now_ms(w->loop);
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    FS_LOCK(srv);
+    srv->stats.conns++;
+    FS_UNLOCK(srv);
+    if (kind == FS_L_TLS || kind == FS_L_TLS_H1) {
+        c->ssl = wolfSSL_new(kind == FS_L_TLS ? srv->tls_ctx : srv->tls_h1_ctx);
+        if (!c->ssl) {
+            conn_close(c);
+            conn_check(c);
+            return;
+        }
+        wolfSSL_SetIOReadCtx(c->ssl, c);
+        wolfSSL_SetIOWriteCtx(c->ssl, c);
+    }
+    hd_timer_arm(w->loop, &c->timer, c->last_active_ms + srv->idle_timeout_ms + 1);
+    arm_recv(c);
     conn_check(c);
 }
 
@@ -558,226 +609,6 @@ int fs_server_leaf_init(struct fs_server *srv, const char *dir, const char *ciph
     return rv;
 }
 
-/* ---- listeners ---- */
-
-static void on_accept(struct hd_loop_op *op, int res);
-
-static int arm_accept(struct fs_listener *l)
-{
-    int rv = hd_loop_accept(l->w->loop, &l->op, l->fd);
-    if (rv == 0)
-        l->accepting = 1;
-    return rv;
-}
-
-static void new_conn(struct fs_listener *l, int fd)
-{
-    struct fs_worker *w = l->w;
-    struct fs_server *srv = w->srv;
-    struct fs_conn *c;
-    int one = 1;
-
-    if (w->nconns >= w->max_conns) {
-        FS_LOCK(srv);
-        srv->stats.conns_over_limit++;
-        FS_UNLOCK(srv);
-        close(fd);
-        return;
-    }
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        close(fd);
-        return;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->srv = srv;
-    c->w = w;
-    c->kind = l->kind;
-    c->fd = fd;
-    c->rop.cb = on_recv;
-    c->sop.cb = on_send;
-    hd_timer_init(&c->timer, on_timer);
-    c->last_active_ms = hd_loop_now_ms(w->loop);
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->nconns++;
-    FS_LOCK(srv);
-    srv->stats.conns++;
-    FS_UNLOCK(srv);
-    if (l->kind == FS_L_TLS || l->kind == FS_L_TLS_H1) {
-        c->ssl = wolfSSL_new(l->kind == FS_L_TLS ? srv->tls_ctx : srv->tls_h1_ctx);
-        if (!c->ssl) {
-            conn_close(c);
-            conn_check(c);
-            return;
-        }
-        wolfSSL_SetIOReadCtx(c->ssl, c);
-        wolfSSL_SetIOWriteCtx(c->ssl, c);
-    }
-    hd_timer_arm(w->loop, &c->timer, c->last_active_ms + srv->idle_timeout_ms + 1);
-    arm_recv(c);
-    conn_check(c);
-}
-
-static void on_accept_retry(struct hd_timer *t)
-{
-    struct fs_listener *l = container_of(t, struct fs_listener, retry);
-
-    if (__atomic_load_n(&l->w->srv->stopping, __ATOMIC_ACQUIRE))
-        return;
-    if (arm_accept(l) < 0)
-        HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"cannot queue accept\"");
-}
-
-static void on_accept(struct hd_loop_op *op, int res)
-{
-    struct fs_listener *l = container_of(op, struct fs_listener, op);
-
-    l->accepting = 0;
-    if (__atomic_load_n(&l->w->srv->stopping, __ATOMIC_ACQUIRE)) {
-        if (res >= 0)
-            close(res);
-        return;
-    }
-    if (res >= 0) {
-        l->accept_errors = 0;
-        new_conn(l, res);
-    } else if (res == -EMFILE || res == -ENFILE || res == -ENOMEM || res == -ENOBUFS) {
-        /* Out of descriptors or memory: the connection stays in the backlog, so accepting
-         * again at once would spin. Wait 100 ms; log the first and every 100th. */
-        if (l->accept_errors++ % 100 == 0)
-            HD_LOG(HD_LOG_WARN, "fedisim",
-                   "msg=\"accept failed, retrying in 100 ms\" err=%d n=%llu", res,
-                   (unsigned long long)l->accept_errors);
-        FS_COUNT(l->w->srv, l->w->srv->stats.accept_errors++);
-        hd_timer_arm(l->w->loop, &l->retry, hd_loop_now_ms(l->w->loop) + 100);
-        return;
-    } else if (res != -EAGAIN && res != -EINTR && res != -ECONNABORTED) {
-        HD_LOG(HD_LOG_WARN, "fedisim", "msg=\"accept failed\" err=%d", res);
-    }
-    if (arm_accept(l) < 0)
-        HD_LOG(HD_LOG_ERROR, "fedisim", "msg=\"cannot queue accept\"");
-}
-
-int fs_worker_listen(struct fs_worker *w, enum fs_lkind kind, const char *bind_addr, int port,
-                     int reuseport)
-{
-    struct fs_listener *l = &w->lst[kind];
-    struct sockaddr_storage ss;
-    socklen_t sl;
-    int fd, one = 1, fam;
-
-    memset(&ss, 0, sizeof(ss));
-    if (strchr(bind_addr, ':')) {
-        struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-        s6->sin6_family = AF_INET6;
-        s6->sin6_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET6, bind_addr, &s6->sin6_addr) != 1)
-            return HD_ERR_INVALID;
-        sl = sizeof(*s6);
-        fam = AF_INET6;
-    } else {
-        struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-        s4->sin_family = AF_INET;
-        s4->sin_port = htons((uint16_t)port);
-        if (inet_pton(AF_INET, bind_addr, &s4->sin_addr) != 1)
-            return HD_ERR_INVALID;
-        sl = sizeof(*s4);
-        fam = AF_INET;
-    }
-    fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -errno;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-    /* Only with several workers: each binds the same port and the kernel balances accepts. */
-    if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 4096) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    sl = sizeof(ss);
-    if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-        int e = -errno;
-        close(fd);
-        return e;
-    }
-    l->w = w;
-    l->kind = kind;
-    l->fd = fd;
-    l->port = ntohs(fam == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-                                   : ((struct sockaddr_in6 *)&ss)->sin6_port);
-    l->op.cb = on_accept;
-    hd_timer_init(&l->retry, on_accept_retry);
-    return 0;
-}
-
-int fs_worker_start(struct fs_worker *w)
-{
-    for (int k = 0; k < FS_L_COUNT; k++) {
-        if (w->lst[k].fd < 0)
-            continue;
-        int rv = arm_accept(&w->lst[k]);
-        if (rv < 0)
-            return rv;
-    }
-    return 0;
-}
-
-void fs_worker_stop(struct fs_worker *w, int force)
-{
-    struct fs_conn *c, *next;
-
-    for (int k = 0; k < FS_L_COUNT; k++) {
-        struct fs_listener *l = &w->lst[k];
-        if (l->fd < 0)
-            continue;
-        hd_timer_disarm(w->loop, &l->retry);
-        if (l->accepting)
-            hd_loop_cancel(w->loop, &l->op);
-        shutdown(l->fd, SHUT_RDWR);
-    }
-    /* First pass: stop answering but send what is already counted; the drain then closes
-     * each connection. Forced pass: close whatever is left. */
-    for (c = w->conns; c; c = next) {
-        next = c->next;
-        if (force) {
-            conn_close(c);
-        } else {
-            conn_abort(c);
-            conn_flush(c);
-        }
-        conn_check(c);
-    }
-}
-
-int fs_worker_idle(const struct fs_worker *w)
-{
-    for (int k = 0; k < FS_L_COUNT; k++)
-        if (w->lst[k].fd >= 0 && w->lst[k].accepting)
-            return 0;
-    return w->conns == NULL;
-}
-
-void fs_worker_fini(struct fs_worker *w)
-{
-    for (int k = 0; k < FS_L_COUNT; k++) {
-        if (w->lst[k].fd >= 0)
-            close(w->lst[k].fd);
-        w->lst[k].fd = -1;
-    }
-    fs_verifier_free(w->verifier);
-    w->verifier = NULL;
-    hd_loop_free(w->loop);
-    w->loop = NULL;
-}
-
 void fs_tls_thread_exit(void)
 {
 #ifdef FP_ECC
@@ -787,7 +618,7 @@ void fs_tls_thread_exit(void)
 #endif
 }
 
-void fs_server_fini(struct fs_server *srv)
+void fs_server_tls_fini(struct fs_server *srv)
 {
     if (srv->tls_ctx)
         wolfSSL_CTX_free(srv->tls_ctx);
@@ -802,6 +633,4 @@ void fs_server_fini(struct fs_server *srv)
         wolfSSL_Cleanup();
     srv->tls_ctx = srv->tls_h1_ctx = NULL;
     srv->tls_inited = 0;
-    fs_profiles_fini(&srv->profiles);
-    fs_stats_fini(&srv->stats);
 }

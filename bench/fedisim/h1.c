@@ -7,8 +7,9 @@
 #include <strings.h>
 
 #include "conn.h"
-#include "err.h"
-#include "log.h"
+#include "h1.h"
+#include "handle.h"
+#include "req.h"
 
 #define H1_BUF_CAP (FS_MAX_HEADER_BYTES + FS_MAX_BODY + 64 * 1024)
 #define H1_PAUSE_AT (64 * 1024) /* stop reading while an answer is pending and this is buffered */
@@ -28,7 +29,12 @@ struct fs_h1 {
 
 static void on_h1_timer(struct hd_timer *t);
 
-int h1_start(struct fs_conn *c)
+static struct fs_h1 *h1_of(const struct fs_conn *c)
+{
+    return c->pstate;
+}
+
+static int h1_start(struct fs_conn *c)
 {
     struct fs_h1 *h = calloc(1, sizeof(*h));
 
@@ -37,13 +43,13 @@ int h1_start(struct fs_conn *c)
     h->c = c;
     fs_req_init(&h->req);
     hd_timer_init(&h->timer, on_h1_timer);
-    c->h1 = h;
+    c->pstate = h;
     return 0;
 }
 
-void h1_free(struct fs_conn *c)
+static void h1_free(struct fs_conn *c)
 {
-    struct fs_h1 *h = c->h1;
+    struct fs_h1 *h = h1_of(c);
 
     if (!h)
         return;
@@ -52,12 +58,12 @@ void h1_free(struct fs_conn *c)
     fs_resp_fini(&h->resp);
     free(h->buf);
     free(h);
-    c->h1 = NULL;
+    c->pstate = NULL;
 }
 
-int h1_busy(const struct fs_conn *c)
+static int h1_busy(const struct fs_conn *c)
 {
-    return c->h1 && c->h1->busy;
+    return h1_of(c) && h1_of(c)->busy;
 }
 
 static const char *reason(int s)
@@ -158,7 +164,7 @@ static void answer_error(struct fs_conn *c, int status, const char *msg)
  * answer is a hang. */
 static void finish(struct fs_conn *c)
 {
-    struct fs_h1 *h = c->h1;
+    struct fs_h1 *h = h1_of(c);
     const struct fs_profile *p = h->resp.host ? h->resp.host->prof : NULL;
     int close;
 
@@ -188,16 +194,17 @@ static void finish(struct fs_conn *c)
 
 static void dispatch(struct fs_conn *c)
 {
-    struct fs_h1 *h = c->h1;
+    struct fs_h1 *h = h1_of(c);
 
     h->req.proto = FS_PROTO_H1;
     h->req.tls = c->ssl != NULL;
     fs_handle(c->w, &h->req, &h->resp);
     h->nreq++;
     h->busy = 1;
-    if (h->resp.delay_ms > 0 && h->resp.act != FS_ACT_HANG &&
-        hd_timer_arm(c->w->loop, &h->timer, hd_loop_now_ms(c->w->loop) + h->resp.delay_ms) == 0)
+    if (h->resp.delay_ms > 0 && h->resp.act != FS_ACT_HANG) {
+        hd_timer_arm(c->w->loop, &h->timer, hd_loop_now_ms(c->w->loop) + h->resp.delay_ms);
         return;
+    }
     finish(c);
 }
 
@@ -271,7 +278,7 @@ static ssize_t dechunk(struct fs_req *r, const uint8_t *p, size_t len)
  * is needed or the connection is finishing. */
 static int parse_one(struct fs_conn *c)
 {
-    struct fs_h1 *h = c->h1;
+    struct fs_h1 *h = h1_of(c);
     struct fs_req *r = &h->req;
     const uint8_t *b = h->buf, *end, *line, *le;
     size_t hdr_len, clen = 0, consumed;
@@ -401,18 +408,19 @@ need_body:
     return 0;
 }
 
-void h1_process(struct fs_conn *c)
+/* Parses and answers buffered requests. */
+static void h1_process(struct fs_conn *c)
 {
     /* Bounded by the buffer: each round consumes one request or stops. */
-    while (!c->closing && c->h1 && !c->h1->busy && !c->close_after_flush) {
+    while (!c->closing && h1_of(c) && !h1_of(c)->busy && !c->close_after_flush) {
         if (!parse_one(c))
             break;
     }
 }
 
-int h1_input(struct fs_conn *c, const uint8_t *data, size_t len)
+static int h1_input(struct fs_conn *c, const uint8_t *data, size_t len)
 {
-    struct fs_h1 *h = c->h1;
+    struct fs_h1 *h = h1_of(c);
 
     if (c->close_after_flush)
         return 0; /* finishing: the rest is discarded */
@@ -431,7 +439,7 @@ int h1_input(struct fs_conn *c, const uint8_t *data, size_t len)
     memcpy(h->buf + h->len, data, len);
     h->len += len;
     h1_process(c);
-    if (c->h1 && c->h1->busy && c->h1->len > H1_PAUSE_AT)
+    if (h1_of(c) && h1_of(c)->busy && h1_of(c)->len > H1_PAUSE_AT)
         c->read_paused = 1;
     return 0;
 }
@@ -444,9 +452,18 @@ static void on_h1_timer(struct hd_timer *t)
     finish(c);
     if (!c->closing) {
         h1_process(c);
-        if (c->h1 && !c->h1->busy)
+        if (h1_of(c) && !h1_of(c)->busy)
             conn_resume_read(c);
         conn_flush(c);
     }
     conn_check(c);
 }
+
+const struct fs_proto_ops fs_h1_proto = {
+    .start = h1_start,
+    .input = h1_input,
+    .pull = NULL,
+    .done = NULL,
+    .busy = h1_busy,
+    .free = h1_free,
+};

@@ -1,16 +1,31 @@
 /* HTTP/2 server side: nghttp2 through mem_recv/mem_send, one fs_stream per request. */
 #include <errno.h>
+#include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "conn.h"
 #include "err.h"
+#include "h2.h"
+#include "handle.h"
 #include "log.h"
+#include "req.h"
 
 #define H2_MAX_STREAMS 512
 #define H2_STREAM_WINDOW (1 << 20)
 #define H2_CONN_WINDOW (16 << 20)
+
+struct fs_stream;
+
+/* A connection's HTTP/2 state (its c->pstate). */
+struct fs_h2 {
+    nghttp2_session *session;
+    struct fs_stream *streams;
+    unsigned ndispatched;
+    int goaway_sent;
+    int32_t goaway_last_id;
+};
 
 struct fs_stream {
     struct fs_conn *c;
@@ -23,13 +38,18 @@ struct fs_stream {
     int dispatched;
 };
 
+static struct fs_h2 *h2_of(const struct fs_conn *c)
+{
+    return c->pstate;
+}
+
 static void stream_free(struct fs_conn *c, struct fs_stream *s)
 {
     hd_timer_disarm(c->w->loop, &s->timer);
     if (s->prev)
         s->prev->next = s->next;
     else
-        c->streams = s->next;
+        h2_of(c)->streams = s->next;
     if (s->next)
         s->next->prev = s->prev;
     fs_req_fini(&s->req);
@@ -62,6 +82,7 @@ static ssize_t read_body(nghttp2_session *session, int32_t stream_id, uint8_t *b
 static void stream_answer(struct fs_stream *s)
 {
     struct fs_conn *c = s->c;
+    nghttp2_session *session = h2_of(c)->session;
     struct fs_resp *r = &s->resp;
     char status[8], clen[24];
     nghttp2_nv nv[5];
@@ -74,7 +95,7 @@ static void stream_answer(struct fs_stream *s)
     case FS_ACT_HANG:
         return;
     case FS_ACT_RESET:
-        nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
     case FS_ACT_CLOSE:
         conn_abort(c); /* only sets flags: safe inside nghttp2 callbacks */
@@ -95,8 +116,8 @@ static void stream_answer(struct fs_stream *s)
                                  strlen(r->accept_signature));
     prd.source.ptr = s;
     prd.read_callback = read_body;
-    if (nghttp2_submit_response(c->h2, s->id, nv, n, r->body_len ? &prd : NULL) != 0) {
-        nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
+    if (nghttp2_submit_response(session, s->id, nv, n, r->body_len ? &prd : NULL) != 0) {
+        nghttp2_submit_rst_stream(session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_INTERNAL_ERROR);
         return;
     }
     fs_commit(c->srv, r, FS_PROTO_H2);
@@ -115,14 +136,15 @@ static void on_stream_timer(struct hd_timer *t)
 static void dispatch(struct fs_conn *c, struct fs_stream *s)
 {
     struct fs_server *srv = c->srv;
+    struct fs_h2 *h2 = h2_of(c);
     const struct fs_profile *p;
 
     s->dispatched = 1;
-    if (c->goaway_sent && s->id > c->goaway_last_id) {
+    if (h2->goaway_sent && s->id > h2->goaway_last_id) {
         /* Arrived after our GOAWAY was decided: the client will retry it elsewhere, so it is
          * neither processed nor counted. */
         fs_req_fini(&s->req);
-        nghttp2_submit_rst_stream(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
+        nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_REFUSED_STREAM);
         return;
     }
     s->req.proto = FS_PROTO_H2;
@@ -131,16 +153,16 @@ static void dispatch(struct fs_conn *c, struct fs_stream *s)
     /* The request is no longer needed: give its memory back now, not at stream close. */
     fs_req_fini(&s->req);
     p = s->resp.host ? s->resp.host->prof : NULL;
-    c->ndispatched++;
-    if (p && p->goaway_after && c->ndispatched >= p->goaway_after && !c->goaway_sent) {
-        nghttp2_submit_goaway(c->h2, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR, NULL, 0);
-        c->goaway_sent = 1;
-        c->goaway_last_id = s->id;
+    h2->ndispatched++;
+    if (p && p->goaway_after && h2->ndispatched >= p->goaway_after && !h2->goaway_sent) {
+        nghttp2_submit_goaway(h2->session, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_NO_ERROR, NULL, 0);
+        h2->goaway_sent = 1;
+        h2->goaway_last_id = s->id;
         FS_COUNT(srv, srv->stats.goaways++);
     }
     if (s->resp.delay_ms > 0 && s->resp.act != FS_ACT_HANG) {
-        if (hd_timer_arm(c->w->loop, &s->timer, hd_loop_now_ms(c->w->loop) + s->resp.delay_ms) == 0)
-            return;
+        hd_timer_arm(c->w->loop, &s->timer, hd_loop_now_ms(c->w->loop) + s->resp.delay_ms);
+        return;
     }
     stream_answer(s);
 }
@@ -159,10 +181,10 @@ static int on_begin_headers(nghttp2_session *session, const nghttp2_frame *frame
     s->id = frame->hd.stream_id;
     fs_req_init(&s->req);
     hd_timer_init(&s->timer, on_stream_timer);
-    s->next = c->streams;
-    if (c->streams)
-        c->streams->prev = s;
-    c->streams = s;
+    s->next = h2_of(c)->streams;
+    if (s->next)
+        s->next->prev = s;
+    h2_of(c)->streams = s;
     nghttp2_session_set_stream_user_data(session, s->id, s);
     return 0;
 }
@@ -218,8 +240,9 @@ static int on_stream_close(nghttp2_session *session, int32_t stream_id, uint32_t
     return 0;
 }
 
-int h2_start(struct fs_conn *c)
+static int h2_start(struct fs_conn *c)
 {
+    struct fs_h2 *h2 = calloc(1, sizeof(*h2));
     nghttp2_session_callbacks *cbs;
     nghttp2_settings_entry iv[2] = {
         {NGHTTP2_SETTINGS_MAX_CONCURRENT_STREAMS, H2_MAX_STREAMS},
@@ -227,29 +250,37 @@ int h2_start(struct fs_conn *c)
     };
     int rv;
 
-    if (nghttp2_session_callbacks_new(&cbs) != 0)
+    if (!h2)
         return -ENOMEM;
+    if (nghttp2_session_callbacks_new(&cbs) != 0) {
+        free(h2);
+        return -ENOMEM;
+    }
     nghttp2_session_callbacks_set_on_begin_headers_callback(cbs, on_begin_headers);
     nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
-    rv = nghttp2_session_server_new(&c->h2, cbs, c);
+    rv = nghttp2_session_server_new(&h2->session, cbs, c);
     nghttp2_session_callbacks_del(cbs);
-    if (rv != 0)
+    if (rv != 0) {
+        free(h2);
         return -ENOMEM;
-    if (nghttp2_submit_settings(c->h2, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
-        nghttp2_session_set_local_window_size(c->h2, NGHTTP2_FLAG_NONE, 0, H2_CONN_WINDOW) != 0) {
-        nghttp2_session_del(c->h2);
-        c->h2 = NULL;
+    }
+    if (nghttp2_submit_settings(h2->session, NGHTTP2_FLAG_NONE, iv, 2) != 0 ||
+        nghttp2_session_set_local_window_size(h2->session, NGHTTP2_FLAG_NONE, 0,
+                                              H2_CONN_WINDOW) != 0) {
+        nghttp2_session_del(h2->session);
+        free(h2);
         return HD_ERR_PROTOCOL;
     }
+    c->pstate = h2;
     return 0;
 }
 
-int h2_input(struct fs_conn *c, const uint8_t *data, size_t len)
+static int h2_input(struct fs_conn *c, const uint8_t *data, size_t len)
 {
-    ssize_t rv = nghttp2_session_mem_recv(c->h2, data, len);
+    ssize_t rv = nghttp2_session_mem_recv(h2_of(c)->session, data, len);
 
     if (rv < 0) {
         HD_LOG(HD_LOG_DEBUG, "fedisim", "msg=\"h2 input rejected\" err=\"%s\"",
@@ -259,7 +290,8 @@ int h2_input(struct fs_conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
-int h2_pull(struct fs_conn *c)
+/* Pulls frames from nghttp2 into the output buffer until it is above FS_OUT_HIGH. */
+static int h2_pull(struct fs_conn *c)
 {
     uint8_t stage[16384];
     size_t sl = 0;
@@ -268,7 +300,7 @@ int h2_pull(struct fs_conn *c)
      * would cost a record header and a cipher call for every 9-byte HEADERS frame. */
     while (c->out[!c->snd].len + sl < FS_OUT_HIGH) {
         const uint8_t *data;
-        ssize_t n = nghttp2_session_mem_send(c->h2, &data);
+        ssize_t n = nghttp2_session_mem_send(h2_of(c)->session, &data);
         if (n < 0)
             return -1;
         if (n == 0)
@@ -291,15 +323,36 @@ int h2_pull(struct fs_conn *c)
     return c->closing ? -1 : 0;
 }
 
-int h2_done(struct fs_conn *c)
+/* nghttp2 wants neither to read nor to write. */
+static int h2_done(struct fs_conn *c)
 {
-    return !nghttp2_session_want_read(c->h2) && !nghttp2_session_want_write(c->h2);
+    nghttp2_session *session = h2_of(c)->session;
+
+    return !nghttp2_session_want_read(session) && !nghttp2_session_want_write(session);
 }
 
-void h2_free(struct fs_conn *c)
+/* A request is being answered: a stream is open. */
+static int h2_busy(const struct fs_conn *c)
 {
-    while (c->streams)
-        stream_free(c, c->streams);
-    nghttp2_session_del(c->h2);
-    c->h2 = NULL;
+    return h2_of(c)->streams != NULL;
 }
+
+static void h2_free(struct fs_conn *c)
+{
+    struct fs_h2 *h2 = h2_of(c);
+
+    while (h2->streams)
+        stream_free(c, h2->streams);
+    nghttp2_session_del(h2->session);
+    free(h2);
+    c->pstate = NULL;
+}
+
+const struct fs_proto_ops fs_h2_proto = {
+    .start = h2_start,
+    .input = h2_input,
+    .pull = h2_pull,
+    .done = h2_done,
+    .busy = h2_busy,
+    .free = h2_free,
+};

@@ -8,7 +8,7 @@
  * for (jansson, by default, does not either). */
 #include <string.h>
 
-#include "fedisim.h"
+#include "json_id.h"
 
 #define FS_JSON_MAX_DEPTH 64
 

@@ -8,9 +8,14 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "err.h"
 #include "fedisim.h"
 #include "log.h"
+#include "profile.h"
+#include "server.h"
+#include "stats.h"
+#include "verify.h"
 
 /* Signal flags: the only mutable globals here, as STYLE.md allows. */
 static volatile sig_atomic_t g_stop;

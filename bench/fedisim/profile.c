@@ -9,8 +9,9 @@
 #include <strings.h>
 
 #include "err.h"
-#include "fedisim.h"
 #include "log.h"
+#include "profile.h"
+#include "verify.h"
 
 static void profile_defaults(struct fs_profile *p)
 {

@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "err.h"
-#include "fedisim.h"
 #include "log.h"
+#include "profile.h"
+#include "stats.h"
+#include "verify.h"
 
 /* ---- hashing ---- */
 

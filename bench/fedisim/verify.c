@@ -2,8 +2,9 @@
  * either draft-cavage-http-signatures-12 (Date, Digest (RFC 3230 SHA-256), Signature) or
  * RFC 9421 HTTP Message Signatures (Signature-Input, Signature, Content-Digest (RFC 9530),
  * created/expires or Date).
- * Deliberately shares no code with engine/sign.c: a bug there must not be mirrored here. */
+ * Deliberately shares no code with engine/sign/: a bug there must not be mirrored here. */
 #include <errno.h>
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
@@ -14,8 +15,9 @@
 #include <strings.h>
 
 #include "err.h"
-#include "fedisim.h"
 #include "log.h"
+#include "req.h"
+#include "verify.h"
 
 #define SIGNING_STRING_MAX 8192
 

@@ -10,8 +10,8 @@ struct hd_loop {
     struct io_uring ring;
     uint64_t now_ms;
     size_t pending;
-    struct hd_timer **heap;
-    size_t heap_len, heap_cap;
+    struct hd_timer *timers; /* root of the pairing heap of armed timers, or NULL */
+    uint64_t timer_seq;      /* next hd_timer.seq */
 };
 
 static uint64_t clock_ms(void)
@@ -49,7 +49,6 @@ void hd_loop_free(struct hd_loop *loop)
     if (!loop)
         return;
     io_uring_queue_exit(&loop->ring);
-    free(loop->heap);
     free(loop);
 }
 
@@ -154,91 +153,116 @@ int hd_loop_cancel(struct hd_loop *loop, struct hd_loop_op *op)
     return 0;
 }
 
-/* ---- timers: a binary min-heap of pointers, each timer knows its index ---- */
+/* ---- timers: an intrusive pairing heap (Fredman, Sedgewick, Sleator, Tarjan 1986) ----
+ *
+ * Each node links to its first child, its next sibling and back to its previous sibling (or,
+ * for a first child, to its parent), so any node can be cut out in O(1) and the heap needs
+ * no memory of its own. Insert melds the new node with the root; taking the root out merges
+ * its children in two passes (pairs left to right, then the pairs right to left), which is
+ * what makes delete O(log n) amortized. Both passes are loops: no recursion depth to bound. */
 
-static void heap_swap(struct hd_loop *loop, size_t a, size_t b)
+/* a fires before b: earlier due time, then armed earlier. */
+static int timer_before(const struct hd_timer *a, const struct hd_timer *b)
 {
-    struct hd_timer *t = loop->heap[a];
-    loop->heap[a] = loop->heap[b];
-    loop->heap[b] = t;
-    loop->heap[a]->heap_idx = a;
-    loop->heap[b]->heap_idx = b;
+    return a->due_ms < b->due_ms || (a->due_ms == b->due_ms && a->seq < b->seq);
 }
 
-static void heap_up(struct hd_loop *loop, size_t i)
+/* Melds two heap roots (next and prev NULL on both) and returns the new root. */
+static struct hd_timer *timer_meld(struct hd_timer *a, struct hd_timer *b)
 {
-    while (i > 0) {
-        size_t p = (i - 1) / 2;
-        if (loop->heap[p]->due_ms <= loop->heap[i]->due_ms)
-            break;
-        heap_swap(loop, p, i);
-        i = p;
+    if (timer_before(b, a)) {
+        struct hd_timer *t = a;
+        a = b;
+        b = t;
     }
+    b->prev = a;
+    b->next = a->child;
+    if (a->child)
+        a->child->prev = b;
+    a->child = b;
+    return a;
 }
 
-static void heap_down(struct hd_loop *loop, size_t i)
+/* Merges a sibling list into one heap and returns its root (NULL for an empty list). */
+static struct hd_timer *timer_merge_pairs(struct hd_timer *first)
 {
-    for (;;) {
-        size_t l = 2 * i + 1, r = l + 1, m = i;
-        if (l < loop->heap_len && loop->heap[l]->due_ms < loop->heap[m]->due_ms)
-            m = l;
-        if (r < loop->heap_len && loop->heap[r]->due_ms < loop->heap[m]->due_ms)
-            m = r;
-        if (m == i)
-            break;
-        heap_swap(loop, i, m);
-        i = m;
+    struct hd_timer *pairs = NULL, *root = NULL;
+
+    /* Left to right: meld the siblings two by two, stacking the results on `pairs` (linked
+     * through next, so the last pair is on top). */
+    while (first) {
+        struct hd_timer *a = first, *b = a->next;
+        a->prev = a->next = NULL;
+        if (b) {
+            first = b->next;
+            b->prev = b->next = NULL;
+            a = timer_meld(a, b);
+        } else {
+            first = NULL;
+        }
+        a->next = pairs;
+        pairs = a;
     }
+    /* Right to left: meld each pair into the result. */
+    while (pairs) {
+        struct hd_timer *a = pairs;
+        pairs = a->next;
+        a->next = NULL;
+        root = root ? timer_meld(root, a) : a;
+    }
+    return root;
 }
 
 void hd_timer_init(struct hd_timer *t, hd_timer_cb cb)
 {
-    t->due_ms = 0;
-    t->heap_idx = (size_t)-1;
+    memset(t, 0, sizeof(*t));
     t->cb = cb;
 }
 
 void hd_timer_disarm(struct hd_loop *loop, struct hd_timer *t)
 {
-    size_t i = t->heap_idx;
-    if (i == (size_t)-1)
+    struct hd_timer *sub;
+
+    if (!t->armed)
         return;
-    loop->heap_len--;
-    if (i != loop->heap_len) {
-        loop->heap[i] = loop->heap[loop->heap_len];
-        loop->heap[i]->heap_idx = i;
-        heap_up(loop, i);
-        heap_down(loop, loop->heap[i]->heap_idx);
+    if (t == loop->timers) {
+        loop->timers = timer_merge_pairs(t->child);
+    } else {
+        /* Cut t (with its subtree) out of its sibling list, then meld its children back. */
+        if (t->prev->child == t)
+            t->prev->child = t->next;
+        else
+            t->prev->next = t->next;
+        if (t->next)
+            t->next->prev = t->prev;
+        sub = timer_merge_pairs(t->child);
+        if (sub)
+            loop->timers = timer_meld(loop->timers, sub);
     }
-    t->heap_idx = (size_t)-1;
+    t->child = t->next = t->prev = NULL;
+    t->armed = 0;
 }
 
-int hd_timer_arm(struct hd_loop *loop, struct hd_timer *t, uint64_t due_ms)
+void hd_timer_arm(struct hd_loop *loop, struct hd_timer *t, uint64_t due_ms)
 {
-    if (t->heap_idx != (size_t)-1)
-        hd_timer_disarm(loop, t);
-    if (loop->heap_len == loop->heap_cap) {
-        size_t cap = loop->heap_cap ? loop->heap_cap * 2 : 64;
-        struct hd_timer **h = realloc(loop->heap, cap * sizeof(*h));
-        if (!h)
-            return -ENOMEM;
-        loop->heap = h;
-        loop->heap_cap = cap;
-    }
+    hd_timer_disarm(loop, t);
     t->due_ms = due_ms;
-    t->heap_idx = loop->heap_len;
-    loop->heap[loop->heap_len++] = t;
-    heap_up(loop, t->heap_idx);
-    return 0;
+    t->seq = loop->timer_seq++;
+    t->child = t->next = t->prev = NULL;
+    t->armed = 1;
+    loop->timers = loop->timers ? timer_meld(loop->timers, t) : t;
 }
 
 static int run_timers(struct hd_loop *loop)
 {
     int n = 0;
-    /* Bounded: timers re-armed for "now" inside a callback run on the next iteration. */
-    size_t budget = loop->heap_len;
-    while (loop->heap_len > 0 && budget-- > 0 && loop->heap[0]->due_ms <= loop->now_ms) {
-        struct hd_timer *t = loop->heap[0];
+    /* Only timers armed before this point: one armed (or re-armed for "now") by a timer
+     * callback fires on the next turn, so a callback cannot keep this loop going. Stopping at
+     * the first such timer keeps the order: nothing due after it fires before it. */
+    uint64_t seq_end = loop->timer_seq;
+    while (loop->timers && loop->timers->seq < seq_end &&
+           loop->timers->due_ms <= loop->now_ms) {
+        struct hd_timer *t = loop->timers;
         hd_timer_disarm(loop, t);
         t->cb(t);
         n++;
@@ -255,8 +279,8 @@ int hd_loop_run_once(struct hd_loop *loop, unsigned timeout_ms)
     int rv, n = 0;
 
     loop->now_ms = clock_ms();
-    if (loop->heap_len > 0) {
-        uint64_t due = loop->heap[0]->due_ms;
+    if (loop->timers) {
+        uint64_t due = loop->timers->due_ms;
         wait = due <= loop->now_ms ? 0 : (due - loop->now_ms < wait ? due - loop->now_ms : wait);
     }
     if (wait == 0) {

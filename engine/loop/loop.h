@@ -30,11 +30,21 @@ struct hd_loop_op {
 struct hd_timer;
 typedef void (*hd_timer_cb)(struct hd_timer *t);
 
-/* A timer embedded in its owner. Initialise with hd_timer_init before use. */
+/* A timer embedded in its owner. Initialise with hd_timer_init before use.
+ *
+ * The loop keeps armed timers in an intrusive pairing heap whose links live here, in the
+ * timer itself: arming never allocates and cannot fail. Timers fire in order of due time,
+ * and timers due at the same millisecond in the order they were armed. Arm is O(1), disarm
+ * and firing are O(log n) amortized. The fields are the loop's; read them only through the
+ * functions below. */
 struct hd_timer {
-    uint64_t due_ms;   /* monotonic ms (hd_loop_now_ms clock) */
-    size_t heap_idx;   /* (size_t)-1 when not armed */
+    uint64_t due_ms;        /* monotonic ms (hd_loop_now_ms clock) */
+    uint64_t seq;           /* arm order, breaks ties between equal due times */
+    struct hd_timer *child; /* first child in the heap */
+    struct hd_timer *next;  /* next sibling */
+    struct hd_timer *prev;  /* previous sibling, or the parent of a first child */
     hd_timer_cb cb;
+    int armed;
 };
 
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
@@ -65,13 +75,15 @@ int hd_loop_close(struct hd_loop *loop, struct hd_loop_op *op, int fd);
 int hd_loop_cancel(struct hd_loop *loop, struct hd_loop_op *op);
 
 void hd_timer_init(struct hd_timer *t, hd_timer_cb cb);
-/* Arms (or re-arms) t to fire at due_ms. Returns 0 or -ENOMEM. */
-int hd_timer_arm(struct hd_loop *loop, struct hd_timer *t, uint64_t due_ms);
+/* Arms (or re-arms) t to fire once at due_ms; a re-armed timer counts as armed last. Never
+ * fails: the timer carries its own links. A due_ms already past fires at the next
+ * hd_loop_run_once. t must stay alive (or be disarmed) until it fires. */
+void hd_timer_arm(struct hd_loop *loop, struct hd_timer *t, uint64_t due_ms);
 /* Disarms t; no-op if not armed. */
 void hd_timer_disarm(struct hd_loop *loop, struct hd_timer *t);
 static inline int hd_timer_armed(const struct hd_timer *t)
 {
-    return t->heap_idx != (size_t)-1;
+    return t->armed;
 }
 
 /* Submits queued SQEs, waits up to timeout_ms (or until the next timer is due, whichever

@@ -1,9 +1,11 @@
 /* One client connection: DNS -> address guard -> TCP connect (each address in order) ->
  * TLS (wolfSSL on memory buffers) or h2c probe -> HTTP/2 or HTTP/1.1. All socket I/O goes
- * through the loop; at most one recv and one send are in flight.
+ * through the loop; at most one recv and one send are in flight. The owner hears of it through
+ * env->ops (conn.h).
  *
  * Lifetime: hd_conn_close marks CLOSING, cancels what is in flight and, once the last op has
  * completed (nops == 0), queues an async close of the fd; its completion frees the object.
+ * When the ring cannot take the close, the object waits on env->dead for hd_conn_reap.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -20,18 +22,51 @@
 #include "h2.h"
 #include "h1.h"
 #include "log.h"
+#include "rq.h"
 #include "tls.h"
 
-static void start_recv(struct hd_http_conn *conn);
-static void try_next_addr(struct hd_http_conn *conn);
-static void maybe_release(struct hd_http_conn *conn);
+static void start_recv(struct hd_conn *conn);
+static void try_next_addr(struct hd_conn *conn);
+static void maybe_release(struct hd_conn *conn);
 
-static struct hd_loop *loop_of(const struct hd_http_conn *conn)
+static struct hd_loop *loop_of(const struct hd_conn *conn)
 {
-    return conn->client->loop;
+    return conn->env->loop;
 }
 
-static void arm(struct hd_http_conn *conn, enum hd_conn_timer kind, unsigned ms)
+static const struct hd_http_opts *opts_of(const struct hd_conn *conn)
+{
+    return conn->env->opts;
+}
+
+/* ---- shared state ---- */
+
+int hd_conn_env_init(struct hd_conn_env *env, struct hd_loop *loop,
+                     const struct hd_http_opts *opts, struct hd_tls_ctx *tls_ctx,
+                     const struct hd_conn_ops *ops, void *user_data)
+{
+    memset(env, 0, sizeof(*env));
+    env->pbuf = malloc(HD_CONN_PBUF);
+    if (!env->pbuf)
+        return -ENOMEM;
+    env->loop = loop;
+    env->opts = opts;
+    env->tls_ctx = tls_ctx;
+    env->ops = ops;
+    env->user_data = user_data;
+    return 0;
+}
+
+void hd_conn_env_fini(struct hd_conn_env *env)
+{
+    hd_conn_reap(env);
+    while (env->wbuf_pool_n > 0)
+        free(env->wbuf_pool[--env->wbuf_pool_n]);
+    free(env->pbuf);
+    env->pbuf = NULL;
+}
+
+static void arm(struct hd_conn *conn, enum hd_conn_timer kind, unsigned ms)
 {
     conn->timer_kind = kind;
     if (ms)
@@ -40,7 +75,7 @@ static void arm(struct hd_http_conn *conn, enum hd_conn_timer kind, unsigned ms)
         hd_timer_disarm(loop_of(conn), &conn->timer);
 }
 
-static void disarm(struct hd_http_conn *conn)
+static void disarm(struct hd_conn *conn)
 {
     conn->timer_kind = HD_CT_NONE;
     hd_timer_disarm(loop_of(conn), &conn->timer);
@@ -49,11 +84,11 @@ static void disarm(struct hd_http_conn *conn)
 /* ---- send buffer ----
  * A connection holds a send buffer only while it has output: most connections of a large
  * fan-out sit idle waiting for answers, and 64 KiB each would add up. Buffers go back to a
- * small per-client pool, so steady traffic allocates nothing. */
+ * small pool in the env (one per client), so steady traffic allocates nothing. */
 
-static int wbuf_get(struct hd_http_conn *conn)
+static int wbuf_get(struct hd_conn *conn)
 {
-    struct hd_http_client *c = conn->client;
+    struct hd_conn_env *c = conn->env;
 
     if (conn->wbuf)
         return 0;
@@ -62,9 +97,9 @@ static int wbuf_get(struct hd_http_conn *conn)
     return conn->wbuf ? 0 : -ENOMEM;
 }
 
-static void wbuf_put(struct hd_http_conn *conn)
+static void wbuf_put(struct hd_conn *conn)
 {
-    struct hd_http_client *c = conn->client;
+    struct hd_conn_env *c = conn->env;
 
     if (!conn->wbuf || conn->send_busy || conn->wlen > conn->woff)
         return;
@@ -76,7 +111,8 @@ static void wbuf_put(struct hd_http_conn *conn)
     conn->woff = conn->wlen = 0;
 }
 
-size_t hd_conn_room(struct hd_http_conn *conn)
+/* Free plaintext space in the send buffer (after TLS overhead), compacting when possible. */
+static size_t conn_room(struct hd_conn *conn)
 {
     size_t room;
 
@@ -95,7 +131,7 @@ size_t hd_conn_room(struct hd_http_conn *conn)
     return room;
 }
 
-static int append(struct hd_http_conn *conn, const uint8_t *data, size_t n)
+static int append(struct hd_conn *conn, const uint8_t *data, size_t n)
 {
     if (wbuf_get(conn) != 0 || n > HD_CONN_WBUF - conn->wlen)
         return -1;
@@ -106,14 +142,15 @@ static int append(struct hd_http_conn *conn, const uint8_t *data, size_t n)
 
 static int tls_sink(const uint8_t *data, size_t n, void *user_data)
 {
-    struct hd_http_conn *conn = user_data;
+    struct hd_conn *conn = user_data;
 
     if (!conn->wbuf || n > HD_CONN_WBUF - conn->wlen)
-        hd_conn_room(conn); /* gets a buffer, compacts when no send is in flight */
+        conn_room(conn); /* gets a buffer, compacts when no send is in flight */
     return append(conn, data, n);
 }
 
-int hd_conn_write(struct hd_http_conn *conn, const uint8_t *data, size_t n)
+/* Appends plaintext (encrypting when TLS). Caller checked conn_room. Returns 0 or err. */
+static int conn_write(struct hd_conn *conn, const uint8_t *data, size_t n)
 {
     if (conn->tls)
         return hd_tls_write(conn->tls, data, n);
@@ -122,20 +159,20 @@ int hd_conn_write(struct hd_http_conn *conn, const uint8_t *data, size_t n)
 
 /* ---- HTTP/1.1 request output ---- */
 
-static int h1_pump(struct hd_http_conn *conn)
+static int h1_pump(struct hd_conn *conn)
 {
     struct hd_http_rq *rq = conn->h1_rq;
     int rv;
 
     while (rq && rq->body_off < rq->req.body_len) {
-        size_t room = hd_conn_room(conn), n = rq->req.body_len - rq->body_off;
+        size_t room = conn_room(conn), n = rq->req.body_len - rq->body_off;
         if (room < 1024 && room < n)
             break;
         if (n > room)
             n = room;
         if (n > 16384)
             n = 16384;
-        rv = hd_conn_write(conn, rq->req.body + rq->body_off, n);
+        rv = conn_write(conn, rq->req.body + rq->body_off, n);
         if (rv != 0)
             return rv;
         rq->body_off += n;
@@ -145,7 +182,7 @@ static int h1_pump(struct hd_http_conn *conn)
 
 static void on_send(struct hd_loop_op *op, int res);
 
-void hd_conn_flush(struct hd_http_conn *conn)
+void hd_conn_flush(struct hd_conn *conn)
 {
     int rv = 0;
 
@@ -153,7 +190,7 @@ void hd_conn_flush(struct hd_http_conn *conn)
         return;
     if (conn->state == HD_CONN_OPEN || conn->state == HD_CONN_H2C_PROBE) {
         if (conn->h2)
-            rv = hd_h2_pull(conn);
+            rv = hd_h2_pull(conn->h2);
         else if (conn->proto == 1)
             rv = h1_pump(conn);
         if (rv != 0) {
@@ -182,7 +219,7 @@ void hd_conn_flush(struct hd_http_conn *conn)
 
 static void on_send(struct hd_loop_op *op, int res)
 {
-    struct hd_http_conn *conn = container_of(op, struct hd_http_conn, send_op);
+    struct hd_conn *conn = container_of(op, struct hd_conn, send_op);
 
     conn->nops--;
     conn->send_busy = 0;
@@ -208,11 +245,12 @@ static void on_timer(struct hd_timer *t);
 static void on_connect(struct hd_loop_op *op, int res);
 static void on_recv(struct hd_loop_op *op, int res);
 static void on_close(struct hd_loop_op *op, int res);
+static void conn_free(struct hd_conn *conn);
 static void on_dns(int err, const struct sockaddr_storage *addrs, size_t naddrs, void *ud);
 
-int hd_conn_open(struct hd_http_client *c, struct hd_http_origin *o)
+int hd_conn_open(struct hd_conn_env *env, struct hd_conn_peer *peer)
 {
-    struct hd_http_conn *conn = calloc(1, sizeof(*conn));
+    struct hd_conn *conn = calloc(1, sizeof(*conn));
     int rv;
 
     if (!conn)
@@ -222,8 +260,8 @@ int hd_conn_open(struct hd_http_client *c, struct hd_http_origin *o)
         free(conn);
         return -ENOMEM;
     }
-    conn->client = c;
-    conn->origin = o;
+    conn->env = env;
+    conn->peer = peer;
     conn->fd = -1;
     conn->state = HD_CONN_RESOLVING;
     conn->connect_op.cb = on_connect;
@@ -231,15 +269,15 @@ int hd_conn_open(struct hd_http_client *c, struct hd_http_origin *o)
     conn->recv_op.cb = on_recv;
     conn->close_op.cb = on_close;
     hd_timer_init(&conn->timer, on_timer);
-    conn->onext = o->conns;
-    if (o->conns)
-        o->conns->oprev = conn;
-    o->conns = conn;
-    o->nlive++;
-    c->nconns++;
-    c->stats.conns_opened++;
+    conn->onext = peer->conns;
+    if (peer->conns)
+        peer->conns->oprev = conn;
+    peer->conns = conn;
+    peer->nlive++;
+    env->nconns++;
+    env->stats.conns_opened++;
     conn->nops++; /* the DNS callback */
-    rv = hd_dns_resolve(c->opts.dns, o->host, o->port, on_dns, conn);
+    rv = hd_dns_resolve(env->opts->dns, peer->host, peer->port, on_dns, conn);
     if (rv != 0) {
         conn->nops--;
         hd_conn_close(conn, rv);
@@ -249,7 +287,7 @@ int hd_conn_open(struct hd_http_client *c, struct hd_http_origin *o)
 
 static void on_dns(int err, const struct sockaddr_storage *addrs, size_t naddrs, void *ud)
 {
-    struct hd_http_conn *conn = ud;
+    struct hd_conn *conn = ud;
 
     conn->nops--;
     if (conn->state == HD_CONN_CLOSING) {
@@ -275,9 +313,9 @@ static socklen_t sa_len(const struct sockaddr_storage *ss)
     return ss->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
 }
 
-static void try_next_addr(struct hd_http_conn *conn)
+static void try_next_addr(struct hd_conn *conn)
 {
-    struct hd_http_client *c = conn->client;
+    const struct hd_http_opts *opts = opts_of(conn);
 
     while (conn->addr_idx < conn->naddrs) {
         const struct sockaddr_storage *ss = &conn->addrs[conn->addr_idx];
@@ -285,11 +323,11 @@ static void try_next_addr(struct hd_http_conn *conn)
         int rv, one = 1;
 
         /* The guard runs on the very address we dial. */
-        rv = hd_addr_check((const struct sockaddr *)ss, c->opts.allow_private);
+        rv = hd_addr_check((const struct sockaddr *)ss, opts->allow_private);
         if (rv != 0) {
             HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"address refused\" host=%s addr=%s",
-                   conn->origin->host, hd_addr_format((const struct sockaddr *)ss, abuf,
-                                                      sizeof(abuf)));
+                   conn->peer->host,
+                   hd_addr_format((const struct sockaddr *)ss, abuf, sizeof(abuf)));
             conn->last_err = rv;
             conn->addr_idx++;
             continue;
@@ -312,20 +350,77 @@ static void try_next_addr(struct hd_http_conn *conn)
         conn->nops++;
         conn->connect_busy = 1;
         conn->timed_out = 0;
-        arm(conn, HD_CT_CONNECT, c->opts.connect_timeout_ms);
+        arm(conn, HD_CT_CONNECT, opts->connect_timeout_ms);
         return;
     }
     hd_conn_close(conn, conn->last_err);
 }
 
-static void established(struct hd_http_conn *conn, int proto)
+/* ---- HTTP/2: the session's callbacks ---- */
+
+static size_t h2_send_room(void *user_data)
 {
-    struct hd_http_client *c = conn->client;
+    return conn_room(user_data);
+}
+
+static int h2_send(const uint8_t *data, size_t n, void *user_data)
+{
+    return conn_write(user_data, data, n);
+}
+
+static void h2_on_stream_close(struct hd_http_rq *rq, int err, int refused, void *user_data)
+{
+    struct hd_conn *conn = user_data;
+    struct hd_conn_env *env = conn->env;
+
+    if (conn->state == HD_CONN_CLOSING)
+        return; /* hd_conn_close hands the streams back itself */
+    if (refused)
+        env->ops->rq_lost(rq, err, 0, env->user_data);
+    else
+        env->ops->rq_done(rq, err, env->user_data);
+    env->ops->on_available(conn, env->user_data);
+}
+
+static void h2_on_settings(void *user_data)
+{
+    struct hd_conn *conn = user_data;
+
+    if (conn->state == HD_CONN_OPEN)
+        conn->env->ops->on_available(conn, conn->env->user_data);
+}
+
+static void h2_on_goaway(void *user_data)
+{
+    struct hd_conn *conn = user_data;
+
+    conn->draining = 1;
+    conn->env->stats.goaways++;
+    conn->env->ops->on_available(conn, conn->env->user_data);
+}
+
+static const struct hd_h2_callbacks h2_callbacks = {
+    .send_room = h2_send_room,
+    .send = h2_send,
+    .on_stream_close = h2_on_stream_close,
+    .on_settings = h2_on_settings,
+    .on_goaway = h2_on_goaway,
+};
+
+static int h2_start(struct hd_conn *conn)
+{
+    return hd_h2_new(&conn->h2, conn->peer->host, conn->peer->tls,
+                     opts_of(conn)->max_header_bytes, &h2_callbacks, conn);
+}
+
+static void established(struct hd_conn *conn, int proto)
+{
+    struct hd_conn_env *env = conn->env;
 
     disarm(conn);
     conn->proto = proto;
     if (proto == 2 && !conn->h2) {
-        int rv = hd_h2_new(conn);
+        int rv = h2_start(conn);
         if (rv != 0) {
             hd_conn_close(conn, rv);
             return;
@@ -340,20 +435,20 @@ static void established(struct hd_http_conn *conn, int proto)
     }
     conn->state = HD_CONN_OPEN;
     if (proto == 2)
-        c->stats.conns_h2++;
+        env->stats.conns_h2++;
     else
-        c->stats.conns_h1++;
+        env->stats.conns_h1++;
     HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"connected\" host=%s port=%u proto=%d",
-           conn->origin->host, conn->origin->port, proto);
-    hd_http_conn_ready(conn);
+           conn->peer->host, conn->peer->port, proto);
+    env->ops->on_open(conn, env->user_data);
     if (conn->state == HD_CONN_OPEN)
         hd_conn_update_idle(conn);
 }
 
 static void on_connect(struct hd_loop_op *op, int res)
 {
-    struct hd_http_conn *conn = container_of(op, struct hd_http_conn, connect_op);
-    struct hd_http_client *c = conn->client;
+    struct hd_conn *conn = container_of(op, struct hd_conn, connect_op);
+    struct hd_conn_env *env = conn->env;
     int rv;
 
     conn->nops--;
@@ -365,7 +460,7 @@ static void on_connect(struct hd_loop_op *op, int res)
     disarm(conn);
     if (res < 0) {
         conn->last_err = conn->timed_out ? HD_ERR_TIMEOUT_CONNECT : HD_ERR_CONNECT;
-        HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"connect failed\" host=%s err=%d", conn->origin->host,
+        HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"connect failed\" host=%s err=%d", conn->peer->host,
                res);
         hd_loop_close(loop_of(conn), NULL, conn->fd);
         conn->fd = -1;
@@ -373,30 +468,30 @@ static void on_connect(struct hd_loop_op *op, int res)
         try_next_addr(conn);
         return;
     }
-    if (conn->origin->tls) {
-        rv = hd_tls_new(&conn->tls, c->tls_ctx, conn->origin->host, tls_sink, conn);
+    if (conn->peer->tls) {
+        rv = hd_tls_new(&conn->tls, env->tls_ctx, conn->peer->host, tls_sink, conn);
         if (rv != 0) {
             hd_conn_close(conn, rv);
             return;
         }
-        hd_tls_set_session(conn->tls, conn->origin->tls_session);
+        hd_tls_set_session(conn->tls, conn->peer->tls_session);
         conn->state = HD_CONN_TLS;
-        arm(conn, HD_CT_TLS, c->opts.tls_timeout_ms);
+        arm(conn, HD_CT_TLS, env->opts->tls_timeout_ms);
         rv = hd_tls_handshake(conn->tls);
         if (rv < 0) {
             hd_conn_close(conn, rv);
             return;
         }
-    } else if (conn->origin->version != 1) {
+    } else if (conn->peer->version != 1) {
         /* h2c with prior knowledge: preface + SETTINGS, then wait for the server's first
          * frame before putting any request on it. */
-        rv = hd_h2_new(conn);
+        rv = h2_start(conn);
         if (rv != 0) {
             hd_conn_close(conn, rv);
             return;
         }
         conn->state = HD_CONN_H2C_PROBE;
-        arm(conn, HD_CT_PROBE, c->opts.tls_timeout_ms);
+        arm(conn, HD_CT_PROBE, env->opts->tls_timeout_ms);
     } else {
         established(conn, 1);
     }
@@ -406,7 +501,7 @@ static void on_connect(struct hd_loop_op *op, int res)
     }
 }
 
-static void start_recv(struct hd_http_conn *conn)
+static void start_recv(struct hd_conn *conn)
 {
     if (conn->recv_busy || conn->state == HD_CONN_CLOSING)
         return;
@@ -419,11 +514,11 @@ static void start_recv(struct hd_http_conn *conn)
 }
 
 /* h2c refused (garbage, an HTTP/1.x answer, EOF): this origin speaks HTTP/1.1. */
-static void h2c_fallback(struct hd_http_conn *conn)
+static void h2c_fallback(struct hd_conn *conn)
 {
     HD_LOG(HD_LOG_INFO, "conn", "msg=\"h2c refused, using HTTP/1.1\" host=%s port=%u",
-           conn->origin->host, conn->origin->port);
-    conn->origin->version = 1;
+           conn->peer->host, conn->peer->port);
+    conn->peer->version = 1;
     hd_conn_close(conn, 0);
 }
 
@@ -432,20 +527,25 @@ static void h2c_fallback(struct hd_http_conn *conn)
 static int h1_on_header(const char *name, size_t nlen, const char *value, size_t vlen,
                         int truncated, void *ud)
 {
-    struct hd_http_conn *conn = ud;
+    struct hd_conn *conn = ud;
     if (!conn->h1_rq || truncated)
         return 0;
-    return hd_http_rq_header(conn->h1_rq, name, nlen, value, vlen);
+    return hd_rq_header(conn->h1_rq, name, nlen, value, vlen);
 }
 
 static void h1_on_body(const uint8_t *data, size_t len, void *ud)
 {
-    struct hd_http_conn *conn = ud;
+    struct hd_conn *conn = ud;
     if (conn->h1_rq)
-        hd_http_rq_body(conn->h1_rq, data, len);
+        hd_rq_body(conn->h1_rq, data, len);
 }
 
-static void h1_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
+static void rq_done(struct hd_conn *conn, struct hd_http_rq *rq, int err)
+{
+    conn->env->ops->rq_done(rq, err, conn->env->user_data);
+}
+
+static void h1_input(struct hd_conn *conn, const uint8_t *data, size_t len)
 {
     struct hd_http_rq *rq = conn->h1_rq;
     size_t used = 0;
@@ -459,23 +559,23 @@ static void h1_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
     if (rv == 0)
         return;
     if (rv < 0) {
-        hd_http_rq_complete(rq, rv);
+        rq_done(conn, rq, rv);
         hd_conn_close(conn, HD_ERR_PROTOCOL);
         return;
     }
     rq->status = conn->h1p->status;
     if (rq->body_off < rq->req.body_len || used < len || !conn->h1p->keep_alive) {
         /* Answered before we finished sending, extra bytes, or Connection: close. */
-        hd_http_rq_complete(rq, 0);
+        rq_done(conn, rq, 0);
         hd_conn_close(conn, 0);
         return;
     }
     conn->nserved++;
-    hd_http_rq_complete(rq, 0);
-    hd_http_conn_available(conn);
+    rq_done(conn, rq, 0);
+    conn->env->ops->on_available(conn, conn->env->user_data);
 }
 
-static void h1_eof(struct hd_http_conn *conn)
+static void h1_eof(struct hd_conn *conn)
 {
     struct hd_http_rq *rq = conn->h1_rq;
 
@@ -483,7 +583,7 @@ static void h1_eof(struct hd_http_conn *conn)
         int rv = hd_h1_parse_eof(conn->h1p);
         if (rv == 1) {
             rq->status = conn->h1p->status;
-            hd_http_rq_complete(rq, 0);
+            rq_done(conn, rq, 0);
         }
     }
     hd_conn_close(conn, HD_ERR_RESET);
@@ -491,7 +591,7 @@ static void h1_eof(struct hd_http_conn *conn)
 
 /* ---- input dispatch ---- */
 
-static void plain_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
+static void plain_input(struct hd_conn *conn, const uint8_t *data, size_t len)
 {
     int rv;
 
@@ -501,7 +601,7 @@ static void plain_input(struct hd_http_conn *conn, const uint8_t *data, size_t l
             h2c_fallback(conn);
             return;
         }
-        rv = hd_h2_recv(conn, data, len);
+        rv = hd_h2_recv(conn->h2, data, len);
         if (rv != 0) {
             h2c_fallback(conn);
             return;
@@ -510,7 +610,7 @@ static void plain_input(struct hd_http_conn *conn, const uint8_t *data, size_t l
         return;
     }
     if (conn->proto == 2) {
-        rv = hd_h2_recv(conn, data, len);
+        rv = hd_h2_recv(conn->h2, data, len);
         if (rv != 0)
             hd_conn_close(conn, rv);
         return;
@@ -518,20 +618,19 @@ static void plain_input(struct hd_http_conn *conn, const uint8_t *data, size_t l
     h1_input(conn, data, len);
 }
 
-/* Keeps the origin's latest resumable session for its next connection. */
-static void save_session(struct hd_http_conn *conn)
+/* Keeps the peer's latest resumable session for its next connection. */
+static void save_session(struct hd_conn *conn)
 {
     struct hd_tls_session *s = hd_tls_take_session(conn->tls);
-
-    struct hd_http_client *c = conn->client;
-    struct hd_http_origin *o = conn->origin;
+    struct hd_conn_env *c = conn->env;
+    struct hd_conn_peer *o = conn->peer;
 
     if (!s)
         return;
     if (!o->tls_session) {
         /* A new holder: make room by dropping the oldest kept session. */
         if (c->sess_n == HD_TLS_SESSIONS_MAX) {
-            struct hd_http_origin *old = c->sess_ring[c->sess_head];
+            struct hd_conn_peer *old = c->sess_ring[c->sess_head];
             c->sess_head = (c->sess_head + 1) % HD_TLS_SESSIONS_MAX;
             c->sess_n--;
             hd_tls_session_free(old->tls_session);
@@ -544,7 +643,7 @@ static void save_session(struct hd_http_conn *conn)
     o->tls_session = s;
 }
 
-static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len)
+static void tls_input(struct hd_conn *conn, const uint8_t *data, size_t len)
 {
     int rv;
 
@@ -558,14 +657,14 @@ static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len
         if (rv == 1)
             return;
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"tls established\" host=%s resumed=%d",
-               conn->origin->host, hd_tls_resumed(conn->tls));
-        conn->client->stats.tls_handshakes++;
-        conn->client->stats.tls_resumed += hd_tls_resumed(conn->tls) != 0;
+               conn->peer->host, hd_tls_resumed(conn->tls));
+        conn->env->stats.tls_handshakes++;
+        conn->env->stats.tls_resumed += hd_tls_resumed(conn->tls) != 0;
         save_session(conn);
         established(conn, hd_tls_alpn_h2(conn->tls) ? 2 : 1);
     }
     while (conn->state == HD_CONN_OPEN) {
-        uint8_t *pbuf = conn->client->pbuf;
+        uint8_t *pbuf = conn->env->pbuf;
         ssize_t n = hd_tls_read(conn->tls, pbuf, HD_CONN_PBUF);
         if (n == 0)
             break;
@@ -588,7 +687,7 @@ static void tls_input(struct hd_http_conn *conn, const uint8_t *data, size_t len
 
 static void on_recv(struct hd_loop_op *op, int res)
 {
-    struct hd_http_conn *conn = container_of(op, struct hd_http_conn, recv_op);
+    struct hd_conn *conn = container_of(op, struct hd_conn, recv_op);
 
     conn->nops--;
     conn->recv_busy = 0;
@@ -621,7 +720,7 @@ static void on_recv(struct hd_loop_op *op, int res)
 
 static void on_timer(struct hd_timer *t)
 {
-    struct hd_http_conn *conn = container_of(t, struct hd_http_conn, timer);
+    struct hd_conn *conn = container_of(t, struct hd_conn, timer);
     enum hd_conn_timer kind = conn->timer_kind;
 
     conn->timer_kind = HD_CT_NONE;
@@ -653,9 +752,9 @@ static void on_timer(struct hd_timer *t)
     }
 }
 
-void hd_conn_update_idle(struct hd_http_conn *conn)
+void hd_conn_update_idle(struct hd_conn *conn)
 {
-    unsigned ms = conn->client->opts.idle_timeout_ms;
+    unsigned ms = opts_of(conn)->idle_timeout_ms;
 
     if (conn->state != HD_CONN_OPEN)
         return;
@@ -668,7 +767,7 @@ void hd_conn_update_idle(struct hd_http_conn *conn)
         arm(conn, HD_CT_IDLE, ms);
 }
 
-int hd_conn_has_room(const struct hd_http_conn *conn)
+int hd_conn_has_room(const struct hd_conn *conn)
 {
     if (conn->state != HD_CONN_OPEN || conn->draining)
         return 0;
@@ -677,9 +776,9 @@ int hd_conn_has_room(const struct hd_http_conn *conn)
     return conn->active.n < hd_conn_max_streams(conn);
 }
 
-unsigned hd_conn_max_streams(const struct hd_http_conn *conn)
+unsigned hd_conn_max_streams(const struct hd_conn *conn)
 {
-    unsigned cap = conn->client->opts.max_streams_per_host, peer;
+    unsigned cap = opts_of(conn)->max_streams_per_host, peer;
 
     if (!conn->h2)
         return 1;
@@ -687,14 +786,14 @@ unsigned hd_conn_max_streams(const struct hd_http_conn *conn)
     return peer < cap ? peer : cap;
 }
 
-int hd_conn_assign(struct hd_http_conn *conn, struct hd_http_rq *rq)
+int hd_conn_assign(struct hd_conn *conn, struct hd_http_rq *rq)
 {
     int rv;
 
     rq->conn = conn;
     if (conn->proto == 2) {
         hd_rq_list_push(&conn->active, rq);
-        rv = hd_h2_submit(conn, rq);
+        rv = hd_h2_submit(conn->h2, rq);
         if (rv != 0) {
             hd_rq_list_remove(&conn->active, rq);
             rq->conn = NULL;
@@ -703,11 +802,11 @@ int hd_conn_assign(struct hd_http_conn *conn, struct hd_http_rq *rq)
     } else {
         uint8_t head[HD_CONN_MAX_HEAD];
         int n = hd_h1_write_head(&rq->req, head, sizeof(head));
-        if (n < 0 || (size_t)n > hd_conn_room(conn)) {
+        if (n < 0 || (size_t)n > conn_room(conn)) {
             rq->conn = NULL;
             return n < 0 ? n : HD_ERR_FULL;
         }
-        rv = hd_conn_write(conn, head, (size_t)n);
+        rv = conn_write(conn, head, (size_t)n);
         if (rv != 0) {
             rq->conn = NULL;
             return rv;
@@ -715,21 +814,30 @@ int hd_conn_assign(struct hd_http_conn *conn, struct hd_http_rq *rq)
         conn->h1_rq = rq;
         rq->sent = 1;
         rq->body_off = 0;
-        hd_h1_parser_init(conn->h1p, conn->client->opts.max_header_bytes,
+        hd_h1_parser_init(conn->h1p, opts_of(conn)->max_header_bytes,
                           strcmp(rq->req.method, "HEAD") == 0, h1_on_header, h1_on_body, conn);
     }
     hd_conn_update_idle(conn);
     return 0;
 }
 
-void hd_conn_abandon(struct hd_http_conn *conn, struct hd_http_rq *rq)
+void hd_conn_detach(struct hd_conn *conn, struct hd_http_rq *rq)
+{
+    if (conn->h1_rq == rq)
+        conn->h1_rq = NULL;
+    else
+        hd_rq_list_remove(&conn->active, rq);
+    rq->conn = NULL;
+}
+
+void hd_conn_abandon(struct hd_conn *conn, struct hd_http_rq *rq)
 {
     if (conn->proto == 2) {
-        hd_h2_cancel(conn, rq);
+        hd_h2_cancel(conn->h2, rq);
         hd_rq_list_remove(&conn->active, rq);
         rq->conn = NULL;
         hd_conn_update_idle(conn);
-        hd_http_conn_available(conn);
+        conn->env->ops->on_available(conn, conn->env->user_data);
         return;
     }
     /* HTTP/1.1 cannot abandon a response and keep the connection. */
@@ -738,8 +846,9 @@ void hd_conn_abandon(struct hd_http_conn *conn, struct hd_http_rq *rq)
     hd_conn_close(conn, HD_ERR_TIMEOUT_RESPONSE);
 }
 
-void hd_conn_close(struct hd_http_conn *conn, int err)
+void hd_conn_close(struct hd_conn *conn, int err)
 {
+    struct hd_conn_env *env = conn->env;
     struct hd_loop *loop = loop_of(conn);
     enum hd_conn_state prev = conn->state;
 
@@ -750,7 +859,7 @@ void hd_conn_close(struct hd_http_conn *conn, int err)
     disarm(conn);
     if (err && err != HD_ERR_CANCELLED)
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"closing\" host=%s port=%u err=\"%s\"",
-               conn->origin->host, conn->origin->port, hd_strerror(err));
+               conn->peer->host, conn->peer->port, hd_strerror(err));
     /* Requests on it: h2 streams know whether their HEADERS left. An h1 request was written,
      * so possibly processed, except on a reused keep-alive connection that closed without a
      * byte of response: that is the server closing an idle connection as we wrote (the
@@ -761,13 +870,14 @@ void hd_conn_close(struct hd_http_conn *conn, int err)
         if (conn->nserved > 0 && conn->h1p->state == HD_H1_STATUS &&
             conn->h1p->header_bytes == 0 && conn->h1p->line_total == 0)
             processed = 0;
-        hd_http_rq_lost(rq, err ? err : HD_ERR_RESET, processed);
+        env->ops->rq_lost(rq, err ? err : HD_ERR_RESET, processed, env->user_data);
     }
     while (conn->active.head) {
         struct hd_http_rq *rq = conn->active.head;
-        hd_http_rq_lost(rq, err ? err : HD_ERR_RESET, rq->sent);
+        env->ops->rq_lost(rq, err ? err : HD_ERR_RESET, rq->sent, env->user_data);
     }
-    hd_http_conn_closed(conn, prev, err);
+    conn->peer->nlive--;
+    env->ops->on_close(conn, prev, err, env->user_data);
     /* A recv on an idle socket would wait forever: cancel; if the ring cannot take the cancel,
      * shutting the socket down completes every op on it just as well. */
     if ((conn->recv_busy && hd_loop_cancel(loop, &conn->recv_op) != 0) ||
@@ -777,9 +887,9 @@ void hd_conn_close(struct hd_http_conn *conn, int err)
     maybe_release(conn);
 }
 
-static void maybe_release(struct hd_http_conn *conn)
+static void maybe_release(struct hd_conn *conn)
 {
-    struct hd_http_client *c = conn->client;
+    struct hd_conn_env *c = conn->env;
 
     if (conn->state != HD_CONN_CLOSING || conn->nops > 0 || conn->released)
         return;
@@ -793,21 +903,30 @@ static void maybe_release(struct hd_http_conn *conn)
     conn->fd = -1;
     conn->dnext = c->dead;
     c->dead = conn;
-    hd_http_kick(c, NULL);
+    c->ops->on_dead(c->user_data);
 }
 
 static void on_close(struct hd_loop_op *op, int res)
 {
-    struct hd_http_conn *conn = container_of(op, struct hd_http_conn, close_op);
+    struct hd_conn *conn = container_of(op, struct hd_conn, close_op);
 
     conn->nops--;
     conn->fd = -1;
-    hd_conn_free(conn);
+    conn_free(conn);
 }
 
-void hd_conn_free(struct hd_http_conn *conn)
+void hd_conn_reap(struct hd_conn_env *env)
 {
-    struct hd_http_origin *o = conn->origin;
+    while (env->dead) {
+        struct hd_conn *conn = env->dead;
+        env->dead = conn->dnext;
+        conn_free(conn);
+    }
+}
+
+static void conn_free(struct hd_conn *conn)
+{
+    struct hd_conn_peer *o = conn->peer;
 
     if (conn->oprev)
         conn->oprev->onext = conn->onext;
@@ -815,7 +934,7 @@ void hd_conn_free(struct hd_http_conn *conn)
         o->conns = conn->onext;
     if (conn->onext)
         conn->onext->oprev = conn->oprev;
-    conn->client->nconns--;
+    conn->env->nconns--;
     hd_timer_disarm(loop_of(conn), &conn->timer);
     hd_h2_free(conn->h2);
     hd_tls_free(conn->tls);

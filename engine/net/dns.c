@@ -198,7 +198,9 @@ static void deliver(hd_dns_cb cb, void *user_data, int err, const struct caddr *
     }
     if (n > HD_DNS_MAX_ADDRS)
         n = HD_DNS_MAX_ADDRS;
-    memset(ss, 0, sizeof(ss)); /* all of it: -O3 cannot see that only ss[0..n) is read */
+    /* All of it, not just n entries: gcc -O3 cannot see that the callback reads only n, and
+     * warns that the rest may be used uninitialised. 2 KiB once per answer. */
+    memset(ss, 0, sizeof(ss));
     for (i = 0; i < n; i++) {
         if (addrs[i].family == AF_INET) {
             struct sockaddr_in *in = (struct sockaddr_in *)&ss[i];
@@ -441,8 +443,7 @@ static void update_ares_timer(struct hd_dns *dns)
     }
     /* Round up: waking a millisecond early would just re-arm for the remainder. */
     ms = (uint64_t)tvp->tv_sec * 1000u + ((uint64_t)tvp->tv_usec + 999u) / 1000u;
-    if (hd_timer_arm(dns->loop, &dns->ares_timer, hd_loop_update_now(dns->loop) + ms) != 0)
-        HD_LOG(HD_LOG_WARN, "dns", "msg=\"cannot arm c-ares timer\"");
+    hd_timer_arm(dns->loop, &dns->ares_timer, hd_loop_update_now(dns->loop) + ms);
 }
 
 static void on_ares_timer(struct hd_timer *t)
@@ -721,10 +722,7 @@ static int start_query(struct hd_dns *dns, const char *name, unsigned h, struct 
     q->waiters = wt;
     q->wtail = &wt->next;
     hd_timer_init(&q->deadline, on_query_deadline);
-    if (hd_timer_arm(dns->loop, &q->deadline, hd_loop_now_ms(dns->loop) + dns->opts.timeout_ms)) {
-        free(q);
-        return -ENOMEM;
-    }
+    hd_timer_arm(dns->loop, &q->deadline, hd_loop_now_ms(dns->loop) + dns->opts.timeout_ms);
     q->hnext = dns->queries[h % HD_DNS_QBUCKETS];
     dns->queries[h % HD_DNS_QBUCKETS] = q;
     memset(&hints, 0, sizeof(hints));

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "http.h"
+#include "http_types.h"
 
 #define HD_H1_LINE_MAX 2048 /* longer header lines are counted but only this prefix is kept */
 

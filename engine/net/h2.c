@@ -7,14 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "conn.h"
 #include "err.h"
 #include "h2.h"
 #include "log.h"
+#include "rq.h"
 
 struct hd_h2 {
     nghttp2_session *session;
-    struct hd_http_conn *conn;
+    const struct hd_h2_callbacks *cbs;
+    void *user_data;
+    const char *host;
+    size_t max_header_bytes;
+    int tls;
     int got_settings;
 };
 
@@ -26,6 +30,7 @@ static struct hd_http_rq *stream_rq(nghttp2_session *s, int32_t id)
 static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8_t *name,
                      size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *ud)
 {
+    struct hd_h2 *h2 = ud;
     struct hd_http_rq *rq;
 
     if (frame->hd.type != NGHTTP2_HEADERS)
@@ -34,7 +39,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
     if (!rq)
         return 0;
     rq->hdr_bytes += nlen + vlen + 32; /* RFC 9113 6.5.2 accounting */
-    if (rq->hdr_bytes > rq->client->opts.max_header_bytes) {
+    if (rq->hdr_bytes > h2->max_header_bytes) {
         rq->error = HD_ERR_TOO_LARGE;
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets this stream only */
     }
@@ -47,7 +52,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *frame, const uint8
         rq->status = st;
         return 0;
     }
-    return hd_http_rq_header(rq, (const char *)name, nlen, (const char *)value, vlen);
+    return hd_rq_header(rq, (const char *)name, nlen, (const char *)value, vlen);
 }
 
 static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
@@ -55,7 +60,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t stream_id,
 {
     struct hd_http_rq *rq = stream_rq(s, stream_id);
     if (rq)
-        hd_http_rq_body(rq, data, len);
+        hd_rq_body(rq, data, len);
     return 0;
 }
 
@@ -77,18 +82,15 @@ static int on_frame_recv(nghttp2_session *s, const nghttp2_frame *frame, void *u
     case NGHTTP2_SETTINGS:
         if (!(frame->hd.flags & NGHTTP2_FLAG_ACK)) {
             h2->got_settings = 1;
-            if (h2->conn->state == HD_CONN_OPEN)
-                hd_http_conn_available(h2->conn);
+            h2->cbs->on_settings(h2->user_data);
         }
         break;
     case NGHTTP2_GOAWAY:
         /* Streams above last_stream_id are closed by nghttp2 with REFUSED_STREAM and
          * retried; the rest may finish. No new streams here. */
-        h2->conn->draining = 1;
-        h2->conn->client->stats.goaways++;
-        HD_LOG(HD_LOG_DEBUG, "h2", "msg=\"GOAWAY\" host=%s last_stream=%d code=%u",
-               h2->conn->origin->host, frame->goaway.last_stream_id, frame->goaway.error_code);
-        hd_http_kick(h2->conn->client, h2->conn->origin);
+        HD_LOG(HD_LOG_DEBUG, "h2", "msg=\"GOAWAY\" host=%s last_stream=%d code=%u", h2->host,
+               frame->goaway.last_stream_id, frame->goaway.error_code);
+        h2->cbs->on_goaway(h2->user_data);
         break;
     default:
         break;
@@ -100,18 +102,18 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
 {
     struct hd_h2 *h2 = ud;
     struct hd_http_rq *rq = stream_rq(s, stream_id);
+    int err, refused = 0;
 
     if (!rq)
         return 0;
     nghttp2_session_set_stream_user_data(s, stream_id, NULL);
-    if (h2->conn->state == HD_CONN_CLOSING)
-        return 0;
     if (error_code == NGHTTP2_NO_ERROR && rq->status >= 200 && !rq->error) {
-        hd_http_rq_complete(rq, 0);
+        err = 0;
     } else if (error_code == NGHTTP2_REFUSED_STREAM) {
-        hd_http_rq_lost(rq, HD_ERR_REFUSED_STREAM, 0);
+        err = HD_ERR_REFUSED_STREAM;
+        refused = 1;
     } else if (rq->error) {
-        hd_http_rq_complete(rq, rq->error);
+        err = rq->error;
     } else {
         /* Errors nghttp2 raises on the peer's frames (or the peer's own protocol-error
          * RST_STREAM) are protocol errors; the rest (CANCEL, INTERNAL_ERROR, ...) resets. */
@@ -119,9 +121,9 @@ static int on_stream_close(nghttp2_session *s, int32_t stream_id, uint32_t error
                     error_code == NGHTTP2_COMPRESSION_ERROR ||
                     error_code == NGHTTP2_FLOW_CONTROL_ERROR ||
                     error_code == NGHTTP2_FRAME_SIZE_ERROR;
-        hd_http_rq_complete(rq, proto ? HD_ERR_PROTOCOL : HD_ERR_RESET);
+        err = proto ? HD_ERR_PROTOCOL : HD_ERR_RESET;
     }
-    hd_http_conn_available(h2->conn);
+    h2->cbs->on_stream_close(rq, err, refused, h2->user_data);
     return 0;
 }
 
@@ -131,9 +133,9 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
     struct hd_http_rq *rq = src->ptr;
     size_t n;
 
-    struct hd_h2 *h2 = ud;
-
-    if (!rq || rq->stream_id != stream_id || rq->conn != h2->conn) { /* abandoned */
+    /* A cancelled stream no longer names its request (hd_h2_cancel), which may be carrying
+     * another stream by now. */
+    if (!rq || stream_rq(s, stream_id) != rq) {
         *flags |= NGHTTP2_DATA_FLAG_EOF;
         return 0;
     }
@@ -148,9 +150,10 @@ static ssize_t read_body(nghttp2_session *s, int32_t stream_id, uint8_t *buf, si
     return (ssize_t)n;
 }
 
-int hd_h2_new(struct hd_http_conn *conn)
+int hd_h2_new(struct hd_h2 **out, const char *host, int tls, size_t max_header_bytes,
+              const struct hd_h2_callbacks *cbs, void *user_data)
 {
-    nghttp2_session_callbacks *cbs;
+    nghttp2_session_callbacks *ncb;
     nghttp2_option *opt;
     struct hd_h2 *h2 = calloc(1, sizeof(*h2));
     nghttp2_settings_entry iv[2];
@@ -158,26 +161,30 @@ int hd_h2_new(struct hd_http_conn *conn)
 
     if (!h2)
         return -ENOMEM;
-    h2->conn = conn;
-    if (nghttp2_session_callbacks_new(&cbs) != 0) {
+    h2->cbs = cbs;
+    h2->user_data = user_data;
+    h2->host = host;
+    h2->tls = tls != 0;
+    h2->max_header_bytes = max_header_bytes;
+    if (nghttp2_session_callbacks_new(&ncb) != 0) {
         free(h2);
         return -ENOMEM;
     }
-    nghttp2_session_callbacks_set_on_header_callback(cbs, on_header);
-    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
-    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
-    nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
-    nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_header_callback(ncb, on_header);
+    nghttp2_session_callbacks_set_on_data_chunk_recv_callback(ncb, on_data_chunk);
+    nghttp2_session_callbacks_set_on_frame_send_callback(ncb, on_frame_send);
+    nghttp2_session_callbacks_set_on_frame_recv_callback(ncb, on_frame_recv);
+    nghttp2_session_callbacks_set_on_stream_close_callback(ncb, on_stream_close);
     if (nghttp2_option_new(&opt) != 0) {
-        nghttp2_session_callbacks_del(cbs);
+        nghttp2_session_callbacks_del(ncb);
         free(h2);
         return -ENOMEM;
     }
     /* Servers may not push; and responses we drop still reopen the window (auto update). */
     nghttp2_option_set_peer_max_concurrent_streams(opt, 100);
-    rv = nghttp2_session_client_new2(&h2->session, cbs, h2, opt);
+    rv = nghttp2_session_client_new2(&h2->session, ncb, h2, opt);
     nghttp2_option_del(opt);
-    nghttp2_session_callbacks_del(cbs);
+    nghttp2_session_callbacks_del(ncb);
     if (rv != 0) {
         free(h2);
         return -ENOMEM;
@@ -195,7 +202,7 @@ int hd_h2_new(struct hd_http_conn *conn)
         free(h2);
         return -ENOMEM;
     }
-    conn->h2 = h2;
+    *out = h2;
     return 0;
 }
 
@@ -218,9 +225,8 @@ static void nv_set(nghttp2_nv *nv, const char *name, const char *value, size_t v
 
 #define HD_H2_MAX_NV (HD_HTTP_MAX_HEADERS + 5) /* + pseudo-headers, content-length */
 
-int hd_h2_submit(struct hd_http_conn *conn, struct hd_http_rq *rq)
+int hd_h2_submit(struct hd_h2 *h2, struct hd_http_rq *rq)
 {
-    struct hd_h2 *h2 = conn->h2;
     nghttp2_nv nva[HD_H2_MAX_NV];
     nghttp2_data_provider prd;
     char clen[24];
@@ -231,8 +237,7 @@ int hd_h2_submit(struct hd_http_conn *conn, struct hd_http_rq *rq)
     if (r->nheaders + 5 > HD_H2_MAX_NV)
         return HD_ERR_INVALID;
     nv_set(&nva[n++], ":method", r->method, strlen(r->method));
-    nv_set(&nva[n++], ":scheme", conn->origin->tls ? "https" : "http",
-           conn->origin->tls ? 5 : 4);
+    nv_set(&nva[n++], ":scheme", h2->tls ? "https" : "http", h2->tls ? 5 : 4);
     nv_set(&nva[n++], ":authority", r->authority, strlen(r->authority));
     nv_set(&nva[n++], ":path", r->path, strlen(r->path));
     if (r->body_len > 0 || strcmp(r->method, "GET") != 0) {
@@ -260,24 +265,23 @@ int hd_h2_submit(struct hd_http_conn *conn, struct hd_http_rq *rq)
     return 0;
 }
 
-int hd_h2_recv(struct hd_http_conn *conn, const uint8_t *data, size_t len)
+int hd_h2_recv(struct hd_h2 *h2, const uint8_t *data, size_t len)
 {
-    ssize_t rv = nghttp2_session_mem_recv(conn->h2->session, data, len);
+    ssize_t rv = nghttp2_session_mem_recv(h2->session, data, len);
 
     if (rv < 0) {
-        HD_LOG(HD_LOG_DEBUG, "h2", "msg=\"session error\" host=%s err=\"%s\"",
-               conn->origin->host, nghttp2_strerror((int)rv));
+        HD_LOG(HD_LOG_DEBUG, "h2", "msg=\"session error\" host=%s err=\"%s\"", h2->host,
+               nghttp2_strerror((int)rv));
         return rv == NGHTTP2_ERR_NOMEM ? -ENOMEM : HD_ERR_PROTOCOL;
     }
     return 0;
 }
 
-int hd_h2_pull(struct hd_http_conn *conn)
+int hd_h2_pull(struct hd_h2 *h2)
 {
-    struct hd_h2 *h2 = conn->h2;
-
     /* A frame from mem_send must be taken whole; ask only while a full DATA frame fits. */
-    while (nghttp2_session_want_write(h2->session) && hd_conn_room(conn) >= 16384 + 64) {
+    while (nghttp2_session_want_write(h2->session) &&
+           h2->cbs->send_room(h2->user_data) >= 16384 + 64) {
         const uint8_t *data;
         ssize_t n = nghttp2_session_mem_send(h2->session, &data);
         int rv;
@@ -285,19 +289,17 @@ int hd_h2_pull(struct hd_http_conn *conn)
             return n == NGHTTP2_ERR_NOMEM ? -ENOMEM : HD_ERR_PROTOCOL;
         if (n == 0)
             break;
-        if ((size_t)n > hd_conn_room(conn))
+        if ((size_t)n > h2->cbs->send_room(h2->user_data))
             return HD_ERR_FULL;
-        rv = hd_conn_write(conn, data, (size_t)n);
+        rv = h2->cbs->send(data, (size_t)n, h2->user_data);
         if (rv != 0)
             return rv;
     }
     return 0;
 }
 
-void hd_h2_cancel(struct hd_http_conn *conn, struct hd_http_rq *rq)
+void hd_h2_cancel(struct hd_h2 *h2, struct hd_http_rq *rq)
 {
-    struct hd_h2 *h2 = conn->h2;
-
     if (rq->stream_id > 0) {
         nghttp2_session_set_stream_user_data(h2->session, rq->stream_id, NULL);
         nghttp2_submit_rst_stream(h2->session, NGHTTP2_FLAG_NONE, rq->stream_id,

@@ -11,7 +11,8 @@
  * per origin for the client's lifetime. Requests beyond the available streams/connections
  * wait in a FIFO per origin inside the client (the caller bounds how many it submits).
  *
- * Semantics the caller can rely on (the machinery is in conn.h / conn.c / h2.c):
+ * Semantics the caller can rely on (the machinery: pool.c dispatches onto connections,
+ * conn.c runs them, h1.c and h2.c frame the requests):
  * - A zero timeout disables that timer; zero max_streams_per_host / max_h1_conns_per_host /
  *   max_header_bytes mean the defaults; max_body 0 keeps no body.
  * - hd_http_origin_info reports max_streams = max_h1_conns_per_host for HTTP/1.1 origins.
@@ -43,68 +44,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http_types.h"
+
 struct hd_loop;
-struct hd_dns;
 struct hd_http_client;
 
-struct hd_http_header {
-    const char *name; /* lower-case */
-    const char *value;
-};
-
-struct hd_http_opts {
-    unsigned connect_timeout_ms;    /* TCP connect, per address tried; default 10000 */
-    unsigned tls_timeout_ms;        /* TLS handshake; default 10000 */
-    unsigned response_timeout_ms;   /* request sent -> complete response; default 30000 */
-    unsigned idle_timeout_ms;       /* idle connection closed after; default 60000 */
-    unsigned max_streams_per_host;  /* cap on concurrent h2 streams per origin; default 100 */
-    unsigned max_h1_conns_per_host; /* HTTP/1.1 keep-alive pool size per origin; default 6 */
-    size_t max_body;                /* response body bytes kept for the caller; default 4096 */
-    size_t max_header_bytes;        /* response header block cap; default 65536 */
-    const char *ca_file;            /* PEM bundle to trust; NULL: system CA bundle */
-    int allow_private;              /* nonzero: allow loopback/private/reserved destinations */
-    struct hd_dns *dns;             /* resolver on the same loop (borrowed, required) */
-};
-
-/* Fills opts with the defaults above (dns NULL, ca_file NULL, allow_private 0). */
+/* Fills opts with the defaults (http_types.h; dns NULL, ca_file NULL, allow_private 0). */
 void hd_http_opts_default(struct hd_http_opts *opts);
-
-struct hd_http_resp {
-    int status;            /* HTTP status, or 0 when error != 0 */
-    int error;             /* 0, or negative HD_ERR_* / -errno transport failure */
-    int http_version;      /* 2 or 1 (0 if no connection was made) */
-    const char *retry_after; /* Retry-After value as received, or NULL */
-    const char *accept_signature; /* Accept-Signature value, or NULL */
-    const uint8_t *body;   /* first max_body bytes of the body (may be NULL when empty) */
-    size_t body_len;
-    uint64_t latency_ms;   /* submit -> completion */
-};
-
-/* Called exactly once per submitted request, from inside hd_loop_run_once (never from
- * within hd_http_submit). resp and everything it points to are valid only during the call. */
-typedef void (*hd_http_done_cb)(const struct hd_http_resp *resp, void *user_data);
-
-struct hd_http_req {
-    int tls;                  /* 1: https, 0: http (h2c prior knowledge, then HTTP/1.1) */
-    const char *host;         /* host name or IP literal, lower-case, no brackets (borrowed) */
-    uint16_t port;
-    const char *authority;    /* Host / :authority value exactly as signed, e.g. "a.example" or "a.example:8443" */
-    const char *method;       /* "POST" */
-    const char *path;         /* path and query, e.g. "/users/bob/inbox" */
-    const struct hd_http_header *headers; /* extra headers (not host, content-length) */
-    size_t nheaders;
-    const uint8_t *body;
-    size_t body_len;
-    hd_http_done_cb on_done;
-    void *user_data;
-    /* Optional: called once with user_data right before the request is written on a
-     * connection, never when it fails before that (no connection, TLS refused, cancelled),
-     * so that costly late headers (the signature) are made only for requests that go out.
-     * It fills in header values in place (the headers array stays the same). The request is
-     * checked (hd_h1_check_request, size) after it, not at submit. Returns 0, or an error
-     * the request completes with. */
-    int (*prepare)(void *user_data);
-};
 
 /* Creates a client on loop. Returns 0, -ENOMEM, HD_ERR_INVALID (no dns), or HD_ERR_TLS when
  * the CA file or system bundle cannot be loaded. */
@@ -133,21 +79,6 @@ size_t hd_http_inflight(const struct hd_http_client *c, const char *host, uint16
  * stream limit currently in force (server's SETTINGS_MAX_CONCURRENT_STREAMS capped by opts). */
 int hd_http_origin_info(const struct hd_http_client *c, const char *host, uint16_t port, int tls,
                         int *http_version, unsigned *max_streams);
-
-/* Cumulative transport counters of one client (for metrics), plus current gauges. */
-struct hd_http_stats {
-    uint64_t conns_opened;     /* connection attempts started (DNS onwards) */
-    uint64_t conns_h2;         /* connections that reached HTTP/2 */
-    uint64_t conns_h1;         /* connections that reached HTTP/1.1 */
-    uint64_t tls_handshakes;   /* completed TLS handshakes */
-    uint64_t tls_resumed;      /* ... of which resumed a session */
-    uint64_t setup_failures;   /* connections that failed before carrying requests */
-    uint64_t retries;          /* requests retried on a new connection (unprocessed) */
-    uint64_t goaways;          /* GOAWAY frames received */
-    uint64_t response_timeouts;
-    size_t conns_open;         /* connection objects alive now (closing included) */
-    size_t inflight;           /* requests submitted and not completed */
-};
 
 /* Fills *out. Never fails. */
 void hd_http_stats(const struct hd_http_client *c, struct hd_http_stats *out);

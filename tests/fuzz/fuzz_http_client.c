@@ -1,11 +1,11 @@
-/* libFuzzer target: response handling of the real HTTP client (engine/http.c, conn.c, h2.c,
- * h1.c) against a server that answers with the fuzz input. Each input is one request from
- * hd_http_client over h2c prior knowledge to a listener of this process on 127.0.0.1: every
- * connection the client opens gets the input as the server's bytes, then a FIN. An input that
- * starts with a SETTINGS frame is read through nghttp2 (mem_recv and every callback of h2.c:
- * headers, :status, data, RST_STREAM, GOAWAY, SETTINGS); any other input makes the client
- * give up h2c and retry with HTTP/1.1 on a new connection, which gets the same bytes as an
- * HTTP/1.1 response. The request must complete exactly once, within the timeouts, whatever the
+/* libFuzzer target: response handling of the real HTTP client (engine/net/: http.c, pool.c,
+ * conn.c, h2.c, h1.c) against a server that answers with the fuzz input. Each input is one
+ * request from hd_http_client over h2c prior knowledge to a listener of this process on
+ * 127.0.0.1: every connection the client opens gets the input as the server's bytes, then a
+ * FIN. An input that starts with a SETTINGS frame is read through nghttp2 (mem_recv and every
+ * callback of h2.c: headers, :status, data, RST_STREAM, GOAWAY, SETTINGS); any other input
+ * makes the client give up h2c and retry with HTTP/1.1 on a new connection, which gets the
+ * same bytes as an HTTP/1.1 response. The request must complete exactly once, within the timeouts, whatever the
  * bytes; the client never reads more than it was sent. Each input uses a new host name (a
  * new origin, so the "this origin is HTTP/1.1" memory does not leak across inputs); the
  * client is recreated every 512 inputs to bound memory. */

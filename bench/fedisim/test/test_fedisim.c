@@ -9,7 +9,10 @@
 
 #include "err.h"
 #include "log.h"
-#include "fedisim.h"
+#include "json_id.h"
+#include "profile.h"
+#include "req.h"
+#include "stats.h"
 #include "t.h"
 
 static void check_json(const char *s, size_t len)
