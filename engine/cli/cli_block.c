@@ -49,49 +49,6 @@ static void print_dropped(uint64_t dropped, uint64_t hosts)
                dropped == 1 ? "y" : "ies", hosts, hosts == 1 ? "" : "s");
 }
 
-static char *read_all(const char *path, size_t max, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-
-    if (!f)
-        return NULL;
-    for (;;) {
-        size_t r;
-        if (n == cap) {
-            char *p;
-            size_t nc = cap ? cap * 2 : 65536;
-            if (cap >= max) {
-                free(buf);
-                buf = NULL;
-                errno = EFBIG;
-                break;
-            }
-            p = realloc(buf, nc + 1);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-                errno = ENOMEM;
-                break;
-            }
-            buf = p;
-            cap = nc;
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (f != stdin)
-        fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        *len = n;
-    }
-    return buf;
-}
-
 /* ------------------------------------------------------------------ block */
 
 static int block_add(const char *db, int argc, char **argv)
@@ -288,10 +245,10 @@ static int block_import(const char *db, int argc, char **argv)
         fprintf(stderr, "usage: herald block import FILE|-\n");
         return 2;
     }
-    buf = read_all(argv[1], IMPORT_MAX_BYTES, &len);
-    if (!buf) {
+    rc = hd_cli_read_file(argv[1], IMPORT_MAX_BYTES, HD_CLI_READ_STDIN, &buf, &len);
+    if (rc) {
         fprintf(stderr, "herald block import: cannot read %s: %s\n", argv[1],
-                errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
+                rc == -EFBIG ? "larger than 64 MiB" : strerror(-rc));
         return 1;
     }
     rc = hd_blocks_parse_csv(buf, len, &im);
