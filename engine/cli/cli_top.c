@@ -1,10 +1,8 @@
 /* herald top (see cli_top.h). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,7 +10,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,6 +17,7 @@
 #include "cli_top.h"
 #include "cli_util.h"
 #include "config.h"
+#include "endpoint.h"
 #include "err.h"
 #include "hostctl.h"
 #include "metrics.h"
@@ -76,64 +74,26 @@ static double now_s(void)
 
 /* ---------------------------------------------------------------- fetch */
 
+/* Connects to the endpoint at listen ("unix:PATH" or "ADDR:PORT", as --listen takes it).
+ * Returns the socket, or HD_ERR_INVALID or -errno. */
 static int dial(const char *listen)
 {
-    int fd;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd, rc;
 
-    if (!strncmp(listen, "unix:", 5)) {
-        struct sockaddr_un sa;
-        const char *path = listen + 5;
-        if (strlen(path) >= sizeof(sa.sun_path))
-            return -ENAMETOOLONG;
-        memset(&sa, 0, sizeof(sa));
-        sa.sun_family = AF_UNIX;
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-            int rc = -errno;
-            close(fd);
-            return rc;
-        }
-        return fd;
-    } else {
-        struct sockaddr_storage ss;
-        socklen_t sl;
-        char host[64];
-        const char *colon = strrchr(listen, ':');
-        size_t hl;
-        if (!colon || (hl = (size_t)(colon - listen)) >= sizeof(host))
-            return HD_ERR_INVALID;
-        memcpy(host, listen, hl);
-        host[hl] = 0;
-        memset(&ss, 0, sizeof(ss));
-        if (host[0] == '[' && hl > 2) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            host[hl - 1] = 0;
-            if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-                return HD_ERR_INVALID;
-            s6->sin6_family = AF_INET6;
-            s6->sin6_port = htons((uint16_t)atoi(colon + 1));
-            sl = sizeof(*s6);
-        } else {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-                return HD_ERR_INVALID;
-            s4->sin_family = AF_INET;
-            s4->sin_port = htons((uint16_t)atoi(colon + 1));
-            sl = sizeof(*s4);
-        }
-        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -errno;
-        if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
-            int rc = -errno;
-            close(fd);
-            return rc;
-        }
-        return fd;
+    rc = hd_endpoint_addr(listen, &ss, &sl);
+    if (rc)
+        return rc;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
     }
+    return fd;
 }
 
 /* GET path with Connection: close; returns the body (malloc'd) of a 200 answer. */
