@@ -20,14 +20,17 @@
 
 #define IMPORT_MAX_BYTES (64u << 20)
 
-/* After a change inside txn: drop what the new rules refuse, write the counters, commit.
- * Returns 0 or an error (txn is finished either way). */
-static int enforce_commit(struct hd_store *st, struct hd_txn *txn, uint64_t *dropped, uint64_t *hosts)
+/* Ends the write transaction txn of a rule change whose result is rc: on success drops what
+ * the new rules refuse, writes the counters and commits; else aborts. Returns 0 or an error
+ * (txn is finished either way). */
+static int finish_change(struct hd_store *st, struct hd_txn *txn, int rc, uint64_t *dropped,
+                         uint64_t *hosts)
 {
     struct hd_counters c;
     struct hd_rules *r = NULL;
-    int rc = hd_counters_get(st, txn, &c);
 
+    if (!rc)
+        rc = hd_counters_get(st, txn, &c);
     if (!rc)
         rc = hd_rules_load(st, txn, &r);
     if (!rc)
@@ -124,11 +127,7 @@ static int block_add(const char *db, int argc, char **argv)
     if (hd_block_get(st, txn, b.domain, &old) == 0)
         b.created_ms = old.created_ms;
     rc = hd_block_put(st, txn, &b);
-    if (rc) {
-        hd_store_abort(txn);
-        goto out;
-    }
-    rc = enforce_commit(st, txn, &dropped, &hosts);
+    rc = finish_change(st, txn, rc, &dropped, &hosts);
 out:
     hd_store_close(st);
     if (rc) {
@@ -288,11 +287,7 @@ static int block_import(const char *db, int argc, char **argv)
         }
         rc = hd_block_put(st, txn, &im.blocks[i]);
     }
-    if (rc) {
-        hd_store_abort(txn);
-        goto out;
-    }
-    rc = enforce_commit(st, txn, &dropped, &hosts);
+    rc = finish_change(st, txn, rc, &dropped, &hosts);
 out:
     hd_store_close(st);
     if (rc) {
@@ -374,10 +369,7 @@ int hd_cli_allow(const char *db, int argc, char **argv)
     rc = hd_store_begin(st, 1, &txn);
     if (!rc) {
         rc = add ? hd_allow_put(st, txn, dom, hd_wall_ms()) : hd_allow_del(st, txn, dom);
-        if (rc)
-            hd_store_abort(txn);
-        else
-            rc = enforce_commit(st, txn, &dropped, &hosts); /* removal in allowlist mode */
+        rc = finish_change(st, txn, rc, &dropped, &hosts); /* removal in allowlist mode */
     }
     hd_store_close(st);
     if (rc == HD_ERR_NOT_FOUND) {
@@ -457,11 +449,7 @@ int hd_cli_federation(const char *db, int argc, char **argv)
     }
     if (!rc)
         rc = hd_rules_mode_set(st, txn, mode);
-    if (rc) {
-        hd_store_abort(txn);
-        goto out;
-    }
-    rc = enforce_commit(st, txn, &dropped, &hosts);
+    rc = finish_change(st, txn, rc, &dropped, &hosts);
 out:
     hd_store_close(st);
     if (rc) {
