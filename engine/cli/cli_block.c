@@ -1,4 +1,4 @@
-/* `herald block|allow|federation`: operator commands over rules.c. Every change is one
+/* `herald block|allow|federation`: operator commands over rules.h. Every change is one
  * write transaction: the rule, the generation bump (a running engine reloads within a
  * second), the queued deliveries the new rules refuse (dropped and counted) and the
  * counters commit together or not at all. */

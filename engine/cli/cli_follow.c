@@ -1,4 +1,4 @@
-/* herald follow add|remove|import|list: the CLI over audience.c. */
+/* herald follow add|remove|import|list (see cli_follow.h). */
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>

@@ -127,7 +127,7 @@ int hd_daemon_preload(struct hd_daemon_opts *d, int argc, char **argv, struct hd
     d->config_path = path;
     *o = d->cfg->run;
     /* The flags' own defaults stand unless the file says otherwise; --resolve from the
-     * file is merged in hd_daemon_run (main.c owns the flags' array). */
+     * file is merged in hd_daemon_run (cli_run.c owns the flags' array). */
     o->progress = progress || d->cfg->run.progress;
     o->until_idle = until_idle;
     o->resolve = NULL;
