@@ -134,7 +134,8 @@ static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v
         }
         pthread_mutex_unlock(&m->hosts_mu);
     }
-    qsort(v->hosts, v->n, sizeof(*v->hosts), backlog_cmp);
+    if (v->n > 1) /* qsort wants a valid array even for none */
+        qsort(v->hosts, v->n, sizeof(*v->hosts), backlog_cmp);
 out:
     hd_host_iter_close(&it);
     if (txn)
