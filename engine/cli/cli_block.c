@@ -1,4 +1,4 @@
-/* `herald block|allow|federation`: operator commands over rules.c. Every change is one
+/* `herald block|allow|federation`: operator commands over rules.h. Every change is one
  * write transaction: the rule, the generation bump (a running engine reloads within a
  * second), the queued deliveries the new rules refuse (dropped and counted) and the
  * counters commit together or not at all. */
@@ -20,14 +20,17 @@
 
 #define IMPORT_MAX_BYTES (64u << 20)
 
-/* After a change inside txn: drop what the new rules refuse, write the counters, commit.
- * Returns 0 or an error (txn is finished either way). */
-static int enforce_commit(struct hd_store *st, struct hd_txn *txn, uint64_t *dropped, uint64_t *hosts)
+/* Ends the write transaction txn of a rule change whose result is rc: on success drops what
+ * the new rules refuse, writes the counters and commits; else aborts. Returns 0 or an error
+ * (txn is finished either way). */
+static int finish_change(struct hd_store *st, struct hd_txn *txn, int rc, uint64_t *dropped,
+                         uint64_t *hosts)
 {
     struct hd_counters c;
     struct hd_rules *r = NULL;
-    int rc = hd_counters_get(st, txn, &c);
 
+    if (!rc)
+        rc = hd_counters_get(st, txn, &c);
     if (!rc)
         rc = hd_rules_load(st, txn, &r);
     if (!rc)
@@ -47,49 +50,6 @@ static void print_dropped(uint64_t dropped, uint64_t hosts)
     if (dropped)
         printf("dropped %" PRIu64 " queued deliver%s on %" PRIu64 " host%s\n", dropped,
                dropped == 1 ? "y" : "ies", hosts, hosts == 1 ? "" : "s");
-}
-
-static char *read_all(const char *path, size_t max, size_t *len)
-{
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-
-    if (!f)
-        return NULL;
-    for (;;) {
-        size_t r;
-        if (n == cap) {
-            char *p;
-            size_t nc = cap ? cap * 2 : 65536;
-            if (cap >= max) {
-                free(buf);
-                buf = NULL;
-                errno = EFBIG;
-                break;
-            }
-            p = realloc(buf, nc + 1);
-            if (!p) {
-                free(buf);
-                buf = NULL;
-                errno = ENOMEM;
-                break;
-            }
-            buf = p;
-            cap = nc;
-        }
-        r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    if (f != stdin)
-        fclose(f);
-    if (buf) {
-        buf[n] = 0;
-        *len = n;
-    }
-    return buf;
 }
 
 /* ------------------------------------------------------------------ block */
@@ -167,11 +127,7 @@ static int block_add(const char *db, int argc, char **argv)
     if (hd_block_get(st, txn, b.domain, &old) == 0)
         b.created_ms = old.created_ms;
     rc = hd_block_put(st, txn, &b);
-    if (rc) {
-        hd_store_abort(txn);
-        goto out;
-    }
-    rc = enforce_commit(st, txn, &dropped, &hosts);
+    rc = finish_change(st, txn, rc, &dropped, &hosts);
 out:
     hd_store_close(st);
     if (rc) {
@@ -288,10 +244,10 @@ static int block_import(const char *db, int argc, char **argv)
         fprintf(stderr, "usage: herald block import FILE|-\n");
         return 2;
     }
-    buf = read_all(argv[1], IMPORT_MAX_BYTES, &len);
-    if (!buf) {
+    rc = hd_cli_read_file(argv[1], IMPORT_MAX_BYTES, HD_CLI_READ_STDIN, &buf, &len);
+    if (rc) {
         fprintf(stderr, "herald block import: cannot read %s: %s\n", argv[1],
-                errno == EFBIG ? "larger than 64 MiB" : strerror(errno));
+                rc == -EFBIG ? "larger than 64 MiB" : strerror(-rc));
         return 1;
     }
     rc = hd_blocks_parse_csv(buf, len, &im);
@@ -331,11 +287,7 @@ static int block_import(const char *db, int argc, char **argv)
         }
         rc = hd_block_put(st, txn, &im.blocks[i]);
     }
-    if (rc) {
-        hd_store_abort(txn);
-        goto out;
-    }
-    rc = enforce_commit(st, txn, &dropped, &hosts);
+    rc = finish_change(st, txn, rc, &dropped, &hosts);
 out:
     hd_store_close(st);
     if (rc) {
@@ -417,10 +369,7 @@ int hd_cli_allow(const char *db, int argc, char **argv)
     rc = hd_store_begin(st, 1, &txn);
     if (!rc) {
         rc = add ? hd_allow_put(st, txn, dom, hd_wall_ms()) : hd_allow_del(st, txn, dom);
-        if (rc)
-            hd_store_abort(txn);
-        else
-            rc = enforce_commit(st, txn, &dropped, &hosts); /* removal in allowlist mode */
+        rc = finish_change(st, txn, rc, &dropped, &hosts); /* removal in allowlist mode */
     }
     hd_store_close(st);
     if (rc == HD_ERR_NOT_FOUND) {
@@ -500,11 +449,7 @@ int hd_cli_federation(const char *db, int argc, char **argv)
     }
     if (!rc)
         rc = hd_rules_mode_set(st, txn, mode);
-    if (rc) {
-        hd_store_abort(txn);
-        goto out;
-    }
-    rc = enforce_commit(st, txn, &dropped, &hosts);
+    rc = finish_change(st, txn, rc, &dropped, &hosts);
 out:
     hd_store_close(st);
     if (rc) {

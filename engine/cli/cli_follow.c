@@ -1,4 +1,4 @@
-/* herald follow add|remove|import|list: the CLI over audience.c. */
+/* herald follow add|remove|import|list (see cli_follow.h). */
 #include <assert.h>
 #include <errno.h>
 #include <getopt.h>
@@ -497,13 +497,8 @@ out:
 static int print_follow(const struct hd_follow_view *f, void *ud)
 {
     const char *actor = ud;
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s?}", "actor", actor, "follower", f->follower,
-                          "inbox", f->inbox, "shared_inbox", f->shared_inbox);
-    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
-    if (s)
-        printf("%s\n", s);
-    free(s);
-    json_decref(o);
+    hd_cli_print_json(json_pack("{s:s, s:s, s:s, s:s?}", "actor", actor, "follower",
+                                f->follower, "inbox", f->inbox, "shared_inbox", f->shared_inbox));
     return 0;
 }
 

@@ -1,4 +1,4 @@
-/* herald follow: add, remove, import and list an actor's followers (audience.c). */
+/* herald follow: add, remove, import and list an actor's followers (audience.h). */
 #ifndef HD_CLI_FOLLOW_H
 #define HD_CLI_FOLLOW_H
 

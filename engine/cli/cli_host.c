@@ -50,13 +50,16 @@ struct hrow {
     uint64_t dead_letters;
 };
 
+/* Completes r: the host record and live figures unless the walk over host records brought
+ * them, then the operator controls and the rules' verdict. */
 static void fill_row(struct hd_store *st, struct hd_txn *txn, const struct hd_rules *rules,
                      uint64_t now, struct hrow *r)
 {
-    r->have_rec = hd_host_get(st, txn, r->host, strlen(r->host), &r->rec) == 0;
+    if (!r->have_rec) {
+        r->have_rec = hd_host_get(st, txn, r->host, strlen(r->host), &r->rec) == 0;
+        r->have_live = hd_cli_live_get(st, txn, r->host, now, &r->live);
+    }
     hd_hostctl_get(st, txn, r->host, &r->ctl);
-    r->have_live = hd_live_get(st, txn, r->host, &r->live) == 0 &&
-                   r->live.updated_ms + HD_LIVE_FRESH_MS >= now;
     r->allowed = hd_rules_allows(rules, r->host);
 }
 
@@ -185,6 +188,22 @@ static int find_row(const struct rows *rs, size_t n, const char *host)
     return 0;
 }
 
+static int on_host(const char *host, const struct hd_host_rec *rec, const struct hd_live *live,
+                   void *user_data)
+{
+    struct hrow *r = rows_add(user_data, host);
+
+    if (!r)
+        return -ENOMEM;
+    r->rec = *rec;
+    r->have_rec = 1;
+    if (live) {
+        r->live = *live;
+        r->have_live = 1;
+    }
+    return 0;
+}
+
 static int on_ctl(const char *host, const struct hd_hostctl *c, void *user_data)
 {
     struct ctl_collect *cc = user_data;
@@ -229,8 +248,6 @@ static int host_list(const char *db, int argc, char **argv)
     struct hd_rules *rules = NULL;
     struct hd_store *st;
     struct hd_txn *txn;
-    struct hd_host_iter it;
-    char host[HD_HOST_MAX];
     uint64_t now = hd_wall_ms();
     int c, json = 0, key = SORT_NAME, rc;
 
@@ -262,20 +279,7 @@ static int host_list(const char *db, int argc, char **argv)
         goto out;
     rc = hd_rules_load(st, txn, &rules);
     if (!rc)
-        rc = hd_host_iter_open(st, txn, &it);
-    if (rc) {
-        hd_store_abort(txn);
-        goto out;
-    }
-    while ((rc = hd_host_iter_next(&it, host, NULL)) == 0) {
-        if (!rows_add(&rs, host)) {
-            rc = -ENOMEM;
-            break;
-        }
-    }
-    hd_host_iter_close(&it);
-    if (rc == HD_ERR_NOT_FOUND)
-        rc = 0;
+        rc = hd_cli_hosts_walk(st, txn, 0, on_host, &rs);
     /* Hosts with operator controls but nothing queued yet are listed too. */
     cc.nrec = rs.n;
     if (!rc)

@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "cli_sign.h"
+#include "cli_util.h"
 #include "err.h"
 #include "log.h"
 #include "sign.h"
@@ -52,34 +53,6 @@ static void usage(FILE *f)
           "content-type\" with --body. rfc9421 default: \"@method\" \"@target-uri\" \"host\"\n"
           "\"date\", plus \"content-digest\" \"content-type\" with --body.\n",
           f);
-}
-
-/* Reads a whole file (at most max bytes) into a NUL-terminated heap buffer. */
-static int read_file(const char *path, size_t max, char **out, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    char *buf;
-    size_t n = 0;
-
-    if (!f)
-        return -errno;
-    buf = malloc(max + 1);
-    if (!buf) {
-        fclose(f);
-        return -ENOMEM;
-    }
-    n = fread(buf, 1, max + 1, f);
-    if (ferror(f) || n > max) {
-        fclose(f);
-        explicit_bzero(buf, max + 1);
-        free(buf);
-        return n > max ? -EFBIG : -EIO;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return 0;
 }
 
 /* Splits an absolute http(s) URL into authority (lower-case, default port dropped) and
@@ -224,7 +197,7 @@ static int run(struct cli_sign *c, struct hd_signer *s)
         fprintf(stderr, "herald sign: invalid --url (absolute http or https URL expected)\n");
         return 2;
     }
-    rc = read_file(c->pem_file, CLI_PEM_MAX, &pem, &pem_len);
+    rc = hd_cli_read_file(c->pem_file, CLI_PEM_MAX, 0, &pem, &pem_len);
     if (rc != 0) {
         fprintf(stderr, "herald sign: cannot read --pem file: %s\n", hd_strerror(rc));
         return 1;
@@ -240,7 +213,7 @@ static int run(struct cli_sign *c, struct hd_signer *s)
         return 1;
     }
     if (c->body_file) {
-        rc = read_file(c->body_file, CLI_BODY_MAX, &body, &body_len);
+        rc = hd_cli_read_file(c->body_file, CLI_BODY_MAX, 0, &body, &body_len);
         if (rc != 0) {
             fprintf(stderr, "herald sign: cannot read --body file: %s\n", hd_strerror(rc));
             return 1;

@@ -1,10 +1,8 @@
 /* herald top (see cli_top.h). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,13 +10,14 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "cli_top.h"
+#include "cli_util.h"
 #include "config.h"
+#include "endpoint.h"
 #include "err.h"
 #include "hostctl.h"
 #include "metrics.h"
@@ -75,64 +74,26 @@ static double now_s(void)
 
 /* ---------------------------------------------------------------- fetch */
 
+/* Connects to the endpoint at listen ("unix:PATH" or "ADDR:PORT", as --listen takes it).
+ * Returns the socket, or HD_ERR_INVALID or -errno. */
 static int dial(const char *listen)
 {
-    int fd;
+    struct sockaddr_storage ss;
+    socklen_t sl;
+    int fd, rc;
 
-    if (!strncmp(listen, "unix:", 5)) {
-        struct sockaddr_un sa;
-        const char *path = listen + 5;
-        if (strlen(path) >= sizeof(sa.sun_path))
-            return -ENAMETOOLONG;
-        memset(&sa, 0, sizeof(sa));
-        sa.sun_family = AF_UNIX;
-        memcpy(sa.sun_path, path, strlen(path) + 1);
-        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -errno;
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-            int rc = -errno;
-            close(fd);
-            return rc;
-        }
-        return fd;
-    } else {
-        struct sockaddr_storage ss;
-        socklen_t sl;
-        char host[64];
-        const char *colon = strrchr(listen, ':');
-        size_t hl;
-        if (!colon || (hl = (size_t)(colon - listen)) >= sizeof(host))
-            return HD_ERR_INVALID;
-        memcpy(host, listen, hl);
-        host[hl] = 0;
-        memset(&ss, 0, sizeof(ss));
-        if (host[0] == '[' && hl > 2) {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-            host[hl - 1] = 0;
-            if (inet_pton(AF_INET6, host + 1, &s6->sin6_addr) != 1)
-                return HD_ERR_INVALID;
-            s6->sin6_family = AF_INET6;
-            s6->sin6_port = htons((uint16_t)atoi(colon + 1));
-            sl = sizeof(*s6);
-        } else {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-            if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-                return HD_ERR_INVALID;
-            s4->sin_family = AF_INET;
-            s4->sin_port = htons((uint16_t)atoi(colon + 1));
-            sl = sizeof(*s4);
-        }
-        fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (fd < 0)
-            return -errno;
-        if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
-            int rc = -errno;
-            close(fd);
-            return rc;
-        }
-        return fd;
+    rc = hd_endpoint_addr(listen, &ss, &sl);
+    if (rc)
+        return rc;
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (connect(fd, (struct sockaddr *)&ss, sl) != 0) {
+        rc = -errno;
+        close(fd);
+        return rc;
     }
+    return fd;
 }
 
 /* GET path with Connection: close; returns the body (malloc'd) of a 200 answer. */
@@ -390,74 +351,67 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
 /* Without an endpoint: the same view from the store, with the live per-host figures a
  * running engine publishes there once a second (hostctl.h; older than 5 s means "not
  * running"). */
-static json_t *store_view(struct top *t, char *why, size_t wlen)
+struct store_rows {
+    json_t *hosts;
+    json_int_t queued, retrying, in_flight, done, failed, n;
+};
+
+static int add_store_row(const char *host, const struct hd_host_rec *h, const struct hd_live *live,
+                         void *user_data)
 {
     static const char *const br[] = {"closed", "open", "half_open"};
-    json_t *root = json_object(), *hosts = json_array();
-    json_int_t q = 0, rt = 0, infl = 0, done = 0, failed = 0, n = 0;
-    struct timespec ts;
-    uint64_t now_ms;
+    static const struct hd_live idle;
+    struct store_rows *x = user_data;
+    const struct hd_live *l = live ? live : &idle;
+
+    json_array_append_new(
+        x->hosts,
+        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:s}", "host",
+                  host, "backlog", (json_int_t)h->queued, "retrying", (json_int_t)h->retrying,
+                  "in_flight", (json_int_t)l->in_flight, "window", (json_int_t)l->window, "done",
+                  (json_int_t)h->done, "failed", (json_int_t)h->failed, "rate",
+                  (double)l->ok_per_s_milli / 1000.0, "p50_ms", (double)l->p50_ms, "p99_ms",
+                  (double)l->p99_ms, "breaker",
+                  br[l->breaker >= 0 && l->breaker < 3 ? l->breaker : 0], "dead", l->dead,
+                  "last_status", (json_int_t)h->last_status, "last_error", h->last_error));
+    x->queued += (json_int_t)h->queued;
+    x->retrying += (json_int_t)h->retrying;
+    x->in_flight += l->in_flight;
+    x->done += (json_int_t)h->done;
+    x->failed += (json_int_t)h->failed;
+    x->n++;
+    return 0;
+}
+
+static json_t *store_view(struct top *t, char *why, size_t wlen)
+{
+    struct store_rows x = {json_array(), 0, 0, 0, 0, 0, 0};
+    json_t *root = json_object();
     struct hd_txn *txn;
-    struct hd_host_iter it;
-    struct hd_host_rec h;
-    char name[HD_HOST_MAX];
     int rc;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
-    now_ms = (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-    if (!root || !hosts)
+    if (!root || !x.hosts)
         goto fail;
     rc = hd_store_begin(t->st, 0, &txn);
     if (rc) {
         snprintf(why, wlen, "store: %s", hd_strerror(rc));
         goto fail;
     }
-    rc = hd_host_iter_open(t->st, txn, &it);
-    if (rc) {
-        hd_store_abort(txn);
-        snprintf(why, wlen, "store: cannot read hosts: %s", hd_strerror(rc));
-        goto fail;
-    }
-    while (n < TOP_FETCH_LIMIT && (rc = hd_host_iter_next(&it, name, &h)) == 0) {
-        struct hd_live l;
-        int live;
-        live = hd_live_get(t->st, txn, name, &l) == 0 &&
-               l.updated_ms + HD_LIVE_FRESH_MS >= now_ms;
-        if (!live)
-            memset(&l, 0, sizeof(l));
-        json_array_append_new(
-            hosts, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:s}",
-                             "host", name, "backlog", (json_int_t)h.queued, "retrying",
-                             (json_int_t)h.retrying, "in_flight", (json_int_t)l.in_flight,
-                             "window", (json_int_t)l.window, "done", (json_int_t)h.done,
-                             "failed", (json_int_t)h.failed, "rate",
-                             (double)l.ok_per_s_milli / 1000.0, "p50_ms", (double)l.p50_ms,
-                             "p99_ms", (double)l.p99_ms, "breaker",
-                             br[l.breaker >= 0 && l.breaker < 3 ? l.breaker : 0], "dead", l.dead,
-                             "last_status", (json_int_t)h.last_status, "last_error",
-                             h.last_error));
-        q += (json_int_t)h.queued;
-        rt += (json_int_t)h.retrying;
-        infl += l.in_flight;
-        done += (json_int_t)h.done;
-        failed += (json_int_t)h.failed;
-        n++;
-    }
-    hd_host_iter_close(&it);
+    rc = hd_cli_hosts_walk(t->st, txn, TOP_FETCH_LIMIT, add_store_row, &x);
     hd_store_abort(txn);
-    if (rc != 0 && rc != HD_ERR_NOT_FOUND) {
+    if (rc) {
         snprintf(why, wlen, "store: cannot read hosts: %s", hd_strerror(rc));
         goto fail;
     }
     json_object_set_new(root, "totals",
-                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "hosts", n, "queued", q,
-                                  "retrying", rt, "in_flight", infl, "done", done, "failed",
-                                  failed));
-    json_object_set_new(root, "hosts", hosts);
+                        json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "hosts", x.n, "queued",
+                                  x.queued, "retrying", x.retrying, "in_flight", x.in_flight,
+                                  "done", x.done, "failed", x.failed));
+    json_object_set_new(root, "hosts", x.hosts);
     return root;
 fail:
     json_decref(root);
-    json_decref(hosts);
+    json_decref(x.hosts);
     if (!why[0])
         snprintf(why, wlen, "out of memory");
     return NULL;

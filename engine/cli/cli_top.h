@@ -1,7 +1,7 @@
 /* `herald top`: a live terminal view of hosts for operators (plain ANSI, works over SSH).
  *
  * Where the data comes from: a running `herald run` serves GET /v1/hosts on its ingest
- * endpoint (engine/ingestsrv.c), a JSON view built by the metrics module from the store
+ * endpoint (ingestsrv.h), a JSON view built by the metrics module from the store
  * (backlog, retrying, done, failed, last error) and the engine's live per-host cells (in
  * flight, window, latency histogram, breaker, dead). `top` polls it every interval and
  * computes each host's rate from the change in its delivered count between two polls. No

@@ -173,10 +173,10 @@ static int withheld_for_public(json_t *act, const char *type)
     return 1;
 }
 
-/* Recipients (audience work, issue 3). Explicit recipients are parsed and normalised before
- * the store is touched; at enqueue time they are merged with the actor's audience (its
- * distinct delivery inboxes) so that each distinct delivery inbox gets exactly one delivery.
- * Strings live in one arena and are referred to by offset until it stops growing. */
+/* Recipients. Explicit recipients are parsed and normalised before the store is touched; at
+ * enqueue time they are merged with the actor's audience (its distinct delivery inboxes) so
+ * that each distinct delivery inbox gets exactly one delivery. Strings live in one arena and
+ * are referred to by offset until it stops growing. */
 struct rcpt {
     size_t deliv, host, personal; /* arena offsets; personal == SIZE_MAX: none */
     uint32_t deliv_len, host_len;
@@ -406,7 +406,7 @@ static int build_dests(struct hd_store *st, struct hd_txn *txn, const char *acto
     return 0;
 }
 
-/* Defederation (rules.c): destinations on hosts the rules refuse (suspended, or not
+/* Defederation (rules.h): destinations on hosts the rules refuse (suspended, or not
  * allowlisted in allowlist mode) get no delivery. The envelope is still accepted for the other
  * inboxes; res->refused_rules says how many were refused. A few destinations are checked with
  * store lookups (the verdict of the previous host is reused: destinations come mostly grouped

@@ -66,16 +66,22 @@ void hd_config_defaults(struct hd_config *c)
 
 /* ---------------------------------------------------------------- value parsers */
 
+/* A decimal number at the start of s (no sign, no space): *v, and *end after its digits. */
+static int parse_digits(const char *s, unsigned long long *v, char **end)
+{
+    if (!isdigit((unsigned char)s[0]))
+        return HD_ERR_INVALID;
+    errno = 0;
+    *v = strtoull(s, end, 10);
+    return errno ? HD_ERR_INVALID : 0;
+}
+
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
     char *e;
     unsigned long long v;
 
-    if (!isdigit((unsigned char)s[0]))
-        return HD_ERR_INVALID;
-    errno = 0;
-    v = strtoull(s, &e, 10);
-    if (errno || *e || v > max)
+    if (parse_digits(s, &v, &e) != 0 || *e || v > max)
         return HD_ERR_INVALID;
     *out = v;
     return 0;
@@ -90,11 +96,7 @@ int hd_config_parse_duration(const char *s, uint64_t *ms)
     char *e;
     unsigned long long v;
 
-    if (!isdigit((unsigned char)s[0]))
-        return HD_ERR_INVALID;
-    errno = 0;
-    v = strtoull(s, &e, 10);
-    if (errno)
+    if (parse_digits(s, &v, &e) != 0)
         return HD_ERR_INVALID;
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(e, units[i].unit) == 0) {
@@ -105,6 +107,30 @@ int hd_config_parse_duration(const char *s, uint64_t *ms)
         }
     }
     return HD_ERR_INVALID;
+}
+
+/* Bytes with an optional k, K, M or G suffix (powers of 1024), at most max. */
+static int parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+    char tmp[32];
+    size_t n = strlen(s);
+    uint64_t mul = 1, v;
+
+    if (n == 0 || n >= sizeof(tmp))
+        return HD_ERR_INVALID;
+    memcpy(tmp, s, n + 1);
+    if (tmp[n - 1] == 'k' || tmp[n - 1] == 'K')
+        mul = 1024;
+    else if (tmp[n - 1] == 'M')
+        mul = 1u << 20;
+    else if (tmp[n - 1] == 'G')
+        mul = 1u << 30;
+    if (mul > 1)
+        tmp[n - 1] = 0;
+    if (parse_u64(tmp, max / mul, &v) != 0)
+        return HD_ERR_INVALID;
+    *out = v * mul;
+    return 0;
 }
 
 static int parse_bool(const char *s, int *out)
@@ -244,83 +270,60 @@ static int add_list(struct parse *p, const char *name, const char *value)
     return 0;
 }
 
-static int set_key(struct parse *p, const struct key *k, const char *value)
+/* Reads value as key k's type into *v. Returns 0 or HD_ERR_INVALID (k's bounds are checked
+ * by the caller). */
+static int parse_value(struct parse *p, const struct key *k, const char *value, uint64_t *v)
 {
-    char *base = (char *)p->c;
-    uint64_t v = 0;
-    int b = 0, rc = 0;
+    int b = 0, rc;
 
     switch (k->type) {
     case K_UINT:
     case K_U64:
-        rc = parse_u64(value, k->max, &v);
-        break;
-    case K_SIZE: {
-        /* bytes with an optional k/M/G suffix */
-        char tmp[32];
-        size_t n = strlen(value);
-        uint64_t mul = 1;
-        if (n > 0 && n < sizeof(tmp)) {
-            memcpy(tmp, value, n + 1);
-            if (tmp[n - 1] == 'k' || tmp[n - 1] == 'K')
-                mul = 1024;
-            else if (tmp[n - 1] == 'M')
-                mul = 1u << 20;
-            else if (tmp[n - 1] == 'G')
-                mul = 1u << 30;
-            if (mul > 1)
-                tmp[n - 1] = 0;
-            rc = parse_u64(tmp, k->max / mul, &v);
-            v *= mul;
-        } else {
-            rc = HD_ERR_INVALID;
-        }
-        break;
-    }
+        return parse_u64(value, k->max, v);
+    case K_SIZE:
+        return parse_size(value, k->max, v);
     case K_DUR_U:
     case K_DUR_U64:
-        rc = hd_config_parse_duration(value, &v);
-        break;
+        return hd_config_parse_duration(value, v);
     case K_BOOL:
         rc = parse_bool(value, &b);
-        v = (uint64_t)b;
-        break;
+        *v = (uint64_t)b;
+        return rc;
     case K_DEADQ:
-        rc = strcmp(value, "keep") == 0 ? 0 : strcmp(value, "expire") == 0 ? 0 : HD_ERR_INVALID;
-        v = strcmp(value, "expire") == 0;
-        break;
+        *v = strcmp(value, "expire") == 0;
+        return *v || strcmp(value, "keep") == 0 ? 0 : HD_ERR_INVALID;
     case K_LEVEL:
         b = hd_log_parse_level(value);
         p->c->log_level_set = 1;
-        rc = b < 0 ? HD_ERR_INVALID : 0;
-        v = (uint64_t)b;
-        break;
-    case K_STR:
-        if (!value[0]) {
-            fail(p, "%s must not be empty", k->name);
-            return HD_ERR_INVALID;
-        }
-        return set_string(p, (char **)(base + k->off), value);
-    case K_LIST:
-        return add_list(p, k->name, value);
+        *v = (uint64_t)b;
+        return b < 0 ? HD_ERR_INVALID : 0;
+    default:
+        return HD_ERR_INVALID; /* strings and lists are not numbers */
     }
-    if (rc == 0 && (v < k->min || v > k->max))
-        rc = HD_ERR_INVALID;
-    if (rc) {
-        if (k->type == K_DUR_U || k->type == K_DUR_U64)
-            fail(p, "bad value for %s: '%s' (a duration such as 250ms, 10s, 5m, 6h, 2d)", k->name,
-                 value);
-        else if (k->type == K_BOOL)
-            fail(p, "bad value for %s: '%s' (true or false)", k->name, value);
-        else if (k->type == K_LEVEL)
-            fail(p, "bad value for %s: '%s' (error, warn, info or debug)", k->name, value);
-        else if (k->type == K_DEADQ)
-            fail(p, "bad value for %s: '%s' (keep or expire)", k->name, value);
-        else
-            fail(p, "bad value for %s: '%s' (an integer from %llu to %llu)", k->name, value,
-                 (unsigned long long)k->min, (unsigned long long)k->max);
-        return HD_ERR_INVALID;
-    }
+}
+
+/* What a bad value for k should have looked like. */
+static void bad_value(struct parse *p, const struct key *k, const char *value)
+{
+    if (k->type == K_DUR_U || k->type == K_DUR_U64)
+        fail(p, "bad value for %s: '%s' (a duration such as 250ms, 10s, 5m, 6h, 2d)", k->name,
+             value);
+    else if (k->type == K_BOOL)
+        fail(p, "bad value for %s: '%s' (true or false)", k->name, value);
+    else if (k->type == K_LEVEL)
+        fail(p, "bad value for %s: '%s' (error, warn, info or debug)", k->name, value);
+    else if (k->type == K_DEADQ)
+        fail(p, "bad value for %s: '%s' (keep or expire)", k->name, value);
+    else
+        fail(p, "bad value for %s: '%s' (an integer from %llu to %llu)", k->name, value,
+             (unsigned long long)k->min, (unsigned long long)k->max);
+}
+
+/* Writes v into the field of struct hd_config that k names, in that field's type. */
+static void store_value(struct hd_config *c, const struct key *k, uint64_t v)
+{
+    char *base = (char *)c;
+
     switch (k->type) {
     case K_UINT:
     case K_DUR_U:
@@ -338,6 +341,26 @@ static int set_key(struct parse *p, const struct key *k, const char *value)
         *(uint64_t *)(base + k->off) = v;
         break;
     }
+}
+
+static int set_key(struct parse *p, const struct key *k, const char *value)
+{
+    uint64_t v = 0;
+
+    if (k->type == K_STR) {
+        if (!value[0]) {
+            fail(p, "%s must not be empty", k->name);
+            return HD_ERR_INVALID;
+        }
+        return set_string(p, (char **)((char *)p->c + k->off), value);
+    }
+    if (k->type == K_LIST)
+        return add_list(p, k->name, value);
+    if (parse_value(p, k, value, &v) != 0 || v < k->min || v > k->max) {
+        bad_value(p, k, value);
+        return HD_ERR_INVALID;
+    }
+    store_value(p->c, k, v);
     return 0;
 }
 
@@ -430,6 +453,38 @@ static int enter_section(struct parse *p, const char *section)
     return 0;
 }
 
+/* A key of a [host "NAME"] section: max_inflight or rate. Returns 1 to go on, 0 after fail. */
+static int host_entry(struct parse *p, const char *section, const char *name, const char *value)
+{
+    uint64_t v;
+
+    if (!strcmp(name, "max_inflight")) {
+        if (p->seen & 1) {
+            fail(p, "max_inflight set twice in [%s]", section);
+            return 0;
+        }
+        p->seen |= 1;
+        if (parse_u64(value, 100000, &v) || v == 0) {
+            fail(p, "bad value for max_inflight: '%s' (an integer from 1 to 100000)", value);
+            return 0;
+        }
+        p->host->max_inflight = (unsigned)v;
+    } else if (!strcmp(name, "rate")) {
+        if (p->seen & 2) {
+            fail(p, "rate set twice in [%s]", section);
+            return 0;
+        }
+        p->seen |= 2;
+        if (parse_rate(value, &p->host->rate)) {
+            fail(p, "bad value for rate: '%s' (requests per second, 0 = unlimited)", value);
+            return 0;
+        }
+    } else {
+        fail(p, "unknown key %s in [%s] (max_inflight, rate)", name, section);
+    }
+    return 0 == p->failed;
+}
+
 static int on_entry(void *user, const char *section, const char *name, const char *value)
 {
     struct parse *p = user;
@@ -444,34 +499,8 @@ static int on_entry(void *user, const char *section, const char *name, const cha
     /* Sections were entered by read_line, which sees every header, even of an empty section. */
     if (!name || strcmp(section, p->cur_section) != 0)
         return 1;
-    if (p->host) {
-        if (!strcmp(name, "max_inflight")) {
-            uint64_t v;
-            if (p->seen & 1) {
-                fail(p, "max_inflight set twice in [%s]", section);
-                return 0;
-            }
-            p->seen |= 1;
-            if (parse_u64(value, 100000, &v) || v == 0) {
-                fail(p, "bad value for max_inflight: '%s' (an integer from 1 to 100000)", value);
-                return 0;
-            }
-            p->host->max_inflight = (unsigned)v;
-        } else if (!strcmp(name, "rate")) {
-            if (p->seen & 2) {
-                fail(p, "rate set twice in [%s]", section);
-                return 0;
-            }
-            p->seen |= 2;
-            if (parse_rate(value, &p->host->rate)) {
-                fail(p, "bad value for rate: '%s' (requests per second, 0 = unlimited)", value);
-                return 0;
-            }
-        } else {
-            fail(p, "unknown key %s in [%s] (max_inflight, rate)", name, section);
-        }
-        return 0 == p->failed;
-    }
+    if (p->host)
+        return host_entry(p, section, name, value);
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
         if (strcmp(keys[i].section, section) != 0 || strcmp(keys[i].name, name) != 0)
             continue;

@@ -127,7 +127,7 @@ int hd_daemon_preload(struct hd_daemon_opts *d, int argc, char **argv, struct hd
     d->config_path = path;
     *o = d->cfg->run;
     /* The flags' own defaults stand unless the file says otherwise; --resolve from the
-     * file is merged in hd_daemon_run (main.c owns the flags' array). */
+     * file is merged in hd_daemon_run (cli_run.c owns the flags' array). */
     o->progress = progress || d->cfg->run.progress;
     o->until_idle = until_idle;
     o->resolve = NULL;
@@ -244,6 +244,30 @@ static int probe_run_lock(struct hd_store *st)
     return rc;
 }
 
+/* The endpoint's bearer token from token_file (NULL: none given), with a warning when others
+ * may read the file. Returns 0 with *token malloc'd, or an error (logged). */
+static int read_token(const char *token_file, char **token)
+{
+    struct stat sb;
+    int rc;
+
+    if (!token_file) {
+        HD_LOG(HD_LOG_ERROR, "daemon",
+               "msg=\"the ingest endpoint needs a bearer token: --token-file FILE\"");
+        return HD_ERR_INVALID;
+    }
+    if (stat(token_file, &sb) == 0 && (sb.st_mode & 077))
+        HD_LOG(HD_LOG_WARN, "daemon",
+               "msg=\"the token file is readable by group or others; chmod 0400 it\" file=%s",
+               token_file);
+    rc = hd_ingestsrv_read_token(token_file, token);
+    if (rc)
+        HD_LOG(HD_LOG_ERROR, "daemon", "msg=\"cannot read the token file\" file=%s err=\"%s\"",
+               token_file, rc == HD_ERR_INVALID ? "empty or over 4096 bytes" : hd_strerror(rc));
+    return rc;
+}
+
+/* Starts the ingest endpoint when --listen or [ingest] listen names an address. */
 static int start_endpoint(struct daemon *dm, const struct hd_config *c)
 {
     struct hd_daemon_opts *d = dm->d;
@@ -263,24 +287,9 @@ static int start_endpoint(struct daemon *dm, const struct hd_config *c)
     }
     if (n == 0)
         return 0;
-    if (!token_file) {
-        HD_LOG(HD_LOG_ERROR, "daemon",
-               "msg=\"the ingest endpoint needs a bearer token: --token-file FILE\"");
-        return HD_ERR_INVALID;
-    }
-    {
-        struct stat sb;
-        if (stat(token_file, &sb) == 0 && (sb.st_mode & 077))
-            HD_LOG(HD_LOG_WARN, "daemon",
-                   "msg=\"the token file is readable by group or others; chmod 0400 it\" file=%s",
-                   token_file);
-    }
-    rc = hd_ingestsrv_read_token(token_file, &token);
-    if (rc) {
-        HD_LOG(HD_LOG_ERROR, "daemon", "msg=\"cannot read the token file\" file=%s err=\"%s\"",
-               token_file, rc == HD_ERR_INVALID ? "empty or over 4096 bytes" : hd_strerror(rc));
+    rc = read_token(token_file, &token);
+    if (rc)
         return rc;
-    }
     memset(&so, 0, sizeof(so));
     so.listen = listen;
     so.nlisten = n;
@@ -293,6 +302,26 @@ static int start_endpoint(struct daemon *dm, const struct hd_config *c)
     memset(token, 0, strlen(token));
     free(token);
     return rc;
+}
+
+/* What the daemon adds to the run options: --resolve from the file when no flag gave one,
+ * the metrics registry, the drain deadline and the per-host overrides of [host] sections. */
+static void run_options(struct daemon *dm, const struct hd_config *c, struct hd_run_opts *ro)
+{
+    const struct hd_daemon_opts *d = dm->d;
+
+    if (ro->nresolve == 0 && c->run.nresolve) {
+        ro->resolve = c->run.resolve;
+        ro->nresolve = c->run.nresolve;
+    }
+    ro->metrics = dm->metrics;
+    ro->drain_timeout_ms = (unsigned)(d->drain_timeout_ms >= 0 ? (uint64_t)d->drain_timeout_ms
+                                                                : c->drain_timeout_ms);
+    if (ro->drain_timeout_ms == 0)
+        ro->drain_timeout_ms = 1; /* 0 means "default" to the runner: exit at once instead */
+    ro->host_override = host_override;
+    ro->host_override_ud = dm;
+    ro->override_gen = &dm->override_gen;
 }
 
 int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_daemon_opts *d,
@@ -318,21 +347,10 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
         d->cfg = NULL; /* the holder owns it now */
     }
     c = dm.holder ? (struct hd_config *)hd_config_current(dm.holder) : &defaults;
-    if (ro.nresolve == 0 && c->run.nresolve) {
-        ro.resolve = c->run.resolve;
-        ro.nresolve = c->run.nresolve;
-    }
     rc = hd_metrics_new(&dm.metrics);
     if (rc)
         goto out;
-    ro.metrics = dm.metrics;
-    ro.drain_timeout_ms = (unsigned)(d->drain_timeout_ms >= 0 ? (uint64_t)d->drain_timeout_ms
-                                                              : c->drain_timeout_ms);
-    if (ro.drain_timeout_ms == 0)
-        ro.drain_timeout_ms = 1; /* 0 means "default" to the runner: exit at once instead */
-    ro.host_override = host_override;
-    ro.host_override_ud = &dm;
-    ro.override_gen = &dm.override_gen;
+    run_options(&dm, c, &ro);
 
     rc = probe_run_lock(st);
     if (rc)

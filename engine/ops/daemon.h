@@ -1,5 +1,5 @@
 /* `herald run` as a daemon: everything around hd_run() that an operator needs, kept out of
- * main.c (wiring only) and runner.c (delivery only):
+ * the command line (cli_run.c: flags only) and the runner (runner.h: delivery only):
  *   - the configuration file (--config), loaded before the flags so flags override it, and
  *     reloaded on SIGHUP (a bad file keeps the old settings and logs why);
  *   - the metrics registry handed to the runner;

@@ -1,42 +1,31 @@
-/* The local ingest endpoint: HTTP/1.1 on a unix socket and/or a TCP address, served by its own
- * thread with its own io_uring loop (engine/loop.h), next to the delivery loops.
+/* The local ingest endpoint: HTTP/1.1 and h2c on a unix socket and/or a TCP address, served
+ * by its own thread with its own io_uring loop (endpoint.h), next to the delivery loops.
  *
- *   POST   /v1/activities   one envelope (Content-Type: application/json) or JSON lines (any
- *                           other type); token required. 202 when at least one activity was
- *                           accepted, 200 when every line was a duplicate (with the original
- *                           seq), 400 when none was accepted and some were refused; the body
- *                           lists one result per line. Answered only after the write
- *                           transaction committed, so every seq in a 2xx answer is durable.
+ *   POST   /v1/activities   envelopes into the queue; token required (ingestsrv_v1.h).
  *                           Over the queue bound: 429 with Retry-After, nothing stored.
  *                           While draining (SIGTERM): 503 with Retry-After.
- *   POST   /v1/follows      JSON lines {"actor","follower","inbox","shared_inbox"}; token.
- *   DELETE /v1/follows      JSON lines {"actor","follower"}; token. All lines are validated
- *                           before any is applied; one transaction.
+ *   POST   /v1/follows      followers added or updated; token (ingestsrv_v1.h).
+ *   DELETE /v1/follows      followers removed; token.
  *   GET    /metrics         Prometheus text format; no token.
  *   GET    /v1/hosts        JSON host view for `herald top` (?limit=N); no token.
- *   GET    /healthz         "ok"; no token.
+ *   GET    /healthz         "ok" ("draining" while draining); no token.
  *
  * The token is compared in constant time ("Authorization: Bearer TOKEN"); a wrong or missing
- * token is 401. Requests are capped (headers 16 KiB, body max_body, 10,000 lines), keep-alive
- * and pipelining are supported, "Expect: 100-continue" is honoured; chunked request bodies
- * are refused with 411 (send Content-Length).
- *
- * h2c with prior knowledge is served on the same sockets: a connection that starts with the
- * HTTP/2 client preface is handed to h2srv.c (nghttp2 on memory buffers) and its requests go
- * to the same handlers. The Upgrade: h2c dance is not supported. */
+ * token is 401, for a write also as soon as its headers are in (before its body is sent).
+ * Requests are capped (headers 16 KiB, body max_body, 10,000 lines); endpoint.h has the rest
+ * of the HTTP rules (keep-alive, pipelining, 100-continue, no chunked bodies, h2c with prior
+ * knowledge, not Upgrade: h2c). */
 #ifndef HD_INGESTSRV_H
 #define HD_INGESTSRV_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "endpoint.h"
 #include "metrics.h"
 #include "store.h"
 
-#define HD_INGESTSRV_MAX_LISTEN 4
-#define HD_INGESTSRV_MAX_CONNS 256
-#define HD_INGESTSRV_MAX_LINES 10000
-#define HD_INGESTSRV_HEADER_MAX 16384
+#define HD_INGESTSRV_MAX_LISTEN HD_ENDPOINT_MAX_LISTEN
 #define HD_INGESTSRV_TOKEN_MAX 4096
 
 struct hd_ingestsrv_opts {
@@ -55,7 +44,8 @@ struct hd_ingestsrv;
 /* Binds every listen address (a stale unix socket file is replaced; a unix socket is
  * created mode 0600 under the process umask), then starts the server thread. On return
  * the sockets accept connections. Returns 0, HD_ERR_INVALID (bad address, no token),
- * -errno from socket/bind/listen (e.g. -EADDRINUSE), or -ENOMEM. */
+ * -EEXIST (a unix path that is not a socket), -errno from socket/bind/listen (e.g.
+ * -EADDRINUSE), or -ENOMEM. */
 int hd_ingestsrv_start(struct hd_ingestsrv **out, struct hd_store *st,
                        const struct hd_ingestsrv_opts *o);
 

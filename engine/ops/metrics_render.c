@@ -47,6 +47,25 @@ static int backlog_cmp(const void *a, const void *b)
     return strcmp(x->name, y->name);
 }
 
+/* Appends a zeroed host named name to v (*cap: its allocated length). NULL without memory. */
+static struct hview *hview_add(struct sview *v, size_t *cap, const char *name)
+{
+    struct hview *h;
+
+    if (v->n == *cap) {
+        size_t ncap = *cap ? *cap * 2 : 256;
+        struct hview *nh = realloc(v->hosts, ncap * sizeof(*nh));
+        if (!nh)
+            return NULL;
+        v->hosts = nh;
+        *cap = ncap;
+    }
+    h = &v->hosts[v->n++];
+    memset(h, 0, sizeof(*h));
+    memcpy(h->name, name, strlen(name) + 1);
+    return h;
+}
+
 /* Reads counters and every host record (and the oldest queued delivery of each host with a
  * backlog) in one read transaction. Hosts that only the live table knows (no record yet)
  * are added with zero backlog. */
@@ -71,20 +90,11 @@ static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v
         if (rc)
             goto out;
         while ((rc = hd_host_iter_next(&it, name, &rec)) == 0) {
-            struct hview *h;
-            if (v->n == cap) {
-                size_t ncap = cap ? cap * 2 : 256;
-                struct hview *nh = realloc(v->hosts, ncap * sizeof(*nh));
-                if (!nh) {
-                    rc = -ENOMEM;
-                    goto out;
-                }
-                v->hosts = nh;
-                cap = ncap;
+            struct hview *h = hview_add(v, &cap, name);
+            if (!h) {
+                rc = -ENOMEM;
+                goto out;
             }
-            h = &v->hosts[v->n];
-            memset(h, 0, sizeof(*h));
-            memcpy(h->name, name, strlen(name) + 1);
             h->rec = rec;
             if (h->rec.queued) {
                 uint8_t last[HD_QKEY_MAX];
@@ -97,7 +107,6 @@ static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v
             }
             v->queued += h->rec.queued;
             v->retrying += h->rec.retrying;
-            v->n++;
         }
         if (rc != HD_ERR_NOT_FOUND)
             goto out;
@@ -113,26 +122,20 @@ static int store_view(struct hd_metrics *m, struct hd_store *st, struct sview *v
          * touched has a record (enqueue creates it), so nothing is missing. */
         for (size_t i = 0; !st && i < m->hosts_cap && rc == 0; i++) {
             struct hd_mhost *lh = m->hosts[i];
+            struct hview *h;
             if (!lh)
                 continue;
-            if (v->n == cap) {
-                size_t ncap = cap ? cap * 2 : 256;
-                struct hview *nh = realloc(v->hosts, ncap * sizeof(*nh));
-                if (!nh) {
-                    rc = -ENOMEM;
-                    break;
-                }
-                v->hosts = nh;
-                cap = ncap;
+            h = hview_add(v, &cap, lh->name);
+            if (!h) {
+                rc = -ENOMEM;
+                break;
             }
-            memset(&v->hosts[v->n], 0, sizeof(v->hosts[v->n]));
-            memcpy(v->hosts[v->n].name, lh->name, strlen(lh->name) + 1);
-            v->hosts[v->n].live = lh;
-            v->n++;
+            h->live = lh;
         }
         pthread_mutex_unlock(&m->hosts_mu);
     }
-    qsort(v->hosts, v->n, sizeof(*v->hosts), backlog_cmp);
+    if (v->n > 1) /* qsort wants a valid array even for none */
+        qsort(v->hosts, v->n, sizeof(*v->hosts), backlog_cmp);
 out:
     hd_host_iter_close(&it);
     if (txn)
@@ -259,13 +262,174 @@ static void put_hist(struct mbuf *b, const char *name, const char *labels, const
 
 static const char *const breaker_names[] = {"closed", "open", "half_open"};
 
+/* The process's own series: counters, gauges and histograms of the registry. */
+static void render_registry(struct mbuf *b, struct hd_metrics *m)
+{
+    uint64_t counts[HD_METRICS_NBUCKETS], sum;
+
+    head(b, "herald_deliveries_total", "counter",
+         "Delivery attempts finished, by outcome (done, retry, dead).");
+    put(b, "herald_deliveries_total{outcome=\"done\"} %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_DONE));
+    put(b, "herald_deliveries_total{outcome=\"retry\"} %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_RETRY));
+    put(b, "herald_deliveries_total{outcome=\"dead\"} %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_DEAD));
+    head(b, "herald_requests_total", "counter", "HTTP requests sent to inboxes.");
+    put(b, "herald_requests_total %" PRIu64 "\n", hd_metrics_counter(m, HD_MC_ATTEMPTS));
+    head(b, "herald_ingest_total", "counter",
+         "Activities offered to the ingest endpoint or C API, by result.");
+    put(b, "herald_ingest_total{result=\"accepted\"} %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_INGEST_ACCEPTED));
+    put(b, "herald_ingest_total{result=\"duplicate\"} %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_INGEST_DUPLICATE));
+    put(b, "herald_ingest_total{result=\"refused\"} %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_INGEST_REFUSED));
+    head(b, "herald_ingest_throttled_total", "counter",
+         "Ingest requests refused with 429/503 because the queue was over its bound.");
+    put(b, "herald_ingest_throttled_total %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_INGEST_THROTTLED));
+    head(b, "herald_store_commits_total", "counter",
+         "Acknowledgement transactions committed to the store.");
+    put(b, "herald_store_commits_total %" PRIu64 "\n", hd_metrics_counter(m, HD_MC_COMMITS));
+    head(b, "herald_config_reloads_total", "counter",
+         "Configuration reloads (SIGHUP), by result.");
+    put(b, "herald_config_reloads_total{result=\"ok\"} %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_RELOADS));
+    put(b, "herald_config_reloads_total{result=\"error\"} %" PRIu64 "\n",
+        hd_metrics_counter(m, HD_MC_RELOAD_ERRORS));
+
+    head(b, "herald_in_flight", "gauge", "Requests in flight.");
+    put(b, "herald_in_flight %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_IN_FLIGHT));
+    head(b, "herald_breakers_open", "gauge", "Hosts whose circuit breaker is open.");
+    put(b, "herald_breakers_open %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_BREAKERS_OPEN));
+    head(b, "herald_hosts_dead", "gauge", "Hosts marked dead.");
+    put(b, "herald_hosts_dead %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_HOSTS_DEAD));
+
+    head(b, "herald_delivery_duration_seconds", "histogram",
+         "Time from sending a request to its answer or failure.");
+    hist_sum(m, HD_MH_LATENCY, counts, &sum);
+    put_hist(b, "herald_delivery_duration_seconds", "", counts, sum);
+    head(b, "herald_sign_duration_seconds", "histogram", "Time to sign one request.");
+    hist_sum(m, HD_MH_SIGN, counts, &sum);
+    put_hist(b, "herald_sign_duration_seconds", "", counts, sum);
+    head(b, "herald_store_commit_duration_seconds", "histogram",
+         "Time to commit one LMDB write transaction.");
+    hist_sum(m, HD_MH_COMMIT, counts, &sum);
+    put_hist(b, "herald_store_commit_duration_seconds", "", counts, sum);
+}
+
+/* Seconds since ms (0: none), for age gauges. */
+static double age_s(uint64_t ms, uint64_t now)
+{
+    return ms && now > ms ? (double)(now - ms) / 1e3 : 0.0;
+}
+
+/* The series read from the store: counters, queue totals and the oldest delivery. */
+static void render_store(struct mbuf *b, const struct sview *v, uint64_t now)
+{
+    head(b, "herald_activities_total", "counter", "Activities accepted into the store.");
+    put(b, "herald_activities_total %" PRIu64 "\n", v->c.activities);
+    head(b, "herald_store_deliveries_total", "counter",
+         "Deliveries finished as recorded in the store, by result.");
+    put(b, "herald_store_deliveries_total{result=\"done\"} %" PRIu64 "\n", v->c.done);
+    put(b, "herald_store_deliveries_total{result=\"failed\"} %" PRIu64 "\n", v->c.failed);
+    head(b, "herald_queue_deliveries", "gauge", "Deliveries queued, by state.");
+    put(b, "herald_queue_deliveries{state=\"pending\"} %" PRIu64 "\n", v->queued - v->retrying);
+    put(b, "herald_queue_deliveries{state=\"retrying\"} %" PRIu64 "\n", v->retrying);
+    head(b, "herald_queue_oldest_age_seconds", "gauge",
+         "Age of the oldest queued delivery (0 when the queue is empty).");
+    put(b, "herald_queue_oldest_age_seconds %.3f\n", age_s(v->oldest_ms, now));
+    head(b, "herald_hosts", "gauge", "Hosts known to the store.");
+    put(b, "herald_hosts %zu\n", v->n);
+}
+
+static int64_t host_backlog(const struct hview *h)
+{
+    return (int64_t)h->rec.queued;
+}
+
+static int64_t host_retrying(const struct hview *h)
+{
+    return (int64_t)h->rec.retrying;
+}
+
+static int64_t host_in_flight(const struct hview *h)
+{
+    return h->live ? atomic_load(&h->live->inflight) : 0;
+}
+
+static int64_t host_window(const struct hview *h)
+{
+    return h->live ? atomic_load(&h->live->window) : 0;
+}
+
+/* One gauge for each of the first top hosts: name{host="..."} value(host). */
+static void host_gauge(struct mbuf *b, const struct sview *v, size_t top, const char *name,
+                       const char *help, int64_t (*value)(const struct hview *h))
+{
+    char e[HD_HOST_MAX * 2 + 8];
+
+    head(b, name, "gauge", help);
+    for (size_t i = 0; i < top; i++)
+        put(b, "%s{host=\"%s\"} %" PRId64 "\n", name, esc(v->hosts[i].name, e, sizeof(e)),
+            value(&v->hosts[i]));
+}
+
+/* Per-host series for the first top hosts of v (the largest backlogs). */
+static void render_hosts(struct mbuf *b, const struct sview *v, size_t top, uint64_t now)
+{
+    char e[HD_HOST_MAX * 2 + 8], lab[HD_HOST_MAX * 2 + 16];
+
+    host_gauge(b, v, top, "herald_host_backlog",
+               "Deliveries queued for the host (top hosts by backlog only).", host_backlog);
+    host_gauge(b, v, top, "herald_host_retrying", "Deliveries of the host waiting to retry.",
+               host_retrying);
+    head(b, "herald_host_oldest_age_seconds", "gauge",
+         "Age of the host's oldest queued delivery.");
+    for (size_t i = 0; i < top; i++)
+        put(b, "herald_host_oldest_age_seconds{host=\"%s\"} %.3f\n",
+            esc(v->hosts[i].name, e, sizeof(e)), age_s(v->hosts[i].oldest_ms, now));
+    host_gauge(b, v, top, "herald_host_in_flight", "Requests in flight to the host.",
+               host_in_flight);
+    host_gauge(b, v, top, "herald_host_window", "The host's current in-flight window.",
+               host_window);
+    head(b, "herald_host_breaker", "gauge", "The host's circuit breaker: 1 for its current state.");
+    for (size_t i = 0; i < top; i++) {
+        int s = v->hosts[i].live ? atomic_load(&v->hosts[i].live->breaker) : 0;
+        for (int k = 0; k < 3; k++)
+            put(b, "herald_host_breaker{host=\"%s\",state=\"%s\"} %d\n",
+                esc(v->hosts[i].name, e, sizeof(e)), breaker_names[k], s == k);
+    }
+    head(b, "herald_host_deliveries_total", "counter",
+         "Delivery attempts to the host finished by this process, by outcome.");
+    for (size_t i = 0; i < top; i++) {
+        struct hd_mhost *lh = v->hosts[i].live;
+        esc(v->hosts[i].name, e, sizeof(e));
+        put(b, "herald_host_deliveries_total{host=\"%s\",outcome=\"done\"} %" PRIu64 "\n", e,
+            lh ? atomic_load(&lh->done) : 0);
+        put(b, "herald_host_deliveries_total{host=\"%s\",outcome=\"retry\"} %" PRIu64 "\n", e,
+            lh ? atomic_load(&lh->retry) : 0);
+        put(b, "herald_host_deliveries_total{host=\"%s\",outcome=\"dead\"} %" PRIu64 "\n", e,
+            lh ? atomic_load(&lh->failed) : 0);
+    }
+    head(b, "herald_host_delivery_duration_seconds", "histogram",
+         "Request latency per host (top hosts by backlog only).");
+    for (size_t i = 0; i < top; i++) {
+        uint64_t hc[HD_METRICS_NBUCKETS] = {0}, hs = 0;
+        if (v->hosts[i].live)
+            hist_read(&v->hosts[i].live->lat, hc, &hs);
+        snprintf(lab, sizeof(lab), "host=\"%s\",", esc(v->hosts[i].name, e, sizeof(e)));
+        put_hist(b, "herald_host_delivery_duration_seconds", lab, hc, hs);
+    }
+}
+
 int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, size_t *len)
 {
     struct mbuf b = {0};
     struct sview v;
-    uint64_t counts[HD_METRICS_NBUCKETS], sum, now = hd_wall_ms();
+    uint64_t now = hd_wall_ms();
     size_t top;
-    char e[HD_HOST_MAX * 2 + 8], lab[HD_HOST_MAX * 2 + 16];
     int rc;
 
     rc = store_view(m, st, &v);
@@ -278,138 +442,15 @@ int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, siz
         return -ENOMEM;
     }
     b.p[0] = 0;
-
-    if (m) {
-        head(&b, "herald_deliveries_total", "counter",
-             "Delivery attempts finished, by outcome (done, retry, dead).");
-        put(&b, "herald_deliveries_total{outcome=\"done\"} %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_DONE));
-        put(&b, "herald_deliveries_total{outcome=\"retry\"} %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_RETRY));
-        put(&b, "herald_deliveries_total{outcome=\"dead\"} %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_DEAD));
-        head(&b, "herald_requests_total", "counter", "HTTP requests sent to inboxes.");
-        put(&b, "herald_requests_total %" PRIu64 "\n", hd_metrics_counter(m, HD_MC_ATTEMPTS));
-        head(&b, "herald_ingest_total", "counter",
-             "Activities offered to the ingest endpoint or C API, by result.");
-        put(&b, "herald_ingest_total{result=\"accepted\"} %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_INGEST_ACCEPTED));
-        put(&b, "herald_ingest_total{result=\"duplicate\"} %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_INGEST_DUPLICATE));
-        put(&b, "herald_ingest_total{result=\"refused\"} %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_INGEST_REFUSED));
-        head(&b, "herald_ingest_throttled_total", "counter",
-             "Ingest requests refused with 429/503 because the queue was over its bound.");
-        put(&b, "herald_ingest_throttled_total %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_INGEST_THROTTLED));
-        head(&b, "herald_store_commits_total", "counter",
-             "Acknowledgement transactions committed to the store.");
-        put(&b, "herald_store_commits_total %" PRIu64 "\n", hd_metrics_counter(m, HD_MC_COMMITS));
-        head(&b, "herald_config_reloads_total", "counter",
-             "Configuration reloads (SIGHUP), by result.");
-        put(&b, "herald_config_reloads_total{result=\"ok\"} %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_RELOADS));
-        put(&b, "herald_config_reloads_total{result=\"error\"} %" PRIu64 "\n",
-            hd_metrics_counter(m, HD_MC_RELOAD_ERRORS));
-
-        head(&b, "herald_in_flight", "gauge", "Requests in flight.");
-        put(&b, "herald_in_flight %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_IN_FLIGHT));
-        head(&b, "herald_breakers_open", "gauge", "Hosts whose circuit breaker is open.");
-        put(&b, "herald_breakers_open %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_BREAKERS_OPEN));
-        head(&b, "herald_hosts_dead", "gauge", "Hosts marked dead.");
-        put(&b, "herald_hosts_dead %" PRId64 "\n", hd_metrics_gauge(m, HD_MG_HOSTS_DEAD));
-
-        head(&b, "herald_delivery_duration_seconds", "histogram",
-             "Time from sending a request to its answer or failure.");
-        hist_sum(m, HD_MH_LATENCY, counts, &sum);
-        put_hist(&b, "herald_delivery_duration_seconds", "", counts, sum);
-        head(&b, "herald_sign_duration_seconds", "histogram", "Time to sign one request.");
-        hist_sum(m, HD_MH_SIGN, counts, &sum);
-        put_hist(&b, "herald_sign_duration_seconds", "", counts, sum);
-        head(&b, "herald_store_commit_duration_seconds", "histogram",
-             "Time to commit one LMDB write transaction.");
-        hist_sum(m, HD_MH_COMMIT, counts, &sum);
-        put_hist(&b, "herald_store_commit_duration_seconds", "", counts, sum);
-    }
-    if (st) {
-        head(&b, "herald_activities_total", "counter", "Activities accepted into the store.");
-        put(&b, "herald_activities_total %" PRIu64 "\n", v.c.activities);
-        head(&b, "herald_store_deliveries_total", "counter",
-             "Deliveries finished as recorded in the store, by result.");
-        put(&b, "herald_store_deliveries_total{result=\"done\"} %" PRIu64 "\n", v.c.done);
-        put(&b, "herald_store_deliveries_total{result=\"failed\"} %" PRIu64 "\n", v.c.failed);
-        head(&b, "herald_queue_deliveries", "gauge", "Deliveries queued, by state.");
-        put(&b, "herald_queue_deliveries{state=\"pending\"} %" PRIu64 "\n",
-            v.queued - v.retrying);
-        put(&b, "herald_queue_deliveries{state=\"retrying\"} %" PRIu64 "\n", v.retrying);
-        head(&b, "herald_queue_oldest_age_seconds", "gauge",
-             "Age of the oldest queued delivery (0 when the queue is empty).");
-        put(&b, "herald_queue_oldest_age_seconds %.3f\n",
-            v.oldest_ms && now > v.oldest_ms ? (double)(now - v.oldest_ms) / 1e3 : 0.0);
-        head(&b, "herald_hosts", "gauge", "Hosts known to the store.");
-        put(&b, "herald_hosts %zu\n", v.n);
-    }
-
+    if (m)
+        render_registry(&b, m);
+    if (st)
+        render_store(&b, &v, now);
     top = m ? atomic_load(&m->top_hosts) : 0;
     if (top > v.n)
         top = v.n;
-    if (top) {
-        head(&b, "herald_host_backlog", "gauge",
-             "Deliveries queued for the host (top hosts by backlog only).");
-        for (size_t i = 0; i < top; i++)
-            put(&b, "herald_host_backlog{host=\"%s\"} %" PRIu64 "\n",
-                esc(v.hosts[i].name, e, sizeof(e)), v.hosts[i].rec.queued);
-        head(&b, "herald_host_retrying", "gauge", "Deliveries of the host waiting to retry.");
-        for (size_t i = 0; i < top; i++)
-            put(&b, "herald_host_retrying{host=\"%s\"} %" PRIu64 "\n",
-                esc(v.hosts[i].name, e, sizeof(e)), v.hosts[i].rec.retrying);
-        head(&b, "herald_host_oldest_age_seconds", "gauge",
-             "Age of the host's oldest queued delivery.");
-        for (size_t i = 0; i < top; i++)
-            put(&b, "herald_host_oldest_age_seconds{host=\"%s\"} %.3f\n",
-                esc(v.hosts[i].name, e, sizeof(e)),
-                v.hosts[i].oldest_ms && now > v.hosts[i].oldest_ms
-                    ? (double)(now - v.hosts[i].oldest_ms) / 1e3
-                    : 0.0);
-        head(&b, "herald_host_in_flight", "gauge", "Requests in flight to the host.");
-        for (size_t i = 0; i < top; i++)
-            put(&b, "herald_host_in_flight{host=\"%s\"} %" PRId64 "\n",
-                esc(v.hosts[i].name, e, sizeof(e)),
-                v.hosts[i].live ? atomic_load(&v.hosts[i].live->inflight) : 0);
-        head(&b, "herald_host_window", "gauge", "The host's current in-flight window.");
-        for (size_t i = 0; i < top; i++)
-            put(&b, "herald_host_window{host=\"%s\"} %u\n", esc(v.hosts[i].name, e, sizeof(e)),
-                v.hosts[i].live ? atomic_load(&v.hosts[i].live->window) : 0);
-        head(&b, "herald_host_breaker", "gauge",
-             "The host's circuit breaker: 1 for its current state.");
-        for (size_t i = 0; i < top; i++) {
-            int s = v.hosts[i].live ? atomic_load(&v.hosts[i].live->breaker) : 0;
-            for (int k = 0; k < 3; k++)
-                put(&b, "herald_host_breaker{host=\"%s\",state=\"%s\"} %d\n",
-                    esc(v.hosts[i].name, e, sizeof(e)), breaker_names[k], s == k);
-        }
-        head(&b, "herald_host_deliveries_total", "counter",
-             "Delivery attempts to the host finished by this process, by outcome.");
-        for (size_t i = 0; i < top; i++) {
-            struct hd_mhost *lh = v.hosts[i].live;
-            esc(v.hosts[i].name, e, sizeof(e));
-            put(&b, "herald_host_deliveries_total{host=\"%s\",outcome=\"done\"} %" PRIu64 "\n", e,
-                lh ? atomic_load(&lh->done) : 0);
-            put(&b, "herald_host_deliveries_total{host=\"%s\",outcome=\"retry\"} %" PRIu64 "\n",
-                e, lh ? atomic_load(&lh->retry) : 0);
-            put(&b, "herald_host_deliveries_total{host=\"%s\",outcome=\"dead\"} %" PRIu64 "\n", e,
-                lh ? atomic_load(&lh->failed) : 0);
-        }
-        head(&b, "herald_host_delivery_duration_seconds", "histogram",
-             "Request latency per host (top hosts by backlog only).");
-        for (size_t i = 0; i < top; i++) {
-            uint64_t hc[HD_METRICS_NBUCKETS] = {0}, hs = 0;
-            if (v.hosts[i].live)
-                hist_read(&v.hosts[i].live->lat, hc, &hs);
-            snprintf(lab, sizeof(lab), "host=\"%s\",", esc(v.hosts[i].name, e, sizeof(e)));
-            put_hist(&b, "herald_host_delivery_duration_seconds", lab, hc, hs);
-        }
-    }
+    if (top)
+        render_hosts(&b, &v, top, now);
     free(v.hosts);
     if (b.err) {
         free(b.p);

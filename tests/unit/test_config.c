@@ -178,6 +178,53 @@ int main(void)
     expect_error("[log]\nlevel = loud\n", "t.ini:2: bad value for level");
     expect_error("[ingest]\nlisten = somewhere\n", "t.ini:2: listen must be");
     expect_error("[run]\nretry_base = 2h\nretry_cap = 1h\n", "retry_cap is smaller");
+    /* the hint after a bad value names what each kind of key takes */
+    expect_error("[run]\nidle_timeout = 0\n",
+                 "t.ini:2: bad value for idle_timeout: '0' (a duration such as 250ms, 10s, 5m, "
+                 "6h, 2d)");
+    expect_error("[run]\nprogress = maybe\n",
+                 "t.ini:2: bad value for progress: 'maybe' (true or false)");
+    expect_error("[log]\nlevel = loud\n",
+                 "t.ini:2: bad value for level: 'loud' (error, warn, info or debug)");
+    expect_error("[run]\ndead_host_queue = drop\n",
+                 "t.ini:2: bad value for dead_host_queue: 'drop' (keep or expire)");
+    expect_error("[run]\nthreads = 257\n",
+                 "t.ini:2: bad value for threads: '257' (an integer from 0 to 256)");
+    expect_error("[run]\nthreads = -1\n", "t.ini:2: bad value for threads: '-1'");
+    expect_error("[run]\nthreads = 1x\n", "t.ini:2: bad value for threads");
+    expect_error("[ingest]\nmax_body = 1023\n",
+                 "t.ini:2: bad value for max_body: '1023' (an integer from 1024 to 1073741824)");
+    expect_error("[ingest]\nmax_body = 2T\n", "t.ini:2: bad value for max_body");
+    expect_error("[ingest]\nmax_body = 2g\n", "t.ini:2: bad value for max_body");
+    expect_error("[ingest]\nmax_body = 1025M\n", "t.ini:2: bad value for max_body");
+    expect_error("[ingest]\nmax_body = k\n", "t.ini:2: bad value for max_body");
+    expect_error("[ingest]\ntoken_file = \n", "t.ini:2: token_file must not be empty");
+    expect_error("[run]\nmax_age = 1y\n", "t.ini:2: bad value for max_age");
+    {
+        static const struct {
+            const char *text;
+            size_t max_body;
+        } sizes[] = {{"[ingest]\nmax_body = 4096\n", 4096},
+                     {"[ingest]\nmax_body = 64k\n", 64 << 10},
+                     {"[ingest]\nmax_body = 64K\n", 64 << 10},
+                     {"[ingest]\nmax_body = 3M\n", 3 << 20},
+                     {"[ingest]\nmax_body = 1G\n", 1u << 30}};
+        for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            T_EQ_INT(hd_config_load_string(sizes[i].text, "t.ini", &c, err, sizeof(err)), 0);
+            T_EQ_INT(c->max_body, sizes[i].max_body);
+            hd_config_free(c);
+        }
+        T_EQ_INT(hd_config_load_string("[run]\ndead_host_queue = expire\nprogress = on\n"
+                                       "max_age = 2d\n[log]\nlevel = warn\n",
+                                       "t.ini", &c, err, sizeof(err)),
+                 0);
+        T_EQ_INT(c->run.dead_queue_expire, 1);
+        T_EQ_INT(c->run.progress, 1);
+        T_EQ_INT(c->run.max_age_ms, 2ull * 86400000);
+        T_EQ_INT(c->log_level, HD_LOG_WARN);
+        T_EQ_INT(c->log_level_set, 1);
+        hd_config_free(c);
+    }
 
     /* reload: a bad file keeps the old settings */
     {

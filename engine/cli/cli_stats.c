@@ -1,0 +1,110 @@
+/* `herald stats` (see cli_stats.h). */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_stats.h"
+#include "cli_util.h"
+#include "err.h"
+#include "queue.h"
+#include "store.h"
+
+struct stats_hosts {
+    json_t *hosts;
+    uint64_t queued, retrying;
+};
+
+static int add_host(const char *host, const struct hd_host_rec *hr, const struct hd_live *live,
+                    void *user_data)
+{
+    struct stats_hosts *x = user_data;
+
+    x->queued += hr->queued;
+    x->retrying += hr->retrying;
+    json_array_append_new(
+        x->hosts, json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:s}", "host", host, "queued",
+                            (json_int_t)hr->queued, "retrying", (json_int_t)hr->retrying,
+                            "in_flight", (json_int_t)(live ? live->in_flight : 0), "done",
+                            (json_int_t)hr->done, "failed", (json_int_t)hr->failed, "failures",
+                            (json_int_t)hr->failures, "last_error", hr->last_error));
+    return 0;
+}
+
+static void print_text(const struct hd_counters *c, const struct stats_hosts *x)
+{
+    size_t i;
+    json_t *h;
+
+    printf("activities: %" PRIu64 " (refused %" PRIu64 ", withheld %" PRIu64 ")\n",
+           c->activities, c->refused, c->withheld);
+    printf("deliveries: done %" PRIu64 ", pending %" PRIu64 ", retrying %" PRIu64
+           ", failed %" PRIu64 ", dropped %" PRIu64 ", cancelled %" PRIu64 "\n",
+           c->done, x->queued - x->retrying, x->retrying, c->failed, c->dropped, c->cancelled);
+    printf("%-40s %8s %8s %8s %8s %8s  %s\n", "host", "queued", "retrying", "done", "failed",
+           "failures", "last_error");
+    json_array_foreach(x->hosts, i, h)
+    {
+        printf("%-40s %8" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT
+               " %8" JSON_INTEGER_FORMAT " %8" JSON_INTEGER_FORMAT "  %s\n",
+               json_string_value(json_object_get(h, "host")),
+               json_integer_value(json_object_get(h, "queued")),
+               json_integer_value(json_object_get(h, "retrying")),
+               json_integer_value(json_object_get(h, "done")),
+               json_integer_value(json_object_get(h, "failed")),
+               json_integer_value(json_object_get(h, "failures")),
+               json_string_value(json_object_get(h, "last_error")));
+    }
+}
+
+int hd_cli_stats(const char *db, int argc, char **argv)
+{
+    int json = argc > 1 && strcmp(argv[1], "--json") == 0;
+    struct stats_hosts x = {NULL, 0, 0};
+    struct hd_store *st;
+    struct hd_counters c;
+    struct hd_txn *txn;
+    json_t *root;
+    int rc;
+
+    if (hd_cli_open_store(db, &st, NULL))
+        return 1;
+    rc = hd_store_begin(st, 0, &txn);
+    if (!rc) {
+        rc = hd_counters_get(st, txn, &c);
+        if (!rc) {
+            x.hosts = json_array();
+            rc = hd_cli_hosts_walk(st, txn, 0, add_host, &x);
+        }
+        hd_store_abort(txn);
+    }
+    hd_store_close(st);
+    if (rc) {
+        fprintf(stderr, "herald stats: %s\n", hd_strerror(rc));
+        json_decref(x.hosts);
+        return 1;
+    }
+    root = json_pack("{s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:o}", "activities",
+                     (json_int_t)c.activities, "deliveries", "done", (json_int_t)c.done,
+                     "pending", (json_int_t)(x.queued - x.retrying), "retrying",
+                     (json_int_t)x.retrying, "failed", (json_int_t)c.failed, "refused",
+                     (json_int_t)c.refused, "withheld", (json_int_t)c.withheld, "hosts", x.hosts);
+    if (root) {
+        /* Deliveries dropped by defederation rules or federation none, never sent. */
+        json_object_set_new(json_object_get(root, "deliveries"), "dropped",
+                            json_integer((json_int_t)c.dropped));
+        /* Cancelled by a Delete before delivery, Create and Delete both. */
+        json_object_set_new(json_object_get(root, "deliveries"), "cancelled",
+                            json_integer((json_int_t)c.cancelled));
+    }
+    if (json) {
+        char *s = json_dumps(root, JSON_COMPACT);
+        printf("%s\n", s ? s : "{}");
+        free(s);
+    } else {
+        print_text(&c, &x);
+    }
+    json_decref(root);
+    return 0;
+}

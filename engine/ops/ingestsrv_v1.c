@@ -1,0 +1,273 @@
+/* The /v1 write routes of the ingest endpoint (see ingestsrv_v1.h). */
+#include <ctype.h>
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "audience.h"
+#include "clock.h"
+#include "err.h"
+#include "ingest.h"
+#include "ingestsrv_v1.h"
+#include "log.h"
+
+struct line {
+    const char *p;
+    size_t n;
+    size_t lineno;
+};
+
+/* Splits body into non-blank lines (or one "line" for a whole application/json body).
+ * Returns the count, or -1 past HD_INGESTSRV_V1_MAX_LINES. */
+static long split_lines(const char *body, size_t len, int whole, struct line *out)
+{
+    long n = 0;
+    size_t lineno = 0, i = 0;
+
+    if (whole) {
+        out[0].p = body;
+        out[0].n = len;
+        out[0].lineno = 1;
+        return len ? 1 : 0;
+    }
+    while (i < len) {
+        const char *nl = memchr(body + i, '\n', len - i);
+        size_t e = nl ? (size_t)(nl - body) : len, b = i, t = e;
+        lineno++;
+        while (b < t && isspace((unsigned char)body[b]))
+            b++;
+        while (t > b && isspace((unsigned char)body[t - 1]))
+            t--;
+        if (t > b) {
+            if (n >= HD_INGESTSRV_V1_MAX_LINES)
+                return -1;
+            out[n].p = body + b;
+            out[n].n = t - b;
+            out[n].lineno = lineno;
+            n++;
+        }
+        i = e + 1;
+    }
+    return n;
+}
+
+static int is_json_ctype(const struct hd_endpoint_req *r)
+{
+    return r->ctype && r->ctype_len >= 16 && strncasecmp(r->ctype, "application/json", 16) == 0 &&
+           (r->ctype_len == 16 || r->ctype[16] == ';' || r->ctype[16] == ' ');
+}
+
+/* ---------------------------------------------------------------- activities */
+
+/* Ingests every line in one write transaction (each line nested: a refused line changes
+ * nothing). Returns 0 with res[] filled and the transaction committed, or the store error
+ * that left nothing stored. */
+static int store_lines(struct hd_store *st, const struct line *lines, long n,
+                       struct hd_ingest_result *res)
+{
+    struct hd_counters cn;
+    struct hd_txn *txn;
+    uint64_t now = hd_wall_ms();
+    int rc;
+
+    rc = hd_store_begin(st, 1, &txn);
+    if (rc)
+        return rc;
+    rc = hd_counters_get(st, txn, &cn);
+    for (long i = 0; rc == 0 && i < n; i++) {
+        if (lines[i].n > HD_INGEST_MAX_LINE) {
+            res[i].rc = HD_ERR_INVALID;
+            snprintf(res[i].why, sizeof(res[i].why), "envelope over %u bytes", HD_INGEST_MAX_LINE);
+            continue;
+        }
+        hd_ingest_envelope(st, txn, &cn, lines[i].p, lines[i].n, now, &res[i]);
+        if (res[i].rc == HD_ERR_STORE || res[i].rc == -ENOMEM)
+            rc = res[i].rc;
+    }
+    if (rc == 0)
+        rc = hd_counters_put(st, txn, &cn);
+    if (rc) {
+        hd_store_abort(txn);
+        return rc;
+    }
+    return hd_store_commit(txn); /* durable from here on: only now do we answer */
+}
+
+/* The answer: counts and one result per line; counts them in m. Returns the HTTP status. */
+static int results_json(const struct line *lines, long n, const struct hd_ingest_result *res,
+                        struct hd_metrics *m, json_t **out)
+{
+    json_t *results = json_array(), *o;
+    size_t accepted = 0, dups = 0, refused = 0;
+
+    for (long i = 0; i < n && results; i++) {
+        if (res[i].rc == 0) {
+            accepted++;
+            o = json_pack("{s:I, s:b, s:I, s:I}", "line", (json_int_t)lines[i].lineno, "ok", 1,
+                          "seq", (json_int_t)res[i].seq, "deliveries",
+                          (json_int_t)res[i].deliveries);
+            if (o && res[i].withheld)
+                json_object_set_new(o, "withheld", json_true());
+        } else if (res[i].rc == HD_ERR_DUPLICATE) {
+            dups++;
+            o = json_pack("{s:I, s:b, s:b, s:I}", "line", (json_int_t)lines[i].lineno, "ok", 1,
+                          "duplicate", 1, "seq", (json_int_t)res[i].seq);
+        } else {
+            refused++;
+            o = json_pack("{s:I, s:b, s:s}", "line", (json_int_t)lines[i].lineno, "ok", 0,
+                          "error", res[i].why[0] ? res[i].why : hd_strerror(res[i].rc));
+        }
+        json_array_append_new(results, o);
+    }
+    hd_metrics_add(m, HD_METRICS_SHARDS - 1, HD_MC_INGEST_ACCEPTED, accepted);
+    hd_metrics_add(m, HD_METRICS_SHARDS - 1, HD_MC_INGEST_DUPLICATE, dups);
+    hd_metrics_add(m, HD_METRICS_SHARDS - 1, HD_MC_INGEST_REFUSED, refused);
+    *out = json_pack("{s:I, s:I, s:I, s:o}", "accepted", (json_int_t)accepted, "duplicates",
+                     (json_int_t)dups, "refused", (json_int_t)refused, "results",
+                     results ? results : json_array());
+    return accepted ? 202 : refused ? 400 : 200;
+}
+
+int hd_ingestsrv_v1_activities(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                               struct hd_store *st, struct hd_metrics *m)
+{
+    struct line *lines;
+    struct hd_ingest_result *res = NULL;
+    json_t *answer;
+    long n;
+    int rc, status;
+
+    lines = malloc(sizeof(*lines) * HD_INGESTSRV_V1_MAX_LINES);
+    if (!lines) {
+        hd_endpoint_respond_error(resp, 500, "out of memory", NULL);
+        return 0;
+    }
+    n = split_lines(req->body, req->content_length, is_json_ctype(req), lines);
+    if (n <= 0) {
+        free(lines);
+        if (n < 0)
+            hd_endpoint_respond_error(resp, 413, "more than 10000 lines in one request", NULL);
+        else
+            hd_endpoint_respond_error(resp, 400,
+                                      "empty body: expected an envelope or JSON lines", NULL);
+        return 0;
+    }
+    res = calloc((size_t)n, sizeof(*res));
+    if (!res) {
+        free(lines);
+        hd_endpoint_respond_error(resp, 500, "out of memory", NULL);
+        return 0;
+    }
+    rc = store_lines(st, lines, n, res);
+    if (rc) {
+        HD_LOG(HD_LOG_ERROR, "ingest", "msg=\"store write failed; nothing accepted\" err=\"%s\"",
+               hd_strerror(rc));
+        free(lines);
+        free(res);
+        hd_endpoint_respond_error(resp, 503, "store write failed; nothing was accepted", NULL);
+        return 0;
+    }
+    status = results_json(lines, n, res, m, &answer);
+    free(lines);
+    free(res);
+    hd_endpoint_respond_json(resp, status, answer, NULL);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- follows */
+
+static const char *jstr(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Validates every line into b. Returns 0, or sets resp and returns nonzero. */
+static int follow_lines(struct hd_endpoint_resp *resp, const struct line *lines, long n,
+                        struct hd_follow_batch *b, int remove)
+{
+    for (long i = 0; i < n; i++) {
+        json_error_t jerr;
+        json_t *o = json_loadb(lines[i].p, lines[i].n, JSON_REJECT_DUPLICATES, &jerr);
+        struct hd_follow f;
+        const char *why = NULL;
+        char msg[300];
+        int rc;
+
+        if (!o || !json_is_object(o)) {
+            json_decref(o);
+            snprintf(msg, sizeof(msg), "line %zu: not a JSON object", lines[i].lineno);
+            hd_endpoint_respond_error(resp, 400, msg, NULL);
+            return HD_ERR_INVALID;
+        }
+        f.actor = jstr(o, "actor");
+        f.follower = jstr(o, "follower");
+        f.inbox = jstr(o, "inbox");
+        f.shared_inbox = jstr(o, "shared_inbox");
+        if (!f.actor || !f.follower || (!remove && !f.inbox)) {
+            why = remove ? "actor and follower are required"
+                         : "actor, follower and inbox are required";
+            rc = HD_ERR_INVALID;
+        } else {
+            rc = hd_follow_batch_add(b, &f, remove, &why);
+        }
+        json_decref(o);
+        if (rc) {
+            snprintf(msg, sizeof(msg), "line %zu: %s", lines[i].lineno,
+                     why ? why : hd_strerror(rc));
+            hd_endpoint_respond_error(resp, rc == HD_ERR_INVALID ? 400 : 500, msg, NULL);
+            return rc;
+        }
+    }
+    return 0;
+}
+
+void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                             struct hd_store *st, int remove)
+{
+    struct hd_follow_batch *b = NULL;
+    struct hd_follow_stats fs;
+    struct line *lines;
+    struct hd_txn *txn;
+    long n;
+    int rc;
+
+    lines = malloc(sizeof(*lines) * HD_INGESTSRV_V1_MAX_LINES);
+    if (!lines || hd_follow_batch_new(&b) != 0) {
+        free(lines);
+        hd_endpoint_respond_error(resp, 500, "out of memory", NULL);
+        return;
+    }
+    memset(&fs, 0, sizeof(fs));
+    n = split_lines(req->body, req->content_length, 0, lines);
+    if (n <= 0) {
+        hd_endpoint_respond_error(resp, n < 0 ? 413 : 400,
+                                  n < 0 ? "more than 10000 lines" : "empty body", NULL);
+        goto out;
+    }
+    if (follow_lines(resp, lines, n, b, remove) != 0)
+        goto out;
+    rc = hd_store_begin(st, 1, &txn);
+    if (!rc) {
+        rc = hd_follow_batch_apply(st, txn, b, &fs);
+        if (rc)
+            hd_store_abort(txn);
+        else
+            rc = hd_store_commit(txn);
+    }
+    if (rc) {
+        hd_endpoint_respond_error(resp, 503, "store write failed; nothing was applied", NULL);
+        goto out;
+    }
+    hd_endpoint_respond_json(
+        resp, 200,
+        json_pack("{s:I, s:I, s:I, s:I, s:I}", "added", (json_int_t)fs.added, "updated",
+                  (json_int_t)fs.updated, "unchanged", (json_int_t)fs.unchanged, "removed",
+                  (json_int_t)fs.removed, "absent", (json_int_t)fs.absent),
+        NULL);
+out:
+    free(lines);
+    hd_follow_batch_free(b);
+}

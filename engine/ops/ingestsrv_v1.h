@@ -1,0 +1,33 @@
+/* The write side of the ingest endpoint (ingestsrv.h), one function per route, each
+ * answering from the request body and one write transaction:
+ *
+ *   POST   /v1/activities   one envelope (Content-Type: application/json) or JSON lines (any
+ *                           other type). 202 when at least one activity was accepted, 200
+ *                           when every line was a duplicate (with the original seq), 400 when
+ *                           none was accepted and some were refused; the body lists one
+ *                           result per line. Answered only after the transaction committed,
+ *                           so every seq in a 2xx answer is durable.
+ *   POST   /v1/follows      JSON lines {"actor","follower","inbox","shared_inbox"}.
+ *   DELETE /v1/follows      JSON lines {"actor","follower"}. All lines are validated before
+ *                           any is applied; one transaction.
+ *
+ * The caller has checked the method, the token, draining and the queue bound. */
+#ifndef HD_INGESTSRV_V1_H
+#define HD_INGESTSRV_V1_H
+
+#include "endpoint.h"
+#include "metrics.h"
+#include "store.h"
+
+#define HD_INGESTSRV_V1_MAX_LINES 10000 /* lines in one request body */
+
+/* Answers POST /v1/activities into resp and counts the results in m (may be NULL). Returns
+ * 1 when the transaction committed (the queue changed), else 0. */
+int hd_ingestsrv_v1_activities(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                               struct hd_store *st, struct hd_metrics *m);
+
+/* Answers POST (remove 0) or DELETE (remove 1) /v1/follows into resp. */
+void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                             struct hd_store *st, int remove);
+
+#endif
