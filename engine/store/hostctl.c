@@ -437,9 +437,14 @@ int hd_dead_purge(struct hd_store *st, struct hd_txn *txn, const char *host, uin
         return rc;
     mrc = dead_first(cur, host, &k, &v, start);
     while (mrc == 0 && dead_in_range(&k, host)) {
-        uint8_t kb[HD_QKEY_MAX + HD_HOST_MAX];
-        if (k.mv_size > sizeof(kb))
-            break;
+        uint8_t kb[HD_QKEY_MAX];
+        size_t hl = k.mv_size >= 14 ? k.mv_size - 13 : HD_HOST_MAX;
+        /* Not a letter's key (host\0seq\idx): damage, never written by Herald. Left alone,
+         * as the listing and retry skip it: it names no activity to release. */
+        if (hl >= HD_HOST_MAX || ((const uint8_t *)k.mv_data)[hl] != 0) {
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
         memcpy(kb, k.mv_data, k.mv_size);
         mrc = mdb_cursor_del(cur, 0);
         if (mrc)
