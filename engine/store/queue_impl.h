@@ -27,7 +27,8 @@ int hd_queue_ent_put(struct hd_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t
 int hd_queue_actrem_put(struct hd_store *st, struct hd_txn *txn, uint64_t seq, uint32_t n);
 
 /* objseq: object id -> (seq of the first activity about it, seq of the latest). Both 0 when
- * the object has no record (or an id longer than a key). Returns 0 or a store error. */
+ * the object has no record. Callers pass ids of at most 500 bytes (a longer one is not
+ * ordered). Returns 0 or a store error. */
 int hd_queue_objseq_get(struct hd_store *st, struct hd_txn *txn, const char *obj,
                         uint64_t *origin, uint64_t *last);
 
