@@ -14,6 +14,7 @@
 #include "cli_util.h"
 #include "clock.h"
 #include "cli_block.h"
+#include "enforce.h"
 #include "err.h"
 #include "rules.h"
 #include "store.h"

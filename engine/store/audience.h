@@ -13,10 +13,11 @@
  * https://host/users/x/inbox and https://host/inbox cost six bytes in all. Inbox URLs are normalised (hd_url_parse + hd_url_format) before they are stored,
  * so they compare equal to the explicit recipients ingest normalises the same way.
  *
- * All writes go through a batch: hd_follow_batch_add validates and normalises one operation,
- * hd_follow_batch_apply sorts the batch by key (so a fresh import appends pages instead of
- * splitting them), keeps the last operation per (actor, follower), and applies it with
- * aggregated reference-count changes in the caller's write transaction.
+ * All writes go through a batch (follow_batch.c): hd_follow_batch_add validates and
+ * normalises one operation, hd_follow_batch_apply sorts the batch by key (so a fresh import
+ * appends pages instead of splitting them), keeps the last operation per (actor, follower),
+ * and applies it with aggregated reference-count changes in the caller's write transaction.
+ * Records and reads are in audience.c; followers whose inbox is gone leave through gone.h.
  */
 #ifndef HD_AUDIENCE_H
 #define HD_AUDIENCE_H
@@ -88,24 +89,6 @@ int hd_audience_foreach(struct hd_store *st, struct hd_txn *txn, const char *act
 
 /* 1 if url (normalised) is one of actor's delivery inboxes, 0 if not, or a store error. */
 int hd_audience_has(struct hd_store *st, struct hd_txn *txn, const char *actor, const char *url);
-
-/* Drops every queued delivery of actor's activities (federation switched to none): queue
- * entries, host counts, the activity bodies. Scans the queue once (an administrative act,
- * not a hot path). *dropped receives the number of deliveries dropped. The caller commits.
- * Returns 0 or a store error. */
-int hd_audience_drop_queued(struct hd_store *st, struct hd_txn *txn, const char *actor,
-                            uint64_t *dropped);
-
-/* A personal inbox answered 404 or 410 (issue 4 item 1): the followers of actor that deliver
- * there (the inbox is theirs, they have no shared inbox) leave the audience. They are found
- * by the follower URL such an inbox is built from (the inbox without its last segment
- * "inbox", as Mastodon, Misskey, Pleroma, GoToSocial and Lemmy spell it) and, when that
- * finds none and actor has at most HD_GONE_SCAN_MAX follows, by a scan of its follows.
- * Removed through a batch, so reference counts stay exact. *removed receives how many.
- * Inside the caller's write transaction. Returns 0 or a store error / -ENOMEM. */
-#define HD_GONE_SCAN_MAX 20000
-int hd_follow_remove_gone(struct hd_store *st, struct hd_txn *txn, const char *actor,
-                          const char *inbox, uint64_t *removed);
 
 /* Host of a normalised http(s) URL as hd_url_parse spells it. Returns 0 or HD_ERR_INVALID. */
 int hd_url_host_of(const char *url, size_t len, const char **host, size_t *host_len);

@@ -1,13 +1,13 @@
-/* Operator controls per host, the runner's live view, dead letters and gone followers.
+/* Operator controls per host, the runner's live view and dead letters.
  *
  * hostctl: what operators set (pause, in-flight cap, rate limit, reset). The CLI writes it;
  *          a running engine polls hd_hostctl_generation once a second and reloads every
  *          record (hd_hostctl_foreach) when it moved, so a change applies within a second.
  * live:    what a running engine reports once a second per active host (window, in flight,
  *          throughput, latency, breaker, dead). Readers ignore records older than 5 s.
- * dead:    dead letters (queue.c writes them): listing, retry (back into the queue with
- *          attempts reset) and purge.
- * gone:    personal inboxes that answered 404 or 410 (the runner adds them).
+ * dead:    dead letters (acknowledgements write them, ack.c): listing, retry (back into the
+ *          queue with attempts reset) and purge.
+ * Gone followers (gone.h) are declared here too, for the commands that list them.
  */
 #ifndef HD_HOSTCTL_H
 #define HD_HOSTCTL_H
@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "gone.h"
 #include "store.h"
 
 struct hd_hostctl {
@@ -64,13 +65,6 @@ int hd_live_del(struct hd_store *st, struct hd_txn *txn, const char *host);
  * error and status, failing days, dead or gone). Returns 0 or a store error. */
 int hd_host_reset(struct hd_store *st, struct hd_txn *txn, const char *host);
 
-/* ---- gone followers */
-
-/* Records that inbox answered status (404/410) at now; replaces an older record. */
-int hd_gone_add(struct hd_store *st, struct hd_txn *txn, const char *inbox, int status);
-typedef int (*hd_gone_cb)(struct hd_slice inbox, uint64_t at_ms, int status, void *user_data);
-int hd_gone_foreach(struct hd_store *st, struct hd_txn *txn, hd_gone_cb cb, void *user_data);
-
 /* ---- dead letters */
 
 struct hd_dead_view {
@@ -88,7 +82,7 @@ int hd_dead_foreach(struct hd_store *st, struct hd_txn *txn, const char *host, h
                     void *user_data);
 /* Moves dead letters (all, or host's) back into the queue with attempts reset, due now.
  * Fixes host records (queued +1, failed -1) and counters (failed -1). A dead letter keeps
- * its activity's body alive (queue.c), so it can be sent again; one whose host the current
+ * its activity's body alive (ack.c), so it can be sent again; one whose host the current
  * rules refuse, or whose body is gone (written before letters held bodies), stays and is
  * counted in *skipped. Returns 0 or a store error. */
 int hd_dead_retry(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c, const char *host,

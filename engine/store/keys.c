@@ -1,10 +1,10 @@
 #include <string.h>
 
 #include "store_impl.h"
-#include "audience.h"
 #include "err.h"
 #include "keys.h"
 #include "log.h"
+#include "queue.h"
 
 /* Actor records: [1, key_id, federation, ed25519_key_id]. key_id is the RSA key used for
  * draft-cavage (and RFC 9421 where Ed25519 is not accepted); the optional Ed25519 key is
@@ -97,8 +97,13 @@ int hd_actor_set_federation(struct hd_store *st, struct hd_txn *txn, const char 
     if (!rc && federation == HD_FED_NONE) {
         /* "none": nothing of this actor is federated any more, including what is queued.
          * The drop is counted (counters.dropped), never silent. */
+        struct hd_counters c;
         uint64_t dropped = 0;
-        rc = hd_audience_drop_queued(st, txn, actor, &dropped);
+        rc = hd_counters_get(st, txn, &c);
+        if (!rc)
+            rc = hd_queue_drop(st, txn, &c, NULL, actor, &dropped);
+        if (!rc)
+            rc = hd_counters_put(st, txn, &c);
         if (!rc)
             HD_LOG(HD_LOG_INFO, "actor",
                    "msg=\"federation none: queued deliveries dropped\" actor=\"%s\" dropped=%llu",

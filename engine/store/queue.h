@@ -1,20 +1,24 @@
-/* Per-host delivery queues over the store: enqueue, scan, acknowledge (done / retry / dead).
+/* Per-host delivery queues over the store: enqueue, scan, acknowledge (done / retry / dead),
+ * drop, and the ordering and cancellation look-ups of the runner.
  *
  * A delivery is (activity seq, inbox); it lives in the queue DBI under host\0seq\idx, so a
  * host's deliveries sort in activity order, and all of a host's state is one key range.
- * The activity body is stored once (acts) with a count of deliveries still queued (actrem);
- * when the last one is acknowledged the body is dropped and only the id -> seq index stays
- * (for duplicate detection). */
+ * The activity body is stored once (acts) with a count of the deliveries and dead letters
+ * still referring to it (actrem); when the last one goes the body is dropped and only the
+ * id -> seq index stays (for duplicate detection).
+ *
+ * Implemented by queue.c (records, scans, drops), enqueue.c, cancel.c and ack.c, over the host
+ * records of hostrec.h; acknowledgements also record gone followers (gone.h). */
 #ifndef HD_QUEUE_H
 #define HD_QUEUE_H
 
 #include "codec.h"
 #include "err.h"
+#include "hostrec.h"
 #include "store.h"
 #include "url.h"
 
 #define HD_QKEY_MAX (HD_HOST_MAX + 13)
-
 
 struct hd_activity_in {
     const char *id, *type, *actor, *object_id; /* object_id may be NULL */
@@ -22,23 +26,8 @@ struct hd_activity_in {
     size_t body_len;
 };
 
-/* Persisted per-host state. Only Herald's own outbound results change the health fields. */
-struct hd_host_rec {
-    uint64_t queued, retrying, done, failed, failures, last_status;
-    char last_error[HD_ERRTEXT_MAX];
-    uint64_t last_ok_ms, last_fail_ms;
-    uint64_t fail_days;     /* distinct days with host-level failures since the last success */
-    uint64_t last_fail_day; /* day number (wall ms / day length) of the last counted failure */
-    uint64_t dead;          /* HD_HOST_ALIVE / HD_HOST_DEAD / HD_HOST_GONE */
-    uint64_t scheme;        /* scheme that worked: 0 unknown, 1 cavage, 2 RFC 9421 + RSA, 3 + Ed25519 */
-};
-
 #define HD_SCHEME_CAVAGE 0
 #define HD_SCHEME_RFC9421 1
-
-#define HD_HOST_ALIVE 0
-#define HD_HOST_DEAD 1 /* failed on dead_days distinct days with no success */
-#define HD_HOST_GONE 2 /* a shared inbox answered 410 */
 
 /* Queue entry flags. */
 #define HD_QF_SHARED 1 /* the inbox is a shared inbox (404/410 there says nothing of a follower) */
@@ -114,7 +103,7 @@ struct hd_qdest {
 
 /* As hd_queue_enqueue, for n de-duplicated destinations (sorted in place by host, so each
  * host record is read and written once however many deliveries it gets). Also records the
- * ordering rule (issue 3 item 5) in the activity: an Update or Delete of an object waits for
+ * ordering rule in the activity: an Update or Delete of an object waits for
  * the Create of that object (the first activity about it) and for the previous activity about
  * it; an Undo waits for the activity it undoes. Returns as hd_queue_enqueue. */
 int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
@@ -143,8 +132,9 @@ int hd_queue_scan(struct hd_store *st, struct hd_txn *txn, const char *host, con
                   size_t *last_len, int *end);
 
 /* Applies acknowledgements inside txn (the caller commits). Entries already gone are
- * skipped. Updates host records (health per hp; hp NULL = defaults) and counters c.
- * Returns 0 or a store error. */
+ * skipped. Updates host records (health per hp; hp NULL = defaults) and counters c. A DEAD
+ * ack with follower_gone also records the inbox as gone and removes the followers that
+ * delivered there from the activity's actor's audience (gone.h). Returns 0 or a store error. */
 int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                    const struct hd_ack *acks, size_t n, uint64_t now_ms,
                    const struct hd_health_policy *hp);
@@ -158,13 +148,36 @@ struct hd_act_view {
 int hd_queue_get_activity(struct hd_store *st, struct hd_txn *txn, uint64_t seq,
                           struct hd_act_view *out);
 
-/* One queued delivery of activity seq left the queue without being delivered again (done,
- * dead, dropped): decrements its remaining count; the last one drops the activity body and
- * keeps the id index for de-duplication. Returns 0 or a store error. */
+/* One reference to activity seq went away (a delivery done or dropped, a dead letter
+ * purged): decrements its remaining count; the last one drops the activity body and keeps the
+ * id index for de-duplication. Returns 0 or a store error. */
 int hd_queue_act_done(struct hd_store *st, struct hd_txn *txn, uint64_t seq);
+/* 1 when activity seq's body is still stored, 0 when it is gone, or a store error. */
+int hd_queue_has_activity(struct hd_store *st, struct hd_txn *txn, uint64_t seq);
 
-/* ---- Cancellation (issue 4 item 8). The runner owns a host's queue while it runs, so it
- * decides, right before it would send, with these read-only lookups in its read txn; the
+/* ---- Dropping and requeueing */
+
+/* Deletes queued deliveries without sending them: every one of host (actor NULL), every one
+ * of actor's activities on any host (host NULL), or those of actor's activities to host (both
+ * set). Fixes the host records (queued, retrying) and the activities' remaining counts
+ * (hd_queue_act_done), and adds the number dropped to c->dropped (the caller reads c before
+ * and writes it back before committing) and writes it to *dropped (may be NULL). Deliveries a
+ * runner holds are skipped by their acks, which find them gone. An actor costs one pass over
+ * the activities still referenced and one over the queue (an administrative act, not a hot
+ * path); a host costs its own key range. Returns 0, HD_ERR_INVALID (neither host nor actor, or
+ * a host name too long), -ENOMEM or a store error. */
+int hd_queue_drop(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
+                  const char *host, const char *actor, uint64_t *dropped);
+
+/* Puts a delivery back in the queue under key (host\0seq\idx, as a dead letter's) as a fresh
+ * one: no attempts, due at now_ms, keeping its first enqueue time and its HD_QF_* flags. The
+ * caller fixes the host record and the counters. Returns 0, -ENOMEM or a store error. */
+int hd_queue_requeue(struct hd_store *st, struct hd_txn *txn, const uint8_t *key, size_t keylen,
+                     struct hd_slice inbox, uint64_t enqueued_ms, uint32_t flags,
+                     uint64_t now_ms);
+
+/* ---- Cancellation (cancel.c). The runner owns a host's queue while it runs, so it decides,
+ * right before it would send, with these read-only look-ups in its read txn; the
  * cancellations themselves go through the committer as DROP acks (cancelled = 1). */
 
 /* A queued delivery as a reference: its key and flags. */
@@ -197,40 +210,5 @@ size_t hd_queue_chain(struct hd_store *st, struct hd_txn *txn, uint64_t from, ui
  * answer); 0: it never got it (never addressed to host, or refused there). Or a store error.
  * Costs one get and a seek. The record is written at enqueue (8 bytes per host of a Create). */
 int hd_queue_host_got(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t create_seq);
-
-int hd_host_get(struct hd_store *st, struct hd_txn *txn, const char *host, size_t host_len,
-                struct hd_host_rec *h);
-int hd_host_put(struct hd_store *st, struct hd_txn *txn, const char *host, size_t host_len,
-                const struct hd_host_rec *h);
-
-/* The one walk over host records, in host-name order, inside txn:
- *
- *     struct hd_host_iter it;
- *     char name[HD_HOST_MAX];
- *     struct hd_host_rec rec;
- *     rc = hd_host_iter_open(st, txn, &it);
- *     while (!rc && (rc = hd_host_iter_next(&it, name, &rec)) == 0)
- *         ...;
- *     hd_host_iter_close(&it);    (rc == HD_ERR_NOT_FOUND: the walk ended)
- *
- * The iterator lives in the caller (no allocation) and must be closed before txn ends. */
-struct hd_host_iter {
-    void *cur; /* the store's cursor; NULL once closed or when open failed */
-    int started;
-};
-/* Returns 0 or a store error (then the iterator is closed already). */
-int hd_host_iter_open(struct hd_store *st, struct hd_txn *txn, struct hd_host_iter *it);
-/* Writes the next host's name (NUL-terminated) and, when rec is not NULL, its decoded record.
- * Returns 0, HD_ERR_NOT_FOUND after the last host, or a store error. */
-int hd_host_iter_next(struct hd_host_iter *it, char name[HD_HOST_MAX], struct hd_host_rec *rec);
-/* Closes it (closed or never opened: nothing to do). */
-void hd_host_iter_close(struct hd_host_iter *it);
-
-/* Totals over every host record inside txn. */
-struct hd_host_sum {
-    uint64_t hosts, queued, retrying;
-};
-/* Returns 0 (with *out written) or a store error. */
-int hd_host_sum(struct hd_store *st, struct hd_txn *txn, struct hd_host_sum *out);
 
 #endif

@@ -1,5 +1,6 @@
-/* Defederation rules: domain blocks (Mastodon's severities), allowlist mode, and the
- * enforcement that keeps a refused host's deliveries out of the queue.
+/* Defederation rules: domain blocks (Mastodon's severities), allowlist mode, the snapshot that
+ * decides per delivery, and Mastodon's CSV (rules_csv.c). Dropping what is already queued for
+ * a host the rules refuse is enforcement, in policy/enforce.h.
  *
  * What each severity means for an outbound engine:
  *   suspend  nothing is sent: new deliveries are refused at enqueue, queued ones are dropped
@@ -93,6 +94,8 @@ void hd_rules_free(struct hd_rules *r); /* NULL ok */
 int hd_rules_allows(const struct hd_rules *r, const char *host);
 /* The generation the snapshot was built at. */
 uint64_t hd_rules_snapshot_generation(const struct hd_rules *r);
+/* The federation mode the snapshot was built with (enum hd_fed_mode). */
+int hd_rules_snapshot_mode(const struct hd_rules *r);
 /* Number of rules in the snapshot (suspend blocks + allows). */
 size_t hd_rules_count(const struct hd_rules *r);
 
@@ -100,21 +103,7 @@ size_t hd_rules_count(const struct hd_rules *r);
  * that check a few hosts and hold no snapshot, such as ingest. Returns 1, 0 or an error. */
 int hd_rules_check(struct hd_store *st, struct hd_txn *txn, const char *host);
 
-/* ---- enforcement */
-
-/* Deletes every queued delivery of host, fixes the host record (queued, retrying) and the
- * activities' remaining counts (hd_queue_act_done), and adds their number to c->dropped and
- * to *dropped. The caller writes c back before committing. Returns 0 or a store error. */
-int hd_queue_drop_host(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
-                       const char *host, uint64_t *dropped);
-
-/* Drops the queued deliveries of every host that r refuses (after a rules change). *hosts
- * (may be NULL) receives the number of hosts affected, *dropped the deliveries. Returns 0,
- * -ENOMEM or a store error. */
-int hd_rules_enforce(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
-                     const struct hd_rules *r, uint64_t *dropped, uint64_t *hosts);
-
-/* ---- Mastodon CSV */
+/* ---- Mastodon CSV (rules_csv.c) */
 
 #define HD_BLOCKS_CSV_HEADER "#domain,#severity,#reject_media,#reject_reports,#public_comment,#obfuscate"
 #define HD_IMPORT_MAX_ROWS 1000000

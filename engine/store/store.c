@@ -28,6 +28,20 @@ int hd_store_err(int rc)
     }
 }
 
+uint32_t hd_store_hash32(const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    /* Not FNV's offset basis (14695981039346656037): this seed is one digit short of it, as it
+     * was first written. Stores hold values computed with it, so it stays. */
+    uint64_t h = 1469598103934665603ull;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull; /* the FNV 64-bit prime */
+    }
+    return (uint32_t)(h ^ (h >> 29));
+}
+
 static int open_dbs(struct hd_store *st)
 {
     MDB_txn *txn;

@@ -4,27 +4,40 @@
  * Only engine/store/ sees LMDB (store_impl.h): everything above it holds opaque handles,
  * struct hd_store and struct hd_txn, and reads and writes through the store's functions.
  *
- * Layout (all keys are bytes; integers big-endian so that they sort numerically):
- *   meta     "counters"            -> [1, next_seq, activities, done, failed, refused, withheld, expired, dropped]
+ * Layout (all keys are bytes; integers big-endian so that they sort numerically; values in
+ * brackets are msgpack arrays whose first element is the record's version, codec.h; a record
+ * may have more fields than its readers need: fields are only ever appended):
+ *   meta     "counters"            -> [1, next_seq, activities, done, failed, refused, withheld,
+ *                                      expired, dropped, cancelled]   (store.c)
  *            "schema"              -> u32 store schema version
- *   keys     key_id                -> [1, actor, type, bits, pem(bin)]
- *   actors   actor                 -> [1, key_id, federation]
- *   acts     seq(8)                -> [1, id, type, actor, object_id, created_ms, body(bin)]
- *   actrem   seq(8)                -> u32 deliveries still queued for that activity
+ *            "running"             -> u8 1 while `herald run` runs, 0 after a clean stop
+ *            "fwact_next"          -> u32 next actor id of the audience tables (audience.c)
+ *   keys     key_id                -> [1, actor, type, bits, pem(bin)]   (keys.c)
+ *   actors   actor                 -> [1, key_id|nil, federation, ed25519_key_id|nil]
+ *   acts     seq(8)                -> [1, id, type, actor, object_id|nil, created_ms, body(bin),
+ *                                      after0, after1]   (queue.c, enqueue.c: ordering)
+ *   actrem   seq(8)                -> u32 queued deliveries and dead letters still referring to
+ *                                     the activity's body
  *   actid    activity id           -> seq(8)
- *   queue    host \0 seq(8) idx(4) -> [1, inbox, attempts, not_before_ms, first_ms, last_status, last_error]
- *   hosts    host                  -> [1, queued, retrying, done, failed, failures, last_status, last_error, last_ok_ms, last_fail_ms]
- *   dead     host \0 seq(8) idx(4) -> [1, inbox, attempts, status, error, body_snippet, at_ms, activity_id]
+ *   queue    host \0 seq(8) idx(4) -> [1, inbox, attempts, not_before_ms, enqueued_ms, status,
+ *                                      error|nil, flags]   (queue_impl.h)
+ *   hosts    host                  -> [1, queued, retrying, done, failed, failures, last_status,
+ *                                      last_error, last_ok_ms, last_fail_ms, fail_days,
+ *                                      last_fail_day, dead, scheme]   (hostrec.c)
+ *   dead     host \0 seq(8) idx(4) -> [1, inbox, attempts, at_ms, enqueued_ms, status, error,
+ *                                      flags, body_snippet(bin)]   (ack.c writes, hostctl.c reads)
  *   fwactors actor                 -> aid(4) follows(8) inboxes(8)   (audience.c)
  *   follows  aid(4) code(1) follower-> [1, inbox_pfx, inbox_sfx, shared_pfx, shared_sfx|nil]
  *   audience aid(4) delivery inbox  -> shared_refs(4) personal_refs(4): followers delivering there
  *   objseq   object id              -> origin seq(8) last seq(8)  (per-object ordering)
+ *   objhosts seq(8) of a Create     -> (hd_store_hash32(host)(4) deliveries(4)) per host the
+ *                                     Create was addressed to, sorted by hash (cancellation)
  *   rules    "block:" domain       -> [1, severity, reject_media, reject_reports, public_comment, obfuscate, created_ms]
  *            "allow:" domain       -> [1, created_ms]   (domain "*.x" = subdomains of x only)
  *            "\0mode" -> [1, mode]; "\0gen" -> u64 generation (rules.c)
  *   hostctl  host                  -> [1, paused, max_inflight, rate_milli, reset_gen]; "\0gen" -> u64
  *   live     host                  -> [1, in_flight, window, ok_per_s_milli, p50_ms, p99_ms, breaker, dead, updated_ms]
- *   gone     inbox                 -> [1, at_ms, status]   (hostctl.c)
+ *   gone     inbox                 -> [1, at_ms, status]   (gone.c)
  */
 #ifndef HD_STORE_H
 #define HD_STORE_H
@@ -41,7 +54,7 @@ struct hd_txn;
 struct hd_counters {
     uint64_t next_seq, activities, done, failed, refused, withheld, expired;
     uint64_t dropped; /* queued deliveries dropped when an actor switched to federation none */
-    uint64_t cancelled; /* deliveries cancelled by a Delete before delivery (issue 4 item 8) */
+    uint64_t cancelled; /* deliveries cancelled by a Delete (or Update) before delivery */
 };
 
 /* Opens (creating on first use) the store in dir. The directory is created mode 0700 and
@@ -104,5 +117,16 @@ static inline uint32_t hd_rd32(const uint8_t *p)
 {
     return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
 }
+
+/* The one hash whose values are written to disk: 64-bit FNV-1a (with the seed of store.c),
+ * then h ^ (h >> 29), truncated to its low 32 bits. objhosts records hold it for every host a Create was addressed to, and
+ * hd_queue_host_got finds a host there by it.
+ *
+ * Frozen: existing stores hold its values. A different function would make every Create
+ * recorded before the change look addressed to no host, and the runner would then cancel
+ * the Updates and Deletes of those objects on hosts that did receive them. Never change it,
+ * and use it for nothing held only in memory (hd_hash64 in base is free to change); unit.store
+ * pins its values. */
+uint32_t hd_store_hash32(const void *p, size_t n);
 
 #endif

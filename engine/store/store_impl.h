@@ -11,9 +11,9 @@
 struct hd_store {
     MDB_env *env;
     MDB_dbi meta, keys, actors, acts, actrem, actid, queue, hosts, dead;
-    MDB_dbi fwactors, follows, audience, objseq; /* audience.c; objseq: ordering (queue.c) */
-    MDB_dbi rules, hostctl, live, gone; /* rules.c, hostctl.c */
-    MDB_dbi objhosts; /* queue.c: hosts a Create was addressed to (cancellation) */
+    MDB_dbi fwactors, follows, audience, objseq; /* audience*.c; objseq: ordering (queue) */
+    MDB_dbi rules, hostctl, live, gone; /* rules.c, hostctl.c, gone.c */
+    MDB_dbi objhosts; /* hosts a Create was addressed to (enqueue.c, cancel.c) */
     char *dir;
     int lock_fd; /* run lock (flock), -1 when not held */
 };
@@ -42,6 +42,36 @@ static inline int hd_mdb_del(struct hd_txn *t, MDB_dbi dbi, MDB_val *k, MDB_val 
 static inline int hd_mdb_cursor_open(struct hd_txn *t, MDB_dbi dbi, MDB_cursor **cur)
 {
     return mdb_cursor_open(hd_mdb_txn(t), dbi, cur);
+}
+
+/* A msgpack unsigned integer in its shortest form, as the codec writes it, into p (room for
+ * 9 bytes). Returns its length. For the hot paths that write records by hand (a fan-out's
+ * queue entries and host counts), where the generic encoder's per-element calls cost. */
+static inline size_t hd_mp_uint(uint8_t *p, uint64_t v)
+{
+    if (v < 128) {
+        p[0] = (uint8_t)v;
+        return 1;
+    }
+    if (v < 256) {
+        p[0] = 0xcc;
+        p[1] = (uint8_t)v;
+        return 2;
+    }
+    if (v < 65536) {
+        p[0] = 0xcd;
+        p[1] = (uint8_t)(v >> 8);
+        p[2] = (uint8_t)v;
+        return 3;
+    }
+    if (v <= UINT32_MAX) {
+        p[0] = 0xce;
+        hd_be32(p + 1, (uint32_t)v);
+        return 5;
+    }
+    p[0] = 0xcf;
+    hd_be64(p + 1, v);
+    return 9;
 }
 
 #endif

@@ -7,8 +7,10 @@
  *   K bytes     that key; the rest is the damaged value
  * overwrites the value of every record of that DBI with the rest (and puts the extra key),
  * then runs every reader over the store: queue scan, activities, host records, dead letters,
- * follows, audiences, rules, host controls, live state, gone list, counters, keys, actors.
- * Readers must report damage (HD_ERR_INVALID / HD_ERR_SCHEMA / a store error), never crash.
+ * follows, audiences, rules, host controls, live state, gone list, counters, keys, actors,
+ * the cancellation look-ups (objhosts), and then the writers that walk stored records: drops
+ * of a host's and of an actor's deliveries, rule enforcement, dead-letter retry and purge.
+ * They must report damage (HD_ERR_INVALID / HD_ERR_SCHEMA / a store error), never crash.
  * The raw input also goes through hd_dec_record directly. */
 #include <stdint.h>
 #include <stdio.h>
@@ -18,6 +20,7 @@
 #include "store_impl.h" /* reads tables directly */
 #include "audience.h"
 #include "codec.h"
+#include "enforce.h"
 #include "hostctl.h"
 #include "ingest.h"
 #include "keyadd.h"
@@ -219,6 +222,38 @@ static void read_everything(struct hd_store *st, struct hd_txn *txn)
     (void)hd_keys_get_pem(st, txn, ACTOR "#main-key", &s);
     (void)hd_actor_get(st, txn, ACTOR, strlen(ACTOR), &s, &fed);
     (void)hd_actor_get_ed(st, txn, ACTOR, strlen(ACTOR), &s);
+    for (seq = 0; seq < 4; seq++) {
+        struct hd_qref refs[4];
+        uint64_t chain[4], del;
+        for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+            (void)hd_queue_host_got(st, txn, hosts[i], seq);
+            (void)hd_queue_entries(st, txn, hosts[i], seq, refs, 4);
+        }
+        (void)hd_queue_delete_of(st, txn, "https://social.example/n/1", seq, &del);
+        (void)hd_queue_chain(st, txn, seq + 1, seq, chain, 4);
+    }
+    {
+        struct hd_host_sum sum;
+        (void)hd_host_sum(st, txn, &sum);
+    }
+}
+
+/* The writers that walk stored records, inside the write transaction the caller aborts. */
+static void write_everything(struct hd_store *st, struct hd_txn *txn)
+{
+    struct hd_counters c;
+    struct hd_rules *r = NULL;
+    uint64_t n, m;
+
+    memset(&c, 0, sizeof(c));
+    (void)hd_queue_drop(st, txn, &c, "b.example", NULL, &n);
+    (void)hd_queue_drop(st, txn, &c, NULL, ACTOR, &n);
+    if (hd_rules_load(st, txn, &r) == 0) {
+        (void)hd_rules_enforce(st, txn, &c, r, &n, &m);
+        hd_rules_free(r);
+    }
+    (void)hd_dead_retry(st, txn, &c, NULL, 1700000000000ull, &n, &m);
+    (void)hd_dead_purge(st, txn, NULL, &n);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -227,7 +262,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const MDB_dbi dbis[] = {st->meta,     st->keys,     st->actors,   st->acts,    st->actrem,
                             st->actid,    st->queue,    st->hosts,    st->dead,    st->fwactors,
                             st->follows,  st->audience, st->objseq,   st->rules,   st->hostctl,
-                            st->live,     st->gone};
+                            st->live,     st->gone,     st->objhosts};
     struct hd_dec d;
     MDB_cursor *cur;
     struct hd_txn *txn;
@@ -274,6 +309,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mdb_cursor_close(cur);
     }
     read_everything(st, txn);
+    write_everything(st, txn);
     hd_store_abort(txn);
     return 0;
 }

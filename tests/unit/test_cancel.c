@@ -1,4 +1,4 @@
-/* Cancellation lookups (issue 4 item 8): the Delete of an object, the Updates between, a
+/* Cancellation look-ups: the Delete of an object, the Updates between, a
  * host's entries of an activity, whether a host got the object, and the acks' flags. */
 #include <stdio.h>
 #include <stdlib.h>

@@ -383,6 +383,49 @@ static void test_dead(void)
     T_EQ_INT(hd_store_commit(txn), 0);
 }
 
+/* Records in the dead-letter table whose keys are not letters' (host\0seq\idx): damage from
+ * outside Herald. Listing, retry and purge skip them; purge used to take a seq from before
+ * the start of its key buffer and count them as purged. */
+static void test_dead_damaged(void)
+{
+    const char *in[] = {"https://g.example/u/1/inbox"};
+    uint8_t longkey[300];
+    MDB_val k1 = {3, "abc"}, k2 = {sizeof(longkey), longkey}, v = {1, "\x90"}, got;
+    struct dead_seen s;
+    struct hd_counters c;
+    struct hd_txn *txn;
+    uint64_t moved = 0, skipped = 0, purged = 0, x;
+    struct hd_act_view av;
+
+    x = enqueue("https://me.example/act/dmg", in, 1);
+    dead_letter("g.example", "/u/1/");
+    memset(longkey, 'z', sizeof(longkey));
+    begin(&txn, 1);
+    T_EQ_INT(hd_mdb_put(txn, st->dead, &k1, &v, 0), 0);
+    T_EQ_INT(hd_mdb_put(txn, st->dead, &k2, &v, 0), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+
+    begin(&txn, 1);
+    memset(&s, 0, sizeof(s));
+    T_EQ_INT(hd_dead_foreach(st, txn, NULL, on_dead, &s), 0);
+    T_EQ_INT(s.n, 1);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    T_EQ_INT(hd_dead_retry(st, txn, &c, NULL, 7000, &moved, &skipped), 0);
+    T_EQ_INT(moved, 1);
+    T_EQ_INT(skipped, 2);
+    hd_store_abort(txn);
+
+    begin(&txn, 1);
+    T_EQ_INT(hd_dead_purge(st, txn, NULL, &purged), 0);
+    T_EQ_INT(purged, 1);
+    T_EQ_INT(hd_queue_get_activity(st, txn, x, &av), HD_ERR_NOT_FOUND); /* its last reference */
+    T_EQ_INT(hd_mdb_get(txn, st->dead, &k1, &got), 0);    /* left alone */
+    T_EQ_INT(hd_mdb_get(txn, st->dead, &k2, &got), 0);
+    T_EQ_INT(hd_mdb_del(txn, st->dead, &k1, NULL), 0);
+    T_EQ_INT(hd_mdb_del(txn, st->dead, &k2, NULL), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/hd-test-hostctl-XXXXXX", path[256];
@@ -395,6 +438,7 @@ int main(void)
     test_reset();
     test_gone();
     test_dead();
+    test_dead_damaged();
     hd_store_close(st);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
     T_EQ_INT(system(path), 0);

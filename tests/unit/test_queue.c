@@ -15,6 +15,7 @@
 #include "queue.h"
 #include "store.h"
 #include "t.h"
+#include "url.h"
 
 static int ingest(struct hd_store *st, const char *line, struct hd_ingest_result *res)
 {
@@ -113,6 +114,145 @@ static void test_raw_member(void)
     T_EQ_INT(hd_json_raw_member(s, strlen(s), "nope", &st, &n), HD_ERR_NOT_FOUND);
 }
 
+/* ------------------------------------------------------------------ dropping */
+
+static uint64_t enqueue_by(struct hd_store *st, const char *id, const char *actor,
+                           const char *const *inboxes, size_t n)
+{
+    struct hd_url u[4];
+    struct hd_activity_in a = {id, "Note", actor, NULL, "{}", 2};
+    struct hd_counters c;
+    struct hd_txn *txn;
+    uint64_t seq;
+    for (size_t i = 0; i < n; i++)
+        T_EQ_INT(hd_url_parse(inboxes[i], &u[i]), 0);
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    T_EQ_INT(hd_queue_enqueue(st, txn, &c, &a, u, NULL, n, 1000, &seq), 0);
+    T_EQ_INT(hd_counters_put(st, txn, &c), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    return seq;
+}
+
+static void host_counts(struct hd_store *st, const char *host, uint64_t queued, uint64_t retrying)
+{
+    struct hd_txn *txn;
+    struct hd_host_rec h;
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_host_get(st, txn, host, strlen(host), &h), 0);
+    T_EQ_INT(h.queued, queued);
+    T_EQ_INT(h.retrying, retrying);
+    hd_store_abort(txn);
+}
+
+/* Drops in one write transaction; returns how many were dropped, checks the counter moved by
+ * as many. */
+static uint64_t drop(struct hd_store *st, const char *host, const char *actor)
+{
+    struct hd_txn *txn;
+    struct hd_counters c;
+    uint64_t before, n = 99;
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    before = c.dropped;
+    T_EQ_INT(hd_queue_drop(st, txn, &c, host, actor, &n), 0);
+    T_EQ_INT(c.dropped, before + n);
+    T_EQ_INT(hd_counters_put(st, txn, &c), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    return n;
+}
+
+static int has_body(struct hd_store *st, uint64_t seq)
+{
+    struct hd_txn *txn;
+    int rc;
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    rc = hd_queue_has_activity(st, txn, seq);
+    hd_store_abort(txn);
+    T_OK(rc == 0 || rc == 1);
+    return rc;
+}
+
+/* One drop for a host's deliveries, an actor's, or an actor's to a host: host counts,
+ * retrying counts, counters and activity bodies stay exact; dead letters keep their body. */
+static void test_drop(void)
+{
+    static const char *const in_a1[] = {"https://h1.example/inbox", "https://h1.example/u/x/inbox",
+                                        "https://h2.example/inbox"};
+    static const char *const in_a2[] = {"https://h1.example/u/y/inbox"};
+    static const char *const in_b1[] = {"https://h1.example/inbox", "https://h2.example/inbox"};
+    const char *A = "https://me.example/u/a", *B = "https://me.example/u/b";
+    char dir[] = "/tmp/hd-test-drop-XXXXXX", path[256], longhost[HD_HOST_MAX + 1];
+    struct hd_store *st;
+    struct hd_txn *txn;
+    struct hd_counters c;
+    struct collect h1, h2;
+    uint64_t a1, a2, b1, n;
+
+    T_OK(mkdtemp(dir) != NULL);
+    snprintf(path, sizeof(path), "%s/db", dir);
+    T_EQ_INT(hd_store_open(&st, path, 64), 0);
+    a1 = enqueue_by(st, "https://me.example/a/1", A, in_a1, 3);
+    a2 = enqueue_by(st, "https://me.example/a/2", A, in_a2, 1);
+    b1 = enqueue_by(st, "https://me.example/b/1", B, in_b1, 2);
+    host_counts(st, "h1.example", 4, 0);
+    host_counts(st, "h2.example", 2, 0);
+    /* a1 on h1 waits for a retry; a1 on h2 ends as a dead letter (it keeps a1's body) */
+    scan(st, "h1.example", &h1);
+    T_EQ_INT(h1.n, 4);
+    T_EQ_INT(h1.e[0].seq, a1);
+    apply(st, &h1, 0, HD_ACK_RETRY, 99999);
+    scan(st, "h2.example", &h2);
+    T_EQ_INT(h2.e[0].seq, a1);
+    apply(st, &h2, 0, HD_ACK_DEAD, 0);
+    host_counts(st, "h1.example", 4, 1);
+    host_counts(st, "h2.example", 1, 0);
+
+    /* neither host nor actor, or a bad host: refused, nothing changes */
+    memset(longhost, 'x', sizeof(longhost) - 1);
+    longhost[sizeof(longhost) - 1] = 0;
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    T_EQ_INT(hd_queue_drop(st, txn, &c, NULL, NULL, &n), HD_ERR_INVALID);
+    T_EQ_INT(hd_queue_drop(st, txn, &c, "", A, &n), HD_ERR_INVALID);
+    T_EQ_INT(hd_queue_drop(st, txn, &c, longhost, NULL, &n), HD_ERR_INVALID);
+    hd_store_abort(txn);
+
+    /* B's deliveries to h1 only */
+    T_EQ_INT(drop(st, "h1.example", B), 1);
+    host_counts(st, "h1.example", 3, 1);
+    host_counts(st, "h2.example", 1, 0);
+    T_EQ_INT(has_body(st, b1), 1); /* still queued on h2 */
+
+    /* all of A's, on every host */
+    T_EQ_INT(drop(st, NULL, A), 3);
+    host_counts(st, "h1.example", 0, 0);
+    host_counts(st, "h2.example", 1, 0);
+    T_EQ_INT(has_body(st, a2), 0);  /* its last delivery went */
+    T_EQ_INT(has_body(st, a1), 1);  /* the dead letter on h2 still refers to it */
+    scan(st, "h1.example", &h1);
+    T_EQ_INT(h1.n, 0);
+
+    /* all of h2's */
+    T_EQ_INT(drop(st, "h2.example", NULL), 1);
+    host_counts(st, "h2.example", 0, 0);
+    T_EQ_INT(has_body(st, b1), 0);
+
+    /* nothing left: zero, no error; the ids still de-duplicate */
+    T_EQ_INT(drop(st, "h1.example", NULL), 0);
+    T_EQ_INT(drop(st, NULL, B), 0);
+    T_EQ_INT(drop(st, "none.example", A), 0);
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    T_EQ_INT(c.dropped, 5);
+    T_EQ_INT(hd_queue_find_activity(st, txn, "https://me.example/a/2", &n), 0);
+    T_EQ_INT(n, a2);
+    hd_store_abort(txn);
+    hd_store_close(st);
+    snprintf(path, sizeof(path), "rm -rf %s", dir);
+    T_EQ_INT(system(path), 0);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/hd-test-queue-XXXXXX", path[256], *pem;
@@ -126,6 +266,7 @@ int main(void)
 
     test_codec();
     test_raw_member();
+    test_drop();
     T_OK(data != NULL);
     T_OK(mkdtemp(dir) != NULL);
     snprintf(path, sizeof(path), "%s/db", dir);

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "store_impl.h" /* reads tables directly */
+#include "enforce.h"
 #include "err.h"
 #include "queue.h"
 #include "rules.h"
@@ -290,7 +291,7 @@ static void test_drop(void)
     T_EQ_INT(hosts, 0);
     /* dropping the last deliveries of an activity drops its body */
     dropped = 0;
-    T_EQ_INT(hd_queue_drop_host(st, txn, &c, "keep.test", &dropped), 0);
+    T_EQ_INT(hd_queue_drop(st, txn, &c, "keep.test", NULL, &dropped), 0);
     T_EQ_INT(dropped, 2);
     T_EQ_INT(c.dropped, 5);
     T_EQ_INT(hd_queue_get_activity(st, txn, s1, &av), HD_ERR_NOT_FOUND);

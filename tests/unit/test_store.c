@@ -1,4 +1,4 @@
-/* Store transactions and the walk over host records. */
+/* Store transactions, the walk over host records, and the hash whose values are on disk. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include "t.h"
 #include "t_queue.h"
 
+#include "store_impl.h" /* reads and writes objhosts records directly */
 #include "err.h"
 #include "queue.h"
 #include "store.h"
@@ -106,6 +107,62 @@ static void test_host_iter(struct hd_store *st)
     hd_store_abort(txn);
 }
 
+/* hd_store_hash32's values are in existing stores' objhosts records: these were computed by
+ * the function as first shipped and must never change. */
+static void test_hash_frozen(void)
+{
+    static const struct {
+        const char *s;
+        uint32_t h;
+    } pin[] = {
+        {"", 0xd0b57e00u},
+        {"a", 0x5621cfa5u},
+        {"example.com", 0xe0e0116au},
+        {"mastodon.social", 0xf23d83a9u},
+        {"xn--bcher-kva.example", 0x029a1c0bu},
+        {"2001:db8::1", 0x83e3349eu},
+        {"h1.example", 0x1b84d0afu},
+    };
+    for (size_t i = 0; i < sizeof(pin) / sizeof(pin[0]); i++)
+        T_EQ_INT(hd_store_hash32(pin[i].s, strlen(pin[i].s)), pin[i].h);
+}
+
+/* What an enqueue writes (hash, deliveries) per host, and what an existing store holds is
+ * read the same way: a record written byte by byte as the first release wrote it. */
+static void test_objhosts_on_disk(struct hd_store *st)
+{
+    static const char *const inboxes[] = {"https://h1.example/inbox",
+                                          "https://h1.example/u/x/inbox",
+                                          "https://example.com/inbox"};
+    static const uint8_t want[] = {0x1b, 0x84, 0xd0, 0xaf, 0, 0, 0, 2,  /* h1.example, 2 */
+                                   0xe0, 0xe0, 0x11, 0x6a, 0, 0, 0, 1}; /* example.com, 1 */
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    struct hd_txn *txn;
+    uint64_t seq = t_enqueue(st, "https://me.example/act/oh", "Create",
+                             "https://me.example/note/oh", inboxes, 3);
+
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    hd_be64(kb, seq);
+    T_EQ_INT(hd_mdb_get(txn, st->objhosts, &k, &v), 0);
+    T_EQ_INT(v.mv_size, sizeof(want));
+    T_OK(memcmp(v.mv_data, want, sizeof(want)) == 0);
+    /* Addressed hosts are found, others are not. */
+    T_EQ_INT(hd_queue_host_got(st, txn, "h1.example", seq), 1);
+    T_EQ_INT(hd_queue_host_got(st, txn, "example.com", seq), 1);
+    T_EQ_INT(hd_queue_host_got(st, txn, "mastodon.social", seq), 0);
+    /* A record as an older store holds it, for a Create of seq 999: mastodon.social (3). */
+    {
+        uint8_t rec[8] = {0xf2, 0x3d, 0x83, 0xa9, 0, 0, 0, 3};
+        MDB_val rv = {8, rec};
+        hd_be64(kb, 999);
+        T_EQ_INT(hd_mdb_put(txn, st->objhosts, &k, &rv, 0), 0);
+    }
+    T_EQ_INT(hd_queue_host_got(st, txn, "mastodon.social", 999), 1);
+    T_EQ_INT(hd_queue_host_got(st, txn, "example.com", 999), 0);
+    hd_store_abort(txn);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/hd_test_store_XXXXXX", path[512];
@@ -117,6 +174,8 @@ int main(void)
     test_begin_failure(st);
     test_nested(st);
     test_host_iter(st);
+    test_hash_frozen();
+    test_objhosts_on_disk(st);
     hd_store_close(st);
     snprintf(path, sizeof(path), "rm -rf %s", dir);
     T_OK(system(path) == 0);

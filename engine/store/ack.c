@@ -1,0 +1,194 @@
+/* Acknowledgements: what the committer writes for the deliveries the runner finished (done,
+ * retry, dead letter, drop), with the host records' counts and health, the counters, and the
+ * gone followers a personal inbox's 404 or 410 reveals (see queue.h). */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "queue_impl.h"
+#include "audience.h"
+#include "err.h"
+#include "gone.h"
+#include "hostrec.h"
+#include "log.h"
+
+/* Host health: a host-level failure on a new day counts one more failing day; a success
+ * clears the count and revives a dead host. Only our own outbound results come here. */
+static void host_health(struct hd_host_rec *h, const struct hd_ack *a, uint64_t now_ms,
+                        const struct hd_health_policy *hp)
+{
+    uint64_t day = now_ms / (hp->day_ms ? hp->day_ms : 86400000ull);
+    if (a->kind == HD_ACK_DONE) {
+        if (a->scheme_ok)
+            h->scheme = a->scheme_ok;
+        h->fail_days = 0;
+        h->dead = HD_HOST_ALIVE;
+        return;
+    }
+    if (a->host_gone)
+        h->dead = HD_HOST_GONE;
+    if (!a->host_fail)
+        return;
+    if (h->fail_days == 0 || day != h->last_fail_day) {
+        h->fail_days++;
+        h->last_fail_day = day;
+    }
+    if (h->fail_days >= hp->dead_days && h->dead == HD_HOST_ALIVE)
+        h->dead = HD_HOST_DEAD;
+}
+
+/* A personal inbox answered 404 or 410: its follower leaves the audience of the actor whose
+ * activity it refused. */
+static int follower_gone(struct hd_store *st, struct hd_txn *txn, uint64_t seq, const char *inbox)
+{
+    struct hd_act_view v;
+    char actor[HD_FOLLOW_URL_MAX + 1];
+    uint64_t removed = 0;
+    int rc = hd_queue_get_activity(st, txn, seq, &v);
+
+    if (rc == HD_ERR_NOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (!v.actor.p || v.actor.n == 0 || v.actor.n > HD_FOLLOW_URL_MAX)
+        return 0;
+    memcpy(actor, v.actor.p, v.actor.n);
+    actor[v.actor.n] = 0;
+    rc = hd_follow_remove_gone(st, txn, actor, inbox, &removed);
+    if (rc == 0 && removed)
+        HD_LOG(HD_LOG_INFO, "queue", "msg=\"follower gone: removed from the audience\" "
+               "actor=\"%s\" follows=%llu", actor, (unsigned long long)removed);
+    return rc;
+}
+
+/* The acknowledged delivery under k leaves the queue: its host's counts (in hand) go down. */
+static int leave_queue(struct hd_store *st, struct hd_txn *txn, MDB_val *k, struct hd_host_rec *h,
+                       uint32_t old_attempts)
+{
+    int rc = hd_store_err(hd_mdb_del(txn, st->queue, k, NULL));
+
+    if (!rc)
+        hd_host_rec_unqueue(h, 1, old_attempts ? 1 : 0);
+    return rc;
+}
+
+int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
+                   const struct hd_ack *acks, size_t n, uint64_t now_ms,
+                   const struct hd_health_policy *hp_in)
+{
+    static const struct hd_health_policy hp_default = {86400000ull, 7};
+    const struct hd_health_policy *hp = hp_in ? hp_in : &hp_default;
+    struct hd_host_rec h;
+    char cur_host[HD_HOST_MAX] = "";
+    int have_host = 0, rc = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct hd_ack *a = &acks[i];
+        const char *host = hd_queue_key_host(a->key);
+        MDB_val k = {a->keylen, (void *)a->key}, v;
+        struct hd_qent q;
+        uint32_t old_attempts;
+        char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
+
+        rc = hd_mdb_get(txn, st->queue, &k, &v);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            continue; /* already acknowledged or cancelled */
+        }
+        if (rc)
+            return hd_store_err(rc);
+        rc = hd_queue_ent_decode(&k, &v, &q);
+        if (rc)
+            return rc;
+        old_attempts = q.attempts;
+        if (q.inbox.n >= sizeof(inbox))
+            return HD_ERR_INVALID;
+        memcpy(inbox, q.inbox.p, q.inbox.n);
+        inbox[q.inbox.n] = 0;
+
+        /* Acks arrive grouped by thread, and mostly by host: keep the host record in hand
+         * while consecutive acks share it. */
+        if (!have_host || strcmp(cur_host, host) != 0) {
+            if (have_host) {
+                rc = hd_host_put(st, txn, cur_host, strlen(cur_host), &h);
+                if (rc)
+                    return rc;
+            }
+            snprintf(cur_host, sizeof(cur_host), "%s", host);
+            rc = hd_host_get(st, txn, cur_host, strlen(cur_host), &h);
+            if (rc && rc != HD_ERR_NOT_FOUND)
+                return rc;
+            have_host = 1;
+        }
+        host_health(&h, a, now_ms, hp);
+        switch (a->kind) {
+        case HD_ACK_DONE:
+            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            if (rc)
+                return rc;
+            h.done++;
+            h.last_status = a->status;
+            h.last_ok_ms = now_ms;
+            c->done++;
+            rc = hd_queue_act_done(st, txn, q.seq);
+            break;
+        case HD_ACK_RETRY:
+            if (!old_attempts)
+                h.retrying++;
+            h.failures++;
+            h.last_status = a->status;
+            h.last_fail_ms = now_ms;
+            snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
+            rc = hd_queue_ent_put(txn, st->queue, a->key, a->keylen, inbox, strlen(inbox),
+                                  a->attempts, a->not_before_ms, q.enqueued_ms, a->status,
+                                  a->error, q.flags | (a->reached ? HD_QF_REACHED : 0), NULL, 0);
+            break;
+        case HD_ACK_DEAD:
+            rc = hd_queue_ent_put(txn, st->dead, a->key, a->keylen, inbox, strlen(inbox),
+                                  a->attempts, now_ms, q.enqueued_ms, a->status, a->error,
+                                  q.flags | (a->reached ? HD_QF_REACHED : 0), a->body,
+                                  a->body_len);
+            if (rc)
+                return rc;
+            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            if (rc)
+                return rc;
+            h.failed++;
+            h.failures++;
+            h.last_status = a->status;
+            h.last_fail_ms = now_ms;
+            snprintf(h.last_error, sizeof(h.last_error), "%s", a->error);
+            c->failed++;
+            if (a->expired)
+                c->expired++;
+            /* A personal inbox answered 404/410: the follower is gone (`herald gone list`). */
+            if (a->follower_gone) {
+                rc = hd_gone_add(st, txn, inbox, a->status);
+                if (rc == 0)
+                    rc = follower_gone(st, txn, q.seq, inbox);
+            }
+            /* The dead letter keeps its reference to the activity body, so that `herald dead
+             * retry` can send it again; hd_dead_purge releases it. */
+            break;
+        case HD_ACK_DROP:
+            /* Refused by the rules after it was queued (a suspend the engine saw first), or
+             * cancelled by a Delete: dropped and counted, as hd_queue_drop does. */
+            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            if (rc)
+                return rc;
+            if (a->cancelled)
+                c->cancelled++;
+            else
+                c->dropped++;
+            rc = hd_queue_act_done(st, txn, q.seq);
+            break;
+        default:
+            rc = HD_ERR_INVALID;
+        }
+        if (rc)
+            return rc;
+    }
+    if (have_host)
+        rc = hd_host_put(st, txn, cur_host, strlen(cur_host), &h);
+    return rc;
+}

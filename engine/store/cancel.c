@@ -1,0 +1,164 @@
+/* Cancellation look-ups: the runner owns a host's queue while it runs, so it decides, right
+ * before it would send, with these read-only look-ups in its read transaction; the
+ * cancellations themselves go through the committer as DROP acks (see queue.h). */
+#include <stdint.h>
+#include <string.h>
+
+#include "queue_impl.h"
+#include "err.h"
+
+/* Visits the deliveries of activity seq to host in dbi (queue or dead), in key order, until cb
+ * returns nonzero (that value is returned). Returns 0, a cb value, or a store error. */
+static int foreach_of_seq(struct hd_txn *txn, MDB_dbi dbi, const char *host, uint64_t seq,
+                          int (*cb)(const struct hd_qent *q, void *ud), void *ud)
+{
+    uint8_t key[HD_QKEY_MAX];
+    size_t hl = strlen(host);
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, stop = 0;
+
+    if (hl == 0 || hl >= HD_HOST_MAX)
+        return HD_ERR_INVALID;
+    rc = hd_store_err(hd_mdb_cursor_open(txn, dbi, &cur));
+    if (rc)
+        return rc;
+    k.mv_size = hd_queue_key(key, host, seq, 0);
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9)) {
+        struct hd_qent q;
+        stop = hd_queue_ent_decode(&k, &v, &q);
+        if (stop || (stop = cb(&q, ud)) != 0)
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    if (stop)
+        return stop;
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
+}
+
+struct entries_ctx {
+    struct hd_qref *out;
+    size_t n, max;
+};
+
+static int entries_cb(const struct hd_qent *q, void *ud)
+{
+    struct entries_ctx *c = ud;
+    if (c->n == c->max)
+        return HD_ERR_FULL;
+    memcpy(c->out[c->n].key, q->key, q->keylen);
+    c->out[c->n].keylen = (uint16_t)q->keylen;
+    c->out[c->n].flags = q->flags;
+    c->out[c->n].enqueued_ms = q->enqueued_ms;
+    c->n++;
+    return 0;
+}
+
+int hd_queue_entries(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t seq,
+                     struct hd_qref *out, size_t max)
+{
+    struct entries_ctx c = {out, 0, max};
+    int rc = foreach_of_seq(txn, st->queue, host, seq, entries_cb, &c);
+    return rc ? rc : (int)c.n;
+}
+
+static int act_type_is(struct hd_store *st, struct hd_txn *txn, uint64_t seq, const char *type,
+                       uint64_t *prev)
+{
+    struct hd_act_view v;
+    int rc = hd_queue_get_activity(st, txn, seq, &v);
+    if (rc)
+        return rc == HD_ERR_NOT_FOUND ? 0 : rc;
+    if (prev)
+        *prev = v.after[1];
+    return type == NULL ||
+           (v.type.n == strlen(type) && memcmp(v.type.p, type, v.type.n) == 0);
+}
+
+int hd_queue_delete_of(struct hd_store *st, struct hd_txn *txn, const char *object_id,
+                       uint64_t create_seq, uint64_t *del_seq)
+{
+    uint64_t origin, last;
+    int rc;
+
+    if (!object_id || !*object_id || strlen(object_id) > 500)
+        return 0;
+    rc = hd_queue_objseq_get(st, txn, object_id, &origin, &last);
+    if (rc || origin != create_seq || last == origin)
+        return rc;
+    rc = act_type_is(st, txn, last, "Delete", NULL);
+    if (rc == 1)
+        *del_seq = last;
+    return rc;
+}
+
+size_t hd_queue_chain(struct hd_store *st, struct hd_txn *txn, uint64_t from, uint64_t origin,
+                      uint64_t *out, size_t max)
+{
+    uint64_t cur = 0;
+    size_t n = 0;
+
+    if (act_type_is(st, txn, from, NULL, &cur) != 1)
+        return 0;
+    while (cur && cur != origin && cur < from && n < max) {
+        uint64_t prev = 0;
+        out[n++] = cur;
+        if (act_type_is(st, txn, cur, NULL, &prev) != 1)
+            break;
+        if (prev >= cur) /* links go back in time; anything else is damage: stop */
+            break;
+        cur = prev;
+    }
+    return n;
+}
+
+static int refused_cb(const struct hd_qent *q, void *ud)
+{
+    if (!(q->flags & HD_QF_REACHED))
+        (*(uint32_t *)ud)++;
+    return 0;
+}
+
+int hd_queue_host_got(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t create_seq)
+{
+    uint8_t kb[8];
+    size_t hl = strlen(host), lo, hi;
+    uint32_t hh = hd_store_hash32(host, hl), count = 0, refused = 0;
+    MDB_val k = {8, kb}, v;
+    const uint8_t *p;
+    int rc;
+
+    if (hl == 0 || hl >= HD_HOST_MAX)
+        return HD_ERR_INVALID;
+    hd_be64(kb, create_seq);
+    rc = hd_mdb_get(txn, st->objhosts, &k, &v);
+    if (rc == MDB_NOTFOUND || (rc == 0 && v.mv_size % 8))
+        return 1; /* nothing recorded (or damaged): the safe answer */
+    if (rc)
+        return hd_store_err(rc);
+    p = v.mv_data;
+    lo = 0;
+    hi = v.mv_size / 8;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        uint32_t x = hd_rd32(p + mid * 8);
+        if (x == hh) {
+            count = hd_rd32(p + mid * 8 + 4);
+            break;
+        }
+        if (x < hh)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (!count)
+        return 0; /* never addressed to this host */
+    /* Addressed: did every delivery there end as a dead letter the server never processed? */
+    rc = foreach_of_seq(txn, st->dead, host, create_seq, refused_cb, &refused);
+    if (rc)
+        return rc;
+    return refused >= count ? 0 : 1;
+}
