@@ -58,6 +58,11 @@ for _ in $(seq 100); do
     [ "$("$HERALD" --db "$DB" stats --json | jq '.deliveries.done + .deliveries.failed')" = 10 ] && break
     sleep 0.1
 done
+# the endpoint may come up after the first deliveries on a loaded machine: wait for it (bounded)
+for _ in $(seq 150); do
+    curl -s --max-time 2 -o /dev/null "http://127.0.0.1:$PORT/metrics" && break
+    sleep 0.1
+done
 curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" >"$OUT/metrics.txt" || true
 curl -s --max-time 5 "http://127.0.0.1:$PORT/v1/hosts" >"$OUT/hosts-endpoint.json" || true
 curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
