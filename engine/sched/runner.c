@@ -870,49 +870,32 @@ static void *committer_main(void *arg)
 
 /* ---------------------------------------------------------------- delivery */
 
-static int mentions_signature(const struct hd_http_resp *r)
-{
-    static const char w[] = "signature";
-    for (size_t i = 0; r->body && i + sizeof(w) - 1 <= r->body_len; i++)
-        if (strncasecmp((const char *)r->body + i, w, sizeof(w) - 1) == 0)
-            return 1;
-    return 0;
-}
-
-/* May this failed attempt have been processed by the server? Only what certainly never got
- * there (no connection, refused, or a 4xx answer, which is a refusal) says no; a 5xx, a reset
- * or a timeout after the request left may have been acted on. A Create some attempt of which
- * may have been processed is never cancelled: its Delete must follow it. */
-static int attempt_reached(const struct hd_http_resp *r)
-{
-    if (r->status)
-        return r->status >= 500;
-    switch (r->error) {
-    case HD_ERR_DNS:
-    case HD_ERR_DNS_NXDOMAIN:
-    case HD_ERR_PRIVATE_ADDR:
-    case HD_ERR_CONNECT:
-    case HD_ERR_TLS_VERIFY:
-    case HD_ERR_TIMEOUT_CONNECT:
-    case HD_ERR_TIMEOUT_TLS:
-    case HD_ERR_REFUSED_STREAM:
-        return 0;
-    default:
-        return 1;
-    }
-}
-
+/* Applies the verdict of the classification table (policy.c) to one answer: the host's
+ * policy and scheme, the delivery's acknowledgement, latency and metrics. */
 static void on_response(const struct hd_http_resp *r, void *user_data)
 {
     struct sdel *d = user_data;
     struct shost *h = d->host;
     struct sthread *th = h->th;
-    enum hd_outcome out = hd_policy_classify(r->status, r->error);
-    enum hd_host_signal sig = hd_hostpol_signal(r->status, r->error);
-    uint64_t now = hd_loop_now_ms(th->loop), ra = 0;
-    int shared = (d->flags & HD_QF_SHARED) != 0, host_gone = 0, follower_gone = 0;
-    struct hd_ack *a;
-    char err[HD_ERRTEXT_MAX];
+    uint64_t now = hd_loop_now_ms(th->loop);
+    const struct hd_policy_cfg pcfg = {&th->o->retry, th->o->hostpol.retry_after_cap_ms};
+    const struct hd_policy_in in = {
+        .status = r->status,
+        .err = r->error,
+        .retry_after = r->retry_after,
+        .accept_signature = r->accept_signature,
+        .body = r->body,
+        .body_len = r->body_len,
+        .attempts = d->attempts,
+        .shared = (d->flags & HD_QF_SHARED) != 0,
+        .switched = d->switched,
+        .scheme = d->scheme,
+        .ed = d->ed,
+        .now_s = (int64_t)time(NULL),
+        .rnd = xrand(th),
+    };
+    struct hd_verdict v;
+    struct hd_ack *a = NULL;
 
     h->inflight--;
     th->inflight--;
@@ -931,37 +914,25 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     atomic_fetch_sub(&th->n_inflight, 1);
     hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_IN_FLIGHT, -1); /* ops */
     hd_mhost_inflight_add(h->mh, -1);
-    if (r->error == HD_ERR_CANCELLED) {
-        /* Shutdown: the entry stays queued exactly as it was (no attempt counted, no host
-         * signal); the next run sends it again. */
+
+    hd_policy_verdict(&pcfg, &in, &v);
+    if (v.kind == HD_VERDICT_RELEASE) {
         del_release(th, d);
         return;
     }
-    if (r->error == HD_ERR_CRYPTO) {
-        /* Signing failed in prepare_request (nothing was sent): final for this delivery,
-         * and it says nothing about the host. */
-        add_ack(th, d, HD_ACK_DEAD, 0, 0, "signing failed");
-        make_runnable(h);
-        return;
-    }
-    if (r->accept_signature) {
-        /* The receiver says how it wants to be signed: RFC 9421 from now on (Ed25519 when
-         * named and the actor has such a key). */
+    if (v.host_rfc9421) {
         h->scheme = HD_SCHEME_RFC9421;
-        if (strstr(r->accept_signature, "ed25519"))
+        if (v.host_ed25519)
             h->prefer_ed = 1;
     }
-    /* 401, or 400 naming the signature: one immediate retry with the other scheme. Never on
-     * 5xx or timeouts: those say nothing about signatures. */
-    if (!d->switched && (r->status == 401 || (r->status == 400 && mentions_signature(r)))) {
+    if (v.sig)
+        hd_hostpol_result(&h->pol, &th->o->hostpol, now, v.sig, v.pause_ms);
+    if (v.host_gone)
+        hd_hostpol_set_dead(&h->pol, &th->o->hostpol, 1, now);
+    if (v.kind == HD_VERDICT_SWITCH) {
+        /* Sent again at once, first in its host's line. */
         d->switched = 1;
-        /* With Accept-Signature the receiver said what it wants (set on h above): RFC 9421,
-         * with Ed25519 if it named it. Without, try the other scheme. */
-        if (r->accept_signature)
-            d->scheme = HD_SCHEME_RFC9421;
-        else
-            d->scheme = d->scheme == HD_SCHEME_CAVAGE ? HD_SCHEME_RFC9421 : HD_SCHEME_CAVAGE;
-        hd_hostpol_result(&h->pol, &th->o->hostpol, now, HD_SIG_NEUTRAL, 0);
+        d->scheme = v.scheme;
         d->next = h->ready_head;
         h->ready_head = d;
         if (!h->ready_tail)
@@ -970,76 +941,51 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         make_runnable(h);
         return;
     }
-    if (r->error)
-        snprintf(err, sizeof(err), "%s", hd_strerror(r->error));
-    else if (out != HD_OUT_DONE) /* a success keeps no text: no snprintf per delivery */
-        snprintf(err, sizeof(err), "HTTP %d", r->status);
-    else
-        err[0] = '\0';
-
-    /* Retry-After on 429 and 503 applies to the whole host (capped), not just this request. */
-    if (r->retry_after && (r->status == 429 || r->status == 503) &&
-        hd_policy_retry_after(r->retry_after, (int64_t)time(NULL),
-                              th->o->hostpol.retry_after_cap_ms, &ra) != 0)
-        ra = 0;
-    if (r->status == 410 && shared) {
-        host_gone = 1;
-        snprintf(err, sizeof(err), "HTTP 410 from a shared inbox: host gone");
-    } else if ((r->status == 404 || r->status == 410) && !shared) {
-        snprintf(err, sizeof(err), "HTTP %d from a personal inbox: follower gone", r->status);
-        follower_gone = 1;
+    if (v.counted) {
+        h->lat[h->lat_i] = (uint32_t)(now - d->start_ms);
+        h->lat_i = (uint8_t)((h->lat_i + 1) % 32);
+        if (h->lat_n < 32)
+            h->lat_n++;
     }
-    hd_hostpol_result(&h->pol, &th->o->hostpol, now, sig, ra);
-    if (host_gone)
-        hd_hostpol_set_dead(&h->pol, &th->o->hostpol, 1, now);
-
-    if (out == HD_OUT_RETRY && d->attempts + 1 >= th->o->retry.max_attempts) {
-        out = HD_OUT_DEAD;
-        snprintf(err + strlen(err), sizeof(err) - strlen(err), " (after %u attempts)",
-                 d->attempts + 1);
-    }
-    h->lat[h->lat_i] = (uint32_t)(now - d->start_ms);
-    h->lat_i = (uint8_t)((h->lat_i + 1) % 32);
-    if (h->lat_n < 32)
-        h->lat_n++;
-    if (out == HD_OUT_DONE) {
+    if (v.kind == HD_VERDICT_DONE) {
         h->ok_since++;
         a = add_ack(th, d, HD_ACK_DONE, r->status, 0, NULL);
         /* Remember the scheme that worked, here and in the store. */
-        h->scheme = d->scheme;
-        if (d->scheme == HD_SCHEME_RFC9421)
-            h->prefer_ed = d->ed;
-        if (a) /* 1 cavage, 2 RFC 9421 with RSA, 3 RFC 9421 with Ed25519 */
-            a->scheme_ok = d->scheme == HD_SCHEME_CAVAGE ? 1 : d->ed ? 3 : 2;
-    } else if (out == HD_OUT_DEAD) {
-        HD_LOG(HD_LOG_DEBUG, "sched", "msg=\"dead letter\" host=%s status=%d err=\"%s\"", h->name,
-               r->status, err);
-        a = add_ack(th, d, HD_ACK_DEAD, r->status, 0, err);
-        if (a && r->body_len) {
+        h->scheme = v.scheme_ok == 1 ? HD_SCHEME_CAVAGE : HD_SCHEME_RFC9421;
+        if (v.scheme_ok >= 2)
+            h->prefer_ed = v.scheme_ok == 3;
+        if (a)
+            a->scheme_ok = v.scheme_ok;
+    } else if (v.kind == HD_VERDICT_DEAD) {
+        if (v.counted)
+            HD_LOG(HD_LOG_DEBUG, "sched", "msg=\"dead letter\" host=%s status=%d err=\"%s\"",
+                   h->name, r->status, v.error);
+        a = add_ack(th, d, HD_ACK_DEAD, r->status, 0, v.error);
+        if (a && r->body_len && v.counted) {
             a->body_len = (uint16_t)(r->body_len < sizeof(a->body) ? r->body_len : sizeof(a->body));
             memcpy(a->body, r->body, a->body_len);
         }
     } else {
-        uint64_t delay = hd_policy_backoff_ms(&th->o->retry, d->attempts + 1, xrand(th));
-        if (ra > delay)
-            delay = ra;
-        uint64_t due = hd_wall_ms() + delay;
-        a = add_ack(th, d, HD_ACK_RETRY, r->status, due, err);
+        uint64_t due = hd_wall_ms() + v.retry_ms;
+        a = add_ack(th, d, HD_ACK_RETRY, r->status, due, v.error);
         note_retry_due(h, due);
     }
     if (a) {
-        a->host_fail = sig == HD_SIG_FAIL || sig == HD_SIG_FAIL_SLOW;
-        a->host_gone = (uint8_t)host_gone;
-        a->follower_gone = (uint8_t)(follower_gone && out == HD_OUT_DEAD);
-        a->reached = (uint8_t)(out != HD_OUT_DONE && attempt_reached(r));
+        a->host_fail = v.host_fail;
+        a->host_gone = v.host_gone;
+        a->follower_gone = v.follower_gone;
+        a->reached = v.reached;
     }
-    if (th->o->metrics) { /* ops */
+    if (v.counted && th->o->metrics) { /* ops */
         uint64_t lat_us = (now - d->start_ms) * 1000;
         hd_metrics_add(th->o->metrics, th->idx,
-                       out == HD_OUT_DONE ? HD_MC_DONE : out == HD_OUT_DEAD ? HD_MC_DEAD : HD_MC_RETRY,
+                       v.kind == HD_VERDICT_DONE   ? HD_MC_DONE
+                       : v.kind == HD_VERDICT_DEAD ? HD_MC_DEAD
+                                                   : HD_MC_RETRY,
                        1);
         hd_metrics_observe(th->o->metrics, th->idx, HD_MH_LATENCY, lat_us);
-        hd_mhost_result(h->mh, (int)out, r->status, lat_us, out == HD_OUT_DONE ? NULL : err);
+        hd_mhost_result(h->mh, (int)v.kind, r->status, lat_us,
+                        v.kind == HD_VERDICT_DONE ? NULL : v.error);
         note_host_metrics(th, h, 1);
     }
     make_runnable(h);
