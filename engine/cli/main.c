@@ -5,6 +5,7 @@
 #include <jansson.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +32,14 @@
 #include "sign.h"
 #include "store.h"
 
-static volatile int g_stop;
+/* Set by the signal handler, read by the loop threads: a lock-free atomic (async-signal-safe). */
+static _Atomic int g_stop;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the stop flag must be lock-free");
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    atomic_store_explicit(&g_stop, 1, memory_order_relaxed);
 }
 
 static const char usage_text[] =

@@ -160,13 +160,22 @@ struct committer {
     struct hd_metrics *metrics; /* ops: commit time */
 };
 
+/* Loop threads wait here until every thread of the run exists, so a start that fails half
+ * way has sent nothing and can leave the store as it found it. */
+struct start_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state; /* 0 closed, 1 go, -1 the start failed: leave at once */
+};
+
 struct sthread {
     unsigned idx, nthreads;
     pthread_t tid;
     const struct hd_run_opts *o;
     struct hd_store *st;
     struct committer *cm;
-    volatile int *stop;
+    struct start_gate *gate;
+    _Atomic int *stop; /* set by a signal handler or the operations thread */
     struct hd_loop *loop;
     struct hd_dns *dns;
     struct hd_http_client *http;
@@ -1786,14 +1795,39 @@ static void drain_inflight(struct sthread *th)
     }
 }
 
+static void gate_open(struct start_gate *g, int state)
+{
+    pthread_mutex_lock(&g->mu);
+    g->state = state;
+    pthread_cond_broadcast(&g->cv);
+    pthread_mutex_unlock(&g->mu);
+}
+
+/* Returns 1 when the run starts, 0 when its start failed. */
+static int gate_wait(struct start_gate *g)
+{
+    int state;
+
+    pthread_mutex_lock(&g->mu);
+    while (g->state == 0)
+        pthread_cond_wait(&g->cv, &g->mu);
+    state = g->state;
+    pthread_mutex_unlock(&g->mu);
+    return state > 0;
+}
+
 static void *thread_main(void *arg)
 {
     struct sthread *th = arg;
     int idle_rounds = 0;
 
+    if (!gate_wait(th->gate)) {
+        atomic_store(&th->exited, 1);
+        return NULL;
+    }
     scan_hosts(th);
     poll_controls(th); /* operator pauses and blocks apply before the first request */
-    while (!*th->stop) {
+    while (!atomic_load_explicit(th->stop, memory_order_relaxed)) {
         unsigned timeout, spent = 0;
 
         /* One turn per runnable host, HOST_BURST deliveries each, at most TURN_BUDGET in
@@ -1949,18 +1983,30 @@ static double cpu_seconds(void)
            ru.ru_stime.tv_usec / 1e6;
 }
 
-int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
+static void committer_stop(struct committer *cm)
+{
+    pthread_mutex_lock(&cm->mu);
+    cm->stop = 1;
+    pthread_cond_signal(&cm->cv);
+    pthread_mutex_unlock(&cm->mu);
+    pthread_join(cm->tid, NULL);
+}
+
+int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
            struct hd_run_summary *sum)
 {
     struct committer cm;
+    struct start_gate gate;
     struct sthread *ths;
-    unsigned n = o->threads;
+    unsigned n = o->threads, ninit = 0, nstarted = 0;
     struct timespec t0, t1;
     double cpu0 = cpu_seconds();
     uint64_t last_done = 0;
     int rc = hd_store_lock_run(st), running, unclean = 0;
     uint64_t start_wall = hd_wall_ms();
 
+    /* The run lock belongs to the store handle: hd_store_close releases it, after a failed
+     * start as after a clean stop. */
     if (rc == HD_ERR_BUSY) {
         HD_LOG(HD_LOG_ERROR, "run", "msg=\"another herald run holds this store\" dir=\"%s\"",
                hd_store_dir(st));
@@ -1971,9 +2017,6 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     rc = hd_store_run_mark(st, 1, &unclean);
     if (rc)
         return rc;
-    if (unclean)
-        HD_LOG(HD_LOG_WARN, "run", "msg=\"the previous run did not stop cleanly: deliveries it "
-               "had in flight are sent again, and none of its Creates is cancelled\"");
     if (!n) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (unsigned)c : 1;
@@ -1984,33 +2027,61 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     cm.metrics = o->metrics; /* ops */
     cm.health.day_ms = o->day_ms;
     cm.health.dead_days = o->dead_days;
-    pthread_mutex_init(&cm.mu, NULL);
-    pthread_cond_init(&cm.cv, NULL);
+    rc = -pthread_mutex_init(&cm.mu, NULL);
+    if (rc)
+        goto fail_cm_mu;
+    rc = -pthread_cond_init(&cm.cv, NULL);
+    if (rc)
+        goto fail_cm_cv;
+    gate.state = 0;
+    rc = -pthread_mutex_init(&gate.mu, NULL);
+    if (rc)
+        goto fail_gate_mu;
+    rc = -pthread_cond_init(&gate.cv, NULL);
+    if (rc)
+        goto fail_gate_cv;
     ths = calloc(n, sizeof(*ths));
-    if (!ths)
-        return -ENOMEM;
-    for (unsigned i = 0; i < n; i++) {
-        ths[i].idx = i;
-        ths[i].nthreads = n;
-        ths[i].o = o;
-        ths[i].st = st;
-        ths[i].cm = &cm;
-        ths[i].stop = stop;
-        ths[i].efd = -1;
-        ths[i].unclean_before_ms = unclean ? start_wall : 0;
-        rc = thread_init(&ths[i]);
+    if (!ths) {
+        rc = -ENOMEM;
+        goto fail_alloc;
+    }
+    for (; ninit < n; ninit++) {
+        struct sthread *th = &ths[ninit];
+        th->idx = ninit;
+        th->nthreads = n;
+        th->o = o;
+        th->st = st;
+        th->cm = &cm;
+        th->gate = &gate;
+        th->stop = stop;
+        th->efd = -1;
+        th->unclean_before_ms = unclean ? start_wall : 0;
+        rc = thread_init(th);
         if (rc) {
             HD_LOG(HD_LOG_ERROR, "run", "msg=\"cannot start loop thread\" err=\"%s\"",
                    hd_strerror(rc));
-            for (unsigned j = 0; j <= i; j++)
-                thread_fini(&ths[j]);
-            free(ths);
-            return rc;
+            ninit++; /* partly set up: thread_fini undoes what was done */
+            goto fail_threads;
         }
     }
-    pthread_create(&cm.tid, NULL, committer_main, &cm);
-    for (unsigned i = 0; i < n; i++)
-        pthread_create(&ths[i].tid, NULL, thread_main, &ths[i]);
+    rc = -pthread_create(&cm.tid, NULL, committer_main, &cm);
+    if (rc) {
+        HD_LOG(HD_LOG_ERROR, "run", "msg=\"cannot start the committer thread\" err=\"%s\"",
+               hd_strerror(rc));
+        goto fail_threads;
+    }
+    for (; nstarted < n; nstarted++) {
+        rc = -pthread_create(&ths[nstarted].tid, NULL, thread_main, &ths[nstarted]);
+        if (rc) {
+            HD_LOG(HD_LOG_ERROR, "run", "msg=\"cannot start loop thread\" err=\"%s\"",
+                   hd_strerror(rc));
+            goto fail_loops;
+        }
+    }
+    gate_open(&gate, 1);
+    if (unclean)
+        HD_LOG(HD_LOG_WARN, "run", "msg=\"the previous run did not stop cleanly: deliveries it "
+               "had in flight are sent again, and none of its Creates is cancelled\"");
     HD_LOG(HD_LOG_INFO, "run", "msg=\"started\" threads=%u until_idle=%d", n, o->until_idle);
 
     /* Progress: the main thread only watches counters; threads exit by themselves. */
@@ -2038,12 +2109,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     }
     for (unsigned i = 0; i < n; i++)
         pthread_join(ths[i].tid, NULL);
-
-    pthread_mutex_lock(&cm.mu);
-    cm.stop = 1;
-    pthread_cond_signal(&cm.cv);
-    pthread_mutex_unlock(&cm.mu);
-    pthread_join(cm.tid, NULL);
+    committer_stop(&cm);
     /* Batches the committer returned after the threads stopped: release them. */
     memset(sum, 0, sizeof(*sum));
     for (unsigned i = 0; i < n; i++) {
@@ -2073,7 +2139,32 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
     if (hd_store_run_mark(st, 0, NULL) != 0)
         HD_LOG(HD_LOG_WARN, "run", "msg=\"cannot record the clean stop\"");
     free(ths);
-    pthread_mutex_destroy(&cm.mu);
+    pthread_cond_destroy(&gate.cv);
+    pthread_mutex_destroy(&gate.mu);
     pthread_cond_destroy(&cm.cv);
+    pthread_mutex_destroy(&cm.mu);
+    return rc;
+
+fail_loops:
+    gate_open(&gate, -1); /* the threads that started leave without doing anything */
+    for (unsigned i = 0; i < nstarted; i++)
+        pthread_join(ths[i].tid, NULL);
+    committer_stop(&cm);
+fail_threads:
+    for (unsigned i = 0; i < ninit; i++)
+        thread_fini(&ths[i]);
+    free(ths);
+fail_alloc:
+    pthread_cond_destroy(&gate.cv);
+fail_gate_cv:
+    pthread_mutex_destroy(&gate.mu);
+fail_gate_mu:
+    pthread_cond_destroy(&cm.cv);
+fail_cm_cv:
+    pthread_mutex_destroy(&cm.mu);
+fail_cm_mu:
+    /* Nothing was sent: leave the store as it was. A crash before this start stays known. */
+    if (!unclean && hd_store_run_mark(st, 0, NULL) != 0)
+        HD_LOG(HD_LOG_WARN, "run", "msg=\"cannot record that the run did not start\"");
     return rc;
 }

@@ -64,10 +64,12 @@ struct hd_run_summary {
     double sign_cpu_seconds;
 };
 
-/* Runs deliveries until stopped (SIGINT/SIGTERM set *stop) or, with until_idle, until nothing
- * is due or in flight. Takes the store's run lock. Returns 0, HD_ERR_BUSY (another run holds
- * the store) or an error. */
-int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
+/* Runs deliveries until stopped (a signal handler sets *stop: a lock-free atomic, safe to
+ * store from one) or, with until_idle, until nothing is due or in flight. Takes the store's
+ * run lock, which the store handle keeps until hd_store_close. Returns 0, HD_ERR_BUSY
+ * (another run holds the store) or an error; a start that fails (a thread that cannot be
+ * created, no memory) sends nothing and leaves the store's crash mark as it found it. */
+int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
            struct hd_run_summary *sum);
 
 #endif
