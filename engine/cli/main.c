@@ -59,7 +59,7 @@ static const char usage_text[] =
     "      [--max-attempts N] [--max-age MS] [--retry-after-cap MS] [--window-init N]\n"
     "      [--breaker-threshold N] [--probe-base MS] [--probe-max MS] [--dead-days N]\n"
     "      [--day-length MS] [--dead-probe MS] [--dead-host-queue keep|expire]\n"
-    "      [--max-active-hosts N] [--idle-timeout MS]\n"
+    "      [--max-active-hosts N] [--idle-timeout MS] [--key-cache N]\n"
     "      [--progress]\n"
     "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
@@ -465,7 +465,7 @@ static int cmd_run(const char *db, int argc, char **argv)
     enum {
         O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
         O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
-        O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ,
+        O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ, O_KEYCACHE,
         O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN /* ops: engine/daemon.c */
     };
     static const struct option lo[] = {{"until-idle", 0, 0, O_UNTIL},
@@ -493,6 +493,7 @@ static int cmd_run(const char *db, int argc, char **argv)
                                        {"dead-host-queue", 1, 0, O_DEADQ},
                                        {"max-active-hosts", 1, 0, O_MAXACT},
                                        {"idle-timeout", 1, 0, O_IDLE},
+                                       {"key-cache", 1, 0, O_KEYCACHE},
                                        {"config", 1, 0, O_CONFIG},
                                        {"listen", 1, 0, O_LISTEN},
                                        {"token-file", 1, 0, O_TOKEN},
@@ -593,6 +594,10 @@ static int cmd_run(const char *db, int argc, char **argv)
         case O_IDLE:
             bad = parse_uint(optarg, 3600000, &v) || v == 0;
             o.idle_timeout_ms = (unsigned)v;
+            break;
+        case O_KEYCACHE:
+            bad = parse_uint(optarg, 10000000, &v) || v == 0;
+            o.key_cache = (unsigned)v;
             break;
         case O_CT:
             bad = parse_uint(optarg, 3600000, &v) || v == 0;

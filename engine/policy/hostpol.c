@@ -105,6 +105,11 @@ void hd_hostpol_sent(struct hd_hostpol *p, uint64_t now_ms)
         p->probe_inflight = 1;
 }
 
+void hd_hostpol_unsent(struct hd_hostpol *p)
+{
+    p->probe_inflight = 0;
+}
+
 static void open_breaker(struct hd_hostpol *p, const struct hd_hostpol_cfg *c, uint64_t now_ms)
 {
     p->breaker = HD_BREAKER_OPEN;

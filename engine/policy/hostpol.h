@@ -65,6 +65,9 @@ int hd_hostpol_held(const struct hd_hostpol *p, uint64_t now_ms);
 
 /* Records that a request went out (consumes a token, marks a probe). */
 void hd_hostpol_sent(struct hd_hostpol *p, uint64_t now_ms);
+/* A request counted by hd_hostpol_sent did not go out after all (it failed locally before
+ * it was written): its probe slot is free again. The token stays spent. */
+void hd_hostpol_unsent(struct hd_hostpol *p);
 
 /* Signals an answer carries for the host (the table in policy.c maps answers to them). */
 enum hd_host_signal {

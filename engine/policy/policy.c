@@ -15,7 +15,10 @@
  *                                 followed for a POST)
  *   transport errors              retry, except refusals no retry  error_rows     error_rows
  *                                 can fix (hd_err_is_transient)
- *   signing failed                dead; nothing was sent           none           -
+ *   signing failed, no usable key dead; nothing was sent           none           -
+ *   (right before sending)
+ *   store error or no memory      released untouched, looked at    none           -
+ *   (right before sending)        again in a second
  *   cancelled (shutdown)          released as it was              none           -
  *   a retry on the last attempt   dead "(after N attempts)"
  *
@@ -170,6 +173,20 @@ static int mentions_signature(const uint8_t *body, size_t len)
     return 0;
 }
 
+int hd_policy_local_final(int err)
+{
+    switch (err) {
+    case HD_ERR_NOT_FOUND: /* activity or key record gone */
+    case HD_ERR_NO_KEY:    /* the actor has no signing key */
+    case HD_ERR_INVALID:   /* damaged record, or a PEM that is not a usable key */
+    case HD_ERR_SCHEMA:    /* record of an unknown schema version */
+    case HD_ERR_CRYPTO:    /* the crypto library refuses the key */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static void set_error(struct hd_verdict *v, const char *text)
 {
     size_t n = strnlen(text, sizeof(v->error) - 1);
@@ -192,11 +209,22 @@ void hd_policy_verdict(const struct hd_policy_cfg *cfg, const struct hd_policy_i
         v->kind = HD_VERDICT_RELEASE;
         return;
     }
-    if (in->err == HD_ERR_CRYPTO) {
-        /* Signing failed right before sending (nothing was sent): final for this delivery,
-         * and it says nothing about the host. */
-        v->kind = HD_VERDICT_DEAD;
-        set_error(v, "signing failed");
+    if (in->local || in->err == HD_ERR_CRYPTO) {
+        /* Signing failed right before sending, or its key could not be loaded: nothing was
+         * sent, and it says nothing about the host. Final when the key is gone or unusable;
+         * a store error or a lack of memory passes: the delivery waits, untouched. */
+        v->unsent = 1;
+        if (in->err == HD_ERR_CRYPTO) {
+            v->kind = HD_VERDICT_DEAD;
+            set_error(v, "signing failed");
+        } else if (hd_policy_local_final(in->err)) {
+            v->kind = HD_VERDICT_DEAD;
+            set_error(v, hd_strerror(in->err));
+        } else {
+            v->kind = HD_VERDICT_RELEASE;
+            v->retry_ms = HD_POLICY_LOCAL_RETRY_MS;
+            set_error(v, hd_strerror(in->err));
+        }
         return;
     }
     if (in->accept_signature) {

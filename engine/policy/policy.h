@@ -35,6 +35,13 @@ enum hd_host_signal hd_policy_host_signal(int status, int err);
  * err)? 0 only for what certainly never got there. */
 int hd_policy_reached(int status, int err);
 
+/* A failure to read what a delivery needs (its activity, its actor, a key) or to load a key:
+ * 1 when it is final (the record is missing or damaged, the key unusable), 0 when it is
+ * transient (a store error, out of memory): the delivery is then released untouched and
+ * looked at again after HD_POLICY_LOCAL_RETRY_MS, not turned into an outcome. */
+int hd_policy_local_final(int err);
+#define HD_POLICY_LOCAL_RETRY_MS 1000
+
 /* Delay before attempt number `attempts + 1`, after `attempts` failed attempts (>= 1):
  * base * 2^(attempts-1), capped, with +-20% jitter from rnd (any 32-bit random value). */
 uint64_t hd_policy_backoff_ms(const struct hd_retry_policy *p, uint32_t attempts, uint32_t rnd);
@@ -55,6 +62,8 @@ struct hd_policy_in {
     uint32_t attempts;            /* attempts made before this one */
     int shared;                   /* the inbox is a shared inbox */
     int switched;                 /* this delivery already switched scheme once */
+    int local;                    /* err is the runner's own: the request was never sent (a
+                                   * key could not be loaded or used right before sending) */
     uint8_t scheme;               /* HD_SCHEME_* (queue.h) the request was signed with */
     uint8_t ed;                   /* RFC 9421 request signed with an Ed25519 key */
     int64_t now_s;                /* wall clock, unix seconds (HTTP-date Retry-After) */
@@ -72,16 +81,20 @@ enum hd_verdict_kind {
     HD_VERDICT_RETRY = HD_OUT_RETRY, /* try again after retry_ms */
     HD_VERDICT_DEAD = HD_OUT_DEAD,   /* final: dead letter with error (and the body's start) */
     HD_VERDICT_SWITCH = 4,           /* send again at once with `scheme`: not an attempt */
-    HD_VERDICT_RELEASE = 5,          /* nothing happened (cancelled locally at shutdown): give
-                                      * the lease back, count nothing, tell the host nothing */
+    HD_VERDICT_RELEASE = 5,          /* nothing happened (cancelled at shutdown, or a transient
+                                      * local failure before sending): give the lease back,
+                                      * count nothing, tell the host nothing; look again after
+                                      * retry_ms when it is not 0 */
 };
 
 struct hd_verdict {
     enum hd_verdict_kind kind;
     enum hd_host_signal sig;  /* for the host's policy; 0: none (nothing reached the host) */
     uint64_t pause_ms;        /* > 0: Retry-After pauses the whole host this long */
-    uint64_t retry_ms;        /* RETRY: delay before the next attempt */
+    uint64_t retry_ms;        /* RETRY: delay before the next attempt; RELEASE: before the
+                                 * host is looked at again (0: not before the next run) */
     uint8_t counted;          /* an attempt: latency, metrics and the dead-letter log apply */
+    uint8_t unsent;           /* nothing went out after all: the host's probe slot is free */
     uint8_t scheme;           /* SWITCH: HD_SCHEME_* of the immediate retry */
     uint8_t scheme_ok;        /* DONE: the scheme that worked, as hd_ack.scheme_ok (1 cavage,
                                * 2 RFC 9421 with RSA, 3 RFC 9421 with Ed25519) */

@@ -72,6 +72,7 @@ struct sdel {
     uint8_t scheme;     /* HD_SCHEME_* used for this request */
     uint8_t switched;   /* already retried once with the other scheme after a 401 */
     uint8_t ed;         /* RFC 9421 request signed with the actor's Ed25519 key */
+    uint8_t local;      /* prepare failed: the request was never sent (its key) */
     uint16_t keylen;
     uint8_t key[HD_QKEY_MAX];
     struct hd_url url;
@@ -517,13 +518,63 @@ static char *slice_dup(struct hd_slice s)
     return p;
 }
 
+/* Makes sure the signer holds key_id. The signer caches hd_run_opts.key_cache keys and evicts
+ * the least recently used; an activity cached here may outlive its key there (a retry comes
+ * back to it much later), so a key that is missing is loaded again from the store. Returns
+ * 0, HD_ERR_NO_KEY when the key is gone or unusable (final), or a transient error (store,
+ * memory). */
+static int key_load(struct sthread *th, const char *key_id)
+{
+    int live = th->rtxn_live, rc;
+    struct hd_slice pem;
+    struct hd_txn *txn;
+
+    if (hd_signer_has_key(th->signer, key_id))
+        return 0;
+    txn = rtxn(th);
+    if (!txn)
+        return HD_ERR_STORE;
+    rc = hd_keys_get_pem(th->st, txn, key_id, &pem);
+    if (rc == 0)
+        rc = hd_signer_add_key(th->signer, key_id, pem.p, pem.n, 2048);
+    if (!live)
+        rtxn_end(th); /* called right before sending: keep no snapshot across the loop's wait */
+    return rc && hd_policy_local_final(rc) ? HD_ERR_NO_KEY : rc;
+}
+
+/* The actor's Ed25519 key, for RFC 9421. Optional: without one, or with one that cannot be
+ * used, RSA serves. Returns 0 or a transient error. */
+static int ed_key_load(struct sthread *th, struct hd_txn *txn, struct hd_slice actor,
+                       struct sact *a)
+{
+    struct hd_slice ed = {NULL, 0};
+    int rc = hd_actor_get_ed(th->st, txn, actor.p, actor.n, &ed);
+
+    if (rc)
+        return hd_policy_local_final(rc) ? 0 : rc;
+    if (!ed.p || !ed.n)
+        return 0;
+    a->ed_key_id = slice_dup(ed);
+    if (!a->ed_key_id)
+        return -ENOMEM;
+    rc = key_load(th, a->ed_key_id);
+    if (rc == HD_ERR_NO_KEY) {
+        free(a->ed_key_id);
+        a->ed_key_id = NULL;
+        rc = 0;
+    }
+    return rc;
+}
+
 /* Returns the cached activity seq (loading it and its actor's key on first use), or NULL
- * with *err set: HD_ERR_NOT_FOUND (activity gone), HD_ERR_NO_KEY, -ENOMEM, store errors. */
+ * with *err set: final (hd_policy_local_final: HD_ERR_NOT_FOUND when the activity is gone,
+ * HD_ERR_NO_KEY when its actor has no usable key, a damaged record), or transient (a store
+ * error, -ENOMEM): the caller then releases the delivery and looks again later. */
 static struct sact *act_get(struct sthread *th, uint64_t seq, int *err)
 {
     struct sact *a = NULL;
     struct hd_act_view v;
-    struct hd_slice kid, pem;
+    struct hd_slice kid;
     struct hd_txn *txn;
     int fed, rc;
     size_t b;
@@ -546,8 +597,10 @@ static struct sact *act_get(struct sthread *th, uint64_t seq, int *err)
         return NULL;
     }
     rc = hd_actor_get(th->st, txn, v.actor.p, v.actor.n, &kid, &fed);
-    if (rc || !kid.p) {
-        *err = HD_ERR_NO_KEY;
+    if (rc == 0 && !kid.p)
+        rc = HD_ERR_NO_KEY;
+    if (rc) {
+        *err = hd_policy_local_final(rc) ? HD_ERR_NO_KEY : rc;
         return NULL;
     }
     a = calloc(1, sizeof(*a));
@@ -581,26 +634,13 @@ static struct sact *act_get(struct sthread *th, uint64_t seq, int *err)
     hd_digest_sha256((const uint8_t *)a->body, a->body_len, a->digest, sizeof(a->digest));
     hd_content_digest_sha256((const uint8_t *)a->body, a->body_len, a->cdigest,
                              sizeof(a->cdigest));
-    if (!hd_signer_has_key(th->signer, a->key_id)) {
-        rc = hd_keys_get_pem(th->st, txn, a->key_id, &pem);
-        if (rc == 0)
-            rc = hd_signer_add_key(th->signer, a->key_id, pem.p, pem.n, 2048);
-        if (rc) {
-            act_free(a);
-            *err = HD_ERR_NO_KEY;
-            return NULL;
-        }
-    }
-    {
-        struct hd_slice ed = {NULL, 0};
-        /* An Ed25519 key is optional: without it (or if it cannot be loaded) RSA serves. */
-        if (hd_actor_get_ed(th->st, txn, v.actor.p, v.actor.n, &ed) == 0 && ed.p && ed.n &&
-            (a->ed_key_id = slice_dup(ed)) != NULL && !hd_signer_has_key(th->signer, a->ed_key_id) &&
-            (hd_keys_get_pem(th->st, txn, a->ed_key_id, &pem) != 0 ||
-             hd_signer_add_key(th->signer, a->ed_key_id, pem.p, pem.n, 2048) != 0)) {
-            free(a->ed_key_id);
-            a->ed_key_id = NULL;
-        }
+    rc = key_load(th, a->key_id);
+    if (rc == 0)
+        rc = ed_key_load(th, txn, v.actor, a);
+    if (rc) {
+        act_free(a);
+        *err = rc;
+        return NULL;
     }
     if (th->nacts >= ACT_CACHE_MAX)
         acts_trim(th);
@@ -761,6 +801,21 @@ static void del_release(struct sthread *th, struct sdel *d)
     free(d);
 }
 
+/* A delivery that could not be settled for a local, passing reason (a store read failed,
+ * no memory) goes back to the store untouched: no attempt counted, no outcome. Its host
+ * looks again after HD_POLICY_LOCAL_RETRY_MS, so a lasting failure costs one try per host
+ * and second, and a warning per host and minute. */
+static void release_later(struct sthread *th, struct sdel *d, int err)
+{
+    struct shost *h = d->host;
+
+    HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
+                "msg=\"delivery put back: local failure, tried again in %u ms\" err=\"%s\"",
+                (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(err));
+    del_release(th, d);
+    note_retry_due(h, hd_wall_ms() + HD_POLICY_LOCAL_RETRY_MS);
+}
+
 static void drain_done(struct sthread *th)
 {
     struct batch *b;
@@ -774,12 +829,17 @@ static void drain_done(struct sthread *th)
             struct sdel *d = b->dels[i];
             struct shost *h = d->host;
             if (b->rc == 0) {
-                if (b->acks[i].kind == HD_ACK_DONE)
+                if (b->acks[i].kind == HD_ACK_DONE) {
                     atomic_fetch_add(&th->n_done, 1);
-                else if (b->acks[i].kind == HD_ACK_DEAD || b->acks[i].kind == HD_ACK_DROP)
+                } else if (b->acks[i].kind == HD_ACK_DEAD || b->acks[i].kind == HD_ACK_DROP) {
                     atomic_fetch_add(&th->n_dead, 1);
-                else
+                } else {
                     atomic_fetch_add(&th->n_retry, 1);
+                    /* The host's timer may have fired while this was still leased (a retry
+                     * due sooner than its commit): the scan then skipped it. Look again
+                     * when it is due. */
+                    note_retry_due(h, b->acks[i].not_before_ms);
+                }
             } else {
                 /* Not committed: the entry is still queued as before; rescan delivers it
                  * again (at-least-once). */
@@ -898,6 +958,7 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
         .attempts = d->attempts,
         .shared = (d->flags & HD_QF_SHARED) != 0,
         .switched = d->switched,
+        .local = d->local,
         .scheme = d->scheme,
         .ed = d->ed,
         .now_s = (int64_t)time(NULL),
@@ -925,7 +986,13 @@ static void on_response(const struct hd_http_resp *r, void *user_data)
     hd_mhost_inflight_add(h->mh, -1);
 
     hd_policy_verdict(&pcfg, &in, &v);
+    if (v.unsent)
+        hd_hostpol_unsent(&h->pol);
     if (v.kind == HD_VERDICT_RELEASE) {
+        if (v.retry_ms) {
+            release_later(th, d, r->error);
+            return;
+        }
         del_release(th, d);
         return;
     }
@@ -1065,28 +1132,30 @@ static int ready_has(const struct shost *h, const uint8_t *key, size_t keylen)
 /* Cancels on d's host the Create create_seq, its Delete del_seq and the Updates in between,
  * when no delivery of that Create there may have been processed (HD_QF_REACHED) or is in
  * flight, and the Delete is queued there. d (being dispatched) is one of them. Everything is
- * checked before anything is cancelled; each cancelled delivery becomes a DROP ack with
- * cancelled = 1, so it leaves the queue through the committer like any other outcome, and
- * stays leased (never re-scanned, never sent) until that commits. The runner alone sends to
- * this host, and it decides here, right before sending: no race with a delivery going out.
- * Returns 1 when cancelled (d consumed), 0 when not (d goes on), or -ENOMEM. */
+ * checked, and every delivery to cancel is leased, before anything is cancelled; each
+ * cancelled delivery becomes a DROP ack with cancelled = 1, so it leaves the queue through
+ * the committer like any other outcome, and stays leased (never re-scanned, never sent)
+ * until that commits. The runner alone sends to this host, and it decides here, right before
+ * sending: no race with a delivery going out. Returns 1 when cancelled (d consumed), 0 when
+ * not (d goes on), or an error (a store error, -ENOMEM) with d not consumed. */
 static int cancel_pair(struct sthread *th, struct sdel *d, uint64_t create_seq, uint64_t del_seq)
 {
     struct shost *h = d->host;
     struct hd_qref *refs;
+    struct sdel *xs[CANCEL_MAX];
     uint64_t chain[16];
-    size_t nrefs = 0, nchain, i;
+    size_t nrefs = 0, nchain, nx = 0, i, done = 0;
     struct hd_txn *txn = rtxn(th);
     int n, rc = 0;
 
     if (!txn)
-        return 0;
+        return HD_ERR_STORE;
     refs = malloc(CANCEL_MAX * sizeof(*refs));
     if (!refs)
         return -ENOMEM;
     n = hd_queue_entries(th->st, txn, h->name, create_seq, refs, CANCEL_MAX);
-    if (n <= 0)
-        goto out;
+    if (n <= 0) /* none, or too many (HD_ERR_FULL): the Create goes */
+        goto out_err;
     nrefs = (size_t)n;
     /* After a crash, a Create queued before this run may have gone out just before it, its
      * answer never recorded: it counts as reached. */
@@ -1095,13 +1164,13 @@ static int cancel_pair(struct sthread *th, struct sdel *d, uint64_t create_seq, 
             goto out;
     n = hd_queue_entries(th->st, txn, h->name, del_seq, refs + nrefs, CANCEL_MAX - nrefs);
     if (n <= 0) /* the Delete does not go to this host (or too many): the Create goes */
-        goto out;
+        goto out_err;
     nrefs += (size_t)n;
     nchain = hd_queue_chain(th->st, txn, del_seq, create_seq, chain, 16);
     for (i = 0; i < nchain; i++) {
         n = hd_queue_entries(th->st, txn, h->name, chain[i], refs + nrefs, CANCEL_MAX - nrefs);
         if (n < 0)
-            goto out;
+            goto out_err;
         nrefs += (size_t)n;
     }
     for (i = 0; i < nrefs; i++) {
@@ -1117,12 +1186,12 @@ static int cancel_pair(struct sthread *th, struct sdel *d, uint64_t create_seq, 
     }
     if (d->flags & HD_QF_REACHED)
         goto out;
+    /* Lease every other delivery to cancel first: a failure here changes nothing. */
     for (i = 0; i < nrefs; i++) {
         struct sdel *x;
-        struct hd_ack *a;
-        if (refs[i].keylen == d->keylen && !memcmp(refs[i].key, d->key, d->keylen)) {
-            x = d;
-        } else if (leased_has(th, refs[i].key, refs[i].keylen)) {
+        if (refs[i].keylen == d->keylen && !memcmp(refs[i].key, d->key, d->keylen))
+            continue;
+        if (leased_has(th, refs[i].key, refs[i].keylen)) {
             x = ready_take(h, refs[i].key, refs[i].keylen);
             if (!x)
                 continue;
@@ -1130,7 +1199,7 @@ static int cancel_pair(struct sthread *th, struct sdel *d, uint64_t create_seq, 
             x = calloc(1, sizeof(*x));
             if (!x) {
                 rc = -ENOMEM;
-                break;
+                goto undo;
             }
             memcpy(x->key, refs[i].key, refs[i].keylen);
             x->keylen = refs[i].keylen;
@@ -1139,64 +1208,104 @@ static int cancel_pair(struct sthread *th, struct sdel *d, uint64_t create_seq, 
             if (leased_add(th, x) != 0) {
                 free(x);
                 rc = -ENOMEM;
-                break;
+                goto undo;
             }
         }
-        a = add_ack(th, x, HD_ACK_DROP, 0, 0, "cancelled: the object was deleted before delivery");
+        xs[nx++] = x;
+    }
+    /* d last: if an acknowledgement cannot be queued, d is still the caller's. */
+    for (done = 0; done < nx; done++) {
+        struct hd_ack *a = add_ack(th, xs[done], HD_ACK_DROP, 0, 0,
+                                   "cancelled: the object was deleted before delivery");
         if (!a) {
             rc = -ENOMEM;
-            break;
+            goto undo;
         }
         a->cancelled = 1;
     }
-    if (rc == 0) {
-        HD_LOG(HD_LOG_DEBUG, "sched", "msg=\"cancelled\" host=%s create=%llu delete=%llu n=%zu",
-               h->name, (unsigned long long)create_seq, (unsigned long long)del_seq, nrefs);
-        rc = 1;
+    {
+        struct hd_ack *a = add_ack(th, d, HD_ACK_DROP, 0, 0,
+                                   "cancelled: the object was deleted before delivery");
+        if (!a) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        a->cancelled = 1;
     }
+    HD_LOG(HD_LOG_DEBUG, "sched", "msg=\"cancelled\" host=%s create=%llu delete=%llu n=%zu",
+           h->name, (unsigned long long)create_seq, (unsigned long long)del_seq, nrefs);
+    rc = 1;
+    goto out;
+out_err:
+    if (n < 0 && n != HD_ERR_FULL)
+        rc = n;
+    goto out;
+undo:
+    /* Those not cancelled go back to the store as they were; the host looks again soon. */
+    for (i = done; i < nx; i++)
+        del_release(th, xs[i]);
+    note_retry_due(h, hd_wall_ms() + HD_POLICY_LOCAL_RETRY_MS);
 out:
     free(refs);
     return rc;
 }
 
+/* 1 when activity seq is a Create, 0 when not (or gone), or a store error. */
 static int act_is_create(struct sthread *th, uint64_t seq)
 {
     struct hd_act_view v;
     struct hd_txn *txn = rtxn(th);
-    return txn && hd_queue_get_activity(th->st, txn, seq, &v) == 0 && v.type.n == 6 &&
-           !memcmp(v.type.p, "Create", 6);
+    int rc;
+
+    if (!txn)
+        return HD_ERR_STORE;
+    rc = hd_queue_get_activity(th->st, txn, seq, &v);
+    if (rc)
+        return rc == HD_ERR_NOT_FOUND ? 0 : rc;
+    return v.type.n == 6 && !memcmp(v.type.p, "Create", 6);
 }
 
 /* A Create about to go out for the first time (or after attempts that never got there): is
  * its object already deleted, with the Delete queued for this host? Then neither goes. The
- * lookup is one objseq read per activity and read transaction (cached in the activity). */
+ * lookup is one objseq read per activity and read transaction (cached in the activity).
+ * Returns as cancel_pair. */
 static int cancel_create(struct sthread *th, struct sdel *d)
 {
     struct sact *a = d->act;
     struct hd_txn *txn;
 
-    if (!a->object_id || (d->flags & HD_QF_REACHED) || !(txn = rtxn(th)))
+    if (!a->object_id || (d->flags & HD_QF_REACHED))
         return 0;
+    txn = rtxn(th);
+    if (!txn)
+        return HD_ERR_STORE;
     if (a->del_gen != th->rtxn_gen) {
         uint64_t del = 0;
-        if (hd_queue_delete_of(th->st, txn, a->object_id, a->seq, &del) != 1)
-            del = 0;
-        a->del_seq = del;
+        int rc = hd_queue_delete_of(th->st, txn, a->object_id, a->seq, &del);
+        if (rc < 0)
+            return rc;
+        a->del_seq = rc == 1 ? del : 0;
         a->del_gen = th->rtxn_gen;
     }
     return a->del_seq ? cancel_pair(th, d, a->seq, a->del_seq) : 0;
 }
 
+/* Sends d, or settles it without sending (a final failure, refused by the rules, cancelled,
+ * held back behind the activity it must not overtake). Returns 0 when d was consumed, or an
+ * error (a store read failed, no memory) with d untouched: the caller gives it back. */
 static int dispatch(struct sthread *th, struct sdel *d)
 {
     struct shost *h = d->host;
+    struct hd_txn *txn;
     uint64_t until = 0;
     int err = 0, rc;
 
     if (!d->act) { /* set already when re-sent with the other scheme */
         d->act = act_get(th, d->seq, &err);
         if (!d->act) {
-            /* Activity body gone or actor unusable: a final failure for this delivery. */
+            if (!hd_policy_local_final(err))
+                return err; /* a store error or no memory: nothing is decided */
+            /* Activity body gone or actor without a usable key: final for this delivery. */
             return add_ack(th, d, HD_ACK_DEAD, 0, 0, hd_strerror(err)) ? 0 : -ENOMEM;
         }
         d->act->refs++;
@@ -1205,15 +1314,28 @@ static int dispatch(struct sthread *th, struct sdel *d)
         return add_ack(th, d, HD_ACK_DROP, 0, 0, "refused by the domain rules") ? 0 : -ENOMEM;
     if (d->act->kind == ACT_CREATE && (rc = cancel_create(th, d)) != 0)
         return rc < 0 ? rc : 0;
-    if ((d->act->after[0] || d->act->after[1]) && rtxn(th) &&
-        hd_queue_blocked_until(th->st, rtxn(th), h->name, d->act->after, &until) == 1) {
+    if (d->act->after[0] || d->act->after[1]) {
+        txn = rtxn(th);
+        if (!txn)
+            return HD_ERR_STORE;
+        rc = hd_queue_blocked_until(th->st, txn, h->name, d->act->after, &until);
+        if (rc < 0)
+            return rc; /* not knowing is not "not blocked": a Delete must not overtake */
+    } else {
+        rc = 0;
+    }
+    if (rc == 1) {
         /* An Update/Delete/Undo whose Create (or undone activity) is still queued for this
          * host must not overtake it: give the lease back and look again in a second (or as
          * soon as the host is rescanned). Nothing is counted. A Delete whose Create waits
          * there (for a retry) without ever having arrived cancels both instead. */
-        if (d->act->kind == ACT_DELETE && act_is_create(th, d->act->after[0]) &&
-            (rc = cancel_pair(th, d, d->act->after[0], d->seq)) != 0)
-            return rc < 0 ? rc : 0;
+        if (d->act->kind == ACT_DELETE) {
+            rc = act_is_create(th, d->act->after[0]);
+            if (rc == 1)
+                rc = cancel_pair(th, d, d->act->after[0], d->seq);
+            if (rc != 0)
+                return rc < 0 ? rc : 0;
+        }
         del_release(th, d);
         /* Not before the blocking delivery's own retry time: a Delete behind a Create that
          * waits an hour is not work due (--until-idle may stop). */
@@ -1222,14 +1344,21 @@ static int dispatch(struct sthread *th, struct sdel *d)
     }
     /* An Update or Delete never goes to a host that never received the object: one the
      * Create was not addressed to, or where all of it ended as refused dead letters. */
-    if ((d->act->kind == ACT_DELETE || d->act->kind == ACT_UPDATE) && d->act->after[0] &&
-        rtxn(th) && hd_queue_host_got(th->st, rtxn(th), h->name, d->act->after[0]) == 0) {
-        struct hd_ack *a = add_ack(th, d, HD_ACK_DROP, 0, 0,
-                                   "cancelled: the object never reached this host");
-        if (!a)
-            return -ENOMEM;
-        a->cancelled = 1;
-        return 0;
+    if ((d->act->kind == ACT_DELETE || d->act->kind == ACT_UPDATE) && d->act->after[0]) {
+        txn = rtxn(th);
+        if (!txn)
+            return HD_ERR_STORE;
+        rc = hd_queue_host_got(th->st, txn, h->name, d->act->after[0]);
+        if (rc < 0)
+            return rc;
+        if (rc == 0) {
+            struct hd_ack *a = add_ack(th, d, HD_ACK_DROP, 0, 0,
+                                       "cancelled: the object never reached this host");
+            if (!a)
+                return -ENOMEM;
+            a->cancelled = 1;
+            return 0;
+        }
     }
     if (!d->switched)
         d->scheme = h->scheme;
@@ -1268,6 +1397,9 @@ static int sign_cavage(struct sthread *th, struct sdel *d)
     sr.nheaders = 4;
     sr.components = "(request-target) host date digest content-type";
     sr.key_id = d->act->key_id;
+    rc = key_load(th, sr.key_id);
+    if (rc)
+        return rc;
     sign_t0 = sign_begin(th);
     rc = hd_sign_cavage(th->signer, &sr, d->sig, sizeof(d->sig));
     sign_end(th, sign_t0);
@@ -1315,12 +1447,21 @@ static int sign_rfc9421(struct sthread *th, struct sdel *d)
     r.label = "sig1";
     d->ed = d->act->ed_key_id && h->prefer_ed;
     if (d->ed) {
+        rc = key_load(th, d->act->ed_key_id);
+        if (rc && rc != HD_ERR_NO_KEY)
+            return rc;
+        d->ed = rc == 0; /* an Ed25519 key gone since: the primary key serves */
+    }
+    if (d->ed) {
         r.key_id = d->act->ed_key_id;
         r.alg = "ed25519";
     } else {
         /* The primary key: RSA, or Ed25519 for an actor that has no RSA key. */
         int kt = 0;
         unsigned kb = 0;
+        rc = key_load(th, d->act->key_id);
+        if (rc)
+            return rc;
         hd_signer_key_info(th->signer, d->act->key_id, &kt, &kb);
         d->ed = kt == HD_KEY_ED25519;
         r.alg = d->ed ? "ed25519" : "rsa-v1_5-sha256";
@@ -1333,14 +1474,19 @@ static int sign_rfc9421(struct sthread *th, struct sdel *d)
 
 /* hd_http_req.prepare: the request is about to be written on a connection. Dated and signed
  * now, so the Date is that of the sending and nothing is signed for a host that fails
- * before (refused connection or TLS, dead, hung in set-up). */
+ * before (refused connection or TLS, dead, hung in set-up). A failure here (no usable key,
+ * signing failed, the key could not be read again) means nothing was sent: d->local tells
+ * the classification so. */
 static int prepare_request(void *user_data)
 {
     struct sdel *d = user_data;
     struct sthread *th = d->host->th;
+    int rc;
 
     date_now(th, d->date, sizeof(d->date));
-    return d->scheme == HD_SCHEME_RFC9421 ? sign_rfc9421(th, d) : sign_cavage(th, d);
+    rc = d->scheme == HD_SCHEME_RFC9421 ? sign_rfc9421(th, d) : sign_cavage(th, d);
+    d->local = rc != 0;
+    return rc;
 }
 
 static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
@@ -1448,8 +1594,16 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     if (e->inbox.n >= sizeof(inbox) || (memcpy(inbox, e->inbox.p, e->inbox.n), inbox[e->inbox.n] = 0,
                                         hd_url_parse(inbox, &d->url) != 0)) {
         /* Damaged entry: final, with the reason kept. */
-        leased_add(th, d);
-        add_ack(th, d, HD_ACK_DEAD, 0, 0, "stored inbox URL is invalid");
+        if (leased_add(th, d) != 0) {
+            free(d);
+            rc->err = -ENOMEM;
+            return 1;
+        }
+        if (!add_ack(th, d, HD_ACK_DEAD, 0, 0, "stored inbox URL is invalid")) {
+            del_release(th, d); /* left queued, as if not scanned */
+            rc->err = -ENOMEM;
+            return 1;
+        }
         return 0;
     }
     if (leased_add(th, d) != 0) {
@@ -1459,8 +1613,12 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     }
     if (expired) {
         struct hd_ack *a = add_ack(th, d, HD_ACK_DEAD, 0, 0, "expired: older than max age");
-        if (a)
-            a->expired = 1;
+        if (!a) {
+            del_release(th, d);
+            rc->err = -ENOMEM;
+            return 1;
+        }
+        a->expired = 1;
         return 0;
     }
     if (rc->h->ready_tail)
@@ -1493,6 +1651,12 @@ static void refill(struct sthread *th, struct shost *h)
         return;
     n = hd_queue_scan(th->st, txn, h->name, h->poslen ? h->pos : NULL, h->poslen,
                       ctx.want * 4 + 64, on_qent, &ctx, last, &last_len, &end);
+    if (ctx.err) { /* an entry was left as it was (no memory): scan again from the start soon */
+        HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
+                    "msg=\"queue scan stopped: local failure, tried again in %u ms\" err=\"%s\"",
+                    (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(ctx.err));
+        note_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
+    }
     if (n < 0)
         return;
     if (last_len) {
@@ -1510,7 +1674,7 @@ static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
 {
     unsigned n = 0;
     uint64_t wake = 0, now = hd_loop_now_ms(th->loop);
-    int may = 0;
+    int may = 0, rc;
 
     /* dead_host_queue = expire: a dead host's deliveries become dead letters (counted as
      * expired) as they come up, instead of waiting for it to revive; its daily probe still
@@ -1529,8 +1693,11 @@ static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
             h->nready--;
             d->next = NULL;
             a = add_ack(th, d, HD_ACK_DEAD, 0, 0, "host dead: queue expired (dead_host_queue)");
-            if (a)
-                a->expired = 1;
+            if (!a) {
+                release_later(th, d, -ENOMEM);
+                break;
+            }
+            a->expired = 1;
             n++;
         }
         if (h->ready_head || !h->exhausted)
@@ -1562,7 +1729,9 @@ static unsigned run_host(struct sthread *th, struct shost *h, unsigned budget)
             h->ready_tail = NULL;
         h->nready--;
         d->next = NULL;
-        dispatch(th, d);
+        rc = dispatch(th, d);
+        if (rc < 0)
+            release_later(th, d, rc);
         n++;
         if (!h->nready)
             refill(th, h);
@@ -1928,7 +2097,12 @@ static int thread_init(struct sthread *th)
     rc = hd_http_client_new(&th->http, th->loop, &ho);
     if (rc)
         return rc;
-    return hd_signer_new(&th->signer);
+    rc = hd_signer_new(&th->signer);
+    if (rc)
+        return rc;
+    if (th->o->key_cache)
+        hd_signer_set_max_keys(th->signer, th->o->key_cache);
+    return 0;
 }
 
 static void thread_fini(struct sthread *th)

@@ -42,6 +42,9 @@ struct hd_run_opts {
                                    * letters as it is scanned (its daily probe still goes) */
     struct hd_hostpol_cfg hostpol; /* windows, breaker, probes, Retry-After cap */
     int progress;                 /* print progress lines to stderr every second */
+    unsigned key_cache;           /* parsed signing keys kept per loop thread (least recently
+                                   * used evicted; one is loaded again from the store when
+                                   * needed); 0 = HD_SIGNER_MAX_KEYS_DEFAULT (10,000) */
     const char *user_agent;
     /* Operations (engine/daemon.c). All optional: zero means off or the default. */
     struct hd_metrics *metrics;   /* counters, histograms, per-host cells */

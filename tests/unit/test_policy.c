@@ -109,6 +109,7 @@ static void check_rows(void)
         T_EQ_INT(v.host_gone, w->host_gone);
         T_EQ_STR(v.error, w->error ? w->error : hd_strerror(w->err));
         T_EQ_INT(v.counted, 1);
+        T_EQ_INT(v.unsent, 0);
         T_EQ_INT(v.pause_ms, 0);
         T_EQ_INT(v.host_rfc9421, 0);
         T_EQ_INT(v.host_ed25519, 0);
@@ -221,17 +222,58 @@ static void check_local(void)
     T_EQ_INT(v.counted, 0);
     T_EQ_INT(v.reached, 0);
     T_EQ_INT(v.host_fail, 0);
+    T_EQ_INT(v.unsent, 0);
+    T_EQ_INT(v.retry_ms, 0);
     /* signing failed: nothing was sent; final, without a host signal */
     in = answer(0, HD_ERR_CRYPTO);
     in.attempts = 3;
+    in.local = 1;
     v = verdict_of(&in);
     T_EQ_INT(v.kind, HD_VERDICT_DEAD);
     T_EQ_STR(v.error, "signing failed");
     T_EQ_INT(v.sig, 0);
     T_EQ_INT(v.counted, 0);
+    T_EQ_INT(v.unsent, 1);
     T_EQ_INT(v.reached, 0);
     T_EQ_INT(v.host_fail, 0);
     T_EQ_INT(v.retry_ms, 0);
+    /* the key could not be loaded right before sending: gone (final) or not now (released,
+     * looked at again in a second, no attempt counted) */
+    for (int i = 0; i < 4; i++) {
+        static const int final_errs[] = {HD_ERR_NO_KEY, HD_ERR_NOT_FOUND, HD_ERR_INVALID,
+                                         HD_ERR_SCHEMA};
+        in = answer(0, final_errs[i]);
+        in.local = 1;
+        v = verdict_of(&in);
+        T_EQ_INT(v.kind, HD_VERDICT_DEAD);
+        T_EQ_STR(v.error, hd_strerror(final_errs[i]));
+        T_EQ_INT(v.sig, 0);
+        T_EQ_INT(v.counted, 0);
+        T_EQ_INT(v.unsent, 1);
+        T_EQ_INT(v.reached, 0);
+        T_EQ_INT(hd_policy_local_final(final_errs[i]), 1);
+    }
+    for (int i = 0; i < 2; i++) {
+        static const int passing[] = {HD_ERR_STORE, -ENOMEM};
+        in = answer(0, passing[i]);
+        in.local = 1;
+        in.attempts = rp.max_attempts - 1; /* not an attempt: the budget is not touched */
+        v = verdict_of(&in);
+        T_EQ_INT(v.kind, HD_VERDICT_RELEASE);
+        T_EQ_INT(v.retry_ms, HD_POLICY_LOCAL_RETRY_MS);
+        T_EQ_INT(v.sig, 0);
+        T_EQ_INT(v.counted, 0);
+        T_EQ_INT(v.unsent, 1);
+        T_EQ_INT(v.reached, 0);
+        T_EQ_INT(v.host_fail, 0);
+        T_EQ_INT(hd_policy_local_final(passing[i]), 0);
+    }
+    /* the same codes from the transport are ordinary transport failures */
+    in = answer(0, -ENOMEM);
+    v = verdict_of(&in);
+    T_EQ_INT(v.kind, HD_VERDICT_RETRY);
+    T_EQ_INT(v.unsent, 0);
+    T_EQ_INT(v.counted, 1);
 }
 
 static void check_retry_after(void)
