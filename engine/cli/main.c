@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -796,6 +797,12 @@ int main(int argc, char **argv)
     if (!db)
         db = "herald-db";
     umask(077); /* store files, keys and reports are private by default */
+    /* Herald parses private keys (run, sign, key add) into OpenSSL and wolfCrypt heap objects
+     * that cannot be madvise(MADV_DONTDUMP)'d one by one: the whole process is non-dumpable
+     * (no core dump, no ptrace or /proc/PID/mem by other processes of the same user). A
+     * program's choice, not the signer library's. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        fprintf(stderr, "herald: cannot make the process non-dumpable: %s\n", strerror(errno));
     while (i < argc && argv[i][0] == '-') {
         if (!strcmp(argv[i], "--db") && i + 1 < argc) {
             db = argv[i + 1];

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/prctl.h>
 #include <time.h>
 
 #include "b64.h"
@@ -148,10 +147,6 @@ int hd_signer_new_ex(struct hd_signer **out, const char *backend)
         hd_signer_free(s);
         return HD_ERR_CRYPTO;
     }
-    /* This process is about to hold parsed private keys, inside OpenSSL / wolfCrypt heap
-     * objects that cannot be madvise(MADV_DONTDUMP)'d one by one: make it non-dumpable (no
-     * core dump, no ptrace or /proc/PID/mem by other processes of the same user). */
-    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     *out = s;
     return 0;
 }
