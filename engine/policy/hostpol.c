@@ -126,7 +126,8 @@ void hd_hostpol_result(struct hd_hostpol *p, const struct hd_hostpol_cfg *c, uin
 
     p->probe_inflight = 0;
     if (retry_after_ms > 0) {
-        uint64_t d = retry_after_ms > c->retry_after_cap_ms ? c->retry_after_cap_ms : retry_after_ms;
+        uint64_t d =
+            retry_after_ms > c->retry_after_cap_ms ? c->retry_after_cap_ms : retry_after_ms;
         if (now_ms + d > p->pause_until)
             p->pause_until = now_ms + d;
     }

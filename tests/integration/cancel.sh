@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Cancellation (issue 4 item 8): a Delete of an object whose Create has not yet been delivered
+# Cancellation: a Delete of an object whose Create has not yet been delivered
 # to a host cancels both for that host, and a Delete (or Update) never goes to a host that
 # never received the object.
 #   1. Create, Update and Delete all queued before the engine runs: none of them reaches the

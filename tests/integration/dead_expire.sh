@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Dead hosts (issue 4 item 5): "its queue is kept or expired by configuration".
+# Dead hosts: their queue is kept or expired, by configuration.
 # down.fedi.test refuses connections. Days are shrunk to 200 ms and 2 failing days make a host
 # dead. A first run makes it dead; then, with the default (`--dead-host-queue keep`), its
 # queue stays as it is; with `--dead-host-queue expire` (or `dead_host_queue = expire` in the

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 4 item 1: 404 or 410 from a personal inbox is final, the follower is reported gone
+# 404 or 410 from a personal inbox is final, the follower is reported gone
 # (`herald gone list`) and removed from the audience. A 404 from a shared inbox removes
 # nobody. Followers on p404.fedi.test (answers 404 to everything):
 #   bob    inbox .../users/bob/inbox  (found from the inbox: one lookup)
