@@ -46,7 +46,7 @@ struct hd_run_opts {
                                    * used evicted; one is loaded again from the store when
                                    * needed); 0 = HD_SIGNER_MAX_KEYS_DEFAULT (10,000) */
     const char *user_agent;
-    /* Operations (engine/daemon.c). All optional: zero means off or the default. */
+    /* Operations (engine/ops/daemon.c). All optional: zero means off or the default. */
     struct hd_metrics *metrics;   /* counters, histograms, per-host cells */
     unsigned drain_timeout_ms;    /* after stop: wait for in-flight requests; 0 = 10 s */
     hd_host_override_cb host_override; /* operator max_inflight / rate per host */
