@@ -18,7 +18,8 @@
  *   signing failed, no usable key dead; nothing was sent           none           -
  *   (right before sending)
  *   store error or no memory      released untouched, looked at    none           -
- *   (right before sending)        again in a second
+ *   (before sending)              again in a second; after 10 s of
+ *                                 such failures: an attempt (retry)
  *   cancelled (shutdown)          released as it was              none           -
  *   a retry on the last attempt   dead "(after N attempts)"
  *
@@ -221,9 +222,20 @@ void hd_policy_verdict(const struct hd_policy_cfg *cfg, const struct hd_policy_i
             v->kind = HD_VERDICT_DEAD;
             set_error(v, hd_strerror(in->err));
         } else {
-            v->kind = HD_VERDICT_RELEASE;
-            v->retry_ms = HD_POLICY_LOCAL_RETRY_MS;
+            v->passing = 1;
             set_error(v, hd_strerror(in->err));
+            if (in->local_failing_ms < HD_POLICY_LOCAL_GRACE_MS) {
+                v->kind = HD_VERDICT_RELEASE;
+                v->retry_ms = HD_POLICY_LOCAL_RETRY_MS;
+            } else if (in->attempts + 1 >= cfg->retry->max_attempts) {
+                size_t n = strlen(v->error);
+                v->kind = HD_VERDICT_DEAD;
+                snprintf(v->error + n, sizeof(v->error) - n, " (after %u attempts)",
+                         in->attempts + 1);
+            } else {
+                v->kind = HD_VERDICT_RETRY;
+                v->retry_ms = hd_policy_backoff_ms(cfg->retry, in->attempts + 1, in->rnd);
+            }
         }
         return;
     }

@@ -37,10 +37,14 @@ int hd_policy_reached(int status, int err);
 
 /* A failure to read what a delivery needs (its activity, its actor, a key) or to load a key:
  * 1 when it is final (the record is missing or damaged, the key unusable), 0 when it is
- * transient (a store error, out of memory): the delivery is then released untouched and
- * looked at again after HD_POLICY_LOCAL_RETRY_MS, not turned into an outcome. */
+ * passing (a store error, out of memory): the delivery is then released untouched and
+ * looked at again after HD_POLICY_LOCAL_RETRY_MS, not turned into an outcome, as long as its
+ * host's local failures have lasted less than HD_POLICY_LOCAL_GRACE_MS; after that each one
+ * counts as an attempt (backoff, then a dead letter after max_attempts), so that a failure
+ * that lasts ends like any other and --until-idle can stop. */
 int hd_policy_local_final(int err);
 #define HD_POLICY_LOCAL_RETRY_MS 1000
+#define HD_POLICY_LOCAL_GRACE_MS 10000
 
 /* Delay before attempt number `attempts + 1`, after `attempts` failed attempts (>= 1):
  * base * 2^(attempts-1), capped, with +-20% jitter from rnd (any 32-bit random value). */
@@ -62,8 +66,10 @@ struct hd_policy_in {
     uint32_t attempts;            /* attempts made before this one */
     int shared;                   /* the inbox is a shared inbox */
     int switched;                 /* this delivery already switched scheme once */
-    int local;                    /* err is the runner's own: the request was never sent (a
-                                   * key could not be loaded or used right before sending) */
+    int local;                    /* err is the runner's own: nothing was sent (the delivery's
+                                   * records or key could not be read or used) */
+    uint64_t local_failing_ms;    /* local: how long the host's local failures have lasted
+                                   * without a request going out since (0: this is the first) */
     uint8_t scheme;               /* HD_SCHEME_* (queue.h) the request was signed with */
     uint8_t ed;                   /* RFC 9421 request signed with an Ed25519 key */
     int64_t now_s;                /* wall clock, unix seconds (HTTP-date Retry-After) */
@@ -95,6 +101,8 @@ struct hd_verdict {
                                  * host is looked at again (0: not before the next run) */
     uint8_t counted;          /* an attempt: latency, metrics and the dead-letter log apply */
     uint8_t unsent;           /* nothing went out after all: the host's probe slot is free */
+    uint8_t passing;          /* a passing local failure (RELEASE, or RETRY/DEAD once they
+                               * have lasted): the host's local-failure streak goes on */
     uint8_t scheme;           /* SWITCH: HD_SCHEME_* of the immediate retry */
     uint8_t scheme_ok;        /* DONE: the scheme that worked, as hd_ack.scheme_ok (1 cavage,
                                * 2 RFC 9421 with RSA, 3 RFC 9421 with Ed25519) */

@@ -193,7 +193,7 @@ unsigned hd_sched_run_host(struct sthread *th, struct shost *h, unsigned budget)
             a = hd_sched_ack(th, d, HD_ACK_DEAD, 0, 0,
                              "host dead: queue expired (dead_host_queue)");
             if (!a) {
-                hd_sched_release_later(th, d, -ENOMEM);
+                hd_sched_local_failure(th, d, -ENOMEM);
                 break;
             }
             a->expired = 1;
@@ -230,7 +230,7 @@ unsigned hd_sched_run_host(struct sthread *th, struct shost *h, unsigned budget)
         d->next = NULL;
         rc = hd_sched_dispatch(th, d);
         if (rc < 0)
-            hd_sched_release_later(th, d, rc);
+            hd_sched_local_failure(th, d, rc);
         n++;
         if (!h->nready)
             hd_sched_refill(th, h);

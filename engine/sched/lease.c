@@ -68,21 +68,6 @@ void hd_sched_release(struct sthread *th, struct sdel *d)
     free(d);
 }
 
-/* A delivery that could not be settled for a local, passing reason (a store read failed,
- * no memory) goes back to the store untouched: no attempt counted, no outcome. Its host
- * looks again after HD_POLICY_LOCAL_RETRY_MS, so a lasting failure costs one try per host
- * and second, and a warning per host and minute. */
-void hd_sched_release_later(struct sthread *th, struct sdel *d, int err)
-{
-    struct shost *h = d->host;
-
-    HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
-                "msg=\"delivery put back: local failure, tried again in %u ms\" err=\"%s\"",
-                (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(err));
-    hd_sched_release(th, d);
-    hd_sched_retry_due(h, hd_wall_ms() + HD_POLICY_LOCAL_RETRY_MS);
-}
-
 struct refill_ctx {
     struct sthread *th;
     struct shost *h;

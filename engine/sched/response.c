@@ -24,6 +24,68 @@ static uint32_t xrand(struct sthread *th)
     return x;
 }
 
+static uint64_t local_failing_ms(const struct shost *h)
+{
+    uint64_t now = hd_wall_ms();
+    return h->local_fail_since && now > h->local_fail_since ? now - h->local_fail_since : 0;
+}
+
+/* A passing local failure: the delivery goes back untouched (RELEASE) and its host looks again
+ * after retry_ms, or, once the host's local failures have lasted, it is acknowledged as an
+ * attempt (RETRY, or DEAD after the last). Without memory for that acknowledgement it goes
+ * back untouched as well. */
+static void apply_passing(struct sthread *th, struct sdel *d, const struct hd_verdict *v)
+{
+    struct shost *h = d->host;
+    uint64_t now = hd_wall_ms(), due = now + HD_POLICY_LOCAL_RETRY_MS;
+    struct hd_ack *a = NULL;
+
+    if (!h->local_fail_since)
+        h->local_fail_since = now;
+    if (v->kind == HD_VERDICT_RETRY) {
+        due = now + v->retry_ms;
+        a = hd_sched_ack(th, d, HD_ACK_RETRY, 0, due, v->error);
+    } else if (v->kind == HD_VERDICT_DEAD) {
+        a = hd_sched_ack(th, d, HD_ACK_DEAD, 0, 0, v->error);
+    }
+    HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
+                "msg=\"local failure before sending: %s\" err=\"%s\"",
+                !a                               ? "delivery put back, tried again in 1 s"
+                : v->kind == HD_VERDICT_RETRY ? "counted as an attempt"
+                                                 : "dead letter",
+                v->error);
+    if (!a) {
+        hd_sched_release(th, d);
+        due = now + HD_POLICY_LOCAL_RETRY_MS;
+    }
+    if (!a || v->kind == HD_VERDICT_RETRY)
+        hd_sched_retry_due(h, due);
+}
+
+void hd_sched_local_failure(struct sthread *th, struct sdel *d, int err)
+{
+    const struct hd_policy_cfg pcfg = {&th->o->retry, th->o->hostpol.retry_after_cap_ms};
+    const struct hd_policy_in in = {
+        .err = err,
+        .local = 1,
+        .local_failing_ms = local_failing_ms(d->host),
+        .attempts = d->attempts,
+        .now_s = (int64_t)time(NULL),
+        .rnd = xrand(th),
+    };
+    struct hd_verdict v;
+
+    hd_policy_verdict(&pcfg, &in, &v);
+    if (!v.passing) { /* not a passing failure after all: the caller decides those */
+        if (!hd_sched_ack(th, d, HD_ACK_DEAD, 0, 0, v.error)) {
+            hd_sched_release(th, d);
+            hd_sched_retry_due(d->host, hd_wall_ms() + HD_POLICY_LOCAL_RETRY_MS);
+        }
+        return;
+    }
+    apply_passing(th, d, &v);
+}
+
 /* Applies the verdict of the classification table (policy.c) to one answer: the host's
  * policy and scheme, the delivery's acknowledgement, latency and metrics. */
 void hd_sched_on_response(const struct hd_http_resp *r, void *user_data)
@@ -44,6 +106,7 @@ void hd_sched_on_response(const struct hd_http_resp *r, void *user_data)
         .shared = (d->flags & HD_QF_SHARED) != 0,
         .switched = d->switched,
         .local = d->local,
+        .local_failing_ms = local_failing_ms(h),
         .scheme = d->scheme,
         .ed = d->ed,
         .now_s = (int64_t)time(NULL),
@@ -73,11 +136,11 @@ void hd_sched_on_response(const struct hd_http_resp *r, void *user_data)
     hd_policy_verdict(&pcfg, &in, &v);
     if (v.unsent)
         hd_hostpol_unsent(&h->pol);
+    if (v.passing) {
+        apply_passing(th, d, &v);
+        return;
+    }
     if (v.kind == HD_VERDICT_RELEASE) {
-        if (v.retry_ms) {
-            hd_sched_release_later(th, d, r->error);
-            return;
-        }
         hd_sched_release(th, d);
         return;
     }

@@ -114,6 +114,8 @@ struct shost {
     uint8_t pos[HD_QKEY_MAX];
     size_t poslen;
     uint64_t retry_due_wall; /* earliest not_before of skipped entries, 0 none */
+    uint64_t local_fail_since; /* wall ms when local failures (store, memory) began, with no
+                                * request sent since; 0: none */
     struct hd_timer timer;
     struct hd_timer wake;    /* policy wake-up: rate limit, Retry-After, breaker probe */
     struct sdel *ready_head, *ready_tail;
@@ -295,8 +297,6 @@ int hd_sched_leased_has(struct sthread *th, const uint8_t *key, size_t keylen);
 int hd_sched_leased_add(struct sthread *th, struct sdel *d);
 /* Gives d back: out of the leased set, kept for reuse or freed. */
 void hd_sched_release(struct sthread *th, struct sdel *d);
-/* Gives d back untouched after a passing local failure err; its host looks again later. */
-void hd_sched_release_later(struct sthread *th, struct sdel *d, int err);
 /* Leases more of h's due deliveries onto its ready list, up to its window. */
 void hd_sched_refill(struct sthread *th, struct shost *h);
 void hd_sched_lease_fini(struct sthread *th);
@@ -326,5 +326,9 @@ int hd_sched_dispatch(struct sthread *th, struct sdel *d);
 /* ---- response.c ---- */
 
 void hd_sched_on_response(const struct hd_http_resp *r, void *user_data);
+/* d could not be sent for a passing local reason err (a store read failed, no memory): it
+ * goes back untouched and its host looks again a second later, or, once the host's local
+ * failures have lasted (HD_POLICY_LOCAL_GRACE_MS), it is acknowledged as an attempt. */
+void hd_sched_local_failure(struct sthread *th, struct sdel *d, int err);
 
 #endif

@@ -160,6 +160,8 @@ static int prepare_request(void *user_data)
     date_now(th, d->date, sizeof(d->date));
     rc = d->scheme == HD_SCHEME_RFC9421 ? sign_rfc9421(th, d) : sign_cavage(th, d);
     d->local = rc != 0;
+    if (rc == 0)
+        d->host->local_fail_since = 0; /* a request goes out: local failures are over */
     return rc;
 }
 

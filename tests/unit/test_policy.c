@@ -110,6 +110,7 @@ static void check_rows(void)
         T_EQ_STR(v.error, w->error ? w->error : hd_strerror(w->err));
         T_EQ_INT(v.counted, 1);
         T_EQ_INT(v.unsent, 0);
+        T_EQ_INT(v.passing, 0);
         T_EQ_INT(v.pause_ms, 0);
         T_EQ_INT(v.host_rfc9421, 0);
         T_EQ_INT(v.host_ed25519, 0);
@@ -258,15 +259,39 @@ static void check_local(void)
         in = answer(0, passing[i]);
         in.local = 1;
         in.attempts = rp.max_attempts - 1; /* not an attempt: the budget is not touched */
+        in.local_failing_ms = HD_POLICY_LOCAL_GRACE_MS - 1;
         v = verdict_of(&in);
         T_EQ_INT(v.kind, HD_VERDICT_RELEASE);
+        T_EQ_INT(v.passing, 1);
         T_EQ_INT(v.retry_ms, HD_POLICY_LOCAL_RETRY_MS);
         T_EQ_INT(v.sig, 0);
         T_EQ_INT(v.counted, 0);
         T_EQ_INT(v.unsent, 1);
         T_EQ_INT(v.reached, 0);
         T_EQ_INT(v.host_fail, 0);
+        T_EQ_STR(v.error, hd_strerror(passing[i]));
         T_EQ_INT(hd_policy_local_final(passing[i]), 0);
+    }
+    /* local failures that last: each counts as an attempt, and the last one is final */
+    in = answer(0, HD_ERR_STORE);
+    in.local = 1;
+    in.local_failing_ms = HD_POLICY_LOCAL_GRACE_MS;
+    in.attempts = 2;
+    v = verdict_of(&in);
+    T_EQ_INT(v.kind, HD_VERDICT_RETRY);
+    T_EQ_INT(v.passing, 1);
+    T_OK(v.retry_ms >= 192000 && v.retry_ms < 288000); /* backoff after 3 attempts */
+    T_EQ_INT(v.sig, 0);
+    T_EQ_INT(v.counted, 0);
+    T_EQ_INT(v.reached, 0);
+    in.attempts = rp.max_attempts - 1;
+    v = verdict_of(&in);
+    T_EQ_INT(v.kind, HD_VERDICT_DEAD);
+    T_EQ_INT(v.passing, 1);
+    {
+        char want[HD_ERRTEXT_MAX];
+        snprintf(want, sizeof(want), "%s (after 16 attempts)", hd_strerror(HD_ERR_STORE));
+        T_EQ_STR(v.error, want);
     }
     /* the same codes from the transport are ordinary transport failures */
     in = answer(0, -ENOMEM);

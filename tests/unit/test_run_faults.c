@@ -9,6 +9,8 @@
  *   (blocked, delete_of, host_got)    still happens; a Delete still skips a host that never
  *                                     got the object
  *   the key reloaded at sending fails the delivery is put back (not "signing failed")
+ *   a read fails for good             after the grace time, attempts are counted (the run
+ *                                     ends with the delivery waiting for its retry)
  *   no memory for an acknowledgement  in dispatch and in the scan, the delivery is put back
  *                                     and settled a second later (not leased until the end) */
 #include <arpa/inet.h>
@@ -346,7 +348,7 @@ static struct hd_counters counters(void)
     return c;
 }
 
-static uint64_t queued(void)
+static struct hd_host_sum host_sum(void)
 {
     struct hd_host_sum hs;
     struct hd_txn *txn;
@@ -354,7 +356,12 @@ static uint64_t queued(void)
     T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
     T_EQ_INT(hd_host_sum(st, txn, &hs), 0);
     hd_store_abort(txn);
-    return hs.queued;
+    return hs;
+}
+
+static uint64_t queued(void)
+{
+    return host_sum().queued;
 }
 
 /* A read of the activity, of its actor or of the key fails once: sent a second later. */
@@ -381,6 +388,25 @@ static void reads_fail_once(_Atomic int *which, const char *what)
     T_EQ_INT(counters().failed, 0);  /* no dead letter */
     T_EQ_INT(counters().done, 1);
     T_EQ_INT(received("a.test", "Create"), 1);
+}
+
+/* The activity cannot be read for good: put back every second during the grace time, then
+ * counted as an attempt (retried in a minute), so that --until-idle ends. */
+static void reads_keep_failing(void)
+{
+    time_t t0 = time(NULL);
+
+    fprintf(stderr, "-- activity read keeps failing\n");
+    fresh_store();
+    add_actor("alice");
+    post("alice", 1, "Create", 1, "a.test");
+    atomic_store(&fail_activity, 1000000);
+    run(0, 0);
+    atomic_store(&fail_activity, 0);
+    T_OK(time(NULL) - t0 >= HD_POLICY_LOCAL_GRACE_MS / 1000 - 1);
+    T_EQ_INT(received(NULL, NULL), 0);
+    T_EQ_INT(counters().failed, 0);
+    T_EQ_INT(host_sum().retrying, 1);
 }
 
 /* Ordering: a Delete whose Create waits for a retry (and may have been processed: 503) does
@@ -512,6 +538,7 @@ int main(void)
     reads_fail_once(&fail_activity, "activity");
     reads_fail_once(&fail_actor, "actor");
     reads_fail_once(NULL, "key");
+    reads_keep_failing();
     blocked_fails();
     delete_of_fails();
     host_got_fails();
