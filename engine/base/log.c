@@ -7,8 +7,8 @@
 
 #include "log.h"
 
-int hd_log_level = HD_LOG_INFO;
-unsigned long long hd_log_warn_interval_ms = 60000;
+_Atomic int hd_log_level = HD_LOG_INFO;
+_Atomic unsigned long long hd_log_warn_interval_ms = 60000;
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 
@@ -71,7 +71,8 @@ static uint64_t mono_ms(void)
 int hd_log_ratelimit(const char *key, unsigned *suppressed)
 {
     uint64_t h = 1469598103934665603ull, now, next;
-    unsigned long long interval = hd_log_warn_interval_ms;
+    unsigned long long interval =
+        atomic_load_explicit(&hd_log_warn_interval_ms, memory_order_relaxed);
     struct rl_slot *s;
 
     *suppressed = 0;

@@ -5,8 +5,12 @@
 
 enum hd_log_level { HD_LOG_ERROR = 0, HD_LOG_WARN = 1, HD_LOG_INFO = 2, HD_LOG_DEBUG = 3 };
 
-/* The only mutable global besides signal flags: the current level (read racily, set at start-up). */
-extern int hd_log_level;
+#include <stdatomic.h>
+
+/* The only mutable global besides signal flags: the current level. Set at start-up and by the
+ * operations thread on reload, read by every thread: an atomic, read with a relaxed load (a
+ * plain load on x86 and arm64), so that HD_LOG stays one compare when the level is off. */
+extern _Atomic int hd_log_level;
 
 void hd_log_write(int level, const char *mod, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -14,7 +18,7 @@ void hd_log_write(int level, const char *mod, const char *fmt, ...)
 /* Evaluates its arguments only when the level is enabled. fmt is "msg=\"...\" k=v ..." style. */
 #define HD_LOG(level, mod, ...)                                                                    \
     do {                                                                                           \
-        if ((level) <= hd_log_level)                                                               \
+        if ((level) <= atomic_load_explicit(&hd_log_level, memory_order_relaxed))                  \
             hd_log_write((level), (mod), __VA_ARGS__);                                             \
     } while (0)
 
@@ -27,7 +31,7 @@ int hd_log_parse_level(const char *s);
  * hosts there are; two keys sharing a slot share its budget. */
 #define HD_LOG_RL_SLOTS 4096
 #define HD_LOG_RL_SUFFIX_MAX 320
-extern unsigned long long hd_log_warn_interval_ms;
+extern _Atomic unsigned long long hd_log_warn_interval_ms;
 
 /* Returns 1 when a line for key may be written now (*suppressed then receives how many lines
  * for its slot were dropped since the last one written), else 0 (and counts the drop).
@@ -40,7 +44,7 @@ void hd_log_write_host(int level, const char *mod, const char *host, const char 
     __attribute__((format(printf, 4, 5)));
 #define HD_LOG_HOST(level, mod, host, ...)                                                         \
     do {                                                                                           \
-        if ((level) <= hd_log_level)                                                               \
+        if ((level) <= atomic_load_explicit(&hd_log_level, memory_order_relaxed))                  \
             hd_log_write_host((level), (mod), (host), __VA_ARGS__);                                \
     } while (0)
 

@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,13 +17,15 @@
 #include "runner.h"
 #include "store.h"
 
-/* The stop flag: signal flags are the one kind of mutable global STYLE allows. */
-static volatile int g_stop;
+/* The stop flag, set by the signal handler and read by the loop threads: a lock-free atomic
+ * (async-signal-safe). Signal flags are the one kind of mutable global STYLE allows. */
+static _Atomic int g_stop;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the stop flag must be lock-free");
 
 static void on_signal(int sig)
 {
     (void)sig;
-    g_stop = 1;
+    atomic_store_explicit(&g_stop, 1, memory_order_relaxed);
 }
 
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -40,7 +43,7 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 enum run_flag {
     O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
     O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
-    O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ,
+    O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ, O_KEYCACHE,
     O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN /* handed to the daemon (daemon.h) */
 };
 
@@ -71,6 +74,7 @@ static const struct option run_flags[] = {
     {"dead-host-queue", 1, 0, O_DEADQ},
     {"max-active-hosts", 1, 0, O_MAXACT},
     {"idle-timeout", 1, 0, O_IDLE},
+    {"key-cache", 1, 0, O_KEYCACHE},
     {"config", 1, 0, O_CONFIG},
     {"listen", 1, 0, O_LISTEN},
     {"token-file", 1, 0, O_TOKEN},
@@ -161,6 +165,10 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
     case O_IDLE:
         bad = parse_uint(optarg, 3600000, &v) || v == 0;
         o->idle_timeout_ms = (unsigned)v;
+        break;
+    case O_KEYCACHE:
+        bad = parse_uint(optarg, 10000000, &v) || v == 0;
+        o->key_cache = (unsigned)v;
         break;
     case O_CT:
         bad = parse_uint(optarg, 3600000, &v) || v == 0;

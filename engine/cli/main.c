@@ -1,8 +1,10 @@
 /* herald: the command-line entry. Wiring only: the global options (--db, --log-level), then
  * one table from command names to the cli_*.c modules that implement them. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 
 #include "cli_actor.h"
@@ -34,7 +36,7 @@ static const char usage_text[] =
     "      [--max-attempts N] [--max-age MS] [--retry-after-cap MS] [--window-init N]\n"
     "      [--breaker-threshold N] [--probe-base MS] [--probe-max MS] [--dead-days N]\n"
     "      [--day-length MS] [--dead-probe MS] [--dead-host-queue keep|expire]\n"
-    "      [--max-active-hosts N] [--idle-timeout MS]\n"
+    "      [--max-active-hosts N] [--idle-timeout MS] [--key-cache N]\n"
     "      [--progress]\n"
     "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
@@ -98,6 +100,12 @@ int main(int argc, char **argv)
     if (!db)
         db = "herald-db";
     umask(077); /* store files, keys and reports are private by default */
+    /* Herald parses private keys (run, sign, key add) into OpenSSL and wolfCrypt heap objects
+     * that cannot be madvise(MADV_DONTDUMP)'d one by one: the whole process is non-dumpable
+     * (no core dump, no ptrace or /proc/PID/mem by other processes of the same user). A
+     * program's choice, not the signer library's. */
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+        fprintf(stderr, "herald: cannot make the process non-dumpable: %s\n", strerror(errno));
     while (i < argc && argv[i][0] == '-') {
         if (!strcmp(argv[i], "--db") && i + 1 < argc) {
             db = argv[i + 1];

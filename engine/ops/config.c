@@ -206,6 +206,7 @@ static const struct key keys[] = {
     {"run", "user_agent", K_STR, OFF(user_agent_buf), 0, 0},
     {"run", "resolve", K_LIST, 0, 0, 0},
     {"run", "progress", K_BOOL, OFF(run.progress), 0, 1},
+    {"run", "key_cache", K_UINT, OFF(run.key_cache), 1, 10000000},
     {"ingest", "listen", K_LIST, 0, 0, 0},
     {"ingest", "token_file", K_STR, OFF(token_file), 0, 0},
     {"ingest", "max_queued", K_U64, OFF(max_queued), 0, UINT64_MAX},

@@ -36,7 +36,7 @@ struct daemon {
     struct hd_config_holder *holder; /* NULL without --config */
     struct hd_metrics *metrics;
     struct hd_ingestsrv *srv;
-    volatile int *stop;
+    _Atomic int *stop;
     atomic_int quit;
     _Atomic unsigned override_gen;
     pthread_t tid;
@@ -214,7 +214,7 @@ static void *ops_main(void *arg)
             g_hup = 0;
             reload(dm);
         }
-        if (*dm->stop && !dm->draining) {
+        if (atomic_load_explicit(dm->stop, memory_order_relaxed) && !dm->draining) {
             dm->draining = 1;
             hd_ingestsrv_set_draining(dm->srv, 1);
             hd_notify("STOPPING=1");
@@ -325,7 +325,7 @@ static void run_options(struct daemon *dm, const struct hd_config *c, struct hd_
 }
 
 int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_daemon_opts *d,
-                  volatile int *stop, struct hd_run_summary *sum)
+                  _Atomic int *stop, struct hd_run_summary *sum)
 {
     struct daemon dm;
     struct hd_run_opts ro = *o;

@@ -49,6 +49,6 @@ int hd_daemon_opt(struct hd_daemon_opts *d, const char *name, const char *arg);
  * returns, or an error from setting up the endpoint (HD_ERR_INVALID: --listen without a
  * token; -errno from bind), logged. */
 int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_daemon_opts *d,
-                  volatile int *stop, struct hd_run_summary *sum);
+                  _Atomic int *stop, struct hd_run_summary *sum);
 
 #endif

@@ -1,4 +1,3 @@
-#include "err.h"
 #include "hostpol.h"
 
 void hd_hostpol_cfg_default(struct hd_hostpol_cfg *c)
@@ -106,31 +105,9 @@ void hd_hostpol_sent(struct hd_hostpol *p, uint64_t now_ms)
         p->probe_inflight = 1;
 }
 
-enum hd_host_signal hd_hostpol_signal(int status, int err)
+void hd_hostpol_unsent(struct hd_hostpol *p)
 {
-    if (err) {
-        switch (err) {
-        case HD_ERR_TIMEOUT_CONNECT:
-        case HD_ERR_TIMEOUT_TLS:
-        case HD_ERR_TIMEOUT_RESPONSE:
-            return HD_SIG_FAIL_SLOW;
-        case HD_ERR_PRIVATE_ADDR:
-        case HD_ERR_INVALID:
-        case HD_ERR_CANCELLED:
-            return HD_SIG_NEUTRAL;
-        default:
-            return HD_SIG_FAIL;
-        }
-    }
-    if (status >= 200 && status < 300)
-        return HD_SIG_OK;
-    if (status == 503)
-        return HD_SIG_FAIL_SLOW;
-    if (status == 429)
-        return HD_SIG_SLOW_DOWN;
-    if (status >= 500)
-        return HD_SIG_FAIL;
-    return HD_SIG_NEUTRAL;
+    p->probe_inflight = 0;
 }
 
 static void open_breaker(struct hd_hostpol *p, const struct hd_hostpol_cfg *c, uint64_t now_ms)
@@ -149,7 +126,8 @@ void hd_hostpol_result(struct hd_hostpol *p, const struct hd_hostpol_cfg *c, uin
 
     p->probe_inflight = 0;
     if (retry_after_ms > 0) {
-        uint64_t d = retry_after_ms > c->retry_after_cap_ms ? c->retry_after_cap_ms : retry_after_ms;
+        uint64_t d =
+            retry_after_ms > c->retry_after_cap_ms ? c->retry_after_cap_ms : retry_after_ms;
         if (now_ms + d > p->pause_until)
             p->pause_until = now_ms + d;
     }

@@ -65,8 +65,11 @@ int hd_hostpol_held(const struct hd_hostpol *p, uint64_t now_ms);
 
 /* Records that a request went out (consumes a token, marks a probe). */
 void hd_hostpol_sent(struct hd_hostpol *p, uint64_t now_ms);
+/* A request counted by hd_hostpol_sent did not go out after all (it failed locally before
+ * it was written): its probe slot is free again. The token stays spent. */
+void hd_hostpol_unsent(struct hd_hostpol *p);
 
-/* Signals an answer carries for the host. */
+/* Signals an answer carries for the host (the table in policy.c maps answers to them). */
 enum hd_host_signal {
     HD_SIG_OK = 1,        /* 2xx */
     HD_SIG_NEUTRAL = 2,   /* an answer that says nothing of host health (4xx other than 429) */
@@ -74,9 +77,6 @@ enum hd_host_signal {
     HD_SIG_FAIL = 4,      /* transport/TLS failure or 5xx: counts for the breaker */
     HD_SIG_FAIL_SLOW = 5, /* both (503, timeouts) */
 };
-
-/* Maps an answer (status, or transport error err) to its host signal. */
-enum hd_host_signal hd_hostpol_signal(int status, int err);
 
 /* Records an answer. retry_after_ms > 0 pauses the whole host that long (capped). */
 void hd_hostpol_result(struct hd_hostpol *p, const struct hd_hostpol_cfg *c, uint64_t now_ms,

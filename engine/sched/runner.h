@@ -42,8 +42,11 @@ struct hd_run_opts {
                                    * letters as it is scanned (its daily probe still goes) */
     struct hd_hostpol_cfg hostpol; /* windows, breaker, probes, Retry-After cap */
     int progress;                 /* print progress lines to stderr every second */
+    unsigned key_cache;           /* parsed signing keys kept per loop thread (least recently
+                                   * used evicted; one is loaded again from the store when
+                                   * needed); 0 = HD_SIGNER_MAX_KEYS_DEFAULT (10,000) */
     const char *user_agent;
-    /* Operations (engine/daemon.c). All optional: zero means off or the default. */
+    /* Operations (engine/ops/daemon.c). All optional: zero means off or the default. */
     struct hd_metrics *metrics;   /* counters, histograms, per-host cells */
     unsigned drain_timeout_ms;    /* after stop: wait for in-flight requests; 0 = 10 s */
     hd_host_override_cb host_override; /* operator max_inflight / rate per host */
@@ -64,10 +67,12 @@ struct hd_run_summary {
     double sign_cpu_seconds;
 };
 
-/* Runs deliveries until stopped (SIGINT/SIGTERM set *stop) or, with until_idle, until nothing
- * is due or in flight. Takes the store's run lock. Returns 0, HD_ERR_BUSY (another run holds
- * the store) or an error. */
-int hd_run(struct hd_store *st, const struct hd_run_opts *o, volatile int *stop,
+/* Runs deliveries until stopped (a signal handler sets *stop: a lock-free atomic, safe to
+ * store from one) or, with until_idle, until nothing is due or in flight. Takes the store's
+ * run lock, which the store handle keeps until hd_store_close. Returns 0, HD_ERR_BUSY
+ * (another run holds the store) or an error; a start that fails (a thread that cannot be
+ * created, no memory) sends nothing and leaves the store's crash mark as it found it. */
+int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
            struct hd_run_summary *sum);
 
 #endif

@@ -1,20 +1,18 @@
-/* The signer: key cache, backend choice, Digest / Content-Digest, draft-cavage-12 and
- * RFC 9421 signatures. Crypto happens behind struct hd_sign_be (sign_be.h); this file
- * includes neither wolfSSL nor OpenSSL.
+/* The signer: its key cache (least recently used evicted), the choice of a crypto backend
+ * per key type, and signing one message with a cached key. The signature formats (Digest,
+ * Date, draft-cavage-12, RFC 9421) are in sign_http.c. Crypto happens behind struct
+ * hd_sign_be (sign_be.h); this file includes neither wolfSSL nor OpenSSL.
  */
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/prctl.h>
 #include <time.h>
 
-#include "b64.h"
 #include "err.h"
 #include "log.h"
 #include "sign.h"
 #include "sign_be.h"
+#include "sign_impl.h"
 
 /* Compiled-in backends, in preference order when measurements tie. */
 static const struct hd_sign_be *const sign_backends[] = {&hd_sign_be_ossl, &hd_sign_be_wolf};
@@ -48,7 +46,7 @@ struct hd_signer {
     char base[HD_SIGN_BASE_MAX];   /* signing string scratch, reused per signature */
 };
 
-/* ---- small helpers ---- */
+/* ---- hashing, clocks, names ---- */
 
 static uint64_t hash_str(const char *s)
 {
@@ -89,7 +87,7 @@ static int be_index(const char *name)
     return -1;
 }
 
-static int alg_from_name(const char *name)
+int hd_sign_alg_from_name(const char *name)
 {
     if (strcmp(name, "rsa-v1_5-sha256") == 0)
         return HD_SIGN_ALG_RSA_V15_SHA256;
@@ -148,10 +146,6 @@ int hd_signer_new_ex(struct hd_signer **out, const char *backend)
         hd_signer_free(s);
         return HD_ERR_CRYPTO;
     }
-    /* This process is about to hold parsed private keys, inside OpenSSL / wolfCrypt heap
-     * objects that cannot be madvise(MADV_DONTDUMP)'d one by one: make it non-dumpable (no
-     * core dump, no ptrace or /proc/PID/mem by other processes of the same user). */
-    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     *out = s;
     return 0;
 }
@@ -292,7 +286,7 @@ int hd_signer_key_info(const struct hd_signer *s, const char *key_id, int *type,
 
 /* ---- backend measurement ---- */
 
-static int default_alg(int type)
+int hd_sign_default_alg(int type)
 {
     return type == HD_KEY_ED25519 ? HD_SIGN_ALG_ED25519 : HD_SIGN_ALG_RSA_V15_SHA256;
 }
@@ -376,8 +370,9 @@ static int load_key(struct hd_signer *s, const struct hd_sign_parsed *pk, size_t
             best = (int)i;
             break;
         }
-        s->rate[pk->type][i] = measure_one(sign_backends[i], s->ctx[i], bks[i],
-                                           default_alg(pk->type), MEASURE_NS_PER_BACKEND, &err);
+        s->rate[pk->type][i] =
+            measure_one(sign_backends[i], s->ctx[i], bks[i], hd_sign_default_alg(pk->type),
+                        MEASURE_NS_PER_BACKEND, &err);
         if (err != 0) {
             sign_backends[i]->key_free(bks[i]);
             bks[i] = NULL;
@@ -485,8 +480,7 @@ out:
     return rc;
 }
 
-/* Looks a key up and marks it most recently used. */
-static struct hd_sign_key *key_use(struct hd_signer *s, const char *key_id)
+struct hd_sign_key *hd_signer_key_use(struct hd_signer *s, const char *key_id)
 {
     struct hd_sign_key *k = key_id ? key_find(s, key_id) : NULL;
 
@@ -503,7 +497,7 @@ int hd_signer_measure(const char *backend, const char *alg, const char *pem, siz
     struct hd_sign_parsed pk;
     const struct hd_sign_be *be;
     void *ctx = NULL, *bk = NULL;
-    int bi = backend ? be_index(backend) : -1, a = alg ? alg_from_name(alg) : -1;
+    int bi = backend ? be_index(backend) : -1, a = alg ? hd_sign_alg_from_name(alg) : -1;
     int rc, err = 0;
     double r;
 
@@ -545,7 +539,7 @@ static int be_oneshot(const char *be_name, const char *alg_name, const char *pem
     struct hd_sign_parsed pk;
     const struct hd_sign_be *be;
     void *ctx = NULL, *bk = NULL;
-    int bi = be_name ? be_index(be_name) : -1, a = alg_name ? alg_from_name(alg_name) : -1;
+    int bi = be_name ? be_index(be_name) : -1, a = alg_name ? hd_sign_alg_from_name(alg_name) : -1;
     int rc;
 
     if (bi < 0 || a < 0)
@@ -580,477 +574,20 @@ int hd_sign_be_verify(const char *be_name, const char *alg_name, const char *pem
     return be_oneshot(be_name, alg_name, pem, pem_len, msg, len, (uint8_t *)sig, &sig_len, 1);
 }
 
-/* ---- Digest, Date ---- */
-
-int hd_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
+int hd_sign_key_type(const struct hd_sign_key *k)
 {
-    uint8_t h[32];
-    int n;
-
-    if (cap < 8 + HD_B64_LEN(32) + 1)
-        return HD_ERR_FULL;
-    if (hd_sign_sha256(body, len, h) != 0)
-        return HD_ERR_CRYPTO;
-    memcpy(out, "SHA-256=", 8);
-    n = hd_b64_encode(h, sizeof(h), out + 8, cap - 8);
-    return n < 0 ? n : n + 8;
+    return k->type;
 }
 
-int hd_content_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
+int hd_sign_key_sign(struct hd_signer *s, const struct hd_sign_key *k, int alg, const uint8_t *msg,
+                     size_t len, uint8_t *sig, size_t *sig_len)
 {
-    uint8_t h[32];
-    int n;
-
-    if (cap < 9 + HD_B64_LEN(32) + 2)
-        return HD_ERR_FULL;
-    if (hd_sign_sha256(body, len, h) != 0)
-        return HD_ERR_CRYPTO;
-    memcpy(out, "sha-256=:", 9);
-    n = hd_b64_encode(h, sizeof(h), out + 9, cap - 9);
-    if (n < 0)
-        return n;
-    out[9 + n] = ':';
-    out[10 + n] = '\0';
-    return n + 10;
+    return sign_backends[k->be]->sign(s->ctx[k->be], k->bk, alg, msg, len, sig, sig_len);
 }
 
-void hd_http_date(time_t t, char *out, size_t cap)
+char *hd_signer_scratch(struct hd_signer *s)
 {
-    /* Fixed English names: strftime's %a/%b follow the locale, IMF-fixdate does not. */
-    static const char days[7][4] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
-    static const char months[12][4] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-    struct tm tm;
-
-    if (cap == 0)
-        return;
-    if (!gmtime_r(&t, &tm)) {
-        out[0] = '\0';
-        return;
-    }
-    snprintf(out, cap, "%s, %02d %s %04d %02d:%02d:%02d GMT", days[tm.tm_wday], tm.tm_mday,
-             months[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
-}
-
-/* ---- string building ---- */
-
-struct sbuf {
-    char *p;
-    size_t len, cap;
-    int err;
-};
-
-static void sb_put(struct sbuf *b, const char *s, size_t n)
-{
-    if (b->err || b->cap - b->len <= n) {
-        b->err = HD_ERR_FULL;
-        return;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(struct sbuf *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_lower(struct sbuf *b, const char *s, size_t n)
-{
-    size_t i, start = b->len;
-
-    sb_put(b, s, n);
-    if (b->err)
-        return;
-    for (i = start; i < b->len; i++)
-        if (b->p[i] >= 'A' && b->p[i] <= 'Z')
-            b->p[i] = (char)(b->p[i] - 'A' + 'a');
-}
-
-static void sb_i64(struct sbuf *b, int64_t v)
-{
-    char tmp[24];
-    int n = snprintf(tmp, sizeof(tmp), "%lld", (long long)v);
-
-    sb_put(b, tmp, (size_t)n);
-}
-
-/* A value placed in a quoted string (keyId, keyid) or a signature line: refuse quotes,
- * backslashes and control characters rather than escape them, since peers disagree on
- * escaping and CR/LF would allow header injection. */
-static int check_text(const char *s)
-{
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
-            return HD_ERR_INVALID;
-    }
-    return 0;
-}
-
-/* A method must be an RFC 9110 token (no spaces or separators, non-empty). */
-static int check_token(const char *s)
-{
-    if (!*s)
-        return HD_ERR_INVALID;
-    for (; *s; s++)
-        if (!((*s >= 'A' && *s <= 'Z') || (*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
-              strchr("!#$%&'*+-.^_`|~", *s)))
-            return HD_ERR_INVALID;
-    return 0;
-}
-
-/* An sf-string value (RFC 8941): printable ASCII only, no '"' or '\\' (we do not escape). */
-static int check_sf_string(const char *s)
-{
-    for (; *s; s++)
-        if (*s < 0x20 || *s > 0x7e || *s == '"' || *s == '\\')
-            return HD_ERR_INVALID;
-    return 0;
-}
-
-/* Appends the values of every header named name (n bytes, any case), trimmed of optional
- * whitespace and joined with ", " (RFC 9110 field combination; cavage-12 section 2.3).
- * Returns 0, HD_ERR_INVALID when absent or a value holds CR/LF/NUL-ish control bytes. */
-static int sb_header_value(struct sbuf *b, const struct hd_sign_header *h, size_t nh,
-                           const char *name, size_t n)
-{
-    size_t i, found = 0;
-
-    for (i = 0; i < nh; i++) {
-        const char *v, *e;
-
-        if (!h[i].name || strlen(h[i].name) != n || strncasecmp(h[i].name, name, n) != 0)
-            continue;
-        v = h[i].value ? h[i].value : "";
-        while (*v == ' ' || *v == '\t')
-            v++;
-        e = v + strlen(v);
-        while (e > v && (e[-1] == ' ' || e[-1] == '\t'))
-            e--;
-        for (const char *q = v; q < e; q++)
-            if ((unsigned char)*q < 0x20 && *q != '\t')
-                return HD_ERR_INVALID;
-        if (found++)
-            sb_put(b, ", ", 2);
-        sb_put(b, v, (size_t)(e - v));
-    }
-    return found ? 0 : HD_ERR_INVALID;
-}
-
-/* Next space-separated token of list; returns its length (0 at the end). */
-static size_t next_token(const char **list, const char **tok)
-{
-    const char *p = *list;
-    size_t n = 0;
-
-    while (*p == ' ' || *p == '\t')
-        p++;
-    *tok = p;
-    while (p[n] && p[n] != ' ' && p[n] != '\t')
-        n++;
-    *list = p + n;
-    return n;
-}
-
-static int tok_is(const char *tok, size_t n, const char *lit)
-{
-    return strlen(lit) == n && strncasecmp(tok, lit, n) == 0;
-}
-
-/* Signs base[0..len) with k and appends the base64 signature to out. */
-static int sign_b64(struct hd_signer *s, struct hd_sign_key *k, int alg, const char *base,
-                    size_t len, struct sbuf *out)
-{
-    uint8_t sig[HD_SIGN_SIG_MAX];
-    size_t sig_len = sizeof(sig);
-    int rc, n;
-
-    rc = sign_backends[k->be]->sign(s->ctx[k->be], k->bk, alg, (const uint8_t *)base, len, sig,
-                                    &sig_len);
-    if (rc != 0)
-        return rc;
-    if (out->err || out->cap - out->len < HD_B64_LEN(sig_len) + 1)
-        return HD_ERR_FULL;
-    n = hd_b64_encode(sig, sig_len, out->p + out->len, out->cap - out->len);
-    if (n < 0)
-        return n;
-    out->len += (size_t)n;
-    return 0;
-}
-
-/* ---- draft-cavage-http-signatures-12 ---- */
-
-int hd_sign_cavage_ex(struct hd_signer *s, const struct hd_sign_req *req, int64_t created,
-                      int64_t expires, char *out, size_t cap)
-{
-    struct sbuf base = {s->base, 0, sizeof(s->base), 0};
-    struct sbuf hdrs, o = {out, 0, cap, 0};
-    char hbuf[1024];
-    const char *list, *tok;
-    struct hd_sign_key *k;
-    size_t n;
-    int rc, hs2019 = 0;
-
-    if (!req->key_id || !req->components || check_text(req->key_id) != 0)
-        return HD_ERR_INVALID;
-    k = key_use(s, req->key_id);
-    if (!k)
-        return HD_ERR_NOT_FOUND;
-    hdrs = (struct sbuf){hbuf, 0, sizeof(hbuf), 0};
-    base.p[0] = hbuf[0] = '\0';
-    list = req->components;
-    while ((n = next_token(&list, &tok)) > 0) {
-        if (base.len)
-            sb_put(&base, "\n", 1);
-        if (hdrs.len)
-            sb_put(&hdrs, " ", 1);
-        sb_lower(&hdrs, tok, n);
-        if (tok_is(tok, n, "(request-target)")) {
-            if (!req->method || !req->target || check_token(req->method) != 0 ||
-                check_text(req->target) != 0)
-                return HD_ERR_INVALID;
-            sb_str(&base, "(request-target): ");
-            sb_lower(&base, req->method, strlen(req->method));
-            sb_put(&base, " ", 1);
-            sb_str(&base, req->target);
-        } else if (tok_is(tok, n, "(created)") || tok_is(tok, n, "(expires)")) {
-            int64_t v = tok_is(tok, n, "(created)") ? created : expires;
-
-            if (v < 0)
-                return HD_ERR_INVALID;
-            hs2019 = 1;
-            sb_lower(&base, tok, n);
-            sb_put(&base, ": ", 2);
-            sb_i64(&base, v);
-        } else if (tok[0] == '(' || tok[0] == '"') {
-            return HD_ERR_INVALID;
-        } else {
-            sb_lower(&base, tok, n);
-            sb_put(&base, ": ", 2);
-            rc = sb_header_value(&base, req->headers, req->nheaders, tok, n);
-            if (rc != 0)
-                return rc;
-        }
-        if (base.err || hdrs.err)
-            return HD_ERR_FULL;
-    }
-    if (hdrs.len == 0)
-        return HD_ERR_INVALID;
-    /* created/expires parameters belong to hs2019 (cavage-12 2.1.4-2.1.5 and 2.3: they are
-     * errors with algorithms starting "rsa"), as does Ed25519. */
-    if (k->type == HD_KEY_ED25519 || created >= 0 || expires >= 0)
-        hs2019 = 1;
-    sb_str(&o, "keyId=\"");
-    sb_str(&o, req->key_id);
-    sb_str(&o, hs2019 ? "\",algorithm=\"hs2019\"," : "\",algorithm=\"rsa-sha256\",");
-    if (created >= 0) {
-        sb_str(&o, "created=");
-        sb_i64(&o, created);
-        sb_put(&o, ",", 1);
-    }
-    if (expires >= 0) {
-        sb_str(&o, "expires=");
-        sb_i64(&o, expires);
-        sb_put(&o, ",", 1);
-    }
-    sb_str(&o, "headers=\"");
-    sb_put(&o, hdrs.p, hdrs.len);
-    sb_str(&o, "\",signature=\"");
-    if (o.err)
-        return HD_ERR_FULL;
-    /* hs2019 with RSA keys: RSASSA-PKCS1-v1_5 SHA-256 as Mastodon and most peers use;
-     * with Ed25519: pure Ed25519. */
-    rc = sign_b64(s, k, default_alg(k->type), base.p, base.len, &o);
-    if (rc != 0)
-        return rc;
-    sb_put(&o, "\"", 1);
-    if (o.err)
-        return HD_ERR_FULL;
-    return (int)o.len;
-}
-
-int hd_sign_cavage(struct hd_signer *s, const struct hd_sign_req *req, char *out, size_t cap)
-{
-    return hd_sign_cavage_ex(s, req, -1, -1, out, cap);
-}
-
-/* ---- RFC 9421 HTTP Message Signatures ---- */
-
-/* Appends the value of one component identifier (name without quotes, n bytes). */
-static int rfc9421_value(struct sbuf *b, const struct hd_sign9421_req *r, const char *name,
-                         size_t n)
-{
-    const char *q;
-
-    if (name[0] != '@')
-        return sb_header_value(b, r->headers, r->nheaders, name, n);
-    if (!r->target || check_text(r->target) != 0)
-        return HD_ERR_INVALID;
-    q = strchr(r->target, '?');
-    if (tok_is(name, n, "@method")) {
-        if (!r->method || check_token(r->method) != 0)
-            return HD_ERR_INVALID;
-        sb_str(b, r->method); /* case-sensitive, not normalised (RFC 9421 2.2.1) */
-    } else if (tok_is(name, n, "@authority")) {
-        if (!r->authority || check_text(r->authority) != 0)
-            return HD_ERR_INVALID;
-        sb_lower(b, r->authority, strlen(r->authority));
-    } else if (tok_is(name, n, "@scheme")) {
-        if (!r->scheme || check_text(r->scheme) != 0)
-            return HD_ERR_INVALID;
-        sb_lower(b, r->scheme, strlen(r->scheme));
-    } else if (tok_is(name, n, "@target-uri")) {
-        if (!r->scheme || !r->authority || check_text(r->scheme) || check_text(r->authority))
-            return HD_ERR_INVALID;
-        sb_lower(b, r->scheme, strlen(r->scheme));
-        sb_str(b, "://");
-        sb_lower(b, r->authority, strlen(r->authority));
-        sb_str(b, r->target);
-    } else if (tok_is(name, n, "@request-target")) {
-        sb_str(b, r->target);
-    } else if (tok_is(name, n, "@path")) {
-        size_t plen = q ? (size_t)(q - r->target) : strlen(r->target);
-
-        if (plen == 0)
-            sb_put(b, "/", 1); /* an empty path is "/" (RFC 9421 2.2.6) */
-        else
-            sb_put(b, r->target, plen);
-    } else if (tok_is(name, n, "@query")) {
-        sb_str(b, q ? q : "?"); /* no query: "?" (RFC 9421 2.2.7) */
-    } else {
-        return HD_ERR_INVALID; /* @status, @query-param, unknown */
-    }
-    return 0;
-}
-
-/* Does the space-separated list of quoted identifiers [list, list + len) contain item? */
-static int component_repeated(const char *list, size_t len, const char *item, size_t ilen)
-{
-    size_t i = 0;
-
-    while (i + ilen <= len) {
-        if (memcmp(list + i, item, ilen) == 0 && (i + ilen == len || list[i + ilen] == ' '))
-            return 1;
-        while (i < len && list[i] != ' ')
-            i++;
-        i++;
-    }
-    return 0;
-}
-
-int hd_sign_rfc9421(struct hd_signer *s, const struct hd_sign9421_req *req, char *input,
-                    size_t input_cap, char *sig, size_t sig_cap)
-{
-    struct sbuf base = {s->base, 0, sizeof(s->base), 0};
-    struct sbuf in = {input, 0, input_cap, 0}, o = {sig, 0, sig_cap, 0};
-    const char *label = req->label ? req->label : "sig1";
-    const char *list, *tok, *p;
-    struct hd_sign_key *k;
-    size_t n, params_at, i;
-    int rc, alg;
-
-    if (!req->key_id || !req->components || check_sf_string(req->key_id) != 0)
-        return HD_ERR_INVALID;
-    /* Labels are sf-key: lcalpha / "*" then lcalpha, digit, "_", "-", ".", "*". */
-    if (!(label[0] >= 'a' && label[0] <= 'z') && label[0] != '*')
-        return HD_ERR_INVALID;
-    for (p = label; *p; p++)
-        if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || strchr("_-.*", *p)))
-            return HD_ERR_INVALID;
-    k = key_use(s, req->key_id);
-    if (!k)
-        return HD_ERR_NOT_FOUND;
-    alg = req->alg ? alg_from_name(req->alg) : default_alg(k->type);
-    if (alg < 0 || (alg == HD_SIGN_ALG_ED25519) != (k->type == HD_KEY_ED25519))
-        return HD_ERR_INVALID;
-
-    /* Signature-Input: label=("c1" "c2");params. The inner list is also the value of the
-     * @signature-params line, so build it once in input and copy it into the base. */
-    base.p[0] = '\0';
-    sb_str(&in, label);
-    sb_str(&in, "=(");
-    params_at = in.len;
-    list = req->components;
-    while ((n = next_token(&list, &tok)) > 0) {
-        const char *name = tok;
-        size_t nl = n;
-
-        if (n >= 2 && tok[0] == '"' && tok[n - 1] == '"') {
-            name = tok + 1;
-            nl = n - 2;
-        }
-        if (nl == 0 || memchr(name, '"', nl) || memchr(name, ';', nl))
-            return HD_ERR_INVALID; /* empty, or with parameters: unsupported */
-        for (i = 0; i < nl; i++)
-            if ((unsigned char)name[i] <= 0x20 || (unsigned char)name[i] >= 0x7f)
-                return HD_ERR_INVALID;
-        if (in.len > params_at)
-            sb_put(&in, " ", 1);
-        /* RFC 9421 2.5: a component identifier must not be repeated. Look for the same
-         * quoted, lower-cased name already written into the inner list. */
-        if (!in.err) {
-            size_t at = in.len;
-
-            sb_put(&in, "\"", 1);
-            sb_lower(&in, name, nl);
-            sb_put(&in, "\"", 1);
-            if (!in.err &&
-                component_repeated(input + params_at, at - params_at, input + at, in.len - at))
-                return HD_ERR_INVALID;
-            in.len = at;
-        }
-        sb_put(&in, "\"", 1);
-        sb_lower(&in, name, nl);
-        sb_put(&in, "\"", 1);
-        /* Base line: "name": value */
-        sb_put(&base, "\"", 1);
-        sb_lower(&base, name, nl);
-        sb_str(&base, "\": ");
-        rc = rfc9421_value(&base, req, name, nl);
-        if (rc != 0)
-            return rc;
-        sb_put(&base, "\n", 1);
-        if (base.err || in.err)
-            return HD_ERR_FULL;
-    }
-    sb_put(&in, ")", 1);
-    if (req->created >= 0) {
-        sb_str(&in, ";created=");
-        sb_i64(&in, req->created);
-    }
-    sb_str(&in, ";keyid=\"");
-    sb_str(&in, req->key_id);
-    sb_put(&in, "\"", 1);
-    if (req->alg && !req->omit_alg_param) {
-        sb_str(&in, ";alg=\"");
-        sb_str(&in, req->alg);
-        sb_put(&in, "\"", 1);
-    }
-    if (req->expires >= 0) {
-        sb_str(&in, ";expires=");
-        sb_i64(&in, req->expires);
-    }
-    if (in.err)
-        return HD_ERR_FULL;
-    sb_str(&base, "\"@signature-params\": ");
-    sb_str(&base, input + strlen(label) + 1);
-    if (base.err)
-        return HD_ERR_FULL;
-
-    sb_str(&o, label);
-    sb_str(&o, "=:");
-    if (o.err)
-        return HD_ERR_FULL;
-    rc = sign_b64(s, k, alg, base.p, base.len, &o);
-    if (rc != 0)
-        return rc;
-    sb_put(&o, ":", 1);
-    if (o.err)
-        return HD_ERR_FULL;
-    return (int)o.len;
+    return s->base;
 }
 
 const char *hd_signer_last_base(const struct hd_signer *s)

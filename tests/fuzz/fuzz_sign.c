@@ -3,11 +3,8 @@
  * PEM body), base64 decoding, and both signature builders with fuzzed component lists,
  * header values, targets and labels ("components|value").
  *
- * Not yet registered in tests/fuzz/CMakeLists.txt (owned elsewhere). To build and run:
- *   E=engine; clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -I$E \
- *     tests/fuzz/fuzz_sign.c $E/sign.c $E/sign_key.c $E/sign_wolf.c $E/sign_ossl.c \
- *     $E/b64.c $E/err.c $E/log.c -o fuzz_sign -lwolfssl -lcrypto
- *   mkdir -p corpus-sign && ./fuzz_sign -max_total_time=60 corpus-sign tests/fuzz/corpus/sign
+ * Built with clang by tests/fuzz/CMakeLists.txt (hd_fuzz_target(sign)); run it as the other
+ * targets: build-fuzz/tests/fuzz/fuzz_sign -max_total_time=60 tests/fuzz/corpus/sign
  */
 #include <stdint.h>
 #include <stdlib.h>

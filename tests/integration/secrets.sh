@@ -4,7 +4,7 @@
 # of `herald run`, stats, key/host/dead/gone listings (text and JSON), the metrics endpoint and
 # the hosts view, nor in the errors for refused or damaged keys. Store files are 0600 (also
 # under umask 000), the directory 0700, and a store directory that group or others can write
-# is refused. (Core dumps: a signing process is non-dumpable, see tests/unit/test_secrets.c.)
+# is refused. (Core dumps: herald is non-dumpable, see tests/integration/nodump.sh.)
 source "$(dirname "$0")/lib/common.sh"
 need jq; need openssl; need curl
 HOSTILE="$HD_BUILD/tests/hostile_server"

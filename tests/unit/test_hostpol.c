@@ -131,14 +131,5 @@ int main(void)
     hd_hostpol_reset(&p, &c, now);
     T_EQ_INT(p.dead, 0);
 
-    /* signals */
-    T_EQ_INT(hd_hostpol_signal(202, 0), HD_SIG_OK);
-    T_EQ_INT(hd_hostpol_signal(404, 0), HD_SIG_NEUTRAL);
-    T_EQ_INT(hd_hostpol_signal(429, 0), HD_SIG_SLOW_DOWN);
-    T_EQ_INT(hd_hostpol_signal(503, 0), HD_SIG_FAIL_SLOW);
-    T_EQ_INT(hd_hostpol_signal(500, 0), HD_SIG_FAIL);
-    T_EQ_INT(hd_hostpol_signal(0, HD_ERR_TIMEOUT_RESPONSE), HD_SIG_FAIL_SLOW);
-    T_EQ_INT(hd_hostpol_signal(0, HD_ERR_TLS), HD_SIG_FAIL);
-    T_EQ_INT(hd_hostpol_signal(0, HD_ERR_PRIVATE_ADDR), HD_SIG_NEUTRAL);
     T_DONE();
 }

@@ -1,4 +1,4 @@
-/* Unit tests of engine/sign.c: base64, Digest, Date, PEM parsing, key cache, and the
+/* Unit tests of the signer (engine/sign/): base64, Digest, Date, PEM parsing, key cache, and the
  * draft-cavage-http-signatures-12 Appendix C vectors on every backend.
  *
  * Which published cavage-12 values we reproduce, and how the rest were confirmed:

@@ -1,0 +1,334 @@
+/* The scheduler's private part: what its files share.
+ *
+ *   run.c       threads: start (a start gate), the loop of a thread, stop and drain
+ *   commit.c    the group commit: batches of acknowledgements, the committer thread
+ *   hosts.c     per-host state and timers, a host's turn, operator controls, live reports
+ *   lease.c     the leased set, reading a host's queue (refill), giving deliveries back
+ *   acts.c      the activity cache, and signing keys loaded (again) from the store
+ *   order.c     ordering (never overtake the activity depended on) and cancellation
+ *   send.c      dispatch, signing right before sending, submitting to the HTTP client
+ *   response.c  applying the classification's verdict to an answer
+ *
+ * Threads: N loop threads (one per core by default) and one committer thread.
+ *  - Each loop thread owns the hosts whose name hashes to it: their in-memory state, their
+ *    connections (an hd_http_client), a resolver and a signer. No locks on the hot path.
+ *  - The committer owns all store writes of the run: loop threads hand it batches of
+ *    acknowledgements; it applies all pending batches in one LMDB write transaction (group
+ *    commit), then hands each batch back to its thread. A delivery stays leased in memory
+ *    until its acknowledgement has committed, so a rescan can never send it twice, and
+ *    nothing is counted done before its transaction commits. Commits (fsync) run off the
+ *    loop threads, so a slow disk never stalls the rings.
+ *
+ * Per host: deliveries are read from the store in key order (host, seq, idx) by a cursor
+ * position kept in memory; entries not yet due (retry later) are skipped and the host's
+ * timer is armed for the earliest of them, which resets the position to the start. Signing
+ * runs inline on the loop thread: it is the bulk of the CPU per delivery, and with one loop
+ * per core a worker pool would only move the same work elsewhere and add hand-offs.
+ *
+ * A struct sthread and everything reached from it belong to its loop thread; the committer
+ * and the batches passed to it and back are shared, under their mutexes.
+ */
+#ifndef HD_SCHED_IMPL_H
+#define HD_SCHED_IMPL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "hostctl.h"
+#include "http.h"
+#include "loop.h"
+#include "queue.h"
+#include "runner.h"
+#include "url.h"
+
+#define ACT_CACHE_MAX 4096
+#define HOST_SCAN_INTERVAL_MS 250
+#define HOST_BURST 16
+#define UNTIL_IDLE_WAIT_MS 5000 /* --until-idle waits for work due this soon */
+#define CTL_POLL_MS 250       /* operator controls and rules take effect within this */
+#define LIVE_INTERVAL_MS 1000 /* live per-host state published this often */
+#define TURN_BUDGET 128
+#define DEL_FREE_MAX 256 /* released deliveries kept per thread for reuse (6 KB each) */
+
+struct sthread;
+struct shost;
+struct sact;
+struct hd_dns;
+struct hd_mhost;
+struct hd_rules;
+struct hd_signer;
+
+/* A leased delivery: ready, in flight, or waiting for its acknowledgement to commit. */
+struct sdel {
+    struct sdel *next;  /* ready list */
+    struct sdel *lnext; /* leased-set chain */
+    struct shost *host;
+    struct sact *act;
+    uint64_t seq;
+    uint32_t attempts;  /* attempts made before this one */
+    uint32_t flags;     /* HD_QF_* */
+    uint8_t scheme;     /* HD_SCHEME_* used for this request */
+    uint8_t switched;   /* already retried once with the other scheme after a 401 */
+    uint8_t ed;         /* RFC 9421 request signed with the actor's Ed25519 key */
+    uint8_t local;      /* prepare failed: the request was never sent (its key) */
+    uint16_t keylen;
+    uint8_t key[HD_QKEY_MAX];
+    struct hd_url url;
+    char date[40];
+    char sig[2048];
+    char siginput[768];
+    struct hd_http_header hdrs[8];
+    uint64_t start_ms;
+};
+
+struct sact {
+    struct sact *hnext;
+    uint64_t seq;
+    unsigned refs;
+    char *id;
+    char *key_id;
+    char *ed_key_id; /* NULL: the actor has no Ed25519 key */
+    char *body;
+    size_t body_len;
+    char digest[64];
+    char cdigest[64]; /* RFC 9530 Content-Digest */
+    uint64_t after[2]; /* activities this one must not overtake on a host (0 = none) */
+    char *object_id;   /* NULL: none */
+    uint8_t kind;      /* ACT_* */
+    uint64_t del_gen;  /* Create: rtxn generation of the cached Delete lookup (0: none yet) */
+    uint64_t del_seq;  /* Create: its object's Delete, as of del_gen (0: none) */
+};
+
+/* Activity kinds that ordering and cancellation care about. */
+enum { ACT_OTHER = 0, ACT_CREATE = 1, ACT_UPDATE = 2, ACT_DELETE = 3 };
+
+struct shost {
+    struct shost *hnext;
+    struct shost *rnext;
+    struct sthread *th;
+    int runnable;
+    int exhausted;
+    uint8_t pos[HD_QKEY_MAX];
+    size_t poslen;
+    uint64_t retry_due_wall; /* earliest not_before of skipped entries, 0 none */
+    uint64_t local_fail_since; /* wall ms when local failures (store, memory) began, with no
+                                * request sent since; 0: none */
+    struct hd_timer timer;
+    struct hd_timer wake;    /* policy wake-up: rate limit, Retry-After, breaker probe */
+    struct sdel *ready_head, *ready_tail;
+    unsigned nready, inflight;
+    struct hd_hostpol pol;
+    uint8_t scheme;       /* HD_SCHEME_* to use: remembered once one worked */
+    uint8_t prefer_ed;    /* the host asked for ed25519 (Accept-Signature) */
+    uint8_t has_ctl, ctl_seen; /* operator controls (hostctl) apply to this host */
+    uint8_t slot_waiting; /* queued for an active-host slot (max_active_hosts) */
+    struct shost *snext;
+    uint64_t reset_gen;   /* last `host reset` generation applied */
+    uint32_t ok_since;    /* successes since the last live report */
+    uint32_t lat[32];     /* recent response latencies (ms), a ring, for p50/p99 */
+    uint8_t lat_n, lat_i;
+    struct hd_mhost *mh;  /* metrics cell (ops); NULL without metrics */
+    int8_t m_breaker, m_dead; /* states last counted in the breaker/dead gauges */
+    char name[HD_HOST_MAX];
+};
+
+struct live_item {
+    char host[HD_HOST_MAX];
+    struct hd_live l;
+};
+
+struct batch {
+    struct batch *next;
+    struct sthread *owner;
+    struct hd_ack *acks;
+    struct sdel **dels;
+    size_t n, cap;
+    struct live_item *live; /* per-host live state to publish (hosts list, stats, top) */
+    size_t nlive;
+    int rc;
+};
+
+struct committer {
+    pthread_t tid;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct batch *head;
+    int stop;
+    struct hd_store *st;
+    struct hd_health_policy health;
+    uint64_t commits, acks;
+    struct hd_metrics *metrics; /* ops: commit time */
+};
+
+/* Loop threads wait here until every thread of the run exists, so a start that fails half
+ * way has sent nothing and can leave the store as it found it. */
+struct start_gate {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int state; /* 0 closed, 1 go, -1 the start failed: leave at once */
+};
+
+struct sthread {
+    unsigned idx, nthreads;
+    pthread_t tid;
+    const struct hd_run_opts *o;
+    struct hd_store *st;
+    struct committer *cm;
+    struct start_gate *gate;
+    _Atomic int *stop; /* set by a signal handler or the operations thread */
+    struct hd_loop *loop;
+    struct hd_dns *dns;
+    struct hd_http_client *http;
+    struct hd_signer *signer;
+    struct hd_txn *rtxn;
+    int rtxn_live;
+    uint64_t rtxn_gen; /* counts read transactions begun: cached lookups are valid within one */
+    uint64_t unclean_before_ms; /* the previous run crashed: Creates queued before this (wall
+                                 * ms) may have been sent unrecorded: never cancelled */
+
+    struct shost **hosts; /* hash table */
+    size_t hosts_cap, nhosts;
+    struct shost *run_head, *run_tail;
+
+    struct sdel **leased; /* hash table of leased deliveries by key */
+    size_t leased_cap, nleased;
+
+    struct sact **acts;
+    size_t acts_cap, nacts;
+
+    struct batch *cur;        /* acknowledgements being collected */
+    uint64_t cur_first_ms;
+    unsigned batches_out;     /* handed to the committer, not yet back */
+    pthread_mutex_t done_mu;
+    struct batch *done_head;  /* back from the committer */
+    int efd;
+    struct hd_loop_op efd_op;
+    uint64_t efd_val;
+    int efd_armed;
+
+    uint64_t last_seq_seen, last_scan_ms;
+    unsigned active_hosts;               /* hosts with requests in flight */
+    struct shost *slot_head, *slot_tail; /* hosts waiting for an active-host slot */
+    uint64_t ctl_gen, rules_gen, last_ctl_ms, last_live_ms;
+    int ctl_loaded;
+    struct hd_rules *rules; /* defederation snapshot, reloaded when its generation moves */
+    uint32_t rnd;
+    unsigned inflight;
+    int rc;
+    unsigned override_gen; /* ops: last hd_run_opts.override_gen applied */
+    time_t date_t;         /* date_s is the Date header for this second (0: none yet) */
+    char date_s[40];
+    struct sdel *del_free; /* released deliveries kept for reuse (chained by next) */
+    unsigned ndel_free;
+
+    _Atomic uint64_t n_done, n_retry, n_dead, n_attempts, n_inflight;
+    uint64_t signs, signs_timed, sign_ns; /* hd_run_summary.signs / sign_cpu_seconds */
+    _Atomic int exited;
+};
+
+static inline uint64_t hd_sched_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* ---- run.c ---- */
+
+/* The thread's read snapshot, begun (or renewed) on first use and ended once per loop turn
+ * (hd_sched_rtxn_end). NULL when the store cannot begin one. */
+struct hd_txn *hd_sched_rtxn(struct sthread *th);
+void hd_sched_rtxn_end(struct sthread *th);
+
+/* ---- commit.c ---- */
+
+struct batch *hd_sched_batch_new(struct sthread *th, size_t cap);
+void hd_sched_batch_free(struct batch *b); /* NULL ok */
+/* Hands b to the committer; it comes back through the thread's done list. */
+void hd_sched_commit_batch(struct sthread *th, struct batch *b);
+/* Hands the acknowledgements collected so far to the committer. */
+void hd_sched_flush(struct sthread *th);
+/* Appends an acknowledgement of d (which it then owns) and returns it, or NULL when out of
+ * memory (d is then still the caller's). */
+struct hd_ack *hd_sched_ack(struct sthread *th, struct sdel *d, int kind, int status,
+                            uint64_t not_before, const char *error);
+/* Takes back the batches the committer is done with: counts, releases their deliveries. */
+void hd_sched_drain_done(struct sthread *th);
+/* Makes the thread's ring wake up when the committer hands a batch back. */
+void hd_sched_arm_efd(struct sthread *th);
+/* The committer thread (arg: its struct committer), and its stop: it commits what is still
+ * handed to it, then ends; hd_sched_committer_stop joins it. */
+void *hd_sched_committer_main(void *arg);
+void hd_sched_committer_stop(struct committer *cm);
+
+/* ---- hosts.c ---- */
+
+/* Doubles a chained hash table of intrusive entries (next_off: where an entry keeps its chain
+ * pointer), rehashing them with hash. Returns 0, or -ENOMEM with the table unchanged. */
+int hd_sched_grow_table(void ***tab, size_t *cap, size_t next_off,
+                        uint64_t (*hash)(const void *));
+/* Puts h in line for a turn (once). */
+void hd_sched_runnable(struct shost *h);
+/* Makes h look at its queue again from the start at due_wall (wall ms) at the latest. */
+void hd_sched_retry_due(struct shost *h, uint64_t due_wall);
+/* Publishes h's policy state to its metrics cell (and warns, when warn, of a breaker that
+ * opened or a host marked dead). */
+void hd_sched_host_metrics(struct sthread *th, struct shost *h, int warn);
+/* The configuration was reloaded: per-host overrides apply again. */
+void hd_sched_reapply_overrides(struct sthread *th);
+/* Finds this thread's hosts with queued deliveries (when something was enqueued since). */
+void hd_sched_scan_hosts(struct sthread *th);
+/* Reloads operator controls and domain rules whose generation moved. */
+void hd_sched_poll_controls(struct sthread *th);
+/* Hands the committer the live state of the hosts doing something (all: every host). */
+void hd_sched_publish_live(struct sthread *th, int all);
+/* One turn of host h: dispatches up to budget deliveries; returns how many. */
+unsigned hd_sched_run_host(struct sthread *th, struct shost *h, unsigned budget);
+void hd_sched_hosts_free(struct sthread *th);
+
+/* ---- lease.c ---- */
+
+/* Is the delivery with this queue key leased? */
+int hd_sched_leased_has(struct sthread *th, const uint8_t *key, size_t keylen);
+/* Leases d. Returns 0 or -ENOMEM (d is then not leased). */
+int hd_sched_leased_add(struct sthread *th, struct sdel *d);
+/* Gives d back: out of the leased set, kept for reuse or freed. */
+void hd_sched_release(struct sthread *th, struct sdel *d);
+/* Leases more of h's due deliveries onto its ready list, up to its window. */
+void hd_sched_refill(struct sthread *th, struct shost *h);
+void hd_sched_lease_fini(struct sthread *th);
+
+/* ---- acts.c ---- */
+
+/* The cached activity seq, loaded with its actor's keys on first use; or NULL with *err
+ * final (hd_policy_local_final) or passing. */
+struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err);
+/* Makes sure the thread's signer holds key_id, reading it again from the store when the
+ * signer evicted it. Returns 0, HD_ERR_NO_KEY (gone or unusable), or a passing error. */
+int hd_sched_key_load(struct sthread *th, const char *key_id);
+void hd_sched_acts_free(struct sthread *th);
+
+/* ---- order.c ---- */
+
+/* Ordering and cancellation right before d goes out. Returns 0 when d may go, 1 when it was
+ * settled here, or an error with d untouched. */
+int hd_sched_order(struct sthread *th, struct sdel *d);
+
+/* ---- send.c ---- */
+
+/* Sends d, or settles it without sending. Returns 0 when d was consumed, or an error with d
+ * untouched: the caller gives it back. */
+int hd_sched_dispatch(struct sthread *th, struct sdel *d);
+
+/* ---- response.c ---- */
+
+void hd_sched_on_response(const struct hd_http_resp *r, void *user_data);
+/* d could not be sent for a passing local reason err (a store read failed, no memory): it
+ * goes back untouched and its host looks again a second later, or, once the host's local
+ * failures have lasted (HD_POLICY_LOCAL_GRACE_MS), it is acknowledged as an attempt. */
+void hd_sched_local_failure(struct sthread *th, struct sdel *d, int err);
+
+#endif
