@@ -1,4 +1,5 @@
 /* `herald run` (see cli_run.h): flags into run options, signals into the stop flag. */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -71,9 +72,9 @@ static const struct option run_flags[] = {
     {"dead-days", 1, 0, O_DEADDAYS},
     {"day-length", 1, 0, O_DAYLEN},
     {"dead-probe", 1, 0, O_DEADPROBE},
-    {"dead-host-queue", 1, 0, O_DEADQ},
     {"max-active-hosts", 1, 0, O_MAXACT},
     {"idle-timeout", 1, 0, O_IDLE},
+    {"dead-host-queue", 1, 0, O_DEADQ},
     {"key-cache", 1, 0, O_KEYCACHE},
     {"config", 1, 0, O_CONFIG},
     {"listen", 1, 0, O_LISTEN},
@@ -216,6 +217,8 @@ static int parse_flags(int argc, char **argv, struct hd_run_opts *o, struct hd_d
 {
     int c, bad;
 
+    for (size_t i = 0; run_flags[i].name; i++)
+        assert(run_flags[i].val == O_UNTIL + (int)i); /* error messages name flags by index */
     optind = 1;
     while ((c = getopt_long(argc, argv, "", run_flags, NULL)) != -1) {
         bad = set_flag(o, dopt, resolve, c);

@@ -21,13 +21,16 @@
 #include "metrics.h"
 #include "notify.h"
 
-/* The SIGHUP flag: signal flags are the one kind of mutable global STYLE allows. */
-static volatile sig_atomic_t g_hup;
+/* The SIGHUP flag, set by the handler (in whichever thread takes the signal) and taken by the
+ * operations thread: a lock-free atomic. Signal flags are the one kind of mutable global
+ * STYLE allows. */
+static _Atomic int g_hup;
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "the SIGHUP flag must be lock-free");
 
 static void on_hup(int sig)
 {
     (void)sig;
-    g_hup = 1;
+    atomic_store_explicit(&g_hup, 1, memory_order_relaxed);
 }
 
 struct daemon {
@@ -40,7 +43,7 @@ struct daemon {
     atomic_int quit;
     _Atomic unsigned override_gen;
     pthread_t tid;
-    int draining;
+    atomic_int draining; /* set by the operations thread, read by the caller's thread */
 };
 
 void hd_daemon_opts_init(struct hd_daemon_opts *d)
@@ -196,7 +199,8 @@ static void status(struct daemon *dm)
              hd_metrics_counter(dm->metrics, HD_MC_DONE),
              hd_metrics_counter(dm->metrics, HD_MC_RETRY),
              hd_metrics_counter(dm->metrics, HD_MC_DEAD),
-             hd_metrics_gauge(dm->metrics, HD_MG_IN_FLIGHT), dm->draining ? " (draining)" : "");
+             hd_metrics_gauge(dm->metrics, HD_MG_IN_FLIGHT),
+             atomic_load(&dm->draining) ? " (draining)" : "");
     hd_notify(s);
 }
 
@@ -210,12 +214,10 @@ static void *ops_main(void *arg)
     while (!atomic_load(&dm->quit)) {
         struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
-        if (g_hup) {
-            g_hup = 0;
+        if (atomic_exchange_explicit(&g_hup, 0, memory_order_relaxed))
             reload(dm);
-        }
-        if (atomic_load_explicit(dm->stop, memory_order_relaxed) && !dm->draining) {
-            dm->draining = 1;
+        if (atomic_load_explicit(dm->stop, memory_order_relaxed) && !atomic_load(&dm->draining)) {
+            atomic_store(&dm->draining, 1);
             hd_ingestsrv_set_draining(dm->srv, 1);
             hd_notify("STOPPING=1");
             HD_LOG(HD_LOG_INFO, "daemon",
@@ -338,6 +340,7 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     dm.d = d;
     dm.stop = stop;
     atomic_init(&dm.quit, 0);
+    atomic_init(&dm.draining, 0);
     atomic_init(&dm.override_gen, 0);
     hd_config_defaults(&defaults);
     if (d->cfg) {
@@ -364,14 +367,20 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     sa.sa_handler = on_hup;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGHUP, &sa, NULL);
-    if (pthread_create(&dm.tid, NULL, ops_main, &dm) == 0)
-        ops_started = 1;
+    rc = -pthread_create(&dm.tid, NULL, ops_main, &dm);
+    if (rc) {
+        /* Without it there is no reload, no drain and no endpoint back-pressure: refuse. */
+        HD_LOG(HD_LOG_ERROR, "daemon", "msg=\"cannot start the operations thread\" err=\"%s\"",
+               hd_strerror(rc));
+        goto out;
+    }
+    ops_started = 1;
 
     hd_notify("READY=1\nSTATUS=delivering");
     HD_LOG(HD_LOG_INFO, "daemon", "msg=\"ready\" config=%s endpoint=%s",
            dm.holder ? hd_config_current(dm.holder)->path : "-", dm.srv ? "on" : "off");
     rc = hd_run(st, &ro, stop, sum);
-    if (!dm.draining)
+    if (!atomic_load(&dm.draining))
         hd_notify("STOPPING=1");
 out:
     if (ops_started) {

@@ -283,8 +283,8 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     int rc = hd_store_lock_run(st), running, unclean = 0;
     uint64_t start_wall = hd_wall_ms();
 
-    /* The run lock belongs to the store handle: hd_store_close releases it, after a failed
-     * start as after a clean stop. */
+    /* The run lock is taken here and released before returning, after a failed start as
+     * after a clean stop (hd_store_close would release it too). */
     if (rc == HD_ERR_BUSY) {
         HD_LOG(HD_LOG_ERROR, "run", "msg=\"another herald run holds this store\" dir=\"%s\"",
                hd_store_dir(st));
@@ -293,8 +293,10 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     if (rc)
         return rc;
     rc = hd_store_run_mark(st, 1, &unclean);
-    if (rc)
+    if (rc) {
+        hd_store_unlock_run(st);
         return rc;
+    }
     if (!n) {
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         n = c > 0 ? (unsigned)c : 1;
@@ -417,6 +419,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
            cm.acks);
     if (hd_store_run_mark(st, 0, NULL) != 0)
         HD_LOG(HD_LOG_WARN, "run", "msg=\"cannot record the clean stop\"");
+    hd_store_unlock_run(st);
     free(ths);
     pthread_cond_destroy(&gate.cv);
     pthread_mutex_destroy(&gate.mu);
@@ -445,5 +448,6 @@ fail_cm_mu:
     /* Nothing was sent: leave the store as it was. A crash before this start stays known. */
     if (!unclean && hd_store_run_mark(st, 0, NULL) != 0)
         HD_LOG(HD_LOG_WARN, "run", "msg=\"cannot record that the run did not start\"");
+    hd_store_unlock_run(st);
     return rc;
 }

@@ -176,6 +176,13 @@ int hd_store_lock_run(struct hd_store *st)
     return 0;
 }
 
+void hd_store_unlock_run(struct hd_store *st)
+{
+    if (st->lock_fd >= 0)
+        close(st->lock_fd); /* closing the descriptor releases the flock */
+    st->lock_fd = -1;
+}
+
 int hd_store_begin(struct hd_store *st, int write, struct hd_txn **txn)
 {
     MDB_txn *t = NULL;

@@ -68,6 +68,8 @@ void hd_store_close(struct hd_store *st); /* NULL ok */
 
 /* Takes the exclusive run lock (one `herald run` per store). Returns 0 or HD_ERR_BUSY. */
 int hd_store_lock_run(struct hd_store *st);
+/* Releases the run lock (not held: nothing to do); hd_store_close releases it too. */
+void hd_store_unlock_run(struct hd_store *st);
 
 /* Transactions: thin wrappers translating LMDB errors to HD_ERR_STORE (logged once). */
 /* Begins a transaction (write: the one writer; else a read snapshot). *txn is NULL on

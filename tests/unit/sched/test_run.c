@@ -12,7 +12,9 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <fcntl.h>
 #include <stdio.h>
+#include <sys/file.h>
 #include <stdlib.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -41,6 +43,20 @@ int __wrap_pthread_create(pthread_t *t, const pthread_attr_t *a, void *(*fn)(voi
 
 static char dir[] = "/tmp/hd-test-run-XXXXXX";
 
+/* Whether someone holds the run lock: another open file description cannot take it. */
+static int run_lock_held(void)
+{
+    char path[512];
+    int fd, held;
+
+    snprintf(path, sizeof(path), "%s/run.lock", dir);
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    T_OK(fd >= 0);
+    held = flock(fd, LOCK_EX | LOCK_NB) != 0;
+    close(fd);
+    return held;
+}
+
 /* Runs until idle on a fresh handle with the Nth thread creation failing; returns hd_run's
  * result. */
 static int run_once(int fail, unsigned threads)
@@ -61,6 +77,7 @@ static int run_once(int fail, unsigned threads)
     rc = hd_run(st, &o, &stop, &sum);
     alarm(0);
     fail_at = 0;
+    T_OK(!run_lock_held()); /* released by hd_run itself, started or not */
     hd_store_close(st);
     return rc;
 }
