@@ -49,6 +49,7 @@ mkcerts() {
 
 # start_fedisim ARGS...: starts fedisim, waits for its ready file, sets FS_PID and port vars.
 start_fedisim() {
+    rm -f "$T/fedisim.ready" # a ready file left by an earlier fedisim would name its dead ports
     "$FEDISIM" --bind 127.0.0.1 --cert "$T/certs/server.pem" --key "$T/certs/server.key" \
         --ready-file "$T/fedisim.ready" --report "$T/fedisim.report.json" \
         --max-seconds "${FS_MAX_SECONDS:-300}" --quiet "$@" >"$T/fedisim.log" 2>&1 &
