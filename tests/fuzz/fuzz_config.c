@@ -1,4 +1,4 @@
-/* libFuzzer target: the configuration file (engine/config.h, INI through inih), strict
+/* libFuzzer target: the configuration file (engine/ops/config.h, INI through inih), strict
  * parsing of every section, key, duration and per-host override; a config that loads is
  * compared with itself for restart-only differences (there must be none). */
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* libFuzzer target: `herald follow import FILE` (engine/cli_follow.c: the flat JSON-lines
+/* libFuzzer target: `herald follow import FILE` (engine/cli/cli_follow.c: the flat JSON-lines
  * scanner, the CSV header and rows, and hd_follow_batch_add / apply behind them) on a fresh
  * temporary store per input. The input is written to a file and imported exactly as the CLI
  * does; the exit status must be 0 or 1 (bad lines), never anything else. */

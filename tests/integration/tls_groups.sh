@@ -5,7 +5,7 @@
 #    answers the X25519 share with a HelloRetryRequest, and every delivery still succeeds over
 #    P-256, with full certificate and host-name verification.
 # 3. Against nghttpd limited to TLS 1.2 (the ServerKeyExchange signature goes through the same
-#    ECDSA verification as TLS 1.3's CertificateVerify, see engine/tls_pk.h): nghttpd picks
+#    ECDSA verification as TLS 1.3's CertificateVerify, see engine/net/tls_pk.h): nghttpd picks
 #    P-256 for TLS 1.2 ECDHE whatever the client's order.
 source "$(dirname "$0")/lib/common.sh"
 need jq; need openssl; need nghttpd

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Signature checks of the TLS handshake, which Herald hands to OpenSSL for ECDSA keys
-# (engine/tls_ossl.c through wolfSSL's public-key callback): a server certificate whose
+# (engine/net/tls_pk.c through wolfSSL's public-key callback): a server certificate whose
 # signature by the (trusted) test CA is corrupted, and a server whose CertificateVerify is
 # signed with a key other than its certificate's, must both be refused before any request is
 # sent; a correct server next to them gets every delivery. An openssl s_client check first

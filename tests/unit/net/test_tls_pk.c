@@ -1,4 +1,4 @@
-/* engine/tls_pk.c: ECDSA verification for TLS handshakes with OpenSSL and its key cache, and
+/* engine/net/tls_pk.c: ECDSA verification for TLS handshakes with OpenSSL and its key cache, and
  * the memory of valid signatures. Keys and signatures are made here with OpenSSL (P-256,
  * P-521), plus P-384, Ed25519 and secp256k1 keys, which must be refused as "not handled"
  * (the caller then uses wolfCrypt). */
