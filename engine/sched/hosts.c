@@ -262,19 +262,20 @@ void hd_sched_scan_hosts(struct sthread *th)
     th->last_seq_seen = c.next_seq;
     if (hd_host_iter_open(th->st, txn, &it) != 0)
         return;
-    while (hd_host_iter_next(&it, name, &rec) == 0) {
+    /* Names only: a thread decodes just the records of the hosts it owns. */
+    while (hd_host_iter_next(&it, name, NULL) == 0) {
         if (hd_hash64(name, strlen(name)) % th->nthreads != th->idx)
             continue;
-        if (rec.queued == 0)
+        if (hd_host_iter_rec(&it, &rec) != 0 || rec.queued == 0)
             continue;
         struct shost *h = host_get(th, name);
         if (!h)
             break;
         hd_hostpol_set_dead(&h->pol, &th->o->hostpol, rec.dead != HD_HOST_ALIVE,
                             hd_loop_now_ms(th->loop));
-        hd_sched_host_metrics(th, h,
-                              0); /* ops: dead hosts count from the start, not their next probe */
-        if (rec.scheme) {         /* 1 cavage, 2 RFC 9421 + RSA, 3 RFC 9421 + Ed25519 */
+        /* dead hosts count in the metrics from the start, not from their next probe */
+        hd_sched_host_metrics(th, h, 0);
+        if (rec.scheme) { /* 1 cavage, 2 RFC 9421 + RSA, 3 RFC 9421 + Ed25519 */
             h->scheme = rec.scheme >= 2 ? HD_SCHEME_RFC9421 : HD_SCHEME_CAVAGE;
             h->prefer_ed = rec.scheme == 3;
         }

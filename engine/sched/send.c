@@ -17,7 +17,6 @@
 #include "sign.h"
 
 /* The Date header (one-second resolution), formatted once per second rather than per request. */
-/* The Date header (one-second resolution), formatted once per second rather than per request. */
 static void date_now(struct sthread *th, char *out, size_t cap)
 {
     time_t t = time(NULL);

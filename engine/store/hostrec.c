@@ -86,6 +86,19 @@ int hd_host_iter_next(struct hd_host_iter *it, char name[HD_HOST_MAX], struct hd
     }
 }
 
+int hd_host_iter_rec(struct hd_host_iter *it, struct hd_host_rec *rec)
+{
+    MDB_val k, v;
+    int rc;
+
+    if (!it->cur || !it->started)
+        return HD_ERR_NOT_FOUND;
+    rc = mdb_cursor_get(it->cur, &k, &v, MDB_GET_CURRENT);
+    if (rc)
+        return rc == MDB_NOTFOUND ? HD_ERR_NOT_FOUND : hd_store_err(rc);
+    return host_dec(&v, rec);
+}
+
 void hd_host_iter_close(struct hd_host_iter *it)
 {
     if (it->cur)

@@ -72,6 +72,10 @@ int hd_host_iter_open(struct hd_store *st, struct hd_txn *txn, struct hd_host_it
 /* Writes the next host's name (NUL-terminated) and, when rec is not NULL, its decoded record.
  * Returns 0, HD_ERR_NOT_FOUND after the last host, or a store error. */
 int hd_host_iter_next(struct hd_host_iter *it, char name[HD_HOST_MAX], struct hd_host_rec *rec);
+/* Decodes the record of the host hd_host_iter_next last returned (for a walk that reads
+ * names only and decodes the few records it wants). Returns 0, HD_ERR_NOT_FOUND before the
+ * first host, a decoding error, or a store error. */
+int hd_host_iter_rec(struct hd_host_iter *it, struct hd_host_rec *rec);
 /* Closes it (closed or never opened: nothing to do). */
 void hd_host_iter_close(struct hd_host_iter *it);
 

@@ -95,10 +95,15 @@ static void test_host_iter(struct hd_store *st)
     T_EQ_INT(hd_host_iter_next(&it, name, NULL), HD_ERR_NOT_FOUND); /* stays at the end */
     hd_host_iter_close(&it);
     hd_host_iter_close(&it); /* closing twice is harmless */
-    /* names only */
+    /* names only, then the record of the one wanted */
     T_EQ_INT(hd_host_iter_open(st, txn, &it), 0);
+    T_EQ_INT(hd_host_iter_rec(&it, &rec), HD_ERR_NOT_FOUND); /* no host yet */
     T_EQ_INT(hd_host_iter_next(&it, name, NULL), 0);
     T_EQ_STR(name, "a.example");
+    T_EQ_INT(hd_host_iter_next(&it, name, NULL), 0);
+    T_EQ_STR(name, "b.example");
+    T_EQ_INT(hd_host_iter_rec(&it, &rec), 0);
+    T_EQ_INT(rec.queued, 1);
     hd_host_iter_close(&it);
     T_EQ_INT(hd_host_sum(st, txn, &sum), 0);
     T_EQ_INT(sum.hosts, 3);
