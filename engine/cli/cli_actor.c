@@ -9,6 +9,12 @@
 #include "keys.h"
 #include "store.h"
 
+static const char actor_usage[] =
+    "usage: herald actor set --actor URL --federation all|public|none\n"
+    "  all     deliver everything (the default)\n"
+    "  public  deliver only public and unlisted activities\n"
+    "  none    deliver nothing; queued deliveries of the actor are dropped\n";
+
 int hd_cli_actor(const char *db, int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -18,23 +24,24 @@ int hd_cli_actor(const char *db, int argc, char **argv)
     struct hd_txn *txn;
     int c, f, rc;
 
-    if (argc < 2 || strcmp(argv[1], "set") != 0) {
-        fprintf(stderr, "herald actor: expected set\n");
-        return 2;
-    }
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+    if (hd_cli_help(argc, argv, actor_usage))
+        return 0;
+    if (argc < 2 || strcmp(argv[1], "set") != 0)
+        return hd_cli_usage_error("actor", actor_usage, "expected set");
+    optind = 0;
+    while ((c = hd_cli_getopt("actor set", actor_usage, argc - 1, argv + 1, "", lo)) != -1) {
         if (c == 'a')
             actor = optarg;
         else if (c == 'f')
             fed = optarg;
         else
-            return 2;
+            return HD_CLI_USAGE_EXIT;
     }
-    if (!actor || !fed) {
-        fprintf(stderr, "herald actor set: --actor and --federation are required\n");
-        return 2;
-    }
+    if (hd_cli_positional("actor set", actor_usage, argc - 1, argv + 1, 0, 0))
+        return HD_CLI_USAGE_EXIT;
+    if (!actor || !fed)
+        return hd_cli_usage_error("actor set", actor_usage,
+                                  "--actor and --federation are required");
     if (!strcmp(fed, "all")) {
         f = HD_FED_ALL;
     } else if (!strcmp(fed, "public")) {
@@ -42,8 +49,7 @@ int hd_cli_actor(const char *db, int argc, char **argv)
     } else if (!strcmp(fed, "none")) {
         f = HD_FED_NONE;
     } else {
-        fprintf(stderr, "herald actor set: --federation must be all, public or none\n");
-        return 2;
+        return hd_cli_bad_value("actor set", "federation", fed, "all, public or none");
     }
     if (hd_cli_open_store(db, &st, NULL))
         return 1;

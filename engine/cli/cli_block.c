@@ -21,6 +21,22 @@
 
 #define IMPORT_MAX_BYTES (64u << 20)
 
+static const char block_usage[] =
+    "usage: herald block add DOMAIN --severity suspend|silence|noop [--comment TEXT]\n"
+    "           [--reject-media] [--reject-reports] [--obfuscate]\n"
+    "       herald block remove DOMAIN | list [--json] | export | import FILE|-\n"
+    "Domain blocks; export and import use Mastodon's CSV (#domain,#severity,...).\n"
+    "A suspend drops the domain's queued deliveries.\n";
+
+static const char allow_usage[] =
+    "usage: herald allow add|remove DOMAIN | list [--json]\n"
+    "Domains delivered to in allowlist mode (`herald federation mode allowlist`).\n";
+
+static const char federation_usage[] =
+    "usage: herald federation mode [allowlist|open [--force]]\n"
+    "Shows or sets the federation mode. allowlist delivers only to allowed domains and drops\n"
+    "the other queued deliveries; with no domain allowed it needs --force.\n";
+
 /* Ends the write transaction txn of a rule change whose result is rc: on success drops what
  * the new rules refuse, writes the counters and commits; else aborts. Returns 0 or an error
  * (txn is finished either way). */
@@ -72,22 +88,18 @@ static int block_add(const char *db, int argc, char **argv)
     int c, rc;
 
     memset(&b, 0, sizeof(b));
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    optind = 0;
+    while ((c = hd_cli_getopt("block add", block_usage, argc, argv, "", lo)) != -1) {
         switch (c) {
         case O_SEV:
             sev = optarg;
             break;
         case O_COMMENT:
-            if (strlen(optarg) >= sizeof(b.comment)) {
-                fprintf(stderr, "herald block add: --comment is at most %zu bytes\n",
-                        sizeof(b.comment) - 1);
-                return 2;
-            }
-            if (!hd_rules_utf8_valid(optarg, strlen(optarg))) {
-                fprintf(stderr, "herald block add: --comment must be UTF-8 text\n");
-                return 2;
-            }
+            if (strlen(optarg) >= sizeof(b.comment))
+                return hd_cli_usage_error("block add", NULL, "--comment is at most %zu bytes",
+                                          sizeof(b.comment) - 1);
+            if (!hd_rules_utf8_valid(optarg, strlen(optarg)))
+                return hd_cli_usage_error("block add", NULL, "--comment must be UTF-8 text");
             snprintf(b.comment, sizeof(b.comment), "%s", optarg);
             break;
         case O_MEDIA:
@@ -100,25 +112,19 @@ static int block_add(const char *db, int argc, char **argv)
             b.obfuscate = 1;
             break;
         default:
-            return 2;
+            return HD_CLI_USAGE_EXIT;
         }
     }
-    if (optind + 1 == argc)
-        domain = argv[optind];
-    if (!domain || !sev) {
-        fprintf(stderr, "usage: herald block add DOMAIN --severity suspend|silence|noop "
-                        "[--comment TEXT] [--reject-media] [--reject-reports] [--obfuscate]\n");
-        return 2;
-    }
+    if (hd_cli_positional("block add", block_usage, argc, argv, 1, 1))
+        return HD_CLI_USAGE_EXIT;
+    domain = argv[optind];
+    if (!sev)
+        return hd_cli_usage_error("block add", block_usage, "--severity is required");
     b.severity = hd_severity_parse(sev, strlen(sev));
-    if (b.severity < 0) {
-        fprintf(stderr, "herald block add: --severity must be suspend, silence or noop\n");
-        return 2;
-    }
-    if (hd_rules_domain_norm(domain, b.domain, sizeof(b.domain)) != 0) {
-        fprintf(stderr, "herald block add: not a domain: %s\n", domain);
-        return 2;
-    }
+    if (b.severity < 0)
+        return hd_cli_bad_value("block add", "severity", sev, "suspend, silence or noop");
+    if (hd_rules_domain_norm(domain, b.domain, sizeof(b.domain)) != 0)
+        return hd_cli_usage_error("block add", NULL, "not a domain: %s", domain);
     if (hd_cli_open_store(db, &st, "block add"))
         return 1;
     b.created_ms = hd_wall_ms();
@@ -147,10 +153,10 @@ static int block_remove(const char *db, int argc, char **argv)
     struct hd_txn *txn;
     int rc;
 
-    if (argc != 2 || hd_rules_domain_norm(argv[1], dom, sizeof(dom)) != 0) {
-        fprintf(stderr, "usage: herald block remove DOMAIN\n");
-        return 2;
-    }
+    if (hd_cli_simple_args("block remove", block_usage, argc, argv, NULL, 1, 1))
+        return HD_CLI_USAGE_EXIT;
+    if (hd_rules_domain_norm(argv[optind], dom, sizeof(dom)) != 0)
+        return hd_cli_usage_error("block remove", NULL, "not a domain: %s", argv[optind]);
     if (hd_cli_open_store(db, &st, "block remove"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
@@ -209,12 +215,15 @@ static int print_csv_row(const struct hd_block *b, void *user_data)
 
 static int block_list(const char *db, int argc, char **argv, int csv)
 {
-    struct list_ctx x = {argc > 1 && strcmp(argv[1], "--json") == 0, 0};
+    struct list_ctx x = {0, 0};
     struct hd_store *st;
     struct hd_txn *txn;
     int rc;
 
-    if (hd_cli_open_store(db, &st, csv ? "block export" : "block list"))
+    if (hd_cli_simple_args(csv ? "block export" : "block list", block_usage, argc, argv,
+                           csv ? NULL : &x.json, 0, 0))
+        return HD_CLI_USAGE_EXIT;
+    if (hd_cli_open_store_ro(db, &st, csv ? "block export" : "block list"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc) {
@@ -241,10 +250,9 @@ static int block_import(const char *db, int argc, char **argv)
     uint64_t dropped = 0, hosts = 0, now = hd_wall_ms();
     int rc;
 
-    if (argc != 2) {
-        fprintf(stderr, "usage: herald block import FILE|-\n");
-        return 2;
-    }
+    if (hd_cli_simple_args("block import", block_usage, argc, argv, NULL, 1, 1))
+        return HD_CLI_USAGE_EXIT;
+    argv += optind - 1; /* argv[1]: the file */
     rc = hd_cli_read_file(argv[1], IMPORT_MAX_BYTES, HD_CLI_READ_STDIN, &buf, &len);
     if (rc) {
         fprintf(stderr, "herald block import: cannot read %s: %s\n", argv[1],
@@ -305,6 +313,8 @@ out:
 
 int hd_cli_block(const char *db, int argc, char **argv)
 {
+    if (hd_cli_help(argc, argv, block_usage))
+        return 0;
     if (argc >= 2 && !strcmp(argv[1], "add"))
         return block_add(db, argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "remove") || !strcmp(argv[1], "rm")))
@@ -315,8 +325,8 @@ int hd_cli_block(const char *db, int argc, char **argv)
         return block_list(db, argc - 1, argv + 1, 1);
     if (argc >= 2 && !strcmp(argv[1], "import"))
         return block_import(db, argc - 1, argv + 1);
-    fprintf(stderr, "herald block: expected add, remove, list, import or export\n");
-    return 2;
+    return hd_cli_usage_error("block", block_usage,
+                              "expected add, remove, list, import or export");
 }
 
 /* ------------------------------------------------------------------ allow */
@@ -340,9 +350,13 @@ int hd_cli_allow(const char *db, int argc, char **argv)
     uint64_t dropped = 0, hosts = 0;
     int rc, add;
 
+    if (hd_cli_help(argc, argv, allow_usage))
+        return 0;
     if (argc >= 2 && !strcmp(argv[1], "list")) {
-        struct list_ctx x = {argc > 2 && !strcmp(argv[2], "--json"), 0};
-        if (hd_cli_open_store(db, &st, "allow list"))
+        struct list_ctx x = {0, 0};
+        if (hd_cli_simple_args("allow list", allow_usage, argc - 1, argv + 1, &x.json, 0, 0))
+            return HD_CLI_USAGE_EXIT;
+        if (hd_cli_open_store_ro(db, &st, "allow list"))
             return 1;
         rc = hd_store_begin(st, 0, &txn);
         if (!rc) {
@@ -356,15 +370,14 @@ int hd_cli_allow(const char *db, int argc, char **argv)
         }
         return 0;
     }
-    if (argc != 3 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove") && strcmp(argv[1], "rm"))) {
-        fprintf(stderr, "usage: herald allow add|remove DOMAIN, herald allow list [--json]\n");
-        return 2;
-    }
+    if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove") && strcmp(argv[1], "rm")))
+        return hd_cli_usage_error("allow", allow_usage, "expected add, remove or list");
     add = !strcmp(argv[1], "add");
-    if (hd_rules_domain_norm(argv[2], dom, sizeof(dom)) != 0) {
-        fprintf(stderr, "herald allow: not a domain: %s\n", argv[2]);
-        return 2;
-    }
+    if (hd_cli_simple_args(add ? "allow add" : "allow remove", allow_usage, argc - 1, argv + 1,
+                           NULL, 1, 1))
+        return HD_CLI_USAGE_EXIT;
+    if (hd_rules_domain_norm(argv[optind + 1], dom, sizeof(dom)) != 0)
+        return hd_cli_usage_error("allow", NULL, "not a domain: %s", argv[optind + 1]);
     if (hd_cli_open_store(db, &st, "allow"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
@@ -402,15 +415,33 @@ int hd_cli_federation(const char *db, int argc, char **argv)
     struct hd_txn *txn;
     uint64_t dropped = 0, hosts = 0;
     size_t nallow = 0;
-    int rc, mode, force = argc == 4 && !strcmp(argv[3], "--force");
+    static const struct option lo[] = {{"force", 0, 0, 'f'}, {0, 0, 0, 0}};
+    const char *arg;
+    int rc, mode, force = 0, c;
 
-    if (argc < 2 || strcmp(argv[1], "mode") || argc > 4 || (argc == 4 && !force)) {
-        fprintf(stderr, "usage: herald federation mode [allowlist|open [--force]]\n");
-        return 2;
+    if (hd_cli_help(argc, argv, federation_usage))
+        return 0;
+    if (argc < 2 || strcmp(argv[1], "mode"))
+        return hd_cli_usage_error("federation", federation_usage, "expected mode");
+    optind = 0;
+    while ((c = hd_cli_getopt("federation mode", federation_usage, argc - 1, argv + 1, "", lo)) !=
+           -1) {
+        if (c != 'f')
+            return HD_CLI_USAGE_EXIT;
+        force = 1;
     }
-    if (hd_cli_open_store(db, &st, "federation"))
-        return 1;
-    if (argc == 2) {
+    if (hd_cli_positional("federation mode", federation_usage, argc - 1, argv + 1, 0, 1))
+        return HD_CLI_USAGE_EXIT;
+    arg = optind + 1 < argc ? argv[optind + 1] : NULL;
+    if (!arg && force)
+        return hd_cli_usage_error("federation mode", federation_usage,
+                                  "--force goes with a mode to set");
+    if (arg && strcmp(arg, "allowlist") && strcmp(arg, "open"))
+        return hd_cli_usage_error("federation mode", federation_usage,
+                                  "expected allowlist or open, not %s", arg);
+    if (!arg) {
+        if (hd_cli_open_store_ro(db, &st, "federation mode"))
+            return 1;
         rc = hd_store_begin(st, 0, &txn);
         if (!rc) {
             rc = hd_rules_mode_get(st, txn, &mode);
@@ -424,15 +455,9 @@ int hd_cli_federation(const char *db, int argc, char **argv)
         printf("%s\n", mode == HD_MODE_ALLOWLIST ? "allowlist" : "open");
         return 0;
     }
-    if (!strcmp(argv[2], "allowlist")) {
-        mode = HD_MODE_ALLOWLIST;
-    } else if (!strcmp(argv[2], "open")) {
-        mode = HD_MODE_OPEN;
-    } else {
-        hd_store_close(st);
-        fprintf(stderr, "herald federation mode: expected allowlist or open\n");
-        return 2;
-    }
+    mode = !strcmp(arg, "allowlist") ? HD_MODE_ALLOWLIST : HD_MODE_OPEN;
+    if (hd_cli_open_store(db, &st, "federation mode"))
+        return 1;
     rc = hd_store_begin(st, 1, &txn);
     if (rc)
         goto out;

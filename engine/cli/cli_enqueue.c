@@ -60,10 +60,16 @@ static int input_ready(FILE *f)
  * refused line changes nothing. Results are printed after the group commits, so a printed
  * seq is always durable. No transaction is open while waiting for input: a slow producer
  * never blocks the store for the running engine or other commands. */
+static const char enqueue_usage[] =
+    "usage: herald enqueue [FILE|-]\n"
+    "Reads JSON-lines envelopes (standard input by default) and prints one result line each.\n";
+
 int hd_cli_enqueue(const char *db, int argc, char **argv)
 {
-    const char *path = argc > 1 ? argv[1] : "-";
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    static const struct option lo[] = {{0, 0, 0, 0}};
+    const char *path;
+    FILE *f;
+    struct stat sb;
     struct hd_store *st;
     struct pending_line *pend;
     char **lines;
@@ -71,8 +77,22 @@ int hd_cli_enqueue(const char *db, int argc, char **argv)
     ssize_t n;
     int rc = 0, eof = 0;
 
+    if (hd_cli_help(argc, argv, enqueue_usage))
+        return 0;
+    optind = 0;
+    if (hd_cli_getopt("enqueue", enqueue_usage, argc, argv, "", lo) != -1 ||
+        hd_cli_positional("enqueue", enqueue_usage, argc, argv, 0, 1))
+        return HD_CLI_USAGE_EXIT;
+    path = optind < argc ? argv[optind] : "-";
+    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     if (!f) {
         fprintf(stderr, "herald enqueue: cannot open %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (fstat(fileno(f), &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "herald enqueue: %s is a directory, not a file of envelopes\n", path);
+        if (f != stdin)
+            fclose(f);
         return 1;
     }
     if (hd_cli_open_store(db, &st, NULL)) {
@@ -137,6 +157,10 @@ int hd_cli_enqueue(const char *db, int argc, char **argv)
         fflush(stdout);
         if (rc)
             break;
+    }
+    if (!rc && ferror(f)) {
+        fprintf(stderr, "herald enqueue: cannot read %s: %s\n", path, strerror(errno));
+        rc = -EIO;
     }
     for (size_t i = 0; lines && i < ENQUEUE_GROUP; i++)
         free(lines[i]);

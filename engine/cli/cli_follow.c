@@ -19,6 +19,15 @@
 #define LINE_MAX_BYTES 65536
 #define CSV_FIELDS 8
 
+static const char follow_usage[] =
+    "usage: herald follow add --actor A --follower F --inbox I [--shared-inbox S]\n"
+    "       herald follow remove --actor A --follower F\n"
+    "       herald follow import [FILE|-]\n"
+    "       herald follow list --actor A [--count]\n"
+    "The followers of local actors, whose inboxes an activity addressed to the actor's\n"
+    "followers is delivered to. import reads JSON lines {actor, follower, inbox, shared_inbox}\n"
+    "or CSV with a header naming those columns (standard input by default).\n";
+
 /* Applies b in one write transaction. Returns 0 or an error (printed). */
 static int apply(struct hd_store *st, struct hd_follow_batch *b, struct hd_follow_stats *s)
 {
@@ -50,24 +59,30 @@ static int cmd_add_remove(const char *db, int argc, char **argv, int remove)
     const char *why = NULL;
     int c, rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+    const char *cmd = remove ? "follow remove" : "follow add";
+    static const struct option lo_rm[] = {
+        {"actor", 1, 0, 'a'}, {"follower", 1, 0, 'f'}, {0, 0, 0, 0}};
+
+    optind = 0;
+    while ((c = hd_cli_getopt(cmd, follow_usage, argc - 1, argv + 1, "", remove ? lo_rm : lo)) !=
+           -1) {
         if (c == 'a')
             f.actor = optarg;
         else if (c == 'f')
             f.follower = optarg;
-        else if (c == 'i' && !remove)
+        else if (c == 'i')
             f.inbox = optarg;
-        else if (c == 's' && !remove)
+        else if (c == 's')
             f.shared_inbox = optarg;
         else
-            return 2;
+            return HD_CLI_USAGE_EXIT;
     }
+    if (hd_cli_positional(cmd, follow_usage, argc - 1, argv + 1, 0, 0))
+        return HD_CLI_USAGE_EXIT;
     if (!f.actor || !f.follower || (!remove && !f.inbox)) {
-        fprintf(stderr, remove ? "herald follow remove: --actor and --follower are required\n"
-                               : "herald follow add: --actor, --follower and --inbox are "
-                                 "required\n");
-        return 2;
+        return hd_cli_usage_error(cmd, follow_usage,
+                                  remove ? "--actor and --follower are required"
+                                         : "--actor, --follower and --inbox are required");
     }
     if (hd_follow_batch_new(&b) != 0)
         return 1;
@@ -395,8 +410,8 @@ static int add_csv(struct hd_follow_batch *b, char *line, const struct csv_cols 
 
 static int cmd_import(const char *db, int argc, char **argv)
 {
-    const char *path = argc > 1 ? argv[1] : "-";
-    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    const char *path;
+    FILE *in;
     struct hd_follow_stats s = {0, 0, 0, 0, 0};
     struct hd_follow_batch *b = NULL;
     struct hd_store *st = NULL;
@@ -408,6 +423,10 @@ static int cmd_import(const char *db, int argc, char **argv)
     ssize_t n;
     struct timespec t0, t1;
 
+    if (hd_cli_simple_args("follow import", follow_usage, argc, argv, NULL, 0, 1))
+        return HD_CLI_USAGE_EXIT;
+    path = optind < argc ? argv[optind] : "-";
+    in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     clock_gettime(CLOCK_MONOTONIC, &t0);
     if (!in) {
         fprintf(stderr, "herald follow import: cannot open %s: %s\n", path, strerror(errno));
@@ -511,20 +530,20 @@ static int cmd_list(const char *db, int argc, char **argv)
     struct hd_txn *txn;
     int c, count = 0, rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+    optind = 0;
+    while ((c = hd_cli_getopt("follow list", follow_usage, argc - 1, argv + 1, "", lo)) != -1) {
         if (c == 'a')
             actor = optarg;
         else if (c == 'c')
             count = 1;
         else
-            return 2;
+            return HD_CLI_USAGE_EXIT;
     }
-    if (!actor) {
-        fprintf(stderr, "herald follow list: --actor is required\n");
-        return 2;
-    }
-    if (hd_cli_open_store(db, &st, "follow"))
+    if (hd_cli_positional("follow list", follow_usage, argc - 1, argv + 1, 0, 0))
+        return HD_CLI_USAGE_EXIT;
+    if (!actor)
+        return hd_cli_usage_error("follow list", follow_usage, "--actor is required");
+    if (hd_cli_open_store_ro(db, &st, "follow list"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc && count) {
@@ -546,10 +565,10 @@ static int cmd_list(const char *db, int argc, char **argv)
 
 int hd_cli_follow(const char *db, int argc, char **argv)
 {
-    if (argc < 2) {
-        fprintf(stderr, "herald follow: expected add, remove, import or list\n");
-        return 2;
-    }
+    if (hd_cli_help(argc, argv, follow_usage))
+        return 0;
+    if (argc < 2)
+        return hd_cli_usage_error("follow", follow_usage, "expected add, remove, import or list");
     if (!strcmp(argv[1], "add"))
         return cmd_add_remove(db, argc, argv, 0);
     if (!strcmp(argv[1], "remove"))
@@ -558,7 +577,6 @@ int hd_cli_follow(const char *db, int argc, char **argv)
         return cmd_import(db, argc - 1, argv + 1);
     if (!strcmp(argv[1], "list"))
         return cmd_list(db, argc, argv);
-    fprintf(stderr, "herald follow: unknown subcommand %s (add, remove, import, list)\n",
-            argv[1]);
-    return 2;
+    return hd_cli_usage_error("follow", follow_usage,
+                              "unknown subcommand %s (add, remove, import, list)", argv[1]);
 }

@@ -21,6 +21,22 @@
 
 #define HOST_LIST_MAX 4000000 /* rows a listing will hold in memory */
 
+static const char host_usage[] =
+    "usage: herald host list [--sort backlog|failures|latency|name] [--json]\n"
+    "       herald host show HOST [--json]\n"
+    "       herald host pause|resume|reset HOST\n"
+    "       herald host set HOST [--max-inflight N] [--rate R]\n"
+    "Per-host queues, failures and live figures; pause, resume and limit a host, or reset its\n"
+    "failures, breaker and dead state. --max-inflight 0 and --rate 0 mean the engine's default.\n";
+
+static const char dead_usage[] =
+    "usage: herald dead list [--json] [--host HOST] | retry [--host HOST] | purge [--host HOST]\n"
+    "Dead letters: deliveries that failed for good. retry queues them again; purge deletes them.\n";
+
+static const char gone_usage[] =
+    "usage: herald gone list [--json]\n"
+    "Inboxes that answered 404 or 410 (their follows were removed).\n";
+
 /* Host names are normalised as inbox hosts are, so they match queue keys. */
 static int norm_host(const char *in, char *out, size_t cap)
 {
@@ -251,8 +267,8 @@ static int host_list(const char *db, int argc, char **argv)
     uint64_t now = hd_wall_ms();
     int c, json = 0, key = SORT_NAME, rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    optind = 0;
+    while ((c = hd_cli_getopt("host list", host_usage, argc, argv, "", lo)) != -1) {
         if (c == 'j') {
             json = 1;
         } else if (c == 's') {
@@ -264,15 +280,16 @@ static int host_list(const char *db, int argc, char **argv)
                 key = SORT_LATENCY;
             else if (!strcmp(optarg, "name"))
                 key = SORT_NAME;
-            else {
-                fprintf(stderr, "herald host list: --sort backlog|failures|latency|name\n");
-                return 2;
-            }
+            else
+                return hd_cli_bad_value("host list", "sort", optarg,
+                                        "backlog, failures, latency or name");
         } else {
-            return 2;
+            return HD_CLI_USAGE_EXIT;
         }
     }
-    if (hd_cli_open_store(db, &st, "host list"))
+    if (hd_cli_positional("host list", host_usage, argc, argv, 0, 0))
+        return HD_CLI_USAGE_EXIT;
+    if (hd_cli_open_store_ro(db, &st, "host list"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (rc)
@@ -330,20 +347,13 @@ static int host_show(const char *db, int argc, char **argv)
     int json = 0, rc;
     const char *name = NULL;
 
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--json"))
-            json = 1;
-        else if (!name)
-            name = argv[i];
-        else
-            name = "";
-    }
+    if (hd_cli_simple_args("host show", host_usage, argc, argv, &json, 1, 1))
+        return HD_CLI_USAGE_EXIT;
+    name = argv[optind];
     memset(&r, 0, sizeof(r));
-    if (!name || norm_host(name, r.host, sizeof(r.host)) != 0) {
-        fprintf(stderr, "usage: herald host show HOST [--json]\n");
-        return 2;
-    }
-    if (hd_cli_open_store(db, &st, "host show"))
+    if (norm_host(name, r.host, sizeof(r.host)) != 0)
+        return hd_cli_usage_error("host show", NULL, "not a host name: %s", name);
+    if (hd_cli_open_store_ro(db, &st, "host show"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc) {
@@ -431,36 +441,34 @@ static int host_ctl(const char *db, int argc, char **argv, int what)
     uint64_t rate = 0;
     int have_rate = 0, o, rc;
 
-    optind = 1;
-    while (what == CTL_SET && (o = getopt_long(argc, argv, "", lo, NULL)) != -1) {
-        char *e;
+    static const struct option none[] = {{0, 0, 0, 0}};
+    static const char *const names[] = {"host pause", "host resume", "host set", "host reset"};
+    const char *cmd = names[what];
+
+    optind = 0;
+    while ((o = hd_cli_getopt(cmd, host_usage, argc, argv, "", what == CTL_SET ? lo : none)) !=
+           -1) {
+        uint64_t v;
         if (o == 'm') {
-            errno = 0;
-            maxinf = strtoll(optarg, &e, 10);
-            if (errno || *e || e == optarg || maxinf < 0 || maxinf > 100000) {
-                fprintf(stderr, "herald host set: --max-inflight must be 0..100000 "
-                                "(0 = the engine's default)\n");
-                return 2;
-            }
+            if (hd_cli_uint(optarg, 0, 100000, &v) != 0)
+                return hd_cli_bad_value(cmd, "max-inflight", optarg,
+                                        "0 to 100000; 0 is the engine's default");
+            maxinf = (long long)v;
         } else if (o == 'r') {
-            if (parse_rate(optarg, &rate) != 0) {
-                fprintf(stderr, "herald host set: --rate must be requests per second, "
-                                "0..1000000 (0 = no limit)\n");
-                return 2;
-            }
+            if (parse_rate(optarg, &rate) != 0)
+                return hd_cli_bad_value(cmd, "rate", optarg,
+                                        "requests per second, 0 to 1000000; 0 is no limit");
             have_rate = 1;
         } else {
-            return 2;
+            return HD_CLI_USAGE_EXIT;
         }
     }
-    if (what != CTL_SET)
-        optind = 1;
-    if (optind + 1 != argc || norm_host(argv[optind], host, sizeof(host)) != 0 ||
-        (what == CTL_SET && maxinf < 0 && !have_rate)) {
-        fprintf(stderr, "usage: herald host pause|resume|reset HOST, "
-                        "herald host set HOST [--max-inflight N] [--rate R]\n");
-        return 2;
-    }
+    if (hd_cli_positional(cmd, host_usage, argc, argv, 1, 1))
+        return HD_CLI_USAGE_EXIT;
+    if (norm_host(argv[optind], host, sizeof(host)) != 0)
+        return hd_cli_usage_error(cmd, NULL, "not a host name: %s", argv[optind]);
+    if (what == CTL_SET && maxinf < 0 && !have_rate)
+        return hd_cli_usage_error(cmd, host_usage, "nothing to set: give --max-inflight or --rate");
     if (hd_cli_open_store(db, &st, "host"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
@@ -511,6 +519,8 @@ out:
 
 int hd_cli_host(const char *db, int argc, char **argv)
 {
+    if (hd_cli_help(argc, argv, host_usage))
+        return 0;
     if (argc >= 2 && !strcmp(argv[1], "list"))
         return host_list(db, argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "show"))
@@ -523,8 +533,8 @@ int hd_cli_host(const char *db, int argc, char **argv)
         return host_ctl(db, argc - 1, argv + 1, CTL_SET);
     if (argc >= 2 && !strcmp(argv[1], "reset"))
         return host_ctl(db, argc - 1, argv + 1, CTL_RESET);
-    fprintf(stderr, "herald host: expected list, show, pause, resume, set or reset\n");
-    return 2;
+    return hd_cli_usage_error("host", host_usage,
+                              "expected list, show, pause, resume, set or reset");
 }
 
 /* ------------------------------------------------------------------ dead */
@@ -555,7 +565,8 @@ static int print_dead(const struct hd_dead_view *d, void *user_data)
 
 int hd_cli_dead(const char *db, int argc, char **argv)
 {
-    static const struct option lo[] = {{"host", 1, 0, 'h'}, {"json", 0, 0, 'j'}, {0, 0, 0, 0}};
+    /* lo + 1 (without --json) for retry and purge */
+    static const struct option lo[] = {{"json", 0, 0, 'j'}, {"host", 1, 0, 'h'}, {0, 0, 0, 0}};
     char hostbuf[HD_HOST_MAX];
     const char *host = NULL, *sub = argc >= 2 ? argv[1] : "";
     struct dead_print p = {0};
@@ -565,30 +576,29 @@ int hd_cli_dead(const char *db, int argc, char **argv)
     uint64_t n1 = 0, n2 = 0;
     int o, rc;
 
-    if (strcmp(sub, "list") && strcmp(sub, "retry") && strcmp(sub, "purge")) {
-        fprintf(stderr, "usage: herald dead list [--json] [--host HOST] | "
-                        "retry [--host HOST] | purge [--host HOST]\n");
-        return 2;
-    }
-    optind = 1;
-    while ((o = getopt_long(argc - 1, argv + 1, "", lo, NULL)) != -1) {
+    char cmd[32];
+
+    if (hd_cli_help(argc, argv, dead_usage))
+        return 0;
+    if (strcmp(sub, "list") && strcmp(sub, "retry") && strcmp(sub, "purge"))
+        return hd_cli_usage_error("dead", dead_usage, "expected list, retry or purge");
+    snprintf(cmd, sizeof(cmd), "dead %s", sub);
+    optind = 0;
+    while ((o = hd_cli_getopt(cmd, dead_usage, argc - 1, argv + 1, "",
+                              strcmp(sub, "list") ? lo + 1 : lo)) != -1) {
         if (o == 'h') {
-            if (norm_host(optarg, hostbuf, sizeof(hostbuf)) != 0) {
-                fprintf(stderr, "herald dead: not a host: %s\n", optarg);
-                return 2;
-            }
+            if (norm_host(optarg, hostbuf, sizeof(hostbuf)) != 0)
+                return hd_cli_bad_value(cmd, "host", optarg, "a host name");
             host = hostbuf;
-        } else if (o == 'j' && !strcmp(sub, "list")) {
+        } else if (o == 'j') {
             p.json = 1;
         } else {
-            return 2;
+            return HD_CLI_USAGE_EXIT;
         }
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "herald dead %s: unexpected argument %s\n", sub, argv[optind + 1]);
-        return 2;
-    }
-    if (hd_cli_open_store(db, &st, "dead"))
+    if (hd_cli_positional(cmd, dead_usage, argc - 1, argv + 1, 0, 0))
+        return HD_CLI_USAGE_EXIT;
+    if (!strcmp(sub, "list") ? hd_cli_open_store_ro(db, &st, cmd) : hd_cli_open_store(db, &st, cmd))
         return 1;
     if (!strcmp(sub, "list")) {
         rc = hd_store_begin(st, 0, &txn);
@@ -652,13 +662,14 @@ int hd_cli_gone(const char *db, int argc, char **argv)
     struct hd_txn *txn;
     int json, rc;
 
-    if (argc < 2 || strcmp(argv[1], "list") || argc > 3 ||
-        (argc == 3 && strcmp(argv[2], "--json"))) {
-        fprintf(stderr, "usage: herald gone list [--json]\n");
-        return 2;
-    }
-    json = argc == 3;
-    if (hd_cli_open_store(db, &st, "gone"))
+    if (hd_cli_help(argc, argv, gone_usage))
+        return 0;
+    if (argc < 2 || strcmp(argv[1], "list"))
+        return hd_cli_usage_error("gone", gone_usage, "expected list");
+    json = 0;
+    if (hd_cli_simple_args("gone list", gone_usage, argc - 1, argv + 1, &json, 0, 0))
+        return HD_CLI_USAGE_EXIT;
+    if (hd_cli_open_store_ro(db, &st, "gone list"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc) {

@@ -15,6 +15,12 @@
 
 #define KEY_PEM_MAX (1u << 20)
 
+static const char key_usage[] =
+    "usage: herald key add --key-id URL --actor URL --pem FILE|- | list [--json] | export-public\n"
+    "  add            store an actor's signing key (RSA >= 2048 or Ed25519)\n"
+    "  list           key ids and actors (never key material)\n"
+    "  export-public  JSON lines {key_id, actor, public_pem}\n";
+
 static int key_add(const char *db, int argc, char **argv)
 {
     static const struct option lo[] = {
@@ -25,8 +31,8 @@ static int key_add(const char *db, int argc, char **argv)
     size_t len;
     int c, rc;
 
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    optind = 0;
+    while ((c = hd_cli_getopt("key add", key_usage, argc, argv, "", lo)) != -1) {
         if (c == 'k')
             kid = optarg;
         else if (c == 'a')
@@ -34,12 +40,13 @@ static int key_add(const char *db, int argc, char **argv)
         else if (c == 'p')
             pemf = optarg;
         else
-            return 2;
+            return HD_CLI_USAGE_EXIT;
     }
-    if (!kid || !actor || !pemf) {
-        fprintf(stderr, "herald key add: --key-id, --actor and --pem are required\n");
-        return 2;
-    }
+    if (hd_cli_positional("key add", key_usage, argc, argv, 0, 0))
+        return HD_CLI_USAGE_EXIT;
+    if (!kid || !actor || !pemf)
+        return hd_cli_usage_error("key add", key_usage,
+                                  "--key-id, --actor and --pem are required");
     rc = hd_cli_read_file(pemf, KEY_PEM_MAX, HD_CLI_READ_STDIN, &pem, &len);
     if (rc) {
         fprintf(stderr, "herald key add: cannot read %s: %s\n", pemf, strerror(-rc));
@@ -111,15 +118,17 @@ int hd_cli_key(const char *db, int argc, char **argv)
     struct hd_store *st;
     int rc;
 
-    if (argc < 2) {
-        fprintf(stderr, "herald key: expected add, list or export-public\n");
-        return 2;
-    }
+    if (hd_cli_help(argc, argv, key_usage))
+        return 0;
+    if (argc < 2)
+        return hd_cli_usage_error("key", key_usage, "expected add, list or export-public");
     if (strcmp(argv[1], "add") == 0)
         return key_add(db, argc - 1, argv + 1);
     if (strcmp(argv[1], "list") == 0) {
-        int json = argc > 2 && strcmp(argv[2], "--json") == 0;
-        if (hd_cli_open_store(db, &st, NULL))
+        int json = 0;
+        if (hd_cli_simple_args("key list", key_usage, argc - 1, argv + 1, &json, 0, 0))
+            return HD_CLI_USAGE_EXIT;
+        if (hd_cli_open_store_ro(db, &st, "key list"))
             return 1;
         rc = hd_keys_list(st, print_key, &json);
         hd_store_close(st);
@@ -127,13 +136,15 @@ int hd_cli_key(const char *db, int argc, char **argv)
     }
     if (strcmp(argv[1], "export-public") == 0) {
         struct export_ctx x = {NULL, 0};
-        if (hd_cli_open_store(db, &st, NULL))
+        if (hd_cli_simple_args("key export-public", key_usage, argc - 1, argv + 1, NULL, 0,
+                               0))
+            return HD_CLI_USAGE_EXIT;
+        if (hd_cli_open_store_ro(db, &st, "key export-public"))
             return 1;
         x.st = st;
         rc = hd_keys_list(st, export_key, &x);
         hd_store_close(st);
         return rc || x.rc ? 1 : 0;
     }
-    fprintf(stderr, "herald key: unknown subcommand %s\n", argv[1]);
-    return 2;
+    return hd_cli_usage_error("key", key_usage, "unknown subcommand %s", argv[1]);
 }

@@ -13,6 +13,7 @@
 #include "cli_run.h"
 #include "cli_util.h"
 #include "daemon.h"
+#include "dns.h"
 #include "err.h"
 #include "queue.h"
 #include "runner.h"
@@ -27,18 +28,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     atomic_store_explicit(&g_stop, 1, memory_order_relaxed);
-}
-
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-    char *e;
-    unsigned long long v;
-    errno = 0;
-    v = strtoull(s, &e, 10);
-    if (errno || *e || e == s || v > max || s[0] == '-')
-        return -1;
-    *out = v;
-    return 0;
 }
 
 enum run_flag {
@@ -85,12 +74,28 @@ static const struct option run_flags[] = {
     {0, 0, 0, 0},
 };
 
-/* Applies flag c (an O_* value) with its argument optarg. Returns 0, 1 for a bad value, or
- * -1 for an unknown flag (getopt has said why). */
+static const char run_usage[] =
+    "usage: herald run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
+    "    [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout DUR]\n"
+    "    [--tls-timeout DUR] [--response-timeout DUR] [--retry-base DUR] [--retry-cap DUR]\n"
+    "    [--max-attempts N] [--max-age DUR] [--retry-after-cap DUR] [--window-init N]\n"
+    "    [--breaker-threshold N] [--probe-base DUR] [--probe-max DUR] [--dead-days N]\n"
+    "    [--day-length DUR] [--dead-probe DUR] [--dead-host-queue keep|expire]\n"
+    "    [--max-active-hosts N] [--idle-timeout DUR] [--key-cache N] [--progress]\n"
+    "    [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
+    "    [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
+    "Delivers the queue. DUR is 250ms, 10s, 5m or 1h; a bare number is milliseconds.\n"
+    "Flags override the --config file.\n";
+
+#define DAY_MS 86400000ull
+
+/* Applies flag c (an O_* value) with its argument optarg. Returns 0, or 2 after naming the
+ * flag and what is wrong with its value. */
 static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const char **resolve,
                     int c)
 {
-    unsigned long long v = 0;
+    const char *name = run_flags[c - O_UNTIL].name, *why = NULL;
+    uint64_t v = 0;
     int bad = 0;
 
     switch (c) {
@@ -98,7 +103,10 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
         o->until_idle = 1;
         break;
     case O_RESOLVE:
-        resolve[o->nresolve++] = optarg;
+        bad = hd_dns_override_check(optarg) != 0;
+        why = "HOST:PORT:ADDR[,ADDR...]";
+        if (!bad)
+            resolve[o->nresolve++] = optarg;
         break;
     case O_PRIV:
         o->allow_private = 1;
@@ -110,103 +118,130 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
         o->progress = 1;
         break;
     case O_THREADS:
-        bad = parse_uint(optarg, 256, &v);
+        bad = hd_cli_uint(optarg, 0, 256, &v);
+        why = "0 to 256";
         o->threads = (unsigned)v;
         break;
     case O_MAXH:
-        bad = parse_uint(optarg, 100000, &v) || v == 0;
+        bad = hd_cli_uint(optarg, 1, 100000, &v);
+        why = "1 to 100000";
         o->max_inflight_host = (unsigned)v;
         o->hostpol.win_max = (unsigned)v;
         break;
     case O_WINIT:
-        bad = parse_uint(optarg, 100000, &v) || v == 0;
+        bad = hd_cli_uint(optarg, 1, 100000, &v);
+        why = "1 to 100000";
         o->hostpol.win_init = (unsigned)v;
         break;
     case O_BREAK:
-        bad = parse_uint(optarg, 100000, &v) || v == 0;
+        bad = hd_cli_uint(optarg, 1, 100000, &v);
+        why = "1 to 100000";
         o->hostpol.breaker_threshold = (unsigned)v;
         break;
     case O_PBASE:
-        bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
+        bad = hd_cli_duration(optarg, 1, 1, DAY_MS * 30, &v);
+        why = "a duration from 1ms to 30 days";
         o->hostpol.probe_base_ms = v;
         break;
     case O_PMAX:
-        bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
+        bad = hd_cli_duration(optarg, 1, 1, DAY_MS * 30, &v);
+        why = "a duration from 1ms to 30 days";
         o->hostpol.probe_max_ms = v;
         break;
     case O_RACAP:
-        bad = parse_uint(optarg, 86400000ull * 30, &v);
+        bad = hd_cli_duration(optarg, 1, 0, DAY_MS * 30, &v);
+        why = "a duration up to 30 days";
         o->hostpol.retry_after_cap_ms = v;
         o->retry.retry_after_cap_ms = v;
         break;
     case O_MAXAGE:
-        bad = parse_uint(optarg, 86400000ull * 365, &v);
+        bad = hd_cli_duration(optarg, 1, 0, DAY_MS * 365, &v);
+        why = "a duration up to 365 days; 0 means no limit";
         o->max_age_ms = v;
         break;
     case O_DEADDAYS:
-        bad = parse_uint(optarg, 3650, &v) || v == 0;
+        bad = hd_cli_uint(optarg, 1, 3650, &v);
+        why = "1 to 3650";
         o->dead_days = (uint32_t)v;
         break;
     case O_DAYLEN:
-        bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
+        bad = hd_cli_duration(optarg, 1, 1, DAY_MS * 30, &v);
+        why = "a duration from 1ms to 30 days";
         o->day_ms = v;
         break;
     case O_DEADPROBE:
-        bad = parse_uint(optarg, 86400000ull * 30, &v) || v == 0;
+        bad = hd_cli_duration(optarg, 1, 1, DAY_MS * 30, &v);
+        why = "a duration from 1ms to 30 days";
         o->hostpol.dead_probe_ms = v;
         break;
     case O_DEADQ:
         bad = strcmp(optarg, "keep") != 0 && strcmp(optarg, "expire") != 0;
+        why = "keep or expire";
         o->dead_queue_expire = strcmp(optarg, "expire") == 0;
         break;
     case O_MAXACT:
-        bad = parse_uint(optarg, 1000000, &v) || v == 0;
+        bad = hd_cli_uint(optarg, 1, 1000000, &v);
+        why = "1 to 1000000";
         o->max_active_hosts = (unsigned)v;
         break;
     case O_IDLE:
-        bad = parse_uint(optarg, 3600000, &v) || v == 0;
+        bad = hd_cli_duration(optarg, 1, 1, 3600000, &v);
+        why = "a duration from 1ms to 1h";
         o->idle_timeout_ms = (unsigned)v;
         break;
     case O_KEYCACHE:
-        bad = parse_uint(optarg, 10000000, &v) || v == 0;
+        bad = hd_cli_uint(optarg, 1, 10000000, &v);
+        why = "1 to 10000000";
         o->key_cache = (unsigned)v;
         break;
     case O_CT:
-        bad = parse_uint(optarg, 3600000, &v) || v == 0;
+        bad = hd_cli_duration(optarg, 1, 1, 3600000, &v);
+        why = "a duration from 1ms to 1h";
         o->connect_timeout_ms = (unsigned)v;
         break;
     case O_TT:
-        bad = parse_uint(optarg, 3600000, &v) || v == 0;
+        bad = hd_cli_duration(optarg, 1, 1, 3600000, &v);
+        why = "a duration from 1ms to 1h";
         o->tls_timeout_ms = (unsigned)v;
         break;
     case O_RT:
-        bad = parse_uint(optarg, 3600000, &v) || v == 0;
+        bad = hd_cli_duration(optarg, 1, 1, 3600000, &v);
+        why = "a duration from 1ms to 1h";
         o->response_timeout_ms = (unsigned)v;
         break;
     case O_RB:
-        bad = parse_uint(optarg, 86400000ull * 30, &v);
+        bad = hd_cli_duration(optarg, 1, 0, DAY_MS * 30, &v);
+        why = "a duration up to 30 days";
         o->retry.base_ms = v;
         break;
     case O_RC:
-        bad = parse_uint(optarg, 86400000ull * 30, &v);
+        bad = hd_cli_duration(optarg, 1, 0, DAY_MS * 30, &v);
+        why = "a duration up to 30 days";
         o->retry.cap_ms = v;
         break;
     case O_MA:
-        bad = parse_uint(optarg, 1000, &v) || v == 0;
+        bad = hd_cli_uint(optarg, 1, 1000, &v);
+        why = "1 to 1000";
         o->retry.max_attempts = (uint32_t)v;
+        break;
+    case O_DRAIN:
+        bad = hd_cli_duration(optarg, 1, 0, 3600000, &v);
+        why = "a duration up to 1h";
+        if (!bad)
+            bad = hd_daemon_opt(dopt, name, optarg) != 0;
         break;
     case O_CONFIG: /* the daemon's flags */
     case O_LISTEN:
     case O_TOKEN:
-    case O_DRAIN:
     case O_MAXQ:
     case O_TOPN:
-        bad = hd_daemon_opt(dopt, run_flags[c - O_UNTIL].name, optarg) != 0;
+        bad = hd_daemon_opt(dopt, name, optarg) != 0;
+        why = c == O_LISTEN ? "unix:PATH or ADDR:PORT, at most 8" : NULL;
         break;
     default:
-        return -1;
+        return HD_CLI_USAGE_EXIT;
     }
-    return bad ? 1 : 0;
+    return bad ? hd_cli_bad_value("run", name, optarg, why) : 0;
 }
 
 /* Reads the flags into o (after --config was loaded into it, so flags win) and the daemon's
@@ -215,21 +250,20 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
 static int parse_flags(int argc, char **argv, struct hd_run_opts *o, struct hd_daemon_opts *dopt,
                        const char **resolve)
 {
-    int c, bad;
+    int c, rc;
 
     for (size_t i = 0; run_flags[i].name; i++)
         assert(run_flags[i].val == O_UNTIL + (int)i); /* error messages name flags by index */
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", run_flags, NULL)) != -1) {
-        bad = set_flag(o, dopt, resolve, c);
-        if (bad < 0)
-            return 2;
-        if (bad) {
-            fprintf(stderr, "herald run: invalid value for --%s: %s\n",
-                    run_flags[c - O_UNTIL].name, optarg);
-            return 2;
-        }
+    optind = 0;
+    while ((c = hd_cli_getopt("run", run_usage, argc, argv, "", run_flags)) != -1) {
+        if (c == '?')
+            return HD_CLI_USAGE_EXIT;
+        rc = set_flag(o, dopt, resolve, c);
+        if (rc)
+            return rc;
     }
+    if (hd_cli_positional("run", run_usage, argc, argv, 0, 0))
+        return HD_CLI_USAGE_EXIT;
     o->resolve = resolve;
     return 0;
 }
@@ -268,6 +302,8 @@ int hd_cli_run(const char *db, int argc, char **argv)
     const char **resolve;
     int rc;
 
+    if (hd_cli_help(argc, argv, run_usage))
+        return 0;
     hd_run_opts_default(&o);
     o.progress = isatty(2);
     hd_daemon_opts_init(&dopt);

@@ -39,9 +39,8 @@ struct cli_sign {
     char target[4096];
 };
 
-static void usage(FILE *f)
-{
-    fputs("usage: herald sign --pem FILE --key-id ID --method M --url URL\n"
+static const char sign_usage[] =
+    "usage: herald sign --pem FILE --key-id ID --method M --url URL\n"
           "         [--header \"Name: value\"]... [--body FILE] [--components LIST]\n"
           "         [--scheme cavage|rfc9421] [--alg rsa-v1_5-sha256|rsa-pss-sha512|ed25519]\n"
           "         [--label NAME] [--created UNIX] [--expires UNIX]\n"
@@ -51,8 +50,11 @@ static void usage(FILE *f)
           "signing string (signature base) to stderr.\n"
           "cavage default components: \"(request-target) host date\", plus \"digest\n"
           "content-type\" with --body. rfc9421 default: \"@method\" \"@target-uri\" \"host\"\n"
-          "\"date\", plus \"content-digest\" \"content-type\" with --body.\n",
-          f);
+          "\"date\", plus \"content-digest\" \"content-type\" with --body.\n";
+
+static void usage(FILE *f)
+{
+    fputs(sign_usage, f);
 }
 
 /* Splits an absolute http(s) URL into authority (lower-case, default port dropped) and
@@ -344,8 +346,11 @@ int hd_cli_sign(int argc, char **argv)
     struct hd_signer *s = NULL;
     int opt, rc = 2;
 
+    if (hd_cli_help(argc, argv, sign_usage))
+        return 0;
     optind = 0; /* GNU: full re-initialisation, in case another subcommand used getopt */
-    while ((opt = getopt_long(argc, argv, "p:k:m:u:H:b:c:s:a:l:C:E:B:NSh", opts, NULL)) != -1) {
+    while ((opt = hd_cli_getopt("sign", sign_usage, argc, argv, "p:k:m:u:H:b:c:s:a:l:C:E:B:NSh",
+                                opts)) != -1) {
         switch (opt) {
         case 'p':
             c.pem_file = optarg;
@@ -402,12 +407,13 @@ int hd_cli_sign(int argc, char **argv)
             rc = 0;
             goto out;
         default:
-            usage(stderr);
             goto out;
         }
     }
-    if (optind != argc || !c.pem_file || !c.key_id || !c.method || !c.url) {
-        usage(stderr);
+    if (hd_cli_positional("sign", sign_usage, argc, argv, 0, 0))
+        goto out;
+    if (!c.pem_file || !c.key_id || !c.method || !c.url) {
+        hd_cli_usage_error("sign", sign_usage, "--pem, --key-id, --method and --url are required");
         goto out;
     }
     /* A one-shot tool whose stderr may carry the signature base (--show-base): keep the

@@ -58,9 +58,14 @@ static void print_text(const struct hd_counters *c, const struct stats_hosts *x)
     }
 }
 
+static const char stats_usage[] =
+    "usage: herald stats [--json]\n"
+    "Counts of activities and deliveries, and the queue and failures of each host.\n";
+
 int hd_cli_stats(const char *db, int argc, char **argv)
 {
-    int json = argc > 1 && strcmp(argv[1], "--json") == 0;
+    static const struct option lo[] = {{"json", 0, 0, 'j'}, {0, 0, 0, 0}};
+    int json = 0, o;
     struct stats_hosts x = {NULL, 0, 0};
     struct hd_store *st;
     struct hd_counters c;
@@ -68,7 +73,17 @@ int hd_cli_stats(const char *db, int argc, char **argv)
     json_t *root;
     int rc;
 
-    if (hd_cli_open_store(db, &st, NULL))
+    if (hd_cli_help(argc, argv, stats_usage))
+        return 0;
+    optind = 0;
+    while ((o = hd_cli_getopt("stats", stats_usage, argc, argv, "", lo)) != -1) {
+        if (o != 'j')
+            return HD_CLI_USAGE_EXIT;
+        json = 1;
+    }
+    if (hd_cli_positional("stats", stats_usage, argc, argv, 0, 0))
+        return HD_CLI_USAGE_EXIT;
+    if (hd_cli_open_store_ro(db, &st, "stats"))
         return 1;
     rc = hd_store_begin(st, 0, &txn);
     if (!rc) {

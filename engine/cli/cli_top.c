@@ -456,6 +456,33 @@ draw:
     return 0;
 }
 
+static const char top_usage[] =
+    "usage: herald top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval DUR]\n"
+    "       [--limit N] [--sort backlog|rate|p99|failed|inflight|host] [--once]\n"
+    "A live view of the hosts of a running engine, read from its endpoint (--listen, or the\n"
+    "first listen of --config), else from the store (--db). --interval: a bare number is\n"
+    "seconds (0.5 works), or 500ms, 2s, 1m; 0.2s to 1h, default 2s. --limit: rows, default\n"
+    "1000. Keys: b r l f i h sort, q quits.\n";
+
+/* --interval: seconds (fractions allowed) or a duration with its unit. */
+static int parse_interval(const char *s, double *sec)
+{
+    uint64_t ms;
+    char *e;
+    double d;
+
+    if (hd_cli_duration(s, 1000, 200, 3600000, &ms) == 0) {
+        *sec = (double)ms / 1000.0;
+        return 0;
+    }
+    errno = 0;
+    d = strtod(s, &e);
+    if (errno || e == s || *e || !(d >= 0.2 && d <= 3600))
+        return -1;
+    *sec = d;
+    return 0;
+}
+
 int hd_cli_top(const char *db, int argc, char **argv)
 {
     static const struct option lo[] = {{"listen", 1, 0, 'l'}, {"config", 1, 0, 'c'},
@@ -470,8 +497,11 @@ int hd_cli_top(const char *db, int argc, char **argv)
     memset(&t, 0, sizeof(t));
     t.interval = 2;
     t.limit = 1000;
-    optind = 1;
-    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+    if (hd_cli_help(argc, argv, top_usage))
+        return 0;
+    optind = 0;
+    while ((c = hd_cli_getopt("top", top_usage, argc, argv, "", lo)) != -1) {
+        uint64_t v;
         switch (c) {
         case 'l':
             t.listen = optarg;
@@ -481,43 +511,49 @@ int hd_cli_top(const char *db, int argc, char **argv)
             hd_config_free(cfg);
             cfg = NULL;
             if (hd_config_load(optarg, &cfg, err, sizeof(err)) != 0) {
-                fprintf(stderr, "herald top: %s\n", err);
+                fprintf(stderr, "herald top: --config %s: %s\n", optarg, err);
                 return 2;
             }
             break;
         }
         case 'n':
-            t.interval = atof(optarg);
-            if (!(t.interval >= 0.2 && t.interval <= 3600)) {
-                fprintf(stderr, "herald top: --interval must be 0.2 to 3600 seconds\n");
+            if (parse_interval(optarg, &t.interval) != 0) {
                 hd_config_free(cfg);
-                return 2;
+                return hd_cli_bad_value("top", "interval", optarg, "0.2s to 1h");
             }
             break;
         case 'm':
-            t.limit = atoi(optarg);
-            if (t.limit <= 0)
-                t.limit = 1000;
+            if (hd_cli_uint(optarg, 1, 1000000, &v) != 0) {
+                hd_config_free(cfg);
+                return hd_cli_bad_value("top", "limit", optarg, "1 to 1000000");
+            }
+            t.limit = (int)v;
             break;
         case 's':
             t.sort = sort_of(optarg);
+            if (t.sort == S_BACKLOG && strcmp(optarg, "backlog") != 0) {
+                hd_config_free(cfg);
+                return hd_cli_bad_value("top", "sort", optarg,
+                                        "backlog, rate, p99, failed, inflight or host");
+            }
             break;
         case 'o':
             t.once = 1;
             break;
         default:
             hd_config_free(cfg);
-            return 2;
+            return HD_CLI_USAGE_EXIT;
         }
+    }
+    if (hd_cli_positional("top", top_usage, argc, argv, 0, 0)) {
+        hd_config_free(cfg);
+        return HD_CLI_USAGE_EXIT;
     }
     if (!t.listen && cfg && cfg->nlisten)
         t.listen = cfg->listen[0];
     if (!t.listen) {
         /* No endpoint: read the store (--db) and the live state the engine publishes there. */
-        int rc2 = hd_store_open(&t.st, db, 0);
-        if (rc2) {
-            fprintf(stderr, "herald top: no --listen endpoint and cannot open the store %s: %s\n",
-                    db, hd_strerror(rc2));
+        if (hd_cli_open_store_ro(db, &t.st, "top")) {
             hd_config_free(cfg);
             return 1;
         }

@@ -1,11 +1,13 @@
 /* What the command-line modules share (see cli_util.h). */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli_util.h"
 #include "clock.h"
+#include "config.h"
 #include "err.h"
 
 int hd_cli_open_store(const char *db, struct hd_store **st, const char *cmd)
@@ -17,6 +19,153 @@ int hd_cli_open_store(const char *db, struct hd_store **st, const char *cmd)
         return 1;
     }
     return 0;
+}
+
+int hd_cli_open_store_ro(const char *db, struct hd_store **st, const char *cmd)
+{
+    int rc = hd_store_open_existing(st, db, 0);
+    if (rc == -ENOENT) {
+        fprintf(stderr, "herald%s%s: no store at %s (--db or $HERALD_DB)\n", cmd ? " " : "",
+                cmd ? cmd : "", db);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "herald%s%s: cannot open store %s: %s\n", cmd ? " " : "", cmd ? cmd : "",
+                db, hd_strerror(rc));
+        return 1;
+    }
+    return 0;
+}
+
+int hd_cli_help(int argc, char **argv, const char *usage)
+{
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--"))
+            break;
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+int hd_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "herald %s: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    if (usage) { /* the first line, and where the rest is */
+        const char *nl = strchr(usage, '\n');
+        int n = nl ? (int)(nl - usage) : (int)strlen(usage);
+        fprintf(stderr, "%.*s\n", n, usage);
+        if (nl && nl[1])
+            fprintf(stderr, "(`herald %s --help` for more)\n", cmd);
+    }
+    return HD_CLI_USAGE_EXIT;
+}
+
+int hd_cli_getopt(const char *cmd, const char *usage, int argc, char **argv, const char *shortopts,
+                  const struct option *lo)
+{
+    char spec[64];
+    int c, saved = opterr;
+
+    snprintf(spec, sizeof(spec), ":%s", shortopts ? shortopts : "");
+    opterr = 0;
+    c = getopt_long(argc, argv, spec, lo, NULL);
+    opterr = saved;
+    if (c == ':') {
+        hd_cli_usage_error(cmd, usage, "%s needs a value", argv[optind - 1]);
+        return '?';
+    }
+    if (c == '?') {
+        const char *a = optind > 0 && optind <= argc ? argv[optind - 1] : "?";
+        if (optopt && strncmp(a, "--", 2) == 0 && strchr(a, '='))
+            hd_cli_usage_error(cmd, usage, "%.*s takes no value", (int)(strchr(a, '=') - a), a);
+        else if (optopt && strncmp(a, "--", 2) != 0)
+            hd_cli_usage_error(cmd, usage, "unknown option -%c", optopt);
+        else
+            hd_cli_usage_error(cmd, usage, "unknown option %s", a);
+        return '?';
+    }
+    return c;
+}
+
+int hd_cli_positional(const char *cmd, const char *usage, int argc, char **argv, int min, int max)
+{
+    int n = argc - optind;
+
+    if (n > max)
+        return hd_cli_usage_error(cmd, usage, "unexpected argument %s", argv[optind + max]);
+    if (n < min)
+        return hd_cli_usage_error(cmd, usage, "missing argument");
+    return 0;
+}
+
+int hd_cli_simple_args(const char *cmd, const char *usage, int argc, char **argv, int *json,
+                       int min, int max)
+{
+    static const struct option lo_json[] = {{"json", 0, 0, 'j'}, {0, 0, 0, 0}};
+    static const struct option lo_none[] = {{0, 0, 0, 0}};
+    int c;
+
+    optind = 0;
+    while ((c = hd_cli_getopt(cmd, usage, argc, argv, "", json ? lo_json : lo_none)) != -1) {
+        if (c != 'j')
+            return HD_CLI_USAGE_EXIT;
+        *json = 1;
+    }
+    return hd_cli_positional(cmd, usage, argc, argv, min, max);
+}
+
+int hd_cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *e;
+    unsigned long long v;
+
+    if (s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    v = strtoull(s, &e, 10);
+    if (errno || *e || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int hd_cli_duration(const char *s, uint64_t bare_ms, uint64_t min_ms, uint64_t max_ms,
+                    uint64_t *ms)
+{
+    uint64_t v;
+    size_t i = 0;
+
+    while (s[i] >= '0' && s[i] <= '9')
+        i++;
+    if (i == 0)
+        return -1;
+    if (s[i] == 0) { /* a bare number: the flag's own unit */
+        if (hd_cli_uint(s, 0, UINT64_MAX / bare_ms, &v) != 0)
+            return -1;
+        v *= bare_ms;
+    } else if (hd_config_parse_duration(s, &v) != 0) {
+        return -1;
+    }
+    if (v < min_ms || v > max_ms)
+        return -1;
+    *ms = v;
+    return 0;
+}
+
+int hd_cli_bad_value(const char *cmd, const char *flag, const char *value, const char *what)
+{
+    fprintf(stderr, "herald %s: invalid value for --%s: %s%s%s%s\n", cmd, flag, value,
+            what ? " (" : "", what ? what : "", what ? ")" : "");
+    return HD_CLI_USAGE_EXIT;
 }
 
 void hd_cli_print_json(json_t *o)

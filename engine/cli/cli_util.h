@@ -4,6 +4,7 @@
 #ifndef HD_CLI_UTIL_H
 #define HD_CLI_UTIL_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,6 +16,57 @@
 /* Opens the store at db; on failure prints "herald CMD: cannot open store DB: reason" to
  * stderr and returns 1 (an exit status), else 0 with *st set. cmd may be NULL. */
 int hd_cli_open_store(const char *db, struct hd_store **st, const char *cmd);
+
+/* Opens the store at db for a command that only reads: nothing is created. A missing store
+ * prints "herald CMD: no store at DB (--db or $HERALD_DB)" and returns 1; other failures are
+ * reported as hd_cli_open_store does. Returns 0 with *st set, else 1. */
+int hd_cli_open_store_ro(const char *db, struct hd_store **st, const char *cmd);
+
+/* Argument handling shared by every subcommand. A command's usage text is one string that
+ * starts with "usage: herald ..." and ends in a newline.
+ *
+ * hd_cli_help: when argv[1..argc) holds --help or -h before a "--", prints usage on stdout
+ * and returns 1 (the command then exits 0); else returns 0. */
+int hd_cli_help(int argc, char **argv, const char *usage);
+
+#define HD_CLI_USAGE_EXIT 2 /* the exit status of a usage error */
+
+/* Prints "herald CMD: <message>" and the first line of the usage text (when not NULL) on
+ * stderr, and returns HD_CLI_USAGE_EXIT. */
+int hd_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* getopt_long over argv[0..argc) (argv[0] is the command's own name) without getopt's own
+ * messages. Set optind = 0 before the first call. Returns the next option's value, -1 at the
+ * end, or '?' after printing which argument is wrong (an unknown option, a flag without its
+ * value, or a value given to a flag that takes none) with the usage: the caller then returns
+ * HD_CLI_USAGE_EXIT. */
+int hd_cli_getopt(const char *cmd, const char *usage, int argc, char **argv, const char *shortopts,
+                  const struct option *lo);
+
+/* Checks that argv[optind..argc) holds between min and max positional arguments; else prints
+ * what is missing or unexpected and returns HD_CLI_USAGE_EXIT. Returns 0 when fine. */
+int hd_cli_positional(const char *cmd, const char *usage, int argc, char **argv, int min, int max);
+
+/* For commands whose only flag is --json (json not NULL; set to 1 when given) or that take
+ * no flag at all (json NULL): reads argv[0..argc) (argv[0] is the command's name) and checks
+ * for min to max positional arguments, which are then argv[optind..argc). Returns 0, or
+ * HD_CLI_USAGE_EXIT after saying what is wrong. */
+int hd_cli_simple_args(const char *cmd, const char *usage, int argc, char **argv, int *json,
+                       int min, int max);
+
+/* A duration: 250ms, 10s, 5m, 1h or 2d; a bare number is in bare_ms units (each flag keeps
+ * the unit it documents: 1 for milliseconds, 1000 for seconds). The result must lie in
+ * [min_ms, max_ms]. Returns 0 with *ms set, or -1. */
+int hd_cli_duration(const char *s, uint64_t bare_ms, uint64_t min_ms, uint64_t max_ms,
+                    uint64_t *ms);
+
+/* A whole number in [min, max] (decimal digits only). Returns 0 with *out set, or -1. */
+int hd_cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
+/* Prints "herald CMD: invalid value for --FLAG: VALUE (what)" on stderr and returns
+ * HD_CLI_USAGE_EXIT. what may be NULL. */
+int hd_cli_bad_value(const char *cmd, const char *flag, const char *value, const char *what);
 
 /* Prints o as one compact JSON line on stdout and releases it (NULL ok). */
 void hd_cli_print_json(json_t *o);

@@ -31,17 +31,16 @@ static const char usage_text[] =
     "      --follower F | import [FILE|-] (JSON lines or CSV) | list --actor A [--count]\n"
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
-    "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout MS]\n"
-    "      [--tls-timeout MS] [--response-timeout MS] [--retry-base MS] [--retry-cap MS]\n"
-    "      [--max-attempts N] [--max-age MS] [--retry-after-cap MS] [--window-init N]\n"
-    "      [--breaker-threshold N] [--probe-base MS] [--probe-max MS] [--dead-days N]\n"
-    "      [--day-length MS] [--dead-probe MS] [--dead-host-queue keep|expire]\n"
-    "      [--max-active-hosts N] [--idle-timeout MS] [--key-cache N]\n"
-    "      [--progress]\n"
+    "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout DUR]\n"
+    "      [--tls-timeout DUR] [--response-timeout DUR] [--retry-base DUR] [--retry-cap DUR]\n"
+    "      [--max-attempts N] [--max-age DUR] [--retry-after-cap DUR] [--window-init N]\n"
+    "      [--breaker-threshold N] [--probe-base DUR] [--probe-max DUR] [--dead-days N]\n"
+    "      [--day-length DUR] [--dead-probe DUR] [--dead-host-queue keep|expire]\n"
+    "      [--max-active-hosts N] [--idle-timeout DUR] [--key-cache N] [--progress]\n"
     "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
     "  stats [--json]                                counts, per host queue and failures\n"
-    "  top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval SEC] [--limit N]\n"
+    "  top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval DUR] [--limit N]\n"
     "      [--sort backlog|rate|p99|failed|inflight|host] [--once]   live view of hosts\n"
     "  sign --pem FILE --key-id ID --method M --url URL [--header \"Name: value\"]...\n"
     "       [--body FILE] [--components \"(request-target) host date ...\"]\n"
@@ -54,9 +53,12 @@ static const char usage_text[] =
     "  host pause|resume|reset HOST | set HOST [--max-inflight N] [--rate R]\n"
     "  dead list [--json] [--host HOST] | retry [--host HOST] | purge [--host HOST]\n"
     "  gone list [--json]                            inboxes that answered 404/410\n"
-    "  version\n"
+    "  version | help [COMMAND [SUBCOMMAND]]\n"
     "\n"
-    "--db defaults to $HERALD_DB, else ./herald-db.\n";
+    "DUR is a duration: 250ms, 10s, 5m, 1h; a bare number keeps the flag's unit (milliseconds\n"
+    "for run, seconds for top --interval).\n"
+    "--db defaults to $HERALD_DB, else ./herald-db. `herald help COMMAND` or\n"
+    "`herald COMMAND --help` shows a command's usage.\n";
 
 static void usage(FILE *f)
 {
@@ -91,6 +93,36 @@ static const struct {
     {"dead", hd_cli_dead},
     {"gone", hd_cli_gone},
 };
+
+/* `herald help [CMD [SUB]]`: the command's own --help. */
+static int help(const char *db, int argc, char **argv)
+{
+    char *args[4];
+    int n = 0;
+
+    if (argc == 1) {
+        usage(stdout);
+        return 0;
+    }
+    if (argc > 3) {
+        fprintf(stderr, "herald help: expected a command, and at most one subcommand\n");
+        return 2;
+    }
+    if (!strcmp(argv[1], "version") || !strcmp(argv[1], "help")) {
+        printf("usage: herald %s%s\n", argv[1], !strcmp(argv[1], "help") ? " [CMD [SUB]]" : "");
+        return 0;
+    }
+    for (int i = 1; i < argc; i++)
+        args[n++] = argv[i];
+    args[n++] = "--help";
+    args[n] = NULL;
+    for (size_t k = 0; k < sizeof(commands) / sizeof(commands[0]); k++)
+        if (!strcmp(args[0], commands[k].name))
+            return commands[k].run(db, n, args);
+    fprintf(stderr, "herald help: unknown command %s\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
 
 int main(int argc, char **argv)
 {
@@ -146,10 +178,8 @@ int main(int argc, char **argv)
         printf("herald %s\n", HD_VERSION);
         return 0;
     }
-    if (!strcmp(argv[0], "help")) {
-        usage(stdout);
-        return 0;
-    }
+    if (!strcmp(argv[0], "help"))
+        return help(db, argc, argv);
     fprintf(stderr, "herald: unknown command %s\n", argv[0]);
     usage(stderr);
     return 2;

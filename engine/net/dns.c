@@ -411,6 +411,23 @@ int hd_dns_add_override(struct hd_dns *dns, const char *spec)
     return 0;
 }
 
+int hd_dns_override_check(const char *spec)
+{
+    struct hd_dns *d = calloc(1, sizeof(*d)); /* only its override list is used */
+    int rc;
+
+    if (!d)
+        return -ENOMEM;
+    rc = hd_dns_add_override(d, spec);
+    while (d->overrides) {
+        struct override *o = d->overrides;
+        d->overrides = o->next;
+        free(o);
+    }
+    free(d);
+    return rc;
+}
+
 static const struct override *find_override(const struct hd_dns *dns, const char *name,
                                             uint16_t port)
 {

@@ -35,6 +35,10 @@ void hd_dns_free(struct hd_dns *dns);
  * override for the same HOST:PORT replaces the earlier one. */
 int hd_dns_add_override(struct hd_dns *dns, const char *spec);
 
+/* Checks an override spec as hd_dns_add_override reads it, without a resolver: for flags and
+ * configuration read before anything starts. Returns 0, HD_ERR_INVALID or -ENOMEM. */
+int hd_dns_override_check(const char *spec);
+
 /* addrs: resolved addresses with the port set, in preference order. Valid during the call. */
 typedef void (*hd_dns_cb)(int err, const struct sockaddr_storage *addrs, size_t naddrs,
                           void *user_data);

@@ -147,6 +147,24 @@ fail:
     return rc > 0 ? -rc : HD_ERR_STORE;
 }
 
+int hd_store_open_existing(struct hd_store **out, const char *dir, size_t map_size_mb)
+{
+    char path[4096];
+    struct stat sb;
+
+    if (stat(dir, &sb) != 0)
+        return -errno;
+    if (!S_ISDIR(sb.st_mode))
+        return -ENOTDIR;
+    if ((size_t)snprintf(path, sizeof(path), "%s/data.mdb", dir) >= sizeof(path))
+        return -ENAMETOOLONG;
+    if (stat(path, &sb) != 0)
+        return -errno;
+    if (!S_ISREG(sb.st_mode))
+        return -ENOENT;
+    return hd_store_open(out, dir, map_size_mb);
+}
+
 void hd_store_close(struct hd_store *st)
 {
     if (!st)

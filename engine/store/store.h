@@ -64,6 +64,11 @@ struct hd_counters {
  * crashed processes are cleared. Returns 0, -errno, HD_ERR_STORE, or HD_ERR_SCHEMA (store
  * written by an unknown schema version). */
 int hd_store_open(struct hd_store **out, const char *dir, size_t map_size_mb);
+
+/* As hd_store_open, but never creates anything: a store that is not there (no directory, or
+ * no data.mdb in it) is -ENOENT, and a path that is not a directory -ENOTDIR. For commands
+ * that only read. */
+int hd_store_open_existing(struct hd_store **out, const char *dir, size_t map_size_mb);
 void hd_store_close(struct hd_store *st); /* NULL ok */
 
 /* Takes the exclusive run lock (one `herald run` per store). Returns 0 or HD_ERR_BUSY. */
