@@ -27,7 +27,7 @@ int hd_cli_actor(const char *db, int argc, char **argv)
     if (hd_cli_help(argc, argv, actor_usage))
         return 0;
     if (argc < 2 || strcmp(argv[1], "set") != 0)
-        return hd_cli_usage_error("actor", actor_usage, "expected set");
+        return hd_cli_bad_sub("actor", actor_usage, argc, argv, "set");
     optind = 0;
     while ((c = hd_cli_getopt("actor set", actor_usage, argc - 1, argv + 1, "", lo)) != -1) {
         if (c == 'a')

@@ -325,8 +325,8 @@ int hd_cli_block(const char *db, int argc, char **argv)
         return block_list(db, argc - 1, argv + 1, 1);
     if (argc >= 2 && !strcmp(argv[1], "import"))
         return block_import(db, argc - 1, argv + 1);
-    return hd_cli_usage_error("block", block_usage,
-                              "expected add, remove, list, import or export");
+    return hd_cli_bad_sub("block", block_usage, argc, argv,
+                          "add, remove, list, import or export");
 }
 
 /* ------------------------------------------------------------------ allow */
@@ -371,7 +371,7 @@ int hd_cli_allow(const char *db, int argc, char **argv)
         return 0;
     }
     if (argc < 2 || (strcmp(argv[1], "add") && strcmp(argv[1], "remove") && strcmp(argv[1], "rm")))
-        return hd_cli_usage_error("allow", allow_usage, "expected add, remove or list");
+        return hd_cli_bad_sub("allow", allow_usage, argc, argv, "add, remove or list");
     add = !strcmp(argv[1], "add");
     if (hd_cli_simple_args(add ? "allow add" : "allow remove", allow_usage, argc - 1, argv + 1,
                            NULL, 1, 1))
@@ -422,7 +422,7 @@ int hd_cli_federation(const char *db, int argc, char **argv)
     if (hd_cli_help(argc, argv, federation_usage))
         return 0;
     if (argc < 2 || strcmp(argv[1], "mode"))
-        return hd_cli_usage_error("federation", federation_usage, "expected mode");
+        return hd_cli_bad_sub("federation", federation_usage, argc, argv, "mode");
     optind = 0;
     while ((c = hd_cli_getopt("federation mode", federation_usage, argc - 1, argv + 1, "", lo)) !=
            -1) {

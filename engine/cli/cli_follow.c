@@ -568,7 +568,7 @@ int hd_cli_follow(const char *db, int argc, char **argv)
     if (hd_cli_help(argc, argv, follow_usage))
         return 0;
     if (argc < 2)
-        return hd_cli_usage_error("follow", follow_usage, "expected add, remove, import or list");
+        return hd_cli_bad_sub("follow", follow_usage, argc, argv, "add, remove, import or list");
     if (!strcmp(argv[1], "add"))
         return cmd_add_remove(db, argc, argv, 0);
     if (!strcmp(argv[1], "remove"))
@@ -577,6 +577,5 @@ int hd_cli_follow(const char *db, int argc, char **argv)
         return cmd_import(db, argc - 1, argv + 1);
     if (!strcmp(argv[1], "list"))
         return cmd_list(db, argc, argv);
-    return hd_cli_usage_error("follow", follow_usage,
-                              "unknown subcommand %s (add, remove, import, list)", argv[1]);
+    return hd_cli_bad_sub("follow", follow_usage, argc, argv, "add, remove, import or list");
 }

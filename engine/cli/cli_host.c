@@ -533,8 +533,8 @@ int hd_cli_host(const char *db, int argc, char **argv)
         return host_ctl(db, argc - 1, argv + 1, CTL_SET);
     if (argc >= 2 && !strcmp(argv[1], "reset"))
         return host_ctl(db, argc - 1, argv + 1, CTL_RESET);
-    return hd_cli_usage_error("host", host_usage,
-                              "expected list, show, pause, resume, set or reset");
+    return hd_cli_bad_sub("host", host_usage, argc, argv,
+                          "list, show, pause, resume, set or reset");
 }
 
 /* ------------------------------------------------------------------ dead */
@@ -581,7 +581,7 @@ int hd_cli_dead(const char *db, int argc, char **argv)
     if (hd_cli_help(argc, argv, dead_usage))
         return 0;
     if (strcmp(sub, "list") && strcmp(sub, "retry") && strcmp(sub, "purge"))
-        return hd_cli_usage_error("dead", dead_usage, "expected list, retry or purge");
+        return hd_cli_bad_sub("dead", dead_usage, argc, argv, "list, retry or purge");
     snprintf(cmd, sizeof(cmd), "dead %s", sub);
     optind = 0;
     while ((o = hd_cli_getopt(cmd, dead_usage, argc - 1, argv + 1, "",
@@ -665,7 +665,7 @@ int hd_cli_gone(const char *db, int argc, char **argv)
     if (hd_cli_help(argc, argv, gone_usage))
         return 0;
     if (argc < 2 || strcmp(argv[1], "list"))
-        return hd_cli_usage_error("gone", gone_usage, "expected list");
+        return hd_cli_bad_sub("gone", gone_usage, argc, argv, "list");
     json = 0;
     if (hd_cli_simple_args("gone list", gone_usage, argc - 1, argv + 1, &json, 0, 0))
         return HD_CLI_USAGE_EXIT;

@@ -121,7 +121,7 @@ int hd_cli_key(const char *db, int argc, char **argv)
     if (hd_cli_help(argc, argv, key_usage))
         return 0;
     if (argc < 2)
-        return hd_cli_usage_error("key", key_usage, "expected add, list or export-public");
+        return hd_cli_bad_sub("key", key_usage, argc, argv, "add, list or export-public");
     if (strcmp(argv[1], "add") == 0)
         return key_add(db, argc - 1, argv + 1);
     if (strcmp(argv[1], "list") == 0) {
@@ -146,5 +146,5 @@ int hd_cli_key(const char *db, int argc, char **argv)
         hd_store_close(st);
         return rc || x.rc ? 1 : 0;
     }
-    return hd_cli_usage_error("key", key_usage, "unknown subcommand %s", argv[1]);
+    return hd_cli_bad_sub("key", key_usage, argc, argv, "add, list or export-public");
 }

@@ -69,6 +69,15 @@ int hd_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
     return HD_CLI_USAGE_EXIT;
 }
 
+int hd_cli_bad_sub(const char *cmd, const char *usage, int argc, char **argv,
+                   const char *expected)
+{
+    if (argc < 2)
+        return hd_cli_usage_error(cmd, usage, "expected %s", expected);
+    return hd_cli_usage_error(cmd, usage, "unknown subcommand %s (expected %s)", argv[1],
+                              expected);
+}
+
 int hd_cli_getopt(const char *cmd, const char *usage, int argc, char **argv, const char *shortopts,
                   const struct option *lo)
 {

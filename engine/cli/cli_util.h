@@ -36,6 +36,11 @@ int hd_cli_help(int argc, char **argv, const char *usage);
 int hd_cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* A command group (argv[0]) given no subcommand, or one it does not know (argv[1]): says so,
+ * listing the expected ones, and returns HD_CLI_USAGE_EXIT. */
+int hd_cli_bad_sub(const char *cmd, const char *usage, int argc, char **argv,
+                   const char *expected);
+
 /* getopt_long over argv[0..argc) (argv[0] is the command's own name) without getopt's own
  * messages. Set optind = 0 before the first call. Returns the next option's value, -1 at the
  * end, or '?' after printing which argument is wrong (an unknown option, a flag without its

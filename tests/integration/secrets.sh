@@ -12,7 +12,7 @@ mkcerts
 DB="$T/db"
 OUT="$T/out"
 mkdir -p "$OUT"
-(umask 000; "$HERALD" --db "$DB" stats --json >/dev/null) || fail "create store"
+(umask 000; "$HERALD" --db "$DB" federation mode open >/dev/null) || fail "create store"
 setup_actor "$DB"
 openssl genpkey -algorithm ed25519 -out "$T/alice-ed.pem" 2>/dev/null
 "$HERALD" --db "$DB" key add --key-id "https://social.example/users/alice#ed25519-key" \
