@@ -49,8 +49,10 @@ static const char sign_usage[] =
           "Content-Digest when covered, Signature / Signature-Input). --show-base writes the\n"
           "signing string (signature base) to stderr.\n"
           "cavage default components: \"(request-target) host date\", plus \"digest\n"
-          "content-type\" with --body. rfc9421 default: \"@method\" \"@target-uri\" \"host\"\n"
-          "\"date\", plus \"content-digest\" \"content-type\" with --body.\n";
+          "content-type\" with --body (what the engine signs). rfc9421 default, what the engine\n"
+          "signs: \"@method\" \"@target-uri\" \"content-type\" \"content-digest\" \"date\" with\n"
+          "alg=\"rsa-v1_5-sha256\" or \"ed25519\" after the key (the digest of an empty body\n"
+          "without --body).\n";
 
 static void usage(FILE *f)
 {
@@ -222,11 +224,15 @@ static int run(struct cli_sign *c, struct hd_signer *s)
         }
     }
     if (!comps) {
-        if (rfc)
-            comps = body ? "\"@method\" \"@target-uri\" \"host\" \"date\" \"content-digest\" "
-                           "\"content-type\""
-                         : "\"@method\" \"@target-uri\" \"host\" \"date\"";
-        else
+        if (rfc) {
+            /* What the engine signs (engine/sched/send.c), with the alg parameter it sends. */
+            int kt = 0;
+            unsigned kb = 0;
+            comps = "\"@method\" \"@target-uri\" \"content-type\" \"content-digest\" \"date\"";
+            hd_signer_key_info(s, c->key_id, &kt, &kb);
+            if (!c->alg)
+                c->alg = kt == HD_KEY_ED25519 ? "ed25519" : "rsa-v1_5-sha256";
+        } else
             comps = body ? "(request-target) host date digest content-type"
                          : "(request-target) host date";
     }

@@ -131,3 +131,16 @@ rc=0; H enqueue "$T" >"$T/out" 2>"$T/err" || rc=$?
 rc=0; H enqueue "$T/no-such-file" 2>"$T/err" || rc=$?
 [ "$rc" = 1 ] && grep -q 'cannot open' "$T/err" || fail "enqueue a missing file: exit $rc"
 pass "enqueue of a directory or a missing file is an error"
+
+# --- herald sign's defaults are what the engine signs (engine/sched/send.c)
+printf '%s' '{"type":"Create"}' >"$T/body.json"
+out=$("$HERALD" sign --scheme rfc9421 --pem "$T/alice.pem" --key-id K --method POST \
+    --url https://h.example/inbox --body "$T/body.json") || fail "sign --scheme rfc9421"
+grep -Eqx 'Signature-Input: sig1=\("@method" "@target-uri" "content-type" "content-digest" "date"\);created=[0-9]+;keyid="K";alg="rsa-v1_5-sha256"' <<<"$out" ||
+    fail "sign rfc9421 defaults differ from the engine's: $out"
+grep -q '^Content-Digest: sha-256=:' <<<"$out" || fail "sign rfc9421: no Content-Digest: $out"
+out=$("$HERALD" sign --pem "$T/alice.pem" --key-id K --method POST \
+    --url https://h.example/inbox --body "$T/body.json") || fail "sign cavage"
+grep -q 'headers="(request-target) host date digest content-type"' <<<"$out" ||
+    fail "sign cavage defaults differ from the engine's: $out"
+pass "herald sign without --components signs the engine's components, both schemes"
