@@ -13,6 +13,7 @@
 #include "cli_follow.h"
 #include "cli_host.h"
 #include "cli_key.h"
+#include "cli_queue.h"
 #include "cli_run.h"
 #include "cli_sign.h"
 #include "cli_stats.h"
@@ -52,6 +53,8 @@ static const char usage_text[] =
     "  host list [--sort backlog|failures|latency] [--json] | show HOST [--json]\n"
     "  host pause|resume|reset HOST | set HOST [--max-inflight N] [--rate R]\n"
     "  dead list [--json] [--host HOST] | retry [--host HOST] | purge [--host HOST]\n"
+    "  queue list [--host H] [--activity ID] [--state S] [--limit N] [--after CURSOR] [--json]\n"
+    "      | flush [--host H] | shape [--limit N] [--json]   queued deliveries, retry now, ages\n"
     "  gone list [--json]                            inboxes that answered 404/410\n"
     "  version | help [COMMAND [SUBCOMMAND]]\n"
     "\n"
@@ -91,6 +94,7 @@ static const struct {
     {"federation", hd_cli_federation},
     {"host", hd_cli_host},
     {"dead", hd_cli_dead},
+    {"queue", hd_cli_queue},
     {"gone", hd_cli_gone},
 };
 

@@ -349,9 +349,19 @@ void hd_sched_poll_controls(struct sthread *th)
                 apply_override(th, h);
                 hd_sched_runnable(h);
             }
+    /* `dead retry` requeued letters or `queue flush` made retries due now, possibly behind a
+     * host's scan position: every host reads its queue again from the start. */
+    if (th->ctl_loaded)
+        for (size_t i = 0; i < th->hosts_cap; i++)
+            for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
+                h->poslen = 0;
+                h->exhausted = 0;
+                h->retry_due_wall = 0;
+                hd_sched_runnable(h);
+            }
     th->ctl_gen = g;
     th->ctl_loaded = 1;
-    th->last_seq_seen = 0; /* e.g. `dead retry` requeued letters: look for hosts again */
+    th->last_seq_seen = 0; /* look for hosts again, as after an enqueue */
 }
 
 static int cmp_u32(const void *a, const void *b)

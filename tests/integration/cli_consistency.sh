@@ -15,7 +15,8 @@ CMDS=("key" "key add" "key list" "key export-public" "actor" "actor set" "follow
     "sign" "block" "block add" "block remove" "block list" "block export" "block import"
     "allow" "allow add" "allow remove" "allow list" "federation" "federation mode" "host"
     "host list" "host show" "host pause" "host resume" "host set" "host reset" "dead"
-    "dead list" "dead retry" "dead purge" "gone" "gone list")
+    "dead list" "dead retry" "dead purge" "gone" "gone list" "queue" "queue list" "queue flush"
+    "queue shape")
 for c in "${CMDS[@]}"; do
     # shellcheck disable=SC2086 # word splitting of "key add" is meant
     rc=0; H $c --help >"$T/out" 2>"$T/err" || rc=$?
@@ -42,7 +43,7 @@ for c in "${CMDS[@]}"; do
     grep -q -- '--no-such-flag' "$T/err" || fail "$c --no-such-flag: $(cat "$T/err")"
 done
 for c in "stats" "key list" "key export-public" "block list" "block export" "allow list" \
-    "gone list" "dead list" "host list" "run" "top"; do
+    "gone list" "dead list" "host list" "run" "top" "queue list" "queue shape"; do
     rc=0
     # shellcheck disable=SC2086
     H $c stray-word >/dev/null 2>"$T/err" || rc=$?
@@ -59,7 +60,7 @@ pass "unknown options and stray arguments exit 2 and name the argument, for ever
 # --- read-only commands on a missing store: a clear error, nothing created
 for c in "stats" "host list" "host show a.example" "key list" "key export-public" "block list" \
     "block export" "allow list" "federation mode" "dead list" "gone list" \
-    "follow list --actor https://a.example/u" "top --once"; do
+    "follow list --actor https://a.example/u" "top --once" "queue list" "queue shape"; do
     rc=0
     # shellcheck disable=SC2086
     "$HERALD" --db "$T/missing" $c >"$T/out" 2>"$T/err" || rc=$?

@@ -16,13 +16,14 @@ BENCH="$HD_BUILD/bench/herald-bench"
         sign block "block add" "block remove" "block list" "block export" "block import" \
         allow "allow add" "allow remove" "allow list" federation "federation mode" host \
         "host list" "host show" "host pause" "host resume" "host set" "host reset" dead \
-        "dead list" "dead retry" "dead purge" gone "gone list"; do
+        "dead list" "dead retry" "dead purge" gone "gone list" queue "queue list" \
+        "queue flush" "queue shape"; do
         # shellcheck disable=SC2086
         "$HERALD" help $c || fail "herald help $c"
     done
 } >"$T/herald.help"
 # Commands other engineers' modules add are read the same way when present.
-for c in queue activity cluster; do
+for c in activity cluster; do
     "$HERALD" help "$c" >>"$T/herald.help" 2>/dev/null || true
 done
 "$BENCH" --help >"$T/other.help" 2>&1 || true
