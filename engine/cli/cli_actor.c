@@ -1,28 +1,34 @@
 /* `herald actor set` (see cli_actor.h). */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli_actor.h"
+#include "audit.h"
 #include "cli_util.h"
 #include "err.h"
 #include "keys.h"
 #include "store.h"
 
 static const char actor_usage[] =
-    "usage: herald actor set --actor URL --federation all|public|none\n"
+    "usage: herald actor set --actor URL --federation all|public|none [--dry-run]\n"
     "  all     deliver everything (the default)\n"
     "  public  deliver only public and unlisted activities\n"
-    "  none    deliver nothing; queued deliveries of the actor are dropped\n";
+    "  none    deliver nothing; queued deliveries of the actor are dropped\n"
+    "--dry-run prints what would be dropped, host by host, and changes nothing.\n";
 
 int hd_cli_actor(const char *db, int argc, char **argv)
 {
     static const struct option lo[] = {
-        {"actor", 1, 0, 'a'}, {"federation", 1, 0, 'f'}, {0, 0, 0, 0}};
+        {"actor", 1, 0, 'a'}, {"federation", 1, 0, 'f'}, {"dry-run", 0, 0, 'n'}, {0, 0, 0, 0}};
     const char *actor = NULL, *fed = NULL;
     struct hd_store *st;
     struct hd_txn *txn;
-    int c, f, rc;
+    struct hd_cli_qsnap snap;
+    struct hd_counters before, after;
+    uint64_t dropped = 0, total = 0, hosts = 0;
+    int c, f, rc, dry = 0;
 
     if (hd_cli_help(argc, argv, actor_usage))
         return 0;
@@ -34,6 +40,8 @@ int hd_cli_actor(const char *db, int argc, char **argv)
             actor = optarg;
         else if (c == 'f')
             fed = optarg;
+        else if (c == 'n')
+            dry = 1;
         else
             return HD_CLI_USAGE_EXIT;
     }
@@ -51,21 +59,50 @@ int hd_cli_actor(const char *db, int argc, char **argv)
     } else {
         return hd_cli_bad_value("actor set", "federation", fed, "all, public or none");
     }
-    if (hd_cli_open_store(db, &st, NULL))
+    memset(&snap, 0, sizeof(snap));
+    if (hd_cli_open_store(db, &st, "actor set"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
     if (!rc) {
-        rc = hd_actor_set_federation(st, txn, actor, f);
+        /* The drop (federation none) is counted in counters.dropped: the difference is ours. */
+        rc = hd_counters_get(st, txn, &before);
+        if (!rc && dry)
+            rc = hd_cli_qsnap_take(st, txn, &snap);
         if (!rc)
-            rc = hd_store_commit(txn);
-        else
+            rc = hd_actor_set_federation(st, txn, actor, f);
+        if (!rc)
+            rc = hd_counters_get(st, txn, &after);
+        if (!rc)
+            dropped = after.dropped - before.dropped;
+        if (!rc && dry) {
+            printf("dry run: federation %s for %s would drop %" PRIu64 " queued deliver%s%s\n",
+                   fed, actor, dropped, dropped == 1 ? "y" : "ies", dropped ? ":" : "");
+            rc = hd_cli_qsnap_diff(st, txn, &snap, 50, &total, &hosts);
+            if (!rc)
+                printf("nothing changed\n");
             hd_store_abort(txn);
+        } else if (!rc) {
+            rc = hd_store_commit(txn);
+        } else {
+            hd_store_abort(txn);
+        }
     }
+    hd_cli_qsnap_fini(&snap);
     hd_store_close(st);
     if (rc) {
         fprintf(stderr, "herald actor set: %s\n", hd_strerror(rc));
         return 1;
     }
+    if (dry)
+        return 0;
     printf("actor %s federation %s\n", actor, fed);
+    if (dropped)
+        printf("dropped %" PRIu64 " queued deliver%s of the actor\n", dropped,
+               dropped == 1 ? "y" : "ies");
+    {
+        char detail[32];
+        snprintf(detail, sizeof(detail), "federation=%s", fed);
+        hd_audit(HD_AUDIT_CLI, "actor_federation", actor, dropped, detail);
+    }
     return 0;
 }

@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "cli_util.h"
+#include "audit.h"
 #include "clock.h"
 #include "cli_block.h"
 #include "enforce.h"
@@ -23,19 +24,22 @@
 
 static const char block_usage[] =
     "usage: herald block add DOMAIN --severity suspend|silence|noop [--comment TEXT]\n"
-    "           [--reject-media] [--reject-reports] [--obfuscate]\n"
+    "           [--reject-media] [--reject-reports] [--obfuscate] [--dry-run]\n"
     "       herald block remove DOMAIN | list [--json] | export | import FILE|-\n"
     "Domain blocks; export and import use Mastodon's CSV (#domain,#severity,...).\n"
-    "A suspend drops the domain's queued deliveries.\n";
+    "A suspend takes the domain's queued deliveries out of the queue, kept as dead letters\n"
+    "\"blocked\" (`herald dead retry` after `block remove` sends them). --dry-run prints\n"
+    "what would be taken out, host by host, and changes nothing.\n";
 
 static const char allow_usage[] =
     "usage: herald allow add|remove DOMAIN | list [--json]\n"
     "Domains delivered to in allowlist mode (`herald federation mode allowlist`).\n";
 
 static const char federation_usage[] =
-    "usage: herald federation mode [allowlist|open [--force]]\n"
-    "Shows or sets the federation mode. allowlist delivers only to allowed domains and drops\n"
-    "the other queued deliveries; with no domain allowed it needs --force.\n";
+    "usage: herald federation mode [allowlist|open [--force] [--dry-run]]\n"
+    "Shows or sets the federation mode. allowlist delivers only to allowed domains and takes\n"
+    "the other queued deliveries out of the queue (dead letters \"blocked\"); with no domain\n"
+    "allowed it needs --force. --dry-run prints what would be taken out and changes nothing.\n";
 
 /* Ends the write transaction txn of a rule change whose result is rc: on success drops what
  * the new rules refuse, writes the counters and commits; else aborts. Returns 0 or an error
@@ -62,30 +66,65 @@ static int finish_change(struct hd_store *st, struct hd_txn *txn, int rc, uint64
     return hd_store_commit(txn);
 }
 
+/* --dry-run: the change is made inside txn and rolled back; what it would drop is printed,
+ * host by host, from the queue sizes before (snap) and after. Returns 0 or an error (txn is
+ * finished either way). */
+static int dry_change(struct hd_store *st, struct hd_txn *txn, int rc,
+                      const struct hd_cli_qsnap *snap, const char *what)
+{
+    uint64_t dropped = 0, hosts = 0, total = 0, nh = 0;
+    struct hd_counters c;
+    struct hd_rules *r = NULL;
+
+    if (!rc)
+        rc = hd_counters_get(st, txn, &c);
+    if (!rc)
+        rc = hd_rules_load(st, txn, &r);
+    if (!rc)
+        rc = hd_rules_enforce(st, txn, &c, r, &dropped, &hosts);
+    hd_rules_free(r);
+    if (!rc) {
+        printf("dry run: %s would take %" PRIu64 " queued deliver%s out of the queue on %" PRIu64
+               " host%s (kept as dead letters \"blocked\"; `herald dead retry` after an unblock "
+               "brings them back)%s\n",
+               what, dropped, dropped == 1 ? "y" : "ies", hosts, hosts == 1 ? "" : "s",
+               dropped ? ":" : "");
+        rc = hd_cli_qsnap_diff(st, txn, snap, 50, &total, &nh);
+        if (!rc)
+            printf("nothing changed\n");
+    }
+    hd_store_abort(txn);
+    return rc;
+}
+
 static void print_dropped(uint64_t dropped, uint64_t hosts)
 {
     if (dropped)
-        printf("dropped %" PRIu64 " queued deliver%s on %" PRIu64 " host%s\n", dropped,
-               dropped == 1 ? "y" : "ies", hosts, hosts == 1 ? "" : "s");
+        printf("dropped %" PRIu64 " queued deliver%s on %" PRIu64 " host%s (kept as dead letters "
+               "\"blocked\": `herald dead retry` after an unblock)\n",
+               dropped, dropped == 1 ? "y" : "ies", hosts, hosts == 1 ? "" : "s");
 }
 
 /* ------------------------------------------------------------------ block */
 
 static int block_add(const char *db, int argc, char **argv)
 {
-    enum { O_SEV = 256, O_COMMENT, O_MEDIA, O_REPORTS, O_OBF };
+    enum { O_SEV = 256, O_COMMENT, O_MEDIA, O_REPORTS, O_OBF, O_DRY };
     static const struct option lo[] = {{"severity", 1, 0, O_SEV},
+                                       {"dry-run", 0, 0, O_DRY},
                                        {"comment", 1, 0, O_COMMENT},
                                        {"reject-media", 0, 0, O_MEDIA},
                                        {"reject-reports", 0, 0, O_REPORTS},
                                        {"obfuscate", 0, 0, O_OBF},
                                        {0, 0, 0, 0}};
     struct hd_block b, old;
+    struct hd_cli_qsnap snap;
     const char *domain = NULL, *sev = NULL;
     struct hd_store *st;
     struct hd_txn *txn;
     uint64_t dropped = 0, hosts = 0;
-    int c, rc;
+    int c, rc, dry = 0, had = 0;
+    char detail[HD_COMMENT_MAX + 128];
 
     memset(&b, 0, sizeof(b));
     optind = 0;
@@ -111,6 +150,9 @@ static int block_add(const char *db, int argc, char **argv)
         case O_OBF:
             b.obfuscate = 1;
             break;
+        case O_DRY:
+            dry = 1;
+            break;
         default:
             return HD_CLI_USAGE_EXIT;
         }
@@ -125,24 +167,57 @@ static int block_add(const char *db, int argc, char **argv)
         return hd_cli_bad_value("block add", "severity", sev, "suspend, silence or noop");
     if (hd_rules_domain_norm(domain, b.domain, sizeof(b.domain)) != 0)
         return hd_cli_usage_error("block add", NULL, "not a domain: %s", domain);
+    memset(&snap, 0, sizeof(snap));
     if (hd_cli_open_store(db, &st, "block add"))
         return 1;
     b.created_ms = hd_wall_ms();
     rc = hd_store_begin(st, 1, &txn);
     if (rc)
         goto out;
-    if (hd_block_get(st, txn, b.domain, &old) == 0)
+    if (dry)
+        rc = hd_cli_qsnap_take(st, txn, &snap);
+    if (!rc && hd_block_get(st, txn, b.domain, &old) == 0) {
         b.created_ms = old.created_ms;
-    rc = hd_block_put(st, txn, &b);
-    rc = finish_change(st, txn, rc, &dropped, &hosts);
+        had = 1;
+    }
+    if (!rc)
+        rc = hd_block_put(st, txn, &b);
+    if (dry) {
+        char what[HD_DOMAIN_MAX + 64];
+        snprintf(what, sizeof(what), "blocking %s (%s)", b.domain, hd_severity_name(b.severity));
+        rc = dry_change(st, txn, rc, &snap, what);
+    } else {
+        rc = finish_change(st, txn, rc, &dropped, &hosts);
+    }
 out:
+    hd_cli_qsnap_fini(&snap);
     hd_store_close(st);
     if (rc) {
         fprintf(stderr, "herald block add: %s\n", hd_strerror(rc));
         return 1;
     }
+    if (had && (old.severity != b.severity || strcmp(old.comment, b.comment) != 0 ||
+                old.reject_media != b.reject_media || old.reject_reports != b.reject_reports ||
+                old.obfuscate != b.obfuscate)) {
+        printf("%s the block of %s: severity %s -> %s", dry ? "would replace" : "replaced",
+               b.domain, hd_severity_name(old.severity), hd_severity_name(b.severity));
+        if (strcmp(old.comment, b.comment) != 0)
+            printf(", comment \"%s\" -> \"%s\"", old.comment, b.comment);
+        if (old.reject_media != b.reject_media || old.reject_reports != b.reject_reports ||
+            old.obfuscate != b.obfuscate)
+            printf(", flags reject_media=%d reject_reports=%d obfuscate=%d", b.reject_media,
+                   b.reject_reports, b.obfuscate);
+        printf("\n");
+    } else if (had) {
+        printf("%s is already blocked so (%s)\n", b.domain, hd_severity_name(b.severity));
+    }
+    if (dry)
+        return 0;
     printf("blocked %s (%s)\n", b.domain, hd_severity_name(b.severity));
     print_dropped(dropped, hosts);
+    snprintf(detail, sizeof(detail), "severity=%s%s%s", hd_severity_name(b.severity),
+             had ? " replaced=" : "", had ? hd_severity_name(old.severity) : "");
+    hd_audit(HD_AUDIT_CLI, "block_add", b.domain, dropped, detail);
     return 0;
 }
 
@@ -176,7 +251,9 @@ static int block_remove(const char *db, int argc, char **argv)
         fprintf(stderr, "herald block remove: %s\n", hd_strerror(rc));
         return 1;
     }
-    printf("unblocked %s\n", dom);
+    printf("unblocked %s (`herald dead retry --host HOST` sends its \"blocked\" dead letters)\n",
+           dom);
+    hd_audit(HD_AUDIT_CLI, "block_remove", dom, 0, NULL);
     return 0;
 }
 
@@ -307,6 +384,11 @@ out:
     printf("imported %zu block%s (%zu new, %zu replaced)\n", im.n, im.n == 1 ? "" : "s", added,
            updated);
     print_dropped(dropped, hosts);
+    {
+        char detail[96];
+        snprintf(detail, sizeof(detail), "rows=%zu new=%zu replaced=%zu", im.n, added, updated);
+        hd_audit(HD_AUDIT_CLI, "block_import", argv[1], dropped, detail);
+    }
     hd_import_fini(&im);
     return 0;
 }
@@ -396,6 +478,7 @@ int hd_cli_allow(const char *db, int argc, char **argv)
     }
     printf("%s %s\n", add ? "allowed" : "no longer allowed:", dom);
     print_dropped(dropped, hosts);
+    hd_audit(HD_AUDIT_CLI, add ? "allow_add" : "allow_remove", dom, dropped, NULL);
     return 0;
 }
 
@@ -415,9 +498,11 @@ int hd_cli_federation(const char *db, int argc, char **argv)
     struct hd_txn *txn;
     uint64_t dropped = 0, hosts = 0;
     size_t nallow = 0;
-    static const struct option lo[] = {{"force", 0, 0, 'f'}, {0, 0, 0, 0}};
+    static const struct option lo[] = {{"force", 0, 0, 'f'}, {"dry-run", 0, 0, 'n'},
+                                       {0, 0, 0, 0}};
+    struct hd_cli_qsnap snap;
     const char *arg;
-    int rc, mode, force = 0, c;
+    int rc, mode, force = 0, dry = 0, c;
 
     if (hd_cli_help(argc, argv, federation_usage))
         return 0;
@@ -426,16 +511,19 @@ int hd_cli_federation(const char *db, int argc, char **argv)
     optind = 0;
     while ((c = hd_cli_getopt("federation mode", federation_usage, argc - 1, argv + 1, "", lo)) !=
            -1) {
-        if (c != 'f')
+        if (c == 'f')
+            force = 1;
+        else if (c == 'n')
+            dry = 1;
+        else
             return HD_CLI_USAGE_EXIT;
-        force = 1;
     }
     if (hd_cli_positional("federation mode", federation_usage, argc - 1, argv + 1, 0, 1))
         return HD_CLI_USAGE_EXIT;
     arg = optind + 1 < argc ? argv[optind + 1] : NULL;
-    if (!arg && force)
+    if (!arg && (force || dry))
         return hd_cli_usage_error("federation mode", federation_usage,
-                                  "--force goes with a mode to set");
+                                  "--force and --dry-run go with a mode to set");
     if (arg && strcmp(arg, "allowlist") && strcmp(arg, "open"))
         return hd_cli_usage_error("federation mode", federation_usage,
                                   "expected allowlist or open, not %s", arg);
@@ -456,11 +544,21 @@ int hd_cli_federation(const char *db, int argc, char **argv)
         return 0;
     }
     mode = !strcmp(arg, "allowlist") ? HD_MODE_ALLOWLIST : HD_MODE_OPEN;
+    memset(&snap, 0, sizeof(snap));
     if (hd_cli_open_store(db, &st, "federation mode"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
     if (rc)
         goto out;
+    if (dry) {
+        rc = hd_cli_qsnap_take(st, txn, &snap);
+        if (!rc)
+            rc = hd_rules_mode_set(st, txn, mode);
+        rc = dry_change(st, txn, rc, &snap,
+                        mode == HD_MODE_ALLOWLIST ? "allowlist mode" : "open mode");
+        hd_cli_qsnap_fini(&snap);
+        goto out_dry;
+    }
     if (mode == HD_MODE_ALLOWLIST && !force) {
         /* An empty allowlist stops all federation and drops every queue: ask for --force. */
         rc = hd_allow_foreach(st, txn, count_allow, &nallow);
@@ -477,11 +575,17 @@ int hd_cli_federation(const char *db, int argc, char **argv)
         rc = hd_rules_mode_set(st, txn, mode);
     rc = finish_change(st, txn, rc, &dropped, &hosts);
 out:
+    if (!rc)
+        hd_audit(HD_AUDIT_CLI, "federation_mode", mode == HD_MODE_ALLOWLIST ? "allowlist" : "open",
+                 dropped, force ? "force" : NULL);
+out_dry:
     hd_store_close(st);
     if (rc) {
         fprintf(stderr, "herald federation mode: %s\n", hd_strerror(rc));
         return 1;
     }
+    if (dry)
+        return 0;
     printf("federation mode %s\n", mode == HD_MODE_ALLOWLIST ? "allowlist" : "open");
     print_dropped(dropped, hosts);
     return 0;

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "cli_util.h"
 #include "audience.h"
 #include "cli_follow.h"
@@ -108,8 +109,10 @@ static int cmd_add_remove(const char *db, int argc, char **argv, int remove)
         printf("updated: %s follows %s (inbox changed)\n", f.follower, f.actor);
     else if (s.unchanged)
         printf("unchanged: %s already follows %s\n", f.follower, f.actor);
-    else if (s.removed)
+    else if (s.removed) {
         printf("removed: %s no longer follows %s\n", f.follower, f.actor);
+        hd_audit(HD_AUDIT_CLI, "follow_remove", f.actor, 0, "follows=1");
+    }
     else
         printf("not following: %s does not follow %s; nothing removed\n", f.follower, f.actor);
     return 0;

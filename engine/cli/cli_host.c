@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "cli_util.h"
 #include "clock.h"
 #include "cli_host.h"
@@ -30,8 +31,11 @@ static const char host_usage[] =
     "failures, breaker and dead state. --max-inflight 0 and --rate 0 mean the engine's default.\n";
 
 static const char dead_usage[] =
-    "usage: herald dead list [--json] [--host HOST] | retry [--host HOST] | purge [--host HOST]\n"
-    "Dead letters: deliveries that failed for good. retry queues them again; purge deletes them.\n";
+    "usage: herald dead list [--json] [--host HOST] | retry [--host HOST]\n"
+    "       herald dead purge [--host HOST] [--dry-run]\n"
+    "Dead letters: deliveries that failed for good, or that a block took out of the queue\n"
+    "(error \"blocked\"). retry queues them again; purge deletes them (--dry-run: count them\n"
+    "per host and change nothing).\n";
 
 static const char gone_usage[] =
     "usage: herald gone list [--json]\n"
@@ -509,6 +513,7 @@ out:
         break;
     case CTL_RESET:
         printf("reset %s: failures, breaker and dead state cleared\n", host);
+        hd_audit(HD_AUDIT_CLI, "host_reset", host, 0, NULL);
         break;
     default:
         printf("%s: max in flight %s, rate %s\n", host,
@@ -563,10 +568,33 @@ static int print_dead(const struct hd_dead_view *d, void *user_data)
     return 0;
 }
 
+/* dead purge --dry-run: letters per host (they come in host order). */
+struct dead_count {
+    char host[HD_HOST_MAX];
+    uint64_t n, total, hosts;
+};
+
+static int count_dead_host(const struct hd_dead_view *d, void *user_data)
+{
+    struct dead_count *x = user_data;
+    if (strcmp(x->host, d->host) != 0) {
+        if (x->n)
+            printf("  %-40s %" PRIu64 "\n", x->host, x->n);
+        snprintf(x->host, sizeof(x->host), "%s", d->host);
+        x->n = 0;
+        x->hosts++;
+    }
+    x->n++;
+    x->total++;
+    return 0;
+}
+
 int hd_cli_dead(const char *db, int argc, char **argv)
 {
-    /* lo + 1 (without --json) for retry and purge */
-    static const struct option lo[] = {{"json", 0, 0, 'j'}, {"host", 1, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option lo_list[] = {{"json", 0, 0, 'j'}, {"host", 1, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option lo_retry[] = {{"host", 1, 0, 'h'}, {0, 0, 0, 0}};
+    static const struct option lo_purge[] = {{"host", 1, 0, 'h'}, {"dry-run", 0, 0, 'n'},
+                                             {0, 0, 0, 0}};
     char hostbuf[HD_HOST_MAX];
     const char *host = NULL, *sub = argc >= 2 ? argv[1] : "";
     struct dead_print p = {0};
@@ -574,7 +602,7 @@ int hd_cli_dead(const char *db, int argc, char **argv)
     struct hd_counters c;
     struct hd_txn *txn;
     uint64_t n1 = 0, n2 = 0;
-    int o, rc;
+    int o, rc, dry = 0;
 
     char cmd[32];
 
@@ -585,13 +613,17 @@ int hd_cli_dead(const char *db, int argc, char **argv)
     snprintf(cmd, sizeof(cmd), "dead %s", sub);
     optind = 0;
     while ((o = hd_cli_getopt(cmd, dead_usage, argc - 1, argv + 1, "",
-                              strcmp(sub, "list") ? lo + 1 : lo)) != -1) {
+                              !strcmp(sub, "list")    ? lo_list
+                              : !strcmp(sub, "retry") ? lo_retry
+                                                      : lo_purge)) != -1) {
         if (o == 'h') {
             if (norm_host(optarg, hostbuf, sizeof(hostbuf)) != 0)
                 return hd_cli_bad_value(cmd, "host", optarg, "a host name");
             host = hostbuf;
         } else if (o == 'j') {
             p.json = 1;
+        } else if (o == 'n') {
+            dry = 1;
         } else {
             return HD_CLI_USAGE_EXIT;
         }
@@ -615,6 +647,20 @@ int hd_cli_dead(const char *db, int argc, char **argv)
     if (rc)
         goto out;
     rc = hd_counters_get(st, txn, &c);
+    if (!rc && dry) {
+        struct dead_count dc;
+        memset(&dc, 0, sizeof(dc));
+        rc = hd_dead_foreach(st, txn, host, count_dead_host, &dc);
+        if (!rc) {
+            if (dc.n)
+                printf("  %-40s %" PRIu64 "\n", dc.host, dc.n);
+            printf("dry run: purge would delete %" PRIu64 " dead letter%s on %" PRIu64
+                   " host%s\nnothing changed\n",
+                   dc.total, dc.total == 1 ? "" : "s", dc.hosts, dc.hosts == 1 ? "" : "s");
+        }
+        hd_store_abort(txn);
+        goto out;
+    }
     if (!rc && !strcmp(sub, "retry"))
         rc = hd_dead_retry(st, txn, &c, host, hd_wall_ms(), &n1, &n2);
     else if (!rc)
@@ -625,6 +671,9 @@ int hd_cli_dead(const char *db, int argc, char **argv)
         hd_store_abort(txn);
     else
         rc = hd_store_commit(txn);
+    if (!rc)
+        hd_audit(HD_AUDIT_CLI, !strcmp(sub, "retry") ? "dead_retry" : "dead_purge",
+                 host ? host : "all", n1, NULL);
     if (!rc && !strcmp(sub, "retry")) {
         printf("requeued %" PRIu64 " dead letter%s\n", n1, n1 == 1 ? "" : "s");
         if (n2)

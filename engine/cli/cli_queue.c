@@ -7,6 +7,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "audit.h"
 #include "cli_queue.h"
 #include "cli_util.h"
 #include "clock.h"
@@ -358,6 +359,7 @@ static int queue_flush(const char *db, int argc, char **argv)
     }
     printf("%" PRIu64 " deliver%s waiting for a retry %s due now%s%s\n", n,
            n == 1 ? "y" : "ies", n == 1 ? "is" : "are", host ? " on " : "", host ? host : "");
+    hd_audit(HD_AUDIT_CLI, "queue_flush", host ? host : "all", n, NULL);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* What the command-line modules share (see cli_util.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -282,4 +283,96 @@ int hd_cli_hosts_walk(struct hd_store *st, struct hd_txn *txn, size_t limit, hd_
     }
     hd_host_iter_close(&it);
     return rc == HD_ERR_NOT_FOUND ? 0 : rc;
+}
+
+#define QSNAP_MAX 4000000
+
+static int snap_add(const char *host, const struct hd_host_rec *rec, const struct hd_live *live,
+                    void *user_data)
+{
+    struct hd_cli_qsnap *q = user_data;
+    (void)live;
+    if (!rec->queued)
+        return 0;
+    if (q->n == q->cap) {
+        size_t nc = q->cap ? q->cap * 2 : 256;
+        void *h, *c;
+        if (nc > QSNAP_MAX)
+            return -ENOMEM;
+        h = realloc(q->host, nc * sizeof(*q->host));
+        if (!h)
+            return -ENOMEM;
+        q->host = h;
+        c = realloc(q->queued, nc * sizeof(*q->queued));
+        if (!c)
+            return -ENOMEM;
+        q->queued = c;
+        q->cap = nc;
+    }
+    snprintf(q->host[q->n], sizeof(q->host[0]), "%s", host);
+    q->queued[q->n++] = rec->queued;
+    return 0;
+}
+
+int hd_cli_qsnap_take(struct hd_store *st, struct hd_txn *txn, struct hd_cli_qsnap *snap)
+{
+    memset(snap, 0, sizeof(*snap));
+    return hd_cli_hosts_walk(st, txn, 0, snap_add, snap);
+}
+
+struct snap_diff {
+    const struct hd_cli_qsnap *q;
+    size_t i, max, shown;
+    uint64_t total, hosts;
+};
+
+static void diff_one(struct snap_diff *d, size_t i, uint64_t now_queued)
+{
+    uint64_t n = d->q->queued[i] > now_queued ? d->q->queued[i] - now_queued : 0;
+    if (!n)
+        return;
+    d->total += n;
+    d->hosts++;
+    if (d->shown++ < d->max)
+        printf("  %-40s %" PRIu64 "\n", d->q->host[i], n);
+}
+
+/* The walk and the snapshot are both in host-name order: a merge. */
+static int on_diff(const char *host, const struct hd_host_rec *rec, const struct hd_live *live,
+                   void *user_data)
+{
+    struct snap_diff *d = user_data;
+    (void)live;
+    while (d->i < d->q->n && strcmp(d->q->host[d->i], host) < 0) {
+        diff_one(d, d->i, 0); /* gone altogether */
+        d->i++;
+    }
+    if (d->i < d->q->n && strcmp(d->q->host[d->i], host) == 0) {
+        diff_one(d, d->i, rec->queued);
+        d->i++;
+    }
+    return 0;
+}
+
+int hd_cli_qsnap_diff(struct hd_store *st, struct hd_txn *txn, const struct hd_cli_qsnap *snap,
+                      size_t max, uint64_t *total, uint64_t *hosts)
+{
+    struct snap_diff d = {snap, 0, max, 0, 0, 0};
+    int rc = hd_cli_hosts_walk(st, txn, 0, on_diff, &d);
+    if (rc)
+        return rc;
+    for (; d.i < snap->n; d.i++)
+        diff_one(&d, d.i, 0);
+    if (d.shown > max)
+        printf("  ... and %zu more hosts\n", d.shown - max);
+    *total = d.total;
+    *hosts = d.hosts;
+    return 0;
+}
+
+void hd_cli_qsnap_fini(struct hd_cli_qsnap *snap)
+{
+    free(snap->host);
+    free(snap->queued);
+    memset(snap, 0, sizeof(*snap));
 }

@@ -101,4 +101,24 @@ typedef int (*hd_cli_host_cb)(const char *host, const struct hd_host_rec *rec,
 int hd_cli_hosts_walk(struct hd_store *st, struct hd_txn *txn, size_t limit, hd_cli_host_cb cb,
                       void *user_data);
 
+/* --dry-run: the queued deliveries per host inside a write transaction before a change, to
+ * print what the change (made in the same transaction, then aborted) would drop. */
+struct hd_cli_qsnap {
+    char (*host)[HD_HOST_MAX];
+    uint64_t *queued;
+    size_t n, cap;
+};
+
+/* Records every host's queued count inside txn. Returns 0, -ENOMEM or a store error (snap is
+ * then empty but may be passed to hd_cli_qsnap_fini). */
+int hd_cli_qsnap_take(struct hd_store *st, struct hd_txn *txn, struct hd_cli_qsnap *snap);
+
+/* Prints on stdout, for every host whose queue is now shorter inside txn, "  HOST  N" (at most
+ * max lines; then "  ... and K more hosts"), and returns the total difference through *total
+ * and the number of hosts through *hosts. Returns 0 or a store error. */
+int hd_cli_qsnap_diff(struct hd_store *st, struct hd_txn *txn, const struct hd_cli_qsnap *snap,
+                      size_t max, uint64_t *total, uint64_t *hosts);
+
+void hd_cli_qsnap_fini(struct hd_cli_qsnap *snap);
+
 #endif

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "audit.h"
 #include "audience.h"
 #include "clock.h"
 #include "err.h"
@@ -260,6 +261,11 @@ void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endp
     if (rc) {
         hd_endpoint_respond_error(resp, 503, "store write failed; nothing was applied", NULL);
         goto out;
+    }
+    if (remove && fs.removed) {
+        char detail[48];
+        snprintf(detail, sizeof(detail), "follows=%llu", (unsigned long long)fs.removed);
+        hd_audit(HD_AUDIT_ENDPOINT, "follows_remove", "DELETE /v1/follows", 0, detail);
     }
     hd_endpoint_respond_json(
         resp, 200,

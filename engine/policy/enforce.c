@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "enforce.h"
 #include "err.h"
 #include "hostrec.h"
+#include "qview.h"
 #include "queue.h"
 
 #define ENFORCE_NAMES_MAX (64u << 20)
@@ -54,7 +56,8 @@ int hd_rules_enforce(struct hd_store *st, struct hd_txn *txn, struct hd_counters
         goto out;
     for (size_t off = 0; off < len; off += strlen(names + off) + 1) {
         uint64_t n = 0;
-        rc = hd_queue_drop(st, txn, c, names + off, NULL, &n);
+        /* Kept as dead letters ("blocked"): `herald dead retry` after an unblock. */
+        rc = hd_qview_block_host(st, txn, c, names + off, hd_wall_ms(), &n);
         if (rc)
             goto out;
         nd += n;

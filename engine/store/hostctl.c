@@ -354,6 +354,7 @@ int hd_dead_retry(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
         struct hd_dead_view d;
         uint32_t flags = 0;
         MDB_val qk;
+        int blocked;
         rc = decode_dead(&k, &v, &d, &flags);
         if (rc) {
             nskip++;
@@ -390,6 +391,9 @@ int hd_dead_retry(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
         memcpy(kb, k.mv_data, k.mv_size);
         qk.mv_size = k.mv_size;
         qk.mv_data = kb;
+        /* A letter a rules change took out of the queue was counted as dropped, not failed. */
+        blocked = d.status == 0 && d.error.n == sizeof(HD_DEAD_BLOCKED) - 1 &&
+                  memcmp(d.error.p, HD_DEAD_BLOCKED, d.error.n) == 0;
         rc = hd_queue_requeue(st, txn, kb, k.mv_size, d.inbox, d.enqueued_ms, flags, now_ms);
         if (rc)
             break;
@@ -399,7 +403,9 @@ int hd_dead_retry(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
             break;
         nmoved++;
         host_moved++;
-        if (c->failed)
+        if (blocked && c->dropped)
+            c->dropped--;
+        else if (!blocked && c->failed)
             c->failed--;
         k = qk;
         mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);

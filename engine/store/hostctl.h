@@ -76,12 +76,16 @@ struct hd_dead_view {
     uint64_t at_ms, enqueued_ms;
     int status;
 };
+/* The dead-letter reason of deliveries a rules change (a suspend, allowlist mode) took out of
+ * the queue (hd_qview_block_host): hd_dead_retry puts them back once the host is allowed. */
+#define HD_DEAD_BLOCKED "blocked"
 typedef int (*hd_dead_cb)(const struct hd_dead_view *d, void *user_data);
 /* Visits dead letters in key order: all, or host's only (host non-NULL). */
 int hd_dead_foreach(struct hd_store *st, struct hd_txn *txn, const char *host, hd_dead_cb cb,
                     void *user_data);
 /* Moves dead letters (all, or host's) back into the queue with attempts reset, due now.
- * Fixes host records (queued +1, failed -1) and counters (failed -1). A dead letter keeps
+ * Fixes host records (queued +1, failed -1) and counters (failed -1; dropped -1 for letters
+ * a rules change made, reason HD_DEAD_BLOCKED). A dead letter keeps
  * its activity's body alive (ack.c), so it can be sent again; one whose host the current
  * rules refuse, or whose body is gone (written before letters held bodies), stays and is
  * counted in *skipped. Returns 0 or a store error. */

@@ -144,3 +144,64 @@ int hd_qview_flush(struct hd_store *st, struct hd_txn *txn, const char *host, ui
     *n = changed;
     return 0;
 }
+
+int hd_qview_block_host(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
+                        const char *host, uint64_t now_ms, uint64_t *n)
+{
+    size_t hl = strlen(host);
+    uint8_t kb[HD_QKEY_MAX];
+    uint64_t moved = 0, nretry = 0;
+    struct hd_host_rec h;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc, put = 0;
+
+    *n = 0;
+    if (hl == 0 || hl >= HD_HOST_MAX)
+        return HD_ERR_INVALID;
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->queue, &cur));
+    if (rc)
+        return rc;
+    rc = seek(cur, host, hl, NULL, 0, &k, &v);
+    while (rc == 0 && in_host(&k, host, hl)) {
+        struct hd_qview_ent e;
+        if (decode(&k, &v, &e) != 0) {
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+            continue;
+        }
+        memcpy(kb, k.mv_data, k.mv_size);
+        k.mv_data = kb;
+        /* The letter is written before the entry goes: e's strings point into its value. */
+        put = hd_queue_ent_put(txn, st->dead, kb, k.mv_size, e.inbox.p, e.inbox.n, e.attempts,
+                               now_ms, e.enqueued_ms, 0, HD_DEAD_BLOCKED, e.flags, "", 0);
+        if (put)
+            break;
+        if (e.attempts)
+            nretry++;
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+        moved++;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    if (put)
+        return put;
+    if (rc && rc != MDB_NOTFOUND)
+        return hd_store_err(rc);
+    if (!moved)
+        return 0;
+    rc = hd_host_get(st, txn, host, hl, &h);
+    if (rc == 0) {
+        hd_host_rec_unqueue(&h, moved, nretry);
+        h.failed += moved;
+        rc = hd_host_put(st, txn, host, hl, &h);
+    } else if (rc == HD_ERR_NOT_FOUND) {
+        rc = 0;
+    }
+    if (rc)
+        return rc;
+    c->dropped += moved;
+    *n = moved;
+    return 0;
+}

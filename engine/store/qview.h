@@ -7,6 +7,7 @@
 
 #include <stdint.h>
 
+#include "hostctl.h"
 #include "queue.h"
 #include "store.h"
 
@@ -42,5 +43,14 @@ int hd_qview_walk(struct hd_store *st, struct hd_txn *txn, const char *host, con
  * HD_ERR_INVALID or a store error (nothing changed; the caller aborts txn). */
 int hd_qview_flush(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t now_ms,
                    uint64_t *n);
+
+/* Moves every queued delivery of host into the dead letters with status 0 and the reason
+ * HD_DEAD_BLOCKED, keeping its activity body (the letter holds the reference) and its flags.
+ * The host record loses them from queued (and retrying) and counts them as failed, as
+ * hd_dead_retry expects when it brings letters back; c->dropped counts them (the caller
+ * writes c back before committing). *n receives how many. Returns 0, HD_ERR_INVALID or a
+ * store error. */
+int hd_qview_block_host(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
+                        const char *host, uint64_t now_ms, uint64_t *n);
 
 #endif
