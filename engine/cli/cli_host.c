@@ -12,23 +12,28 @@
 
 #include "audit.h"
 #include "cli_util.h"
+#include "config.h"
 #include "clock.h"
 #include "cli_host.h"
 #include "err.h"
 #include "hostctl.h"
 #include "queue.h"
 #include "rules.h"
+#include "runner.h"
 #include "store.h"
 
 #define HOST_LIST_MAX 4000000 /* rows a listing will hold in memory */
 
 static const char host_usage[] =
     "usage: herald host list [--sort backlog|failures|latency|name] [--json]\n"
-    "       herald host show HOST [--json]\n"
+    "       herald host show HOST [--config FILE] [--json]\n"
     "       herald host pause|resume|reset HOST\n"
-    "       herald host set HOST [--max-inflight N] [--rate R]\n"
+    "       herald host set HOST [--max-inflight N] [--rate R] [--clear]\n"
     "Per-host queues, failures and live figures; pause, resume and limit a host, or reset its\n"
-    "failures, breaker and dead state. --max-inflight 0 and --rate 0 mean the engine's default.\n";
+    "failures, breaker and dead state. show lists each setting with its source: host set wins,\n"
+    "then the config file's [host \"NAME\"] section (read with --config), then the default.\n"
+    "set --clear removes the host set overrides (then --max-inflight or --rate set anew);\n"
+    "--max-inflight 0 and --rate 0 remove one.\n";
 
 static const char dead_usage[] =
     "usage: herald dead list [--json] [--host HOST] | retry [--host HOST]\n"
@@ -342,23 +347,90 @@ static int count_dead(const struct hd_dead_view *d, void *user_data)
     return 0;
 }
 
+/* One setting of a host as it takes effect, and where it comes from. */
+struct setting {
+    double value; /* max in flight, or requests per second (0: no limit) */
+    const char *source;
+};
+
+#define SRC_DEFAULT "default"
+#define SRC_CONFIG "config [host]"
+#define SRC_HOSTSET "host set"
+
+/* The effective max in flight and rate of r's host: `host set` wins, then the config's [host]
+ * section, then the default (the [run] max_inflight_host of cfg, else the built-in one). */
+static void effective(const struct hrow *r, const struct hd_config *cfg, struct setting *mi,
+                      struct setting *rate)
+{
+    const struct hd_config_host *ch = cfg ? hd_config_host_find(cfg, r->host) : NULL;
+    struct hd_run_opts o;
+
+    hd_run_opts_default(&o);
+    *mi = (struct setting){cfg ? cfg->run.hostpol.win_max : o.hostpol.win_max, SRC_DEFAULT};
+    *rate = (struct setting){0, SRC_DEFAULT};
+    if (ch && ch->max_inflight)
+        *mi = (struct setting){ch->max_inflight, SRC_CONFIG};
+    if (ch && ch->rate > 0)
+        *rate = (struct setting){ch->rate, SRC_CONFIG};
+    if (r->ctl.max_inflight)
+        *mi = (struct setting){r->ctl.max_inflight, SRC_HOSTSET};
+    if (r->ctl.rate_milli)
+        *rate = (struct setting){(double)r->ctl.rate_milli / 1000.0, SRC_HOSTSET};
+}
+
+static void print_ms(const char *label, uint64_t ms)
+{
+    char buf[32];
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    if (!ms || !gmtime_r(&t, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(buf, sizeof(buf), "-");
+    printf("%-17s%s\n", label, buf);
+}
+
 static int host_show(const char *db, int argc, char **argv)
 {
+    static const struct option lo[] = {{"json", 0, 0, 'j'}, {"config", 1, 0, 'c'}, {0, 0, 0, 0}};
     struct hrow r;
     struct hd_rules *rules = NULL;
+    struct hd_config *cfg = NULL;
+    struct setting mi, rate;
     struct hd_store *st;
     struct hd_txn *txn;
-    int json = 0, rc;
+    int json = 0, rc, c, config_read;
     const char *name = NULL;
 
-    if (hd_cli_simple_args("host show", host_usage, argc, argv, &json, 1, 1))
+    optind = 0;
+    while ((c = hd_cli_getopt("host show", host_usage, argc, argv, "", lo)) != -1) {
+        if (c == 'j') {
+            json = 1;
+        } else if (c == 'c') {
+            char err[HD_CONFIG_ERR_MAX];
+            hd_config_free(cfg);
+            cfg = NULL;
+            if (hd_config_load(optarg, &cfg, err, sizeof(err)) != 0) {
+                fprintf(stderr, "herald host show: --config %s: %s\n", optarg, err);
+                return HD_CLI_USAGE_EXIT;
+            }
+        } else {
+            hd_config_free(cfg);
+            return HD_CLI_USAGE_EXIT;
+        }
+    }
+    if (hd_cli_positional("host show", host_usage, argc, argv, 1, 1)) {
+        hd_config_free(cfg);
         return HD_CLI_USAGE_EXIT;
+    }
     name = argv[optind];
     memset(&r, 0, sizeof(r));
-    if (norm_host(name, r.host, sizeof(r.host)) != 0)
+    if (norm_host(name, r.host, sizeof(r.host)) != 0) {
+        hd_config_free(cfg);
         return hd_cli_usage_error("host show", NULL, "not a host name: %s", name);
-    if (hd_cli_open_store_ro(db, &st, "host show"))
+    }
+    if (hd_cli_open_store_ro(db, &st, "host show")) {
+        hd_config_free(cfg);
         return 1;
+    }
     rc = hd_store_begin(st, 0, &txn);
     if (!rc) {
         rc = hd_rules_load(st, txn, &rules);
@@ -370,17 +442,29 @@ static int host_show(const char *db, int argc, char **argv)
     }
     hd_rules_free(rules);
     hd_store_close(st);
+    effective(&r, cfg, &mi, &rate);
+    config_read = cfg != NULL;
+    if (!rc && !r.have_rec && !r.ctl.paused && !r.ctl.max_inflight && !r.ctl.rate_milli &&
+        !r.ctl.reset_gen && !r.have_live && !r.dead_letters &&
+        !(cfg && hd_config_host_find(cfg, r.host))) {
+        hd_config_free(cfg);
+        fprintf(stderr, "herald host show: no record of %s\n", r.host);
+        return 1;
+    }
+    hd_config_free(cfg);
     if (rc) {
         fprintf(stderr, "herald host show: %s\n", hd_strerror(rc));
         return 1;
     }
-    if (!r.have_rec && !r.ctl.paused && !r.ctl.max_inflight && !r.ctl.rate_milli &&
-        !r.ctl.reset_gen && !r.have_live && !r.dead_letters) {
-        fprintf(stderr, "herald host show: no record of %s\n", r.host);
-        return 1;
-    }
     if (json) {
-        hd_cli_print_json(row_json(&r, 1));
+        json_t *o = row_json(&r, 1);
+        if (o)
+            json_object_set_new(
+                o, "settings",
+                json_pack("{s:{s:I, s:s}, s:{s:f, s:s}, s:b}", "max_inflight", "value",
+                          (json_int_t)mi.value, "source", mi.source, "rate", "value", rate.value,
+                          "source", rate.source, "config_read", config_read));
+        hd_cli_print_json(o);
         return 0;
     }
     printf("host:            %s\n", r.host);
@@ -395,15 +479,15 @@ static int host_show(const char *db, int argc, char **argv)
            r.rec.fail_days);
     printf("last status:     %" PRIu64 "\n", r.rec.last_status);
     printf("last error:      %s\n", r.rec.last_error[0] ? r.rec.last_error : "-");
-    printf("last ok / fail:  %" PRIu64 " / %" PRIu64 " (unix ms)\n", r.rec.last_ok_ms,
-           r.rec.last_fail_ms);
-    printf("max in flight:   %s", r.ctl.max_inflight ? "" : "default\n");
-    if (r.ctl.max_inflight)
-        printf("%u\n", r.ctl.max_inflight);
-    if (r.ctl.rate_milli)
-        printf("rate limit:      %g requests/s\n", (double)r.ctl.rate_milli / 1000.0);
+    print_ms("last ok:", r.rec.last_ok_ms);
+    print_ms("last failure:", r.rec.last_fail_ms);
+    printf("max in flight:   %.0f (%s)\n", mi.value, mi.source);
+    if (rate.value > 0)
+        printf("rate limit:      %g requests/s (%s)\n", rate.value, rate.source);
     else
-        printf("rate limit:      none\n");
+        printf("rate limit:      none (%s)\n", rate.source);
+    if (!config_read)
+        printf("                 (settings of a config file not read: --config FILE)\n");
     if (r.have_live)
         printf("live:            in flight %u, window %u, %.1f ok/s, p50 %u ms, p99 %u ms, "
                "breaker %s%s\n",
@@ -436,14 +520,14 @@ static int parse_rate(const char *s, uint64_t *milli)
 static int host_ctl(const char *db, int argc, char **argv, int what)
 {
     static const struct option lo[] = {
-        {"max-inflight", 1, 0, 'm'}, {"rate", 1, 0, 'r'}, {0, 0, 0, 0}};
+        {"max-inflight", 1, 0, 'm'}, {"rate", 1, 0, 'r'}, {"clear", 0, 0, 'x'}, {0, 0, 0, 0}};
     char host[HD_HOST_MAX];
     struct hd_hostctl c;
     struct hd_store *st;
     struct hd_txn *txn;
     long long maxinf = -1;
     uint64_t rate = 0;
-    int have_rate = 0, o, rc;
+    int have_rate = 0, clear = 0, o, rc;
 
     static const struct option none[] = {{0, 0, 0, 0}};
     static const char *const names[] = {"host pause", "host resume", "host set", "host reset"};
@@ -463,6 +547,8 @@ static int host_ctl(const char *db, int argc, char **argv, int what)
                 return hd_cli_bad_value(cmd, "rate", optarg,
                                         "requests per second, 0 to 1000000; 0 is no limit");
             have_rate = 1;
+        } else if (o == 'x') {
+            clear = 1;
         } else {
             return HD_CLI_USAGE_EXIT;
         }
@@ -471,8 +557,9 @@ static int host_ctl(const char *db, int argc, char **argv, int what)
         return HD_CLI_USAGE_EXIT;
     if (norm_host(argv[optind], host, sizeof(host)) != 0)
         return hd_cli_usage_error(cmd, NULL, "not a host name: %s", argv[optind]);
-    if (what == CTL_SET && maxinf < 0 && !have_rate)
-        return hd_cli_usage_error(cmd, host_usage, "nothing to set: give --max-inflight or --rate");
+    if (what == CTL_SET && maxinf < 0 && !have_rate && !clear)
+        return hd_cli_usage_error(cmd, host_usage,
+                                  "nothing to set: give --max-inflight, --rate or --clear");
     if (hd_cli_open_store(db, &st, "host"))
         return 1;
     rc = hd_store_begin(st, 1, &txn);
@@ -487,6 +574,10 @@ static int host_ctl(const char *db, int argc, char **argv, int what)
                 c.paused = 1;
             else if (what == CTL_RESUME)
                 c.paused = 0;
+            if (clear) {
+                c.max_inflight = 0;
+                c.rate_milli = 0;
+            }
             if (maxinf >= 0)
                 c.max_inflight = (uint32_t)maxinf;
             if (have_rate)
@@ -516,8 +607,14 @@ out:
         hd_audit(HD_AUDIT_CLI, "host_reset", host, 0, NULL);
         break;
     default:
-        printf("%s: max in flight %s, rate %s\n", host,
-               c.max_inflight ? "set" : "default", c.rate_milli ? "limited" : "unlimited");
+        if (c.max_inflight)
+            printf("%s: max in flight %u (host set)", host, c.max_inflight);
+        else
+            printf("%s: max in flight from the config or the default", host);
+        if (c.rate_milli)
+            printf(", rate %g requests/s (host set)\n", (double)c.rate_milli / 1000.0);
+        else
+            printf(", rate from the config or the default\n");
     }
     return 0;
 }

@@ -389,6 +389,22 @@ static int host_section_name(const char *section, char *out, size_t outlen)
     if (n == 0 || n >= outlen)
         return HD_ERR_INVALID;
     for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] >= 0x80) {
+            /* An internationalised name ([host "bücher.example"]): its A-label form
+             * (xn--bcher-kva.example), as inbox hosts are keyed. */
+            char url[HD_HOST_MAX + 16];
+            struct hd_url u;
+            if (memchr(s, '/', n) || memchr(s, '@', n) || memchr(s, ':', n) ||
+                memchr(s, '?', n) || memchr(s, '#', n) || memchr(s, '%', n))
+                return HD_ERR_INVALID;
+            snprintf(url, sizeof(url), "https://%.*s/", (int)n, s);
+            if (hd_url_parse(url, &u) != 0 || strlen(u.host) >= outlen)
+                return HD_ERR_INVALID;
+            memcpy(out, u.host, strlen(u.host) + 1);
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)s[i];
         if (!(isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == ':' || ch == '[' ||
               ch == ']'))

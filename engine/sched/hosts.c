@@ -72,8 +72,9 @@ void hd_sched_reapply_overrides(struct sthread *th)
     th->override_gen = atomic_load(th->o->override_gen);
     for (size_t i = 0; i < th->hosts_cap; i++)
         for (struct shost *h = th->hosts[i]; h; h = h->hnext)
-            if (!h->has_ctl) /* `herald host set` (hostctl) wins over the file */
+            if (!h->has_ctl) /* hosts with controls merge the file in at the next poll */
                 apply_override(th, h);
+    th->ctl_gen = UINT64_MAX; /* reread the controls: their hosts merge the new file settings */
 }
 
 /* Publishes the host's policy state; keeps this thread's breaker/dead gauges in step. */
@@ -295,8 +296,16 @@ static int on_ctl(const char *host, const struct hd_hostctl *c, void *user_data)
     h = host_get(th, host);
     if (!h)
         return 0;
-    hd_hostpol_set(&h->pol, &th->o->hostpol, c->max_inflight, (double)c->rate_milli / 1000.0,
-                   c->paused);
+    {
+        /* Each setting on its own: `herald host set` wins, else the config's [host] section,
+         * else the default (docs/operations.md, "Which setting wins"). */
+        unsigned mi = 0;
+        double rate = 0;
+        if (th->o->host_override)
+            th->o->host_override(th->o->host_override_ud, h->name, &mi, &rate);
+        hd_hostpol_set(&h->pol, &th->o->hostpol, c->max_inflight ? c->max_inflight : mi,
+                       c->rate_milli ? (double)c->rate_milli / 1000.0 : rate, c->paused);
+    }
     if (c->reset_gen != h->reset_gen) {
         if (th->ctl_loaded) /* a reset issued while we run: forget breaker and dead state */
             hd_hostpol_reset(&h->pol, &th->o->hostpol, hd_loop_now_ms(th->loop));

@@ -8,6 +8,7 @@
 #include "store_impl.h" /* reads tables directly */
 #include "enforce.h"
 #include "err.h"
+#include "hostctl.h"
 #include "queue.h"
 #include "rules.h"
 #include "store.h"
@@ -238,6 +239,13 @@ static uint32_t actrem(struct hd_txn *txn, uint64_t seq)
     return hd_rd32(v.mv_data);
 }
 
+static int count_blocked(const struct hd_dead_view *d, void *user_data)
+{
+    if (d->status == 0 && d->error.n == 7 && memcmp(d->error.p, HD_DEAD_BLOCKED, 7) == 0)
+        (*(uint64_t *)user_data)++;
+    return 0;
+}
+
 static void test_drop(void)
 {
     const char *in1[] = {"https://drop.test/inbox", "https://a.drop.test/u/1/inbox",
@@ -276,9 +284,18 @@ static void test_drop(void)
     T_EQ_INT(h.queued, 0);
     T_EQ_INT(hd_host_get(st, txn, "keep.test", 9, &h), 0);
     T_EQ_INT(h.queued, 2);
-    T_EQ_INT(actrem(txn, s1), 1);
-    T_EQ_INT(actrem(txn, s2), 1);
+    /* what was taken out is kept as dead letters "blocked", each holding its body */
+    T_EQ_INT(h.failed, 0);
+    T_EQ_INT(hd_host_get(st, txn, "a.drop.test", 11, &h), 0);
+    T_EQ_INT(h.failed, 2);
+    T_EQ_INT(actrem(txn, s1), 3);
+    T_EQ_INT(actrem(txn, s2), 2);
     T_EQ_INT(hd_queue_get_activity(st, txn, s1, &av), 0);
+    {
+        uint64_t nblocked = 0;
+        T_EQ_INT(hd_dead_foreach(st, txn, NULL, count_blocked, &nblocked), 0);
+        T_EQ_INT(nblocked, 3);
+    }
     hd_store_abort(txn);
 
     /* enforcing again finds nothing more */
@@ -294,6 +311,11 @@ static void test_drop(void)
     T_EQ_INT(hd_queue_drop(st, txn, &c, "keep.test", NULL, &dropped), 0);
     T_EQ_INT(dropped, 2);
     T_EQ_INT(c.dropped, 5);
+    /* the blocked dead letters still hold the bodies; purging them releases the last ones */
+    T_EQ_INT(hd_queue_get_activity(st, txn, s1, &av), 0);
+    dropped = 0;
+    T_EQ_INT(hd_dead_purge(st, txn, NULL, &dropped), 0);
+    T_EQ_INT(dropped, 3);
     T_EQ_INT(hd_queue_get_activity(st, txn, s1, &av), HD_ERR_NOT_FOUND);
     T_EQ_INT(hd_queue_get_activity(st, txn, s2, &av), HD_ERR_NOT_FOUND);
     T_EQ_INT(hd_queue_find_activity(st, txn, "https://me.example/act/d1", &s1), 0);
