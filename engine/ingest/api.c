@@ -9,6 +9,8 @@
 #include "clock.h"
 #include "audience.h"
 #include "err.h"
+#include "api_impl.h"
+#include "audit.h"
 #include "herald/herald.h"
 #include "ingest.h"
 #include "keyadd.h"
@@ -16,9 +18,6 @@
 #include "queue.h"
 #include "store.h"
 
-struct herald_store {
-    struct hd_store *st;
-};
 
 /* The public codes are spelled independently of err.h so that internal renumbering can never
  * change them; these checks catch a drift at compile time. */
@@ -34,7 +33,7 @@ _Static_assert(HERALD_ERR_FULL == HD_ERR_FULL, "code drift");
 /* Internal code -> public code: errno values pass through, the public HD_ERR_* subset keeps
  * its value, every other internal code (transport, TLS, DNS: never produced by these calls)
  * becomes HERALD_ERR_INTERNAL. */
-static int pub_err(int rc)
+int hd_api_pub_err(int rc)
 {
     if (rc >= 0)
         return rc;
@@ -54,6 +53,8 @@ static int pub_err(int rc)
         return HERALD_ERR_INTERNAL;
     }
 }
+
+#define pub_err hd_api_pub_err
 
 const char *herald_strerror(int err)
 {
@@ -261,6 +262,7 @@ int herald_follow_remove(herald_store *h, const char *actor, const char *followe
                          const char **why)
 {
     struct hd_follow hf;
+    int rc;
 
     if (!h || !actor || !follower) {
         if (why)
@@ -270,7 +272,10 @@ int herald_follow_remove(herald_store *h, const char *actor, const char *followe
     memset(&hf, 0, sizeof(hf));
     hf.actor = actor;
     hf.follower = follower;
-    return follow_op(h, &hf, 1, why);
+    rc = follow_op(h, &hf, 1, why);
+    if (rc == 0)
+        hd_audit(HD_AUDIT_API, "follow_remove", actor, 0, "follows=1");
+    return rc;
 }
 
 int herald_stats(herald_store *h, struct herald_stats *out)

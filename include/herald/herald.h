@@ -207,6 +207,103 @@ struct herald_stats {
  * @return 0, or one of: HERALD_ERR_INVALID (NULL argument), HERALD_ERR_STORE, -ENOMEM. */
 int herald_stats(herald_store *h, struct herald_stats *out);
 
+/** @defgroup admin Actors, blocks, host controls and dead letters
+ * The operator's controls, as the CLI's `actor set`, `block`, `host` and `dead` commands make
+ * them. Each call is one write transaction: committed when it returns 0, unchanged otherwise.
+ * A running `herald run` on the store applies them within a second. Each destructive call
+ * (a federation choice of none, a block, a host reset, a dead-letter retry or purge) writes
+ * one audit line on stderr: `mod=audit op=... target=... deliveries=N source=api`.
+ * @{ */
+
+/** An actor's federation choice (herald_actor_set_federation). */
+#define HERALD_FED_ALL 0    /**< deliver everything (the default) */
+#define HERALD_FED_PUBLIC 1 /**< deliver only activities addressed to the Public collection */
+#define HERALD_FED_NONE 2   /**< deliver nothing; the actor's queued deliveries are dropped */
+
+/** @brief Set an actor's federation choice.
+ * @param[in] h Open store.
+ * @param[in] actor The actor's id URL (the record is created if needed).
+ * @param[in] federation HERALD_FED_ALL, HERALD_FED_PUBLIC or HERALD_FED_NONE.
+ * @param[out] dropped If not NULL, receives how many queued deliveries were dropped (with
+ *   HERALD_FED_NONE; counted in the stats as dropped).
+ * @return 0, or one of: HERALD_ERR_INVALID (bad argument), HERALD_ERR_STORE, -ENOMEM. */
+int herald_actor_set_federation(herald_store *h, const char *actor, int federation,
+                                uint64_t *dropped);
+
+/** Block severities, as Mastodon's. */
+#define HERALD_SEV_NOOP 0    /**< no effect on delivery (flags and comment for the platform) */
+#define HERALD_SEV_SILENCE 1 /**< no effect on delivery */
+#define HERALD_SEV_SUSPEND 2 /**< nothing is delivered to the domain */
+
+/** @brief A domain block. */
+struct herald_block {
+    const char *domain;  /**< "example.com" (and subdomains), or "*.example.com" (only them) */
+    int severity;        /**< HERALD_SEV_* */
+    const char *comment; /**< public comment, UTF-8, at most 1023 bytes; NULL = none */
+    int reject_media, reject_reports, obfuscate; /**< Mastodon's flags, kept as given */
+};
+
+/** @brief Add or replace a domain block.
+ *
+ * With HERALD_SEV_SUSPEND the domain's queued deliveries leave the queue at once and are kept
+ * as dead letters with the error "blocked" (herald_dead_retry() sends them after the block is
+ * removed), and new ones are refused at enqueue.
+ * @param[in] h Open store.
+ * @param[in] b The block (strings copied).
+ * @param[out] dropped If not NULL, receives how many queued deliveries were taken out.
+ * @param[out] replaced If not NULL, receives 1 when a block of the domain existed (and was
+ *   replaced), else 0.
+ * @return 0, or one of: HERALD_ERR_INVALID (not a domain, bad severity, comment too long or
+ *   not UTF-8), HERALD_ERR_STORE, -ENOMEM. */
+int herald_block_add(herald_store *h, const struct herald_block *b, uint64_t *dropped,
+                     int *replaced);
+
+/** @brief Remove a domain block. The deliveries a suspend took out stay dead letters until
+ * herald_dead_retry().
+ * @return 0, or one of: HERALD_ERR_NOT_FOUND (no block of the domain), HERALD_ERR_INVALID,
+ *   HERALD_ERR_STORE. */
+int herald_block_remove(herald_store *h, const char *domain);
+
+/** @brief Operator controls of one host (`herald host pause|set`). */
+struct herald_host_controls {
+    int paused;            /**< 1: nothing is sent to the host */
+    unsigned max_inflight; /**< requests in flight at most, 0 = the configured default */
+    double rate;           /**< requests per second at most (fractions allowed), 0 = no limit */
+};
+
+/** @brief Read a host's controls (all zero when it has none).
+ * @param[in] host Host name as in inbox URLs (IDN accepted).
+ * @return 0, or HERALD_ERR_INVALID (not a host name), HERALD_ERR_STORE. */
+int herald_host_get(herald_store *h, const char *host, struct herald_host_controls *out);
+
+/** @brief Set a host's controls (all of them: read them first to change one). All zero
+ * removes the host's controls.
+ * @return 0, or HERALD_ERR_INVALID (not a host name, max_inflight over 100000, rate negative
+ *   or over 1000000), HERALD_ERR_STORE. */
+int herald_host_set(herald_store *h, const char *host, const struct herald_host_controls *c);
+
+/** @brief Forget a host's failures, circuit breaker and dead state (`herald host reset`).
+ * @return 0, or HERALD_ERR_INVALID, HERALD_ERR_STORE. */
+int herald_host_reset(herald_store *h, const char *host);
+
+/** @brief Count dead letters: all, or host's (host not NULL).
+ * @return 0, or HERALD_ERR_INVALID, HERALD_ERR_STORE. */
+int herald_dead_count(herald_store *h, const char *host, uint64_t *n);
+
+/** @brief Put dead letters (all, or host's) back in the queue, attempts reset, due now.
+ * Letters of hosts the current blocks refuse, or whose activity body is gone, stay.
+ * @param[out] requeued If not NULL, receives how many went back.
+ * @param[out] kept If not NULL, receives how many stayed.
+ * @return 0, or HERALD_ERR_INVALID, HERALD_ERR_STORE. */
+int herald_dead_retry(herald_store *h, const char *host, uint64_t *requeued, uint64_t *kept);
+
+/** @brief Delete dead letters (all, or host's), releasing their activity bodies.
+ * @param[out] purged If not NULL, receives how many were deleted.
+ * @return 0, or HERALD_ERR_INVALID, HERALD_ERR_STORE. */
+int herald_dead_purge(herald_store *h, const char *host, uint64_t *purged);
+
+/** @} */
+
 #ifdef __cplusplus
 }
 #endif
