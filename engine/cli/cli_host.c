@@ -15,6 +15,7 @@
 #include "cli_host.h"
 #include "err.h"
 #include "hostctl.h"
+#include "hosterr.h"
 #include "queue.h"
 #include "rules.h"
 #include "store.h"
@@ -324,6 +325,8 @@ static int count_dead(const struct hd_dead_view *d, void *user_data)
 static int host_show(const char *db, int argc, char **argv)
 {
     struct hrow r;
+    struct hd_errcounts ec;
+    char e5[512], e1[512];
     struct hd_rules *rules = NULL;
     struct hd_store *st;
     struct hd_txn *txn;
@@ -350,6 +353,7 @@ static int host_show(const char *db, int argc, char **argv)
         rc = hd_rules_load(st, txn, &rules);
         if (!rc) {
             fill_row(st, txn, rules, hd_wall_ms(), &r);
+            hd_hosterr_read(st, txn, r.host, hd_wall_ms(), &ec);
             rc = hd_dead_foreach(st, txn, r.host, count_dead, &r.dead_letters);
         }
         hd_store_abort(txn);
@@ -366,7 +370,10 @@ static int host_show(const char *db, int argc, char **argv)
         return 1;
     }
     if (json) {
-        hd_cli_print_json(row_json(&r, 1));
+        json_t *o = row_json(&r, 1);
+        if (o)
+            json_object_set_new(o, "errors", hd_hosterr_json(&ec));
+        hd_cli_print_json(o);
         return 0;
     }
     printf("host:            %s\n", r.host);
@@ -398,6 +405,8 @@ static int host_show(const char *db, int argc, char **argv)
                r.live.dead ? ", dead" : "");
     else
         printf("live:            - (no running engine has reported in the last 5 s)\n");
+    printf("errors 5 min:    %s\n", hd_errcounts_format(&ec, 1, e5, sizeof(e5)));
+    printf("errors 1 h:      %s\n", hd_errcounts_format(&ec, 0, e1, sizeof(e1)));
     return 0;
 }
 

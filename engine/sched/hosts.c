@@ -365,7 +365,8 @@ static int cmp_u32(const void *a, const void *b)
 /* A host goes into the live report when it is doing something (or, at stop, always). */
 static int live_worth(const struct shost *h, int all)
 {
-    return all || h->inflight || h->nready || h->ok_since || h->pol.breaker != 0 || h->pol.dead;
+    return all || h->inflight || h->nready || h->ok_since || h->pol.breaker != 0 || h->pol.dead ||
+           h->err_dirty;
 }
 
 void hd_sched_publish_live(struct sthread *th, int all)
@@ -409,6 +410,17 @@ void hd_sched_publish_live(struct sthread *th, int all)
             it->l.dead = h->pol.dead != 0;
             it->l.updated_ms = wall;
             h->ok_since = 0;
+            if (h->err_dirty && h->err) {
+                it->err = malloc(sizeof(*it->err)); /* without memory: reported next time */
+                if (it->err) {
+                    *it->err = *h->err;
+                    h->err_dirty = 0;
+                }
+            }
+            if (h->err && !h->err_dirty && hd_errwin_expired(h->err, wall)) {
+                free(h->err);
+                h->err = NULL;
+            }
         }
     b->nlive = n;
     if (!n) {
@@ -431,6 +443,7 @@ void hd_sched_hosts_free(struct sthread *th)
                 free(d);
                 d = dn;
             }
+            free(h->err);
             free(h);
             h = n;
         }
