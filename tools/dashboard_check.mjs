@@ -84,7 +84,7 @@ try {
   const want = Number(process.env.FANOUT); // both fan-outs delivered
   const after = await until(`delivered to reach ${want}`, async () => {
     const v = await js("return [Number(document.body.dataset.delivered), Number(document.body.dataset.updates), document.getElementById('total-delivered').firstChild.textContent, Number(document.getElementById('chart').dataset.points)]");
-    return v[0] >= want ? v : null;
+    return v[0] >= want && v[1] >= before[1] + 2 ? v : null; // reached, and redrawn since
   }, 90000);
   if (after[1] < before[1] + 2 || !(after[3] >= 2)) throw new Error(`updates ${before[1]} -> ${after[1]}, chart points ${after[3]}`);
   pass(`the page updates: delivered ${before[0]} -> ${after[0]} (shown as ${after[2]}), ${after[1] - before[1]} polls, ${after[3]} chart points`);

@@ -10,6 +10,7 @@ command -v chromium >/dev/null 2>&1 || { echo "SKIP: chromium not installed" >&2
 command -v chromedriver >/dev/null 2>&1 || { echo "SKIP: chromedriver not installed" >&2; exit 77; }
 [ -x "$FEDISIM" ] || { echo "SKIP: fedisim not built" >&2; exit 77; }
 HOSTS=300
+NACT=$([ "$HD_ASAN" = 1 ] && echo 2 || echo 5) # activities of each of the two fan-outs
 FAILING=$([ "$HD_ASAN" = 1 ] && echo 2000 || echo 20000)
 mkcerts
 DB="$T/db"
@@ -18,8 +19,8 @@ printf '[*]\nlatency = fixed 20\n' >"$T/profiles.ini"
 start_fedisim --tls-port 0 --keys "$T/keys.jsonl" --profiles "$T/profiles.ini"
 freeport() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
 CLOSED=$(freeport)
-gen_envelopes https "$TLS_PORT" 10 "$HOSTS" a >"$T/fanout.jsonl"
-gen_envelopes https "$TLS_PORT" 10 "$HOSTS" b >"$T/more.jsonl"
+gen_envelopes https "$TLS_PORT" "$NACT" "$HOSTS" a >"$T/fanout.jsonl"
+gen_envelopes https "$TLS_PORT" "$NACT" "$HOSTS" b >"$T/more.jsonl"
 # the failing hosts (enqueued first, and failed once before the browser starts, so that
 # their signing does not slow its start): one delivery each, 1,000 inboxes an envelope
 awk -v n="$FAILING" -v p="$CLOSED" 'BEGIN {
@@ -40,7 +41,7 @@ RUN=$!
 PIDS+=("$RUN")
 for _ in $(seq 600); do
     n=$(curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" 2>/dev/null |
-        awk '$1 == "herald_deliveries_total{outcome=\"retry\"}" {print $2}')
+        awk '$1 == "herald_deliveries_total{outcome=\"retry\"}" {print $2}' || true)
     [ "${n:-0}" -ge "$FAILING" ] && break
     sleep 0.1
 done
@@ -54,13 +55,17 @@ for _ in $(seq 100); do
 done
 # the fan-out the page is opened on
 curl -sS --max-time 30 -H "Authorization: Bearer $(cat "$T/token")" -H "Content-Type: application/x-ndjson" \
-    --data-binary "@$T/fanout.jsonl" "http://127.0.0.1:$PORT/v1/activities" | jq -e '.accepted == 10' >/dev/null ||
+    --data-binary "@$T/fanout.jsonl" "http://127.0.0.1:$PORT/v1/activities" | jq -e --argjson n "$NACT" '.accepted == $n' >/dev/null ||
     fail "fan-out"
+# over h2c too, the page goes with its Content-Security-Policy
+curl -sS --max-time 5 --http2-prior-knowledge -o /dev/null -D "$T/h2.headers" "http://127.0.0.1:$PORT/" ||
+    fail "GET / over h2c"
+grep -qi "^content-security-policy: default-src 'none'" "$T/h2.headers" || { cat "$T/h2.headers"; fail "no CSP over h2c"; }
 mkdir -p "$T/chromium"
 SHOT="$T/dashboard.png"
 DRIVER="http://127.0.0.1:$DPORT" BASE="http://127.0.0.1:$PORT" TOKEN="$(cat "$T/token")" \
     PROFILE_DIR="$T/chromium" SHOT="$SHOT" HOSTS=$HOSTS MANY=$((HOSTS + FAILING)) MORE="$T/more.jsonl" \
-    FANOUT=$((20 * HOSTS)) \
+    FANOUT=$((2 * NACT * HOSTS)) \
     timeout 240 node "$HD_SRC/tools/dashboard_check.mjs" ||
     { tail -5 "$T/run.log"; tail -5 "$T/chromedriver.log"; fail "dashboard"; }
 [ -s "$SHOT" ] || fail "no screenshot"

@@ -27,7 +27,7 @@ PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{
 (umask 077; echo "token-$RANDOM$RANDOM$RANDOM" >"$T/token")
 "$HERALD" --db "$DB" run --listen "127.0.0.1:$PORT" --token-file "$T/token" \
     --resolve "*:$CLOSED:127.0.0.1" --resolve "*:$BH:127.0.0.1" --allow-private-addresses \
-    --retry-base 3600000 --response-timeout 60000 --drain-timeout 20s --max-queued 12 \
+    --retry-base 3600000 --response-timeout 60000 --drain-timeout 4s --max-queued 12 \
     2>"$T/run.log" &
 RUN=$!
 PIDS+=("$RUN")
