@@ -382,8 +382,14 @@ void hd_sched_publish_live(struct sthread *th, int all)
     /* Size the report by the hosts worth reporting, not by every host ever seen (20,000
      * hosts of a fan-out would otherwise mean a 6 MB allocation per second per thread). */
     for (size_t i = 0; i < th->hosts_cap; i++)
-        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
             cap += live_worth(h, all);
+            /* failures older than an hour count nothing any more: give their memory back */
+            if (h->err && !h->err_dirty && hd_errwin_expired(h->err, wall)) {
+                free(h->err);
+                h->err = NULL;
+            }
+        }
     if (!cap || !(b = hd_sched_batch_new(th, 1)))
         return;
     b->live = calloc(cap, sizeof(*b->live));
@@ -416,10 +422,6 @@ void hd_sched_publish_live(struct sthread *th, int all)
                     *it->err = *h->err;
                     h->err_dirty = 0;
                 }
-            }
-            if (h->err && !h->err_dirty && hd_errwin_expired(h->err, wall)) {
-                free(h->err);
-                h->err = NULL;
             }
         }
     b->nlive = n;
