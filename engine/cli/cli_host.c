@@ -17,6 +17,7 @@
 #include "cli_host.h"
 #include "err.h"
 #include "hostctl.h"
+#include "hosterr.h"
 #include "queue.h"
 #include "rules.h"
 #include "runner.h"
@@ -392,6 +393,8 @@ static int host_show(const char *db, int argc, char **argv)
 {
     static const struct option lo[] = {{"json", 0, 0, 'j'}, {"config", 1, 0, 'c'}, {0, 0, 0, 0}};
     struct hrow r;
+    struct hd_errcounts ec;
+    char e5[512], e1[512];
     struct hd_rules *rules = NULL;
     struct hd_config *cfg = NULL;
     struct setting mi, rate;
@@ -436,6 +439,7 @@ static int host_show(const char *db, int argc, char **argv)
         rc = hd_rules_load(st, txn, &rules);
         if (!rc) {
             fill_row(st, txn, rules, hd_wall_ms(), &r);
+            hd_hosterr_read(st, txn, r.host, hd_wall_ms(), &ec);
             rc = hd_dead_foreach(st, txn, r.host, count_dead, &r.dead_letters);
         }
         hd_store_abort(txn);
@@ -464,6 +468,8 @@ static int host_show(const char *db, int argc, char **argv)
                 json_pack("{s:{s:I, s:s}, s:{s:f, s:s}, s:b}", "max_inflight", "value",
                           (json_int_t)mi.value, "source", mi.source, "rate", "value", rate.value,
                           "source", rate.source, "config_read", config_read));
+        if (o)
+            json_object_set_new(o, "errors", hd_hosterr_json(&ec));
         hd_cli_print_json(o);
         return 0;
     }
@@ -496,6 +502,8 @@ static int host_show(const char *db, int argc, char **argv)
                r.live.dead ? ", dead" : "");
     else
         printf("live:            - (no running engine has reported in the last 5 s)\n");
+    printf("errors 5 min:    %s\n", hd_errcounts_format(&ec, 1, e5, sizeof(e5)));
+    printf("errors 1 h:      %s\n", hd_errcounts_format(&ec, 0, e1, sizeof(e1)));
     return 0;
 }
 

@@ -19,7 +19,9 @@
 #include "config.h"
 #include "endpoint.h"
 #include "err.h"
+#include "clock.h"
 #include "hostctl.h"
+#include "hosterr.h"
 #include "metrics.h"
 #include "queue.h"
 #include "store.h"
@@ -36,7 +38,30 @@ struct row {
     double p50, p99, rate;
     int dead;
     uint64_t lat[HD_METRICS_NBUCKETS];
+    char errs[24]; /* failures over 5 minutes: "12 dns" (the total, its largest class) */
 };
+
+/* "N class" from a host's "errors" object (hosterr.h), or "-". */
+static void fmt_errors(char *buf, size_t len, json_t *errors)
+{
+    json_t *w = json_object_get(json_object_get(errors, "5m"), "by_class"), *v;
+    const char *k, *top = NULL;
+    long long total = 0, best = 0;
+
+    json_object_foreach(w, k, v)
+    {
+        long long n = (long long)json_integer_value(json_object_get(v, "count"));
+        total += n;
+        if (n > best) {
+            best = n;
+            top = k;
+        }
+    }
+    if (total)
+        snprintf(buf, len, "%lld %s", total, top);
+    else
+        snprintf(buf, len, "-");
+}
 
 /* Previous poll's delivered counts, for rates. */
 struct prev {
@@ -280,6 +305,7 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
         r->dead = json_is_true(json_object_get(h, "dead"));
         r->last_status = jint(h, "last_status");
         r->last_error = jstr(h, "last_error");
+        fmt_errors(r->errs, sizeof(r->errs), json_object_get(h, "errors"));
         for (unsigned k = 0; k < HD_METRICS_NBUCKETS; k++)
             r->lat[k] = (uint64_t)json_integer_value(json_array_get(lat, k));
         pv = prev_of(t, r->host);
@@ -310,8 +336,9 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
            total_rate, sort_names[t->sort]);
     if (ansi)
         printf("keys: b backlog  r rate  l p99  f failed  i in flight  h host  q quit\n");
-    printf("%s%-32s %8s %7s %9s %8s %8s %8s %9s  %s%s\n", ansi ? "\033[7m" : "", "HOST", "BACKLOG",
-           "RETRY", "INFL/WIN", "RATE/s", "P50", "P99", "BREAKER", "LAST ERROR",
+    printf("%s%-32s %8s %7s %9s %8s %8s %8s %9s %12s  %s%s\n", ansi ? "\033[7m" : "", "HOST",
+           "BACKLOG", "RETRY", "INFL/WIN", "RATE/s", "P50", "P99", "BREAKER", "ERRORS/5m",
+           "LAST ERROR",
            ansi ? "\033[0m" : "");
     shown = 0;
     for (i = 0; i < n && (int)shown < (t->once ? t->limit : rows_avail) &&
@@ -327,9 +354,9 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
             colour = "\033[31m";
         else if (ansi && !strcmp(r->breaker, "half_open"))
             colour = "\033[33m";
-        snprintf(line, sizeof(line), "%-32.32s %8lld %7lld %9s %8.1f %8s %8s %9s  %s", r->host,
-                 r->backlog, r->retrying, iw, r->rate, p50, p99, r->dead ? "dead" : r->breaker,
-                 r->last_error);
+        snprintf(line, sizeof(line), "%-32.32s %8lld %7lld %9s %8.1f %8s %8s %9s %12s  %s",
+                 r->host, r->backlog, r->retrying, iw, r->rate, p50, p99,
+                 r->dead ? "dead" : r->breaker, r->errs, r->last_error);
         if (ansi && (int)strlen(line) > cols)
             line[cols > 0 ? cols : 0] = 0;
         printf("%s%s%s\n", colour, line, ansi && colour[0] ? "\033[0m" : "");
@@ -354,6 +381,8 @@ static void draw(struct top *t, json_t *root, double dt, int ansi)
 struct store_rows {
     json_t *hosts;
     json_int_t queued, retrying, in_flight, done, failed, n;
+    struct hd_store *st; /* failures by class (hosterr.h) are read in txn */
+    struct hd_txn *txn;
 };
 
 static int add_store_row(const char *host, const struct hd_host_rec *h, const struct hd_live *live,
@@ -363,17 +392,23 @@ static int add_store_row(const char *host, const struct hd_host_rec *h, const st
     static const struct hd_live idle;
     struct store_rows *x = user_data;
     const struct hd_live *l = live ? live : &idle;
+    struct hd_errcounts ec;
+    json_t *o;
 
-    json_array_append_new(
-        x->hosts,
-        json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:s}", "host",
+    hd_errwin_counts(NULL, 0, &ec);
+    if (x->st)
+        hd_hosterr_read(x->st, x->txn, host, hd_wall_ms(), &ec);
+    o = json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, s:s, s:b, s:I, s:s}", "host",
                   host, "backlog", (json_int_t)h->queued, "retrying", (json_int_t)h->retrying,
                   "in_flight", (json_int_t)l->in_flight, "window", (json_int_t)l->window, "done",
                   (json_int_t)h->done, "failed", (json_int_t)h->failed, "rate",
                   (double)l->ok_per_s_milli / 1000.0, "p50_ms", (double)l->p50_ms, "p99_ms",
                   (double)l->p99_ms, "breaker",
                   br[l->breaker >= 0 && l->breaker < 3 ? l->breaker : 0], "dead", l->dead,
-                  "last_status", (json_int_t)h->last_status, "last_error", h->last_error));
+                  "last_status", (json_int_t)h->last_status, "last_error", h->last_error);
+    if (o && ec.total1h)
+        json_object_set_new(o, "errors", hd_hosterr_json(&ec));
+    json_array_append_new(x->hosts, o);
     x->queued += (json_int_t)h->queued;
     x->retrying += (json_int_t)h->retrying;
     x->in_flight += l->in_flight;
@@ -385,7 +420,7 @@ static int add_store_row(const char *host, const struct hd_host_rec *h, const st
 
 static json_t *store_view(struct top *t, char *why, size_t wlen)
 {
-    struct store_rows x = {json_array(), 0, 0, 0, 0, 0, 0};
+    struct store_rows x = {json_array(), 0, 0, 0, 0, 0, 0, NULL, NULL};
     json_t *root = json_object();
     struct hd_txn *txn;
     int rc;
@@ -397,6 +432,8 @@ static json_t *store_view(struct top *t, char *why, size_t wlen)
         snprintf(why, wlen, "store: %s", hd_strerror(rc));
         goto fail;
     }
+    x.st = t->st;
+    x.txn = txn;
     rc = hd_cli_hosts_walk(t->st, txn, TOP_FETCH_LIMIT, add_store_row, &x);
     hd_store_abort(txn);
     if (rc) {

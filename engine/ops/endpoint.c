@@ -59,6 +59,7 @@ struct hd_endpoint {
     unsigned idle_timeout_ms;
     hd_endpoint_request_cb on_request;
     hd_endpoint_admit_cb admit;
+    hd_endpoint_tick_cb on_tick;
     void *user_data;
     struct lsock ls[HD_ENDPOINT_MAX_LISTEN];
     size_t nls;
@@ -704,6 +705,7 @@ static void on_conn_op(struct hd_loop_op *op, int res)
 static void *server_main(void *arg)
 {
     struct hd_endpoint *e = arg;
+    uint64_t next_tick = 0;
 
     for (size_t i = 0; i < e->nls; i++)
         arm_accept(&e->ls[i]);
@@ -712,6 +714,13 @@ static void *server_main(void *arg)
         if (rc < 0 && rc != -EINTR && rc != -ETIME) {
             HD_LOG(HD_LOG_ERROR, "ingest", "msg=\"loop failed\" err=\"%s\"", hd_strerror(rc));
             break;
+        }
+        if (e->on_tick) {
+            uint64_t now = hd_loop_update_now(e->loop);
+            if (now >= next_tick) {
+                e->on_tick(now, e->user_data);
+                next_tick = now + 1000;
+            }
         }
     }
     return NULL;
@@ -736,6 +745,7 @@ int hd_endpoint_start(struct hd_endpoint **out, const struct hd_endpoint_opts *o
     e->idle_timeout_ms = o->idle_timeout_ms;
     e->on_request = o->on_request;
     e->admit = o->admit;
+    e->on_tick = o->on_tick;
     e->user_data = o->user_data;
     atomic_init(&e->stop, 0);
     for (size_t i = 0; i < o->nlisten; i++) {

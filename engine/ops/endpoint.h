@@ -42,7 +42,7 @@ struct hd_endpoint_resp {
     const char *ctype;
     char *body; /* malloc'd; owned */
     size_t blen;
-    char extra[256];  /* extra header lines, "Name: value\r\n" each */
+    char extra[512];  /* extra header lines, "Name: value\r\n" each */
     int close_after;  /* HTTP/1.1: close the connection after this answer */
 };
 
@@ -69,6 +69,8 @@ typedef void (*hd_endpoint_request_cb)(struct hd_endpoint_resp *resp,
  * setting resp to refuse it (the connection closes after the answer). */
 typedef int (*hd_endpoint_admit_cb)(struct hd_endpoint_resp *resp,
                                     const struct hd_endpoint_req *req, void *user_data);
+/* Called on the server thread about once a second (now: the server loop's clock, ms). */
+typedef void (*hd_endpoint_tick_cb)(uint64_t now_ms, void *user_data);
 
 struct hd_endpoint_opts {
     const char *const *listen; /* "unix:PATH" or "ADDR:PORT" ("[::1]:PORT" for IPv6) */
@@ -77,6 +79,7 @@ struct hd_endpoint_opts {
     unsigned idle_timeout_ms; /* close idle keep-alive connections */
     hd_endpoint_request_cb on_request;
     hd_endpoint_admit_cb admit; /* NULL: admit every request */
+    hd_endpoint_tick_cb on_tick; /* NULL: none */
     void *user_data;
 };
 

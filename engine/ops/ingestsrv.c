@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "clock.h"
 #include "endpoint.h"
 #include "err.h"
 #include "ingestsrv.h"
@@ -17,8 +19,10 @@
 #include "log.h"
 #include "metrics_render.h"
 #include "queue.h"
+#include "web.h"
 
 #define QUEUE_DEPTH_TTL_MS 250 /* how long a computed queue depth is reused */
+#define RATES_MAX 600          /* seconds of delivery rates kept for GET /v1/rates */
 
 struct hd_ingestsrv {
     struct hd_endpoint *ep;
@@ -32,6 +36,11 @@ struct hd_ingestsrv {
     /* Server thread only: the cached count of queued deliveries. */
     uint64_t depth, depth_at_ms;
     int depth_valid;
+    /* Server thread only: deliveries done and failed per second, sampled once a second (a
+     * ring of RATES_MAX; rate_i is the next slot), and the counters at the last sample. */
+    float rate_done[RATES_MAX], rate_failed[RATES_MAX];
+    size_t rate_i, rate_n;
+    uint64_t last_done, last_failed, last_tick_ms;
 };
 
 int hd_ingestsrv_token_eq(const char *given, size_t given_len, const char *want, size_t want_len)
@@ -202,6 +211,78 @@ static void handle_hosts(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
     hd_endpoint_respond(c, 200, "application/json", out, len, NULL);
 }
 
+/* Samples the delivery counters once a second for GET /v1/rates. */
+static void on_tick(uint64_t now_ms, void *user_data)
+{
+    struct hd_ingestsrv *s = user_data;
+    uint64_t done = hd_metrics_counter(s->metrics, HD_MC_DONE);
+    uint64_t failed = hd_metrics_counter(s->metrics, HD_MC_RETRY) +
+                      hd_metrics_counter(s->metrics, HD_MC_DEAD);
+    double secs = (double)(now_ms - s->last_tick_ms) / 1000.0;
+
+    if (s->last_tick_ms && secs > 0) {
+        s->rate_done[s->rate_i] = (float)((double)(done - s->last_done) / secs);
+        s->rate_failed[s->rate_i] = (float)((double)(failed - s->last_failed) / secs);
+        s->rate_i = (s->rate_i + 1) % RATES_MAX;
+        if (s->rate_n < RATES_MAX)
+            s->rate_n++;
+    }
+    s->last_done = done;
+    s->last_failed = failed;
+    s->last_tick_ms = now_ms;
+}
+
+/* GET /v1/rates: deliveries done and failed per second, oldest first, one per second. */
+static void handle_rates(struct hd_ingestsrv *s, struct hd_endpoint_resp *c)
+{
+    json_t *d = json_array(), *f = json_array();
+
+    for (size_t k = 0; d && f && k < s->rate_n; k++) {
+        size_t i = (s->rate_i + RATES_MAX - s->rate_n + k) % RATES_MAX;
+        json_array_append_new(d, json_real(s->rate_done[i]));
+        json_array_append_new(f, json_real(s->rate_failed[i]));
+    }
+    if (!d || !f) {
+        json_decref(d);
+        json_decref(f);
+        hd_endpoint_respond_error(c, 500, "out of memory", NULL);
+        return;
+    }
+    hd_endpoint_respond_json(c, 200,
+                             json_pack("{s:I, s:I, s:I, s:o, s:o}", "now_ms",
+                                       (json_int_t)hd_wall_ms(), "interval_s", (json_int_t)1,
+                                       "delivered", (json_int_t)s->last_done, "done_per_s", d,
+                                       "failed_per_s", f),
+                             NULL);
+}
+
+/* The dashboard's files and the OpenAPI description (web.h): no data in them, no token. */
+static int handle_static(struct hd_endpoint_resp *c, const struct hd_endpoint_req *r)
+{
+    /* Four lines, each value under 192 bytes: what the h2c answer carries (h2srv.c). */
+    static const char headers[] =
+        "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n"
+        "Referrer-Policy: no-referrer\r\n"
+        "Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; "
+        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'\r\n";
+
+    for (size_t i = 0; i < hd_web_nassets; i++) {
+        const struct hd_web_asset *a = &hd_web_assets[i];
+        char *b;
+        if (!hd_endpoint_path_is(r, a->path))
+            continue;
+        b = malloc(a->len ? a->len : 1);
+        if (!b) {
+            hd_endpoint_respond_error(c, 500, "out of memory", NULL);
+            return 1;
+        }
+        memcpy(b, a->data, a->len);
+        hd_endpoint_respond(c, 200, a->ctype, b, a->len, headers);
+        return 1;
+    }
+    return 0;
+}
+
 static void handle_health(struct hd_ingestsrv *s, struct hd_endpoint_resp *c)
 {
     char *b = strdup(atomic_load(&s->draining) ? "draining\n" : "ok\n");
@@ -244,12 +325,20 @@ static void on_request(struct hd_endpoint_resp *c, const struct hd_endpoint_req 
 
     if (get && hd_endpoint_path_is(r, "/metrics"))
         handle_metrics(s, c);
+    else if (get && hd_endpoint_path_is(r, "/v1/hosts") && r->auth && !authorized(s, r))
+        refuse_token(c); /* open without a token (herald top); a wrong one is refused */
     else if (get && hd_endpoint_path_is(r, "/v1/hosts"))
         handle_hosts(s, c, r);
+    else if (get && hd_endpoint_path_is(r, "/v1/rates") && !authorized(s, r))
+        refuse_token(c);
+    else if (get && hd_endpoint_path_is(r, "/v1/rates"))
+        handle_rates(s, c);
     else if (get && hd_endpoint_path_is(r, "/healthz"))
         handle_health(s, c);
     else if (writes(r))
         handle_write(s, c, r);
+    else if (get && handle_static(c, r))
+        return;
     else
         hd_endpoint_respond_error(c, 404, "not found", NULL);
 }
@@ -316,6 +405,7 @@ int hd_ingestsrv_start(struct hd_ingestsrv **out, struct hd_store *st,
     eo.idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms : 60000;
     eo.on_request = on_request;
     eo.admit = admit;
+    eo.on_tick = on_tick;
     eo.user_data = s;
     rc = hd_endpoint_start(&s->ep, &eo);
     if (rc) {

@@ -7,7 +7,13 @@
  *   POST   /v1/follows      followers added or updated; token (ingestsrv_v1.h).
  *   DELETE /v1/follows      followers removed; token.
  *   GET    /metrics         Prometheus text format; no token.
- *   GET    /v1/hosts        JSON host view for `herald top` (?limit=N); no token.
+ *   GET    /v1/hosts        JSON host view for `herald top` (?limit=N); no token needed,
+ *                           but a wrong one is refused (the dashboard sends its token).
+ *   GET    /v1/rates        deliveries done and failed per second over the last 10 minutes,
+ *                           sampled once a second by the server thread; token.
+ *   GET    /                the dashboard (/dashboard.js, /dashboard.css); no token: the page
+ *                           holds none and asks for it (docs/dashboard.md).
+ *   GET    /v1/openapi.json the API described in OpenAPI 3.1 (docs/openapi.yaml); no token.
  *   GET    /healthz         "ok" ("draining" while draining); no token.
  *
  * The token is compared in constant time ("Authorization: Bearer TOKEN"); a wrong or missing

@@ -13,6 +13,7 @@
 
 #include "clock.h"
 #include "err.h"
+#include "hosterr.h"
 #include "metrics_impl.h"
 #include "metrics_render.h"
 #include "queue.h"
@@ -424,6 +425,49 @@ static void render_hosts(struct mbuf *b, const struct sview *v, size_t top, uint
     }
 }
 
+/* Failures by class over 5 minutes and 1 hour for the first top hosts of v (classes with
+ * none left out, so at most top x classes x 2 series each). */
+static void render_host_errors(struct mbuf *b, struct hd_store *st, const struct sview *v,
+                               size_t top, uint64_t now)
+{
+    struct hd_errcounts *ec = calloc(top, sizeof(*ec));
+    struct hd_txn *txn = NULL;
+    char e[HD_HOST_MAX * 2];
+
+    if (!ec || hd_store_begin(st, 0, &txn) != 0) {
+        free(ec);
+        return;
+    }
+    for (size_t i = 0; i < top; i++)
+        hd_hosterr_read(st, txn, v->hosts[i].name, now, &ec[i]);
+    hd_store_abort(txn);
+    head(b, "herald_host_errors", "gauge",
+         "Failed attempts to the host by class over the window (top hosts by backlog only).");
+    for (size_t i = 0; i < top; i++)
+        for (int w = 0; w < 2; w++) {
+            const uint32_t *n = w ? ec[i].n1h : ec[i].n5m;
+            for (int k = 0; k < HD_EC__COUNT; k++)
+                if (n[k])
+                    put(b, "herald_host_errors{host=\"%s\",class=\"%s\",window=\"%s\"} %u\n",
+                        esc(v->hosts[i].name, e, sizeof(e)), hd_errclass_name(k),
+                        w ? "1h" : "5m", n[k]);
+        }
+    head(b, "herald_host_error_rate", "gauge",
+         "Failed attempts to the host per second by class over the window (top hosts by "
+         "backlog only).");
+    for (size_t i = 0; i < top; i++)
+        for (int w = 0; w < 2; w++) {
+            const uint32_t *n = w ? ec[i].n1h : ec[i].n5m;
+            double secs = w ? ec[i].secs1h : ec[i].secs5m;
+            for (int k = 0; k < HD_EC__COUNT; k++)
+                if (n[k])
+                    put(b, "herald_host_error_rate{host=\"%s\",class=\"%s\",window=\"%s\"} %.6f\n",
+                        esc(v->hosts[i].name, e, sizeof(e)), hd_errclass_name(k),
+                        w ? "1h" : "5m", n[k] / secs);
+        }
+    free(ec);
+}
+
 int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, size_t *len)
 {
     struct mbuf b = {0};
@@ -451,6 +495,8 @@ int hd_metrics_render(struct hd_metrics *m, struct hd_store *st, char **out, siz
         top = v.n;
     if (top)
         render_hosts(&b, &v, top, now);
+    if (top && st)
+        render_host_errors(&b, st, &v, top, now);
     free(v.hosts);
     if (b.err) {
         free(b.p);
@@ -465,6 +511,8 @@ int hd_metrics_render_hosts_json(struct hd_metrics *m, struct hd_store *st, size
                                  char **out, size_t *len)
 {
     struct sview v;
+    struct hd_txn *txn = NULL;
+    uint64_t now = hd_wall_ms();
     json_t *root, *hosts;
     char *s;
     int rc;
@@ -474,12 +522,16 @@ int hd_metrics_render_hosts_json(struct hd_metrics *m, struct hd_store *st, size
         return rc;
     if (limit == 0 || limit > v.n)
         limit = v.n;
+    if (st && hd_store_begin(st, 0, &txn) != 0)
+        txn = NULL;
     hosts = json_array();
     root = json_object();
     if (!hosts || !root) {
         json_decref(hosts);
         json_decref(root);
         free(v.hosts);
+        if (txn)
+            hd_store_abort(txn);
         return -ENOMEM;
     }
     for (size_t i = 0; i < limit; i++) {
@@ -523,10 +575,17 @@ int hd_metrics_render_hosts_json(struct hd_metrics *m, struct hd_store *st, size
             if (lat)
                 json_object_set_new(o, "lat", lat);
         }
+        if (o && txn) {
+            struct hd_errcounts ec;
+            if (hd_hosterr_read(st, txn, h->name, now, &ec))
+                json_object_set_new(o, "errors", hd_hosterr_json(&ec));
+        }
         if (o)
             json_array_append_new(hosts, o);
     }
-    json_object_set_new(root, "now_ms", json_integer((json_int_t)hd_wall_ms()));
+    if (txn)
+        hd_store_abort(txn);
+    json_object_set_new(root, "now_ms", json_integer((json_int_t)now));
     json_object_set_new(
         root, "totals",
         json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "hosts", (json_int_t)v.n, "queued",

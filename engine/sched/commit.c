@@ -38,6 +38,8 @@ void hd_sched_batch_free(struct batch *b)
 {
     if (!b)
         return;
+    for (size_t i = 0; b->live && i < b->nlive; i++)
+        free(b->live[i].err);
     free(b->live);
     free(b->acks);
     free(b->dels);
@@ -192,8 +194,11 @@ void *hd_sched_committer_main(void *arg)
         for (b = list; rc == 0 && b; b = b->next) {
             rc = hd_queue_apply(cm->st, txn, &c, b->acks, b->n, now, &cm->health);
             cm->acks += b->n;
-            for (size_t i = 0; rc == 0 && i < b->nlive; i++)
+            for (size_t i = 0; rc == 0 && i < b->nlive; i++) {
                 rc = hd_live_put(cm->st, txn, b->live[i].host, &b->live[i].l);
+                if (rc == 0 && b->live[i].err)
+                    rc = hd_live_err_put(cm->st, txn, b->live[i].host, b->live[i].err);
+            }
         }
         if (rc == 0)
             rc = hd_counters_put(cm->st, txn, &c);

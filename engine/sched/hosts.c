@@ -384,7 +384,8 @@ static int cmp_u32(const void *a, const void *b)
 /* A host goes into the live report when it is doing something (or, at stop, always). */
 static int live_worth(const struct shost *h, int all)
 {
-    return all || h->inflight || h->nready || h->ok_since || h->pol.breaker != 0 || h->pol.dead;
+    return all || h->inflight || h->nready || h->ok_since || h->pol.breaker != 0 || h->pol.dead ||
+           h->err_dirty;
 }
 
 void hd_sched_publish_live(struct sthread *th, int all)
@@ -400,8 +401,14 @@ void hd_sched_publish_live(struct sthread *th, int all)
     /* Size the report by the hosts worth reporting, not by every host ever seen (20,000
      * hosts of a fan-out would otherwise mean a 6 MB allocation per second per thread). */
     for (size_t i = 0; i < th->hosts_cap; i++)
-        for (struct shost *h = th->hosts[i]; h; h = h->hnext)
+        for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
             cap += live_worth(h, all);
+            /* failures older than an hour count nothing any more: give their memory back */
+            if (h->err && !h->err_dirty && hd_errwin_expired(h->err, wall)) {
+                free(h->err);
+                h->err = NULL;
+            }
+        }
     if (!cap || !(b = hd_sched_batch_new(th, 1)))
         return;
     b->live = calloc(cap, sizeof(*b->live));
@@ -428,6 +435,13 @@ void hd_sched_publish_live(struct sthread *th, int all)
             it->l.dead = h->pol.dead != 0;
             it->l.updated_ms = wall;
             h->ok_since = 0;
+            if (h->err_dirty && h->err) {
+                it->err = malloc(sizeof(*it->err)); /* without memory: reported next time */
+                if (it->err) {
+                    *it->err = *h->err;
+                    h->err_dirty = 0;
+                }
+            }
         }
     b->nlive = n;
     if (!n) {
@@ -450,6 +464,7 @@ void hd_sched_hosts_free(struct sthread *th)
                 free(d);
                 d = dn;
             }
+            free(h->err);
             free(h);
             h = n;
         }

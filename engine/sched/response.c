@@ -3,11 +3,13 @@
  * (acknowledgement) and to the metrics. */
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "clock.h"
 #include "err.h"
+#include "errclass.h"
 #include "hostpol.h"
 #include "log.h"
 #include "metrics.h"
@@ -22,6 +24,37 @@ static uint32_t xrand(struct sthread *th)
     x ^= x << 5;
     th->rnd = x;
     return x;
+}
+
+/* Counts a failed attempt by class for the host (5-minute and 1-hour windows, published
+ * with its live report) and says so at warn, rate-limited per host (log.h). */
+static void count_failure(struct shost *h, const struct hd_http_resp *r, const char *error)
+{
+    int cls = hd_errclass_of(r->status, r->error);
+
+    if (cls < 0)
+        return;
+    if (!h->err)
+        h->err = calloc(1, sizeof(*h->err)); /* without memory: logged, not counted */
+    if (h->err) {
+        hd_errwin_add(h->err, cls, hd_wall_ms());
+        h->err_dirty = 1;
+    }
+    /* Its own budget per host (the host name and "/fail" as the key), so that these lines
+     * never use up the one for breaker and dead-host warnings. */
+    if (HD_LOG_WARN <= atomic_load_explicit(&hd_log_level, memory_order_relaxed)) {
+        char key[HD_HOST_MAX + 8];
+        unsigned dropped;
+        snprintf(key, sizeof(key), "%s/fail", h->name);
+        char sup[32] = "";
+        if (hd_log_ratelimit(key, &dropped)) {
+            if (dropped)
+                snprintf(sup, sizeof(sup), " suppressed=%u", dropped);
+            HD_LOG(HD_LOG_WARN, "sched",
+                   "msg=\"delivery failed\" class=%s status=%d err=\"%s\" host=%s%s",
+                   hd_errclass_name(cls), r->status, error, h->name, sup);
+        }
+    }
 }
 
 static uint64_t local_failing_ms(const struct shost *h)
@@ -200,6 +233,8 @@ void hd_sched_on_response(const struct hd_http_resp *r, void *user_data)
         a->follower_gone = v.follower_gone;
         a->reached = v.reached;
     }
+    if (v.counted && v.kind != HD_VERDICT_DONE)
+        count_failure(h, r, v.error);
     if (v.counted && th->o->metrics) { /* ops */
         uint64_t lat_us = (now - d->start_ms) * 1000;
         hd_metrics_add(th->o->metrics, th->idx,

@@ -37,6 +37,7 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "errclass.h"
 #include "hostctl.h"
 #include "http.h"
 #include "loop.h"
@@ -131,6 +132,9 @@ struct shost {
     uint32_t lat[32];     /* recent response latencies (ms), a ring, for p50/p99 */
     uint8_t lat_n, lat_i;
     struct hd_mhost *mh;  /* metrics cell (ops); NULL without metrics */
+    struct hd_errwin *err; /* failures by class (errclass.h), allocated at the first one and
+                            * freed an hour after the last; NULL: none */
+    uint8_t err_dirty;     /* err changed since the last live report */
     int8_t m_breaker, m_dead; /* states last counted in the breaker/dead gauges */
     char name[HD_HOST_MAX];
 };
@@ -138,6 +142,7 @@ struct shost {
 struct live_item {
     char host[HD_HOST_MAX];
     struct hd_live l;
+    struct hd_errwin *err; /* a copy of the host's failures when they changed, else NULL */
 };
 
 struct batch {

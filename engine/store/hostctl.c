@@ -209,7 +209,76 @@ int hd_live_del(struct hd_store *st, struct hd_txn *txn, const char *host)
     if (rc)
         return rc;
     rc = hd_mdb_del(txn, st->live, &k, NULL);
+    if (rc == 0 || rc == MDB_NOTFOUND) {
+        char kb[HD_HOST_MAX + 2];
+        size_t n = k.mv_size;
+        memcpy(kb, host, n);
+        kb[n] = 0;
+        kb[n + 1] = 'e';
+        k.mv_data = kb;
+        k.mv_size = n + 2;
+        rc = hd_mdb_del(txn, st->live, &k, NULL);
+    }
     return rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
+}
+
+/* The failures record sits in the live table under the host name, a NUL and 'e': no host
+ * name holds a NUL, so it never meets a live record. Its value: [version 1, number of
+ * classes, the struct as bytes] (a report of this process's build for readers on the same
+ * machine; another class count reads as HD_ERR_SCHEMA). */
+static int err_key(const char *host, char *kb, MDB_val *k)
+{
+    int rc = host_key(host, k);
+    if (rc)
+        return rc;
+    memcpy(kb, host, k->mv_size);
+    kb[k->mv_size] = 0;
+    kb[k->mv_size + 1] = 'e';
+    k->mv_data = kb;
+    k->mv_size += 2;
+    return 0;
+}
+
+int hd_live_err_put(struct hd_store *st, struct hd_txn *txn, const char *host,
+                    const struct hd_errwin *w)
+{
+    char kb[HD_HOST_MAX + 2];
+    MDB_val k;
+    struct hd_enc e;
+    int rc = err_key(host, kb, &k);
+
+    if (rc)
+        return rc;
+    hd_enc_init(&e);
+    hd_enc_array(&e, 3);
+    hd_enc_uint(&e, 1);
+    hd_enc_uint(&e, HD_EC__COUNT);
+    hd_enc_bin(&e, w, sizeof(*w));
+    return put_enc(txn, st->live, &k, &e);
+}
+
+int hd_live_err_get(struct hd_store *st, struct hd_txn *txn, const char *host,
+                    struct hd_errwin *out)
+{
+    char kb[HD_HOST_MAX + 2];
+    MDB_val k, v;
+    struct hd_dec d;
+    struct hd_slice b;
+    int rc = err_key(host, kb, &k);
+
+    if (rc)
+        return rc;
+    rc = hd_store_err(hd_mdb_get(txn, st->live, &k, &v));
+    if (rc)
+        return rc;
+    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3);
+    if (rc)
+        return rc;
+    b = hd_dec_str(&d, 2);
+    if (hd_dec_uint(&d, 1) != HD_EC__COUNT || b.n != sizeof(*out))
+        return HD_ERR_SCHEMA;
+    memcpy(out, b.p, sizeof(*out));
+    return 0;
 }
 
 int hd_host_reset(struct hd_store *st, struct hd_txn *txn, const char *host)

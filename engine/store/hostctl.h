@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "codec.h"
+#include "errclass.h"
 #include "gone.h"
 #include "store.h"
 
@@ -59,6 +60,15 @@ int hd_live_put(struct hd_store *st, struct hd_txn *txn, const char *host, const
 int hd_live_get(struct hd_store *st, struct hd_txn *txn, const char *host, struct hd_live *out);
 /* Deletes host's live record (an engine stopping may clear what it reported). */
 int hd_live_del(struct hd_store *st, struct hd_txn *txn, const char *host);
+
+/* The host's failures by class (errclass.h), as the running engine last reported them (only
+ * when they changed): kept beside the live record, and read at any later time, since the
+ * windows count from the reader's clock. Returns 0, HD_ERR_NOT_FOUND, HD_ERR_SCHEMA (a
+ * record of another layout) or a store error. hd_live_del deletes it too. */
+int hd_live_err_put(struct hd_store *st, struct hd_txn *txn, const char *host,
+                    const struct hd_errwin *w);
+int hd_live_err_get(struct hd_store *st, struct hd_txn *txn, const char *host,
+                    struct hd_errwin *out);
 
 /* `host reset`: bumps reset_gen (a running engine forgets its breaker and failure state for
  * the host) and clears the persisted failure fields of the host record (failures, last

@@ -426,6 +426,57 @@ static void test_dead_damaged(void)
     T_EQ_INT(hd_store_commit(txn), 0);
 }
 
+/* Failures by class beside the live record: written, read back, not mixed with the live
+ * record of the same host, a record of another layout refused, deleted with the live one. */
+static void test_live_err(void)
+{
+    struct hd_txn *txn;
+    struct hd_errwin w, o;
+    struct hd_live l = {.in_flight = 1, .updated_ms = 1795000000000ull}, lo;
+    struct hd_enc e;
+    char kb[64];
+    MDB_val k, v;
+
+    memset(&w, 0, sizeof(w));
+    hd_errwin_add(&w, HD_EC_DNS, 1795000000000ull);
+    hd_errwin_add(&w, HD_EC_404, 1795000000000ull);
+    begin(&txn, 1);
+    T_EQ_INT(hd_live_err_get(st, txn, "e.example", &o), HD_ERR_NOT_FOUND);
+    T_EQ_INT(hd_live_put(st, txn, "e.example", &l), 0);
+    T_EQ_INT(hd_live_err_put(st, txn, "e.example", &w), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    begin(&txn, 0);
+    T_EQ_INT(hd_live_err_get(st, txn, "e.example", &o), 0);
+    T_OK(memcmp(&o, &w, sizeof(w)) == 0);
+    T_EQ_INT(hd_live_get(st, txn, "e.example", &lo), 0);
+    T_EQ_INT(lo.in_flight, 1);
+    T_EQ_INT(hd_live_err_get(st, txn, "f.example", &o), HD_ERR_NOT_FOUND);
+    hd_store_abort(txn);
+
+    /* another class count (an older or newer build) reads as a schema error */
+    memcpy(kb, "g.example", 9);
+    kb[9] = 0;
+    kb[10] = 'e';
+    k.mv_data = kb;
+    k.mv_size = 11;
+    hd_enc_init(&e);
+    hd_enc_array(&e, 3);
+    hd_enc_uint(&e, 1);
+    hd_enc_uint(&e, HD_EC__COUNT + 1);
+    hd_enc_bin(&e, &w, sizeof(w));
+    v.mv_data = e.buf;
+    v.mv_size = e.len;
+    begin(&txn, 1);
+    T_EQ_INT(hd_mdb_put(txn, st->live, &k, &v, 0), 0);
+    hd_enc_fini(&e);
+    T_EQ_INT(hd_live_err_get(st, txn, "g.example", &o), HD_ERR_SCHEMA);
+    T_EQ_INT(hd_live_del(st, txn, "e.example"), 0);
+    T_EQ_INT(hd_live_err_get(st, txn, "e.example", &o), HD_ERR_NOT_FOUND);
+    T_EQ_INT(hd_live_get(st, txn, "e.example", &lo), HD_ERR_NOT_FOUND);
+    T_EQ_INT(hd_live_del(st, txn, "e.example"), 0); /* absent: fine */
+    T_EQ_INT(hd_store_commit(txn), 0);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/hd-test-hostctl-XXXXXX", path[256];
@@ -435,6 +486,7 @@ int main(void)
     T_EQ_INT(hd_store_open(&st, path, 64), 0);
     test_hostctl();
     test_live();
+    test_live_err();
     test_reset();
     test_gone();
     test_dead();
