@@ -1,8 +1,10 @@
-/* `herald key add|list|export-public` (see cli_key.h). */
+/* `herald key add|import|remove|list|export-public` (see cli_key.h). */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "cli_key.h"
@@ -106,17 +108,135 @@ static int export_key(const struct hd_key_info *k, void *ud)
     return 0;
 }
 
+static void import_bad(size_t lineno, const char *why, void *user_data)
+{
+    (void)user_data;
+    fprintf(stderr, "herald key import: line %zu: %s\n", lineno, why);
+}
+
+/* herald key import FILE|- [--group N]: JSON lines {"key_id","actor","pem"}, read a line at a
+ * time (a file of millions of keys is never held whole). */
+static int key_import(const char *db, int argc, char **argv)
+{
+    static const struct option lo[] = {{"group", 1, 0, 'g'}, {0, 0, 0, 0}};
+    struct hd_key_import_stats s;
+    struct hd_key_import *imp = NULL;
+    const char *path = NULL;
+    struct hd_store *st;
+    unsigned long group = 0;
+    char *line = NULL, *end;
+    size_t cap = 0;
+    ssize_t n;
+    FILE *f;
+    int c, rc = 0;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (c != 'g')
+            return 2;
+        errno = 0;
+        group = strtoul(optarg, &end, 10);
+        if (errno || *end || group == 0 || group > 1000000) {
+            fprintf(stderr, "herald key import: --group must be 1..1000000\n");
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "herald key import: expected one FILE (or - for standard input)\n");
+        return 2;
+    }
+    path = argv[optind];
+    f = strcmp(path, "-") ? fopen(path, "r") : stdin;
+    if (!f) {
+        fprintf(stderr, "herald key import: cannot read %s: %s\n", path, strerror(errno));
+        return 1;
+    }
+    if (hd_cli_open_store(db, &st, NULL)) {
+        if (f != stdin)
+            fclose(f);
+        return 1;
+    }
+    rc = hd_key_import_new(st, group, import_bad, NULL, &imp);
+    while (rc == 0 && (n = getline(&line, &cap, f)) >= 0) {
+        size_t len = (size_t)n;
+        if (len && line[len - 1] == '\n')
+            len--;
+        rc = hd_key_import_line(imp, line, len);
+        explicit_bzero(line, (size_t)n);
+    }
+    if (rc == 0 && ferror(f))
+        rc = -EIO;
+    if (rc == 0)
+        rc = hd_key_import_finish(imp, &s);
+    if (line)
+        explicit_bzero(line, cap);
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    hd_key_import_free(imp);
+    hd_store_close(st);
+    if (rc) {
+        fprintf(stderr,
+                "herald key import: stopped: %s (groups committed before it stay; importing "
+                "the file again is harmless)\n",
+                hd_strerror(rc));
+        return 1;
+    }
+    printf("imported %zu keys, %zu bad lines, %zu lines\n", s.imported, s.bad, s.lines);
+    return s.bad ? 1 : 0;
+}
+
+/* herald key remove --key-id ID */
+static int key_remove(const char *db, int argc, char **argv)
+{
+    static const struct option lo[] = {{"key-id", 1, 0, 'k'}, {0, 0, 0, 0}};
+    const char *kid = NULL, *why = NULL;
+    struct hd_store *st;
+    uint64_t pending = 0;
+    int c, rc;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        if (c != 'k')
+            return 2;
+        kid = optarg;
+    }
+    if (!kid || optind != argc) {
+        fprintf(stderr, "herald key remove: --key-id ID is required\n");
+        return 2;
+    }
+    if (hd_cli_open_store(db, &st, NULL))
+        return 1;
+    rc = hd_keys_remove(st, kid, &pending, &why);
+    hd_store_close(st);
+    if (rc == HD_ERR_BUSY) {
+        fprintf(stderr, "herald key remove: refused: %s (%" PRIu64 " deliveries)\n", why, pending);
+        return 1;
+    }
+    if (rc) {
+        fprintf(stderr, "herald key remove: %s\n",
+                rc == HD_ERR_NOT_FOUND ? "no such key" : why ? why : hd_strerror(rc));
+        return 1;
+    }
+    printf("removed key %s\n", kid);
+    return 0;
+}
+
 int hd_cli_key(const char *db, int argc, char **argv)
 {
     struct hd_store *st;
     int rc;
 
     if (argc < 2) {
-        fprintf(stderr, "herald key: expected add, list or export-public\n");
+        fprintf(stderr, "herald key: expected add, import, remove, list or export-public\n");
         return 2;
     }
     if (strcmp(argv[1], "add") == 0)
         return key_add(db, argc - 1, argv + 1);
+    if (strcmp(argv[1], "import") == 0)
+        return key_import(db, argc - 1, argv + 1);
+    if (strcmp(argv[1], "remove") == 0)
+        return key_remove(db, argc - 1, argv + 1);
     if (strcmp(argv[1], "list") == 0) {
         int json = argc > 2 && strcmp(argv[2], "--json") == 0;
         if (hd_cli_open_store(db, &st, NULL))

@@ -24,6 +24,8 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  key add --key-id URL --actor URL --pem FILE   store an actor's signing key (RSA >= 2048)\n"
+    "  key import FILE|- [--group N]                 JSON lines {key_id, actor, pem}, N per commit\n"
+    "  key remove --key-id URL                       refused while the actor's only key is needed\n"
     "  key list [--json]                             key ids and actors (never key material)\n"
     "  key export-public                             JSON lines {key_id, actor, public_pem}\n"
     "  actor set --actor URL --federation all|public|none\n"

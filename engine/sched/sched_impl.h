@@ -91,6 +91,8 @@ struct sact {
     char *id;
     char *key_id;
     char *ed_key_id; /* NULL: the actor has no Ed25519 key */
+    char *actor;
+    uint64_t keys_gen; /* rtxn generation in which key_id / ed_key_id were read */
     char *body;
     size_t body_len;
     char digest[64];
@@ -309,6 +311,10 @@ struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err);
 /* Makes sure the thread's signer holds key_id, reading it again from the store when the
  * signer evicted it. Returns 0, HD_ERR_NO_KEY (gone or unusable), or a passing error. */
 int hd_sched_key_load(struct sthread *th, const char *key_id);
+/* Brings a's key ids up to date with its actor's record (read at most once per read
+ * snapshot): a key added or removed since a was cached is used for every request signed from
+ * then on. Returns 0, HD_ERR_NO_KEY (the actor has no key now), or a passing error. */
+int hd_sched_act_keys(struct sthread *th, struct sact *a);
 void hd_sched_acts_free(struct sthread *th);
 
 /* ---- order.c ---- */

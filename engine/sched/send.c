@@ -85,6 +85,9 @@ static int sign_cavage(struct sthread *th, struct sdel *d)
     sr.headers = sh;
     sr.nheaders = 4;
     sr.components = "(request-target) host date digest content-type";
+    rc = hd_sched_act_keys(th, d->act); /* a key changed since the activity was cached */
+    if (rc)
+        return rc;
     sr.key_id = d->act->key_id;
     rc = hd_sched_key_load(th, sr.key_id);
     if (rc)
@@ -114,6 +117,9 @@ static int sign_rfc9421(struct sthread *th, struct sdel *d)
     r.headers = sh;
     r.nheaders = 3;
     r.components = "\"@method\" \"@target-uri\" \"content-type\" \"content-digest\" \"date\"";
+    rc = hd_sched_act_keys(th, d->act); /* a key changed since the activity was cached */
+    if (rc)
+        return rc;
     r.key_id = d->act->key_id;
     r.created = (int64_t)time(NULL);
     r.expires = -1;
