@@ -44,7 +44,7 @@ static int parse_uint(const char *s, unsigned long long max, unsigned long long 
 enum run_flag {
     O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
     O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
-    O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ, O_KEYCACHE,
+    O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ, O_KEYCACHE, O_CSYNC_URL, O_CSYNC_FOL,
     O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN /* handed to the daemon (daemon.h) */
 };
 
@@ -76,6 +76,8 @@ static const struct option run_flags[] = {
     {"idle-timeout", 1, 0, O_IDLE},
     {"dead-host-queue", 1, 0, O_DEADQ},
     {"key-cache", 1, 0, O_KEYCACHE},
+    {"collection-sync-url", 1, 0, O_CSYNC_URL},
+    {"collection-sync-followers", 1, 0, O_CSYNC_FOL},
     {"config", 1, 0, O_CONFIG},
     {"listen", 1, 0, O_LISTEN},
     {"token-file", 1, 0, O_TOKEN},
@@ -170,6 +172,12 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
     case O_KEYCACHE:
         bad = parse_uint(optarg, 10000000, &v) || v == 0;
         o->key_cache = (unsigned)v;
+        break;
+    case O_CSYNC_URL: /* FEP-8fcf (runner.h) */
+        o->collection_sync_url = optarg;
+        break;
+    case O_CSYNC_FOL:
+        o->collection_sync_followers = optarg;
         break;
     case O_CT:
         bad = parse_uint(optarg, 3600000, &v) || v == 0;

@@ -39,6 +39,7 @@ static const char usage_text[] =
     "      [--breaker-threshold N] [--probe-base MS] [--probe-max MS] [--dead-days N]\n"
     "      [--day-length MS] [--dead-probe MS] [--dead-host-queue keep|expire]\n"
     "      [--max-active-hosts N] [--idle-timeout MS] [--key-cache N]\n"
+    "      [--collection-sync-url TEMPLATE] [--collection-sync-followers TEMPLATE]\n"
     "      [--progress]\n"
     "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"

@@ -29,6 +29,7 @@ static void act_free(struct sact *a)
     free(a->key_id);
     free(a->ed_key_id);
     free(a->actor);
+    free(a->csync);
     free(a->body);
     free(a->object_id);
     free(a);
@@ -175,6 +176,11 @@ struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err)
         return NULL;
     }
     if (!a->id || !a->key_id || !a->actor || !a->body) {
+        act_free(a);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if (hd_sched_csync_act(th, a) != 0) {
         act_free(a);
         *err = -ENOMEM;
         return NULL;
