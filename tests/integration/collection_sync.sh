@@ -4,7 +4,8 @@
 # Public) is sent with `herald run --collection-sync-url`; a plain-HTTP receiver logs every
 # request. An independent check (tests/integration/lib/csync_check.py: Python's hashlib and
 # cryptography) recomputes each host's digest from the follower list, verifies every
-# signature with Alice's public key and requires the header to be among the signed ones;
+# signature (draft-cavage; RFC 9421 for rfc.test, which accepts nothing else) with Alice's
+# public key and requires the header to be among the signed ones;
 # public Creates and explicit-only posts carry no header. Two rounds: after the first follows
 # (hosts of one and of many followers), then after removes and an add.
 source "$(dirname "$0")/lib/common.sh"
@@ -33,6 +34,10 @@ follow add "$ONE/users/f1" "$ONE/users/f1/inbox"
 for i in 1 2 3 4 5 6; do follow add "$MANY/users/m$i" "$MANY/users/m$i/inbox" "$MANY/inbox"; done
 # id on many.test, inbox on elsewhere.test: counted for many.test, delivered to elsewhere.test
 follow add "$MANY/users/m7" "$ELSE/inbox/m7"
+# rfc.test verifies RFC 9421 only: the header must be among its signed components
+RFC="http://rfc.test:$P"
+follow add "$RFC/users/r1" "$RFC/users/r1/inbox" "$RFC/inbox"
+follow add "$RFC/users/r2" "$RFC/users/r2/inbox" "$RFC/inbox"
 
 post() { # post ROUND [EXTRA_INBOX]
     local r=$1 extra=${2:-}
@@ -60,12 +65,14 @@ check() { # check ROUND WANT_WITH_HEADER
 }
 
 post 1
-check 1 2 # one.test (1 follower), many.test (7 followers, one of them delivered elsewhere)
-pass "hosts of one and of seven followers: digests match hashlib, header signed"
+check 1 3 # one.test (1), many.test (7, one delivered elsewhere), rfc.test (2, RFC 9421)
+grep -q "rfc9421=0 " <<<"$out" && fail "no RFC 9421 request was checked"
+pass "hosts of one, two and seven followers: digests match hashlib, header signed (cavage and RFC 9421)"
 
 follow remove "$MANY/users/m1"; follow remove "$MANY/users/m2"; follow remove "$MANY/users/m3"
 follow remove "$ONE/users/f1"
+follow remove "$RFC/users/r1"
 follow add "$MANY/users/m8" "$MANY/users/m8/inbox" "$MANY/inbox"
 post 2 "$ONE/users/f1/inbox" # one.test now has no follower: delivered, no header
-check 2 1
+check 2 2
 pass "after removes and an add: digests match hashlib; a host without followers gets none"

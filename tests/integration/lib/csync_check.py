@@ -7,8 +7,8 @@ FOLLOWERS: the actor's current follower ids, one a line. For each request of a f
 Create: the Collection-Synchronization header is present exactly when some follower id has the
 request's authority (Host), and its digest is the XOR of SHA-256 over those ids (hashlib),
 collectionId ACTOR/followers, url the template with the actor. Every request's draft-cavage
-signature is verified with PUBKEY (RSA), and a request with the header must list it among the
-signed headers. Other activities carry no header. Prints a summary line; exit 1 on a mismatch.
+signature (draft-cavage, or RFC 9421 rsa-v1_5-sha256) is verified with PUBKEY (RSA), and a
+request with the header must list it among the signed headers or components. Other activities carry no header. Prints a summary line; exit 1 on a mismatch.
 """
 import base64
 import hashlib
@@ -41,22 +41,37 @@ def params(v):
 
 
 bad = []
-n_req = n_hdr = n_nohdr = 0
+n_req = n_hdr = n_nohdr = n_9421 = 0
 for line in open(log):
     r = json.loads(line)
     h = r["headers"]
     n_req += 1
-    sig = params(h["signature"])
-    names = sig["headers"].split()
     parts = []
-    for name in names:
-        if name == "(request-target)":
-            parts.append("(request-target): post " + r["path"])
-        else:
-            parts.append("%s: %s" % (name, h[name]))
+    if "signature-input" in h:  # RFC 9421
+        n_9421 += 1
+        label, rest = h["signature-input"].split("=", 1)
+        names = re.findall(r'"([^"]+)"', rest[:rest.index(")") + 1])
+        for name in names:
+            if name == "@method":
+                parts.append('"@method": POST')
+            elif name == "@target-uri":
+                parts.append('"@target-uri": http://%s%s' % (h["host"], r["path"]))
+            else:
+                parts.append('"%s": %s' % (name, h[name]))
+        parts.append('"@signature-params": ' + rest)
+        m = re.match(label + r"=:([^:]*):", h["signature"])
+        raw = base64.b64decode(m.group(1)) if m else b""
+    else:  # draft-cavage
+        sig = params(h["signature"])
+        names = sig["headers"].split()
+        for name in names:
+            if name == "(request-target)":
+                parts.append("(request-target): post " + r["path"])
+            else:
+                parts.append("%s: %s" % (name, h[name]))
+        raw = base64.b64decode(sig["signature"])
     try:
-        pub.verify(base64.b64decode(sig["signature"]), "\n".join(parts).encode(),
-                   padding.PKCS1v15(), hashes.SHA256())
+        pub.verify(raw, "\n".join(parts).encode(), padding.PKCS1v15(), hashes.SHA256())
     except Exception as e:
         bad.append("%s%s: signature does not verify (%s)" % (h["host"], r["path"], e))
     act = json.loads(r["body"])
@@ -85,5 +100,6 @@ for line in open(log):
             bad.append("%s: unexpected header on %s (%d followers there)" % (h["host"], act["type"], n))
 for b in bad:
     print("MISMATCH:", b)
-print("requests=%d with_header=%d without=%d mismatches=%d" % (n_req, n_hdr, n_nohdr, len(bad)))
+print("requests=%d with_header=%d without=%d rfc9421=%d mismatches=%d"
+      % (n_req, n_hdr, n_nohdr, n_9421, len(bad)))
 sys.exit(1 if bad else 0)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """A plain-HTTP inbox for the Collection-Synchronization test: answers 202 to every POST and
-appends one JSON line per request (host, path, lower-cased headers) to LOG. Listens on
+appends one JSON line per request (host, path, lower-cased headers) to LOG; host rfc.test
+accepts RFC 9421 signatures only (401 with Accept-Signature to the others, not logged). Listens on
 127.0.0.1, on a free port it writes to PORTFILE; exits after MAX_SECONDS.
 
     csync_recv.py LOG PORTFILE MAX_SECONDS
@@ -20,6 +21,16 @@ class H(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
+        # rfc.test verifies RFC 9421 only: a draft-cavage request gets 401 with
+        # Accept-Signature (not logged), and the sender switches that host to RFC 9421.
+        if self.headers.get("Host", "").startswith("rfc.test") and \
+                "Signature-Input" not in self.headers:
+            self.send_response(401)
+            self.send_header("Accept-Signature",
+                             'sig1=("@method" "@target-uri" "content-digest");alg="rsa-v1_5-sha256"')
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
         rec = {"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                "body": body.decode("utf-8", "replace")}
         with lock, open(log_path, "a") as f:
