@@ -33,7 +33,7 @@ static void on_signal(int sig)
 enum run_flag {
     O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
     O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
-    O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ, O_KEYCACHE,
+    O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ, O_KEYCACHE, O_CSYNC_URL, O_CSYNC_FOL,
     O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN /* handed to the daemon (daemon.h) */
 };
 
@@ -65,6 +65,8 @@ static const struct option run_flags[] = {
     {"idle-timeout", 1, 0, O_IDLE},
     {"dead-host-queue", 1, 0, O_DEADQ},
     {"key-cache", 1, 0, O_KEYCACHE},
+    {"collection-sync-url", 1, 0, O_CSYNC_URL},
+    {"collection-sync-followers", 1, 0, O_CSYNC_FOL},
     {"config", 1, 0, O_CONFIG},
     {"listen", 1, 0, O_LISTEN},
     {"token-file", 1, 0, O_TOKEN},
@@ -193,6 +195,12 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
         bad = hd_cli_uint(optarg, 1, 10000000, &v);
         why = "1 to 10000000";
         o->key_cache = (unsigned)v;
+        break;
+    case O_CSYNC_URL: /* FEP-8fcf (runner.h) */
+        o->collection_sync_url = optarg;
+        break;
+    case O_CSYNC_FOL:
+        o->collection_sync_followers = optarg;
         break;
     case O_CT:
         bad = hd_cli_duration(optarg, 1, 1, 3600000, &v);

@@ -112,6 +112,42 @@ int herald_key_add(herald_store *h, const char *key_id, const char *actor, const
     return pub_err(rc);
 }
 
+int herald_key_import(herald_store *h, const char *jsonl, size_t len, size_t group,
+                      herald_key_import_bad_fn bad, void *user_data,
+                      struct herald_key_import_stats *stats)
+{
+    struct hd_key_import_stats s;
+    int rc;
+
+    if (stats)
+        memset(stats, 0, sizeof(*stats));
+    if (!h || (!jsonl && len))
+        return HERALD_ERR_INVALID;
+    rc = hd_key_import_buf(h->st, jsonl ? jsonl : "", len, group, bad, user_data, &s);
+    if (stats) {
+        stats->lines = s.lines;
+        stats->imported = s.imported;
+        stats->bad = s.bad;
+    }
+    return pub_err(rc);
+}
+
+int herald_key_remove(herald_store *h, const char *key_id, uint64_t *pending)
+{
+    const char *why;
+    uint64_t n = 0;
+    int rc;
+
+    if (pending)
+        *pending = 0;
+    if (!h || !key_id || !key_id[0])
+        return HERALD_ERR_INVALID;
+    rc = hd_keys_remove(h->st, key_id, &n, &why);
+    if (pending)
+        *pending = n;
+    return pub_err(rc);
+}
+
 static void fill(struct herald_result *r, const struct hd_ingest_result *ir)
 {
     r->rc = pub_err(ir->rc);

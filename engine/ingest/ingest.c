@@ -135,42 +135,80 @@ static const char *object_id(json_t *act)
     return NULL;
 }
 
+static int is_public_uri(const char *s)
+{
+    return s && (!strcmp(s, "https://www.w3.org/ns/activitystreams#Public") ||
+                 !strcmp(s, "as:Public") || !strcmp(s, "Public"));
+}
+
 static int addressed_public_in(json_t *o)
 {
     static const char *const keys[] = {"to", "cc"};
     for (size_t k = 0; k < 2; k++) {
         json_t *v = json_object_get(o, keys[k]), *it;
         size_t i;
-        if (json_is_string(v)) {
-            const char *s = json_string_value(v);
-            if (!strcmp(s, "https://www.w3.org/ns/activitystreams#Public") ||
-                !strcmp(s, "as:Public") || !strcmp(s, "Public"))
-                return 1;
-        }
+        if (json_is_string(v) && is_public_uri(json_string_value(v)))
+            return 1;
         json_array_foreach(v, i, it)
         {
-            const char *s = json_string_value(it);
-            if (s && (!strcmp(s, "https://www.w3.org/ns/activitystreams#Public") ||
-                      !strcmp(s, "as:Public") || !strcmp(s, "Public")))
+            if (is_public_uri(json_string_value(it)))
                 return 1;
         }
     }
     return 0;
 }
 
-/* Federation "public": Create, Update and Announce of objects not addressed to Public are
- * withheld. The activity's own to/cc count, and so do the embedded object's. */
+/* An embedded object with an addressing of its own (to or cc) answers for itself; one
+ * without answers through the activity that carries it. */
+static int object_public(json_t *obj, int act_public)
+{
+    if (!json_object_get(obj, "to") && !json_object_get(obj, "cc"))
+        return act_public;
+    return addressed_public_in(obj);
+}
+
+/* Actor kinds: an Update of one is a profile (and key) change, public by nature. */
+static int is_actor_kind(const char *t)
+{
+    static const char *const kinds[] = {"Person", "Service", "Application", "Group",
+                                        "Organization"};
+    for (size_t i = 0; t && i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (!strcmp(t, kinds[i]))
+            return 1;
+    return 0;
+}
+
+/* The federation table of the "public" choice (docs/operations.md, "Federation choice"):
+ *   Create, Update, Announce  withheld unless public: the embedded object's own to/cc when it
+ *                             has any, else the activity's; a quote post (FEP-e232 "quote",
+ *                             "quoteUrl", Misskey "_misskey_quote") is withheld as well when
+ *                             it embeds the quoted object and that object is not public
+ *   Update of an actor        goes out (profile and key changes)
+ *   everything else           goes out (Like, EmojiReact, Follow, Accept, Reject, Undo,
+ *                             Delete, Block, Move, Add, Remove, Flag, ...)
+ * Returns 1 when the activity is withheld. */
 static int withheld_for_public(json_t *act, const char *type)
 {
+    static const char *const quote_keys[] = {"quote", "quoteUrl", "_misskey_quote"};
     json_t *obj;
+    int pub;
     if (strcmp(type, "Create") && strcmp(type, "Update") && strcmp(type, "Announce"))
         return 0;
-    if (addressed_public_in(act))
-        return 0;
     obj = json_object_get(act, "object");
-    if (json_is_object(obj) && addressed_public_in(obj))
+    if (!strcmp(type, "Update") && json_is_object(obj) &&
+        is_actor_kind(json_string_value(json_object_get(obj, "type"))))
         return 0;
-    return 1;
+    pub = addressed_public_in(act);
+    if (!json_is_object(obj))
+        return !pub;
+    if (!object_public(obj, pub))
+        return 1;
+    for (size_t i = 0; i < sizeof(quote_keys) / sizeof(quote_keys[0]); i++) {
+        json_t *q = json_object_get(obj, quote_keys[i]);
+        if (json_is_object(q) && !object_public(q, 0))
+            return 1;
+    }
+    return 0;
 }
 
 /* Recipients. Explicit recipients are parsed and normalised before the store is touched; at

@@ -207,6 +207,8 @@ static const struct key keys[] = {
     {"run", "resolve", K_LIST, 0, 0, 0},
     {"run", "progress", K_BOOL, OFF(run.progress), 0, 1},
     {"run", "key_cache", K_UINT, OFF(run.key_cache), 1, 10000000},
+    {"run", "collection_sync_url", K_STR, OFF(csync_url_buf), 0, 0},
+    {"run", "collection_sync_followers", K_STR, OFF(csync_followers_buf), 0, 0},
     {"ingest", "listen", K_LIST, 0, 0, 0},
     {"ingest", "token_file", K_STR, OFF(token_file), 0, 0},
     {"ingest", "max_queued", K_U64, OFF(max_queued), 0, UINT64_MAX},
@@ -660,6 +662,10 @@ static int load(struct parse *p, const char *name, struct hd_config **out)
         c->run.ca_file = c->ca_file_buf;
     if (c->user_agent_buf)
         c->run.user_agent = c->user_agent_buf;
+    if (c->csync_url_buf)
+        c->run.collection_sync_url = c->csync_url_buf;
+    if (c->csync_followers_buf)
+        c->run.collection_sync_followers = c->csync_followers_buf;
     if (c->nhosts)
         qsort(c->hosts, c->nhosts, sizeof(*c->hosts), host_cmp);
     *out = c;
@@ -716,6 +722,8 @@ void hd_config_free(struct hd_config *c)
     free(c->hosts);
     free(c->ca_file_buf);
     free(c->user_agent_buf);
+    free(c->csync_url_buf);
+    free(c->csync_followers_buf);
     free(c->path);
     free(c);
 }
@@ -772,6 +780,10 @@ int hd_config_restart_diff(const struct hd_config *a, const struct hd_config *b,
         names[n++] = "ca_file";
     if (!streq_null(a->run.user_agent, b->run.user_agent))
         names[n++] = "user_agent";
+    if (!streq_null(a->run.collection_sync_url, b->run.collection_sync_url))
+        names[n++] = "collection_sync_url";
+    if (!streq_null(a->run.collection_sync_followers, b->run.collection_sync_followers))
+        names[n++] = "collection_sync_followers";
     if (!same_resolve)
         names[n++] = "resolve";
     if (!same_listen)

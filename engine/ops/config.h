@@ -62,6 +62,7 @@ struct hd_config {
 
     /* owned storage */
     char *ca_file_buf, *user_agent_buf;
+    char *csync_url_buf, *csync_followers_buf; /* run.collection_sync_url, _followers */
     char **resolve_buf;
     char *path;
 };

@@ -94,7 +94,8 @@ static int authorized(const struct hd_ingestsrv *s, const struct hd_endpoint_req
 
 static int writes(const struct hd_endpoint_req *r)
 {
-    return hd_endpoint_path_is(r, "/v1/activities") || hd_endpoint_path_is(r, "/v1/follows");
+    return hd_endpoint_path_is(r, "/v1/activities") || hd_endpoint_path_is(r, "/v1/follows") ||
+           hd_endpoint_path_is(r, "/v1/keys");
 }
 
 static void refuse_token(struct hd_endpoint_resp *c)
@@ -291,6 +292,26 @@ static void handle_health(struct hd_ingestsrv *s, struct hd_endpoint_resp *c)
 
 /* ---------------------------------------------------------------- routes */
 
+/* POST /v1/keys (import) and DELETE /v1/keys (remove): the token, then the route. Keys add
+ * nothing to the queue: neither draining nor the queue bound refuses them. */
+static void handle_keys(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
+                        const struct hd_endpoint_req *r)
+{
+    int del = hd_endpoint_method_is(r, "DELETE");
+    if (!del && !hd_endpoint_method_is(r, "POST")) {
+        hd_endpoint_respond_error(c, 405, "method not allowed", "Allow: POST, DELETE\r\n");
+        return;
+    }
+    if (!authorized(s, r)) {
+        refuse_token(c);
+        return;
+    }
+    if (del)
+        hd_ingestsrv_v1_keys_remove(c, r, s->st);
+    else
+        hd_ingestsrv_v1_keys_import(c, r, s->st);
+}
+
 /* POST /v1/activities, POST and DELETE /v1/follows: method, token, admission, then the
  * route (ingestsrv_v1.c). */
 static void handle_write(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
@@ -298,6 +319,10 @@ static void handle_write(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
 {
     int act = hd_endpoint_path_is(r, "/v1/activities");
 
+    if (hd_endpoint_path_is(r, "/v1/keys")) {
+        handle_keys(s, c, r);
+        return;
+    }
     if (!hd_endpoint_method_is(r, "POST") && (act || !hd_endpoint_method_is(r, "DELETE"))) {
         hd_endpoint_respond_error(c, 405, "method not allowed",
                                   act ? "Allow: POST\r\n" : "Allow: POST, DELETE\r\n");

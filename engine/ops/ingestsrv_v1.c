@@ -13,6 +13,8 @@
 #include "err.h"
 #include "ingest.h"
 #include "ingestsrv_v1.h"
+#include "keyadd.h"
+#include "keys.h"
 #include "log.h"
 
 struct line {
@@ -276,4 +278,96 @@ void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endp
 out:
     free(lines);
     hd_follow_batch_free(b);
+}
+
+/* ---------------------------------------------------------------- keys */
+
+#define KEY_ERRORS_MAX 1000 /* bad lines listed in one answer; the count covers them all */
+
+struct key_bad {
+    json_t *errors;
+    size_t base; /* line number of the line being imported, in the body */
+};
+
+static void key_bad(size_t lineno, const char *why, void *user_data)
+{
+    struct key_bad *kb = user_data;
+    (void)lineno; /* the importer sees one line at a time: kb->base is its number */
+    if (kb->errors && json_array_size(kb->errors) < KEY_ERRORS_MAX)
+        json_array_append_new(kb->errors,
+                              json_pack("{s:I, s:s}", "line", (json_int_t)kb->base, "error", why));
+}
+
+void hd_ingestsrv_v1_keys_import(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                                 struct hd_store *st)
+{
+    struct key_bad kb = {json_array(), 0};
+    struct hd_key_import_stats s;
+    struct hd_key_import *imp = NULL;
+    struct line *lines;
+    long n;
+    int rc;
+
+    lines = malloc(sizeof(*lines) * HD_INGESTSRV_V1_MAX_LINES);
+    if (!lines || !kb.errors || hd_key_import_new(st, 0, key_bad, &kb, &imp) != 0) {
+        hd_endpoint_respond_error(resp, 500, "out of memory", NULL);
+        goto out;
+    }
+    n = split_lines(req->body, req->content_length, 0, lines);
+    if (n <= 0) {
+        hd_endpoint_respond_error(resp, n < 0 ? 413 : 400,
+                                  n < 0 ? "more than 10000 lines" : "empty body", NULL);
+        goto out;
+    }
+    rc = 0;
+    for (long i = 0; rc == 0 && i < n; i++) {
+        kb.base = lines[i].lineno;
+        rc = hd_key_import_line(imp, lines[i].p, lines[i].n);
+    }
+    if (rc == 0)
+        rc = hd_key_import_finish(imp, &s);
+    if (rc) {
+        HD_LOG(HD_LOG_ERROR, "ingest", "msg=\"key import stopped\" err=\"%s\"", hd_strerror(rc));
+        hd_endpoint_respond_error(resp, 503,
+                                  "store write failed; groups committed before it stay", NULL);
+        goto out;
+    }
+    hd_endpoint_respond_json(resp, s.imported || !s.bad ? 200 : 400,
+                             json_pack("{s:I, s:I, s:O}", "imported", (json_int_t)s.imported,
+                                       "bad", (json_int_t)s.bad, "errors", kb.errors),
+                             NULL);
+out:
+    json_decref(kb.errors);
+    hd_key_import_free(imp);
+    free(lines);
+}
+
+void hd_ingestsrv_v1_keys_remove(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                                 struct hd_store *st)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(req->body ? req->body : "", req->content_length, JSON_REJECT_DUPLICATES,
+                           &jerr);
+    const char *kid = json_string_value(json_object_get(o, "key_id")), *why = NULL;
+    uint64_t pending = 0;
+    int rc;
+
+    if (!kid || !*kid) {
+        hd_endpoint_respond_error(resp, 400, "expected {\"key_id\": \"...\"}", NULL);
+        json_decref(o);
+        return;
+    }
+    rc = hd_keys_remove(st, kid, &pending, &why);
+    if (rc == 0)
+        hd_endpoint_respond_json(resp, 200, json_pack("{s:s}", "removed", kid), NULL);
+    else if (rc == HD_ERR_NOT_FOUND)
+        hd_endpoint_respond_error(resp, 404, "no such key", NULL);
+    else if (rc == HD_ERR_BUSY)
+        hd_endpoint_respond_json(resp, 409,
+                                 json_pack("{s:s, s:I}", "error", why, "pending",
+                                           (json_int_t)pending),
+                                 NULL);
+    else
+        hd_endpoint_respond_error(resp, 503, "store error; nothing was removed", NULL);
+    json_decref(o);
 }

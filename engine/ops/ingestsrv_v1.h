@@ -11,6 +11,13 @@
  *   DELETE /v1/follows      JSON lines {"actor","follower"}. All lines are validated before
  *                           any is applied; one transaction.
  *
+ *   POST   /v1/keys         JSON lines {"key_id","actor","pem"} (key import, keyadd.h): 200
+ *                           {"imported":N,"bad":N,"errors":[{"line":N,"error":"..."}]} (at
+ *                           most 1000 errors listed), 400 when every line was bad.
+ *   DELETE /v1/keys         {"key_id":"..."}: 200 {"removed":ID}, 404, or 409
+ *                           {"error":"...","pending":N} when the actor's only key is still
+ *                           needed by N deliveries (keys.h, hd_keys_remove).
+ *
  * The caller has checked the method, the token, draining and the queue bound. */
 #ifndef HD_INGESTSRV_V1_H
 #define HD_INGESTSRV_V1_H
@@ -29,5 +36,11 @@ int hd_ingestsrv_v1_activities(struct hd_endpoint_resp *resp, const struct hd_en
 /* Answers POST (remove 0) or DELETE (remove 1) /v1/follows into resp. */
 void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
                              struct hd_store *st, int remove);
+
+/* Answer POST /v1/keys and DELETE /v1/keys into resp. */
+void hd_ingestsrv_v1_keys_import(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                                 struct hd_store *st);
+void hd_ingestsrv_v1_keys_remove(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                                 struct hd_store *st);
 
 #endif

@@ -28,6 +28,8 @@ static void act_free(struct sact *a)
     free(a->id);
     free(a->key_id);
     free(a->ed_key_id);
+    free(a->actor);
+    free(a->csync);
     free(a->body);
     free(a->object_id);
     free(a);
@@ -156,6 +158,8 @@ struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err)
     a->seq = seq;
     a->id = slice_dup(v.id);
     a->key_id = slice_dup(kid);
+    a->actor = slice_dup(v.actor);
+    a->keys_gen = th->rtxn_gen;
     a->body = slice_dup(v.body);
     a->body_len = v.body.n;
     a->after[0] = v.after[0];
@@ -171,7 +175,12 @@ struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err)
         *err = -ENOMEM;
         return NULL;
     }
-    if (!a->id || !a->key_id || !a->body) {
+    if (!a->id || !a->key_id || !a->actor || !a->body) {
+        act_free(a);
+        *err = -ENOMEM;
+        return NULL;
+    }
+    if (hd_sched_csync_act(th, a) != 0) {
         act_free(a);
         *err = -ENOMEM;
         return NULL;
@@ -200,6 +209,49 @@ struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err)
     th->acts[b] = a;
     th->nacts++;
     return a;
+}
+
+static int slice_is(struct hd_slice s, const char *c)
+{
+    return c ? s.p && s.n == strlen(c) && !memcmp(s.p, c, s.n) : !s.p || !s.n;
+}
+
+/* Replaces *dst by a copy of s (NULL for an empty one). */
+static int set_id(char **dst, struct hd_slice s)
+{
+    char *p = NULL;
+    if (s.p && s.n && !(p = slice_dup(s)))
+        return -ENOMEM;
+    free(*dst);
+    *dst = p;
+    return 0;
+}
+
+int hd_sched_act_keys(struct sthread *th, struct sact *a)
+{
+    int live = th->rtxn_live, fed, rc;
+    struct hd_slice kid = {NULL, 0}, ed = {NULL, 0};
+    struct hd_txn *txn;
+
+    if (live && a->keys_gen == th->rtxn_gen)
+        return a->key_id ? 0 : HD_ERR_NO_KEY;
+    txn = hd_sched_rtxn(th);
+    if (!txn)
+        return HD_ERR_STORE;
+    rc = hd_actor_get(th->st, txn, a->actor, strlen(a->actor), &kid, &fed);
+    if (rc == 0)
+        rc = hd_actor_get_ed(th->st, txn, a->actor, strlen(a->actor), &ed);
+    if (rc == 0 && !kid.p)
+        rc = HD_ERR_NO_KEY;
+    if (rc == 0 && !slice_is(kid, a->key_id))
+        rc = set_id(&a->key_id, kid);
+    if (rc == 0 && !slice_is(ed, a->ed_key_id))
+        rc = set_id(&a->ed_key_id, ed);
+    if (rc == 0)
+        a->keys_gen = th->rtxn_gen;
+    if (!live)
+        hd_sched_rtxn_end(th);
+    return rc && hd_policy_local_final(rc) ? HD_ERR_NO_KEY : rc;
 }
 
 void hd_sched_acts_free(struct sthread *th)

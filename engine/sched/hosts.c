@@ -461,6 +461,7 @@ void hd_sched_hosts_free(struct sthread *th)
             struct sdel *d = h->ready_head;
             while (d) {
                 struct sdel *dn = d->next;
+                free(d->csync);
                 free(d);
                 d = dn;
             }

@@ -58,6 +58,8 @@ void hd_sched_release(struct sthread *th, struct sdel *d)
     leased_del(th, d);
     if (d->act)
         d->act->refs--;
+    free(d->csync);
+    d->csync = NULL;
     if (th->ndel_free < DEL_FREE_MAX) {
         /* Kept for del_alloc: a 6 KB malloc/free per delivery showed in profiles. */
         d->next = th->del_free;

@@ -14,6 +14,7 @@
 
 #include "clock.h"
 #include "dns.h"
+#include "collsync.h"
 #include "err.h"
 #include "log.h"
 #include "rules.h"
@@ -293,6 +294,15 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     if (rc)
         return rc;
     rc = hd_store_run_mark(st, 1, &unclean);
+    if (rc == 0 && o->collection_sync_url && *o->collection_sync_url) {
+        /* FEP-8fcf digests of follows stored before the digests existed (once per store). */
+        struct hd_txn *txn;
+        rc = hd_store_begin(st, 1, &txn);
+        if (rc == 0 && (rc = hd_collsync_ensure(st, txn)) != 0)
+            hd_store_abort(txn);
+        else if (rc == 0)
+            rc = hd_store_commit(txn);
+    }
     if (rc) {
         hd_store_unlock_run(st);
         return rc;

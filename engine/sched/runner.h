@@ -46,6 +46,12 @@ struct hd_run_opts {
                                    * used evicted; one is loaded again from the store when
                                    * needed); 0 = HD_SIGNER_MAX_KEYS_DEFAULT (10,000) */
     const char *user_agent;
+    /* FEP-8fcf Collection-Synchronization on followers-only Creates: the url template
+     * ({actor}, {actor_enc} = percent-encoded) of the partial followers list the platform
+     * serves; NULL or "" sends no header. The followers collection's template (the header's
+     * collectionId, and what marks a Create followers-only); NULL: "{actor}/followers". */
+    const char *collection_sync_url;
+    const char *collection_sync_followers;
     /* Operations (engine/ops/daemon.c). All optional: zero means off or the default. */
     struct hd_metrics *metrics;   /* counters, histograms, per-host cells */
     unsigned drain_timeout_ms;    /* after stop: wait for in-flight requests; 0 = 10 s */

@@ -77,6 +77,7 @@ struct sdel {
     uint8_t local;      /* prepare failed: the request was never sent (its key) */
     uint16_t keylen;
     uint8_t key[HD_QKEY_MAX];
+    char *csync;        /* Collection-Synchronization value for this host, or NULL (csync.c) */
     struct hd_url url;
     char date[40];
     char sig[2048];
@@ -92,6 +93,9 @@ struct sact {
     char *id;
     char *key_id;
     char *ed_key_id; /* NULL: the actor has no Ed25519 key */
+    char *actor;
+    char *csync;       /* followers-only Create: the header's collectionId and url, or NULL */
+    uint64_t keys_gen; /* rtxn generation in which key_id / ed_key_id were read */
     char *body;
     size_t body_len;
     char digest[64];
@@ -314,6 +318,20 @@ struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err);
 /* Makes sure the thread's signer holds key_id, reading it again from the store when the
  * signer evicted it. Returns 0, HD_ERR_NO_KEY (gone or unusable), or a passing error. */
 int hd_sched_key_load(struct sthread *th, const char *key_id);
+/* Brings a's key ids up to date with its actor's record (read at most once per read
+ * snapshot): a key added or removed since a was cached is used for every request signed from
+ * then on. Returns 0, HD_ERR_NO_KEY (the actor has no key now), or a passing error. */
+int hd_sched_act_keys(struct sthread *th, struct sact *a);
+/* ---- csync.c ---- */
+
+/* Sets a->csync when the run sends FEP-8fcf headers and a is a followers-only Create.
+ * Returns 0 or -ENOMEM. */
+int hd_sched_csync_act(struct sthread *th, struct sact *a);
+/* Sets d->csync (freed by the caller's release) to the header value for d's host, or NULL
+ * when none is due (not a followers-only Create, no follower on that host). Returns 0 or a
+ * passing error (store, memory). */
+int hd_sched_csync_del(struct sthread *th, struct sdel *d);
+
 void hd_sched_acts_free(struct sthread *th);
 
 /* ---- order.c ---- */

@@ -67,7 +67,7 @@ static void sign_end(struct sthread *th, struct sign_t t)
 
 static int sign_cavage(struct sthread *th, struct sdel *d)
 {
-    struct hd_sign_header sh[4];
+    struct hd_sign_header sh[5];
     struct hd_sign_req sr;
     struct sign_t sign_t0;
     int rc;
@@ -85,6 +85,16 @@ static int sign_cavage(struct sthread *th, struct sdel *d)
     sr.headers = sh;
     sr.nheaders = 4;
     sr.components = "(request-target) host date digest content-type";
+    if (d->csync) { /* FEP-8fcf: the header is covered by the signature */
+        sh[4].name = "collection-synchronization";
+        sh[4].value = d->csync;
+        sr.nheaders = 5;
+        sr.components =
+            "(request-target) host date digest content-type collection-synchronization";
+    }
+    rc = hd_sched_act_keys(th, d->act); /* a key changed since the activity was cached */
+    if (rc)
+        return rc;
     sr.key_id = d->act->key_id;
     rc = hd_sched_key_load(th, sr.key_id);
     if (rc)
@@ -98,7 +108,7 @@ static int sign_cavage(struct sthread *th, struct sdel *d)
 static int sign_rfc9421(struct sthread *th, struct sdel *d)
 {
     struct shost *h = d->host;
-    struct hd_sign_header sh[3];
+    struct hd_sign_header sh[4];
     struct hd_sign9421_req r;
     struct sign_t sign_t0;
     int rc;
@@ -114,6 +124,15 @@ static int sign_rfc9421(struct sthread *th, struct sdel *d)
     r.headers = sh;
     r.nheaders = 3;
     r.components = "\"@method\" \"@target-uri\" \"content-type\" \"content-digest\" \"date\"";
+    if (d->csync) { /* FEP-8fcf: the header is covered by the signature */
+        sh[3] = (struct hd_sign_header){"collection-synchronization", d->csync};
+        r.nheaders = 4;
+        r.components = "\"@method\" \"@target-uri\" \"content-type\" \"content-digest\" "
+                       "\"date\" \"collection-synchronization\"";
+    }
+    rc = hd_sched_act_keys(th, d->act); /* a key changed since the activity was cached */
+    if (rc)
+        return rc;
     r.key_id = d->act->key_id;
     r.created = (int64_t)time(NULL);
     r.expires = -1;
@@ -217,6 +236,10 @@ static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
     d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
     d->hdrs[4] = (struct hd_http_header){"signature-input", d->siginput};
     d->hdrs[5] = (struct hd_http_header){"signature", d->sig};
+    if (d->csync) {
+        d->hdrs[6] = (struct hd_http_header){"collection-synchronization", d->csync};
+        return submit(th, d, 7);
+    }
     return submit(th, d, 6);
 }
 
@@ -245,6 +268,9 @@ int hd_sched_dispatch(struct sthread *th, struct sdel *d)
         return rc < 0 ? rc : 0;
     if (!d->switched)
         d->scheme = h->scheme;
+    rc = hd_sched_csync_del(th, d);
+    if (rc)
+        return rc;
     if (d->scheme == HD_SCHEME_RFC9421)
         return dispatch_rfc9421(th, d);
     /* Signed when the request goes out on a connection (prepare): a host that refuses
@@ -256,5 +282,9 @@ int hd_sched_dispatch(struct sthread *th, struct sdel *d)
     d->hdrs[2] = (struct hd_http_header){"digest", d->act->digest};
     d->hdrs[3] = (struct hd_http_header){"user-agent", th->o->user_agent};
     d->hdrs[4] = (struct hd_http_header){"signature", d->sig};
+    if (d->csync) {
+        d->hdrs[5] = (struct hd_http_header){"collection-synchronization", d->csync};
+        return submit(th, d, 6);
+    }
     return submit(th, d, 5);
 }

@@ -9,6 +9,7 @@
 #include "store_impl.h"
 #include "audience.h"
 #include "audience_impl.h"
+#include "collsync.h"
 #include "codec.h"
 #include "err.h"
 #include "log.h"
@@ -694,6 +695,18 @@ static int old_delivery(struct hd_follow_batch *b, const struct op *o, const MDB
     return 0;
 }
 
+/* The follower's FEP-8fcf digest on its authority (collsync.h): O(1) per follow. */
+static int collsync_follow(struct hd_store *st, struct hd_txn *txn, struct hd_follow_batch *b,
+                           const struct op *o, uint32_t aid, int delta)
+{
+    char url[HD_AUD_KEY_MAX + 16];
+    size_t n;
+    if (o->klen > HD_AUD_KEY_MAX)
+        return 0;
+    n = hd_audience_fkey_url((const uint8_t *)b->arena + o->off, o->klen, url);
+    return hd_collsync_follow(st, txn, aid, url, n, delta);
+}
+
 static int apply_follows(struct hd_store *st, struct hd_txn *txn, struct hd_follow_batch *b,
                          struct dmap *m, struct hd_follow_stats *s)
 {
@@ -743,6 +756,8 @@ static int apply_follows(struct hd_store *st, struct hd_txn *txn, struct hd_foll
             if (!rc)
                 rc = hd_store_err(hd_mdb_del(txn, st->follows, &k, NULL));
             if (!rc)
+                rc = collsync_follow(st, txn, b, o, a->aid, -1);
+            if (!rc)
                 rc = dmap_add(m, b->arena, a->aid, ooff, olen, oshared, -1);
             if (a->follows)
                 a->follows--;
@@ -775,6 +790,8 @@ static int apply_follows(struct hd_store *st, struct hd_txn *txn, struct hd_foll
         if (!rc)
             rc = dmap_add(m, b->arena, a->aid, o->off + o->klen + o->vlen, o->dlen, o->dshared,
                           1);
+        if (!rc)
+            rc = collsync_follow(st, txn, b, o, a->aid, 1);
         a->follows++;
         s->added++;
     }
@@ -872,6 +889,9 @@ int hd_follow_batch_apply(struct hd_store *st, struct hd_txn *txn, struct hd_fol
     struct dmap m = {NULL, 0, 0};
     int rc;
 
+    rc = hd_collsync_ensure(st, txn); /* digests of follows stored before they existed */
+    if (rc)
+        goto out;
     rc = resolve_actors(st, txn, b);
     if (rc)
         goto out;

@@ -24,6 +24,19 @@ struct hd_key_info {
 int hd_keys_put(struct hd_store *st, const char *key_id, const char *actor, int type,
                 unsigned bits, const char *pem, size_t pem_len, const char **why);
 
+/* hd_keys_put inside the caller's write txn (a group of keys in one transaction). A key id
+ * that already belongs to another actor is refused (HD_ERR_INVALID, *why set). */
+int hd_keys_put_txn(struct hd_store *st, struct hd_txn *txn, const char *key_id, const char *actor,
+                    int type, unsigned bits, const char *pem, size_t pem_len, const char **why);
+
+/* Removes key_id. Deliveries read their actor's key when they are signed, so removing a key
+ * that is no longer the actor's key, or one of two (RSA and Ed25519: the other serves), takes
+ * effect at once. Removing an actor's only key is refused with HD_ERR_BUSY and *pending set
+ * to the deliveries (queued, retrying, dead letters) of the actor that still need it; with
+ * none, the key is removed and the actor has no key (enqueue refuses it until one is added).
+ * Returns 0, HD_ERR_NOT_FOUND, HD_ERR_BUSY, or a store error. */
+int hd_keys_remove(struct hd_store *st, const char *key_id, uint64_t *pending, const char **why);
+
 typedef int (*hd_key_list_cb)(const struct hd_key_info *k, void *user_data);
 /* Calls cb for each key in key-id order (stop when cb returns nonzero). */
 int hd_keys_list(struct hd_store *st, hd_key_list_cb cb, void *user_data);

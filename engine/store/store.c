@@ -57,7 +57,8 @@ static int open_dbs(struct hd_store *st)
                {"fwactors", &st->fwactors}, {"follows", &st->follows},
                {"audience", &st->audience}, {"objseq", &st->objseq},
                {"rules", &st->rules}, {"hostctl", &st->hostctl}, {"live", &st->live},
-               {"gone", &st->gone}, {"objhosts", &st->objhosts}};
+               {"gone", &st->gone}, {"objhosts", &st->objhosts},
+               {"collsync", &st->collsync}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {

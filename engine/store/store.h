@@ -38,6 +38,8 @@
  *   hostctl  host                  -> [1, paused, max_inflight, rate_milli, reset_gen]; "\0gen" -> u64
  *   live     host                  -> [1, in_flight, window, ok_per_s_milli, p50_ms, p99_ms, breaker, dead, updated_ms]
  *   gone     inbox                 -> [1, at_ms, status]   (gone.c)
+ *   collsync aid(4) authority      -> count(4) digest(32): FEP-8fcf (collsync.h); meta
+ *                                     "collsync_built" -> u8 1 once built from the follows
  */
 #ifndef HD_STORE_H
 #define HD_STORE_H

@@ -115,6 +115,52 @@ void herald_close(herald_store *h);
 int herald_key_add(herald_store *h, const char *key_id, const char *actor, const char *pem,
                    size_t pem_len, const char **why);
 
+/** @brief Called for each bad line of herald_key_import(): lineno counts from 1, blank
+ * lines included; why is a static reason (never key material). */
+typedef void (*herald_key_import_bad_fn)(size_t lineno, const char *why, void *user_data);
+
+/** @brief The counts of one herald_key_import() call. */
+struct herald_key_import_stats {
+    size_t lines;    /**< lines read, blank ones included */
+    size_t imported; /**< keys stored (committed) */
+    size_t bad;      /**< lines reported through bad() and skipped */
+};
+
+/** @brief Import signing keys from JSON lines {"key_id","actor","pem"}.
+ *
+ * Keys are validated as by herald_key_add() and stored group lines per write transaction
+ * (group 0: 1000). Each key becomes its actor's signing key; requests signed from then on use
+ * it, including those of activities already queued (key rotation). A bad line (not a JSON
+ * object, a missing field, a weak or malformed key, a key id that belongs to another actor)
+ * is reported through bad and skipped; the other lines are stored. A store error stops the
+ * import; the groups committed before it stay, and importing the same lines again is
+ * harmless.
+ * @param[in] h Open store.
+ * @param[in] jsonl len bytes of JSON lines (no NUL needed); lines of at most 64 KiB.
+ * @param[in] group Keys per transaction (0: 1000).
+ * @param[in] bad Called once per bad line (may be NULL).
+ * @param[in] user_data Passed to bad.
+ * @param[out] stats If not NULL, receives the counts (also on a store error).
+ * @return 0 (even with bad lines: see stats->bad), or HERALD_ERR_STORE, HERALD_ERR_INVALID
+ *   (h or jsonl NULL), -ENOMEM. */
+int herald_key_import(herald_store *h, const char *jsonl, size_t len, size_t group,
+                      herald_key_import_bad_fn bad, void *user_data,
+                      struct herald_key_import_stats *stats);
+
+/** @brief Remove a signing key.
+ *
+ * Deliveries read their actor's key when they are signed, so a key that is no longer its
+ * actor's key (rotated away), or one of an actor's two keys (RSA and Ed25519: the other
+ * serves), is removed at once. An actor's only key is refused while deliveries of the actor
+ * still need it: queued, retrying, or dead letters (which can be sent again). The refusal
+ * gives their count; remove the key once they have drained (or purge the dead letters).
+ * @param[in] h Open store.
+ * @param[in] key_id The key's id.
+ * @param[out] pending If not NULL, receives on HERALD_ERR_BUSY the deliveries that need the key.
+ * @return 0, or HERALD_ERR_NOT_FOUND (no such key), HERALD_ERR_BUSY (refused, see pending),
+ *   HERALD_ERR_INVALID (NULL or empty argument), HERALD_ERR_STORE. */
+int herald_key_remove(herald_store *h, const char *key_id, uint64_t *pending);
+
 /** @brief The outcome of one envelope. Filled on success and on refusal. */
 struct herald_result {
     /** 0 accepted; HERALD_ERR_DUPLICATE (seq is the original); HERALD_ERR_INVALID;

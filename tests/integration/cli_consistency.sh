@@ -10,7 +10,7 @@ DB="$T/db"
 H() { "$HERALD" --db "$DB" "$@"; }
 
 # --- --help on every command and subcommand, and `herald help`
-CMDS=("key" "key add" "key list" "key export-public" "actor" "actor set" "follow"
+CMDS=("key" "key add" "key list" "key export-public" "key import" "key remove" "actor" "actor set" "follow"
     "follow add" "follow remove" "follow import" "follow list" "enqueue" "run" "stats" "top"
     "sign" "block" "block add" "block remove" "block list" "block export" "block import"
     "allow" "allow add" "allow remove" "allow list" "federation" "federation mode" "host"
