@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_cluster.h"
 #include "cli_enqueue.h"
 #include "cli_util.h"
 #include "clock.h"
@@ -63,7 +64,11 @@ static int input_ready(FILE *f)
 int hd_cli_enqueue(const char *db, int argc, char **argv)
 {
     const char *path = argc > 1 ? argv[1] : "-";
-    FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    FILE *f;
+
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_enqueue_cluster(argc, argv); /* to JetStream, not this store */
+    f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
     struct hd_store *st;
     struct pending_line *pend;
     char **lines;

@@ -45,7 +45,8 @@ enum run_flag {
     O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
     O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
     O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ, O_KEYCACHE,
-    O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN /* handed to the daemon (daemon.h) */
+    O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN, /* handed to the daemon (daemon.h) */
+    O_CLUSTER, O_NODE, O_CCREDS, O_CCA, O_CPARTS, O_CREPL, O_CLEASE /* the daemon's, cluster */
 };
 
 /* In the order of enum run_flag: run_flags[c - O_UNTIL] is flag c. */
@@ -82,6 +83,13 @@ static const struct option run_flags[] = {
     {"drain-timeout", 1, 0, O_DRAIN},
     {"max-queued", 1, 0, O_MAXQ},
     {"metrics-top-hosts", 1, 0, O_TOPN},
+    {"cluster", 1, 0, O_CLUSTER},
+    {"node", 1, 0, O_NODE},
+    {"cluster-creds", 1, 0, O_CCREDS},
+    {"cluster-ca", 1, 0, O_CCA},
+    {"cluster-partitions", 1, 0, O_CPARTS},
+    {"cluster-replicas", 1, 0, O_CREPL},
+    {"cluster-lease", 1, 0, O_CLEASE},
     {0, 0, 0, 0},
 };
 
@@ -201,6 +209,13 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
     case O_DRAIN:
     case O_MAXQ:
     case O_TOPN:
+    case O_CLUSTER:
+    case O_NODE:
+    case O_CCREDS:
+    case O_CCA:
+    case O_CPARTS:
+    case O_CREPL:
+    case O_CLEASE:
         bad = hd_daemon_opt(dopt, run_flags[c - O_UNTIL].name, optarg) != 0;
         break;
     default:

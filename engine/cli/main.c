@@ -9,6 +9,7 @@
 
 #include "cli_actor.h"
 #include "cli_block.h"
+#include "cli_cluster.h"
 #include "cli_enqueue.h"
 #include "cli_follow.h"
 #include "cli_host.h"
@@ -30,6 +31,8 @@ static const char usage_text[] =
     "  follow add --actor A --follower F --inbox I [--shared-inbox S] | remove --actor A\n"
     "      --follower F | import [FILE|-] (JSON lines or CSV) | list --actor A [--count]\n"
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
+    "  enqueue --cluster URL [--cluster-creds F] [--cluster-ca PEM] [FILE|-]   to JetStream\n"
+    "  cluster status --cluster URL [--json]         nodes, partitions, backlog per node\n"
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
     "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout MS]\n"
     "      [--tls-timeout MS] [--response-timeout MS] [--retry-base MS] [--retry-cap MS]\n"
@@ -40,6 +43,8 @@ static const char usage_text[] =
     "      [--progress]\n"
     "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
+    "      [--cluster URL --node NAME [--cluster-partitions N] [--cluster-lease DUR]\n"
+    "       [--cluster-replicas N] [--cluster-creds FILE] [--cluster-ca PEM]]\n"
     "  stats [--json]                                counts, per host queue and failures\n"
     "  top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval SEC] [--limit N]\n"
     "      [--sort backlog|rate|p99|failed|inflight|host] [--once]   live view of hosts\n"
@@ -79,6 +84,7 @@ static const struct {
     {"key", hd_cli_key},
     {"actor", hd_cli_actor},
     {"enqueue", hd_cli_enqueue},
+    {"cluster", hd_cli_cluster},
     {"run", hd_cli_run},
     {"stats", hd_cli_stats},
     {"top", hd_cli_top}, /* reads a running engine's endpoint, or the store */

@@ -52,6 +52,7 @@ void hd_daemon_opts_init(struct hd_daemon_opts *d)
     d->drain_timeout_ms = -1;
     d->max_queued = -1;
     d->top_hosts = -1;
+    hd_cluster_opts_default(&d->cluster);
 }
 
 void hd_daemon_opts_fini(struct hd_daemon_opts *d)
@@ -103,7 +104,7 @@ int hd_daemon_opt(struct hd_daemon_opts *d, const char *name, const char *arg)
         return parse_i64(arg, INT64_MAX, &d->max_queued);
     if (!strcmp(name, "metrics-top-hosts"))
         return parse_i64(arg, 10000, &d->top_hosts);
-    return -1;
+    return hd_daemon_cluster_opt(d, name, arg);
 }
 
 int hd_daemon_preload(struct hd_daemon_opts *d, int argc, char **argv, struct hd_run_opts *o)
@@ -129,6 +130,7 @@ int hd_daemon_preload(struct hd_daemon_opts *d, int argc, char **argv, struct hd
     }
     d->config_path = path;
     *o = d->cfg->run;
+    hd_daemon_cluster_preload(d);
     /* The flags' own defaults stand unless the file says otherwise; --resolve from the
      * file is merged in hd_daemon_run (cli_run.c owns the flags' array). */
     o->progress = progress || d->cfg->run.progress;
@@ -333,6 +335,7 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     struct hd_run_opts ro = *o;
     struct hd_config defaults, *c;
     struct sigaction sa;
+    struct hd_cluster_node *cnode = NULL;
     int rc, ops_started = 0;
 
     memset(&dm, 0, sizeof(dm));
@@ -356,6 +359,9 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     run_options(&dm, c, &ro);
 
     rc = probe_run_lock(st);
+    if (rc)
+        goto out;
+    rc = hd_daemon_cluster_start(st, d, &ro, &cnode); /* --cluster: before the first send */
     if (rc)
         goto out;
     rc = start_endpoint(&dm, c);
@@ -383,6 +389,7 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     if (!atomic_load(&dm.draining))
         hd_notify("STOPPING=1");
 out:
+    hd_cluster_node_stop(cnode, stderr); /* sends have stopped: checkpoints, then leases */
     if (ops_started) {
         atomic_store(&dm.quit, 1);
         pthread_join(dm.tid, NULL);
