@@ -102,13 +102,13 @@ int hd_cli_enqueue_cluster(int argc, char **argv)
             printf("{\"line\":%zu,\"ok\":true,\"stream_seq\":%" PRIu64 "%s}\n", lineno, seq,
                    dup ? ",\"duplicate\":true" : "");
         } else {
-            json_t *o = json_pack("{s:I,s:b,s:s}", "line", (json_int_t)lineno, "ok", 0, "error",
+            json_t *r = json_pack("{s:I,s:b,s:s}", "line", (json_int_t)lineno, "ok", 0, "error",
                                   why);
-            char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+            char *s = r ? json_dumps(r, JSON_COMPACT) : NULL;
             refused++;
             printf("%s\n", s ? s : "{\"ok\":false}");
             free(s);
-            json_decref(o);
+            json_decref(r);
             if (rc == HD_ERR_CONNECT) { /* not acknowledged: stop, the rest was not sent */
                 fflush(stdout);
                 break;
