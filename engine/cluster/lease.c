@@ -335,7 +335,19 @@ static int node_live(const struct hd_cluster_node *n, const struct hd_cn_nodeinf
     return strcmp(x->name, n->name) == 0 || x->ts_ms + n->o.lease_ms >= now;
 }
 
-/* Rendezvous hashing: the live node with the highest hash of (node, partition). */
+/* murmur3's finaliser: every input bit moves every output bit. */
+static uint32_t fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+/* Rendezvous hashing: the live node with the highest weight fmix32(hash32(node) ^
+ * fmix32(partition + golden ratio)); FNV alone orders similar names alike in most partitions. */
 static const char *desired(const struct hd_cluster_node *n, unsigned part, uint64_t now)
 {
     const char *best = n->name;
@@ -349,8 +361,8 @@ static const char *desired(const struct hd_cluster_node *n, unsigned part, uint6
         size_t len;
         if (j < n->nnodes && (!node_live(n, &n->nodes[j], now) || !strcmp(name, n->name)))
             continue;
-        len = (size_t)snprintf(buf, sizeof(buf), "%s/%u", name, part);
-        h = hd_store_hash32(buf, len);
+        len = (size_t)snprintf(buf, sizeof(buf), "%s", name);
+        h = fmix32(hd_store_hash32(buf, len) ^ fmix32(part + 0x9e3779b9u));
         if (!have || h > best_h || (h == best_h && strcmp(name, best) < 0)) {
             best = name;
             best_h = h;
@@ -504,12 +516,20 @@ void hd_cn_tick(struct hd_cluster_node *n)
 
 void hd_cn_release_all(struct hd_cluster_node *n)
 {
+    uint64_t end = hd_cn_mono_ms() + n->o.lease_ms; /* leases left expire by themselves */
     char key[80];
 
+    if (natsConnection_Status(n->c->nc) != NATS_CONN_STATUS_CONNECTED)
+        return;
     write_checkpoints(n, -1);
-    for (unsigned i = 0; i < n->o.partitions; i++)
-        if (n->p[i].owned)
-            release(n, i);
+    for (unsigned i = 0; i < n->o.partitions; i++) {
+        if (!n->p[i].owned)
+            continue;
+        if (hd_cn_mono_ms() >= end ||
+            natsConnection_Status(n->c->nc) != NATS_CONN_STATUS_CONNECTED)
+            break;
+        release(n, i);
+    }
     snprintf(key, sizeof(key), "n.%s", n->name);
     kvStore_Delete(n->c->kv, key); /* no longer live: others stop choosing this node */
 }
