@@ -496,7 +496,8 @@ static void heartbeat(struct hd_cluster_node *n)
     for (unsigned i = 0; i < n->o.partitions; i++)
         if (n->p[i].owned)
             json_array_append_new(parts, json_integer(i));
-    v = json_pack("{s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:b}", "ts_ms", (json_int_t)hd_wall_ms(),
+    v = json_pack("{s:I,s:I,s:I,s:o,s:I,s:I,s:I,s:I,s:I,s:b}", "ts_ms", (json_int_t)hd_wall_ms(),
+                  "lease_ms", (json_int_t)n->o.lease_ms,
                   "backlog", (json_int_t)n->backlog, "partitions", parts, "stream_seq",
                   (json_int_t)n->cursor, "enqueued", (json_int_t)n->enqueued, "replayed",
                   (json_int_t)n->replayed, "refused", (json_int_t)n->refused, "lost",

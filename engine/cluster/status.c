@@ -60,7 +60,8 @@ int hd_cluster_status(struct hd_cluster_conn *c, FILE *f, int as_json)
         if (!strncmp(key, "n.", 2)) {
             json_t *n = json_deep_copy(v);
             uint64_t ts = (uint64_t)json_integer_value(json_object_get(v, "ts_ms"));
-            json_object_set_new(n, "live", json_boolean(ts + c->o.lease_ms >= now));
+            uint64_t lease = (uint64_t)json_integer_value(json_object_get(v, "lease_ms"));
+            json_object_set_new(n, "live", json_boolean(ts + (lease ? lease : c->o.lease_ms) >= now));
             json_object_set_new(n, "heartbeat_age_ms", json_integer((json_int_t)(now - ts)));
             json_object_set_new(nodes, key + 2, n);
         } else if (!strncmp(key, "p.", 2) || !strncmp(key, "cp.", 3)) {
