@@ -133,8 +133,17 @@ int hd_cli_cluster(const char *db, int argc, char **argv)
     int json = 0, rc;
 
     (void)db;
+    if (argc >= 3 && strcmp(argv[1], "partition") == 0) {
+        /* herald cluster partition HOST [PARTITIONS]: which partition a host falls in */
+        unsigned long p = argc >= 4 ? strtoul(argv[3], NULL, 10) : 256;
+        if (p == 0 || p > HD_CLUSTER_MAX_PARTITIONS)
+            return 2;
+        printf("%u\n", hd_cluster_partition(argv[2], strlen(argv[2]), (unsigned)p));
+        return 0;
+    }
     if (argc < 2 || strcmp(argv[1], "status") != 0) {
-        fprintf(stderr, "usage: herald cluster status --cluster URL [--json]\n");
+        fprintf(stderr, "usage: herald cluster status --cluster URL [--json] | partition HOST "
+                        "[PARTITIONS]\n");
         return 2;
     }
     rc = parse("cluster status", argc - 1, argv + 1, &o, &json);

@@ -33,6 +33,7 @@ static const char usage_text[] =
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
     "  enqueue --cluster URL [--cluster-creds F] [--cluster-ca PEM] [FILE|-]   to JetStream\n"
     "  cluster status --cluster URL [--json]         nodes, partitions, backlog per node\n"
+    "  cluster partition HOST [PARTITIONS]           the partition of a host (default 256)\n"
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
     "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout MS]\n"
     "      [--tls-timeout MS] [--response-timeout MS] [--retry-base MS] [--retry-cap MS]\n"

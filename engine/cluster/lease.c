@@ -380,11 +380,28 @@ static json_t *lease_json(const struct hd_cluster_node *n, const char *owner, ui
                      (json_int_t)expires);
 }
 
+static void period_end(struct hd_cluster_node *n, unsigned i, const char *how)
+{
+    struct hd_cn_part *p = &n->p[i];
+    struct hd_cn_period *e;
+
+    if (!p->nper)
+        return;
+    e = &p->per[(p->nper - 1) % HD_CN_PERIODS];
+    if (e->end)
+        return;
+    e->end = how;
+    e->to_ms = hd_wall_ms();
+    e->sends = atomic_load(&n->sends[i]) - e->sends0;
+    e->last_send_ms = atomic_load(&n->last_send_ms[i]);
+}
+
 static void lose(struct hd_cluster_node *n, unsigned i, const char *why)
 {
     struct hd_cn_part *p = &n->p[i];
 
     atomic_store(&n->valid_until[i], 0); /* the fence closes first */
+    period_end(n, i, "lost");
     p->owned = 0;
     p->rpos = 0;
     n->lost++;
@@ -402,6 +419,7 @@ static void release(struct hd_cluster_node *n, unsigned i)
 
     write_checkpoints(n, (int)i);
     atomic_store(&n->valid_until[i], 0);
+    period_end(n, i, "released");
     snprintf(key, sizeof(key), "p.%u", i);
     if (put_json(n, key, lease_json(n, "", p->epoch, 0), p->my_rev, 2, &rev, NULL) != 0)
         HD_LOG(HD_LOG_WARN, "cluster", "msg=\"lease not released: it expires\" partition=%u", i);
@@ -431,6 +449,9 @@ static void acquire(struct hd_cluster_node *n, unsigned i, uint64_t rev, uint64_
         p->from = cp;
     }
     n->acquired++;
+    p->per[p->nper % HD_CN_PERIODS] = (struct hd_cn_period){
+        .epoch = epoch, .from_ms = hd_wall_ms(), .sends0 = atomic_load(&n->sends[i])};
+    p->nper++;
     atomic_store(&n->valid_until[i], t0 + n->o.lease_ms - n->margin_ms);
     HD_LOG(HD_LOG_INFO, "cluster",
            "msg=\"partition acquired\" partition=%u epoch=%" PRIu64 " checkpoint=%" PRIu64, i,
@@ -533,4 +554,10 @@ void hd_cn_release_all(struct hd_cluster_node *n)
     }
     snprintf(key, sizeof(key), "n.%s", n->name);
     kvStore_Delete(n->c->kv, key); /* no longer live: others stop choosing this node */
+}
+
+void hd_cn_periods_close(struct hd_cluster_node *n)
+{
+    for (unsigned i = 0; i < n->o.partitions; i++)
+        period_end(n, i, "stopped");
 }

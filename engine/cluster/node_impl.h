@@ -8,6 +8,15 @@
 
 #include "cluster_impl.h"
 
+/* One ownership of a partition by this node, for its report (the fencing evidence). */
+struct hd_cn_period {
+    uint64_t epoch, from_ms, to_ms;  /* wall ms */
+    uint64_t sends0, sends;          /* the partition's send counter at start, sends within */
+    uint64_t last_send_ms;           /* of the partition, when the period ended */
+    const char *end;                 /* "lost", "released", NULL while it lasts */
+};
+#define HD_CN_PERIODS 8 /* the last ones kept per partition */
+
 struct hd_cn_part {
     /* The bucket's view (the watcher's mirror). */
     char owner[65];     /* "" when released or never owned */
@@ -21,6 +30,8 @@ struct hd_cn_part {
     uint64_t rpos;      /* next stream seq to replay; 0 when caught up with the head */
     uint64_t from;      /* head messages below this are not this partition's to expand */
     uint64_t cp_written;
+    struct hd_cn_period per[HD_CN_PERIODS];
+    unsigned nper;                   /* periods recorded (the last HD_CN_PERIODS kept) */
 };
 
 struct hd_cn_nodeinfo {
@@ -66,5 +77,6 @@ void hd_cn_watch(struct hd_cluster_node *n, int64_t wait_ms); /* applies bucket 
 void hd_cn_tick(struct hd_cluster_node *n);     /* heartbeat, leases, checkpoints */
 void hd_cn_release_all(struct hd_cluster_node *n);
 int hd_cn_drop_all(struct hd_cluster_node *n);
+void hd_cn_periods_close(struct hd_cluster_node *n); /* at stop: periods still open end now */
 
 #endif
