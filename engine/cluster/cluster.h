@@ -72,6 +72,8 @@ struct hd_cluster_node;
  * (logged). */
 int hd_cluster_node_start(struct hd_store *st, const struct hd_cluster_opts *o,
                           struct hd_cluster_node **out);
+/* The node's connection (thread-safe: the endpoint publishes through it). */
+struct hd_cluster_conn *hd_cluster_node_conn(struct hd_cluster_node *n);
 /* The runner's host gate (hd_run_opts.host_gate): 1 while this node holds a valid lease on
  * host's partition by its own monotonic clock. Thread-safe, lock-free. */
 int hd_cluster_gate(void *node, const char *host, int sending);

@@ -21,6 +21,11 @@ uint64_t hd_cn_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
 }
 
+struct hd_cluster_conn *hd_cluster_node_conn(struct hd_cluster_node *n)
+{
+    return n->c;
+}
+
 int hd_cluster_gate(void *user_data, const char *host, int sending)
 {
     struct hd_cluster_node *n = user_data;

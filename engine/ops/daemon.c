@@ -44,6 +44,7 @@ struct daemon {
     _Atomic unsigned override_gen;
     pthread_t tid;
     atomic_int draining; /* set by the operations thread, read by the caller's thread */
+    struct hd_cluster_node *cnode; /* --cluster: this node, else NULL */
 };
 
 void hd_daemon_opts_init(struct hd_daemon_opts *d)
@@ -302,6 +303,10 @@ static int start_endpoint(struct daemon *dm, const struct hd_config *c)
     so.retry_after_s = c->retry_after_s;
     so.max_body = c->max_body;
     so.metrics = dm->metrics;
+    if (dm->cnode) { /* cluster mode: POST /v1/activities publishes to JetStream */
+        so.publish = hd_daemon_cluster_publish;
+        so.publish_ud = dm->cnode;
+    }
     rc = hd_ingestsrv_start(&dm->srv, dm->st, &so);
     memset(token, 0, strlen(token));
     free(token);
@@ -335,7 +340,6 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     struct hd_run_opts ro = *o;
     struct hd_config defaults, *c;
     struct sigaction sa;
-    struct hd_cluster_node *cnode = NULL;
     int rc, ops_started = 0;
 
     memset(&dm, 0, sizeof(dm));
@@ -361,7 +365,7 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     rc = probe_run_lock(st);
     if (rc)
         goto out;
-    rc = hd_daemon_cluster_start(st, d, &ro, &cnode); /* --cluster: before the first send */
+    rc = hd_daemon_cluster_start(st, d, &ro, &dm.cnode); /* --cluster: before the first send */
     if (rc)
         goto out;
     rc = start_endpoint(&dm, c);
@@ -389,7 +393,9 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     if (!atomic_load(&dm.draining))
         hd_notify("STOPPING=1");
 out:
-    hd_cluster_node_stop(cnode, stderr); /* sends have stopped: checkpoints, then leases */
+    hd_ingestsrv_stop(dm.srv); /* no envelope is published past this point */
+    dm.srv = NULL;
+    hd_cluster_node_stop(dm.cnode, stderr); /* sends have stopped: checkpoints, then leases */
     if (ops_started) {
         atomic_store(&dm.quit, 1);
         pthread_join(dm.tid, NULL);

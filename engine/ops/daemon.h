@@ -19,6 +19,7 @@
 
 #include "cluster.h"
 #include "config.h"
+#include "ingest.h"
 #include "runner.h"
 #include "store.h"
 
@@ -54,6 +55,9 @@ int hd_daemon_opt(struct hd_daemon_opts *d, const char *name, const char *arg);
  * node, started when d->cluster.url is set (its gate is set in o), else *node NULL. */
 int hd_daemon_cluster_opt(struct hd_daemon_opts *d, const char *name, const char *arg);
 void hd_daemon_cluster_preload(struct hd_daemon_opts *d);
+/* hd_ingestsrv_opts.publish in cluster mode: user_data is the node. */
+int hd_daemon_cluster_publish(void *node, const char *line, size_t len,
+                              struct hd_ingest_result *res);
 int hd_daemon_cluster_start(struct hd_store *st, struct hd_daemon_opts *d, struct hd_run_opts *o,
                             struct hd_cluster_node **node);
 

@@ -84,6 +84,20 @@ void hd_daemon_cluster_preload(struct hd_daemon_opts *d)
     c->lease_ms = f->cluster_lease_ms;
 }
 
+int hd_daemon_cluster_publish(void *node, const char *line, size_t len,
+                              struct hd_ingest_result *res)
+{
+    uint64_t seq = 0;
+    int dup = 0, rc;
+
+    rc = hd_cluster_publish(hd_cluster_node_conn(node), line, len, &seq, &dup, res->why,
+                            sizeof(res->why));
+    res->seq = seq; /* the stream sequence: deliveries are counted by the owners */
+    if (rc == 0 && dup)
+        rc = HD_ERR_DUPLICATE;
+    return rc;
+}
+
 int hd_daemon_cluster_start(struct hd_store *st, struct hd_daemon_opts *d, struct hd_run_opts *o,
                             struct hd_cluster_node **node)
 {

@@ -8,12 +8,15 @@ need jq; need openssl
 NACT=${NACT:-30}
 NHOSTS=${NHOSTS:-60}
 [ "$HD_ASAN" = 1 ] && NACT=10
-TOTAL=$((NACT * NHOSTS))
+TOTAL=$(((NACT + 1) * NHOSTS)) # the last activity comes through node a's endpoint
 mkcerts
 setup_actor "$T/db-keys"
 start_fedisim --tls-port 0 --keys "$T/keys.jsonl" --verify all
 start_nats
-for n in a b c; do start_node "$n"; done
+printf 'token-%s\n' "$RANDOM$RANDOM" >"$T/token"
+chmod 600 "$T/token"
+start_node a --listen "unix:$T/a.sock" --token-file "$T/token"
+for n in b c; do start_node "$n"; done
 wait_balanced a b c # steady state: each node owns a share, every partition has an owner
 # A duplicate publish (same activity id) is acknowledged as a duplicate and adds nothing.
 gen_envelopes https "$TLS_PORT" "$NACT" "$NHOSTS" >"$T/env.jsonl"
@@ -24,6 +27,15 @@ head -1 "$T/env.jsonl" | "$HERALD" enqueue --cluster "$NATS_URL" - | jq -e '.dup
 # Refused: a message of an unknown shape never reaches the stream.
 echo '{"activity":{"type":"Create"}}' | "$HERALD" enqueue --cluster "$NATS_URL" - >/dev/null \
     && fail "an envelope without an id was accepted"
+# Node a's ingest endpoint takes work for the whole cluster: it publishes to JetStream and
+# answers once acknowledged; the partitions' owners deliver it.
+gen_envelopes https "$TLS_PORT" 1 "$NHOSTS" viaendpoint >"$T/env-ep.jsonl"
+for _ in $(seq 50); do [ -S "$T/a.sock" ] && break; sleep 0.1; done
+code=$(curl -sS --max-time 10 --unix-socket "$T/a.sock" -o "$T/ep.json" -w '%{http_code}' \
+    -H "Authorization: Bearer $(head -1 "$T/token")" -H 'Content-Type: application/json' \
+    --data-binary "@$T/env-ep.jsonl" http://h/v1/activities)
+[ "$code" = 202 ] || fail "endpoint in cluster mode answered $code: $(cat "$T/ep.json")"
+jq -e '.accepted == 1 and .results[0].seq > 0' "$T/ep.json" >/dev/null || fail "endpoint: $(cat "$T/ep.json")"
 wait_pairs "$TOTAL" 120
 sleep 1 # late duplicates would show now
 cluster_status >"$T/status.json"
