@@ -30,9 +30,8 @@ for _ in $(seq 600); do
     sleep 0.05
 done
 before=$(fs_requests)
-kill -9 "${NODE_PID[b]}"
 t0=$(date +%s%N)
-wait "${NODE_PID[b]}" 2>/dev/null || true
+{ kill -9 "${NODE_PID[b]}"; wait "${NODE_PID[b]}"; } 2>/dev/null || true
 rm -rf "$T/db-b" # its disk is gone for good
 [ "$before" -lt "$TOTAL" ] || fail "the fan-out ended before the kill: make it larger"
 wait_balanced a c
