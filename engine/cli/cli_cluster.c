@@ -19,16 +19,24 @@ int hd_cli_cluster_wanted(int argc, char **argv)
     return 0;
 }
 
-enum { C_URL = 256, C_CREDS, C_CA, C_JSON, C_PARTS };
+enum { C_URL = 256, C_CREDS, C_CA, C_JSON, C_PARTS, C_ACTOR, C_FOLLOWER, C_INBOX, C_SHARED };
 
 static const struct option cluster_flags[] = {
     {"cluster", 1, 0, C_URL},         {"cluster-creds", 1, 0, C_CREDS},
     {"cluster-ca", 1, 0, C_CA},       {"json", 0, 0, C_JSON},
-    {"cluster-partitions", 1, 0, C_PARTS}, {0, 0, 0, 0},
+    {"cluster-partitions", 1, 0, C_PARTS}, {"actor", 1, 0, C_ACTOR},
+    {"follower", 1, 0, C_FOLLOWER},   {"inbox", 1, 0, C_INBOX},
+    {"shared-inbox", 1, 0, C_SHARED}, {0, 0, 0, 0},
+};
+
+/* A follow given by flags (follow add|remove). */
+struct follow_flags {
+    const char *actor, *follower, *inbox, *shared;
 };
 
 /* Parses the connection flags; returns 0, or 2 after saying what is wrong. */
-static int parse(const char *cmd, int argc, char **argv, struct hd_cluster_opts *o, int *json)
+static int parse(const char *cmd, int argc, char **argv, struct hd_cluster_opts *o, int *json,
+                 struct follow_flags *ff)
 {
     int c;
 
@@ -53,6 +61,17 @@ static int parse(const char *cmd, int argc, char **argv, struct hd_cluster_opts 
         case C_PARTS:
             o->partitions = (unsigned)strtoul(optarg, NULL, 10);
             break;
+        case C_ACTOR:
+        case C_FOLLOWER:
+        case C_INBOX:
+        case C_SHARED:
+            if (!ff)
+                return 2;
+            *(c == C_ACTOR      ? &ff->actor
+              : c == C_FOLLOWER ? &ff->follower
+              : c == C_INBOX    ? &ff->inbox
+                                : &ff->shared) = optarg;
+            break;
         default:
             return 2;
         }
@@ -75,7 +94,7 @@ int hd_cli_enqueue_cluster(int argc, char **argv)
     FILE *f;
     int rc;
 
-    rc = parse("enqueue", argc, argv, &o, NULL);
+    rc = parse("enqueue", argc, argv, &o, NULL, NULL);
     if (rc)
         return rc;
     path = optind < argc ? argv[optind] : "-";
@@ -146,7 +165,7 @@ int hd_cli_cluster(const char *db, int argc, char **argv)
                         "[PARTITIONS]\n");
         return 2;
     }
-    rc = parse("cluster status", argc - 1, argv + 1, &o, &json);
+    rc = parse("cluster status", argc - 1, argv + 1, &o, &json, NULL);
     if (rc)
         return rc;
     rc = hd_cluster_connect(&o, &c, why, sizeof(why));
@@ -156,5 +175,94 @@ int hd_cli_cluster(const char *db, int argc, char **argv)
     }
     rc = hd_cluster_status(c, stdout, json);
     hd_cluster_disconnect(c);
+    return rc ? 1 : 0;
+}
+
+/* One follow line of an import: {actor, follower, inbox, shared_inbox}. */
+static int import_line(struct hd_cluster_conn *c, const char *line, size_t n, char *why,
+                       size_t cap)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(line, n, JSON_REJECT_DUPLICATES, &jerr);
+    uint64_t seq;
+    int rc;
+
+    if (!json_is_object(o)) {
+        json_decref(o);
+        snprintf(why, cap, "expected a JSON object {actor, follower, inbox, shared_inbox}");
+        return HD_ERR_INVALID;
+    }
+    rc = hd_cluster_publish_follow(c, json_string_value(json_object_get(o, "actor")),
+                                   json_string_value(json_object_get(o, "follower")),
+                                   json_string_value(json_object_get(o, "inbox")),
+                                   json_string_value(json_object_get(o, "shared_inbox")), 0,
+                                   &seq, why, cap);
+    json_decref(o);
+    return rc;
+}
+
+int hd_cli_follow_cluster(int argc, char **argv)
+{
+    struct hd_cluster_opts o;
+    struct hd_cluster_conn *c = NULL;
+    struct follow_flags ff = {NULL, NULL, NULL, NULL};
+    const char *sub = argc > 1 ? argv[1] : "";
+    char why[512], *line = NULL;
+    size_t cap = 0, lineno = 0, refused = 0, ok = 0;
+    uint64_t seq;
+    ssize_t n;
+    FILE *f = NULL;
+    int rc;
+
+    if (strcmp(sub, "add") && strcmp(sub, "remove") && strcmp(sub, "import")) {
+        fprintf(stderr, "herald follow: with --cluster: add, remove or import\n");
+        return 2;
+    }
+    rc = parse("follow", argc - 1, argv + 1, &o, NULL, &ff);
+    if (rc)
+        return rc;
+    if (!strcmp(sub, "import")) {
+        const char *path = optind < argc - 1 ? argv[optind + 1] : "-";
+        f = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+        if (!f) {
+            fprintf(stderr, "herald follow import: cannot open %s: %s\n", path, strerror(errno));
+            return 1;
+        }
+    }
+    rc = hd_cluster_connect(&o, &c, why, sizeof(why));
+    if (rc) {
+        fprintf(stderr, "herald follow: %s\n", why);
+        goto out;
+    }
+    if (!f) {
+        rc = hd_cluster_publish_follow(c, ff.actor, ff.follower, ff.inbox, ff.shared,
+                                       !strcmp(sub, "remove"), &seq, why, sizeof(why));
+        if (rc)
+            fprintf(stderr, "herald follow %s: %s\n", sub, why);
+        goto out;
+    }
+    while ((n = getline(&line, &cap, f)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = 0;
+        if (n == 0)
+            continue;
+        rc = import_line(c, line, (size_t)n, why, sizeof(why));
+        if (rc == 0) {
+            ok++;
+            continue;
+        }
+        refused++;
+        fprintf(stderr, "herald follow import: line %zu: %s\n", lineno, why);
+        if (rc == HD_ERR_CONNECT)
+            break; /* not acknowledged: the rest was not sent */
+    }
+    printf("{\"published\":%zu,\"refused\":%zu}\n", ok, refused);
+    rc = refused ? 1 : 0;
+out:
+    free(line);
+    hd_cluster_disconnect(c);
+    if (f && f != stdin)
+        fclose(f);
     return rc ? 1 : 0;
 }

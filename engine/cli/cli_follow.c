@@ -11,6 +11,7 @@
 
 #include "cli_util.h"
 #include "audience.h"
+#include "cli_cluster.h"
 #include "cli_follow.h"
 #include "err.h"
 #include "store.h"
@@ -550,6 +551,8 @@ int hd_cli_follow(const char *db, int argc, char **argv)
         fprintf(stderr, "herald follow: expected add, remove, import or list\n");
         return 2;
     }
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_follow_cluster(argc, argv); /* to JetStream, for every node */
     if (!strcmp(argv[1], "add"))
         return cmd_add_remove(db, argc, argv, 0);
     if (!strcmp(argv[1], "remove"))

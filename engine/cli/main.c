@@ -30,6 +30,7 @@ static const char usage_text[] =
     "  actor set --actor URL --federation all|public|none\n"
     "  follow add --actor A --follower F --inbox I [--shared-inbox S] | remove --actor A\n"
     "      --follower F | import [FILE|-] (JSON lines or CSV) | list --actor A [--count]\n"
+    "  follow add|remove|import --cluster URL ...    follows for every node, through JetStream\n"
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
     "  enqueue --cluster URL [--cluster-creds F] [--cluster-ca PEM] [FILE|-]   to JetStream\n"
     "  cluster status --cluster URL [--json]         nodes, partitions, backlog per node\n"

@@ -18,6 +18,8 @@
 #define HD_CLUSTER_STREAM "HERALD_ACT"
 #define HD_CLUSTER_SUBJECT "herald.v1.act"
 #define HD_CLUSTER_BUCKET "HERALD_CLUSTER"
+#define HD_CLUSTER_FSTREAM "HERALD_FOLLOW"       /* follows: the latest operation per pair */
+#define HD_CLUSTER_FSUBJECT "herald.v1.follow"  /* .<16 hex digits of the pair's hash> */
 #define HD_CLUSTER_SCHEMA_HEADER "Herald-Schema"
 #define HD_CLUSTER_SCHEMA 1 /* the one message schema this version reads and writes */
 #define HD_CLUSTER_MAX_PARTITIONS 4096
@@ -58,6 +60,14 @@ void hd_cluster_disconnect(struct hd_cluster_conn *c); /* NULL ok */
  * why filled. */
 int hd_cluster_publish(struct hd_cluster_conn *c, const char *line, size_t len, uint64_t *seq,
                        int *duplicate, char *why, size_t why_cap);
+
+/* Publishes one follow operation (remove 0: follow, inbox required; remove 1: unfollow) to
+ * the follow stream, which keeps the latest operation per (actor, follower): every node
+ * applies it to its store before it reads an activity published after the acknowledgement.
+ * Returns 0 once acknowledged, HD_ERR_INVALID or HD_ERR_CONNECT with why filled. */
+int hd_cluster_publish_follow(struct hd_cluster_conn *c, const char *actor, const char *follower,
+                              const char *inbox, const char *shared_inbox, int remove,
+                              uint64_t *seq, char *why, size_t why_cap);
 
 /* Writes the cluster's state as one JSON object to f: the nodes (live or not, backlog,
  * partitions), each partition's owner and checkpoint, the stream's last sequence. json 0

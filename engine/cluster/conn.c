@@ -1,6 +1,7 @@
 /* The NATS connection: options (reconnects, credentials, TLS), the stream and the bucket,
  * the producer's publish and the status view. */
 #include <errno.h>
+#include <inttypes.h>
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -74,6 +75,39 @@ static int ensure_stream(struct hd_cluster_conn *c, char *why, size_t cap)
     s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
     if (s != NATS_OK && jerr != JSStreamNameExistErr) {
         say(why, cap, "cannot create stream " HD_CLUSTER_STREAM, s);
+        return HD_ERR_CONNECT;
+    }
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+/* Follows: one subject per (actor, follower), one message kept per subject (a remove is a
+ * tombstone), no age limit: the stream is the follow graph, replayed by a node that starts
+ * with an empty store. */
+static int ensure_follow_stream(struct hd_cluster_conn *c, char *why, size_t cap)
+{
+    jsStreamInfo *si = NULL;
+    jsStreamConfig sc;
+    jsErrCode jerr = 0;
+    const char *subj[1] = {HD_CLUSTER_FSUBJECT ".*"};
+    natsStatus s;
+
+    s = js_GetStreamInfo(&si, c->js, HD_CLUSTER_FSTREAM, NULL, &jerr);
+    if (s == NATS_OK) {
+        jsStreamInfo_Destroy(si);
+        return 0;
+    }
+    jsStreamConfig_Init(&sc);
+    sc.Name = HD_CLUSTER_FSTREAM;
+    sc.Subjects = subj;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_FileStorage;
+    sc.Retention = js_LimitsPolicy;
+    sc.Replicas = c->o.replicas ? c->o.replicas : 1;
+    sc.MaxMsgsPerSubject = 1;
+    s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
+    if (s != NATS_OK && jerr != JSStreamNameExistErr) {
+        say(why, cap, "cannot create stream " HD_CLUSTER_FSTREAM, s);
         return HD_ERR_CONNECT;
     }
     jsStreamInfo_Destroy(si);
@@ -158,6 +192,9 @@ int hd_cluster_connect(const struct hd_cluster_opts *o, struct hd_cluster_conn *
         goto fail_conn;
     }
     rc = ensure_stream(c, why, why_cap);
+    if (rc)
+        goto fail_js;
+    rc = ensure_follow_stream(c, why, why_cap);
     if (rc)
         goto fail_js;
     rc = ensure_bucket(c, why, why_cap);
@@ -273,6 +310,73 @@ int hd_cluster_publish(struct hd_cluster_conn *c, const char *line, size_t len, 
     }
     *seq = pa->Sequence;
     *duplicate = pa->Duplicate;
+    jsPubAck_Destroy(pa);
+    return 0;
+}
+
+static int url_ok(const char *s)
+{
+    return s && (!strncmp(s, "https://", 8) || !strncmp(s, "http://", 7)) && strlen(s) <= 500;
+}
+
+int hd_cluster_publish_follow(struct hd_cluster_conn *c, const char *actor, const char *follower,
+                              const char *inbox, const char *shared_inbox, int remove,
+                              uint64_t *seq, char *why, size_t why_cap)
+{
+    char subj[64], ver[16], *body;
+    size_t alen = actor ? strlen(actor) : 0, flen = follower ? strlen(follower) : 0;
+    uint8_t *pair;
+    uint64_t h = 1469598103934665603ull;
+    natsMsg *m = NULL;
+    jsPubAck *pa = NULL;
+    jsErrCode jerr = 0;
+    json_t *o;
+    natsStatus s;
+
+    *seq = 0;
+    if (!url_ok(actor) || !url_ok(follower) || (!remove && !url_ok(inbox)) ||
+        (!remove && shared_inbox && !url_ok(shared_inbox))) {
+        snprintf(why, why_cap, "actor, follower%s must be http(s) URLs of at most 500 bytes",
+                 remove ? "" : ", inbox and shared_inbox");
+        return HD_ERR_INVALID;
+    }
+    /* The subject names the pair (a 64-bit FNV-1a of actor NUL follower): the stream keeps
+     * its latest operation only. */
+    pair = malloc(alen + flen + 1);
+    if (!pair)
+        return -ENOMEM;
+    memcpy(pair, actor, alen);
+    pair[alen] = 0;
+    memcpy(pair + alen + 1, follower, flen);
+    for (size_t i = 0; i < alen + flen + 1; i++) {
+        h ^= pair[i];
+        h *= 1099511628211ull;
+    }
+    free(pair);
+    snprintf(subj, sizeof(subj), HD_CLUSTER_FSUBJECT ".%016" PRIx64, h);
+    o = json_pack("{s:s,s:s,s:s}", "op", remove ? "remove" : "add", "actor", actor, "follower",
+                  follower);
+    if (o && !remove)
+        json_object_set_new(o, "inbox", json_string(inbox));
+    if (o && !remove && shared_inbox)
+        json_object_set_new(o, "shared_inbox", json_string(shared_inbox));
+    body = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    json_decref(o);
+    if (!body)
+        return -ENOMEM;
+    snprintf(ver, sizeof(ver), "%d", HD_CLUSTER_SCHEMA);
+    s = natsMsg_Create(&m, subj, NULL, body, (int)strlen(body));
+    free(body);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, HD_CLUSTER_SCHEMA_HEADER, ver);
+    if (s == NATS_OK)
+        s = js_PublishMsg(&pa, c->js, m, NULL, &jerr);
+    natsMsg_Destroy(m);
+    if (s != NATS_OK) {
+        say(why, why_cap, "not acknowledged by JetStream", s);
+        return HD_ERR_CONNECT;
+    }
+    *seq = pa->Sequence;
     jsPubAck_Destroy(pa);
     return 0;
 }

@@ -274,7 +274,7 @@ static int replay_round(struct hd_cluster_node *n)
 static void *node_main(void *arg)
 {
     struct hd_cluster_node *n = arg;
-    uint64_t next_tick = 0, next_info = 0;
+    uint64_t next_tick = 0, next_info = 0, next_follow = 0;
 
     while (!atomic_load(&n->stop)) {
         uint64_t now = hd_cn_mono_ms();
@@ -289,10 +289,20 @@ static void *node_main(void *arg)
             refresh_last(n);
             next_info = now + 50;
         }
+        /* Follows first: an activity sees every follow acknowledged before it was published. */
+        if (n->cursor <= n->last_seq || now >= next_follow) {
+            if (hd_cn_follow_sync(n) != 0 && n->cursor <= n->last_seq) {
+                hd_cn_watch(n, 20);
+                continue; /* not before the follows: try again */
+            }
+            next_follow = now + 200;
+        }
         rc = step(n, 0, &n->cursor, n->last_seq + 1, 64);
         if (rc > 0)
             work = 1;
-        for (int i = 0; i < 64; i++) {
+        /* Replays in slices of at most 200 ms, so that heartbeats and lease renewals (every
+         * heartbeat_ms, a third of the lease at most) are never starved by a long replay. */
+        for (int i = 0; i < 256 && hd_cn_mono_ms() - now < 200; i++) {
             rc = replay_round(n);
             if (rc <= 0)
                 break;

@@ -59,6 +59,7 @@ struct hd_cluster_node {
     struct hd_cn_nodeinfo nodes[HD_CLUSTER_MAX_NODES];
     size_t nnodes;
     uint64_t cursor, last_seq, first_seq;
+    uint64_t fcursor;          /* next follow-stream sequence to apply */
     struct hd_cn_seqmap *map; /* local activity seq -> stream seq, in local order */
     size_t nmap, capmap;
     uint64_t replay_nonce;
@@ -77,6 +78,8 @@ void hd_cn_watch(struct hd_cluster_node *n, int64_t wait_ms); /* applies bucket 
 void hd_cn_tick(struct hd_cluster_node *n);     /* heartbeat, leases, checkpoints */
 void hd_cn_release_all(struct hd_cluster_node *n);
 int hd_cn_drop_all(struct hd_cluster_node *n);
+/* follow.c: applies the follow stream up to its current end. Returns 0 or an error. */
+int hd_cn_follow_sync(struct hd_cluster_node *n);
 void hd_cn_periods_close(struct hd_cluster_node *n); /* at stop: periods still open end now */
 
 #endif

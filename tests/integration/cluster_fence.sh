@@ -7,9 +7,8 @@
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/cluster.sh"
 need jq; need openssl
-NACT=${NACT:-60}
+NACT=${NACT:-150}
 NHOSTS=${NHOSTS:-30}
-[ "$HD_ASAN" = 1 ] && NACT=40
 TOTAL=$((NACT * NHOSTS))
 LEASE=3000
 PARTITIONS=16
