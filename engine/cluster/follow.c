@@ -75,6 +75,8 @@ int hd_cn_follow_sync(struct hd_cluster_node *n)
     if (js_GetStreamInfo(&si, n->c->js, HD_CLUSTER_FSTREAM, NULL, &jerr) != NATS_OK)
         return HD_ERR_CONNECT;
     last = si->State.LastSeq;
+    if (n->fcursor == 0)
+        n->fcursor = 1; /* stream sequences start at 1; an empty stream has last 0 */
     if (n->fcursor < si->State.FirstSeq)
         n->fcursor = si->State.FirstSeq;
     jsStreamInfo_Destroy(si);
