@@ -7,8 +7,9 @@
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/cluster.sh"
 need jq; need openssl
-NACT=${NACT:-150}
+NACT=${NACT:-120}
 NHOSTS=${NHOSTS:-30}
+[ "$HD_ASAN" = 1 ] && NACT=90
 TOTAL=$((NACT * NHOSTS))
 LEASE=3000
 PARTITIONS=16
