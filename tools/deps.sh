@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang python3
       liburing-dev libnghttp2-dev libwolfssl-dev liblmdb-dev libmsgpack-dev libc-ares-dev
-      libjansson-dev libssl-dev libinih-dev libidn2-dev
+      libjansson-dev libssl-dev libinih-dev libidn2-dev libnats-dev nats-server
       nghttp2-server nghttp2-client openssl lmdb-utils curl jq gnuplot-nox procps iproute2
       prometheus python3-cryptography
       python3-yaml nodejs chromium chromium-driver)

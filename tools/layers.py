@@ -21,6 +21,7 @@ import sys
 LAYERS = [
     ["cli"],
     ["ops"],
+    ["cluster"],
     ["ingest", "sched"],
     ["policy"],
     ["store", "net", "sign"],

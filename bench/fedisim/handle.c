@@ -134,6 +134,9 @@ static int decide_locked(struct fs_worker *w, struct fs_req *r, const char *host
     st->last_request_ms = wall_ms();
     if (!st->first_request_ms)
         st->first_request_ms = st->last_request_ms;
+    h->last_ms = st->last_request_ms;
+    if (!h->first_ms)
+        h->first_ms = h->last_ms;
     if (r->proto == FS_PROTO_H2)
         st->h2++;
     else

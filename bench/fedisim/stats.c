@@ -377,10 +377,11 @@ static int cmp_host(const void *x, const void *y)
 
 static json_t *host_json(const struct fs_host *h)
 {
-    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)h->requests, "accepted",
-                     (json_int_t)h->accepted, "4xx", (json_int_t)h->s4xx, "5xx",
+    return json_pack("{s:I,s:I,s:I,s:I,s:I,s:I,s:I,s:I}", "requests", (json_int_t)h->requests,
+                     "accepted", (json_int_t)h->accepted, "4xx", (json_int_t)h->s4xx, "5xx",
                      (json_int_t)h->s5xx, "bad_signature", (json_int_t)h->bad_signature,
-                     "rate_limited", (json_int_t)h->rate_limited);
+                     "rate_limited", (json_int_t)h->rate_limited, "first_ms",
+                     (json_int_t)h->first_ms, "last_ms", (json_int_t)h->last_ms);
 }
 
 json_t *fs_stats_report(const struct fs_stats *st, size_t top)

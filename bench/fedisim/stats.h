@@ -47,6 +47,7 @@ struct fs_host {
     const struct fs_profile *prof;
     struct fs_tokens bucket;
     uint64_t requests, accepted, s4xx, s5xx, bad_signature, rate_limited;
+    uint64_t first_ms, last_ms; /* wall ms of the first and the latest request */
 };
 
 /* Host table: name -> fs_host, open addressing, capped at max hosts (then "_other"). */

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli_cluster.h"
 #include "cli_enqueue.h"
 #include "cli_util.h"
 #include "clock.h"
@@ -62,6 +63,8 @@ static int input_ready(FILE *f)
  * never blocks the store for the running engine or other commands. */
 static const char enqueue_usage[] =
     "usage: herald enqueue [FILE|-]\n"
+    "       herald enqueue --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM]\n"
+    "           [FILE|-]   (to the cluster's stream; answered once JetStream has it)\n"
     "Reads JSON-lines envelopes (standard input by default) and prints one result line each.\n";
 
 int hd_cli_enqueue(const char *db, int argc, char **argv)
@@ -79,6 +82,8 @@ int hd_cli_enqueue(const char *db, int argc, char **argv)
 
     if (hd_cli_help(argc, argv, enqueue_usage))
         return 0;
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_enqueue_cluster(argc, argv); /* to JetStream, not this store */
     optind = 0;
     if (hd_cli_getopt("enqueue", enqueue_usage, argc, argv, "", lo) != -1 ||
         hd_cli_positional("enqueue", enqueue_usage, argc, argv, 0, 1))

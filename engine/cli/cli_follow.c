@@ -12,6 +12,7 @@
 #include "audit.h"
 #include "cli_util.h"
 #include "audience.h"
+#include "cli_cluster.h"
 #include "cli_follow.h"
 #include "err.h"
 #include "store.h"
@@ -27,7 +28,9 @@ static const char follow_usage[] =
     "       herald follow list --actor A [--count]\n"
     "The followers of local actors, whose inboxes an activity addressed to the actor's\n"
     "followers is delivered to. import reads JSON lines {actor, follower, inbox, shared_inbox}\n"
-    "or CSV with a header naming those columns (standard input by default).\n";
+    "or CSV with a header naming those columns (standard input by default).\n"
+    "With --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM], add, remove\n"
+    "and import go to the cluster's follow stream, which every node applies.\n";
 
 /* Applies b in one write transaction. Returns 0 or an error (printed). */
 static int apply(struct hd_store *st, struct hd_follow_batch *b, struct hd_follow_stats *s)
@@ -572,6 +575,8 @@ int hd_cli_follow(const char *db, int argc, char **argv)
         return 0;
     if (argc < 2)
         return hd_cli_bad_sub("follow", follow_usage, argc, argv, "add, remove, import or list");
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_follow_cluster(argc, argv); /* to JetStream, for every node */
     if (!strcmp(argv[1], "add"))
         return cmd_add_remove(db, argc, argv, 0);
     if (!strcmp(argv[1], "remove"))

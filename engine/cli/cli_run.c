@@ -34,7 +34,8 @@ enum run_flag {
     O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
     O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
     O_DEADPROBE, O_MAXACT, O_IDLE, O_DEADQ, O_KEYCACHE, O_CSYNC_URL, O_CSYNC_FOL,
-    O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN /* handed to the daemon (daemon.h) */
+    O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN, /* handed to the daemon (daemon.h) */
+    O_CLUSTER, O_NODE, O_CCREDS, O_CCA, O_CPARTS, O_CREPL, O_CLEASE /* the daemon's, cluster */
 };
 
 /* In the order of enum run_flag: run_flags[c - O_UNTIL] is flag c. */
@@ -73,6 +74,13 @@ static const struct option run_flags[] = {
     {"drain-timeout", 1, 0, O_DRAIN},
     {"max-queued", 1, 0, O_MAXQ},
     {"metrics-top-hosts", 1, 0, O_TOPN},
+    {"cluster", 1, 0, O_CLUSTER},
+    {"node", 1, 0, O_NODE},
+    {"cluster-creds", 1, 0, O_CCREDS},
+    {"cluster-ca", 1, 0, O_CCA},
+    {"cluster-partitions", 1, 0, O_CPARTS},
+    {"cluster-replicas", 1, 0, O_CREPL},
+    {"cluster-lease", 1, 0, O_CLEASE},
     {0, 0, 0, 0},
 };
 
@@ -84,8 +92,11 @@ static const char run_usage[] =
     "    [--breaker-threshold N] [--probe-base DUR] [--probe-max DUR] [--dead-days N]\n"
     "    [--day-length DUR] [--dead-probe DUR] [--dead-host-queue keep|expire]\n"
     "    [--max-active-hosts N] [--idle-timeout DUR] [--key-cache N] [--progress]\n"
+    "    [--collection-sync-url TEMPLATE] [--collection-sync-followers TEMPLATE]\n"
     "    [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "    [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
+    "    [--cluster nats://HOST:PORT --node NAME [--cluster-partitions N]\n"
+    "     [--cluster-replicas N] [--cluster-lease DUR] [--cluster-creds FILE] [--cluster-ca PEM]]\n"
     "Delivers the queue. DUR is 250ms, 10s, 5m or 1h; a bare number is milliseconds.\n"
     "Flags override the --config file.\n";
 
@@ -243,6 +254,13 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
     case O_TOKEN:
     case O_MAXQ:
     case O_TOPN:
+    case O_CLUSTER:
+    case O_NODE:
+    case O_CCREDS:
+    case O_CCA:
+    case O_CPARTS:
+    case O_CREPL:
+    case O_CLEASE:
         bad = hd_daemon_opt(dopt, name, optarg) != 0;
         why = c == O_LISTEN ? "unix:PATH or ADDR:PORT, at most 8" : NULL;
         break;

@@ -9,6 +9,7 @@
 
 #include "cli_actor.h"
 #include "cli_block.h"
+#include "cli_cluster.h"
 #include "cli_enqueue.h"
 #include "cli_follow.h"
 #include "cli_host.h"
@@ -32,7 +33,11 @@ static const char usage_text[] =
     "  actor set --actor URL --federation all|public|none\n"
     "  follow add --actor A --follower F --inbox I [--shared-inbox S] | remove --actor A\n"
     "      --follower F | import [FILE|-] (JSON lines or CSV) | list --actor A [--count]\n"
+    "  follow add|remove|import --cluster URL ...    follows for every node, through JetStream\n"
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
+    "  enqueue --cluster URL [--cluster-creds F] [--cluster-ca PEM] [FILE|-]   to JetStream\n"
+    "  cluster status --cluster URL [--json]         nodes, partitions, backlog per node\n"
+    "  cluster partition HOST [PARTITIONS]           the partition of a host (default 256)\n"
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
     "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout DUR]\n"
     "      [--tls-timeout DUR] [--response-timeout DUR] [--retry-base DUR] [--retry-cap DUR]\n"
@@ -44,6 +49,8 @@ static const char usage_text[] =
     "      [--progress]\n"
     "      [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "      [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
+    "      [--cluster URL --node NAME [--cluster-partitions N] [--cluster-lease DUR]\n"
+    "       [--cluster-replicas N] [--cluster-creds FILE] [--cluster-ca PEM]]\n"
     "  stats [--json]                                counts, per host queue and failures\n"
     "  top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval DUR] [--limit N]\n"
     "      [--sort backlog|rate|p99|failed|inflight|host] [--once]   live view of hosts\n"
@@ -88,6 +95,7 @@ static const struct {
     {"key", hd_cli_key},
     {"actor", hd_cli_actor},
     {"enqueue", hd_cli_enqueue},
+    {"cluster", hd_cli_cluster},
     {"run", hd_cli_run},
     {"stats", hd_cli_stats},
     {"top", hd_cli_top}, /* reads a running engine's endpoint, or the store */

@@ -488,8 +488,26 @@ static int filter_by_rules(struct hd_store *st, struct hd_txn *txn, struct rcpts
     return 0;
 }
 
+/* Keeps the destinations f->keep accepts (cluster mode: the partitions this node owns). */
+static void filter_owned(struct rcpts *r, const struct hd_ingest_filter *f)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < r->nd; i++)
+        if (f->keep(r->d[i].host, r->d[i].host_len, f->user_data))
+            r->d[j++] = r->d[i];
+    r->nd = j;
+}
+
 int hd_ingest_envelope(struct hd_store *st, struct hd_txn *parent, struct hd_counters *c,
                        const char *line, size_t len, uint64_t now_ms, struct hd_ingest_result *res)
+{
+    return hd_ingest_envelope_filtered(st, parent, c, line, len, now_ms, NULL, res);
+}
+
+int hd_ingest_envelope_filtered(struct hd_store *st, struct hd_txn *parent, struct hd_counters *c,
+                                const char *line, size_t len, uint64_t now_ms,
+                                const struct hd_ingest_filter *f, struct hd_ingest_result *res)
 {
     json_error_t jerr;
     json_t *env = NULL, *act, *inboxes, *v, *tof;
@@ -607,6 +625,16 @@ int hd_ingest_envelope(struct hd_store *st, struct hd_txn *parent, struct hd_cou
     if (rc)
         goto out;
     c2.dropped += res->refused_rules;
+    if (f && f->keep) {
+        filter_owned(&rc_list, f);
+        if (rc_list.nd == 0) { /* every destination belongs to other nodes */
+            *c = c2;
+            res->rc = 0;
+            goto out;
+        }
+    }
+    if (f && f->local_id)
+        ain.id = f->local_id;
     rc = hd_queue_enqueue_dests(st, txn, &c2, &ain, rc_list.d, rc_list.nd, now_ms, &res->seq);
     if (rc == HD_ERR_DUPLICATE) {
         refuse(res, rc, "duplicate activity id (first enqueued as seq %s)", NULL);

@@ -38,6 +38,19 @@ struct hd_ingest_result {
 int hd_ingest_envelope(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c, const char *line,
                        size_t len, uint64_t now_ms, struct hd_ingest_result *res);
 
+/* Cluster mode (engine/cluster/): keep(host) says which destinations this node owns (1 keep,
+ * 0 leave to another node); local_id, when not NULL, is the id the local store de-duplicates
+ * on instead of the activity's own (the body is unchanged). An envelope none of whose
+ * destinations are kept stores nothing and returns 0 with deliveries 0 and seq 0. */
+struct hd_ingest_filter {
+    int (*keep)(const char *host, size_t host_len, void *user_data);
+    void *user_data;
+    const char *local_id;
+};
+int hd_ingest_envelope_filtered(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
+                                const char *line, size_t len, uint64_t now_ms,
+                                const struct hd_ingest_filter *f, struct hd_ingest_result *res);
+
 /* Finds the raw text of the value of top-level key `key` in the JSON object text. Returns 0
  * with *start and *vlen set, or HD_ERR_NOT_FOUND / HD_ERR_INVALID. */
 int hd_json_raw_member(const char *text, size_t len, const char *key, size_t *start,

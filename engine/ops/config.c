@@ -62,6 +62,9 @@ void hd_config_defaults(struct hd_config *c)
     c->top_hosts = 50;
     c->log_level = HD_LOG_INFO;
     c->warn_interval_ms = 60000;
+    c->cluster_partitions = 256;
+    c->cluster_replicas = 1;
+    c->cluster_lease_ms = 15000;
 }
 
 /* ---------------------------------------------------------------- value parsers */
@@ -217,6 +220,13 @@ static const struct key keys[] = {
     {"metrics", "top_hosts", K_UINT, OFF(top_hosts), 0, 10000},
     {"log", "level", K_LEVEL, OFF(log_level), 0, 3},
     {"log", "warn_interval", K_DUR_U64, OFF(warn_interval_ms), 0, 86400000},
+    {"cluster", "url", K_STR, OFF(cluster_url), 0, 0},
+    {"cluster", "node", K_STR, OFF(cluster_node), 0, 0},
+    {"cluster", "partitions", K_UINT, OFF(cluster_partitions), 1, 4096},
+    {"cluster", "replicas", K_UINT, OFF(cluster_replicas), 1, 5},
+    {"cluster", "lease", K_DUR_U64, OFF(cluster_lease_ms), 1000, 3600000},
+    {"cluster", "creds", K_STR, OFF(cluster_creds), 0, 0},
+    {"cluster", "ca", K_STR, OFF(cluster_ca), 0, 0},
 };
 
 _Static_assert(sizeof(keys) / sizeof(keys[0]) <= 64, "struct parse.seen has one bit per key");
@@ -423,12 +433,12 @@ static int enter_section(struct parse *p, const char *section)
     char name[HD_HOST_MAX];
     int rc;
 
-    static const char *const plain[] = {"run", "ingest", "metrics", "log"};
+    static const char *const plain[] = {"run", "ingest", "metrics", "log", "cluster"};
 
     snprintf(p->cur_section, sizeof(p->cur_section), "%s", section);
     p->seen = 0;
     p->host = NULL;
-    for (unsigned i = 0; i < 4; i++) {
+    for (unsigned i = 0; i < 5; i++) {
         if (strcmp(section, plain[i]) == 0) {
             if (p->sections_seen & (1u << i)) {
                 fail(p, "section [%s] appears twice", section);
@@ -440,7 +450,7 @@ static int enter_section(struct parse *p, const char *section)
     }
     rc = host_section_name(section, name, sizeof(name));
     if (rc == HD_ERR_NOT_FOUND) {
-        fail(p, "unknown section [%s] (run, ingest, metrics, log, host \"NAME\")", section);
+        fail(p, "unknown section [%s] (run, ingest, metrics, log, cluster, host \"NAME\")", section);
         return HD_ERR_INVALID;
     }
     if (rc) {
@@ -724,6 +734,10 @@ void hd_config_free(struct hd_config *c)
     free(c->user_agent_buf);
     free(c->csync_url_buf);
     free(c->csync_followers_buf);
+    free(c->cluster_url);
+    free(c->cluster_node);
+    free(c->cluster_creds);
+    free(c->cluster_ca);
     free(c->path);
     free(c);
 }

@@ -56,6 +56,11 @@ struct hd_config {
     int log_level_set;         /* the file set it (else --log-level stands) */
     uint64_t warn_interval_ms; /* per-host warnings: at most one per host per interval */
 
+    /* [cluster] (docs/cluster.md): url NULL = single node */
+    char *cluster_url, *cluster_node, *cluster_creds, *cluster_ca;
+    unsigned cluster_partitions, cluster_replicas;
+    uint64_t cluster_lease_ms;
+
     /* [host "..."] sorted by name */
     struct hd_config_host *hosts;
     size_t nhosts;

@@ -44,6 +44,7 @@ struct daemon {
     _Atomic unsigned override_gen;
     pthread_t tid;
     atomic_int draining; /* set by the operations thread, read by the caller's thread */
+    struct hd_cluster_node *cnode; /* --cluster: this node, else NULL */
 };
 
 void hd_daemon_opts_init(struct hd_daemon_opts *d)
@@ -52,6 +53,7 @@ void hd_daemon_opts_init(struct hd_daemon_opts *d)
     d->drain_timeout_ms = -1;
     d->max_queued = -1;
     d->top_hosts = -1;
+    hd_cluster_opts_default(&d->cluster);
 }
 
 void hd_daemon_opts_fini(struct hd_daemon_opts *d)
@@ -103,7 +105,7 @@ int hd_daemon_opt(struct hd_daemon_opts *d, const char *name, const char *arg)
         return parse_i64(arg, INT64_MAX, &d->max_queued);
     if (!strcmp(name, "metrics-top-hosts"))
         return parse_i64(arg, 10000, &d->top_hosts);
-    return -1;
+    return hd_daemon_cluster_opt(d, name, arg);
 }
 
 int hd_daemon_preload(struct hd_daemon_opts *d, int argc, char **argv, struct hd_run_opts *o)
@@ -129,6 +131,7 @@ int hd_daemon_preload(struct hd_daemon_opts *d, int argc, char **argv, struct hd
     }
     d->config_path = path;
     *o = d->cfg->run;
+    hd_daemon_cluster_preload(d);
     /* The flags' own defaults stand unless the file says otherwise; --resolve from the
      * file is merged in hd_daemon_run (cli_run.c owns the flags' array). */
     o->progress = progress || d->cfg->run.progress;
@@ -300,6 +303,10 @@ static int start_endpoint(struct daemon *dm, const struct hd_config *c)
     so.retry_after_s = c->retry_after_s;
     so.max_body = c->max_body;
     so.metrics = dm->metrics;
+    if (dm->cnode) { /* cluster mode: POST /v1/activities publishes to JetStream */
+        so.publish = hd_daemon_cluster_publish;
+        so.publish_ud = dm->cnode;
+    }
     rc = hd_ingestsrv_start(&dm->srv, dm->st, &so);
     memset(token, 0, strlen(token));
     free(token);
@@ -358,6 +365,9 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     rc = probe_run_lock(st);
     if (rc)
         goto out;
+    rc = hd_daemon_cluster_start(st, d, &ro, &dm.cnode); /* --cluster: before the first send */
+    if (rc)
+        goto out;
     rc = start_endpoint(&dm, c);
     if (rc)
         goto out;
@@ -383,6 +393,9 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     if (!atomic_load(&dm.draining))
         hd_notify("STOPPING=1");
 out:
+    hd_ingestsrv_stop(dm.srv); /* no envelope is published past this point */
+    dm.srv = NULL;
+    hd_cluster_node_stop(dm.cnode, stderr); /* sends have stopped: checkpoints, then leases */
     if (ops_started) {
         atomic_store(&dm.quit, 1);
         pthread_join(dm.tid, NULL);

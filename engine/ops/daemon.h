@@ -17,7 +17,9 @@
 
 #include <stdint.h>
 
+#include "cluster.h"
 #include "config.h"
+#include "ingest.h"
 #include "runner.h"
 #include "store.h"
 
@@ -30,6 +32,7 @@ struct hd_daemon_opts {
     int64_t max_queued;                         /* --max-queued; -1 = file or default */
     int64_t top_hosts;                          /* --metrics-top-hosts; -1 = file or default */
     struct hd_config *cfg;                      /* loaded by hd_daemon_preload; owned */
+    struct hd_cluster_opts cluster;             /* [cluster] and --cluster...; url NULL: off */
 };
 
 void hd_daemon_opts_init(struct hd_daemon_opts *d);
@@ -41,9 +44,22 @@ void hd_daemon_opts_fini(struct hd_daemon_opts *d); /* frees cfg if still owned 
 int hd_daemon_preload(struct hd_daemon_opts *d, int argc, char **argv, struct hd_run_opts *o);
 
 /* Records one daemon flag: name is the long option name without dashes ("config",
- * "listen", "token-file", "drain-timeout", "max-queued", "metrics-top-hosts"). Returns 0,
+ * "listen", "token-file", "drain-timeout", "max-queued", "metrics-top-hosts", and the
+ * cluster's "cluster", "node", "cluster-creds", "cluster-ca", "cluster-partitions",
+ * "cluster-replicas", "cluster-lease"). Returns 0,
  * or -1 for a bad value or an unknown name. */
 int hd_daemon_opt(struct hd_daemon_opts *d, const char *name, const char *arg);
+
+/* Cluster mode (daemon_cluster.c): a --cluster flag by name (0, or -1 for a bad value or a
+ * name that is not the cluster's); the [cluster] section of d->cfg into d->cluster; and the
+ * node, started when d->cluster.url is set (its gate is set in o), else *node NULL. */
+int hd_daemon_cluster_opt(struct hd_daemon_opts *d, const char *name, const char *arg);
+void hd_daemon_cluster_preload(struct hd_daemon_opts *d);
+/* hd_ingestsrv_opts.publish in cluster mode: user_data is the node. */
+int hd_daemon_cluster_publish(void *node, const char *line, size_t len,
+                              struct hd_ingest_result *res);
+int hd_daemon_cluster_start(struct hd_store *st, struct hd_daemon_opts *d, struct hd_run_opts *o,
+                            struct hd_cluster_node **node);
 
 /* Runs hd_run(st, o, stop, sum) with everything above around it. Returns what hd_run
  * returns, or an error from setting up the endpoint (HD_ERR_INVALID: --listen without a

@@ -28,6 +28,7 @@ struct hd_ingestsrv {
     struct hd_endpoint *ep;
     struct hd_store *st;
     struct hd_metrics *metrics;
+    struct hd_ingest_publish pub; /* cluster mode: envelopes go to JetStream */
     atomic_int draining;
     _Atomic uint64_t max_queued;
     atomic_uint retry_after_s;
@@ -338,7 +339,7 @@ static void handle_write(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
         hd_ingestsrv_v1_follows(c, r, s->st, hd_endpoint_method_is(r, "DELETE"));
         return;
     }
-    if (hd_ingestsrv_v1_activities(c, r, s->st, s->metrics))
+    if (hd_ingestsrv_v1_activities(c, r, s->st, s->metrics, s->pub.fn ? &s->pub : NULL))
         s->depth_valid = 0; /* the queue grew: count it again next time */
 }
 
@@ -412,6 +413,8 @@ int hd_ingestsrv_start(struct hd_ingestsrv **out, struct hd_store *st,
         return -ENOMEM;
     s->st = st;
     s->metrics = o->metrics;
+    s->pub.fn = o->publish;
+    s->pub.user_data = o->publish_ud;
     atomic_init(&s->draining, 0);
     atomic_init(&s->max_queued, o->max_queued);
     atomic_init(&s->retry_after_s, o->retry_after_s ? o->retry_after_s : 5);

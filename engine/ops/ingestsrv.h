@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "endpoint.h"
+#include "ingest.h"
 #include "metrics.h"
 #include "store.h"
 
@@ -43,6 +44,11 @@ struct hd_ingestsrv_opts {
     size_t max_body;           /* default 64 MiB */
     unsigned idle_timeout_ms;  /* close idle keep-alive connections; default 60 s */
     struct hd_metrics *metrics; /* may be NULL (then /metrics has store series only) */
+    /* Cluster mode: POST /v1/activities publishes each envelope through this (answering 0
+     * once JetStream acknowledged it, HD_ERR_DUPLICATE, HD_ERR_INVALID with res->why, or
+     * HD_ERR_CONNECT) instead of writing the store. NULL: the store. */
+    int (*publish)(void *user_data, const char *line, size_t len, struct hd_ingest_result *res);
+    void *publish_ud;
 };
 
 struct hd_ingestsrv;

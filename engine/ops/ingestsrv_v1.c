@@ -134,8 +134,23 @@ static int results_json(const struct line *lines, long n, const struct hd_ingest
     return accepted ? 202 : refused ? 400 : 200;
 }
 
+/* Cluster mode: each line published and acknowledged by JetStream; the first that cannot be
+ * published stops the rest (a retry is safe: JetStream de-duplicates on the activity id). */
+static int publish_lines(const struct hd_ingest_publish *pub, const struct line *lines, long n,
+                         struct hd_ingest_result *res)
+{
+    for (long i = 0; i < n; i++) {
+        memset(&res[i], 0, sizeof(res[i]));
+        res[i].rc = pub->fn(pub->user_data, lines[i].p, lines[i].n, &res[i]);
+        if (res[i].rc == HD_ERR_CONNECT)
+            return HD_ERR_CONNECT;
+    }
+    return 0;
+}
+
 int hd_ingestsrv_v1_activities(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
-                               struct hd_store *st, struct hd_metrics *m)
+                               struct hd_store *st, struct hd_metrics *m,
+                               const struct hd_ingest_publish *pub)
 {
     struct line *lines;
     struct hd_ingest_result *res = NULL;
@@ -164,7 +179,14 @@ int hd_ingestsrv_v1_activities(struct hd_endpoint_resp *resp, const struct hd_en
         hd_endpoint_respond_error(resp, 500, "out of memory", NULL);
         return 0;
     }
-    rc = store_lines(st, lines, n, res);
+    rc = pub ? publish_lines(pub, lines, n, res) : store_lines(st, lines, n, res);
+    if (rc == HD_ERR_CONNECT) {
+        free(lines);
+        free(res);
+        hd_endpoint_respond_error(resp, 503, "JetStream did not acknowledge; retry (duplicates "
+                                             "are recognised)", NULL);
+        return 0;
+    }
     if (rc) {
         HD_LOG(HD_LOG_ERROR, "ingest", "msg=\"store write failed; nothing accepted\" err=\"%s\"",
                hd_strerror(rc));

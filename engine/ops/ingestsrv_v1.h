@@ -23,15 +23,24 @@
 #define HD_INGESTSRV_V1_H
 
 #include "endpoint.h"
+#include "ingest.h"
 #include "metrics.h"
 #include "store.h"
 
 #define HD_INGESTSRV_V1_MAX_LINES 10000 /* lines in one request body */
 
+/* Cluster mode: where envelopes go instead of the store (hd_ingestsrv_opts.publish). */
+struct hd_ingest_publish {
+    int (*fn)(void *user_data, const char *line, size_t len, struct hd_ingest_result *res);
+    void *user_data;
+};
+
 /* Answers POST /v1/activities into resp and counts the results in m (may be NULL). Returns
- * 1 when the transaction committed (the queue changed), else 0. */
+ * 1 when the transaction committed (the queue changed), else 0. With pub (cluster mode) each
+ * line is published to JetStream instead, and answered once acknowledged. */
 int hd_ingestsrv_v1_activities(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
-                               struct hd_store *st, struct hd_metrics *m);
+                               struct hd_store *st, struct hd_metrics *m,
+                               const struct hd_ingest_publish *pub);
 
 /* Answers POST (remove 0) or DELETE (remove 1) /v1/follows into resp. */
 void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,

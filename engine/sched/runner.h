@@ -58,6 +58,12 @@ struct hd_run_opts {
     hd_host_override_cb host_override; /* operator max_inflight / rate per host */
     void *host_override_ud;
     const _Atomic unsigned *override_gen; /* changes when overrides change: re-read them */
+    /* Cluster mode (engine/cluster/): asked from loop threads before a delivery to host is
+     * dispatched (sending 0) and again right before its request is written (sending 1).
+     * Returns 1 when this node may send to host now; 0 drops the delivery from this node's
+     * queue (the partition's owner delivers it). NULL: every host may be sent to. */
+    int (*host_gate)(void *user_data, const char *host, int sending);
+    void *host_gate_ud;
 };
 
 void hd_run_opts_default(struct hd_run_opts *o);

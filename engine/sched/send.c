@@ -175,6 +175,10 @@ static int prepare_request(void *user_data)
     struct sthread *th = d->host->th;
     int rc;
 
+    if (th->o->host_gate && !th->o->host_gate(th->o->host_gate_ud, d->host->name, 1)) {
+        d->local = 1; /* fenced: this node no longer owns the host's partition; nothing sent */
+        return HD_ERR_INVALID;
+    }
     date_now(th, d->date, sizeof(d->date));
     rc = d->scheme == HD_SCHEME_RFC9421 ? sign_rfc9421(th, d) : sign_cavage(th, d);
     d->local = rc != 0;
@@ -261,6 +265,9 @@ int hd_sched_dispatch(struct sthread *th, struct sdel *d)
         }
         d->act->refs++;
     }
+    if (th->o->host_gate && !th->o->host_gate(th->o->host_gate_ud, h->name, 0))
+        return hd_sched_ack(th, d, HD_ACK_DROP, 0, 0, "partition owned by another node") ? 0
+                                                                                          : -ENOMEM;
     if (th->rules && !hd_rules_allows(th->rules, h->name))
         return hd_sched_ack(th, d, HD_ACK_DROP, 0, 0, "refused by the domain rules") ? 0 : -ENOMEM;
     rc = hd_sched_order(th, d);

@@ -1,0 +1,20 @@
+/* Private to engine/cluster/: the NATS connection shared by clients and nodes. */
+#ifndef HD_CLUSTER_IMPL_H
+#define HD_CLUSTER_IMPL_H
+
+#include <nats/nats.h>
+
+#include "cluster.h"
+
+struct hd_cluster_conn {
+    natsConnection *nc;
+    jsCtx *js;
+    kvStore *kv;
+    struct hd_cluster_opts o;
+};
+
+/* KV keys: "p.<n>" partition lease {"node","epoch","expires_ms"}; "cp.<n>" checkpoint
+ * {"seq"}; "n.<name>" node heartbeat {"ts_ms","backlog","partitions","replayed",...}. */
+#define HD_CLUSTER_JS_WAIT_MS 5000
+
+#endif
