@@ -9,6 +9,7 @@
 
 #include "cli_actor.h"
 #include "cli_block.h"
+#include "cli_activity.h"
 #include "cli_enqueue.h"
 #include "cli_follow.h"
 #include "cli_host.h"
@@ -30,6 +31,7 @@ static const char usage_text[] =
     "  follow add --actor A --follower F --inbox I [--shared-inbox S] | remove --actor A\n"
     "      --follower F | import [FILE|-] (JSON lines or CSV) | list --actor A [--count]\n"
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
+    "  activity cancel ID | show ID [--json]         takedown, delivery status (ID: id or seq)\n"
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
     "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout MS]\n"
     "      [--tls-timeout MS] [--response-timeout MS] [--retry-base MS] [--retry-cap MS]\n"
@@ -79,6 +81,7 @@ static const struct {
     {"key", hd_cli_key},
     {"actor", hd_cli_actor},
     {"enqueue", hd_cli_enqueue},
+    {"activity", hd_cli_activity},
     {"run", hd_cli_run},
     {"stats", hd_cli_stats},
     {"top", hd_cli_top}, /* reads a running engine's endpoint, or the store */

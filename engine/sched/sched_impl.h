@@ -100,6 +100,8 @@ struct sact {
     uint8_t kind;      /* ACT_* */
     uint64_t del_gen;  /* Create: rtxn generation of the cached Delete lookup (0: none yet) */
     uint64_t del_seq;  /* Create: its object's Delete, as of del_gen (0: none) */
+    uint64_t cancel_gen; /* rtxn generation of the cached takedown lookup (0: none yet) */
+    uint8_t cancelled;   /* taken down (hd_act_cancel), as of cancel_gen */
 };
 
 /* Activity kinds that ordering and cancellation care about. */

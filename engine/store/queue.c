@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "queue_impl.h"
+#include "actstat.h"
 #include "err.h"
 #include "hostrec.h"
 
@@ -381,6 +382,7 @@ int hd_queue_drop(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
         size_t khl;
         struct hd_dec d;
         uint64_t seq;
+        int was_retry;
 
         if (host && (k.mv_size != hl + 13 || memcmp(kp, host, hl) != 0 || kp[hl] != 0))
             break;
@@ -403,7 +405,8 @@ int hd_queue_drop(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
             n = nretry = 0;
         }
         /* A delivery with attempts made is counted as retrying in its host's record. */
-        if (hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3) == 0 && hd_dec_uint(&d, 2) > 0)
+        was_retry = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3) == 0 && hd_dec_uint(&d, 2) > 0;
+        if (was_retry)
             nretry++;
         memcpy(kb, kp, k.mv_size);
         k.mv_data = kb;
@@ -411,6 +414,25 @@ int hd_queue_drop(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
         if (rc) {
             rc = hd_store_err(rc);
             goto out;
+        }
+        /* Its activity's counts: a drop of an actor's deliveries is its federation choice
+         * (withheld), a drop at a host the domain rules. */
+        {
+            struct hd_actstat as;
+            rc = hd_actstat_get(st, txn, seq, &as);
+            if (rc == 0) {
+                as.queued -= as.queued ? 1 : 0;
+                as.retrying -= was_retry && as.retrying ? 1 : 0;
+                if (actor && !host)
+                    as.withheld++;
+                else
+                    as.dropped++;
+                rc = hd_actstat_put(st, txn, seq, &as);
+            } else if (rc == HD_ERR_NOT_FOUND) {
+                rc = 0;
+            }
+            if (rc)
+                goto out;
         }
         /* Releases this delivery's reference to the activity body (the last one drops it;
          * dead letters keep theirs). */
@@ -442,9 +464,26 @@ out:
 int hd_queue_requeue(struct hd_store *st, struct hd_txn *txn, const uint8_t *key, size_t keylen,
                      struct hd_slice inbox, uint64_t enqueued_ms, uint32_t flags, uint64_t now_ms)
 {
+    struct hd_actstat as;
+    int rc;
+
     /* Attempts reset, due now, no status or error. */
-    return hd_queue_ent_put(txn, st->queue, key, keylen, inbox.p, inbox.n, 0, now_ms,
-                            enqueued_ms, 0, NULL, flags, NULL, 0);
+    rc = hd_queue_ent_put(txn, st->queue, key, keylen, inbox.p, inbox.n, 0, now_ms, enqueued_ms,
+                          0, NULL, flags, NULL, 0);
+    if (rc || keylen < 13)
+        return rc;
+    /* A dead letter back in the queue: its activity counts it queued again. */
+    rc = hd_actstat_get(st, txn, hd_rd64(key + keylen - 12), &as);
+    if (rc == HD_ERR_NOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (as.failed)
+        as.failed--;
+    else if (as.expired)
+        as.expired--;
+    as.queued++;
+    return hd_actstat_put(st, txn, hd_rd64(key + keylen - 12), &as);
 }
 
 int hd_queue_has_activity(struct hd_store *st, struct hd_txn *txn, uint64_t seq)

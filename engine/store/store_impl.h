@@ -14,6 +14,7 @@ struct hd_store {
     MDB_dbi fwactors, follows, audience, objseq; /* audience*.c; objseq: ordering (queue) */
     MDB_dbi rules, hostctl, live, gone; /* rules.c, hostctl.c, gone.c */
     MDB_dbi objhosts; /* hosts a Create was addressed to (enqueue.c, cancel.c) */
+    MDB_dbi actstat, actfail, holds, hostinbox; /* per-activity status, holds (actstat.c) */
     char *dir;
     int lock_fd; /* run lock (flock), -1 when not held */
 };
