@@ -135,6 +135,7 @@ void hd_sched_drain_done(struct sthread *th)
                  * again (at-least-once). */
                 h->poslen = 0;
                 h->exhausted = 0;
+                h->idx_check = HD_SCHED_IDX_ALL;
             }
             hd_sched_release(th, d);
             hd_sched_runnable(h);

@@ -74,6 +74,8 @@ struct refill_ctx {
     unsigned want, got;
     uint64_t now_wall;
     int err;
+    int main;       /* the cursor scan: high and low deliveries are the indexes' */
+    unsigned avail; /* index scans: unleased, due entries seen (taken or not) */
 };
 
 /* A zeroed delivery, except its text buffers (url, date, signature, signature input: 5.5 KB
@@ -114,6 +116,8 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
     int expired;
 
+    if (rc->main && (e->flags & (HD_QF_HIGH | HD_QF_LOW)))
+        return 0;
     if (hd_sched_leased_has(th, e->key, e->keylen))
         return 0;
     if (e->not_before_ms > rc->now_wall) {
@@ -122,6 +126,11 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     }
     expired =
         th->o->max_age_ms && e->enqueued_ms && rc->now_wall > e->enqueued_ms + th->o->max_age_ms;
+    if (!rc->main) {
+        rc->avail++;
+        if (rc->got >= rc->want)
+            return 1; /* one more seen: the class has work beyond what was taken */
+    }
     d = del_alloc(th);
     if (!d) {
         rc->err = -ENOMEM;
@@ -172,12 +181,54 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     return ++rc->got >= rc->want;
 }
 
+/* Leases up to cap due deliveries of class prio (HD_PRIO_HIGH or HD_PRIO_LOW) of h from its
+ * index, read from the start (leased ones are passed over: at most the window's worth).
+ * Returns how many were leased; *more is set when the class has due work left. */
+static unsigned refill_class(struct sthread *th, struct shost *h, struct hd_txn *txn, int prio,
+                             unsigned cap, int *more)
+{
+    struct refill_ctx ctx = {th, h, cap, 0, hd_wall_ms(), 0, 0, 0};
+    int end = 0, n;
+
+    *more = 0;
+    if (!(h->idx_check & (1u << prio)) || h->idx_hold_until > ctx.now_wall)
+        return 0;
+    n = hd_queue_scan_prio(th->st, txn, h->name, prio, (size_t)cap + h->inflight + h->nready + 64,
+                           on_qent, &ctx, &end);
+    if (ctx.err)
+        hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
+    if (n >= 0 && end && ctx.avail == 0)
+        h->idx_check &= (uint8_t)~(1u << prio); /* nothing due in it that is not leased */
+    *more = ctx.avail > ctx.got || (n > 0 && !end);
+    return ctx.got;
+}
+
+/* Most of the next 8 deliveries a class may take while a lower class waits (the starvation
+ * bound: at least 1 in 8 goes to the lower class). */
+#define PRIO_RUN_MAX 7
+
+static uint8_t streak_add(uint8_t s, unsigned n)
+{
+    return (uint8_t)(s + n > 255 ? 255 : s + n);
+}
+
+static unsigned class_cap(unsigned want, unsigned streak)
+{
+    return streak >= PRIO_RUN_MAX ? 0 : want < PRIO_RUN_MAX - streak ? want : PRIO_RUN_MAX - streak;
+}
+
+/* Per host, high before normal before low, each class in arrival order: high deliveries from
+ * their index, normal ones by the cursor (which passes over the other two), low ones from
+ * their index. A class that kept a lower one waiting for PRIO_RUN_MAX deliveries in a row
+ * yields the next slot. Ordering still wins: hd_sched_order holds back whatever would
+ * overtake the activity it depends on. */
 void hd_sched_refill(struct sthread *th, struct shost *h)
 {
-    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0};
+    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0, 1, 0};
     uint8_t last[HD_QKEY_MAX];
     size_t last_len = 0;
-    int end = 0, n;
+    int end = 0, n = 0, hi_more = 0, lo_more = 0;
+    unsigned got_hi = 0, got_lo = 0, want, hi_cap;
     struct hd_txn *txn;
     unsigned busy = h->inflight + h->nready;
 
@@ -185,27 +236,59 @@ void hd_sched_refill(struct sthread *th, struct shost *h)
 
     if (h->exhausted || busy >= window || th->nleased >= th->o->max_inflight_thread)
         return;
-    ctx.want = window - busy;
-    if (ctx.want > th->o->max_inflight_thread - th->nleased)
-        ctx.want = th->o->max_inflight_thread - (unsigned)th->nleased;
+    want = window - busy;
+    if (want > th->o->max_inflight_thread - th->nleased)
+        want = th->o->max_inflight_thread - (unsigned)th->nleased;
     txn = hd_sched_rtxn(th);
     if (!txn)
         return;
-    n = hd_queue_scan(th->st, txn, h->name, h->poslen ? h->pos : NULL, h->poslen, ctx.want * 4 + 64,
-                      on_qent, &ctx, last, &last_len, &end);
-    if (ctx.err) { /* an entry was left as it was (no memory): scan again from the start soon */
-        HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
-                    "msg=\"queue scan stopped: local failure, tried again in %u ms\" err=\"%s\"",
-                    (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(ctx.err));
-        hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
+    /* High first, up to the bound while others may wait; the rest of want afterwards if no
+     * other class had anything. */
+    hi_cap = class_cap(want, h->hi_streak);
+    got_hi = refill_class(th, h, txn, HD_PRIO_HIGH, hi_cap, &hi_more);
+    ctx.want = want - got_hi;
+    if (ctx.want) {
+        unsigned norm_cap = class_cap(ctx.want, h->up_streak + got_hi);
+        unsigned main_want = ctx.want;
+        /* Normal: the cursor scan; low gets a slot when high and normal ran long and a low
+         * delivery is due (a peek: nothing leased). */
+        if (norm_cap < main_want) {
+            refill_class(th, h, txn, HD_PRIO_LOW, 0, &lo_more);
+            if (lo_more)
+                main_want = norm_cap;
+        }
+        ctx.want = main_want;
+        if (main_want) {
+            n = hd_queue_scan(th->st, txn, h->name, h->poslen ? h->pos : NULL, h->poslen,
+                              main_want * 4 + 64, on_qent, &ctx, last, &last_len, &end);
+            if (ctx.err) { /* an entry was left as it was (no memory): scan again soon */
+                HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
+                            "msg=\"queue scan stopped: local failure, tried again in %u ms\" "
+                            "err=\"%s\"",
+                            (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(ctx.err));
+                hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
+            }
+            if (n >= 0 && last_len) {
+                memcpy(h->pos, last, last_len);
+                h->poslen = last_len;
+            }
+        } else {
+            end = 0; /* the cursor did not move: normal work may remain */
+        }
+        got_lo = refill_class(th, h, txn, HD_PRIO_LOW, want - got_hi - ctx.got, &lo_more);
+        if (got_hi + ctx.got + got_lo < want && hi_more) { /* nothing else waited */
+            int m;
+            got_hi += refill_class(th, h, txn, HD_PRIO_HIGH, want - got_hi - ctx.got - got_lo,
+                                   &m);
+            hi_more = m;
+        }
     }
+    /* Streaks: a class's run ends when a lower class got a slot. */
+    h->hi_streak = ctx.got || got_lo ? 0 : streak_add(h->hi_streak, got_hi);
+    h->up_streak = got_lo ? 0 : streak_add(h->up_streak, got_hi + ctx.got);
     if (n < 0)
         return;
-    if (last_len) {
-        memcpy(h->pos, last, last_len);
-        h->poslen = last_len;
-    }
-    if (end)
+    if (end && !hi_more && !lo_more && !(h->idx_check & HD_SCHED_IDX_ALL))
         h->exhausted = 1;
 }
 

@@ -65,12 +65,14 @@ static int follower_gone(struct hd_store *st, struct hd_txn *txn, uint64_t seq, 
 
 /* The acknowledged delivery under k leaves the queue: its host's counts (in hand) go down. */
 static int leave_queue(struct hd_store *st, struct hd_txn *txn, MDB_val *k, struct hd_host_rec *h,
-                       uint32_t old_attempts)
+                       uint32_t old_attempts, uint32_t flags)
 {
     int rc = hd_store_err(hd_mdb_del(txn, st->queue, k, NULL));
 
     if (!rc)
         hd_host_rec_unqueue(h, 1, old_attempts ? 1 : 0);
+    if (!rc)
+        rc = hd_queue_prio_del(st, txn, k->mv_data, k->mv_size, flags);
     return rc;
 }
 
@@ -228,7 +230,7 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
             return rc;
         switch (a->kind) {
         case HD_ACK_DONE:
-            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            rc = leave_queue(st, txn, &k, &h, old_attempts, q.flags);
             if (rc)
                 return rc;
             h.done++;
@@ -264,7 +266,7 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
                                   a->body_len);
             if (rc)
                 return rc;
-            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            rc = leave_queue(st, txn, &k, &h, old_attempts, q.flags);
             if (rc)
                 return rc;
             h.failed++;
@@ -287,7 +289,7 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
         case HD_ACK_DROP:
             /* Refused by the rules after it was queued (a suspend the engine saw first), or
              * cancelled by a Delete: dropped and counted, as hd_queue_drop does. */
-            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            rc = leave_queue(st, txn, &k, &h, old_attempts, q.flags);
             if (rc)
                 return rc;
             if (a->cancelled)

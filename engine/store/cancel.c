@@ -191,13 +191,21 @@ static int cancel_at_host(struct hd_store *st, struct hd_txn *txn, const char *h
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (rc == 0 && k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9)) {
         struct hd_qent q;
+        uint32_t flags = 0;
+        uint8_t qk[HD_QKEY_MAX];
+        size_t ql = k.mv_size;
         if (hd_queue_ent_decode(&k, &v, &q) == 0) {
             if (q.attempts)
                 here_retry++;
             if (q.flags & HD_QF_REACHED)
                 (*reached)++;
+            flags = q.flags;
         }
+        memcpy(qk, k.mv_data, ql);
         rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+        rc = hd_queue_prio_del(st, txn, qk, ql, flags);
         if (rc)
             break;
         here++;

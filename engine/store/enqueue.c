@@ -352,6 +352,11 @@ int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_co
             rc = hd_store_err(mdb_cursor_put(cur, &k, &v, append ? MDB_APPEND : 0));
             if (rc)
                 goto out;
+            if (pflags) {
+                rc = hd_queue_prio_put(st, txn, key, kl, pflags);
+                if (rc)
+                    goto out;
+            }
             if (append) {
                 memcpy(last, key, kl);
                 last_len = kl;

@@ -139,6 +139,14 @@ int hd_queue_scan(struct hd_store *st, struct hd_txn *txn, const char *host, con
                   size_t after_len, size_t max, hd_qent_cb cb, void *user_data, uint8_t *last,
                   size_t *last_len, int *end);
 
+/* Visits host's queued deliveries of one priority class (HD_PRIO_HIGH or HD_PRIO_LOW), in
+ * key order from the first, at most max; cb returns nonzero to stop. Normal deliveries are
+ * not indexed: hd_queue_scan reads them (and skips the flagged ones itself if it wants).
+ * Returns the number visited (>= 0) or a negative error; *end is 1 when the class's range
+ * was exhausted. */
+int hd_queue_scan_prio(struct hd_store *st, struct hd_txn *txn, const char *host, int prio,
+                       size_t max, hd_qent_cb cb, void *user_data, int *end);
+
 /* Applies acknowledgements inside txn (the caller commits). Entries already gone are
  * skipped. Updates host records (health per hp; hp NULL = defaults) and counters c. A DEAD
  * ack with follower_gone also records the inbox as gone and removes the followers that

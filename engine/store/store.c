@@ -118,7 +118,7 @@ static int open_dbs(struct hd_store *st)
                {"rules", &st->rules}, {"hostctl", &st->hostctl}, {"live", &st->live},
                {"gone", &st->gone}, {"objhosts", &st->objhosts},
                {"actstat", &st->actstat}, {"actfail", &st->actfail}, {"holds", &st->holds},
-               {"hostinbox", &st->hostinbox}};
+               {"hostinbox", &st->hostinbox}, {"qprio", &st->qprio}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {

@@ -47,9 +47,13 @@
  *                                     an activity with their last error (actstat.c)
  *   holds    not_before(8) seq(8)  -> empty: activities held until not_before (actstat.c)
  *   hostinbox host                 -> [1, shared, inbox]: an inbox of the host that took a
- *                                     delivery, its shared inbox once one did (ack.c)
+ *                                     delivery, its shared inbox once one did (ack.c, known.c)
+ *   qprio    host \0 class(1) seq(8) idx(4) -> empty: the queued deliveries of priority high
+ *                                     (class 1) and low (class 2), beside their queue entries,
+ *                                     so a host's runner finds them without reading the
+ *                                     queue in order (queue.c)
  *
- * Schema versions: 1, the first; 2 adds actstat, actfail, holds and hostinbox, and the queue
+ * Schema versions: 1, the first; 2 adds actstat, actfail, holds, hostinbox and qprio, and the queue
  * entry flags HD_QF_HIGH and HD_QF_LOW. A schema-1 store is migrated when it is opened: each
  * activity still referenced by a queued delivery or a dead letter gets its actstat record,
  * counted from those (flag HD_ACTSTAT_MIGRATED: deliveries done before the migration are not
