@@ -194,6 +194,10 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
                     if (!ah.a.first_ms)
                         ah.a.first_ms = now_ms;
                     ah.a.last_ms = now_ms;
+                    rc = hd_actstat_host(st, txn, seq, &ah.a, hd_queue_key_host(a->key), 1, 0,
+                                         NULL, now_ms);
+                    if (rc)
+                        return rc;
                 }
             }
             continue;
