@@ -173,7 +173,7 @@ void *hd_sched_committer_main(void *arg)
         struct batch *list, *b;
         struct hd_counters c;
         struct hd_txn *txn;
-        uint64_t now = hd_wall_ms();
+        uint64_t now;
         int rc;
 
         pthread_mutex_lock(&cm->mu);
@@ -186,6 +186,7 @@ void *hd_sched_committer_main(void *arg)
             break;
         }
         pthread_mutex_unlock(&cm->mu);
+        now = hd_wall_ms(); /* after the wait: the time these outcomes are recorded */
 
         rc = hd_store_begin(cm->st, 1, &txn);
         if (rc == 0)
