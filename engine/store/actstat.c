@@ -182,6 +182,26 @@ int hd_holds_del(struct hd_store *st, struct hd_txn *txn, uint64_t not_before_ms
     return rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
 }
 
+int hd_holds_prune(struct hd_store *st, struct hd_txn *txn, uint64_t now_ms, size_t max)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t n = 0;
+    int rc = hd_store_err(hd_mdb_cursor_open(txn, st->holds, &cur));
+
+    if (rc)
+        return rc;
+    while (n < max && (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST)) == 0 && k.mv_size == 16 &&
+           hd_rd64(k.mv_data) <= now_ms) {
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    return rc == 0 || rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
+}
+
 int hd_holds_count(struct hd_store *st, struct hd_txn *txn, uint64_t now_ms, int write,
                    uint64_t *held)
 {

@@ -55,6 +55,9 @@ int hd_actstat_host(struct hd_store *st, struct hd_txn *txn, uint64_t seq, struc
  * themselves carry the time (their not_before). Returns 0 or a store error. */
 int hd_holds_put(struct hd_store *st, struct hd_txn *txn, uint64_t not_before_ms, uint64_t seq);
 int hd_holds_del(struct hd_store *st, struct hd_txn *txn, uint64_t not_before_ms, uint64_t seq);
+/* Removes up to max index entries of holds that ended by now_ms (every enqueue does a few, so
+ * the index holds about the live holds only). Returns 0 or a store error. */
+int hd_holds_prune(struct hd_store *st, struct hd_txn *txn, uint64_t now_ms, size_t max);
 /* Deliveries held at wall time now_ms: the queued deliveries of every activity whose hold
  * has not ended. Costs one record per held activity (never a queue scan); index entries of
  * ended holds are removed as a side effect when txn is a write transaction (write = 1).

@@ -389,6 +389,8 @@ int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_co
             goto out;
     }
     rc = hd_actstat_put(st, txn, s, &as);
+    if (!rc)
+        rc = hd_holds_prune(st, txn, now_ms, 16);
     if (rc)
         goto out;
     *seq = s;
