@@ -76,6 +76,7 @@ struct refill_ctx {
     int err;
     int main;       /* the cursor scan: high and low deliveries are the indexes' */
     unsigned avail; /* index scans: unleased, due entries seen (taken or not) */
+    unsigned limit; /* index scans: stop once more than this many were seen */
 };
 
 /* A zeroed delivery, except its text buffers (url, date, signature, signature input: 5.5 KB
@@ -129,7 +130,7 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     if (!rc->main) {
         rc->avail++;
         if (rc->got >= rc->want)
-            return 1; /* one more seen: the class has work beyond what was taken */
+            return rc->avail > rc->limit; /* only counting now */
     }
     d = del_alloc(th);
     if (!d) {
@@ -182,29 +183,38 @@ static int on_qent(const struct hd_qent *e, void *user_data)
 }
 
 /* Leases up to cap due deliveries of class prio (HD_PRIO_HIGH or HD_PRIO_LOW) of h from its
- * index, read from the start (leased ones are passed over: at most the window's worth).
- * Returns how many were leased; *more is set when the class has due work left. */
+ * index, read from the start (leased ones are passed over: at most the window's worth), and
+ * counts in *avail the due, unleased ones it saw, up to limit + 1 (>= cap). Returns how many
+ * were leased. */
 static unsigned refill_class(struct sthread *th, struct shost *h, struct hd_txn *txn, int prio,
-                             unsigned cap, int *more)
+                             unsigned cap, unsigned limit, unsigned *avail)
 {
-    struct refill_ctx ctx = {th, h, cap, 0, hd_wall_ms(), 0, 0, 0};
+    struct refill_ctx ctx = {th, h, cap, 0, hd_wall_ms(), 0, 0, 0, limit < cap ? cap : limit};
     int end = 0, n;
 
-    *more = 0;
-    if (!(h->idx_check & (1u << prio)) || h->idx_hold_until > ctx.now_wall)
+    *avail = 0;
+    if (!(h->idx_check & (1u << prio)))
         return 0;
-    n = hd_queue_scan_prio(th->st, txn, h->name, prio, (size_t)cap + h->inflight + h->nready + 64,
-                           on_qent, &ctx, &end);
+    if (h->idx_hold_until[prio] > ctx.now_wall) { /* look again when the hold ends */
+        hd_sched_retry_due(h, h->idx_hold_until[prio] + 1);
+        return 0;
+    }
+    n = hd_queue_scan_prio(th->st, txn, h->name, prio,
+                           (size_t)ctx.limit + h->inflight + h->nready + 64, on_qent, &ctx, &end);
     if (ctx.err)
         hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
     if (n >= 0 && end && ctx.avail == 0)
         h->idx_check &= (uint8_t)~(1u << prio); /* nothing due in it that is not leased */
-    *more = ctx.avail > ctx.got || (n > 0 && !end);
+    *avail = ctx.avail - ctx.got;
+    if (n > 0 && !end && *avail == 0)
+        *avail = 1; /* the scan stopped before the end: maybe more */
     return ctx.got;
 }
 
-/* Most of the next 8 deliveries a class may take while a lower class waits (the starvation
- * bound: at least 1 in 8 goes to the lower class). */
+/* The starvation bound: a class takes at most PRIO_RUN_MAX deliveries in a row while a lower
+ * class has one due: high at most 7 in a row while normal or low waits, high and normal
+ * together at most 7 in a row while low waits. So a waiting low delivery gets at least 1
+ * send in 8, a waiting normal one at least 1 in 9 (7 high, and the 1 owed to low). */
 #define PRIO_RUN_MAX 7
 
 static uint8_t streak_add(uint8_t s, unsigned n)
@@ -212,23 +222,18 @@ static uint8_t streak_add(uint8_t s, unsigned n)
     return (uint8_t)(s + n > 255 ? 255 : s + n);
 }
 
-static unsigned class_cap(unsigned want, unsigned streak)
-{
-    return streak >= PRIO_RUN_MAX ? 0 : want < PRIO_RUN_MAX - streak ? want : PRIO_RUN_MAX - streak;
-}
-
 /* Per host, high before normal before low, each class in arrival order: high deliveries from
  * their index, normal ones by the cursor (which passes over the other two), low ones from
- * their index. A class that kept a lower one waiting for PRIO_RUN_MAX deliveries in a row
- * yields the next slot. Ordering still wins: hd_sched_order holds back whatever would
- * overtake the activity it depends on. */
+ * their index, shared out slot by slot under the starvation bound. Ordering still wins:
+ * hd_sched_order holds back whatever would overtake the activity it depends on. */
 void hd_sched_refill(struct sthread *th, struct shost *h)
 {
-    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0, 1, 0};
+    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0, 1, 0, 0};
     uint8_t last[HD_QKEY_MAX];
     size_t last_len = 0;
-    int end = 0, n = 0, hi_more = 0, lo_more = 0;
-    unsigned got_hi = 0, got_lo = 0, want, hi_cap;
+    int end = 0, n = 0;
+    unsigned got_hi = 0, got_lo = 0, want, hi_av, lo_av, nh = 0, nn = 0, nl = 0, left;
+    unsigned hs = h->hi_streak, us = h->up_streak;
     struct hd_txn *txn;
     unsigned busy = h->inflight + h->nready;
 
@@ -242,53 +247,59 @@ void hd_sched_refill(struct sthread *th, struct shost *h)
     txn = hd_sched_rtxn(th);
     if (!txn)
         return;
-    /* High first, up to the bound while others may wait; the rest of want afterwards if no
-     * other class had anything. */
-    hi_cap = class_cap(want, h->hi_streak);
-    got_hi = refill_class(th, h, txn, HD_PRIO_HIGH, hi_cap, &hi_more);
-    ctx.want = want - got_hi;
-    if (ctx.want) {
-        unsigned norm_cap = class_cap(ctx.want, h->up_streak + got_hi);
-        unsigned main_want = ctx.want;
-        /* Normal: the cursor scan; low gets a slot when high and normal ran long and a low
-         * delivery is due (a peek: nothing leased). */
-        if (norm_cap < main_want) {
-            refill_class(th, h, txn, HD_PRIO_LOW, 0, &lo_more);
-            if (lo_more)
-                main_want = norm_cap;
-        }
-        ctx.want = main_want;
-        if (main_want) {
-            n = hd_queue_scan(th->st, txn, h->name, h->poslen ? h->pos : NULL, h->poslen,
-                              main_want * 4 + 64, on_qent, &ctx, last, &last_len, &end);
-            if (ctx.err) { /* an entry was left as it was (no memory): scan again soon */
-                HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
-                            "msg=\"queue scan stopped: local failure, tried again in %u ms\" "
-                            "err=\"%s\"",
-                            (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(ctx.err));
-                hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
-            }
-            if (n >= 0 && last_len) {
-                memcpy(h->pos, last, last_len);
-                h->poslen = last_len;
-            }
+    /* What is due in the two indexed classes (a look: nothing leased), then the plan, slot by
+     * slot; normal work is assumed until the cursor finds none. */
+    refill_class(th, h, txn, HD_PRIO_HIGH, 0, want, &hi_av);
+    refill_class(th, h, txn, HD_PRIO_LOW, 0, want, &lo_av);
+    for (unsigned i = 0; i < want; i++) {
+        if (us >= PRIO_RUN_MAX && nl < lo_av) { /* low's turn */
+            nl++;
+            us = 0;
+        } else if (nh < hi_av && hs < PRIO_RUN_MAX) {
+            nh++;
+            hs++;
+            us++;
         } else {
-            end = 0; /* the cursor did not move: normal work may remain */
-        }
-        got_lo = refill_class(th, h, txn, HD_PRIO_LOW, want - got_hi - ctx.got, &lo_more);
-        if (got_hi + ctx.got + got_lo < want && hi_more) { /* nothing else waited */
-            int m;
-            got_hi += refill_class(th, h, txn, HD_PRIO_HIGH, want - got_hi - ctx.got - got_lo,
-                                   &m);
-            hi_more = m;
+            nn++; /* normal; if there is none, low and then high fill it below */
+            hs = 0;
+            us++;
         }
     }
-    /* Streaks: a class's run ends when a lower class got a slot. */
-    h->hi_streak = ctx.got || got_lo ? 0 : streak_add(h->hi_streak, got_hi);
-    h->up_streak = got_lo ? 0 : streak_add(h->up_streak, got_hi + ctx.got);
+    if (nh)
+        got_hi = refill_class(th, h, txn, HD_PRIO_HIGH, nh, nh, &hi_av);
+    if (nn) {
+        ctx.want = nn;
+        n = hd_queue_scan(th->st, txn, h->name, h->poslen ? h->pos : NULL, h->poslen,
+                          nn * 4 + 64, on_qent, &ctx, last, &last_len, &end);
+        if (ctx.err) { /* an entry was left as it was (no memory): scan again soon */
+            HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
+                        "msg=\"queue scan stopped: local failure, tried again in %u ms\" "
+                        "err=\"%s\"",
+                        (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(ctx.err));
+            hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
+        }
+        if (n >= 0 && last_len) {
+            memcpy(h->pos, last, last_len);
+            h->poslen = last_len;
+        }
+    }
+    /* Low gets its planned slots and those normal work did not fill; high then any left. */
+    left = want - got_hi - ctx.got;
+    got_lo = refill_class(th, h, txn, HD_PRIO_LOW, left, left, &lo_av);
+    left -= got_lo;
+    if (left)
+        got_hi += refill_class(th, h, txn, HD_PRIO_HIGH, left, left, &hi_av);
+    /* The runs: reset by a lease of the class they keep waiting. */
+    if (ctx.got == nn && got_lo == nl) {
+        h->hi_streak = (uint8_t)(hs > 255 ? 255 : hs);
+        h->up_streak = (uint8_t)(us > 255 ? 255 : us);
+    } else { /* a class had less than planned: nothing of it waits */
+        h->hi_streak = ctx.got ? 0 : streak_add(h->hi_streak, got_hi);
+        h->up_streak = got_lo ? 0 : streak_add(h->up_streak, got_hi + ctx.got);
+    }
     if (n < 0)
         return;
-    if (end && !hi_more && !lo_more && !(h->idx_check & HD_SCHED_IDX_ALL))
+    if (nn && end && !hi_av && !lo_av && !(h->idx_check & HD_SCHED_IDX_ALL))
         h->exhausted = 1;
 }
 

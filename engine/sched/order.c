@@ -276,9 +276,10 @@ int hd_sched_order(struct sthread *th, struct sdel *d)
                 return rc;
         }
         /* A high or low delivery is read from its index from the start at each refill: hold
-         * the indexes back a second, or it would be leased again at every turn. */
+         * that index back a second, or it would be leased again at every turn. */
         if (d->flags & (HD_QF_HIGH | HD_QF_LOW))
-            h->idx_hold_until = hd_wall_ms() + 1000;
+            h->idx_hold_until[(d->flags & HD_QF_HIGH) ? HD_PRIO_HIGH : HD_PRIO_LOW] =
+                hd_wall_ms() + 1000;
         hd_sched_release(th, d);
         /* Not before the blocking delivery's own retry time: a Delete behind a Create that
          * waits an hour is not work due (--until-idle may stop). */

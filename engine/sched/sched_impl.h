@@ -136,8 +136,9 @@ struct shost {
                            * set wherever the cursor is reset (HD_SCHED_IDX_ALL) */
     uint8_t hi_streak;    /* high leased in a row while normal or low waited */
     uint8_t up_streak;    /* high or normal leased in a row while low waited */
-    uint64_t idx_hold_until; /* wall ms: a high/low delivery waits for ordering; until then
-                              * the indexes are not read (no re-leasing it every turn) */
+    uint64_t idx_hold_until[3]; /* per class, wall ms: a high or low delivery waits for
+                                 * ordering; until then that index is not read (no leasing
+                                 * it again at every turn) */
     uint64_t reset_gen;   /* last `host reset` generation applied */
     uint32_t ok_since;    /* successes since the last live report */
     uint32_t lat[32];     /* recent response latencies (ms), a ring, for p50/p99 */
