@@ -38,8 +38,8 @@
  *   may then be enqueued again (the edited activity). "to_followers" is expanded when the
  *   envelope is enqueued, not when the hold ends.
  * - "priority": "high", "normal" (the default) or "low". Per host, higher priorities go
- *   first; a waiting lower class still gets at least 1 delivery in 8 (the starvation
- *   bound). A delivery never overtakes the Create of its object on a host, whatever its
+ *   first; a waiting low delivery still gets at least 1 send in 8 of its host, a waiting
+ *   normal one at least 1 in 9 (the starvation bound, README). A delivery never overtakes the Create of its object on a host, whatever its
  *   priority.
  * - "to_known_hosts": true addresses every host that took at least one delivery (for any
  *   actor) and is neither dead nor gone nor refused by the domain rules: its shared inbox
