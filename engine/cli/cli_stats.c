@@ -6,7 +6,9 @@
 #include <string.h>
 
 #include "cli_stats.h"
+#include "actstat.h"
 #include "cli_util.h"
+#include "clock.h"
 #include "err.h"
 #include "queue.h"
 #include "store.h"
@@ -14,6 +16,7 @@
 struct stats_hosts {
     json_t *hosts;
     uint64_t queued, retrying;
+    uint64_t held; /* of queued - retrying: waiting for their activity's not_before */
 };
 
 static int add_host(const char *host, const struct hd_host_rec *hr, const struct hd_live *live,
@@ -32,6 +35,12 @@ static int add_host(const char *host, const struct hd_host_rec *hr, const struct
     return 0;
 }
 
+static uint64_t pending(const struct stats_hosts *x)
+{
+    uint64_t fresh = x->queued > x->retrying ? x->queued - x->retrying : 0;
+    return fresh > x->held ? fresh - x->held : 0;
+}
+
 static void print_text(const struct hd_counters *c, const struct stats_hosts *x)
 {
     size_t i;
@@ -39,9 +48,10 @@ static void print_text(const struct hd_counters *c, const struct stats_hosts *x)
 
     printf("activities: %" PRIu64 " (refused %" PRIu64 ", withheld %" PRIu64 ")\n",
            c->activities, c->refused, c->withheld);
-    printf("deliveries: done %" PRIu64 ", pending %" PRIu64 ", retrying %" PRIu64
-           ", failed %" PRIu64 ", dropped %" PRIu64 ", cancelled %" PRIu64 "\n",
-           c->done, x->queued - x->retrying, x->retrying, c->failed, c->dropped, c->cancelled);
+    printf("deliveries: done %" PRIu64 ", pending %" PRIu64 ", held %" PRIu64
+           ", retrying %" PRIu64 ", failed %" PRIu64 ", dropped %" PRIu64 ", cancelled %" PRIu64
+           "\n",
+           c->done, pending(x), x->held, x->retrying, c->failed, c->dropped, c->cancelled);
     printf("%-40s %8s %8s %8s %8s %8s  %s\n", "host", "queued", "retrying", "done", "failed",
            "failures", "last_error");
     json_array_foreach(x->hosts, i, h)
@@ -66,7 +76,7 @@ int hd_cli_stats(const char *db, int argc, char **argv)
 {
     static const struct option lo[] = {{"json", 0, 0, 'j'}, {0, 0, 0, 0}};
     int json = 0, o;
-    struct stats_hosts x = {NULL, 0, 0};
+    struct stats_hosts x = {NULL, 0, 0, 0};
     struct hd_store *st;
     struct hd_counters c;
     struct hd_txn *txn;
@@ -92,6 +102,8 @@ int hd_cli_stats(const char *db, int argc, char **argv)
             x.hosts = json_array();
             rc = hd_cli_hosts_walk(st, txn, 0, add_host, &x);
         }
+        if (!rc)
+            rc = hd_holds_count(st, txn, hd_wall_ms(), 0, &x.held);
         hd_store_abort(txn);
     }
     hd_store_close(st);
@@ -102,14 +114,17 @@ int hd_cli_stats(const char *db, int argc, char **argv)
     }
     root = json_pack("{s:I, s:{s:I, s:I, s:I, s:I}, s:I, s:I, s:o}", "activities",
                      (json_int_t)c.activities, "deliveries", "done", (json_int_t)c.done,
-                     "pending", (json_int_t)(x.queued - x.retrying), "retrying",
+                     "pending", (json_int_t)pending(&x), "retrying",
                      (json_int_t)x.retrying, "failed", (json_int_t)c.failed, "refused",
                      (json_int_t)c.refused, "withheld", (json_int_t)c.withheld, "hosts", x.hosts);
     if (root) {
         /* Deliveries dropped by defederation rules or federation none, never sent. */
         json_object_set_new(json_object_get(root, "deliveries"), "dropped",
                             json_integer((json_int_t)c.dropped));
-        /* Cancelled by a Delete before delivery, Create and Delete both. */
+        /* Waiting for their activity's not_before (a hold); not in pending. */
+        json_object_set_new(json_object_get(root, "deliveries"), "held",
+                            json_integer((json_int_t)x.held));
+        /* Cancelled by a Delete before delivery (Create and Delete both), or taken down. */
         json_object_set_new(json_object_get(root, "deliveries"), "cancelled",
                             json_integer((json_int_t)c.cancelled));
     }

@@ -10,6 +10,7 @@
 #include "cli_actor.h"
 #include "cli_block.h"
 #include "cli_cluster.h"
+#include "cli_activity.h"
 #include "cli_enqueue.h"
 #include "cli_follow.h"
 #include "cli_host.h"
@@ -38,6 +39,7 @@ static const char usage_text[] =
     "  enqueue --cluster URL [--cluster-creds F] [--cluster-ca PEM] [FILE|-]   to JetStream\n"
     "  cluster status --cluster URL [--json]         nodes, partitions, backlog per node\n"
     "  cluster partition HOST [PARTITIONS]           the partition of a host (default 256)\n"
+    "  activity cancel ID | show ID [--json]         takedown, delivery status (ID: id or seq)\n"
     "  run [--until-idle] [--resolve HOST:PORT:ADDR]... [--allow-private-addresses]\n"
     "      [--ca-file PEM] [--threads N] [--max-inflight-host N] [--connect-timeout DUR]\n"
     "      [--tls-timeout DUR] [--response-timeout DUR] [--retry-base DUR] [--retry-cap DUR]\n"
@@ -96,6 +98,7 @@ static const struct {
     {"actor", hd_cli_actor},
     {"enqueue", hd_cli_enqueue},
     {"cluster", hd_cli_cluster},
+    {"activity", hd_cli_activity},
     {"run", hd_cli_run},
     {"stats", hd_cli_stats},
     {"top", hd_cli_top}, /* reads a running engine's endpoint, or the store */

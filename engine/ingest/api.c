@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "clock.h"
+#include "activity.h"
 #include "audience.h"
 #include "err.h"
 #include "api_impl.h"
@@ -331,10 +332,13 @@ int herald_stats(herald_store *h, struct herald_stats *out)
     rc = hd_counters_get(h->st, txn, &c);
     if (rc == 0)
         rc = hd_host_sum(h->st, txn, &sum);
+    if (rc == 0)
+        rc = hd_holds_count(h->st, txn, hd_wall_ms(), 0, &s.held);
     hd_store_abort(txn);
     if (rc)
         return pub_err(rc);
     s.pending = sum.queued - sum.retrying;
+    s.pending = s.pending > s.held ? s.pending - s.held : 0;
     s.retrying = sum.retrying;
     s.hosts = sum.hosts;
     s.activities = c.activities;
@@ -343,5 +347,65 @@ int herald_stats(herald_store *h, struct herald_stats *out)
     s.refused = c.refused;
     s.withheld = c.withheld;
     *out = s;
+    return 0;
+}
+
+int herald_activity_cancel(herald_store *h, const char *activity,
+                           struct herald_cancel_result *out)
+{
+    struct hd_cancel_result r;
+    int rc;
+
+    if (!h || !activity || !out)
+        return HERALD_ERR_INVALID;
+    rc = hd_activity_cancel(h->st, activity, hd_wall_ms(), &r);
+    if (rc)
+        return pub_err(rc);
+    out->seq = r.seq;
+    out->cancelled = r.cancelled;
+    out->delivered = r.delivered;
+    out->in_flight = r.in_flight;
+    out->already_cancelled = r.already;
+    return 0;
+}
+
+int herald_activity_status(herald_store *h, const char *activity,
+                           struct herald_activity_status *out)
+{
+    struct herald_activity_status o;
+    struct hd_act_status s;
+    int rc;
+
+    if (!h || !activity || !out)
+        return HERALD_ERR_INVALID;
+    rc = hd_activity_status(h->st, activity, hd_wall_ms(), &s);
+    if (rc)
+        return pub_err(rc);
+    memset(&o, 0, sizeof(o));
+    o.seq = s.seq;
+    o.done = s.a.done;
+    o.pending = s.pending;
+    o.held = s.held;
+    o.retrying = s.a.retrying;
+    o.failed = s.a.failed;
+    o.cancelled = s.a.cancelled;
+    o.withheld = s.a.withheld;
+    o.dropped = s.a.dropped;
+    o.expired = s.a.expired;
+    o.first_delivery_ms = s.a.first_ms;
+    o.last_delivery_ms = s.a.last_ms;
+    o.not_before_ms = s.a.not_before_ms;
+    o.created_ms = s.a.created_ms;
+    o.priority = s.a.priority;
+    o.is_cancelled = (s.a.flags & HD_ACTSTAT_CANCELLED) != 0;
+    o.partial = !s.recorded || (s.a.flags & HD_ACTSTAT_MIGRATED) != 0;
+    o.nfailing = s.nfail;
+    for (size_t i = 0; i < s.nfail && i < 10; i++) {
+        snprintf(o.failing[i].host, sizeof(o.failing[i].host), "%s", s.fail[i].host);
+        o.failing[i].status = s.fail[i].status;
+        o.failing[i].at_ms = s.fail[i].at_ms;
+        snprintf(o.failing[i].error, sizeof(o.failing[i].error), "%s", s.fail[i].error);
+    }
+    *out = o;
     return 0;
 }

@@ -7,11 +7,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audience.h"
 #include "err.h"
 #include "ingest.h"
+#include "hostrec.h"
 #include "keys.h"
+#include "known.h"
 #include "queue.h"
 #include "rules.h"
 #include "strset.h"
@@ -398,9 +401,151 @@ static int on_audience(const struct hd_aud_inbox *in, void *ud)
     return 0;
 }
 
+/* to_known_hosts: every host that took at least one of our deliveries (for any actor) and is
+ * neither dead nor gone gets one delivery, to its known inbox (known.h: its shared inbox once
+ * one took a delivery). Hosts already among the destinations get no second one; the domain
+ * rules are applied after (filter_by_rules). One pass over the host records. */
+static int add_known(struct hd_store *st, struct hd_txn *txn, struct rcpts *r,
+                     struct hd_ingest_result *res)
+{
+    struct hd_strset *hosts = NULL;
+    struct hd_host_iter it;
+    struct hd_host_rec rec;
+    char name[HD_HOST_MAX], inbox[HD_URL_MAX + HD_HOST_MAX + 16];
+    int rc = hd_strset_new(&hosts, r->nd + 64), shared;
+
+    if (rc)
+        return refuse(res, rc, "out of memory%s", NULL);
+    for (size_t i = 0; i < r->nd && !rc; i++)
+        rc = hd_strset_add(hosts, r->arena + (uintptr_t)r->d[i].host) < 0 ? -ENOMEM : 0;
+    if (!rc)
+        rc = hd_host_iter_open(st, txn, &it);
+    while (!rc && (rc = hd_host_iter_next(&it, name, &rec)) == 0) {
+        size_t off, hoff;
+        if (!rec.done || rec.dead != HD_HOST_ALIVE || hd_strset_has(hosts, name))
+            continue;
+        rc = hd_known_get(st, txn, name, inbox, sizeof(inbox), &shared);
+        if (rc == HD_ERR_NOT_FOUND || rc == HD_ERR_FULL || rc == HD_ERR_INVALID ||
+            rc == HD_ERR_SCHEMA) {
+            rc = 0; /* no usable inbox recorded for it */
+            continue;
+        }
+        if (rc)
+            break;
+        off = arena_put(r, inbox, strlen(inbox));
+        hoff = off == SIZE_MAX ? SIZE_MAX : arena_put(r, name, strlen(name));
+        if (hoff == SIZE_MAX ||
+            add_dest(r, off, (uint32_t)strlen(inbox), hoff, (uint32_t)strlen(name),
+                     shared ? HD_QF_SHARED : 0) != 0)
+            rc = -ENOMEM;
+    }
+    hd_host_iter_close(&it);
+    hd_strset_free(hosts);
+    if (rc == HD_ERR_NOT_FOUND)
+        return 0;
+    return refuse(res, rc, "cannot read the known hosts: %s", hd_strerror(rc));
+}
+
+/* Digits s[0..n) as a number; -1 when one is not a digit. */
+static long digits(const char *s, int n)
+{
+    long v = 0;
+    for (int i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+/* RFC 3339 date-time: YYYY-MM-DDTHH:MM:SS[.fraction](Z|+HH:MM|-HH:MM). Returns 0 with *ms
+ * (epoch milliseconds) or -1. */
+static int parse_rfc3339(const char *s, uint64_t *ms)
+{
+    struct tm tm;
+    long y, mo, d, h, mi, sec, frac = 0, off = 0;
+    size_t n = strlen(s), i = 19;
+    time_t t;
+
+    if (n < 20 || s[4] != '-' || s[7] != '-' || (s[10] != 'T' && s[10] != 't') ||
+        s[13] != ':' || s[16] != ':')
+        return -1;
+    y = digits(s, 4);
+    mo = digits(s + 5, 2);
+    d = digits(s + 8, 2);
+    h = digits(s + 11, 2);
+    mi = digits(s + 14, 2);
+    sec = digits(s + 17, 2);
+    if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > 31 || h < 0 || h > 23 || mi < 0 ||
+        mi > 59 || sec < 0 || sec > 60)
+        return -1;
+    if (s[i] == '.') {
+        int nd = 0;
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++, nd++)
+            if (nd < 3)
+                frac = frac * 10 + (s[i] - '0');
+        if (nd == 0)
+            return -1;
+        for (; nd < 3; nd++)
+            frac *= 10;
+    }
+    if (i < n && (s[i] == 'Z' || s[i] == 'z') && i + 1 == n) {
+        off = 0;
+    } else if (i + 6 == n && (s[i] == '+' || s[i] == '-') && s[i + 3] == ':') {
+        long oh = digits(s + i + 1, 2), om = digits(s + i + 4, 2);
+        if (oh < 0 || oh > 23 || om < 0 || om > 59)
+            return -1;
+        off = (oh * 60 + om) * 60 * (s[i] == '+' ? 1 : -1);
+    } else {
+        return -1;
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = (int)(y - 1900);
+    tm.tm_mon = (int)(mo - 1);
+    tm.tm_mday = (int)d;
+    tm.tm_hour = (int)h;
+    tm.tm_min = (int)mi;
+    tm.tm_sec = (int)(sec == 60 ? 59 : sec);
+    t = timegm(&tm);
+    if (t == (time_t)-1 || (long long)t - off < 0)
+        return -1;
+    *ms = (uint64_t)((long long)t - off) * 1000u + (uint64_t)frac;
+    return 0;
+}
+
+/* "not_before": epoch milliseconds (a non-negative integer) or an RFC 3339 string. */
+static int parse_not_before(json_t *v, uint64_t *ms, struct hd_ingest_result *res)
+{
+    if (json_is_integer(v) && json_integer_value(v) >= 0) {
+        *ms = (uint64_t)json_integer_value(v);
+        return 0;
+    }
+    if (json_is_string(v) && parse_rfc3339(json_string_value(v), ms) == 0)
+        return 0;
+    return refuse(res, HD_ERR_INVALID,
+                  "\"not_before\" is epoch milliseconds or an RFC 3339 date-time "
+                  "(2026-12-07T05:00:00Z)%s",
+                  NULL);
+}
+
+/* "priority": "high", "normal" or "low". Returns HD_PRIO_* or -1. */
+static int parse_priority(json_t *v)
+{
+    const char *s = json_string_value(v);
+    if (!s)
+        return -1;
+    if (!strcmp(s, "high"))
+        return HD_PRIO_HIGH;
+    if (!strcmp(s, "normal"))
+        return HD_PRIO_NORMAL;
+    if (!strcmp(s, "low"))
+        return HD_PRIO_LOW;
+    return -1;
+}
+
 /* Merges the explicit recipients with actor's audience (to_followers) into r->d. */
 static int build_dests(struct hd_store *st, struct hd_txn *txn, const char *actor, int to_followers,
-                       struct rcpts *r, struct hd_ingest_result *res)
+                       int to_known, struct rcpts *r, struct hd_ingest_result *res)
 {
     int rc;
 
@@ -436,6 +581,11 @@ static int build_dests(struct hd_store *st, struct hd_txn *txn, const char *acto
             return refuse(res, a.err, "out of memory%s", NULL);
         if (rc < 0)
             return refuse(res, rc, "store error reading the audience%s", NULL);
+    }
+    if (to_known) {
+        rc = add_known(st, txn, r, res);
+        if (rc)
+            return rc;
     }
     for (size_t i = 0; i < r->nd; i++) {
         r->d[i].inbox = r->arena + (uintptr_t)r->d[i].inbox;
@@ -510,7 +660,9 @@ int hd_ingest_envelope_filtered(struct hd_store *st, struct hd_txn *parent, stru
                                 const struct hd_ingest_filter *f, struct hd_ingest_result *res)
 {
     json_error_t jerr;
-    json_t *env = NULL, *act, *inboxes, *v, *tof;
+    json_t *env = NULL, *act, *inboxes, *v, *tof, *tok, *pv;
+    uint64_t not_before = 0;
+    int prio = HD_PRIO_NORMAL;
     const char *id, *type, *actor, *key;
     struct hd_slice kid;
     struct rcpts rc_list;
@@ -535,7 +687,9 @@ int hd_ingest_envelope_filtered(struct hd_store *st, struct hd_txn *parent, stru
     }
     json_object_foreach(env, key, v)
     {
-        if (strcmp(key, "activity") && strcmp(key, "inboxes") && strcmp(key, "to_followers")) {
+        if (strcmp(key, "activity") && strcmp(key, "inboxes") && strcmp(key, "to_followers") &&
+            strcmp(key, "not_before") && strcmp(key, "priority") &&
+            strcmp(key, "to_known_hosts")) {
             rc = refuse(res, HD_ERR_INVALID, "unknown envelope key \"%.100s\"", key);
             goto out;
         }
@@ -567,6 +721,26 @@ int hd_ingest_envelope_filtered(struct hd_store *st, struct hd_txn *parent, stru
     if (tof && !json_is_boolean(tof)) {
         rc = refuse(res, HD_ERR_INVALID, "\"to_followers\" must be true or false%s", NULL);
         goto out;
+    }
+    tok = json_object_get(env, "to_known_hosts");
+    if (tok && !json_is_boolean(tok)) {
+        rc = refuse(res, HD_ERR_INVALID, "\"to_known_hosts\" must be true or false%s", NULL);
+        goto out;
+    }
+    /* An account Delete to every known host is background work: low unless told. */
+    if (json_is_true(tok))
+        prio = HD_PRIO_LOW;
+    pv = json_object_get(env, "priority");
+    if (pv && (prio = parse_priority(pv)) < 0) {
+        rc = refuse(res, HD_ERR_INVALID, "\"priority\" is \"high\", \"normal\" or \"low\"%s",
+                    NULL);
+        goto out;
+    }
+    v = json_object_get(env, "not_before");
+    if (v) {
+        rc = parse_not_before(v, &not_before, res);
+        if (rc)
+            goto out;
     }
     inboxes = json_object_get(env, "inboxes");
     if (inboxes && !json_is_array(inboxes)) {
@@ -612,13 +786,16 @@ int hd_ingest_envelope_filtered(struct hd_store *st, struct hd_txn *parent, stru
         c2.withheld++;
         goto commit_counters;
     }
+    memset(&ain, 0, sizeof(ain));
     ain.id = id;
     ain.type = type;
     ain.actor = actor;
     ain.object_id = object_id(act);
     ain.body = line + raw_start;
     ain.body_len = raw_len;
-    rc = build_dests(st, txn, actor, json_is_true(tof), &rc_list, res);
+    ain.not_before_ms = not_before > now_ms ? not_before : 0;
+    ain.priority = (uint32_t)prio;
+    rc = build_dests(st, txn, actor, json_is_true(tof), json_is_true(tok), &rc_list, res);
     if (rc)
         goto out;
     rc = filter_by_rules(st, txn, &rc_list, res);
@@ -635,6 +812,7 @@ int hd_ingest_envelope_filtered(struct hd_store *st, struct hd_txn *parent, stru
     }
     if (f && f->local_id)
         ain.id = f->local_id;
+    ain.dropped = res->refused_rules;
     rc = hd_queue_enqueue_dests(st, txn, &c2, &ain, rc_list.d, rc_list.nd, now_ms, &res->seq);
     if (rc == HD_ERR_DUPLICATE) {
         refuse(res, rc, "duplicate activity id (first enqueued as seq %s)", NULL);

@@ -12,6 +12,11 @@
  * actor's distinct delivery inboxes (audience.h) at enqueue time. Every distinct delivery
  * inbox gets exactly one delivery: an explicit recipient whose shared inbox (or inbox) is
  * already in the set adds none.
+ *
+ * Optional keys: "not_before" (epoch ms, or an RFC 3339 string): a hold, nothing is due
+ * before then; "priority" ("high", "normal", "low"); "to_known_hosts" (true: also every
+ * host that took a delivery and is neither dead nor gone, at its known inbox, known.h;
+ * priority low unless given). See the README (enqueue).
  */
 #ifndef HD_INGEST_H
 #define HD_INGEST_H

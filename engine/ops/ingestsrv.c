@@ -343,11 +343,44 @@ static void handle_write(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
         s->depth_valid = 0; /* the queue grew: count it again next time */
 }
 
+/* GET /v1/activities/{id}, POST /v1/activities/{id}/cancel (ingestsrv_v1.c): token
+ * required for both (a status names the hosts an activity went to). Returns 1 when this was
+ * such a request (answered), 0 when not. */
+static int handle_activity(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
+                           const struct hd_endpoint_req *r)
+{
+    char name[512];
+    int cancel = 0, rt = hd_ingestsrv_v1_activity_route(r, name, sizeof(name), &cancel);
+
+    if (rt == 0)
+        return 0;
+    if (!hd_endpoint_method_is(r, cancel ? "POST" : "GET")) {
+        hd_endpoint_respond_error(c, 405, "method not allowed",
+                                  cancel ? "Allow: POST\r\n" : "Allow: GET\r\n");
+        return 1;
+    }
+    if (!authorized(s, r)) {
+        refuse_token(c);
+        return 1;
+    }
+    if (rt < 0) {
+        hd_endpoint_respond_error(c, 400, "malformed activity id in the path", NULL);
+        return 1;
+    }
+    hd_ingestsrv_v1_activity(c, r, s->st, name, cancel);
+    if (cancel)
+        s->depth_valid = 0; /* the queue shrank */
+    return 1;
+}
+
 static void on_request(struct hd_endpoint_resp *c, const struct hd_endpoint_req *r,
                        void *user_data)
 {
     struct hd_ingestsrv *s = user_data;
     int get = hd_endpoint_method_is(r, "GET");
+
+    if (handle_activity(s, c, r))
+        return;
 
     if (get && hd_endpoint_path_is(r, "/metrics"))
         handle_metrics(s, c);

@@ -8,6 +8,7 @@
 #include <strings.h>
 
 #include "audit.h"
+#include "activity.h"
 #include "audience.h"
 #include "clock.h"
 #include "err.h"
@@ -392,4 +393,80 @@ void hd_ingestsrv_v1_keys_remove(struct hd_endpoint_resp *resp, const struct hd_
     else
         hd_endpoint_respond_error(resp, 503, "store error; nothing was removed", NULL);
     json_decref(o);
+}
+
+/* ---------------------------------------------------------------- one activity */
+
+static int hexval(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+int hd_ingestsrv_v1_activity_route(const struct hd_endpoint_req *r, char *name, size_t cap,
+                                   int *cancel)
+{
+    static const char pfx[] = "/v1/activities/", sfx[] = "/cancel";
+    const char *t = r->target, *q = memchr(r->target, '?', r->target_len);
+    size_t n = q ? (size_t)(q - t) : r->target_len, o = 0;
+
+    if (n <= sizeof(pfx) - 1 || memcmp(t, pfx, sizeof(pfx) - 1) != 0)
+        return 0;
+    t += sizeof(pfx) - 1;
+    n -= sizeof(pfx) - 1;
+    *cancel = n > sizeof(sfx) - 1 && !memcmp(t + n - (sizeof(sfx) - 1), sfx, sizeof(sfx) - 1);
+    if (*cancel)
+        n -= sizeof(sfx) - 1;
+    /* One path segment, percent-decoded: an id URL arrives as https%3A%2F%2F... */
+    for (size_t i = 0; i < n; i++) {
+        int c = (unsigned char)t[i];
+        if (c == '/')
+            return -1;
+        if (c == '%') {
+            int hi = i + 2 < n ? hexval(t[i + 1]) : -1, lo = i + 2 < n ? hexval(t[i + 2]) : -1;
+            if (hi < 0 || lo < 0)
+                return -1;
+            c = hi * 16 + lo;
+            i += 2;
+        }
+        if (c == 0 || o + 1 >= cap)
+            return -1;
+        name[o++] = (char)c;
+    }
+    name[o] = 0;
+    return o ? 1 : -1;
+}
+
+void hd_ingestsrv_v1_activity(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                              struct hd_store *st, const char *name, int cancel)
+{
+    int rc;
+
+    if (cancel) {
+        struct hd_cancel_result cr;
+        rc = hd_activity_cancel(st, name, hd_wall_ms(), &cr);
+        if (!rc) {
+            hd_endpoint_respond_json(resp, 200, hd_activity_cancel_json(&cr), NULL);
+            return;
+        }
+    } else {
+        struct hd_act_status as;
+        rc = hd_activity_status(st, name, hd_wall_ms(), &as);
+        if (!rc) {
+            hd_endpoint_respond_json(resp, 200, hd_activity_status_json(&as), NULL);
+            return;
+        }
+    }
+    if (rc == HD_ERR_NOT_FOUND)
+        hd_endpoint_respond_error(resp, 404, "no such activity", NULL);
+    else if (rc == HD_ERR_INVALID)
+        hd_endpoint_respond_error(resp, 400, "an activity id URL or sequence number is expected",
+                                  NULL);
+    else
+        hd_endpoint_respond_error(resp, 503, "store failure", NULL);
 }

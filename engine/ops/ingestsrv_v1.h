@@ -10,6 +10,11 @@
  *   POST   /v1/follows      JSON lines {"actor","follower","inbox","shared_inbox"}.
  *   DELETE /v1/follows      JSON lines {"actor","follower"}. All lines are validated before
  *                           any is applied; one transaction.
+ *   GET    /v1/activities/{id}         one activity's delivery status (activity.h); {id} is
+ *                           its id URL, percent-encoded, or its sequence number. 404 when
+ *                           there is no such activity.
+ *   POST   /v1/activities/{id}/cancel  takedown: every queued delivery of it is cancelled;
+ *                           the answer gives cancelled, delivered and in_flight.
  *
  *   POST   /v1/keys         JSON lines {"key_id","actor","pem"} (key import, keyadd.h): 200
  *                           {"imported":N,"bad":N,"errors":[{"line":N,"error":"..."}]} (at
@@ -51,5 +56,16 @@ void hd_ingestsrv_v1_keys_import(struct hd_endpoint_resp *resp, const struct hd_
                                  struct hd_store *st);
 void hd_ingestsrv_v1_keys_remove(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
                                  struct hd_store *st);
+
+/* Is req's path /v1/activities/{id} or /v1/activities/{id}/cancel? Returns 1 with the
+ * percent-decoded id in name (cap bytes) and *cancel set, 0 when the path is another one, or
+ * -1 for a malformed id (a '/' in it, a bad escape, longer than cap). */
+int hd_ingestsrv_v1_activity_route(const struct hd_endpoint_req *req, char *name, size_t cap,
+                                   int *cancel);
+
+/* Answers GET /v1/activities/{id} (cancel 0) or POST /v1/activities/{id}/cancel (cancel 1)
+ * into resp for the activity named. */
+void hd_ingestsrv_v1_activity(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
+                              struct hd_store *st, const char *name, int cancel);
 
 #endif

@@ -137,6 +137,7 @@ void hd_sched_drain_done(struct sthread *th)
                  * again (at-least-once). */
                 h->poslen = 0;
                 h->exhausted = 0;
+                h->idx_check = HD_SCHED_IDX_ALL;
             }
             hd_sched_release(th, d);
             hd_sched_runnable(h);
@@ -174,7 +175,7 @@ void *hd_sched_committer_main(void *arg)
         struct batch *list, *b;
         struct hd_counters c;
         struct hd_txn *txn;
-        uint64_t now = hd_wall_ms();
+        uint64_t now;
         int rc;
 
         pthread_mutex_lock(&cm->mu);
@@ -187,6 +188,7 @@ void *hd_sched_committer_main(void *arg)
             break;
         }
         pthread_mutex_unlock(&cm->mu);
+        now = hd_wall_ms(); /* after the wait: the time these outcomes are recorded */
 
         rc = hd_store_begin(cm->st, 1, &txn);
         if (rc == 0)

@@ -119,6 +119,7 @@ static void on_host_timer(struct hd_timer *t)
     /* A skipped retry became due: rescan the host from the start. */
     h->poslen = 0;
     h->exhausted = 0;
+    h->idx_check = HD_SCHED_IDX_ALL;
     h->retry_due_wall = 0;
     hd_sched_runnable(h);
 }
@@ -281,6 +282,7 @@ void hd_sched_scan_hosts(struct sthread *th)
             h->prefer_ed = rec.scheme == 3;
         }
         h->exhausted = 0;
+        h->idx_check = HD_SCHED_IDX_ALL;
         hd_sched_runnable(h);
     }
     hd_host_iter_close(&it);

@@ -76,6 +76,9 @@ struct refill_ctx {
     unsigned want, got;
     uint64_t now_wall;
     int err;
+    int main;       /* the cursor scan: high and low deliveries are the indexes' */
+    unsigned avail; /* index scans: unleased, due entries seen (taken or not) */
+    unsigned limit; /* index scans: stop once more than this many were seen */
 };
 
 /* A zeroed delivery, except its text buffers (url, date, signature, signature input: 5.5 KB
@@ -116,6 +119,8 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
     int expired;
 
+    if (rc->main && (e->flags & (HD_QF_HIGH | HD_QF_LOW)))
+        return 0;
     if (hd_sched_leased_has(th, e->key, e->keylen))
         return 0;
     if (e->not_before_ms > rc->now_wall) {
@@ -124,6 +129,11 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     }
     expired =
         th->o->max_age_ms && e->enqueued_ms && rc->now_wall > e->enqueued_ms + th->o->max_age_ms;
+    if (!rc->main) {
+        rc->avail++;
+        if (rc->got >= rc->want)
+            return rc->avail > rc->limit; /* only counting now */
+    }
     d = del_alloc(th);
     if (!d) {
         rc->err = -ENOMEM;
@@ -174,12 +184,58 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     return ++rc->got >= rc->want;
 }
 
+/* Leases up to cap due deliveries of class prio (HD_PRIO_HIGH or HD_PRIO_LOW) of h from its
+ * index, read from the start (leased ones are passed over: at most the window's worth), and
+ * counts in *avail the due, unleased ones it saw, up to limit + 1 (>= cap). Returns how many
+ * were leased. */
+static unsigned refill_class(struct sthread *th, struct shost *h, struct hd_txn *txn, int prio,
+                             unsigned cap, unsigned limit, unsigned *avail)
+{
+    struct refill_ctx ctx = {th, h, cap, 0, hd_wall_ms(), 0, 0, 0, limit < cap ? cap : limit};
+    int end = 0, n;
+
+    *avail = 0;
+    if (!(h->idx_check & (1u << prio)))
+        return 0;
+    if (h->idx_hold_until[prio] > ctx.now_wall) { /* look again when the hold ends */
+        hd_sched_retry_due(h, h->idx_hold_until[prio] + 1);
+        return 0;
+    }
+    n = hd_queue_scan_prio(th->st, txn, h->name, prio,
+                           (size_t)ctx.limit + h->inflight + h->nready + 64, on_qent, &ctx, &end);
+    if (ctx.err)
+        hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
+    if (n >= 0 && end && ctx.avail == 0)
+        h->idx_check &= (uint8_t)~(1u << prio); /* nothing due in it that is not leased */
+    *avail = ctx.avail - ctx.got;
+    if (n > 0 && !end && *avail == 0)
+        *avail = 1; /* the scan stopped before the end: maybe more */
+    return ctx.got;
+}
+
+/* The starvation bound: a class takes at most PRIO_RUN_MAX deliveries in a row while a lower
+ * class has one due: high at most 7 in a row while normal or low waits, high and normal
+ * together at most 7 in a row while low waits. So a waiting low delivery gets at least 1
+ * send in 8, a waiting normal one at least 1 in 9 (7 high, and the 1 owed to low). */
+#define PRIO_RUN_MAX 7
+
+static uint8_t streak_add(uint8_t s, unsigned n)
+{
+    return (uint8_t)(s + n > 255 ? 255 : s + n);
+}
+
+/* Per host, high before normal before low, each class in arrival order: high deliveries from
+ * their index, normal ones by the cursor (which passes over the other two), low ones from
+ * their index, shared out slot by slot under the starvation bound. Ordering still wins:
+ * hd_sched_order holds back whatever would overtake the activity it depends on. */
 void hd_sched_refill(struct sthread *th, struct shost *h)
 {
-    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0};
+    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0, 1, 0, 0};
     uint8_t last[HD_QKEY_MAX];
     size_t last_len = 0;
-    int end = 0, n;
+    int end = 0, n = 0;
+    unsigned got_hi = 0, got_lo = 0, want, hi_av, lo_av, nh = 0, nn = 0, nl = 0, left;
+    unsigned hs = h->hi_streak, us = h->up_streak;
     struct hd_txn *txn;
     unsigned busy = h->inflight + h->nready;
 
@@ -187,27 +243,65 @@ void hd_sched_refill(struct sthread *th, struct shost *h)
 
     if (h->exhausted || busy >= window || th->nleased >= th->o->max_inflight_thread)
         return;
-    ctx.want = window - busy;
-    if (ctx.want > th->o->max_inflight_thread - th->nleased)
-        ctx.want = th->o->max_inflight_thread - (unsigned)th->nleased;
+    want = window - busy;
+    if (want > th->o->max_inflight_thread - th->nleased)
+        want = th->o->max_inflight_thread - (unsigned)th->nleased;
     txn = hd_sched_rtxn(th);
     if (!txn)
         return;
-    n = hd_queue_scan(th->st, txn, h->name, h->poslen ? h->pos : NULL, h->poslen, ctx.want * 4 + 64,
-                      on_qent, &ctx, last, &last_len, &end);
-    if (ctx.err) { /* an entry was left as it was (no memory): scan again from the start soon */
-        HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
-                    "msg=\"queue scan stopped: local failure, tried again in %u ms\" err=\"%s\"",
-                    (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(ctx.err));
-        hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
+    /* What is due in the two indexed classes (a look: nothing leased), then the plan, slot by
+     * slot; normal work is assumed until the cursor finds none. */
+    refill_class(th, h, txn, HD_PRIO_HIGH, 0, want, &hi_av);
+    refill_class(th, h, txn, HD_PRIO_LOW, 0, want, &lo_av);
+    for (unsigned i = 0; i < want; i++) {
+        if (us >= PRIO_RUN_MAX && nl < lo_av) { /* low's turn */
+            nl++;
+            us = 0;
+        } else if (nh < hi_av && hs < PRIO_RUN_MAX) {
+            nh++;
+            hs++;
+            us++;
+        } else {
+            nn++; /* normal; if there is none, low and then high fill it below */
+            hs = 0;
+            us++;
+        }
+    }
+    if (nh)
+        got_hi = refill_class(th, h, txn, HD_PRIO_HIGH, nh, nh, &hi_av);
+    if (nn) {
+        ctx.want = nn;
+        n = hd_queue_scan(th->st, txn, h->name, h->poslen ? h->pos : NULL, h->poslen,
+                          nn * 4 + 64, on_qent, &ctx, last, &last_len, &end);
+        if (ctx.err) { /* an entry was left as it was (no memory): scan again soon */
+            HD_LOG_HOST(HD_LOG_WARN, "sched", h->name,
+                        "msg=\"queue scan stopped: local failure, tried again in %u ms\" "
+                        "err=\"%s\"",
+                        (unsigned)HD_POLICY_LOCAL_RETRY_MS, hd_strerror(ctx.err));
+            hd_sched_retry_due(h, ctx.now_wall + HD_POLICY_LOCAL_RETRY_MS);
+        }
+        if (n >= 0 && last_len) {
+            memcpy(h->pos, last, last_len);
+            h->poslen = last_len;
+        }
+    }
+    /* Low gets its planned slots and those normal work did not fill; high then any left. */
+    left = want - got_hi - ctx.got;
+    got_lo = refill_class(th, h, txn, HD_PRIO_LOW, left, left, &lo_av);
+    left -= got_lo;
+    if (left)
+        got_hi += refill_class(th, h, txn, HD_PRIO_HIGH, left, left, &hi_av);
+    /* The runs: reset by a lease of the class they keep waiting. */
+    if (ctx.got == nn && got_lo == nl) {
+        h->hi_streak = (uint8_t)(hs > 255 ? 255 : hs);
+        h->up_streak = (uint8_t)(us > 255 ? 255 : us);
+    } else { /* a class had less than planned: nothing of it waits */
+        h->hi_streak = ctx.got ? 0 : streak_add(h->hi_streak, got_hi);
+        h->up_streak = got_lo ? 0 : streak_add(h->up_streak, got_hi + ctx.got);
     }
     if (n < 0)
         return;
-    if (last_len) {
-        memcpy(h->pos, last, last_len);
-        h->poslen = last_len;
-    }
-    if (end)
+    if (nn && end && !hi_av && !lo_av && !(h->idx_check & HD_SCHED_IDX_ALL))
         h->exhausted = 1;
 }
 

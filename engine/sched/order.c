@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "actstat.h"
 #include "clock.h"
 #include "err.h"
 #include "log.h"
@@ -207,6 +208,36 @@ static int cancel_create(struct sthread *th, struct sdel *d)
  * object. Returns 0 when d may go, 1 when d was settled here (cancelled, or given back to
  * wait), or an error (a store read failed, no memory) with d untouched. A look-up that fails
  * is an error, never "not blocked": a Delete must not overtake its Create. */
+/* Was d's activity taken down (hd_act_cancel) after d was leased? Then d is dropped, never
+ * sent: the takedown removed its queue entry already, so the acknowledgement finds nothing
+ * and counts nothing twice. One actstat read per activity and read transaction. Returns 1
+ * when d was settled, 0 when it goes on, or an error with d untouched. */
+static int taken_down(struct sthread *th, struct sdel *d)
+{
+    struct sact *a = d->act;
+    struct hd_txn *txn;
+
+    if (a->cancel_gen != th->rtxn_gen) {
+        struct hd_actstat as;
+        int rc;
+        txn = hd_sched_rtxn(th);
+        if (!txn)
+            return HD_ERR_STORE;
+        rc = hd_actstat_get(th->st, txn, a->seq, &as);
+        if (rc && rc != HD_ERR_NOT_FOUND)
+            return rc;
+        a->cancelled = rc == 0 && (as.flags & HD_ACTSTAT_CANCELLED);
+        a->cancel_gen = th->rtxn_gen;
+    }
+    if (!a->cancelled)
+        return 0;
+    struct hd_ack *ack = hd_sched_ack(th, d, HD_ACK_DROP, 0, 0, "cancelled: taken down");
+    if (!ack)
+        return -ENOMEM;
+    ack->cancelled = 1;
+    return 1;
+}
+
 int hd_sched_order(struct sthread *th, struct sdel *d)
 {
     struct shost *h = d->host;
@@ -214,6 +245,9 @@ int hd_sched_order(struct sthread *th, struct sdel *d)
     uint64_t until = 0;
     int rc;
 
+    rc = taken_down(th, d);
+    if (rc != 0)
+        return rc;
     if (d->act->kind == ACT_CREATE) {
         rc = cancel_create(th, d);
         if (rc != 0)
@@ -241,6 +275,11 @@ int hd_sched_order(struct sthread *th, struct sdel *d)
             if (rc != 0)
                 return rc;
         }
+        /* A high or low delivery is read from its index from the start at each refill: hold
+         * that index back a second, or it would be leased again at every turn. */
+        if (d->flags & (HD_QF_HIGH | HD_QF_LOW))
+            h->idx_hold_until[(d->flags & HD_QF_HIGH) ? HD_PRIO_HIGH : HD_PRIO_LOW] =
+                hd_wall_ms() + 1000;
         hd_sched_release(th, d);
         /* Not before the blocking delivery's own retry time: a Delete behind a Create that
          * waits an hour is not work due (--until-idle may stop). */

@@ -105,7 +105,11 @@ struct sact {
     uint8_t kind;      /* ACT_* */
     uint64_t del_gen;  /* Create: rtxn generation of the cached Delete lookup (0: none yet) */
     uint64_t del_seq;  /* Create: its object's Delete, as of del_gen (0: none) */
+    uint64_t cancel_gen; /* rtxn generation of the cached takedown lookup (0: none yet) */
+    uint8_t cancelled;   /* taken down (hd_act_cancel), as of cancel_gen */
 };
+
+#define HD_SCHED_IDX_ALL ((1u << HD_PRIO_HIGH) | (1u << HD_PRIO_LOW))
 
 /* Activity kinds that ordering and cancellation care about. */
 enum { ACT_OTHER = 0, ACT_CREATE = 1, ACT_UPDATE = 2, ACT_DELETE = 3 };
@@ -131,6 +135,15 @@ struct shost {
     uint8_t has_ctl, ctl_seen; /* operator controls (hostctl) apply to this host */
     uint8_t slot_waiting; /* queued for an active-host slot (max_active_hosts) */
     struct shost *snext;
+    /* Priorities (lease.c): high and low deliveries are read from their index (qprio), from
+     * its start at each refill; normal ones by the cursor (pos). */
+    uint8_t idx_check;    /* bit 1 << HD_PRIO_HIGH / LOW: that index may hold due work;
+                           * set wherever the cursor is reset (HD_SCHED_IDX_ALL) */
+    uint8_t hi_streak;    /* high leased in a row while normal or low waited */
+    uint8_t up_streak;    /* high or normal leased in a row while low waited */
+    uint64_t idx_hold_until[3]; /* per class, wall ms: a high or low delivery waits for
+                                 * ordering; until then that index is not read (no leasing
+                                 * it again at every turn) */
     uint64_t reset_gen;   /* last `host reset` generation applied */
     uint32_t ok_since;    /* successes since the last live report */
     uint32_t lat[32];     /* recent response latencies (ms), a ring, for p50/p99 */

@@ -6,10 +6,12 @@
 #include <string.h>
 
 #include "queue_impl.h"
+#include "actstat.h"
 #include "audience.h"
 #include "err.h"
 #include "gone.h"
 #include "hostrec.h"
+#include "known.h"
 #include "log.h"
 
 /* Host health: a host-level failure on a new day counts one more failing day; a success
@@ -63,13 +65,97 @@ static int follower_gone(struct hd_store *st, struct hd_txn *txn, uint64_t seq, 
 
 /* The acknowledged delivery under k leaves the queue: its host's counts (in hand) go down. */
 static int leave_queue(struct hd_store *st, struct hd_txn *txn, MDB_val *k, struct hd_host_rec *h,
-                       uint32_t old_attempts)
+                       uint32_t old_attempts, uint32_t flags)
 {
     int rc = hd_store_err(hd_mdb_del(txn, st->queue, k, NULL));
 
     if (!rc)
         hd_host_rec_unqueue(h, 1, old_attempts ? 1 : 0);
+    if (!rc)
+        rc = hd_queue_prio_del(st, txn, k->mv_data, k->mv_size, flags);
     return rc;
+}
+
+static inline void dec(uint64_t *x)
+{
+    if (*x)
+        (*x)--;
+}
+
+/* The counts of the activity being acknowledged, kept in hand while consecutive acks share
+ * it (a fan-out's acks mostly do). */
+struct as_hand {
+    struct hd_actstat a;
+    uint64_t seq;
+    int have;
+};
+
+static int as_load(struct hd_store *st, struct hd_txn *txn, struct as_hand *ah, uint64_t seq)
+{
+    int rc;
+    if (ah->have && ah->seq == seq)
+        return 0;
+    if (ah->have) {
+        rc = hd_actstat_put(st, txn, ah->seq, &ah->a);
+        if (rc)
+            return rc;
+    }
+    rc = hd_actstat_get(st, txn, seq, &ah->a);
+    if (rc == HD_ERR_NOT_FOUND) {
+        ah->a.flags = HD_ACTSTAT_MIGRATED; /* no record: counted from here on */
+        rc = 0;
+    }
+    ah->have = rc == 0;
+    ah->seq = seq;
+    return rc;
+}
+
+/* The acknowledged delivery (old_attempts made before) changes its activity's counts. */
+static int as_apply(struct hd_store *st, struct hd_txn *txn, struct as_hand *ah,
+                    const struct hd_ack *a, uint64_t seq, uint32_t old_attempts, uint64_t now_ms)
+{
+    struct hd_actstat *s = &ah->a;
+    const char *host = hd_queue_key_host(a->key);
+    int rc = as_load(st, txn, ah, seq);
+
+    if (rc)
+        return rc;
+    if (a->kind != HD_ACK_RETRY) {
+        dec(&s->queued);
+        if (old_attempts)
+            dec(&s->retrying);
+    }
+    switch (a->kind) {
+    case HD_ACK_DONE:
+        s->done++;
+        if (!old_attempts)
+            s->attempted++;
+        if (!s->first_ms)
+            s->first_ms = now_ms;
+        s->last_ms = now_ms;
+        return hd_actstat_host(st, txn, seq, s, host, 1, 0, NULL, now_ms);
+    case HD_ACK_RETRY:
+        if (!old_attempts) {
+            s->retrying++;
+            s->attempted++;
+        }
+        return hd_actstat_host(st, txn, seq, s, host, 0, a->status, a->error, now_ms);
+    case HD_ACK_DEAD:
+        if (a->expired)
+            s->expired++;
+        else
+            s->failed++;
+        if (!old_attempts && !a->expired && (a->status || a->host_fail || a->reached))
+            s->attempted++;
+        return hd_actstat_host(st, txn, seq, s, host, 0, a->status, a->error, now_ms);
+    case HD_ACK_DROP:
+        if (a->cancelled)
+            s->cancelled++;
+        else
+            s->dropped++;
+        return 0;
+    }
+    return 0;
 }
 
 int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
@@ -80,7 +166,8 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
     const struct hd_health_policy *hp = hp_in ? hp_in : &hp_default;
     struct hd_host_rec h;
     char cur_host[HD_HOST_MAX] = "";
-    int have_host = 0, rc = 0;
+    struct as_hand ah = {.have = 0};
+    int have_host = 0, rc = 0, noted = 0;
 
     for (size_t i = 0; i < n; i++) {
         const struct hd_ack *a = &acks[i];
@@ -92,8 +179,28 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
 
         rc = hd_mdb_get(txn, st->queue, &k, &v);
         if (rc == MDB_NOTFOUND) {
+            /* Already acknowledged or cancelled. A request that was on the wire when its
+             * activity was cancelled and then succeeded counts as done, not cancelled. */
             rc = 0;
-            continue; /* already acknowledged or cancelled */
+            if (a->kind == HD_ACK_DONE && a->keylen >= 13) {
+                uint64_t seq = hd_rd64(a->key + a->keylen - 12);
+                rc = as_load(st, txn, &ah, seq);
+                if (rc)
+                    return rc;
+                if ((ah.a.flags & HD_ACTSTAT_CANCELLED) && ah.a.cancelled) {
+                    ah.a.cancelled--;
+                    ah.a.done++;
+                    ah.a.attempted++;
+                    if (!ah.a.first_ms)
+                        ah.a.first_ms = now_ms;
+                    ah.a.last_ms = now_ms;
+                    rc = hd_actstat_host(st, txn, seq, &ah.a, hd_queue_key_host(a->key), 1, 0,
+                                         NULL, now_ms);
+                    if (rc)
+                        return rc;
+                }
+            }
+            continue;
         }
         if (rc)
             return hd_store_err(rc);
@@ -115,21 +222,34 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
                     return rc;
             }
             snprintf(cur_host, sizeof(cur_host), "%s", host);
+            noted = 0;
             rc = hd_host_get(st, txn, cur_host, strlen(cur_host), &h);
             if (rc && rc != HD_ERR_NOT_FOUND)
                 return rc;
             have_host = 1;
         }
         host_health(&h, a, now_ms, hp);
+        rc = as_apply(st, txn, &ah, a, q.seq, old_attempts, now_ms);
+        if (rc)
+            return rc;
         switch (a->kind) {
         case HD_ACK_DONE:
-            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            rc = leave_queue(st, txn, &k, &h, old_attempts, q.flags);
             if (rc)
                 return rc;
             h.done++;
             h.last_status = a->status;
             h.last_ok_ms = now_ms;
             c->done++;
+            /* The host knows us now: one of its inboxes is kept for to_known_hosts (looked
+             * at once per host and commit). */
+            if (!noted) {
+                rc = hd_known_note(st, txn, cur_host, inbox, strlen(inbox),
+                                   (q.flags & HD_QF_SHARED) != 0);
+                if (rc)
+                    return rc;
+                noted = 1;
+            }
             rc = hd_queue_act_done(st, txn, q.seq);
             break;
         case HD_ACK_RETRY:
@@ -150,7 +270,7 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
                                   a->body_len);
             if (rc)
                 return rc;
-            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            rc = leave_queue(st, txn, &k, &h, old_attempts, q.flags);
             if (rc)
                 return rc;
             h.failed++;
@@ -173,7 +293,7 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
         case HD_ACK_DROP:
             /* Refused by the rules after it was queued (a suspend the engine saw first), or
              * cancelled by a Delete: dropped and counted, as hd_queue_drop does. */
-            rc = leave_queue(st, txn, &k, &h, old_attempts);
+            rc = leave_queue(st, txn, &k, &h, old_attempts, q.flags);
             if (rc)
                 return rc;
             if (a->cancelled)
@@ -190,5 +310,7 @@ int hd_queue_apply(struct hd_store *st, struct hd_txn *txn, struct hd_counters *
     }
     if (have_host)
         rc = hd_host_put(st, txn, cur_host, strlen(cur_host), &h);
+    if (!rc && ah.have)
+        rc = hd_actstat_put(st, txn, ah.seq, &ah.a);
     return rc;
 }

@@ -1,11 +1,15 @@
-/* Cancellation look-ups: the runner owns a host's queue while it runs, so it decides, right
+/* Takedown (hd_act_cancel) and the cancellation look-ups. The runner owns a host's queue while it runs, so it decides, right
  * before it would send, with these read-only look-ups in its read transaction; the
  * cancellations themselves go through the committer as DROP acks (see queue.h). */
+#include <errno.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "queue_impl.h"
+#include "actstat.h"
 #include "err.h"
+#include "hostrec.h"
 
 /* Visits the deliveries of activity seq to host in dbi (queue or dead), in key order, until cb
  * returns nonzero (that value is returned). Returns 0, a cb value, or a store error. */
@@ -161,4 +165,191 @@ int hd_queue_host_got(struct hd_store *st, struct hd_txn *txn, const char *host,
     if (rc)
         return rc;
     return refused >= count ? 0 : 1;
+}
+
+/* ------------------------------------------------------------------ takedown */
+
+/* Removes the queued deliveries of seq at host (one key range). Adds to *n, *nretry and
+ * *reached. Returns 0 or a store error. */
+static int cancel_at_host(struct hd_store *st, struct hd_txn *txn, const char *host, uint64_t seq,
+                          uint64_t *n, uint64_t *nretry, uint64_t *reached)
+{
+    uint8_t key[HD_QKEY_MAX];
+    size_t hl = strlen(host);
+    uint64_t here = 0, here_retry = 0;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    if (hl == 0 || hl >= HD_HOST_MAX)
+        return 0;
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->queue, &cur));
+    if (rc)
+        return rc;
+    k.mv_size = hd_queue_key(key, host, seq, 0);
+    k.mv_data = key;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0 && k.mv_size == hl + 13 && !memcmp(k.mv_data, key, hl + 9)) {
+        struct hd_qent q;
+        uint32_t flags = 0;
+        uint8_t qk[HD_QKEY_MAX];
+        size_t ql = k.mv_size;
+        if (hd_queue_ent_decode(&k, &v, &q) == 0) {
+            if (q.attempts)
+                here_retry++;
+            if (q.flags & HD_QF_REACHED)
+                (*reached)++;
+            flags = q.flags;
+        }
+        memcpy(qk, k.mv_data, ql);
+        rc = mdb_cursor_del(cur, 0);
+        if (rc)
+            break;
+        rc = hd_queue_prio_del(st, txn, qk, ql, flags);
+        if (rc)
+            break;
+        here++;
+        rc = hd_queue_act_done(st, txn, seq);
+        if (rc)
+            break;
+        k.mv_size = hd_queue_key(key, host, seq, 0);
+        k.mv_data = key;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return rc < 0 ? rc : hd_store_err(rc);
+    if (here) {
+        struct hd_host_rec h;
+        rc = hd_host_get(st, txn, host, hl, &h);
+        if (rc == 0) {
+            hd_host_rec_unqueue(&h, here, here_retry);
+            rc = hd_host_put(st, txn, host, hl, &h);
+        } else if (rc == HD_ERR_NOT_FOUND) {
+            rc = 0;
+        }
+        if (rc)
+            return rc;
+    }
+    *n += here;
+    *nretry += here_retry;
+    return 0;
+}
+
+/* The names of the hosts with queued deliveries (collected first: host records are written
+ * after the walk). *names: NUL-separated. Returns 0 or an error. */
+static int queued_hosts(struct hd_store *st, struct hd_txn *txn, char **names, size_t *len)
+{
+    struct hd_host_iter it;
+    struct hd_host_rec rec;
+    char name[HD_HOST_MAX];
+    char *buf = NULL;
+    size_t cap = 0, n = 0;
+    int rc = hd_host_iter_open(st, txn, &it);
+
+    while (!rc && (rc = hd_host_iter_next(&it, name, &rec)) == 0) {
+        size_t l = strlen(name) + 1;
+        if (!rec.queued)
+            continue;
+        if (n + l > cap) {
+            size_t nc = cap ? cap * 2 : 4096;
+            char *p = realloc(buf, nc);
+            if (!p) {
+                rc = -ENOMEM;
+                break;
+            }
+            buf = p;
+            cap = nc;
+        }
+        memcpy(buf + n, name, l);
+        n += l;
+    }
+    hd_host_iter_close(&it);
+    if (rc != HD_ERR_NOT_FOUND) {
+        free(buf);
+        return rc ? rc : HD_ERR_STORE;
+    }
+    *names = buf;
+    *len = n;
+    return 0;
+}
+
+int hd_act_cancel(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c, uint64_t seq,
+                  uint64_t now_ms, struct hd_cancel_result *out)
+{
+    struct hd_actstat as;
+    struct hd_act_view av;
+    char obj[512] = "";
+    char *names = NULL;
+    size_t len = 0, off;
+    uint64_t n = 0, nretry = 0, reached = 0;
+    int is_create = 0, rc;
+
+    memset(out, 0, sizeof(*out));
+    out->seq = seq;
+    rc = hd_actstat_get(st, txn, seq, &as);
+    if (rc == HD_ERR_NOT_FOUND) {
+        /* No record: a migrated store's activity with nothing queued, or none at all. */
+        rc = hd_queue_has_activity(st, txn, seq);
+        if (rc < 0)
+            return rc;
+        as.flags = HD_ACTSTAT_MIGRATED;
+    } else if (rc) {
+        return rc;
+    }
+    out->already = (as.flags & HD_ACTSTAT_CANCELLED) != 0;
+    /* The activity's type and object, read before its body may go with its last delivery. */
+    if (hd_queue_get_activity(st, txn, seq, &av) == 0) {
+        is_create = av.type.n == 6 && !memcmp(av.type.p, "Create", 6);
+        if (av.object_id.p && av.object_id.n < sizeof(obj)) {
+            memcpy(obj, av.object_id.p, av.object_id.n);
+            obj[av.object_id.n] = 0;
+        }
+    }
+    if (as.queued) {
+        rc = queued_hosts(st, txn, &names, &len);
+        for (off = 0; !rc && off < len && n < as.queued; off += strlen(names + off) + 1)
+            rc = cancel_at_host(st, txn, names + off, seq, &n, &nretry, &reached);
+        free(names);
+        if (rc)
+            return rc;
+    }
+    as.queued = as.queued > n ? as.queued - n : 0;
+    as.retrying = as.retrying > nretry ? as.retrying - nretry : 0;
+    as.cancelled += n;
+    if (!out->already)
+        as.cancel_ms = now_ms;
+    as.flags |= HD_ACTSTAT_CANCELLED;
+    if (as.not_before_ms) {
+        rc = hd_holds_del(st, txn, as.not_before_ms, seq);
+        if (rc)
+            return rc;
+    }
+    rc = hd_actstat_put(st, txn, seq, &as);
+    if (rc)
+        return rc;
+    c->cancelled += n;
+    /* A Create of which nothing was sent: its object is as if never created, so the edited
+     * Create enqueued again under this id starts the object's ordering afresh. */
+    if (is_create && obj[0] && !as.attempted && !as.done && !as.queued) {
+        uint64_t origin, last;
+        rc = hd_queue_objseq_get(st, txn, obj, &origin, &last);
+        if (rc)
+            return rc;
+        if (origin == seq && last == seq) {
+            MDB_val k = {strlen(obj), obj};
+            uint8_t kb[8];
+            MDB_val ok = {8, kb};
+            rc = hd_mdb_del(txn, st->objseq, &k, NULL);
+            hd_be64(kb, seq);
+            if (rc == 0 || rc == MDB_NOTFOUND)
+                rc = hd_mdb_del(txn, st->objhosts, &ok, NULL);
+            if (rc && rc != MDB_NOTFOUND)
+                return hd_store_err(rc);
+        }
+    }
+    out->cancelled = n - reached;
+    out->delivered = as.done;
+    out->in_flight = reached;
+    return 0;
 }

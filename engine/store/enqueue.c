@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "queue_impl.h"
+#include "actstat.h"
 #include "err.h"
 #include "hostrec.h"
 
@@ -65,9 +66,10 @@ out:
 /* msgpack of a fresh queue entry, written by hand: this runs once per delivery of a fan-out
  * (70,000 times for a post to a million followers), where the generic packer's per-element
  * callbacks were a fifth of the time. Same record as hd_queue_ent_put writes:
- * [1, inbox, 0, 0, enqueued_ms, 0, nil, flags]. Returns the length (buf >= inbox_len + 40). */
+ * [1, inbox, 0, not_before, enqueued_ms, 0, nil, flags]. Returns the length (buf >= inbox_len
+ * + 48). */
 static size_t pack_fresh_qval(uint8_t *buf, const char *inbox, size_t inbox_len, uint64_t now_ms,
-                              uint32_t flags)
+                              uint64_t not_before, uint32_t flags)
 {
     size_t o = 0;
     buf[o++] = 0x98; /* array of 8 */
@@ -85,7 +87,7 @@ static size_t pack_fresh_qval(uint8_t *buf, const char *inbox, size_t inbox_len,
     memcpy(buf + o, inbox, inbox_len);
     o += inbox_len;
     buf[o++] = 0x00; /* attempts */
-    buf[o++] = 0x00; /* not_before */
+    o += hd_mp_uint(buf + o, not_before); /* a hold, or 0 */
     o += hd_mp_uint(buf + o, now_ms);
     buf[o++] = 0x00; /* status */
     buf[o++] = 0xc0; /* error: nil */
@@ -228,6 +230,10 @@ int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_co
     uint8_t sb[8], key[HD_QKEY_MAX], last[HD_QKEY_MAX], vbuf[HD_URL_MAX + HD_HOST_MAX + 64];
     uint64_t s, after[2];
     struct hd_counters c0 = *c;
+    struct hd_actstat as;
+    uint32_t pflags = a->priority == HD_PRIO_HIGH  ? HD_QF_HIGH
+                      : a->priority == HD_PRIO_LOW ? HD_QF_LOW
+                                                   : 0;
     size_t last_len = 0, nhosts = 0;
     int have_last = 0, append, is_origin = 0;
     uint8_t *hosts8 = NULL; /* objhosts record of a Create: (hash, count) per host */
@@ -241,11 +247,20 @@ int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_co
         return HD_ERR_INVALID;
     rc = hd_queue_find_activity(st, txn, a->id, &s);
     if (rc == 0) {
-        *seq = s;
-        return HD_ERR_DUPLICATE;
-    }
-    if (rc != HD_ERR_NOT_FOUND)
+        /* A duplicate, unless every delivery of it was cancelled before any was sent (an
+         * edit during a hold: the platform cancels and enqueues the edited activity). */
+        struct hd_actstat old;
+        rc = hd_actstat_get(st, txn, s, &old);
+        if (rc && rc != HD_ERR_NOT_FOUND)
+            return rc;
+        if (rc || !(old.flags & HD_ACTSTAT_CANCELLED) || old.attempted || old.done ||
+            old.queued) {
+            *seq = s;
+            return HD_ERR_DUPLICATE;
+        }
+    } else if (rc != HD_ERR_NOT_FOUND) {
         return rc;
+    }
     s = c->next_seq++;
     c->activities++;
     hd_be64(sb, s);
@@ -326,7 +341,8 @@ int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_co
             }
             k.mv_size = kl;
             k.mv_data = key;
-            v.mv_size = pack_fresh_qval(vbuf, d[j].inbox, d[j].inbox_len, now_ms, d[j].flags);
+            v.mv_size = pack_fresh_qval(vbuf, d[j].inbox, d[j].inbox_len, now_ms,
+                                        a->not_before_ms, d[j].flags | pflags);
             v.mv_data = vbuf;
             /* Past the last key of the queue (a drained queue, the usual case for a fan-out)
              * append: pages fill up instead of splitting in half, which halves the pages a
@@ -336,6 +352,11 @@ int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_co
             rc = hd_store_err(mdb_cursor_put(cur, &k, &v, append ? MDB_APPEND : 0));
             if (rc)
                 goto out;
+            if (pflags) {
+                rc = hd_queue_prio_put(st, txn, key, kl, pflags);
+                if (rc)
+                    goto out;
+            }
             if (append) {
                 memcpy(last, key, kl);
                 last_len = kl;
@@ -356,6 +377,22 @@ int hd_queue_enqueue_dests(struct hd_store *st, struct hd_txn *txn, struct hd_co
         if (rc)
             goto out;
     }
+    memset(&as, 0, sizeof(as));
+    as.queued = n;
+    as.dropped = a->dropped;
+    as.created_ms = now_ms;
+    as.priority = (uint8_t)(a->priority <= HD_PRIO_LOW ? a->priority : HD_PRIO_NORMAL);
+    if (a->not_before_ms > now_ms) {
+        as.not_before_ms = a->not_before_ms;
+        rc = hd_holds_put(st, txn, a->not_before_ms, s);
+        if (rc)
+            goto out;
+    }
+    rc = hd_actstat_put(st, txn, s, &as);
+    if (!rc)
+        rc = hd_holds_prune(st, txn, now_ms, 16);
+    if (rc)
+        goto out;
     *seq = s;
 out:
     if (cur)

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "queue_impl.h"
+#include "actstat.h"
 #include "err.h"
 #include "hostrec.h"
 
@@ -151,6 +152,102 @@ int hd_queue_scan(struct hd_store *st, struct hd_txn *txn, const char *host, con
     if (rc && rc != MDB_NOTFOUND)
         return hd_store_err(rc);
     return (int)seen;
+}
+
+/* ------------------------------------------------------------------ priorities */
+
+/* qprio key: host \0 class(1) seq(8) idx(4), from a queue key host \0 seq(8) idx(4). */
+static size_t prio_key(uint8_t *out, const uint8_t *qkey, size_t keylen, int cls)
+{
+    size_t hl = keylen - 13;
+    memcpy(out, qkey, hl + 1);
+    out[hl + 1] = (uint8_t)cls;
+    memcpy(out + hl + 2, qkey + hl + 1, 12);
+    return keylen + 1;
+}
+
+static int flags_class(uint32_t flags)
+{
+    return (flags & HD_QF_HIGH) ? HD_PRIO_HIGH : (flags & HD_QF_LOW) ? HD_PRIO_LOW : 0;
+}
+
+int hd_queue_prio_put(struct hd_store *st, struct hd_txn *txn, const uint8_t *qkey, size_t keylen,
+                      uint32_t flags)
+{
+    uint8_t kb[HD_QKEY_MAX + 1];
+    int cls = flags_class(flags);
+    MDB_val k, v = {0, NULL};
+
+    if (!cls || keylen < 14 || keylen > HD_QKEY_MAX)
+        return 0;
+    k.mv_size = prio_key(kb, qkey, keylen, cls);
+    k.mv_data = kb;
+    return hd_store_err(hd_mdb_put(txn, st->qprio, &k, &v, 0));
+}
+
+int hd_queue_prio_del(struct hd_store *st, struct hd_txn *txn, const uint8_t *qkey, size_t keylen,
+                      uint32_t flags)
+{
+    uint8_t kb[HD_QKEY_MAX + 1];
+    int cls = flags_class(flags), rc;
+    MDB_val k;
+
+    if (!cls || keylen < 14 || keylen > HD_QKEY_MAX)
+        return 0;
+    k.mv_size = prio_key(kb, qkey, keylen, cls);
+    k.mv_data = kb;
+    rc = hd_mdb_del(txn, st->qprio, &k, NULL);
+    return rc == MDB_NOTFOUND ? 0 : hd_store_err(rc);
+}
+
+int hd_queue_scan_prio(struct hd_store *st, struct hd_txn *txn, const char *host, int prio,
+                       size_t max, hd_qent_cb cb, void *user_data, int *end)
+{
+    uint8_t start[HD_QKEY_MAX + 1], qk[HD_QKEY_MAX];
+    size_t hl = strlen(host), seen = 0;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc;
+
+    *end = 0;
+    if (hl == 0 || hl >= HD_HOST_MAX)
+        return HD_ERR_INVALID;
+    rc = hd_store_err(hd_mdb_cursor_open(txn, st->qprio, &cur));
+    if (rc)
+        return rc;
+    memcpy(start, host, hl);
+    start[hl] = 0;
+    start[hl + 1] = (uint8_t)prio;
+    k.mv_size = hl + 2;
+    k.mv_data = start;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    while (rc == 0) {
+        const uint8_t *kp = k.mv_data;
+        MDB_val ek, ev;
+        struct hd_qent q;
+        if (k.mv_size != hl + 14 || memcmp(kp, start, hl + 2) != 0) {
+            *end = 1;
+            break;
+        }
+        if (seen >= max)
+            break;
+        seen++;
+        /* The queue entry it stands for (a stale index entry is passed over). */
+        memcpy(qk, kp, hl + 1);
+        memcpy(qk + hl + 1, kp + hl + 2, 12);
+        ek.mv_size = hl + 13;
+        ek.mv_data = qk;
+        if (hd_mdb_get(txn, st->queue, &ek, &ev) == 0 && hd_queue_ent_decode(&ek, &ev, &q) == 0 &&
+            cb(&q, user_data))
+            break;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    if (rc == MDB_NOTFOUND) {
+        *end = 1;
+        rc = 0;
+    }
+    mdb_cursor_close(cur);
+    return rc ? hd_store_err(rc) : (int)seen;
 }
 
 /* ------------------------------------------------------------------ activities */
@@ -381,6 +478,8 @@ int hd_queue_drop(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
         size_t khl;
         struct hd_dec d;
         uint64_t seq;
+        uint32_t eflags;
+        int was_retry;
 
         if (host && (k.mv_size != hl + 13 || memcmp(kp, host, hl) != 0 || kp[hl] != 0))
             break;
@@ -403,14 +502,39 @@ int hd_queue_drop(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
             n = nretry = 0;
         }
         /* A delivery with attempts made is counted as retrying in its host's record. */
-        if (hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3) == 0 && hd_dec_uint(&d, 2) > 0)
+        was_retry = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3) == 0 && hd_dec_uint(&d, 2) > 0;
+        if (was_retry)
             nretry++;
+        eflags = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 8) == 0 ? (uint32_t)hd_dec_uint(&d, 7)
+                                                                     : 0;
         memcpy(kb, kp, k.mv_size);
         k.mv_data = kb;
         rc = mdb_cursor_del(cur, 0);
         if (rc) {
             rc = hd_store_err(rc);
             goto out;
+        }
+        rc = hd_queue_prio_del(st, txn, kb, k.mv_size, eflags);
+        if (rc)
+            goto out;
+        /* Its activity's counts: a drop of an actor's deliveries is its federation choice
+         * (withheld), a drop at a host the domain rules. */
+        {
+            struct hd_actstat as;
+            rc = hd_actstat_get(st, txn, seq, &as);
+            if (rc == 0) {
+                as.queued -= as.queued ? 1 : 0;
+                as.retrying -= was_retry && as.retrying ? 1 : 0;
+                if (actor && !host)
+                    as.withheld++;
+                else
+                    as.dropped++;
+                rc = hd_actstat_put(st, txn, seq, &as);
+            } else if (rc == HD_ERR_NOT_FOUND) {
+                rc = 0;
+            }
+            if (rc)
+                goto out;
         }
         /* Releases this delivery's reference to the activity body (the last one drops it;
          * dead letters keep theirs). */
@@ -442,9 +566,28 @@ out:
 int hd_queue_requeue(struct hd_store *st, struct hd_txn *txn, const uint8_t *key, size_t keylen,
                      struct hd_slice inbox, uint64_t enqueued_ms, uint32_t flags, uint64_t now_ms)
 {
+    struct hd_actstat as;
+    int rc;
+
     /* Attempts reset, due now, no status or error. */
-    return hd_queue_ent_put(txn, st->queue, key, keylen, inbox.p, inbox.n, 0, now_ms,
-                            enqueued_ms, 0, NULL, flags, NULL, 0);
+    rc = hd_queue_ent_put(txn, st->queue, key, keylen, inbox.p, inbox.n, 0, now_ms, enqueued_ms,
+                          0, NULL, flags, NULL, 0);
+    if (!rc)
+        rc = hd_queue_prio_put(st, txn, key, keylen, flags);
+    if (rc || keylen < 13)
+        return rc;
+    /* A dead letter back in the queue: its activity counts it queued again. */
+    rc = hd_actstat_get(st, txn, hd_rd64(key + keylen - 12), &as);
+    if (rc == HD_ERR_NOT_FOUND)
+        return 0;
+    if (rc)
+        return rc;
+    if (as.failed)
+        as.failed--;
+    else if (as.expired)
+        as.expired--;
+    as.queued++;
+    return hd_actstat_put(st, txn, hd_rd64(key + keylen - 12), &as);
 }
 
 int hd_queue_has_activity(struct hd_store *st, struct hd_txn *txn, uint64_t seq)

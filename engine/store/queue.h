@@ -24,6 +24,9 @@ struct hd_activity_in {
     const char *id, *type, *actor, *object_id; /* object_id may be NULL */
     const char *body;
     size_t body_len;
+    uint64_t not_before_ms; /* hold: none of its deliveries is due before (wall ms); 0 none */
+    uint32_t priority;      /* HD_PRIO_* (store.h); 0: normal */
+    uint64_t dropped;       /* recipients the domain rules refused at enqueue (its counts) */
 };
 
 #define HD_SCHEME_CAVAGE 0
@@ -34,6 +37,9 @@ struct hd_activity_in {
 /* An earlier attempt may have been processed by the server: it answered 5xx, or the connection
  * failed after the request was written (timeout, reset). Such a Create is never cancelled. */
 #define HD_QF_REACHED 2
+/* Priority of the delivery (neither: normal). Schema 2. */
+#define HD_QF_HIGH 4
+#define HD_QF_LOW 8
 
 /* How acknowledgements update host health (set from the run options). */
 struct hd_health_policy {
@@ -88,7 +94,9 @@ int hd_queue_find_activity(struct hd_store *st, struct hd_txn *txn, const char *
 
 /* Persists activity a and one delivery per url (the caller has de-duplicated them) inside
  * txn, updating counters c (the caller reads them first and writes them before commit).
- * Returns 0 with *seq set, HD_ERR_DUPLICATE (with *seq the original), or a store error. */
+ * Returns 0 with *seq set, HD_ERR_DUPLICATE (with *seq the original), or a store error.
+ * An id whose every delivery was cancelled before any request of it was sent (hd_act_cancel)
+ * is not a duplicate: it is stored again under a new seq, and the id names the new one. */
 int hd_queue_enqueue(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c,
                      const struct hd_activity_in *a, const struct hd_url *urls,
                      const uint8_t *flags, size_t n, uint64_t now_ms, uint64_t *seq);
@@ -130,6 +138,14 @@ typedef int (*hd_qent_cb)(const struct hd_qent *e, void *user_data);
 int hd_queue_scan(struct hd_store *st, struct hd_txn *txn, const char *host, const uint8_t *after,
                   size_t after_len, size_t max, hd_qent_cb cb, void *user_data, uint8_t *last,
                   size_t *last_len, int *end);
+
+/* Visits host's queued deliveries of one priority class (HD_PRIO_HIGH or HD_PRIO_LOW), in
+ * key order from the first, at most max; cb returns nonzero to stop. Normal deliveries are
+ * not indexed: hd_queue_scan reads them (and skips the flagged ones itself if it wants).
+ * Returns the number visited (>= 0) or a negative error; *end is 1 when the class's range
+ * was exhausted. */
+int hd_queue_scan_prio(struct hd_store *st, struct hd_txn *txn, const char *host, int prio,
+                       size_t max, hd_qent_cb cb, void *user_data, int *end);
 
 /* Applies acknowledgements inside txn (the caller commits). Entries already gone are
  * skipped. Updates host records (health per hp; hp NULL = defaults) and counters c. A DEAD
@@ -175,6 +191,26 @@ int hd_queue_drop(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
 int hd_queue_requeue(struct hd_store *st, struct hd_txn *txn, const uint8_t *key, size_t keylen,
                      struct hd_slice inbox, uint64_t enqueued_ms, uint32_t flags,
                      uint64_t now_ms);
+
+/* ---- Takedown (cancel.c): every queued delivery of one activity is cancelled. */
+struct hd_cancel_result {
+    uint64_t seq;
+    uint64_t cancelled; /* queued deliveries removed by this call, never sent */
+    uint64_t delivered; /* deliveries done before it (the hosts that need a Delete) */
+    uint64_t in_flight; /* deliveries whose request was written and whose outcome is unknown
+                         * (a timeout or reset after writing, a 5xx): no further attempt is
+                         * made, but the server may have it. Removed too; not in cancelled */
+    int already;        /* the activity was cancelled before */
+};
+/* Cancels every queued (held, pending, retrying) delivery of activity seq inside write txn
+ * and marks the activity cancelled: a runner that holds one of its deliveries in memory
+ * drops it instead of sending it, and a request already on the wire finishes (a success then
+ * moves that delivery from cancelled to done in the counts). Costs a walk over the host
+ * records and one seek per host with queued deliveries. Counters c->cancelled goes up. When
+ * nothing of it was ever sent, the id may be enqueued again (hd_queue_enqueue). Returns 0
+ * with *out written, or a store error (HD_ERR_NOT_FOUND: no activity seq). */
+int hd_act_cancel(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c, uint64_t seq,
+                  uint64_t now_ms, struct hd_cancel_result *out);
 
 /* ---- Cancellation (cancel.c). The runner owns a host's queue while it runs, so it decides,
  * right before it would send, with these read-only look-ups in its read txn; the

@@ -32,4 +32,12 @@ int hd_queue_actrem_put(struct hd_store *st, struct hd_txn *txn, uint64_t seq, u
 int hd_queue_objseq_get(struct hd_store *st, struct hd_txn *txn, const char *obj,
                         uint64_t *origin, uint64_t *last);
 
+/* qprio: the index entry of a queued delivery (queue key, flags HD_QF_*) whose flags say
+ * high or low priority; nothing for a normal one. put writes it, del removes it (absent:
+ * nothing to do). Return 0 or a store error. */
+int hd_queue_prio_put(struct hd_store *st, struct hd_txn *txn, const uint8_t *qkey, size_t keylen,
+                      uint32_t flags);
+int hd_queue_prio_del(struct hd_store *st, struct hd_txn *txn, const uint8_t *qkey, size_t keylen,
+                      uint32_t flags);
+
 #endif

@@ -42,6 +42,65 @@ uint32_t hd_store_hash32(const void *p, size_t n)
     return (uint32_t)(h ^ (h >> 29));
 }
 
+/* Schema 1 -> 2: an actstat record for each activity still referenced by a queued delivery
+ * or a dead letter, counted from them. Queue keys end in seq(8) idx(4); an entry's third
+ * field is its attempts. Returns 0, -ENOMEM or a store error. */
+static int migrate_count(struct hd_store *st, struct hd_txn *txn, MDB_dbi dbi, int dead)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int rc = mdb_cursor_open(hd_mdb_txn(txn), dbi, &cur), op = MDB_FIRST;
+
+    if (rc)
+        return hd_store_err(rc);
+    while ((rc = mdb_cursor_get(cur, &k, &v, op)) == 0) {
+        struct hd_actstat a;
+        struct hd_dec d;
+        uint64_t seq;
+        op = MDB_NEXT;
+        if (k.mv_size < 14)
+            continue;
+        seq = hd_rd64((const uint8_t *)k.mv_data + k.mv_size - 12);
+        rc = hd_actstat_get(st, txn, seq, &a);
+        if (rc == HD_ERR_NOT_FOUND) {
+            uint8_t kb[8];
+            MDB_val ak = {8, kb}, av;
+            hd_be64(kb, seq);
+            a.flags = HD_ACTSTAT_MIGRATED;
+            a.priority = HD_PRIO_NORMAL;
+            if (mdb_get(hd_mdb_txn(txn), st->acts, &ak, &av) == 0 &&
+                hd_dec_record(&d, av.mv_data, av.mv_size, 1, 6) == 0)
+                a.created_ms = hd_dec_uint(&d, 5);
+            rc = 0;
+        }
+        if (rc)
+            break;
+        if (dead) {
+            a.failed++;
+            a.attempted++;
+        } else {
+            a.queued++;
+            if (hd_dec_record(&d, v.mv_data, v.mv_size, 1, 3) == 0 && hd_dec_uint(&d, 2) > 0) {
+                a.retrying++;
+                a.attempted++;
+            }
+        }
+        rc = hd_actstat_put(st, txn, seq, &a);
+        if (rc)
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    return rc > 0 ? hd_store_err(rc) : rc;
+}
+
+static int migrate_1_2(struct hd_store *st, struct hd_txn *txn)
+{
+    int rc = migrate_count(st, txn, st->queue, 0);
+    return rc ? rc : migrate_count(st, txn, st->dead, 1);
+}
+
 static int open_dbs(struct hd_store *st)
 {
     MDB_txn *txn;
@@ -58,7 +117,10 @@ static int open_dbs(struct hd_store *st)
                {"audience", &st->audience}, {"objseq", &st->objseq},
                {"rules", &st->rules}, {"hostctl", &st->hostctl}, {"live", &st->live},
                {"gone", &st->gone}, {"objhosts", &st->objhosts},
-               {"collsync", &st->collsync}};
+               {"collsync", &st->collsync},
+
+               {"actstat", &st->actstat}, {"actfail", &st->actfail}, {"holds", &st->holds},
+               {"hostinbox", &st->hostinbox}, {"qprio", &st->qprio}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {
@@ -66,20 +128,31 @@ static int open_dbs(struct hd_store *st)
             return hd_store_err(rc);
         }
     }
-    /* Schema marker: written once, checked on every open. */
+    /* Schema marker: written on first use, checked on every open; an older store is migrated
+     * in this same transaction, so a failed migration leaves it as it was. */
     MDB_val k = {6, "schema"}, v;
+    uint8_t b[4];
     rc = mdb_get(txn, st->meta, &k, &v);
-    if (rc == MDB_NOTFOUND) {
-        uint8_t b[4];
+    if (rc == 0) {
+        uint32_t found = v.mv_size == 4 ? hd_rd32(v.mv_data) : 0;
+        if (found == 1) {
+            rc = migrate_1_2(st, hd_txn_of(txn));
+            if (rc) {
+                mdb_txn_abort(txn);
+                return rc;
+            }
+            HD_LOG(HD_LOG_INFO, "store", "msg=\"store migrated\" from=1 to=%d",
+                   HD_STORE_SCHEMA);
+        } else if (found != HD_STORE_SCHEMA) {
+            mdb_txn_abort(txn);
+            return HD_ERR_SCHEMA;
+        }
+    }
+    if (rc == MDB_NOTFOUND || rc == 0) {
         hd_be32(b, HD_STORE_SCHEMA);
         v.mv_size = 4;
         v.mv_data = b;
         rc = mdb_put(txn, st->meta, &k, &v, 0);
-    } else if (rc == 0) {
-        if (v.mv_size != 4 || hd_rd32(v.mv_data) != HD_STORE_SCHEMA) {
-            mdb_txn_abort(txn);
-            return HD_ERR_SCHEMA;
-        }
     }
     if (rc) {
         mdb_txn_abort(txn);
@@ -324,4 +397,64 @@ int hd_counters_put(struct hd_store *st, struct hd_txn *txn, const struct hd_cou
 out:
     hd_enc_fini(&e);
     return rc;
+}
+
+int hd_actstat_get(struct hd_store *st, struct hd_txn *txn, uint64_t seq, struct hd_actstat *a)
+{
+    uint8_t kb[8];
+    MDB_val k = {8, kb}, v;
+    struct hd_dec d;
+    int rc;
+
+    memset(a, 0, sizeof(*a));
+    a->priority = HD_PRIO_NORMAL;
+    hd_be64(kb, seq);
+    rc = hd_mdb_get(txn, st->actstat, &k, &v);
+    if (rc)
+        return hd_store_err(rc);
+    rc = hd_dec_record(&d, v.mv_data, v.mv_size, 1, 18);
+    if (rc)
+        return rc;
+    a->queued = hd_dec_uint(&d, 1);
+    a->retrying = hd_dec_uint(&d, 2);
+    a->done = hd_dec_uint(&d, 3);
+    a->failed = hd_dec_uint(&d, 4);
+    a->cancelled = hd_dec_uint(&d, 5);
+    a->withheld = hd_dec_uint(&d, 6);
+    a->dropped = hd_dec_uint(&d, 7);
+    a->expired = hd_dec_uint(&d, 8);
+    a->first_ms = hd_dec_uint(&d, 9);
+    a->last_ms = hd_dec_uint(&d, 10);
+    a->not_before_ms = hd_dec_uint(&d, 11);
+    a->created_ms = hd_dec_uint(&d, 12);
+    a->cancel_ms = hd_dec_uint(&d, 13);
+    a->attempted = hd_dec_uint(&d, 14);
+    a->flags = (uint32_t)hd_dec_uint(&d, 15);
+    a->nfail = (uint32_t)hd_dec_uint(&d, 16);
+    a->priority = (uint8_t)hd_dec_uint(&d, 17);
+    return 0;
+}
+
+int hd_actstat_put(struct hd_store *st, struct hd_txn *txn, uint64_t seq,
+                   const struct hd_actstat *a)
+{
+    uint8_t kb[8], vb[18 * 9 + 4], *p = vb;
+    MDB_val k = {8, kb}, v;
+    const uint64_t f[17] = {a->queued,    a->retrying,  a->done,          a->failed,
+                            a->cancelled, a->withheld,  a->dropped,       a->expired,
+                            a->first_ms,  a->last_ms,   a->not_before_ms, a->created_ms,
+                            a->cancel_ms, a->attempted, a->flags,         a->nfail,
+                            a->priority};
+
+    /* Written by hand (hd_mp_uint): one per acknowledged activity in a commit. */
+    *p++ = 0xdc; /* array 16 of 18 */
+    *p++ = 0;
+    *p++ = 18;
+    *p++ = 0x01;
+    for (size_t i = 0; i < 17; i++)
+        p += hd_mp_uint(p, f[i]);
+    hd_be64(kb, seq);
+    v.mv_size = (size_t)(p - vb);
+    v.mv_data = vb;
+    return hd_store_err(hd_mdb_put(txn, st->actstat, &k, &v, 0));
 }

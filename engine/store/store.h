@@ -40,6 +40,26 @@
  *   gone     inbox                 -> [1, at_ms, status]   (gone.c)
  *   collsync aid(4) authority      -> count(4) digest(32): FEP-8fcf (collsync.h); meta
  *                                     "collsync_built" -> u8 1 once built from the follows
+ *   actstat  seq(8)                -> [1, queued, retrying, done, failed, cancelled, withheld,
+ *                                      dropped, expired, first_ms, last_ms, not_before_ms,
+ *                                      created_ms, cancel_ms, attempted, flags, nfail, priority]
+ *                                     one activity's delivery counts, kept as its deliveries
+ *                                     change state (store.c codec, actstat.c)
+ *   actfail  seq(8) host           -> [1, status, error, at_ms]: at most 10 failing hosts of
+ *                                     an activity with their last error (actstat.c)
+ *   holds    not_before(8) seq(8)  -> empty: activities held until not_before (actstat.c)
+ *   hostinbox host                 -> [1, shared, inbox]: an inbox of the host that took a
+ *                                     delivery, its shared inbox once one did (ack.c, known.c)
+ *   qprio    host \0 class(1) seq(8) idx(4) -> empty: the queued deliveries of priority high
+ *                                     (class 1) and low (class 2), beside their queue entries,
+ *                                     so a host's runner finds them without reading the
+ *                                     queue in order (queue.c)
+ *
+ * Schema versions: 1, the first; 2 adds actstat, actfail, holds, hostinbox and qprio, and the queue
+ * entry flags HD_QF_HIGH and HD_QF_LOW. A schema-1 store is migrated when it is opened: each
+ * activity still referenced by a queued delivery or a dead letter gets its actstat record,
+ * counted from those (flag HD_ACTSTAT_MIGRATED: deliveries done before the migration are not
+ * in its counts).
  */
 #ifndef HD_STORE_H
 #define HD_STORE_H
@@ -47,7 +67,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define HD_STORE_SCHEMA 1
+#define HD_STORE_SCHEMA 2
 
 /* A store and a transaction on it: opaque outside engine/store/. */
 struct hd_store;
@@ -101,6 +121,39 @@ int hd_store_run_mark(struct hd_store *st, int running, int *was_running);
 
 int hd_counters_get(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c);
 int hd_counters_put(struct hd_store *st, struct hd_txn *txn, const struct hd_counters *c);
+
+/* ---- Per-activity delivery counts (actstat). Every delivery of an activity is in exactly one
+ * of: queued (held, pending or retrying), done, failed, expired, cancelled, withheld (dropped
+ * because its actor's federation choice became none) or dropped (refused by the domain rules).
+ * The counts change with the deliveries (enqueue, acknowledgement, drop, cancel): reading
+ * them never scans a queue. */
+#define HD_ACTSTAT_CANCELLED 1u /* cancelled: none of its deliveries is sent any more */
+#define HD_ACTSTAT_MIGRATED 2u  /* counted from a schema-1 store: earlier outcomes absent */
+#define HD_ACTSTAT_FAIL_MAX 10  /* failing hosts kept per activity */
+
+#define HD_PRIO_NORMAL 0 /* the default (a zeroed record) */
+#define HD_PRIO_HIGH 1
+#define HD_PRIO_LOW 2
+
+struct hd_actstat {
+    uint64_t queued;    /* in a queue: held, pending or retrying */
+    uint64_t retrying;  /* of queued: with at least one attempt made */
+    uint64_t done, failed, cancelled, withheld, dropped, expired;
+    uint64_t first_ms, last_ms; /* first and last successful delivery (wall ms), 0: none */
+    uint64_t not_before_ms;     /* hold: nothing of it is sent before (wall ms), 0: none */
+    uint64_t created_ms, cancel_ms;
+    uint64_t attempted; /* deliveries of which at least one request was sent */
+    uint32_t flags;     /* HD_ACTSTAT_* */
+    uint32_t nfail;     /* failing hosts recorded in actfail (<= HD_ACTSTAT_FAIL_MAX) */
+    uint8_t priority;   /* HD_PRIO_* */
+};
+
+/* Reads activity seq's counts. Returns 0; HD_ERR_NOT_FOUND with *a zeroed (no record: an
+ * activity of a migrated store that had nothing left queued); or a store error. */
+int hd_actstat_get(struct hd_store *st, struct hd_txn *txn, uint64_t seq, struct hd_actstat *a);
+/* Writes activity seq's counts. Returns 0, -ENOMEM or a store error. */
+int hd_actstat_put(struct hd_store *st, struct hd_txn *txn, uint64_t seq,
+                   const struct hd_actstat *a);
 
 /* Converts an LMDB return code to 0 / HD_ERR_NOT_FOUND / -ENOMEM / HD_ERR_STORE. */
 int hd_store_err(int mdb_rc);

@@ -15,6 +15,8 @@ struct hd_store {
     MDB_dbi rules, hostctl, live, gone; /* rules.c, hostctl.c, gone.c */
     MDB_dbi objhosts; /* hosts a Create was addressed to (enqueue.c, cancel.c) */
     MDB_dbi collsync; /* FEP-8fcf follower digests per actor and authority (collsync.c) */
+    MDB_dbi actstat, actfail, holds, hostinbox; /* per-activity status, holds (actstat.c) */
+    MDB_dbi qprio; /* high and low deliveries of each host (queue.c) */
     char *dir;
     int lock_fd; /* run lock (flock), -1 when not held */
 };

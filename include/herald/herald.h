@@ -29,6 +29,22 @@
  * string, or an object with an "id") that has a signing key (herald_key_add). It is stored
  * byte for byte. An unknown envelope key is refused, so that a typo cannot silently drop
  * recipients. The same inbox twice, after URL normalisation, is one delivery.
+ *
+ * Optional envelope keys:
+ * - "not_before": epoch milliseconds (an integer) or an RFC 3339 date-time string
+ *   ("2026-12-07T05:00:00Z", "2026-12-07T06:00:00.250+01:00"). Nothing of the activity is
+ *   sent before then (a hold: a platform's edit window). The hold survives restarts. Cancel
+ *   it (herald_activity_cancel) and nothing is ever sent; an id of which nothing was sent
+ *   may then be enqueued again (the edited activity). "to_followers" is expanded when the
+ *   envelope is enqueued, not when the hold ends.
+ * - "priority": "high", "normal" (the default) or "low". Per host, higher priorities go
+ *   first; a waiting low delivery still gets at least 1 send in 8 of its host, a waiting
+ *   normal one at least 1 in 9 (the starvation bound, README). A delivery never overtakes the Create of its object on a host, whatever its
+ *   priority.
+ * - "to_known_hosts": true addresses every host that took at least one delivery (for any
+ *   actor) and is neither dead nor gone nor refused by the domain rules: its shared inbox
+ *   once one took a delivery, otherwise the inbox that did. Its priority defaults to "low".
+ *   This is what an account Delete needs.
  */
 #ifndef HERALD_H
 #define HERALD_H
@@ -244,6 +260,8 @@ struct herald_stats {
     uint64_t refused;    /**< envelopes refused */
     uint64_t withheld;   /**< activities withheld by the actor's federation choice */
     uint64_t hosts;      /**< hosts known to the store */
+    uint64_t held;       /**< deliveries waiting for their activity's not_before (not in
+                              pending) */
 };
 
 /** @brief Read store-wide counts.
@@ -349,6 +367,71 @@ int herald_dead_retry(herald_store *h, const char *host, uint64_t *requeued, uin
 int herald_dead_purge(herald_store *h, const char *host, uint64_t *purged);
 
 /** @} */
+
+/** @brief The answer of herald_activity_cancel(). */
+struct herald_cancel_result {
+    uint64_t seq;       /**< the activity's sequence number */
+    uint64_t cancelled; /**< queued deliveries removed, never sent */
+    uint64_t delivered; /**< deliveries done before the cancel: those hosts need a Delete */
+    uint64_t in_flight; /**< deliveries whose request was written and whose outcome is
+                             unknown (a timeout after writing, a 5xx): not sent again, but
+                             the server may have it. A request on the wire when the cancel
+                             commits finishes; if it succeeds, the activity's status counts it
+                             done. */
+    int already_cancelled; /**< the activity had been cancelled before */
+};
+
+/** @brief Take an activity down: cancel every delivery of it not yet sent.
+ *
+ * Held, pending and retrying deliveries are removed from their queues in one transaction; a
+ * running `herald run` drops the ones it holds in memory instead of sending them.
+ * @param[in] h Open store.
+ * @param[in] activity The activity's id URL, or its sequence number in decimal.
+ * @param[out] out Receives the counts (written only on success).
+ * @return 0, or one of: HERALD_ERR_NOT_FOUND (no such activity), HERALD_ERR_INVALID (NULL
+ *   argument, an empty or over-long name), HERALD_ERR_STORE, -ENOMEM. */
+int herald_activity_cancel(herald_store *h, const char *activity,
+                           struct herald_cancel_result *out);
+
+/** @brief One host where an activity's delivery failed last, with its error. */
+struct herald_failing_host {
+    char host[256];
+    unsigned status;  /**< HTTP status of the last failure; 0 for a transport error */
+    uint64_t at_ms;   /**< when (epoch ms) */
+    char error[160];
+};
+
+/** @brief The delivery status of one activity (herald_activity_status()).
+ * Every delivery is counted in exactly one of the nine counts. */
+struct herald_activity_status {
+    uint64_t seq;
+    uint64_t done;      /**< delivered (2xx) */
+    uint64_t pending;   /**< queued, due, never attempted */
+    uint64_t held;      /**< queued, waiting for not_before */
+    uint64_t retrying;  /**< queued after a failed attempt */
+    uint64_t failed;    /**< dead letters */
+    uint64_t cancelled; /**< cancelled (takedown, or a Delete before the Create went out) */
+    uint64_t withheld;  /**< dropped because the actor's federation choice became none */
+    uint64_t dropped;   /**< refused by the domain rules */
+    uint64_t expired;   /**< older than the run's maximum age */
+    uint64_t first_delivery_ms, last_delivery_ms; /**< 0: none yet */
+    uint64_t not_before_ms; /**< the hold; 0: none */
+    uint64_t created_ms;    /**< when it was enqueued */
+    int priority;           /**< 0 normal, 1 high, 2 low */
+    int is_cancelled;       /**< taken down (herald_activity_cancel) */
+    int partial;            /**< counted since the store was migrated from schema 1 only */
+    size_t nfailing;
+    struct herald_failing_host failing[10]; /**< up to 10 failing hosts */
+};
+
+/** @brief Read the delivery status of one activity.
+ * Cost: one record and at most 10 failing-host records; never a queue scan.
+ * @param[in] h Open store.
+ * @param[in] activity The activity's id URL, or its sequence number in decimal.
+ * @param[out] out Receives the status (written only on success).
+ * @return 0, or one of: HERALD_ERR_NOT_FOUND, HERALD_ERR_INVALID, HERALD_ERR_STORE. */
+int herald_activity_status(herald_store *h, const char *activity,
+                           struct herald_activity_status *out);
 
 #ifdef __cplusplus
 }

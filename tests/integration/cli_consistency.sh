@@ -16,7 +16,8 @@ CMDS=("key" "key add" "key list" "key export-public" "key import" "key remove" "
     "allow" "allow add" "allow remove" "allow list" "federation" "federation mode" "host"
     "host list" "host show" "host pause" "host resume" "host set" "host reset" "dead"
     "dead list" "dead retry" "dead purge" "gone" "gone list" "queue" "queue list" "queue flush"
-    "queue shape" "cluster" "cluster status" "cluster partition")
+    "queue shape" "cluster" "cluster status" "cluster partition"
+    "activity" "activity show" "activity cancel")
 # Each command in its own background job, four at a time (a sanitizer build takes 0.1-0.2 s
 # of CPU to start a process); a job writes what failed to $T/N.fail.
 per_cmd() { # INDEX COMMAND...: --help, `herald help`, and an unknown option

@@ -13,7 +13,7 @@ static inline uint64_t t_enqueue(struct hd_store *st, const char *id, const char
                                  const char *obj, const char *const *inboxes, size_t n)
 {
     struct hd_url u[8];
-    struct hd_activity_in a = {id, type, "https://me.example/u/a", obj, "{\"x\":1}", 7};
+    struct hd_activity_in a = {id, type, "https://me.example/u/a", obj, "{\"x\":1}", 7, 0, 0, 0};
     struct hd_counters c;
     struct hd_txn *txn;
     uint64_t seq;

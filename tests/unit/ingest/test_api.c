@@ -125,6 +125,44 @@ int main(void)
     T_EQ_INT(s.hosts, 3);
     T_EQ_INT(herald_stats(h, NULL), HERALD_ERR_INVALID);
 
+    /* one activity: a held, high one; its status, its takedown, the id enqueued again */
+    {
+        const char *env = "{\"activity\":{\"id\":\"https://a.example/a/held\",\"type\":"
+                          "\"Create\",\"actor\":\"" ACTOR "\"},\"inboxes\":["
+                          "\"https://b.example/inbox\"],\"not_before\":\"2999-01-01T00:00:00Z\","
+                          "\"priority\":\"high\"}";
+        const char *bad = "{\"activity\":{\"id\":\"https://a.example/a/bad\",\"type\":"
+                          "\"Create\",\"actor\":\"" ACTOR "\"},\"priority\":\"urgent\"}";
+        const char *bad2 = "{\"activity\":{\"id\":\"https://a.example/a/bad\",\"type\":"
+                           "\"Create\",\"actor\":\"" ACTOR "\"},\"not_before\":\"tomorrow\"}";
+        struct herald_activity_status as;
+        struct herald_cancel_result cr;
+        char num[32];
+        T_EQ_INT(herald_enqueue(h, bad, strlen(bad), &r), HERALD_ERR_INVALID);
+        T_EQ_INT(herald_enqueue(h, bad2, strlen(bad2), &r), HERALD_ERR_INVALID);
+        T_OK(strstr(r.why, "RFC 3339") != NULL);
+        T_EQ_INT(herald_enqueue(h, env, strlen(env), &r), 0);
+        T_EQ_INT(herald_stats(h, &s), 0);
+        T_EQ_INT(s.held, 1);
+        T_EQ_INT(s.pending, 4);
+        T_EQ_INT(herald_activity_status(h, "https://a.example/a/held", &as), 0);
+        T_EQ_INT(as.seq, r.seq);
+        T_EQ_INT(as.held, 1);
+        T_EQ_INT(as.priority, 1);
+        T_EQ_INT(as.not_before_ms, 32472144000000ull);
+        snprintf(num, sizeof(num), "%llu", (unsigned long long)r.seq);
+        T_EQ_INT(herald_activity_cancel(h, num, &cr), 0);
+        T_EQ_INT(cr.cancelled, 1);
+        T_EQ_INT(cr.delivered, 0);
+        T_EQ_INT(herald_activity_status(h, num, &as), 0);
+        T_EQ_INT(as.cancelled, 1);
+        T_EQ_INT(as.is_cancelled, 1);
+        T_EQ_INT(herald_activity_status(h, "https://a.example/none", &as), HERALD_ERR_NOT_FOUND);
+        T_EQ_INT(herald_activity_cancel(h, NULL, &cr), HERALD_ERR_INVALID);
+        T_EQ_INT(herald_enqueue(h, env, strlen(env), &r), 0); /* nothing was sent: again */
+        T_OK(r.seq != as.seq);
+    }
+
     herald_close(h);
     herald_close(NULL);
     snprintf(path, sizeof(path), "rm -rf %s", dir);

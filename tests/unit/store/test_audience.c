@@ -624,7 +624,7 @@ static void test_host_counts(void)
         struct hd_host_rec h, h2;
         struct hd_counters c;
         struct hd_qdest d[3];
-        struct hd_activity_in a;
+        struct hd_activity_in a = {0};
         char id[64];
         uint64_t seq;
         struct hd_txn *txn;

@@ -120,7 +120,7 @@ static uint64_t enqueue_by(struct hd_store *st, const char *id, const char *acto
                            const char *const *inboxes, size_t n)
 {
     struct hd_url u[4];
-    struct hd_activity_in a = {id, "Note", actor, NULL, "{}", 2};
+    struct hd_activity_in a = {id, "Note", actor, NULL, "{}", 2, 0, 0, 0};
     struct hd_counters c;
     struct hd_txn *txn;
     uint64_t seq;
