@@ -94,6 +94,12 @@ gen_envelopes() {
     }'
 }
 
+# fs_pairs: distinct (activity, inbox) pairs fedisim has accepted so far.
+fs_pairs() {
+    curl -s --max-time 2 --cacert "$T/certs/ca.pem" --resolve "fedi.test:$TLS_PORT:127.0.0.1" \
+        "https://fedi.test:$TLS_PORT/_fedisim/stats" | jq -r '.unique_pairs // 0' 2>/dev/null || echo 0
+}
+
 # fs_requests: requests fedisim has received so far (its live stats endpoint over TLS).
 fs_requests() {
     curl -s --max-time 2 --cacert "$T/certs/ca.pem" --resolve "fedi.test:$TLS_PORT:127.0.0.1" \
