@@ -140,8 +140,15 @@ await check("POST", "/v1/activities", { headers: nd, body: "{\"activity\": 5}\n"
   (r) => JSON.parse(r.text).refused === 1 ? null : "refused != 1");
 await check("POST", "/v1/activities", { headers: nd, body: "" }, 400);
 await check("POST", "/v1/activities", { headers: nd, body: "{}\n".repeat(10001) }, 413);
+// o2: one application/json envelope with a hold and a priority, valid per the document.
+const notBefore = new Date(Date.now() + 3600e3).toISOString().replace(/\.\d+Z$/, "Z");
+const o2 = { ...JSON.parse(act("o2", [`http://h1.test:${closed}/inbox`, `http://h2.test:${closed}/inbox`])),
+  not_before: notBefore, priority: "high", to_known_hosts: false };
+const envelope = schemaAt(["components", "schemas", "Envelope"]);
+if (!envelope(o2)) fail(`the o2 envelope does not match the Envelope schema: ${ajv.errorsText(envelope.errors)}`);
+if (envelope({ ...o2, bogus: 1 })) fail("the Envelope schema takes an unknown key, which the endpoint refuses");
 await check("POST", "/v1/activities", { headers: { ...auth, "Content-Type": "application/json" },
-  body: act("o2", [`http://h1.test:${closed}/inbox`, `http://h2.test:${closed}/inbox`]) }, 202);
+  body: JSON.stringify(o2) }, 202);
 await check("POST", "/v1/activities", { headers: nd, body: act("o3", [`http://h1.test:${closed}/inbox`]) }, 429);
 
 // ---- one activity: by its id URL percent-encoded as one segment, or by its sequence number
@@ -157,7 +164,10 @@ await check("GET", "/v1/activities/https%3A%2F%2Fsocial.example%2Fact%2Fnone", {
 await check("GET", "/v1/activities/99999999", { ...AID, headers: auth }, 404);
 await check("GET", "/v1/activities/bad%zzid", { ...AID, headers: auth }, 400);
 await check("GET", `/v1/activities/${"x".repeat(501)}`, { ...AID, headers: auth }, 400);
-// o2: two deliveries to hosts that refuse connections, retried in an hour: both cancelled.
+await check("GET", `/v1/activities/${enc("o2")}`, { ...AID, headers: auth }, 200,
+  (r) => r.json.counts.held === 2 && r.json.priority === "high" &&
+    r.json.not_before_ms === Date.parse(notBefore) ? null : `expected 2 held, high, the hold: ${r.text}`);
+// o2: two held deliveries: both cancelled.
 await check("POST", `/v1/activities/${enc("o2")}/cancel`, { ...CAN, headers: auth }, 200,
   (r) => r.json.cancelled === 2 && !r.json.already_cancelled ? null : `expected 2 cancelled: ${r.text}`);
 await check("POST", `/v1/activities/${enc("o2")}/cancel`, { ...CAN, headers: auth }, 200,
