@@ -54,4 +54,5 @@ HD_NPM_DIR="$NPM_DIR" BASE="http://127.0.0.1:$PORT" TOKEN="$(cat "$T/token")" HE
     timeout 120 node "$HD_SRC/tools/openapi_check.mjs" ||
     { tail -20 "$T/run.log"; fail "the endpoint does not match docs/openapi.yaml"; }
 wait "$RUN" || true
+! grep -q 'Sanitizer' "$T/run.log" || { grep -A20 'Sanitizer' "$T/run.log" | head -40; fail "sanitizer report"; }
 pass "docs/openapi.yaml: every route and response checked against the running endpoint"
