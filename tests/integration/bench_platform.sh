@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# herald-bench `platform`, short: 20 actors post at 150 deliveries/s for 4 s over TLS to 100
+# herald-bench `platform`, short: 10 actors post at 150 deliveries/s for 3 s over TLS to 100
 # hosts (fedisim), pinned with --pin and profiled with --perf where the machine allows. Checks
 # the record: per-delivery latency (fedisim's accept log joined with Herald's commit times)
 # for every delivery, 0 lost, 0 duplicated, the in-run sign ratios, the pinning, the perf
@@ -19,7 +19,7 @@ fi
 grep -q 'needs at least 2 CPUs' "$T/one.log" || fail "--pin on one CPU: $(cat "$T/one.log")"
 [ ! -d "$T/one" ] || [ -z "$(ls -A "$T/one")" ] || fail "--pin on one CPU left a run behind"
 
-args=(platform --small --duration 4 --rate 150 --leaf-certs 8 --out "$T/out" --no-results)
+args=(platform --small --duration 3 --rate 150 --leaf-certs 8 --out "$T/out" --no-results)
 pinned=0 perfed=0
 if [ "$(nproc)" -ge 2 ]; then args+=(--pin); pinned=1; fi
 if command -v perf >/dev/null && perf record -e cpu-clock -o "$T/probe.data" true >/dev/null 2>&1; then
@@ -31,7 +31,7 @@ R=$(ls "$T"/out/platform-small-*/record.json | head -1)
 [ -s "$R" ] || fail "no record.json"
 jq -e '.scenario == "platform-small" and (.command | test("^herald-bench platform --small"))
     and .setup.platform.rate_deliveries_per_s == 150 and .setup.platform.rate_source == "--rate"
-    and .setup.platform.posts_per_s > 0 and .setup.platform.duration_s == 4
+    and .setup.platform.posts_per_s > 0 and .setup.platform.duration_s == 3
     and .setup.deliveries_expected > 0 and .figures.delivered == .setup.deliveries_expected
     and .figures.lost == 0 and .figures.duplicates == 0 and .receiver.missing == 0
     and .receiver.unexpected == 0 and .receiver.bad_signature == 0 and .checks.agree
