@@ -56,7 +56,7 @@ if [ "$perfed" = 1 ]; then
     grep -q '^top symbols' "$D/perf-summary.txt" || fail "perf summary: $(cat "$D/perf-summary.txt")"
 fi
 if command -v gnuplot >/dev/null; then
-    for p in rate latency backlog; do [ -s "$D/$p.png" ] || fail "no $p.png"; done
+    for p in rate latency latency-time backlog; do [ -s "$D/$p.png" ] || fail "no $p.png"; done
 fi
 # Each delivery's latency is in the per-delivery file, one line per accepted pair.
 [ "$(gzip -dc "$D/latency-per-delivery.dat.gz" | wc -l)" = "$(jq .setup.deliveries_expected "$R")" ] ||
