@@ -6,7 +6,7 @@ PKGS=(build-essential cmake pkg-config clang python3
       liburing-dev libnghttp2-dev libwolfssl-dev liblmdb-dev libmsgpack-dev libc-ares-dev
       libjansson-dev libssl-dev libinih-dev libidn2-dev libnats-dev nats-server
       nghttp2-server nghttp2-client openssl lmdb-utils curl jq gnuplot-nox procps iproute2
-      prometheus python3-cryptography
+      prometheus python3-cryptography linux-perf
       python3-yaml nodejs chromium chromium-driver)
 # Debian's npm package; a nodejs that brings its own npm (NodeSource) conflicts with it.
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)

@@ -18,6 +18,7 @@
 #define FS_FEDISIM_H
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,6 +81,9 @@ struct fs_server {
     unsigned idle_timeout_ms;
     int quiet;
     int stopping; /* set by the main thread (__atomic), polled by workers every loop turn */
+    /* --accept-log: one line "unix_ms activity_id inbox" per first 2xx of a pair (guarded by
+     * lock; emptied by POST /_fedisim/reset), or NULL. */
+    FILE *accept_log;
 };
 
 #define FS_LOCK(srv) pthread_mutex_lock(&(srv)->lock)

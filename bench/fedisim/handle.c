@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "fedisim.h"
@@ -100,7 +101,14 @@ static int control_request(struct fs_server *srv, struct fs_req *r, struct fs_re
         out->body_len = out->body ? strlen(out->body) : 0;
         out->ctype = "application/json";
     } else if (strcmp(path + 10, "reset") == 0 && strcmp(m, "POST") == 0) {
-        FS_COUNT(srv, fs_stats_reset(&srv->stats));
+        FS_LOCK(srv);
+        fs_stats_reset(&srv->stats);
+        if (srv->accept_log) { /* the log starts again with the counters */
+            fflush(srv->accept_log);
+            if (ftruncate(fileno(srv->accept_log), 0) == 0)
+                rewind(srv->accept_log);
+        }
+        FS_UNLOCK(srv);
         respond_text(out, 200, "reset\n");
     } else {
         respond_text(out, 404, "unknown control path\n");
@@ -269,6 +277,14 @@ void fs_handle(struct fs_worker *w, struct fs_req *r, struct fs_resp *out)
                     *c = (char)(*c + 32);
             fs_pair_hash(id, idlen, inbox, (size_t)n, &out->pa, &out->pb);
             out->have_pair = 1;
+            if (srv->accept_log && !memchr(id, '\n', idlen) && !memchr(id, ' ', idlen)) {
+                out->pair_text = malloc(idlen + (size_t)n + 2);
+                if (out->pair_text) {
+                    memcpy(out->pair_text, id, idlen);
+                    out->pair_text[idlen] = ' ';
+                    memcpy(out->pair_text + idlen + 1, inbox, (size_t)n + 1);
+                }
+            }
         }
     }
 }
@@ -311,6 +327,9 @@ void fs_commit(struct fs_server *srv, struct fs_resp *resp, enum fs_proto proto)
             h->accepted++;
         if (rv == 0)
             st->duplicates++;
+        else if (rv == 1 && srv->accept_log && resp->pair_text)
+            fprintf(srv->accept_log, "%llu %s\n", (unsigned long long)st->last_accept_ms,
+                    resp->pair_text);
         if (st->expect) {
             if (!fs_pairset_has(st->expect, resp->pa, resp->pb))
                 st->unexpected++;
@@ -325,4 +344,6 @@ void fs_resp_fini(struct fs_resp *resp)
 {
     free(resp->body);
     resp->body = NULL;
+    free(resp->pair_text);
+    resp->pair_text = NULL;
 }

@@ -25,6 +25,7 @@ struct fs_resp {
     /* Counting, done when the answer is actually written (fs_commit). */
     int have_pair;
     uint64_t pa, pb;
+    char *pair_text; /* "activity_id inbox" for --accept-log (malloc'd), or NULL */
     struct fs_host *host;
     int badsig;
     unsigned control : 1, rate_limited : 1;

@@ -1,5 +1,6 @@
 /* fedisim: command line, signals, ready file and reports. See bench/README.md. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -37,7 +38,7 @@ static void usage(FILE *f)
                "               [--expect FILE] [--report FILE] [--ready-file FILE]\n"
                "               [--max-seconds N] [--max-conns N] [--idle-timeout S] [--seed N]\n"
                "               [--log-level error|warn|info|debug] [--tls-ciphers LIST] [--quiet]\n"
-               "               [--threads N] [--leaf-certs DIR]\n"
+               "               [--threads N] [--leaf-certs DIR] [--accept-log FILE]\n"
                "Port 0 picks an ephemeral port; the ready file says which.\n");
 }
 
@@ -185,7 +186,8 @@ enum {
     O_HELP,
     O_CIPHERS,
     O_THREADS,
-    O_LEAF
+    O_LEAF,
+    O_ACCLOG
 };
 
 static const struct option opts[] = {
@@ -212,6 +214,7 @@ static const struct option opts[] = {
     {"tls-ciphers", required_argument, NULL, O_CIPHERS},
     {"threads", required_argument, NULL, O_THREADS},
     {"leaf-certs", required_argument, NULL, O_LEAF},
+    {"accept-log", required_argument, NULL, O_ACCLOG},
     {NULL, 0, NULL, 0},
 };
 
@@ -220,7 +223,7 @@ int main(int argc, char **argv)
     struct fs_server srv;
     int ports[FS_L_COUNT] = {-1, -1, -1, -1};
     const char *bind_addr = "127.0.0.1", *cert = NULL, *key = NULL, *profiles = NULL;
-    const char *ciphers = NULL, *leaf_dir = NULL;
+    const char *ciphers = NULL, *leaf_dir = NULL, *accept_log = NULL;
     const char *keys = NULL, *verify = NULL, *report = NULL, *ready = NULL, *expect = NULL;
     double max_seconds = 0;
     unsigned long max_conns = FS_MAX_CONNS_DEFAULT, idle_s = 120;
@@ -297,6 +300,9 @@ int main(int argc, char **argv)
             break;
         case O_CIPHERS:
             ciphers = optarg;
+            break;
+        case O_ACCLOG:
+            accept_log = optarg;
             break;
         case O_THREADS:
             nthreads = atoi(optarg);
@@ -392,6 +398,17 @@ int main(int argc, char **argv)
         goto out;
     if (expect && fs_stats_load_expect(&srv.stats, expect) < 0)
         goto out;
+    if (accept_log) {
+        int fd = open(accept_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        srv.accept_log = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (!srv.accept_log) {
+            fprintf(stderr, "fedisim: cannot open accept log %s: %s\n", accept_log, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            goto out;
+        }
+        setvbuf(srv.accept_log, NULL, _IOFBF, 1 << 16);
+    }
     if ((ports[FS_L_TLS] >= 0 || ports[FS_L_TLS_H1] >= 0) &&
         fs_server_tls_init(&srv, cert, key, ciphers) < 0)
         goto out;
@@ -490,6 +507,8 @@ out:
     for (int i = 0; srv.workers && i < nthreads; i++)
         fs_worker_fini(&srv.workers[i]);
     fs_server_fini(&srv);
+    if (srv.accept_log && fclose(srv.accept_log) != 0 && exit_code == 0)
+        exit_code = 1;
     free(srv.workers);
     free(tids);
     pthread_mutex_destroy(&srv.lock);
