@@ -3,7 +3,8 @@
 # `host resume` given once with --cluster apply on every node's store within about a second
 # (each node's `block list` / `host show` says so while the nodes run), a suspended domain
 # gets no request from any node, a paused host none until it is resumed, and then all of its
-# deliveries. Usage errors of the --cluster forms exit 2 naming the argument.
+# deliveries. POST and DELETE /v1/follows on a node's endpoint go to the follow stream and
+# apply on every node. Usage errors of the --cluster forms exit 2 naming the argument.
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/cluster.sh"
 need jq; need openssl
@@ -13,7 +14,10 @@ mkcerts
 setup_actor "$T/db-keys"
 start_fedisim --tls-port 0 --keys "$T/keys.jsonl" --verify all
 start_nats
-for n in a b; do start_node "$n"; done
+printf 'token-%s\n' "$RANDOM$RANDOM" >"$T/token"
+chmod 600 "$T/token"
+start_node a --listen "unix:$T/a.sock" --token-file "$T/token"
+start_node b
 wait_balanced a b
 echo "nodes balanced after $(( $(date +%s) - t_start )) s"
 
@@ -114,14 +118,39 @@ sleep 1
 for h in "${PAUSED[@]}"; do
     [ "$(requests_to "$h")" -ge 1 ] || fail "$h got nothing after resume"
 done
+
+# --- POST and DELETE /v1/follows on node a's endpoint go to the follow stream: node b, whose
+# endpoint was not asked, has the follower too, and a post reaches it (whichever node owns it).
+ep() { # METHOD BODY: prints the status code; the answer in $T/ep.json
+    curl -sS --max-time 10 --unix-socket "$T/a.sock" -o "$T/ep.json" -w '%{http_code}' -X "$1" \
+        -H "Authorization: Bearer $(head -1 "$T/token")" --data-binary "$2" http://herald/v1/follows
+}
+F13='{"actor":"'$A'","follower":"https://h13.fedi.test/users/f","inbox":"https://h13.fedi.test:'$TLS_PORT'/users/f/inbox"}'
+code=$(ep POST "$F13")
+[ "$code" = 200 ] && jq -e '.published == 1' "$T/ep.json" >/dev/null || fail "POST /v1/follows: $code $(cat "$T/ep.json")"
+code=$(ep POST '{"actor":"'$A'","follower":"https://h14.fedi.test/users/f"}')
+[ "$code" = 400 ] || fail "POST /v1/follows without inbox: $code, want 400"
+follows_on() { "$HERALD" --db "$2" follow list --actor "$A" --count 2>/dev/null | grep -qx "follows $1"; }
+wait_applied "POST /v1/follows" follows_on 13
+post two
+wait_pairs 21 60 # 10 + 11 (h13 new; the 2 blocked hosts still nothing)
+code=$(ep DELETE '{"actor":"'$A'","follower":"https://h13.fedi.test/users/f"}')
+[ "$code" = 200 ] && jq -e '.published == 1' "$T/ep.json" >/dev/null || fail "DELETE /v1/follows: $code $(cat "$T/ep.json")"
+wait_applied "DELETE /v1/follows" follows_on 12
+post three
+wait_pairs 31 60 # + 10: h13 no longer
+sleep 1
+[ "$(requests_to h13.fedi.test)" = 1 ] || fail "h13 got $(requests_to h13.fedi.test) requests, want 1 (post two only)"
+
 for n in a b; do stop_node "$n"; done
 stop_fedisim
 R="$T/fedisim.report.json"
 jq -c '{requests,accepted,unique_pairs,duplicates,bad_signature}' "$R"
-[ "$(jq .unique_pairs "$R")" = 10 ] || fail "fedisim has $(jq .unique_pairs "$R") pairs, expected 10"
+[ "$(jq .unique_pairs "$R")" = 31 ] || fail "fedisim has $(jq .unique_pairs "$R") pairs, expected 31"
+[ "$(jq .duplicates "$R")" = 0 ] || fail "duplicates"
 for d in "${BLOCKED[@]}"; do
     [ "$(jq --arg h "$d" '.per_host[$h].requests // 0' "$R")" = 0 ] || fail "$d got requests"
 done
 grep -q 'control applied' "$T/node-a.log" && grep -q 'control applied' "$T/node-b.log" \
     || fail "a node did not log its applied controls"
-pass "block (suspend) and host pause/resume given once through the cluster applied on both nodes; blocked hosts got 0 requests, paused hosts none until resumed"
+pass "block (suspend) and host pause/resume given once through the cluster applied on both nodes; blocked hosts got 0 requests, paused hosts none until resumed; POST/DELETE /v1/follows on one node applied on both"
