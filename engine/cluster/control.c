@@ -268,10 +268,11 @@ static int apply_msg(struct hd_cluster_node *n, natsMsg *m, uint64_t seq)
     ver = json_object_get(o, "v");
     if (natsMsgHeader_Get(m, HD_CLUSTER_SCHEMA_HEADER, &v) != NATS_OK || !v || strcmp(v, want) ||
         (o && (!json_is_integer(ver) || json_integer_value(ver) != HD_CLUSTER_SCHEMA))) {
-        if (!n->schema_blocked)
+        if (n->ctl_blocked != seq)
             HD_LOG(HD_LOG_ERROR, "cluster",
                    "msg=\"control of an unknown schema: waiting for an upgrade\" seq=%" PRIu64,
                    seq);
+        n->ctl_blocked = seq;
         n->schema_blocked = 1;
         json_decref(o);
         return 1;

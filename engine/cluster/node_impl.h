@@ -62,6 +62,7 @@ struct hd_cluster_node {
     uint64_t fcursor;          /* next follow-stream sequence to apply */
     uint64_t ccursor;          /* next control-stream sequence to apply */
     uint64_t controls;         /* control operations applied */
+    uint64_t ctl_blocked;      /* the control seq this version cannot read (logged once); 0 */
     struct hd_cn_seqmap *map; /* local activity seq -> stream seq, in local order */
     size_t nmap, capmap;
     uint64_t replay_nonce;

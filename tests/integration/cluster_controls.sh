@@ -142,6 +142,29 @@ wait_pairs 31 60 # + 10: h13 no longer
 sleep 1
 [ "$(requests_to h13.fedi.test)" = 1 ] || fail "h13 got $(requests_to h13.fedi.test) requests, want 1 (post two only)"
 
+# --- the other controls reach both stores: host set, block import and remove, allow add,
+# federation mode, actor set.
+"$HERALD" host set h12.fedi.test --max-inflight 3 --rate 5 --cluster "$NATS_URL" >/dev/null || fail "host set --cluster"
+set_on() { [ "$("$HERALD" --db "$1" host show h12.fedi.test --json | jq -c '[.max_inflight, .rate]')" = "[3,5]" ]; }
+wait_applied "host set" set_on
+printf '#domain,#severity\nspam1.test,suspend\nspam2.test,silence\n' >"$T/blocks.csv"
+"$HERALD" block import "$T/blocks.csv" --cluster "$NATS_URL" | jq -e '.published == 2' >/dev/null || fail "block import --cluster"
+"$HERALD" block remove spam1.test --cluster "$NATS_URL" >/dev/null || fail "block remove --cluster"
+imported_on() { "$HERALD" --db "$1" block list --json | jq -se 'map(.domain) | (index("spam2.test") != null) and (index("spam1.test") == null)' >/dev/null; }
+wait_applied "block import + remove" imported_on
+"$HERALD" allow add friends.test --cluster "$NATS_URL" >/dev/null || fail "allow add --cluster"
+allowed_on() { "$HERALD" --db "$1" allow list --json | grep -q friends.test; }
+wait_applied "allow add" allowed_on
+"$HERALD" federation mode open --cluster "$NATS_URL" >/dev/null || fail "federation mode --cluster"
+"$HERALD" actor set --actor "$A" --federation all --cluster "$NATS_URL" >/dev/null || fail "actor set --cluster"
+applied_on() { grep -q "op=$1" "$T/node-$2.log"; }
+for op in federation.mode actor.federation; do
+    for n in a b; do
+        for _ in $(seq 100); do applied_on "$op" "$n" && break; sleep 0.05; done
+        applied_on "$op" "$n" || fail "node $n did not apply $op"
+    done
+done
+
 for n in a b; do stop_node "$n"; done
 stop_fedisim
 R="$T/fedisim.report.json"
@@ -153,4 +176,4 @@ for d in "${BLOCKED[@]}"; do
 done
 grep -q 'control applied' "$T/node-a.log" && grep -q 'control applied' "$T/node-b.log" \
     || fail "a node did not log its applied controls"
-pass "block (suspend) and host pause/resume given once through the cluster applied on both nodes; blocked hosts got 0 requests, paused hosts none until resumed; POST/DELETE /v1/follows on one node applied on both"
+pass "block (suspend) and host pause/resume given once through the cluster applied on both nodes; blocked hosts got 0 requests, paused hosts none until resumed; host set, block import/remove, allow, federation mode, actor set applied on both; POST/DELETE /v1/follows on one node applied on both"
