@@ -165,6 +165,30 @@ for op in federation.mode actor.federation; do
     done
 done
 
+# --- a control of a schema this version cannot read (published raw over the NATS protocol,
+# header Herald-Schema: 2) stops each node's control reading there: neither it nor the valid
+# control after it is applied, and each node says so.
+raw_pub() { # SUBJECT SCHEMA BODY
+    local hdr
+    hdr=$(printf 'NATS/1.0\r\nHerald-Schema: %s\r\n\r\n' "$2")
+    exec 4<>"/dev/tcp/127.0.0.1/$NATS_PORT"
+    printf 'CONNECT {"verbose":false,"headers":true}\r\nHPUB %s %d %d\r\n%s%s\r\nPING\r\n' \
+        "$1" "${#hdr}" $(( ${#hdr} + ${#3} )) "$hdr" "$3" >&4
+    timeout 5 grep -q -m1 PONG <&4 || fail "nats-server did not answer the raw publish"
+    exec 4>&-
+}
+raw_pub herald.v1.ctl.block.0000000000000001 2 '{"v":2,"op":"block.add","domain":"future.test","severity":"suspend"}'
+"$HERALD" block add after.test --severity suspend --cluster "$NATS_URL" >/dev/null || fail "block add after.test"
+for n in a b; do
+    for _ in $(seq 100); do grep -q 'control of an unknown schema' "$T/node-$n.log" && break; sleep 0.05; done
+    grep -q 'control of an unknown schema' "$T/node-$n.log" || fail "node $n did not refuse the schema-2 control"
+done
+sleep 1
+for n in a b; do
+    "$HERALD" --db "$T/db-$n" block list --json | grep -qE 'future.test|after.test' \
+        && fail "node $n applied past a control it cannot read"
+done
+
 for n in a b; do stop_node "$n"; done
 stop_fedisim
 R="$T/fedisim.report.json"
@@ -176,4 +200,4 @@ for d in "${BLOCKED[@]}"; do
 done
 grep -q 'control applied' "$T/node-a.log" && grep -q 'control applied' "$T/node-b.log" \
     || fail "a node did not log its applied controls"
-pass "block (suspend) and host pause/resume given once through the cluster applied on both nodes; blocked hosts got 0 requests, paused hosts none until resumed; host set, block import/remove, allow, federation mode, actor set applied on both; POST/DELETE /v1/follows on one node applied on both"
+pass "block (suspend) and host pause/resume given once through the cluster applied on both nodes; blocked hosts got 0 requests, paused hosts none until resumed; host set, block import/remove, allow, federation mode, actor set applied on both; a control of an unknown schema stops the reading there; POST/DELETE /v1/follows on one node applied on both"
