@@ -268,11 +268,9 @@ static void follow_publish(struct hd_endpoint_resp *resp, const struct line *lin
             break;
     }
     if (rc) {
-        snprintf(msg, sizeof(msg), "line %zu: %s", lines[done].lineno, why);
-        hd_endpoint_respond_json(resp, rc == HD_ERR_INVALID ? 400 : 503,
-                                 json_pack("{s:s, s:I}", "error", msg, "published",
-                                           (json_int_t)done),
-                                 NULL);
+        snprintf(msg, sizeof(msg), "line %zu: %s; the %ld line%s before it %s published",
+                 lines[done].lineno, why, done, done == 1 ? "" : "s", done == 1 ? "was" : "were");
+        hd_endpoint_respond_error(resp, rc == HD_ERR_INVALID ? 400 : 503, msg, NULL);
         return;
     }
     if (remove) {

@@ -47,8 +47,8 @@ int hd_ingestsrv_v1_activities(struct hd_endpoint_resp *resp, const struct hd_en
 
 /* Answers POST (remove 0) or DELETE (remove 1) /v1/follows into resp. With pub->follow
  * (cluster mode) every line is validated first, then each is published to the follow stream
- * in order: 200 {"published":N} once all were acknowledged, else 503 {"error", "published"}
- * (the first N were acknowledged and will apply; the rest were not sent). */
+ * in order: 200 {"published":N} once all were acknowledged, else 503 {"error"} naming the
+ * line and how many before it were published (those apply; the rest were not sent). */
 void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
                              struct hd_store *st, int remove, const struct hd_ingest_publish *pub);
 
