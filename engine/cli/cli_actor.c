@@ -6,6 +6,7 @@
 
 #include "cli_actor.h"
 #include "audit.h"
+#include "cli_cluster.h"
 #include "cli_util.h"
 #include "err.h"
 #include "keys.h"
@@ -16,7 +17,10 @@ static const char actor_usage[] =
     "  all     deliver everything (the default)\n"
     "  public  deliver only public and unlisted activities\n"
     "  none    deliver nothing; queued deliveries of the actor are dropped\n"
-    "--dry-run prints what would be dropped, host by host, and changes nothing.\n";
+    "--dry-run prints what would be dropped, host by host, and changes nothing.\n"
+    "With --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM],\n"
+    "set goes to the cluster's control stream: every node applies it\n"
+    "to its store within about a second (dry runs are local).\n";
 
 int hd_cli_actor(const char *db, int argc, char **argv)
 {
@@ -32,6 +36,8 @@ int hd_cli_actor(const char *db, int argc, char **argv)
 
     if (hd_cli_help(argc, argv, actor_usage))
         return 0;
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_control_cluster(argc, argv); /* to JetStream, for every node */
     if (argc < 2 || strcmp(argv[1], "set") != 0)
         return hd_cli_bad_sub("actor", actor_usage, argc, argv, "set");
     optind = 0;

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli_cluster.h"
 #include "cli_util.h"
 #include "audit.h"
 #include "clock.h"
@@ -29,17 +30,26 @@ static const char block_usage[] =
     "Domain blocks; export and import use Mastodon's CSV (#domain,#severity,...).\n"
     "A suspend takes the domain's queued deliveries out of the queue, kept as dead letters\n"
     "\"blocked\" (`herald dead retry` after `block remove` sends them). --dry-run prints\n"
-    "what would be taken out, host by host, and changes nothing.\n";
+    "what would be taken out, host by host, and changes nothing.\n"
+    "With --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM],\n"
+    "add, remove and import go to the cluster's control stream: every node applies them\n"
+    "to its store within about a second (dry runs are local).\n";
 
 static const char allow_usage[] =
     "usage: herald allow add|remove DOMAIN | list [--json]\n"
-    "Domains delivered to in allowlist mode (`herald federation mode allowlist`).\n";
+    "Domains delivered to in allowlist mode (`herald federation mode allowlist`).\n"
+    "With --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM],\n"
+    "add and remove go to the cluster's control stream: every node applies them\n"
+    "to its store within about a second (dry runs are local).\n";
 
 static const char federation_usage[] =
     "usage: herald federation mode [allowlist|open [--force] [--dry-run]]\n"
     "Shows or sets the federation mode. allowlist delivers only to allowed domains and takes\n"
     "the other queued deliveries out of the queue (dead letters \"blocked\"); with no domain\n"
-    "allowed it needs --force. --dry-run prints what would be taken out and changes nothing.\n";
+    "allowed it needs --force. --dry-run prints what would be taken out and changes nothing.\n"
+    "With --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM],\n"
+    "mode allowlist|open goes to the cluster's control stream: every node applies it\n"
+    "to its store within about a second (dry runs are local).\n";
 
 /* Ends the write transaction txn of a rule change whose result is rc: on success drops what
  * the new rules refuse, writes the counters and commits; else aborts. Returns 0 or an error
@@ -397,6 +407,8 @@ int hd_cli_block(const char *db, int argc, char **argv)
 {
     if (hd_cli_help(argc, argv, block_usage))
         return 0;
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_control_cluster(argc, argv); /* to JetStream, for every node */
     if (argc >= 2 && !strcmp(argv[1], "add"))
         return block_add(db, argc - 1, argv + 1);
     if (argc >= 2 && (!strcmp(argv[1], "remove") || !strcmp(argv[1], "rm")))
@@ -434,6 +446,8 @@ int hd_cli_allow(const char *db, int argc, char **argv)
 
     if (hd_cli_help(argc, argv, allow_usage))
         return 0;
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_control_cluster(argc, argv); /* to JetStream, for every node */
     if (argc >= 2 && !strcmp(argv[1], "list")) {
         struct list_ctx x = {0, 0};
         if (hd_cli_simple_args("allow list", allow_usage, argc - 1, argv + 1, &x.json, 0, 0))
@@ -506,6 +520,8 @@ int hd_cli_federation(const char *db, int argc, char **argv)
 
     if (hd_cli_help(argc, argv, federation_usage))
         return 0;
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_control_cluster(argc, argv); /* to JetStream, for every node */
     if (argc < 2 || strcmp(argv[1], "mode"))
         return hd_cli_bad_sub("federation", federation_usage, argc, argv, "mode");
     optind = 0;

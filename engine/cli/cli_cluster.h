@@ -14,6 +14,12 @@ int hd_cli_enqueue_cluster(int argc, char **argv);
  * {actor, follower, inbox, shared_inbox}): published to the follow stream; every node
  * applies them. argv[0] is "follow". Returns the exit status. */
 int hd_cli_follow_cluster(int argc, char **argv);
+/* The operator controls with --cluster URL [--cluster-creds F] [--cluster-ca PEM]: `block
+ * add|remove|import`, `allow add|remove`, `federation mode allowlist|open`, `actor set` and
+ * `host pause|resume|set|reset`, with the local command's arguments, published to the
+ * control stream; every node applies them to its store. argv[0] is the command group.
+ * Returns the exit status (2 after a usage error naming the argument). */
+int hd_cli_control_cluster(int argc, char **argv);
 /* `herald cluster status --cluster URL [--json]`. */
 int hd_cli_cluster(const char *db, int argc, char **argv);
 

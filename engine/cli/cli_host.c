@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "audit.h"
+#include "cli_cluster.h"
 #include "cli_util.h"
 #include "config.h"
 #include "clock.h"
@@ -34,7 +35,10 @@ static const char host_usage[] =
     "failures, breaker and dead state. show lists each setting with its source: host set wins,\n"
     "then the config file's [host \"NAME\"] section (read with --config), then the default.\n"
     "set --clear removes the host set overrides (then --max-inflight or --rate set anew);\n"
-    "--max-inflight 0 and --rate 0 remove one.\n";
+    "--max-inflight 0 and --rate 0 remove one.\n"
+    "With --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM],\n"
+    "pause, resume, set and reset go to the cluster's control stream: every node applies them\n"
+    "to its store within about a second (dry runs are local).\n";
 
 static const char dead_usage[] =
     "usage: herald dead list [--json] [--host HOST] | retry [--host HOST]\n"
@@ -631,6 +635,8 @@ int hd_cli_host(const char *db, int argc, char **argv)
 {
     if (hd_cli_help(argc, argv, host_usage))
         return 0;
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_control_cluster(argc, argv); /* to JetStream, for every node */
     if (argc >= 2 && !strcmp(argv[1], "list"))
         return host_list(db, argc - 1, argv + 1);
     if (argc >= 2 && !strcmp(argv[1], "show"))

@@ -37,6 +37,8 @@ static const char usage_text[] =
     "  follow add|remove|import --cluster URL ...    follows for every node, through JetStream\n"
     "  enqueue [FILE|-]                              JSON-lines envelopes; one result line each\n"
     "  enqueue --cluster URL [--cluster-creds F] [--cluster-ca PEM] [FILE|-]   to JetStream\n"
+    "  block add|remove|import, allow add|remove, federation mode, actor set,\n"
+    "      host pause|resume|set|reset ... --cluster URL   for every node, through JetStream\n"
     "  cluster status --cluster URL [--json]         nodes, partitions, backlog per node\n"
     "  cluster partition HOST [PARTITIONS]           the partition of a host (default 256)\n"
     "  activity cancel ID | show ID [--json]         takedown, delivery status (ID: id or seq)\n"

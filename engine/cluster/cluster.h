@@ -13,6 +13,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "store.h"
 
 #define HD_CLUSTER_STREAM "HERALD_ACT"
@@ -20,6 +22,8 @@
 #define HD_CLUSTER_BUCKET "HERALD_CLUSTER"
 #define HD_CLUSTER_FSTREAM "HERALD_FOLLOW"       /* follows: the latest operation per pair */
 #define HD_CLUSTER_FSUBJECT "herald.v1.follow"  /* .<16 hex digits of the pair's hash> */
+#define HD_CLUSTER_CSTREAM "HERALD_CTL"          /* operator controls: the latest per key */
+#define HD_CLUSTER_CSUBJECT "herald.v1.ctl"     /* .<group>.<16 hex digits of the key's hash> */
 #define HD_CLUSTER_SCHEMA_HEADER "Herald-Schema"
 #define HD_CLUSTER_SCHEMA 1 /* the one message schema this version reads and writes */
 #define HD_CLUSTER_MAX_PARTITIONS 4096
@@ -68,6 +72,14 @@ int hd_cluster_publish(struct hd_cluster_conn *c, const char *line, size_t len, 
 int hd_cluster_publish_follow(struct hd_cluster_conn *c, const char *actor, const char *follower,
                               const char *inbox, const char *shared_inbox, int remove,
                               uint64_t *seq, char *why, size_t why_cap);
+
+/* Publishes one operator control to the control stream, which keeps the latest operation per
+ * (group, key); every node applies it to its store within about a second. msg is a JSON
+ * object {"op": ...} with the operation's fields (docs/cluster.md lists them); "v" (the
+ * schema) is added. Returns 0 once acknowledged, HD_ERR_INVALID or HD_ERR_CONNECT with why
+ * filled. */
+int hd_cluster_publish_control(struct hd_cluster_conn *c, json_t *msg, uint64_t *seq, char *why,
+                               size_t why_cap);
 
 /* Writes the cluster's state as one JSON object to f: the nodes (live or not, backlog,
  * partitions), each partition's owner and checkpoint, the stream's last sequence. json 0

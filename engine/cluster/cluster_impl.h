@@ -17,4 +17,7 @@ struct hd_cluster_conn {
  * {"seq"}; "n.<name>" node heartbeat {"ts_ms","backlog","partitions","replayed",...}. */
 #define HD_CLUSTER_JS_WAIT_MS 5000
 
+/* control.c: creates the control stream when it does not exist. Returns 0 or HD_ERR_CONNECT. */
+int hd_cn_ensure_ctl_stream(struct hd_cluster_conn *c, char *why, size_t cap);
+
 #endif

@@ -197,6 +197,9 @@ int hd_cluster_connect(const struct hd_cluster_opts *o, struct hd_cluster_conn *
     rc = ensure_follow_stream(c, why, why_cap);
     if (rc)
         goto fail_js;
+    rc = hd_cn_ensure_ctl_stream(c, why, why_cap);
+    if (rc)
+        goto fail_js;
     rc = ensure_bucket(c, why, why_cap);
     if (rc)
         goto fail_js;

@@ -274,7 +274,7 @@ static int replay_round(struct hd_cluster_node *n)
 static void *node_main(void *arg)
 {
     struct hd_cluster_node *n = arg;
-    uint64_t next_tick = 0, next_info = 0, next_follow = 0;
+    uint64_t next_tick = 0, next_info = 0, next_follow = 0, next_ctl = 0;
 
     while (!atomic_load(&n->stop)) {
         uint64_t now = hd_cn_mono_ms();
@@ -296,6 +296,12 @@ static void *node_main(void *arg)
                 continue; /* not before the follows: try again */
             }
             next_follow = now + 200;
+        }
+        /* Operator controls: applied within about a second of their acknowledgement. */
+        if (now >= next_ctl) {
+            if (hd_cn_control_sync(n) == HD_ERR_CONNECT)
+                HD_LOG(HD_LOG_DEBUG, "cluster", "msg=\"control stream not readable now\"");
+            next_ctl = now + 200;
         }
         rc = step(n, 0, &n->cursor, n->last_seq + 1, 64);
         if (rc > 0)

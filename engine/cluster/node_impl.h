@@ -60,6 +60,9 @@ struct hd_cluster_node {
     size_t nnodes;
     uint64_t cursor, last_seq, first_seq;
     uint64_t fcursor;          /* next follow-stream sequence to apply */
+    uint64_t ccursor;          /* next control-stream sequence to apply */
+    uint64_t controls;         /* control operations applied */
+    uint64_t ctl_blocked;      /* the control seq this version cannot read (logged once); 0 */
     struct hd_cn_seqmap *map; /* local activity seq -> stream seq, in local order */
     size_t nmap, capmap;
     uint64_t replay_nonce;
@@ -80,6 +83,8 @@ void hd_cn_release_all(struct hd_cluster_node *n);
 int hd_cn_drop_all(struct hd_cluster_node *n);
 /* follow.c: applies the follow stream up to its current end. Returns 0 or an error. */
 int hd_cn_follow_sync(struct hd_cluster_node *n);
+/* control.c: applies the control stream up to its current end. Returns 0 or an error. */
+int hd_cn_control_sync(struct hd_cluster_node *n);
 void hd_cn_periods_close(struct hd_cluster_node *n); /* at stop: periods still open end now */
 
 #endif

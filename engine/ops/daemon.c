@@ -306,6 +306,7 @@ static int start_endpoint(struct daemon *dm, const struct hd_config *c)
     if (dm->cnode) { /* cluster mode: POST /v1/activities publishes to JetStream */
         so.publish = hd_daemon_cluster_publish;
         so.publish_ud = dm->cnode;
+        so.publish_follow = hd_daemon_cluster_publish_follow; /* and follows, to their stream */
     }
     rc = hd_ingestsrv_start(&dm->srv, dm->st, &so);
     memset(token, 0, strlen(token));

@@ -58,6 +58,10 @@ void hd_daemon_cluster_preload(struct hd_daemon_opts *d);
 /* hd_ingestsrv_opts.publish in cluster mode: user_data is the node. */
 int hd_daemon_cluster_publish(void *node, const char *line, size_t len,
                               struct hd_ingest_result *res);
+/* hd_ingestsrv_opts.publish_follow in cluster mode: user_data is the node. */
+int hd_daemon_cluster_publish_follow(void *node, const char *actor, const char *follower,
+                                     const char *inbox, const char *shared_inbox, int remove,
+                                     char *why, size_t why_cap);
 int hd_daemon_cluster_start(struct hd_store *st, struct hd_daemon_opts *d, struct hd_run_opts *o,
                             struct hd_cluster_node **node);
 

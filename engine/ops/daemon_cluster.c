@@ -98,6 +98,16 @@ int hd_daemon_cluster_publish(void *node, const char *line, size_t len,
     return rc;
 }
 
+int hd_daemon_cluster_publish_follow(void *node, const char *actor, const char *follower,
+                                     const char *inbox, const char *shared_inbox, int remove,
+                                     char *why, size_t why_cap)
+{
+    uint64_t seq = 0;
+
+    return hd_cluster_publish_follow(hd_cluster_node_conn(node), actor, follower, inbox,
+                                     shared_inbox, remove, &seq, why, why_cap);
+}
+
 int hd_daemon_cluster_start(struct hd_store *st, struct hd_daemon_opts *d, struct hd_run_opts *o,
                             struct hd_cluster_node **node)
 {

@@ -336,7 +336,8 @@ static void handle_write(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
     if (!accepting(s, c, act))
         return;
     if (!act) {
-        hd_ingestsrv_v1_follows(c, r, s->st, hd_endpoint_method_is(r, "DELETE"));
+        hd_ingestsrv_v1_follows(c, r, s->st, hd_endpoint_method_is(r, "DELETE"),
+                                s->pub.follow ? &s->pub : NULL);
         return;
     }
     if (hd_ingestsrv_v1_activities(c, r, s->st, s->metrics, s->pub.fn ? &s->pub : NULL))
@@ -448,6 +449,7 @@ int hd_ingestsrv_start(struct hd_ingestsrv **out, struct hd_store *st,
     s->metrics = o->metrics;
     s->pub.fn = o->publish;
     s->pub.user_data = o->publish_ud;
+    s->pub.follow = o->publish_follow;
     atomic_init(&s->draining, 0);
     atomic_init(&s->max_queued, o->max_queued);
     atomic_init(&s->retry_after_s, o->retry_after_s ? o->retry_after_s : 5);

@@ -49,6 +49,12 @@ struct hd_ingestsrv_opts {
      * HD_ERR_CONNECT) instead of writing the store. NULL: the store. */
     int (*publish)(void *user_data, const char *line, size_t len, struct hd_ingest_result *res);
     void *publish_ud;
+    /* Cluster mode: POST and DELETE /v1/follows publish each follow operation through this
+     * (user_data publish_ud; 0 once acknowledged, else an error with why filled) instead of
+     * writing the store. NULL: the store. */
+    int (*publish_follow)(void *user_data, const char *actor, const char *follower,
+                          const char *inbox, const char *shared_inbox, int remove, char *why,
+                          size_t why_cap);
 };
 
 struct hd_ingestsrv;

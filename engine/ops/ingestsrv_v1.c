@@ -250,8 +250,40 @@ static int follow_lines(struct hd_endpoint_resp *resp, const struct line *lines,
     return 0;
 }
 
+/* Cluster mode: publishes the validated lines in order. */
+static void follow_publish(struct hd_endpoint_resp *resp, const struct line *lines, long n,
+                           const struct hd_ingest_publish *pub, int remove)
+{
+    char why[256] = "", msg[400];
+    long done = 0;
+    int rc = 0;
+
+    for (; done < n && rc == 0; done++) {
+        json_error_t jerr;
+        json_t *o = json_loadb(lines[done].p, lines[done].n, JSON_REJECT_DUPLICATES, &jerr);
+        rc = pub->follow(pub->user_data, jstr(o, "actor"), jstr(o, "follower"),
+                         remove ? NULL : jstr(o, "inbox"), remove ? NULL : jstr(o, "shared_inbox"),
+                         remove, why, sizeof(why));
+        json_decref(o);
+        if (rc)
+            break;
+    }
+    if (rc) {
+        snprintf(msg, sizeof(msg), "line %zu: %s; the %ld line%s before it %s published",
+                 lines[done].lineno, why, done, done == 1 ? "" : "s", done == 1 ? "was" : "were");
+        hd_endpoint_respond_error(resp, rc == HD_ERR_INVALID ? 400 : 503, msg, NULL);
+        return;
+    }
+    if (remove) {
+        char detail[48];
+        snprintf(detail, sizeof(detail), "follows=%ld published", n);
+        hd_audit(HD_AUDIT_ENDPOINT, "follows_remove", "DELETE /v1/follows", 0, detail);
+    }
+    hd_endpoint_respond_json(resp, 200, json_pack("{s:I}", "published", (json_int_t)n), NULL);
+}
+
 void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
-                             struct hd_store *st, int remove)
+                             struct hd_store *st, int remove, const struct hd_ingest_publish *pub)
 {
     struct hd_follow_batch *b = NULL;
     struct hd_follow_stats fs;
@@ -275,6 +307,10 @@ void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endp
     }
     if (follow_lines(resp, lines, n, b, remove) != 0)
         goto out;
+    if (pub && pub->follow) { /* cluster mode: to the follow stream, which every node applies */
+        follow_publish(resp, lines, n, pub, remove);
+        goto out;
+    }
     rc = hd_store_begin(st, 1, &txn);
     if (!rc) {
         rc = hd_follow_batch_apply(st, txn, b, &fs);

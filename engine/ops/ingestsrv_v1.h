@@ -38,6 +38,9 @@
 struct hd_ingest_publish {
     int (*fn)(void *user_data, const char *line, size_t len, struct hd_ingest_result *res);
     void *user_data;
+    /* follows (hd_ingestsrv_opts.publish_follow); NULL: follows go to the store */
+    int (*follow)(void *user_data, const char *actor, const char *follower, const char *inbox,
+                  const char *shared_inbox, int remove, char *why, size_t why_cap);
 };
 
 /* Answers POST /v1/activities into resp and counts the results in m (may be NULL). Returns
@@ -47,9 +50,12 @@ int hd_ingestsrv_v1_activities(struct hd_endpoint_resp *resp, const struct hd_en
                                struct hd_store *st, struct hd_metrics *m,
                                const struct hd_ingest_publish *pub);
 
-/* Answers POST (remove 0) or DELETE (remove 1) /v1/follows into resp. */
+/* Answers POST (remove 0) or DELETE (remove 1) /v1/follows into resp. With pub->follow
+ * (cluster mode) every line is validated first, then each is published to the follow stream
+ * in order: 200 {"published":N} once all were acknowledged, else 503 {"error"} naming the
+ * line and how many before it were published (those apply; the rest were not sent). */
 void hd_ingestsrv_v1_follows(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
-                             struct hd_store *st, int remove);
+                             struct hd_store *st, int remove, const struct hd_ingest_publish *pub);
 
 /* Answer POST /v1/keys and DELETE /v1/keys into resp. */
 void hd_ingestsrv_v1_keys_import(struct hd_endpoint_resp *resp, const struct hd_endpoint_req *req,
