@@ -16,6 +16,7 @@
 
 #include "cli_top.h"
 #include "cli_util.h"
+#include "cli_views.h"
 #include "config.h"
 #include "endpoint.h"
 #include "err.h"
@@ -74,6 +75,7 @@ struct prev {
 struct top {
     const char *listen;
     char *token; /* the endpoint's bearer token (--token-file), or NULL */
+    struct hd_cluster_conn *cc; /* --cluster: the merged view of the nodes */
     struct hd_store *st; /* store fallback when there is no endpoint */
     double interval;
     int limit, once;
@@ -478,6 +480,14 @@ static int refresh(struct top *t, int ansi)
     double now;
     int rc;
 
+    if (t->cc) {
+        root = hd_cli_views_fetch(t->cc, why, sizeof(why));
+        if (!root) {
+            printf("herald top: %s\n", why);
+            return HD_ERR_CONNECT;
+        }
+        goto draw;
+    }
     if (t->st) {
         root = store_view(t, why, sizeof(why));
         if (!root) {
@@ -512,10 +522,12 @@ draw:
 static const char top_usage[] =
     "usage: herald top [--listen unix:PATH|ADDR:PORT | --config FILE] [--token-file FILE]\n"
     "       [--interval DUR] [--limit N] [--sort backlog|rate|p99|failed|inflight|host] [--once]\n"
+    "       herald top --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM] ...\n"
     "A live view of the hosts of a running engine, read from its endpoint (--listen, or the\n"
     "first listen of --config), else from the store (--db). --token-file: the endpoint's\n"
     "bearer token (first line of FILE; default the token_file of --config), sent with every\n"
-    "request and never shown. --interval: a bare number is\n"
+    "request and never shown. --cluster: every live node's hosts (each node publishes its\n"
+    "200 largest backlogs) and the sum of their totals. --interval: a bare number is\n"
     "seconds (0.5 works), or 500ms, 2s, 1m; 0.2s to 1h, default 2s. --limit: rows, default\n"
     "1000. Keys: b r l f i h sort, q quits.\n";
 
@@ -543,7 +555,10 @@ int hd_cli_top(const char *db, int argc, char **argv)
     static const struct option lo[] = {{"listen", 1, 0, 'l'}, {"config", 1, 0, 'c'},
                                        {"interval", 1, 0, 'n'}, {"limit", 1, 0, 'm'},
                                        {"sort", 1, 0, 's'}, {"once", 0, 0, 'o'},
-                                       {"token-file", 1, 0, 't'}, {0, 0, 0, 0}};
+                                       {"token-file", 1, 0, 't'}, {"cluster", 1, 0, 'C'},
+                                       {"cluster-creds", 1, 0, 'K'}, {"cluster-ca", 1, 0, 'A'},
+                                       {0, 0, 0, 0}};
+    struct hd_cluster_opts co;
     const char *token_file = NULL;
     struct top t;
     struct hd_config *cfg = NULL;
@@ -551,6 +566,7 @@ int hd_cli_top(const char *db, int argc, char **argv)
     int c, tty, rc = 0;
 
     memset(&t, 0, sizeof(t));
+    hd_cluster_opts_default(&co);
     t.interval = 2;
     t.limit = 1000;
     if (hd_cli_help(argc, argv, top_usage))
@@ -599,6 +615,15 @@ int hd_cli_top(const char *db, int argc, char **argv)
         case 't':
             token_file = optarg;
             break;
+        case 'C':
+            co.url = optarg;
+            break;
+        case 'K':
+            co.creds = optarg;
+            break;
+        case 'A':
+            co.ca = optarg;
+            break;
         default:
             hd_config_free(cfg);
             return HD_CLI_USAGE_EXIT;
@@ -608,11 +633,24 @@ int hd_cli_top(const char *db, int argc, char **argv)
         hd_config_free(cfg);
         return HD_CLI_USAGE_EXIT;
     }
+    if ((co.creds || co.ca) && !co.url) {
+        hd_config_free(cfg);
+        return hd_cli_usage_error("top", top_usage, "--cluster-creds and --cluster-ca need --cluster URL");
+    }
+    if (co.url) {
+        char why[512] = "";
+        if (hd_cluster_connect(&co, &t.cc, why, sizeof(why))) {
+            fprintf(stderr, "herald top: %s\n", why);
+            hd_config_free(cfg);
+            return 1;
+        }
+        t.listen = "cluster"; /* neither the endpoint nor the store */
+    }
     if (!t.listen && cfg && cfg->nlisten)
         t.listen = cfg->listen[0];
     if (!token_file && cfg && t.listen)
         token_file = cfg->token_file;
-    if (token_file && t.listen) {
+    if (token_file && t.listen && !t.cc) {
         rc = hd_ingestsrv_read_token(token_file, &t.token);
         if (rc) {
             fprintf(stderr, "herald top: --token-file %s: %s\n", token_file,
@@ -631,6 +669,7 @@ int hd_cli_top(const char *db, int argc, char **argv)
     t.prev = calloc(TOP_PREV_MAX, sizeof(*t.prev));
     if (!t.prev) {
         free(t.token);
+        hd_cluster_disconnect(t.cc);
         hd_store_close(t.st);
         hd_config_free(cfg);
         return 1;
@@ -695,6 +734,7 @@ out:
         free(t.token);
     }
     free(t.prev);
+    hd_cluster_disconnect(t.cc);
     hd_store_close(t.st);
     hd_config_free(cfg);
     return rc ? 1 : 0;
