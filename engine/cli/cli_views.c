@@ -60,6 +60,8 @@ int hd_cli_stats_cluster(const char *usage, int argc, char **argv)
     }
     if (hd_cli_positional("stats", usage, argc, argv, 0, 0))
         return HD_CLI_USAGE_EXIT;
+    if (!o.url)
+        return hd_cli_usage_error("stats", usage, "--cluster URL is required");
     if (hd_cluster_connect(&o, &c, why, sizeof(why))) {
         fprintf(stderr, "herald stats: %s\n", why);
         return 1;
