@@ -28,7 +28,7 @@ const s = (p) => `/session/${sid}${p}`;
 const js = (script, ...args) => wd("POST", s("/execute/sync"), { script, args });
 const el = async (css) => Object.values(await wd("POST", s("/element"), { using: "css selector", value: css }))[0];
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-async function until(what, fn, ms = 30000) {
+async function until(what, fn, ms = 90000) {
   const end = Date.now() + ms;
   let last;
   while (Date.now() < end) {

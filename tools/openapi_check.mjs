@@ -123,7 +123,7 @@ await check("GET", "/dashboard.css", {}, 200, (r) => /url\(/.test(r.text) ? "the
 await check("GET", "/v1/openapi.json", {}, 200);
 await check("GET", "/metrics", {}, 200);
 await check("GET", "/healthz", {}, 200, (r) => r.text === "ok\n" ? null : `not ok: ${r.text}`);
-await check("GET", "/v1/hosts", {}, 200);
+await check("GET", "/v1/hosts", {}, 401);
 await check("GET", "/v1/hosts?limit=1", { headers: auth }, 200, (r) => JSON.parse(r.text).hosts.length === 1 ? null : "limit=1 not honoured");
 await check("GET", "/v1/hosts", { headers: { Authorization: "Bearer wrong" } }, 401);
 await new Promise((res) => setTimeout(res, 2200)); // two rate samples
@@ -247,7 +247,7 @@ console.log(`PASS: the ${ROUTES.length} routed (method, path) pairs are the docu
 // ---- draining: a request to SLOW_HOST is in flight, so the drain lasts
 let inflight = 0;
 for (let i = 0; i < 100 && !inflight; i++) {
-  const h = JSON.parse((await req("GET", "/v1/hosts")).text).hosts.find((x) => x.host === process.env.SLOW_HOST);
+  const h = JSON.parse((await req("GET", "/v1/hosts", { headers: auth })).text).hosts.find((x) => x.host === process.env.SLOW_HOST);
   inflight = h ? h.in_flight : 0;
   if (!inflight) await new Promise((res) => setTimeout(res, 100));
 }

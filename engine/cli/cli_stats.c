@@ -7,7 +7,9 @@
 
 #include "cli_stats.h"
 #include "actstat.h"
+#include "cli_cluster.h"
 #include "cli_util.h"
+#include "cli_views.h"
 #include "clock.h"
 #include "err.h"
 #include "queue.h"
@@ -70,7 +72,11 @@ static void print_text(const struct hd_counters *c, const struct stats_hosts *x)
 
 static const char stats_usage[] =
     "usage: herald stats [--json]\n"
-    "Counts of activities and deliveries, and the queue and failures of each host.\n";
+    "       herald stats --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM]\n"
+    "           [--json]\n"
+    "Counts of activities and deliveries, and the queue and failures of each host. With\n"
+    "--cluster: the totals of every live node (done, failed, queued, retrying, in flight,\n"
+    "deliveries per second) and their sum, from the summaries the nodes publish.\n";
 
 int hd_cli_stats(const char *db, int argc, char **argv)
 {
@@ -85,6 +91,8 @@ int hd_cli_stats(const char *db, int argc, char **argv)
 
     if (hd_cli_help(argc, argv, stats_usage))
         return 0;
+    if (hd_cli_cluster_wanted(argc, argv))
+        return hd_cli_stats_cluster(stats_usage, argc, argv);
     optind = 0;
     while ((o = hd_cli_getopt("stats", stats_usage, argc, argv, "", lo)) != -1) {
         if (o != 'j')

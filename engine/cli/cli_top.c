@@ -16,12 +16,14 @@
 
 #include "cli_top.h"
 #include "cli_util.h"
+#include "cli_views.h"
 #include "config.h"
 #include "endpoint.h"
 #include "err.h"
 #include "clock.h"
 #include "hostctl.h"
 #include "hosterr.h"
+#include "ingestsrv.h"
 #include "metrics.h"
 #include "queue.h"
 #include "store.h"
@@ -72,6 +74,8 @@ struct prev {
 
 struct top {
     const char *listen;
+    char *token; /* the endpoint's bearer token (--token-file), or NULL */
+    struct hd_cluster_conn *cc; /* --cluster: the merged view of the nodes */
     struct hd_store *st; /* store fallback when there is no endpoint */
     double interval;
     int limit, once;
@@ -121,11 +125,13 @@ static int dial(const char *listen)
     return fd;
 }
 
-/* GET path with Connection: close; returns the body (malloc'd) of a 200 answer. */
-static int http_get(const char *listen, const char *path, char **body, char *why, size_t wlen)
+/* GET path with Connection: close (and the bearer token when there is one); returns the
+ * body (malloc'd) of a 200 answer. */
+static int http_get(const char *listen, const char *token, const char *path, char **body,
+                    char *why, size_t wlen)
 {
-    char req[512], *buf = NULL, *p, *hdr_end;
-    size_t n = 0, cap = 0;
+    char req[HD_INGESTSRV_TOKEN_MAX + 512], *buf = NULL, *p, *hdr_end;
+    size_t n = 0, cap = 0, rl;
     int fd = dial(listen), status = 0, rc = 0;
     struct timeval tv = {5, 0};
 
@@ -134,12 +140,17 @@ static int http_get(const char *listen, const char *path, char **body, char *why
         return fd;
     }
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: herald\r\nConnection: close\r\n\r\n",
-             path);
-    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    snprintf(req, sizeof(req),
+             "GET %s HTTP/1.1\r\nHost: herald\r\n%s%s%sConnection: close\r\n\r\n", path,
+             token ? "Authorization: Bearer " : "", token ? token : "", token ? "\r\n" : "");
+    rl = strlen(req);
+    if (send(fd, req, rl, MSG_NOSIGNAL) != (ssize_t)rl) {
         rc = -errno;
+        memset(req, 0, sizeof(req));
         goto out;
     }
+    memset(req, 0, sizeof(req)); /* the token does not linger on the stack */
     for (;;) {
         ssize_t r;
         if (cap - n < 4096) {
@@ -171,6 +182,13 @@ static int http_get(const char *listen, const char *path, char **body, char *why
     buf[n] = 0;
     hdr_end = strstr(buf, "\r\n\r\n");
     if (!hdr_end || sscanf(buf, "HTTP/1.%*d %d", &status) != 1) {
+        rc = HD_ERR_PROTOCOL;
+        goto out;
+    }
+    if (status == 401) {
+        snprintf(why, wlen, "%s answered 401: %s", listen,
+                 token ? "the token of --token-file is refused"
+                       : "the endpoint needs its token: --token-file FILE");
         rc = HD_ERR_PROTOCOL;
         goto out;
     }
@@ -462,6 +480,14 @@ static int refresh(struct top *t, int ansi)
     double now;
     int rc;
 
+    if (t->cc) {
+        root = hd_cli_views_fetch(t->cc, why, sizeof(why));
+        if (!root) {
+            printf("herald top: %s\n", why);
+            return HD_ERR_CONNECT;
+        }
+        goto draw;
+    }
     if (t->st) {
         root = store_view(t, why, sizeof(why));
         if (!root) {
@@ -471,7 +497,7 @@ static int refresh(struct top *t, int ansi)
         goto draw;
     }
     snprintf(path, sizeof(path), "/v1/hosts?limit=%d", TOP_FETCH_LIMIT);
-    rc = http_get(t->listen, path, &body, why, sizeof(why));
+    rc = http_get(t->listen, t->token, path, &body, why, sizeof(why));
     if (rc) {
         if (ansi)
             fputs("\033[H\033[2J", stdout);
@@ -494,10 +520,14 @@ draw:
 }
 
 static const char top_usage[] =
-    "usage: herald top [--listen unix:PATH|ADDR:PORT | --config FILE] [--interval DUR]\n"
-    "       [--limit N] [--sort backlog|rate|p99|failed|inflight|host] [--once]\n"
+    "usage: herald top [--listen unix:PATH|ADDR:PORT | --config FILE] [--token-file FILE]\n"
+    "       [--interval DUR] [--limit N] [--sort backlog|rate|p99|failed|inflight|host] [--once]\n"
+    "       herald top --cluster nats://HOST:PORT [--cluster-creds FILE] [--cluster-ca PEM] ...\n"
     "A live view of the hosts of a running engine, read from its endpoint (--listen, or the\n"
-    "first listen of --config), else from the store (--db). --interval: a bare number is\n"
+    "first listen of --config), else from the store (--db). --token-file: the endpoint's\n"
+    "bearer token (first line of FILE; default the token_file of --config), sent with every\n"
+    "request and never shown. --cluster: every live node's hosts (each node publishes its\n"
+    "200 largest backlogs) and the sum of their totals. --interval: a bare number is\n"
     "seconds (0.5 works), or 500ms, 2s, 1m; 0.2s to 1h, default 2s. --limit: rows, default\n"
     "1000. Keys: b r l f i h sort, q quits.\n";
 
@@ -525,13 +555,18 @@ int hd_cli_top(const char *db, int argc, char **argv)
     static const struct option lo[] = {{"listen", 1, 0, 'l'}, {"config", 1, 0, 'c'},
                                        {"interval", 1, 0, 'n'}, {"limit", 1, 0, 'm'},
                                        {"sort", 1, 0, 's'}, {"once", 0, 0, 'o'},
+                                       {"token-file", 1, 0, 't'}, {"cluster", 1, 0, 'C'},
+                                       {"cluster-creds", 1, 0, 'K'}, {"cluster-ca", 1, 0, 'A'},
                                        {0, 0, 0, 0}};
+    struct hd_cluster_opts co;
+    const char *token_file = NULL;
     struct top t;
     struct hd_config *cfg = NULL;
     struct termios saved, raw;
     int c, tty, rc = 0;
 
     memset(&t, 0, sizeof(t));
+    hd_cluster_opts_default(&co);
     t.interval = 2;
     t.limit = 1000;
     if (hd_cli_help(argc, argv, top_usage))
@@ -577,6 +612,18 @@ int hd_cli_top(const char *db, int argc, char **argv)
         case 'o':
             t.once = 1;
             break;
+        case 't':
+            token_file = optarg;
+            break;
+        case 'C':
+            co.url = optarg;
+            break;
+        case 'K':
+            co.creds = optarg;
+            break;
+        case 'A':
+            co.ca = optarg;
+            break;
         default:
             hd_config_free(cfg);
             return HD_CLI_USAGE_EXIT;
@@ -586,8 +633,32 @@ int hd_cli_top(const char *db, int argc, char **argv)
         hd_config_free(cfg);
         return HD_CLI_USAGE_EXIT;
     }
+    if ((co.creds || co.ca) && !co.url) {
+        hd_config_free(cfg);
+        return hd_cli_usage_error("top", top_usage, "--cluster-creds and --cluster-ca need --cluster URL");
+    }
+    if (co.url) {
+        char why[512] = "";
+        if (hd_cluster_connect(&co, &t.cc, why, sizeof(why))) {
+            fprintf(stderr, "herald top: %s\n", why);
+            hd_config_free(cfg);
+            return 1;
+        }
+        t.listen = "cluster"; /* neither the endpoint nor the store */
+    }
     if (!t.listen && cfg && cfg->nlisten)
         t.listen = cfg->listen[0];
+    if (!token_file && cfg && t.listen)
+        token_file = cfg->token_file;
+    if (token_file && t.listen && !t.cc) {
+        rc = hd_ingestsrv_read_token(token_file, &t.token);
+        if (rc) {
+            fprintf(stderr, "herald top: --token-file %s: %s\n", token_file,
+                    rc == HD_ERR_INVALID ? "empty or over 4096 bytes" : hd_strerror(rc));
+            hd_config_free(cfg);
+            return 2;
+        }
+    }
     if (!t.listen) {
         /* No endpoint: read the store (--db) and the live state the engine publishes there. */
         if (hd_cli_open_store_ro(db, &t.st, "top")) {
@@ -597,6 +668,8 @@ int hd_cli_top(const char *db, int argc, char **argv)
     }
     t.prev = calloc(TOP_PREV_MAX, sizeof(*t.prev));
     if (!t.prev) {
+        free(t.token);
+        hd_cluster_disconnect(t.cc);
         hd_store_close(t.st);
         hd_config_free(cfg);
         return 1;
@@ -656,7 +729,12 @@ int hd_cli_top(const char *db, int argc, char **argv)
         fputs("\033[?25h\n", stdout);
     }
 out:
+    if (t.token) {
+        memset(t.token, 0, strlen(t.token));
+        free(t.token);
+    }
     free(t.prev);
+    hd_cluster_disconnect(t.cc);
     hd_store_close(t.st);
     hd_config_free(cfg);
     return rc ? 1 : 0;

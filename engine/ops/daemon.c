@@ -19,6 +19,7 @@
 #include "ingestsrv.h"
 #include "log.h"
 #include "metrics.h"
+#include "daemon_views.h"
 #include "notify.h"
 
 /* The SIGHUP flag, set by the handler (in whichever thread takes the signal) and taken by the
@@ -45,6 +46,7 @@ struct daemon {
     pthread_t tid;
     atomic_int draining; /* set by the operations thread, read by the caller's thread */
     struct hd_cluster_node *cnode; /* --cluster: this node, else NULL */
+    struct hd_daemon_views *views; /* --cluster: its summary publisher */
 };
 
 void hd_daemon_opts_init(struct hd_daemon_opts *d)
@@ -369,6 +371,9 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     rc = hd_daemon_cluster_start(st, d, &ro, &dm.cnode); /* --cluster: before the first send */
     if (rc)
         goto out;
+    rc = hd_daemon_views_start(st, dm.metrics, dm.cnode, d->cluster.node, &dm.views);
+    if (rc)
+        goto out;
     rc = start_endpoint(&dm, c);
     if (rc)
         goto out;
@@ -396,6 +401,7 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
 out:
     hd_ingestsrv_stop(dm.srv); /* no envelope is published past this point */
     dm.srv = NULL;
+    hd_daemon_views_stop(dm.views);
     hd_cluster_node_stop(dm.cnode, stderr); /* sends have stopped: checkpoints, then leases */
     if (ops_started) {
         atomic_store(&dm.quit, 1);

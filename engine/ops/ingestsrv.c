@@ -385,8 +385,8 @@ static void on_request(struct hd_endpoint_resp *c, const struct hd_endpoint_req 
 
     if (get && hd_endpoint_path_is(r, "/metrics"))
         handle_metrics(s, c);
-    else if (get && hd_endpoint_path_is(r, "/v1/hosts") && r->auth && !authorized(s, r))
-        refuse_token(c); /* open without a token (herald top); a wrong one is refused */
+    else if (get && hd_endpoint_path_is(r, "/v1/hosts") && !authorized(s, r))
+        refuse_token(c);
     else if (get && hd_endpoint_path_is(r, "/v1/hosts"))
         handle_hosts(s, c, r);
     else if (get && hd_endpoint_path_is(r, "/v1/rates") && !authorized(s, r))

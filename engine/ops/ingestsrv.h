@@ -7,8 +7,8 @@
  *   POST   /v1/follows      followers added or updated; token (ingestsrv_v1.h).
  *   DELETE /v1/follows      followers removed; token.
  *   GET    /metrics         Prometheus text format; no token.
- *   GET    /v1/hosts        JSON host view for `herald top` (?limit=N); no token needed,
- *                           but a wrong one is refused (the dashboard sends its token).
+ *   GET    /v1/hosts        JSON host view for `herald top` and the dashboard (?limit=N);
+ *                           token.
  *   GET    /v1/rates        deliveries done and failed per second over the last 10 minutes,
  *                           sampled once a second by the server thread; token.
  *   GET    /                the dashboard (/dashboard.js, /dashboard.css); no token: the page

@@ -66,7 +66,7 @@ SHOT="$T/dashboard.png"
 DRIVER="http://127.0.0.1:$DPORT" BASE="http://127.0.0.1:$PORT" TOKEN="$(cat "$T/token")" \
     PROFILE_DIR="$T/chromium" SHOT="$SHOT" HOSTS=$HOSTS MANY=$((HOSTS + FAILING)) MORE="$T/more.jsonl" \
     FANOUT=$((2 * NACT * HOSTS)) \
-    timeout 240 node "$HD_SRC/tools/dashboard_check.mjs" ||
+    timeout 480 node "$HD_SRC/tools/dashboard_check.mjs" ||
     { tail -5 "$T/run.log"; tail -5 "$T/chromedriver.log"; fail "dashboard"; }
 [ -s "$SHOT" ] || fail "no screenshot"
 cp "$SHOT" "$HD_BUILD/dashboard.png"

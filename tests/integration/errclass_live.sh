@@ -75,7 +75,7 @@ grep -Eq '^errors 1 h: +5xx [0-9]+ ' "$T/show.txt" || { cat "$T/show.txt"; fail 
 [ "$(jq -r '.errors["5m"].by_class.dns.count' "$T/show.json")" -ge 1 ] || { cat "$T/show.json"; fail "host show --json dns"; }
 pass "host show: failures by class with rates over 5 min and 1 h (text and JSON)"
 
-"$HERALD" top --once --listen "unix:$SOCK" >"$T/top.txt" || fail "top"
+"$HERALD" top --once --listen "unix:$SOCK" --token-file "$T/token" >"$T/top.txt" || fail "top"
 grep -Eq '^h4\.fedi\.test .* [0-9]+ connect ' "$T/top.txt" || { cat "$T/top.txt"; fail "top h4 errors"; }
 "$HERALD" --db "$DB" top --once >"$T/top2.txt" || fail "top from the store"
 grep -Eq '^h1\.fedi\.test .* [0-9]+ 404 ' "$T/top2.txt" || { cat "$T/top2.txt"; fail "store top h1 errors"; }

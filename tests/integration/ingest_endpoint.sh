@@ -127,7 +127,7 @@ code=$("${U[@]}" "${AUTH[@]}" -o /dev/null -w '%{http_code}' --data-binary '{"ac
 [ "$code" = 400 ] || fail "bad follow: $code"
 pass "follows add and remove"
 
-# --- metrics and hosts view (no token needed)
+# --- metrics (no token needed) and hosts view (token needed)
 "${U[@]}" -o "$T/metrics.txt" -w '%{http_code}' http://h/metrics >"$T/cm"
 [ "$(cat "$T/cm")" = 200 ] || fail "metrics: $(cat "$T/cm")"
 grep -q '^herald_ingest_total{result="accepted"} 5$' "$T/metrics.txt" || fail "ingest counter"
@@ -140,9 +140,11 @@ if command -v promtool >/dev/null 2>&1; then
 else
     echo "note: promtool not installed; format not checked" >&2
 fi
-curl -sS --max-time 10 "$TCP/v1/hosts" | jq -e '.hosts[0].host == "127.0.0.1"' >/dev/null ||
+code=$(curl -sS --max-time 10 -o /dev/null -w '%{http_code}' "$TCP/v1/hosts")
+[ "$code" = 401 ] || fail "/v1/hosts without the token: $code"
+curl -sS --max-time 10 "${AUTH[@]}" "$TCP/v1/hosts" | jq -e '.hosts[0].host == "127.0.0.1"' >/dev/null ||
     fail "hosts view"
-pass "/metrics and /v1/hosts"
+pass "/metrics, and /v1/hosts only with the token"
 
 # --- reload: a bad file keeps the old settings; a good one applies
 printf '[ingest]\nmax_queued = lots\n' >"$T/herald.ini"
@@ -163,10 +165,14 @@ grep -q '^herald_config_reloads_total{result="error"} 1$' "$T/metrics2.txt" || f
 pass "SIGHUP: bad file kept the old settings and said why; good file applied"
 
 # --- herald top, one plain frame
-"$HERALD" top --once --listen "unix:$SOCK" >"$T/top.txt" || fail "top failed"
+rc=0; "$HERALD" top --once --listen "unix:$SOCK" >"$T/top.txt" 2>&1 || rc=$?
+[ "$rc" = 1 ] && grep -q "answered 401: the endpoint needs its token" "$T/top.txt" ||
+    fail "top without the token: exit $rc: $(cat "$T/top.txt")"
+"$HERALD" top --once --listen "unix:$SOCK" --token-file "$T/token" >"$T/top.txt" || fail "top failed"
+grep -qF "$TOKEN" "$T/top.txt" && fail "top printed the token"
 grep -Eq '^HOST +BACKLOG' "$T/top.txt" || fail "top header: $(cat "$T/top.txt")"
 grep -Eq '^127.0.0.1 +6 ' "$T/top.txt" || fail "top row: $(cat "$T/top.txt")"
-"$HERALD" top --once --listen "127.0.0.1:$PORT" --sort host >/dev/null || fail "top over TCP"
+"$HERALD" top --once --listen "127.0.0.1:$PORT" --token-file "$T/token" --sort host >/dev/null || fail "top over TCP"
 pass "herald top --once shows the host with its backlog"
 
 # --- h2c (prior knowledge) on the same sockets. One URL per curl run: curl 7.88 cannot reuse

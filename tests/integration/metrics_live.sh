@@ -60,7 +60,7 @@ if command -v promtool >/dev/null 2>&1; then
     promtool check metrics <"$T/m.txt" || fail "promtool"
     pass "promtool accepts the live output"
 fi
-"$HERALD" top --once --listen "unix:$SOCK" >"$T/top.txt" || fail "top"
+"$HERALD" top --once --listen "unix:$SOCK" --token-file "$T/token" >"$T/top.txt" || fail "top"
 grep -Eq '^h3\.fedi\.test +20 +[0-9]+ .* open +[0-9]+ 5xx +HTTP 500' "$T/top.txt" || { cat "$T/top.txt"; fail "top h3 row"; }
 grep -Eq '^h1\.fedi\.test +0 ' "$T/top.txt" || { cat "$T/top.txt"; fail "top h1 row"; }
 pass "herald top shows h3 with its backlog, open breaker and last error"

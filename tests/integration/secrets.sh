@@ -64,7 +64,7 @@ for _ in $(seq 150); do
     sleep 0.1
 done
 curl -s --max-time 5 "http://127.0.0.1:$PORT/metrics" >"$OUT/metrics.txt" || true
-curl -s --max-time 5 "http://127.0.0.1:$PORT/v1/hosts" >"$OUT/hosts-endpoint.json" || true
+curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$PORT/v1/hosts" >"$OUT/hosts-endpoint.json" || true
 curl -s --max-time 5 -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
     --data-binary '{"activity":{"id":"https://social.example/act/api","type":"Create","actor":"https://social.example/users/alice"},"inboxes":["https://ok.fedi.test:'"$OKP"'/users/api/inbox"]}' \
     "http://127.0.0.1:$PORT/v1/activities" >"$OUT/endpoint-enqueue.json" || true

@@ -270,7 +270,7 @@ int main(void)
     T_EQ_INT(stat(sock, &sb), 0);
     T_OK(S_ISSOCK(sb.st_mode));
 
-    /* GET routes, no token needed */
+    /* GET routes: /healthz and /metrics need no token, /v1/hosts does */
     ask(sock, "GET /healthz HTTP/1.1\r\nHost: h\r\n\r\n", &a);
     T_EQ_INT(a.status, 200);
     T_EQ_STR(a.body, "ok\n");
@@ -281,6 +281,10 @@ int main(void)
     T_OK(has(a.body, "# TYPE herald_deliveries_total counter\n"));
     T_OK(has(a.body, "herald_activities_total 0\n"));
     ask(sock, "GET /v1/hosts?limit=1 HTTP/1.1\r\n\r\n", &a);
+    T_EQ_INT(a.status, 401); /* the host view needs the token */
+    ask(sock, "GET /v1/hosts?limit=1 HTTP/1.1\r\nAuthorization: Bearer wrong\r\n\r\n", &a);
+    T_EQ_INT(a.status, 401);
+    ask(sock, "GET /v1/hosts?limit=1 HTTP/1.1\r\n" AUTH "\r\n", &a);
     T_EQ_INT(a.status, 200);
     T_OK(has(a.head, "Content-Type: application/json\r\n"));
     T_OK(has(a.body, "\"totals\":{") && has(a.body, "\"hosts\":[]"));
@@ -462,7 +466,7 @@ int main(void)
     T_OK(has(a.body, "herald_ingest_total{result=\"accepted\"} 3\n"));
     T_OK(has(a.body, "herald_ingest_total{result=\"duplicate\"} 1\n"));
     T_OK(has(a.body, "herald_ingest_total{result=\"refused\"} 2\n"));
-    ask(sock, "GET /v1/hosts HTTP/1.1\r\n\r\n", &a);
+    ask(sock, "GET /v1/hosts HTTP/1.1\r\n" AUTH "\r\n", &a);
     T_OK(has(a.body, "\"host\":\"b.example\",\"backlog\":3,"));
 
     /* backpressure: at the bound, 429 with Retry-After, nothing stored */
