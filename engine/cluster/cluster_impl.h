@@ -18,6 +18,19 @@ struct hd_cluster_conn {
 #define HD_CLUSTER_JS_WAIT_MS 5000
 
 /* control.c: creates the control stream when it does not exist. Returns 0 or HD_ERR_CONNECT. */
+/* A stream Herald uses: file storage, limits retention, the connection's replicas. */
+struct hd_cn_stream {
+    const char *name, *subject;
+    uint64_t max_age_ms;    /* 0: no age limit */
+    uint64_t dup_window_ms; /* MsgId de-duplication window; 0: the server's default */
+    int64_t max_per_subject; /* messages kept per subject; 0: no limit */
+};
+
+/* Creates the stream def describes unless it exists. Returns 0, or HD_ERR_CONNECT with why
+ * set. */
+int hd_cn_ensure_stream(struct hd_cluster_conn *c, const struct hd_cn_stream *def, char *why,
+                        size_t cap);
+
 int hd_cn_ensure_ctl_stream(struct hd_cluster_conn *c, char *why, size_t cap);
 
 #endif

@@ -49,36 +49,49 @@ static void say(char *why, size_t cap, const char *what, natsStatus s)
         snprintf(why, cap, "%s: %s", what, s == NATS_OK ? "failed" : natsStatus_GetText(s));
 }
 
-static int ensure_stream(struct hd_cluster_conn *c, char *why, size_t cap)
+int hd_cn_ensure_stream(struct hd_cluster_conn *c, const struct hd_cn_stream *def, char *why,
+                        size_t cap)
 {
     jsStreamInfo *si = NULL;
     jsStreamConfig sc;
     jsErrCode jerr = 0;
-    const char *subj[1] = {HD_CLUSTER_SUBJECT};
+    const char *subj[1] = {def->subject};
     natsStatus s;
 
-    s = js_GetStreamInfo(&si, c->js, HD_CLUSTER_STREAM, NULL, &jerr);
+    s = js_GetStreamInfo(&si, c->js, def->name, NULL, &jerr);
     if (s == NATS_OK) {
         jsStreamInfo_Destroy(si);
         return 0;
     }
     jsStreamConfig_Init(&sc);
-    sc.Name = HD_CLUSTER_STREAM;
+    sc.Name = def->name;
     sc.Subjects = subj;
     sc.SubjectsLen = 1;
     sc.Storage = js_FileStorage;
     sc.Retention = js_LimitsPolicy;
     sc.Replicas = c->o.replicas ? c->o.replicas : 1;
-    sc.MaxAge = (int64_t)c->o.max_age_ms * 1000000; /* ns */
-    sc.Duplicates = (int64_t)120000 * 1000000;     /* MsgId de-duplication window: 2 min */
+    if (def->max_age_ms)
+        sc.MaxAge = (int64_t)def->max_age_ms * 1000000; /* ns */
+    if (def->dup_window_ms)
+        sc.Duplicates = (int64_t)def->dup_window_ms * 1000000; /* ns */
+    if (def->max_per_subject)
+        sc.MaxMsgsPerSubject = def->max_per_subject;
     sc.Discard = js_DiscardOld;
     s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
     if (s != NATS_OK && jerr != JSStreamNameExistErr) {
-        say(why, cap, "cannot create stream " HD_CLUSTER_STREAM, s);
+        snprintf(why, cap, "cannot create stream %s: %s", def->name, natsStatus_GetText(s));
         return HD_ERR_CONNECT;
     }
     jsStreamInfo_Destroy(si);
     return 0;
+}
+
+/* Activities: file storage, replicas as configured, MsgId de-duplication over 2 minutes. */
+static int ensure_stream(struct hd_cluster_conn *c, char *why, size_t cap)
+{
+    const struct hd_cn_stream def = {HD_CLUSTER_STREAM, HD_CLUSTER_SUBJECT, c->o.max_age_ms,
+                                     120000, 0};
+    return hd_cn_ensure_stream(c, &def, why, cap);
 }
 
 /* Follows: one subject per (actor, follower), one message kept per subject (a remove is a
@@ -86,32 +99,8 @@ static int ensure_stream(struct hd_cluster_conn *c, char *why, size_t cap)
  * with an empty store. */
 static int ensure_follow_stream(struct hd_cluster_conn *c, char *why, size_t cap)
 {
-    jsStreamInfo *si = NULL;
-    jsStreamConfig sc;
-    jsErrCode jerr = 0;
-    const char *subj[1] = {HD_CLUSTER_FSUBJECT ".*"};
-    natsStatus s;
-
-    s = js_GetStreamInfo(&si, c->js, HD_CLUSTER_FSTREAM, NULL, &jerr);
-    if (s == NATS_OK) {
-        jsStreamInfo_Destroy(si);
-        return 0;
-    }
-    jsStreamConfig_Init(&sc);
-    sc.Name = HD_CLUSTER_FSTREAM;
-    sc.Subjects = subj;
-    sc.SubjectsLen = 1;
-    sc.Storage = js_FileStorage;
-    sc.Retention = js_LimitsPolicy;
-    sc.Replicas = c->o.replicas ? c->o.replicas : 1;
-    sc.MaxMsgsPerSubject = 1;
-    s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
-    if (s != NATS_OK && jerr != JSStreamNameExistErr) {
-        say(why, cap, "cannot create stream " HD_CLUSTER_FSTREAM, s);
-        return HD_ERR_CONNECT;
-    }
-    jsStreamInfo_Destroy(si);
-    return 0;
+    const struct hd_cn_stream def = {HD_CLUSTER_FSTREAM, HD_CLUSTER_FSUBJECT ".*", 0, 0, 1};
+    return hd_cn_ensure_stream(c, &def, why, cap);
 }
 
 static int ensure_bucket(struct hd_cluster_conn *c, char *why, size_t cap)

@@ -38,33 +38,9 @@ static int op_index(const char *op)
 
 int hd_cn_ensure_ctl_stream(struct hd_cluster_conn *c, char *why, size_t cap)
 {
-    jsStreamInfo *si = NULL;
-    jsStreamConfig sc;
-    jsErrCode jerr = 0;
-    const char *subj[1] = {HD_CLUSTER_CSUBJECT ".>"};
-    natsStatus s;
-
-    s = js_GetStreamInfo(&si, c->js, HD_CLUSTER_CSTREAM, NULL, &jerr);
-    if (s == NATS_OK) {
-        jsStreamInfo_Destroy(si);
-        return 0;
-    }
-    jsStreamConfig_Init(&sc);
-    sc.Name = HD_CLUSTER_CSTREAM;
-    sc.Subjects = subj;
-    sc.SubjectsLen = 1;
-    sc.Storage = js_FileStorage;
-    sc.Retention = js_LimitsPolicy;
-    sc.Replicas = c->o.replicas ? c->o.replicas : 1;
-    sc.MaxMsgsPerSubject = 1; /* the latest operation per (group, key): the current state */
-    s = js_AddStream(&si, c->js, &sc, NULL, &jerr);
-    if (s != NATS_OK && jerr != JSStreamNameExistErr) {
-        snprintf(why, cap, "cannot create stream " HD_CLUSTER_CSTREAM ": %s",
-                 natsStatus_GetText(s));
-        return HD_ERR_CONNECT;
-    }
-    jsStreamInfo_Destroy(si);
-    return 0;
+    /* the latest operation per (group, key) is kept: the current state, no age limit */
+    const struct hd_cn_stream def = {HD_CLUSTER_CSTREAM, HD_CLUSTER_CSUBJECT ".>", 0, 0, 1};
+    return hd_cn_ensure_stream(c, &def, why, cap);
 }
 
 int hd_cluster_publish_control(struct hd_cluster_conn *c, json_t *msg, uint64_t *seq, char *why,
