@@ -21,10 +21,14 @@ start_nats() {
     nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$T/js" >>"$T/nats.log" 2>&1 &
     NATS_PID=$!
     PIDS+=("$NATS_PID")
-    for _ in $(seq 100); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && break
+    # A restart recovers the JetStream store before it listens: slow on a loaded machine.
+    local up=0
+    for _ in $(seq 300); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && { up=1; break; }
+        kill -0 "$NATS_PID" 2>/dev/null || break
         sleep 0.1
     done
+    [ "$up" = 1 ] || { tail -20 "$T/nats.log" >&2; fail "nats-server not listening on $NATS_PORT after 30 s"; }
     NATS_URL="nats://127.0.0.1:$NATS_PORT"
 }
 
@@ -68,9 +72,11 @@ stop_node() {
     wait "$pid" 2>/dev/null || true
 }
 
-# cluster_status: herald cluster status --json
+# cluster_status: herald cluster status --json (an error object when NATS does not answer,
+# so that the waits below retry instead of ending the test under set -e).
 cluster_status() {
-    "$HERALD" cluster status --cluster "$NATS_URL" --json
+    "$HERALD" cluster status --cluster "$NATS_URL" --json 2>>"$T/status.err" ||
+        echo '{"nodes":{},"partitions":[],"error":"status failed"}'
 }
 
 # wait_balanced NAME...: until exactly these nodes are live, each owns a share, and they own
@@ -88,6 +94,7 @@ wait_balanced() {
         [ "$(jq .ok <<<"$s")" = true ] && return 0
         sleep 0.2
     done
+    tail -3 "$T/status.err" 2>/dev/null >&2 || true
     fail "cluster not balanced over $*: $s"
 }
 
