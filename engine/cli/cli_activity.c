@@ -16,17 +16,6 @@ static const char *usage_text =
     "       herald activity show ID [--json]\n"
     "ID is the activity's id URL or its sequence number.\n";
 
-/* ms since the epoch as ISO 8601 UTC into buf ("-" for 0). */
-static const char *iso(uint64_t ms, char *buf, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-
-    if (!ms || !gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(buf, cap, "-");
-    return buf;
-}
-
 static void print_status(const struct hd_act_status *s)
 {
     char t1[32], t2[32];
@@ -41,7 +30,7 @@ static void print_status(const struct hd_act_status *s)
                           : a->priority == HD_PRIO_LOW ? "low"
                                                        : "normal");
     if (a->not_before_ms)
-        printf(", not before %s", iso(a->not_before_ms, t1, sizeof(t1)));
+        printf(", not before %s", hd_cli_iso_time(a->not_before_ms, t1, sizeof(t1)));
     printf("\n");
     printf("done %" PRIu64 ", pending %" PRIu64 ", held %" PRIu64 ", retrying %" PRIu64
            ", failed %" PRIu64 ", cancelled %" PRIu64 ", withheld %" PRIu64 ", dropped %" PRIu64
@@ -49,8 +38,9 @@ static void print_status(const struct hd_act_status *s)
            a->done, s->pending, s->held, a->retrying, a->failed, a->cancelled, a->withheld,
            a->dropped, a->expired);
     if (a->first_ms)
-        printf("first delivery %s, last delivery %s\n", iso(a->first_ms, t1, sizeof(t1)),
-               iso(a->last_ms, t2, sizeof(t2)));
+        printf("first delivery %s, last delivery %s\n",
+               hd_cli_iso_time(a->first_ms, t1, sizeof(t1)),
+               hd_cli_iso_time(a->last_ms, t2, sizeof(t2)));
     for (size_t i = 0; i < s->nfail; i++)
         printf("failing %s: %u %s\n", s->fail[i].host, s->fail[i].status, s->fail[i].error);
 }

@@ -386,11 +386,7 @@ static void effective(const struct hrow *r, const struct hd_config *cfg, struct 
 static void print_ms(const char *label, uint64_t ms)
 {
     char buf[32];
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!ms || !gmtime_r(&t, &tm) || !strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(buf, sizeof(buf), "-");
-    printf("%-17s%s\n", label, buf);
+    printf("%-17s%s\n", label, hd_cli_iso_time(ms, buf, sizeof(buf)));
 }
 
 static int host_show(const char *db, int argc, char **argv)

@@ -42,15 +42,6 @@ static int norm_host(const char *in, char *out, size_t cap)
     return in[0] == '*' || hd_rules_domain_norm(in, out, cap) != 0 ? -1 : 0;
 }
 
-/* "2026-12-07T03:46:04Z" */
-static void fmt_iso(uint64_t ms, char *buf, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || !strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm))
-        snprintf(buf, cap, "-");
-}
-
 /* "now", "in 3m12s", "in 2h5m", "in 3d4h" */
 static void fmt_due(uint64_t due_ms, uint64_t now_ms, char *buf, size_t cap)
 {
@@ -201,7 +192,7 @@ static int on_list(const struct hd_qview_ent *e, void *user_data)
     } else {
         char due[32], enq[32];
         fmt_due(e->not_before_ms, x->now, due, sizeof(due));
-        fmt_iso(e->enqueued_ms, enq, sizeof(enq));
+        hd_cli_iso_time(e->enqueued_ms, enq, sizeof(enq));
         printf("%-28s %8" PRIu64 " %-8s %3u %-10s %-20s %.*s", e->host, e->seq, state_name(e),
                e->attempts, due, enq, (int)e->inbox.n, e->inbox.p);
         if (e->error.n)

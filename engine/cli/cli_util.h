@@ -66,6 +66,10 @@ int hd_cli_simple_args(const char *cmd, const char *usage, int argc, char **argv
 int hd_cli_duration(const char *s, uint64_t bare_ms, uint64_t min_ms, uint64_t max_ms,
                     uint64_t *ms);
 
+/* ms since the epoch as ISO 8601 UTC ("2026-12-07T03:46:04Z") into buf (cap >= 21), or "-"
+ * for 0 (never happened). Returns buf. */
+const char *hd_cli_iso_time(uint64_t ms, char *buf, size_t cap);
+
 /* A whole number in [min, max] (decimal digits only). Returns 0 with *out set, or -1. */
 int hd_cli_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
