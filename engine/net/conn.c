@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "clock.h"
 #include "conn.h"
 #include "dns.h"
 #include "err.h"
@@ -24,6 +25,7 @@
 #include "log.h"
 #include "rq.h"
 #include "tls.h"
+#include "tlscache.h"
 
 static void start_recv(struct hd_conn *conn);
 static void try_next_addr(struct hd_conn *conn);
@@ -43,7 +45,8 @@ static const struct hd_http_opts *opts_of(const struct hd_conn *conn)
 
 int hd_conn_env_init(struct hd_conn_env *env, struct hd_loop *loop,
                      const struct hd_http_opts *opts, struct hd_tls_ctx *tls_ctx,
-                     const struct hd_conn_ops *ops, void *user_data)
+                     struct hd_tls_cache *tls_cache, const struct hd_conn_ops *ops,
+                     void *user_data)
 {
     memset(env, 0, sizeof(*env));
     env->pbuf = malloc(HD_CONN_PBUF);
@@ -52,6 +55,7 @@ int hd_conn_env_init(struct hd_conn_env *env, struct hd_loop *loop,
     env->loop = loop;
     env->opts = opts;
     env->tls_ctx = tls_ctx;
+    env->tls_cache = tls_cache;
     env->ops = ops;
     env->user_data = user_data;
     return 0;
@@ -242,6 +246,25 @@ static void on_send(struct hd_loop_op *op, int res)
 /* ---- lifecycle ---- */
 
 static void on_timer(struct hd_timer *t);
+/* Offers the session saved for this exact host name and port, if any. */
+static void offer_session(struct hd_conn *conn)
+{
+    uint8_t der[HD_TLS_SESSION_MAX];
+    long n;
+
+    if (!conn->env->tls_cache)
+        return;
+    n = hd_tls_cache_get(conn->env->tls_cache, conn->peer->host, conn->peer->port, der,
+                         sizeof(der), hd_wall_ms());
+    if (n <= 0)
+        return;
+    if (hd_tls_session_import(conn->tls, der, (size_t)n) == 0)
+        conn->tls_offered = 1;
+    else
+        hd_tls_cache_drop(conn->env->tls_cache, conn->peer->host, conn->peer->port);
+    explicit_bzero(der, (size_t)n);
+}
+
 static void on_connect(struct hd_loop_op *op, int res);
 static void on_recv(struct hd_loop_op *op, int res);
 static void on_close(struct hd_loop_op *op, int res);
@@ -474,7 +497,7 @@ static void on_connect(struct hd_loop_op *op, int res)
             hd_conn_close(conn, rv);
             return;
         }
-        hd_tls_set_session(conn->tls, conn->peer->tls_session);
+        offer_session(conn);
         conn->state = HD_CONN_TLS;
         arm(conn, HD_CT_TLS, env->opts->tls_timeout_ms);
         rv = hd_tls_handshake(conn->tls);
@@ -618,29 +641,23 @@ static void plain_input(struct hd_conn *conn, const uint8_t *data, size_t len)
     h1_input(conn, data, len);
 }
 
-/* Keeps the peer's latest resumable session for its next connection. */
+/* Keeps the latest resumable session of this verified connection in the shared table,
+ * under the exact host name and port it was made with. */
 static void save_session(struct hd_conn *conn)
 {
-    struct hd_tls_session *s = hd_tls_take_session(conn->tls);
-    struct hd_conn_env *c = conn->env;
-    struct hd_conn_peer *o = conn->peer;
+    uint8_t der[HD_TLS_SESSION_MAX];
+    size_t len = 0;
+    uint64_t expires = 0;
+    int rv;
 
-    if (!s)
+    if (!conn->env->tls_cache)
         return;
-    if (!o->tls_session) {
-        /* A new holder: make room by dropping the oldest kept session. */
-        if (c->sess_n == HD_TLS_SESSIONS_MAX) {
-            struct hd_conn_peer *old = c->sess_ring[c->sess_head];
-            c->sess_head = (c->sess_head + 1) % HD_TLS_SESSIONS_MAX;
-            c->sess_n--;
-            hd_tls_session_free(old->tls_session);
-            old->tls_session = NULL;
-        }
-        c->sess_ring[(c->sess_head + c->sess_n) % HD_TLS_SESSIONS_MAX] = o;
-        c->sess_n++;
-    }
-    hd_tls_session_free(o->tls_session);
-    o->tls_session = s;
+    rv = hd_tls_session_export(conn->tls, der, sizeof(der), &len, &expires);
+    if (rv == 1)
+        hd_tls_cache_put(conn->env->tls_cache, conn->peer->host, conn->peer->port, der, len,
+                         expires, 1, hd_wall_ms());
+    if (len)
+        explicit_bzero(der, len);
 }
 
 static void tls_input(struct hd_conn *conn, const uint8_t *data, size_t len)
@@ -857,6 +874,9 @@ void hd_conn_close(struct hd_conn *conn, int err)
     conn->state = HD_CONN_CLOSING;
     conn->err = err;
     disarm(conn);
+    if (prev == HD_CONN_TLS && err && conn->tls_offered && env->tls_cache)
+        /* A handshake that offered a saved session failed: never offer it again. */
+        hd_tls_cache_drop(env->tls_cache, conn->peer->host, conn->peer->port);
     if (err && err != HD_ERR_CANCELLED)
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"closing\" host=%s port=%u err=\"%s\"",
                conn->peer->host, conn->peer->port, hd_strerror(err));

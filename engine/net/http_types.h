@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct hd_dns;
+struct hd_tls_cache;
 
 #define HD_HTTP_MAX_HEADERS 48 /* extra request headers per request (h2 builds them inline) */
 
@@ -30,7 +31,12 @@ struct hd_http_opts {
     const char *ca_file;            /* PEM bundle to trust; NULL: system CA bundle */
     int allow_private;              /* nonzero: allow loopback/private/reserved destinations */
     struct hd_dns *dns;             /* resolver on the same loop (borrowed, required) */
+    /* Resumable TLS sessions by origin, shared with other clients (tlscache.h; borrowed,
+     * must outlive the client). NULL: the client keeps its own table of
+     * HD_HTTP_OWN_TLS_SESSIONS. */
+    struct hd_tls_cache *tls_cache;
 };
+#define HD_HTTP_OWN_TLS_SESSIONS 4096
 
 struct hd_http_resp {
     int status;            /* HTTP status, or 0 when error != 0 */

@@ -99,7 +99,7 @@ static const struct hd_conn_ops conn_ops;
 static void on_kick(struct hd_timer *t);
 
 int hd_pool_init(struct hd_pool *p, struct hd_loop *loop, const struct hd_http_opts *opts,
-                 struct hd_tls_ctx *tls_ctx)
+                 struct hd_tls_ctx *tls_ctx, struct hd_tls_cache *tls_cache)
 {
     int rv;
 
@@ -109,7 +109,7 @@ int hd_pool_init(struct hd_pool *p, struct hd_loop *loop, const struct hd_http_o
     p->buckets = calloc(p->nbuckets, sizeof(*p->buckets));
     if (!p->buckets)
         return -ENOMEM;
-    rv = hd_conn_env_init(&p->env, loop, opts, tls_ctx, &conn_ops, p);
+    rv = hd_conn_env_init(&p->env, loop, opts, tls_ctx, tls_cache, &conn_ops, p);
     if (rv != 0) {
         free(p->buckets);
         p->buckets = NULL;
@@ -152,7 +152,6 @@ void hd_pool_fini(struct hd_pool *p)
         struct hd_origin *o = p->buckets[i], *next;
         for (; o; o = next) {
             next = o->hnext;
-            hd_tls_session_free(o->peer.tls_session);
             free(o->peer.host);
             free(o);
         }
