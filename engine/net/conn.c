@@ -30,6 +30,8 @@
 static void start_recv(struct hd_conn *conn);
 static void try_next_addr(struct hd_conn *conn);
 static void maybe_release(struct hd_conn *conn);
+static void idle_close(struct hd_conn *conn);
+static void idle_unlink(struct hd_conn *conn);
 
 static struct hd_loop *loop_of(const struct hd_conn *conn)
 {
@@ -754,34 +756,90 @@ static void on_timer(struct hd_timer *t)
         h2c_fallback(conn);
         break;
     case HD_CT_IDLE:
-        if (conn->h2 && !conn->draining && conn->state == HD_CONN_OPEN) {
-            /* Say goodbye: GOAWAY, and hd_conn_flush closes once it has left. */
-            conn->draining = 1;
-            hd_h2_terminate(conn->h2);
-            arm(conn, HD_CT_IDLE, 1000); /* in case it cannot leave */
-            hd_conn_flush(conn);
-            break;
-        }
-        hd_conn_close(conn, 0);
+        idle_close(conn);
         break;
     default:
         break;
     }
 }
 
+static void idle_unlink(struct hd_conn *conn)
+{
+    struct hd_conn_env *env = conn->env;
+
+    if (!conn->on_idle)
+        return;
+    if (conn->iprev)
+        conn->iprev->inext = conn->inext;
+    else
+        env->idle_head = conn->inext;
+    if (conn->inext)
+        conn->inext->iprev = conn->iprev;
+    else
+        env->idle_tail = conn->iprev;
+    conn->inext = conn->iprev = NULL;
+    conn->on_idle = 0;
+    env->nidle--;
+}
+
+static void idle_push(struct hd_conn *conn)
+{
+    struct hd_conn_env *env = conn->env;
+
+    conn->iprev = env->idle_tail;
+    conn->inext = NULL;
+    if (env->idle_tail)
+        env->idle_tail->inext = conn;
+    else
+        env->idle_head = conn;
+    env->idle_tail = conn;
+    conn->on_idle = 1;
+    env->nidle++;
+}
+
+/* Closes an idle connection: h2 says goodbye first (GOAWAY; hd_conn_flush closes once it
+ * has left, or a 1 s timer does), h1 just closes. */
+static void idle_close(struct hd_conn *conn)
+{
+    idle_unlink(conn);
+    if (conn->h2 && !conn->draining && conn->state == HD_CONN_OPEN) {
+        conn->draining = 1;
+        hd_h2_terminate(conn->h2);
+        arm(conn, HD_CT_IDLE, 1000); /* in case it cannot leave */
+        hd_conn_flush(conn);
+        return;
+    }
+    hd_conn_close(conn, 0);
+}
+
 void hd_conn_update_idle(struct hd_conn *conn)
 {
-    unsigned ms = opts_of(conn)->idle_timeout_ms;
+    struct hd_conn_env *env = conn->env;
+    unsigned ms = opts_of(conn)->idle_timeout_ms, cap = opts_of(conn)->max_idle_conns;
 
-    if (conn->state != HD_CONN_OPEN)
+    if (conn->state != HD_CONN_OPEN || conn->draining) {
+        idle_unlink(conn);
         return;
+    }
     if (conn->h1_rq || conn->active.n > 0) {
+        idle_unlink(conn);
         if (conn->timer_kind == HD_CT_IDLE)
             disarm(conn);
         return;
     }
     if (conn->timer_kind != HD_CT_IDLE && ms)
         arm(conn, HD_CT_IDLE, ms);
+    if (conn->on_idle)
+        return;
+    idle_push(conn);
+    /* Over the count cap: the connection idle the longest goes, passing over those whose
+     * origin has requests waiting (they are about to be busy again) and this one. */
+    for (struct hd_conn *c = env->idle_head, *next; cap && env->nidle > cap && c; c = next) {
+        next = c->inext;
+        if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0))
+            continue;
+        idle_close(c);
+    }
 }
 
 int hd_conn_has_room(const struct hd_conn *conn)
@@ -873,6 +931,7 @@ void hd_conn_close(struct hd_conn *conn, int err)
         return;
     conn->state = HD_CONN_CLOSING;
     conn->err = err;
+    idle_unlink(conn);
     disarm(conn);
     if (prev == HD_CONN_TLS && err && conn->tls_offered && env->tls_cache)
         /* A handshake that offered a saved session failed: never offer it again. */
@@ -955,6 +1014,7 @@ static void conn_free(struct hd_conn *conn)
     if (conn->onext)
         conn->onext->oprev = conn->oprev;
     conn->env->nconns--;
+    idle_unlink(conn);
     hd_timer_disarm(loop_of(conn), &conn->timer);
     hd_h2_free(conn->h2);
     hd_tls_free(conn->tls);

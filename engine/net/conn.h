@@ -79,6 +79,11 @@ struct hd_conn_env {
     /* Resumable TLS sessions by origin (tlscache.h), shared with the other threads' clients
      * when the owner passes one (hd_http_opts.tls_cache); borrowed. */
     struct hd_tls_cache *tls_cache;
+    /* Open connections carrying no request, oldest idle first: at most opts->max_idle_conns
+     * of them (the oldest is closed when one more goes idle), each for at most
+     * opts->idle_timeout_ms. */
+    struct hd_conn *idle_head, *idle_tail;
+    size_t nidle;
 };
 
 /* The origin (scheme, host, port) a connection serves, shared by all its connections. Kept
@@ -88,6 +93,8 @@ struct hd_conn_peer {
     uint16_t port;
     int tls;
     int version;    /* 0 unknown, 1, 2; a connection sets 1 when h2c is refused */
+    const struct hd_rq_list *waiting;   /* the owner's requests queued for this origin, or
+                                         * NULL: its idle connections are closed last */
     struct hd_conn *conns;              /* all connections, closing ones included */
     unsigned nlive;                     /* connections not closing */
 };
@@ -99,6 +106,8 @@ struct hd_conn {
     struct hd_conn_peer *peer;
     struct hd_conn *onext, *oprev; /* peer's connections */
     struct hd_conn *dnext;         /* env's list of connections to free */
+    struct hd_conn *inext, *iprev; /* env's idle list, when on_idle */
+    int on_idle;
     int fd;
     enum hd_conn_state state;
     int proto;          /* 1 or 2 once known */
@@ -157,7 +166,8 @@ int hd_conn_has_room(const struct hd_conn *conn);
 unsigned hd_conn_max_streams(const struct hd_conn *conn);
 /* Sends what the protocol layer has ready. */
 void hd_conn_flush(struct hd_conn *conn);
-/* Re-evaluates the idle timer after a request left conn. */
+/* Re-evaluates the idle timer and the idle list after a request left or joined conn: an
+ * idle connection over the env's cap closes the oldest idle one. */
 void hd_conn_update_idle(struct hd_conn *conn);
 
 #endif

@@ -81,6 +81,7 @@ static struct hd_origin *origin_get(struct hd_pool *p, const char *host, uint16_
     o->peer.port = port;
     o->peer.tls = tls != 0;
     o->max_streams = p->opts->max_streams_per_host;
+    o->peer.waiting = &o->queue;
     b = origin_hash(host, port, tls) & (p->nbuckets - 1);
     o->hnext = p->buckets[b];
     p->buckets[b] = o;

@@ -30,6 +30,7 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->max_inflight_thread = 8192;
     o->max_active_hosts = 512;
     o->idle_timeout_ms = 2000;
+    o->max_idle_conns = 1024;
     o->connect_timeout_ms = 10000;
     o->tls_timeout_ms = 10000;
     o->response_timeout_ms = 30000;
@@ -231,6 +232,7 @@ static int thread_init(struct sthread *th)
     ho.tls_timeout_ms = th->o->tls_timeout_ms;
     ho.response_timeout_ms = th->o->response_timeout_ms;
     ho.idle_timeout_ms = th->o->idle_timeout_ms;
+    ho.max_idle_conns = th->o->max_idle_conns;
     ho.max_streams_per_host = th->o->hostpol.win_max;
     ho.ca_file = th->o->ca_file;
     ho.allow_private = th->o->allow_private;
