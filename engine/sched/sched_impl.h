@@ -8,6 +8,7 @@
  *   order.c     ordering (never overtake the activity depended on) and cancellation
  *   send.c      dispatch, signing right before sending, submitting to the HTTP client
  *   response.c  applying the classification's verdict to an answer
+ *   tickets.c   the run's shared TLS sessions: loaded from the store, saved in groups
  *
  * Threads: N loop threads (one per core by default) and one committer thread.
  *  - Each loop thread owns the hosts whose name hashes to it: their in-memory state, their
