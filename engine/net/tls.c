@@ -308,7 +308,7 @@ int hd_tls_session_export(struct hd_tls *t, uint8_t *buf, size_t cap, size_t *le
                           uint64_t *expires_ms)
 {
     WOLFSSL_SESSION *s;
-    unsigned char *p = NULL;
+    unsigned char *p = NULL, *w;
     long born, life;
     int n, rv = 1;
 
@@ -328,7 +328,8 @@ int hd_tls_session_export(struct hd_tls *t, uint8_t *buf, size_t cap, size_t *le
         rv = -ENOMEM;
         goto out;
     }
-    if (wolfSSL_i2d_SSL_SESSION(s, &p) != n) {
+    w = p; /* i2d may move the pointer it is given past what it wrote */
+    if (wolfSSL_i2d_SSL_SESSION(s, &w) != n) {
         rv = HD_ERR_TLS;
         goto out;
     }
