@@ -3,6 +3,9 @@
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/ecc.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
+#include <fcntl.h>
+#include <sys/random.h>
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -260,6 +263,12 @@ static void tls_pump(struct fs_conn *c)
             return;
         }
         c->hs_done = 1;
+        FS_LOCK(c->srv);
+        if (wolfSSL_session_reused(c->ssl) == 1)
+            c->srv->stats.tls_resumed++;
+        else
+            c->srv->stats.tls_full++;
+        FS_UNLOCK(c->srv);
         if (start_proto(c, c->alpn_h2 ? FS_CP_H2 : FS_CP_H1) < 0) {
             conn_close(c);
             return;
@@ -606,6 +615,112 @@ int fs_server_leaf_init(struct fs_server *srv, const char *dir, const char *ciph
         for (unsigned i = 0; i < n; i++)
             wolfSSL_CTX_NoTicketTLSv12(srv->leaf_ctx[i]);
     }
+    return rv;
+}
+
+/* Session tickets sealed with ChaCha20-Poly1305 under the key of --ticket-key-file; the
+ * additional data is the key name, the IV and the ticket's length. A ticket under another key
+ * name (another server's, or one from before the file existed) is declined: a full handshake. */
+static int on_ticket_enc(WOLFSSL *ssl, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+                         unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+                         unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char *ticket,
+                         int in_len, int *out_len, void *user_data)
+{
+    struct fs_server *srv = user_data;
+    unsigned char aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
+    int rv;
+
+    (void)ssl;
+    if (!srv || in_len < 0 || in_len > 65535)
+        return WOLFSSL_TICKET_RET_REJECT;
+    if (enc) {
+        memcpy(key_name, srv->ticket_key, WOLFSSL_TICKET_NAME_SZ);
+        if (getrandom(iv, WOLFSSL_TICKET_IV_SZ, 0) != WOLFSSL_TICKET_IV_SZ)
+            return WOLFSSL_TICKET_RET_REJECT;
+    } else if (memcmp(key_name, srv->ticket_key, WOLFSSL_TICKET_NAME_SZ) != 0) {
+        return WOLFSSL_TICKET_RET_REJECT;
+    }
+    memcpy(aad, key_name, WOLFSSL_TICKET_NAME_SZ);
+    memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+    aad[sizeof(aad) - 2] = (unsigned char)(in_len >> 8);
+    aad[sizeof(aad) - 1] = (unsigned char)in_len;
+    if (enc)
+        rv = wc_ChaCha20Poly1305_Encrypt(srv->ticket_key + WOLFSSL_TICKET_NAME_SZ, iv, aad,
+                                         sizeof(aad), ticket, (word32)in_len, ticket, mac);
+    else
+        rv = wc_ChaCha20Poly1305_Decrypt(srv->ticket_key + WOLFSSL_TICKET_NAME_SZ, iv, aad,
+                                         sizeof(aad), ticket, (word32)in_len, mac, ticket);
+    if (rv != 0)
+        return WOLFSSL_TICKET_RET_REJECT;
+    *out_len = in_len;
+    return WOLFSSL_TICKET_RET_OK;
+}
+
+static int ticket_ctx(void *ctx, struct fs_server *srv)
+{
+    if (!ctx)
+        return 0;
+    if (wolfSSL_CTX_set_TicketEncCb(ctx, on_ticket_enc) != WOLFSSL_SUCCESS ||
+        wolfSSL_CTX_set_TicketEncCtx(ctx, srv) != WOLFSSL_SUCCESS)
+        return HD_ERR_TLS;
+    return 0;
+}
+
+int fs_server_ticket_key(struct fs_server *srv, const char *path)
+{
+    unsigned char *k = srv->ticket_key;
+    size_t need = sizeof(srv->ticket_key), got = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rv = 0;
+
+    if (fd < 0 && errno == ENOENT) {
+        /* A new key: written to a new file only, never over an existing one. */
+        if (getrandom(k, need, 0) != (ssize_t)need) {
+            fprintf(stderr, "fedisim: cannot draw a ticket key: %s\n", strerror(errno));
+            return -EIO;
+        }
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        if (fd < 0 || write(fd, k, need) != (ssize_t)need || fsync(fd) != 0) {
+            rv = -errno;
+            fprintf(stderr, "fedisim: cannot write the ticket key file %s: %s\n", path,
+                    strerror(errno));
+        }
+        if (fd >= 0)
+            close(fd);
+        if (rv)
+            return rv;
+    } else if (fd < 0) {
+        rv = -errno;
+        fprintf(stderr, "fedisim: cannot read the ticket key file %s: %s\n", path,
+                strerror(errno));
+        return rv;
+    } else {
+        unsigned char buf[sizeof(srv->ticket_key) + 1];
+        for (;;) {
+            ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+            if (got == sizeof(buf))
+                break;
+        }
+        close(fd);
+        if (got != need) {
+            fprintf(stderr, "fedisim: the ticket key file %s must hold exactly %zu bytes\n",
+                    path, need);
+            return HD_ERR_INVALID;
+        }
+        memcpy(k, buf, need);
+    }
+    srv->ticket_key_set = 1;
+    rv = ticket_ctx(srv->tls_ctx, srv);
+    if (!rv)
+        rv = ticket_ctx(srv->tls_h1_ctx, srv);
+    for (unsigned i = 0; !rv && i < srv->nleaf; i++)
+        rv = ticket_ctx(srv->leaf_ctx[i], srv);
+    if (rv)
+        fprintf(stderr, "fedisim: cannot set the ticket key callback\n");
     return rv;
 }
 

@@ -107,6 +107,13 @@ int fs_server_tls_init(struct fs_server *srv, const char *cert, const char *key,
 int fs_server_leaf_init(struct fs_server *srv, const char *dir, const char *ciphers);
 /* Which leaf serves host (lower-cased or not): FNV-1a 64 of the lower-cased name mod nleaf. */
 unsigned fs_leaf_index(const char *host, unsigned nleaf);
+/* --ticket-key-file: reads the ticket key from path, or creates the file (0600) with a random
+ * one when it does not exist, and makes every TLS context seal and open its session tickets
+ * with it, so that a restarted server resumes the sessions of the one before. After
+ * fs_server_tls_init and fs_server_leaf_init. Returns 0, or -errno / HD_ERR_INVALID (a file
+ * that is not exactly 48 bytes) with a message on stderr. */
+int fs_server_ticket_key(struct fs_server *srv, const char *path);
+
 /* Frees the contexts and, when fs_server_tls_init ran, wolfSSL's globals. */
 void fs_server_tls_fini(struct fs_server *srv);
 /* Frees the calling thread's wolfSSL caches; each worker calls it as it ends. */

@@ -71,6 +71,10 @@ struct fs_server {
     int tls_inited;   /* wolfSSL_Init done: fs_server_fini calls wolfSSL_Cleanup */
     void **leaf_ctx;  /* --leaf-certs: WOLFSSL_CTX per leaf certificate, picked by SNI */
     unsigned nleaf;
+    /* --ticket-key-file: the session-ticket key name (16 bytes) and ChaCha20-Poly1305 key
+     * (32 bytes) every context seals tickets with, so that tickets outlive a restart. */
+    unsigned char ticket_key[48];
+    int ticket_key_set;
     struct fs_profiles profiles;
     enum fs_verify_mode verify_mode;
     unsigned verify_sample; /* verify 1 in N */

@@ -39,6 +39,7 @@ static void usage(FILE *f)
                "               [--max-seconds N] [--max-conns N] [--idle-timeout S] [--seed N]\n"
                "               [--log-level error|warn|info|debug] [--tls-ciphers LIST] [--quiet]\n"
                "               [--threads N] [--leaf-certs DIR] [--accept-log FILE]\n"
+               "               [--ticket-key-file FILE]\n"
                "Port 0 picks an ephemeral port; the ready file says which.\n");
 }
 
@@ -187,7 +188,8 @@ enum {
     O_CIPHERS,
     O_THREADS,
     O_LEAF,
-    O_ACCLOG
+    O_ACCLOG,
+    O_TICKETKEY
 };
 
 static const struct option opts[] = {
@@ -215,6 +217,7 @@ static const struct option opts[] = {
     {"threads", required_argument, NULL, O_THREADS},
     {"leaf-certs", required_argument, NULL, O_LEAF},
     {"accept-log", required_argument, NULL, O_ACCLOG},
+    {"ticket-key-file", required_argument, NULL, O_TICKETKEY},
     {NULL, 0, NULL, 0},
 };
 
@@ -223,7 +226,7 @@ int main(int argc, char **argv)
     struct fs_server srv;
     int ports[FS_L_COUNT] = {-1, -1, -1, -1};
     const char *bind_addr = "127.0.0.1", *cert = NULL, *key = NULL, *profiles = NULL;
-    const char *ciphers = NULL, *leaf_dir = NULL, *accept_log = NULL;
+    const char *ciphers = NULL, *leaf_dir = NULL, *accept_log = NULL, *ticket_key = NULL;
     const char *keys = NULL, *verify = NULL, *report = NULL, *ready = NULL, *expect = NULL;
     double max_seconds = 0;
     unsigned long max_conns = FS_MAX_CONNS_DEFAULT, idle_s = 120;
@@ -310,6 +313,9 @@ int main(int argc, char **argv)
         case O_LEAF:
             leaf_dir = optarg;
             break;
+        case O_TICKETKEY:
+            ticket_key = optarg;
+            break;
         case O_HELP:
             usage(stdout);
             return 0;
@@ -331,6 +337,10 @@ int main(int argc, char **argv)
     }
     if ((ports[FS_L_TLS] >= 0 || ports[FS_L_TLS_H1] >= 0) && (!cert || !key)) {
         fprintf(stderr, "fedisim: TLS ports need --cert and --key\n");
+        return 2;
+    }
+    if (ticket_key && ports[FS_L_TLS] < 0 && ports[FS_L_TLS_H1] < 0) {
+        fprintf(stderr, "fedisim: --ticket-key-file needs a TLS port\n");
         return 2;
     }
     if (leaf_dir && ports[FS_L_TLS] < 0 && ports[FS_L_TLS_H1] < 0) {
@@ -413,6 +423,8 @@ int main(int argc, char **argv)
         fs_server_tls_init(&srv, cert, key, ciphers) < 0)
         goto out;
     if (leaf_dir && fs_server_leaf_init(&srv, leaf_dir, ciphers) < 0)
+        goto out;
+    if (ticket_key && fs_server_ticket_key(&srv, ticket_key) < 0)
         goto out;
     for (int i = 0; i < nthreads; i++) {
         struct fs_worker *w = &srv.workers[i];

@@ -467,6 +467,8 @@ json_t *fs_stats_report(const struct fs_stats *st, size_t top)
     SETI("connections_over_limit", st->conns_over_limit);
     SETI("accept_errors", st->accept_errors);
     SETI("tls_failures", st->tls_failures);
+    SETI("tls_full", st->tls_full);
+    SETI("tls_resumed", st->tls_resumed);
     SETI("h1_preface_rejects", st->h1_preface_rejects);
     SETI("elapsed_s", time(NULL) - st->started);
     SETI("first_request_ms", st->first_request_ms);

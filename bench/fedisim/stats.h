@@ -66,6 +66,7 @@ struct fs_stats {
     uint64_t bytes_in, bytes_out, body_bytes;
     uint64_t conns, conns_refused, conns_hung, conns_over_limit, tls_failures, h1_preface_rejects;
     uint64_t accept_errors; /* accepts failed for lack of descriptors or memory */
+    uint64_t tls_full, tls_resumed; /* completed TLS handshakes: full, and resumed a session */
     uint64_t badsig_reason[FS_BAD_LAST];
     uint64_t verified, unverified, verified_cavage, verified_rfc9421;
     uint64_t duplicates; /* accepts of an already-accepted pair */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "clock.h"
 #include "conn.h"
 #include "dns.h"
 #include "err.h"
@@ -24,10 +25,13 @@
 #include "log.h"
 #include "rq.h"
 #include "tls.h"
+#include "tlscache.h"
 
 static void start_recv(struct hd_conn *conn);
 static void try_next_addr(struct hd_conn *conn);
 static void maybe_release(struct hd_conn *conn);
+static void idle_close(struct hd_conn *conn);
+static void idle_unlink(struct hd_conn *conn);
 
 static struct hd_loop *loop_of(const struct hd_conn *conn)
 {
@@ -43,7 +47,8 @@ static const struct hd_http_opts *opts_of(const struct hd_conn *conn)
 
 int hd_conn_env_init(struct hd_conn_env *env, struct hd_loop *loop,
                      const struct hd_http_opts *opts, struct hd_tls_ctx *tls_ctx,
-                     const struct hd_conn_ops *ops, void *user_data)
+                     struct hd_tls_cache *tls_cache, const struct hd_conn_ops *ops,
+                     void *user_data)
 {
     memset(env, 0, sizeof(*env));
     env->pbuf = malloc(HD_CONN_PBUF);
@@ -52,6 +57,7 @@ int hd_conn_env_init(struct hd_conn_env *env, struct hd_loop *loop,
     env->loop = loop;
     env->opts = opts;
     env->tls_ctx = tls_ctx;
+    env->tls_cache = tls_cache;
     env->ops = ops;
     env->user_data = user_data;
     return 0;
@@ -242,6 +248,25 @@ static void on_send(struct hd_loop_op *op, int res)
 /* ---- lifecycle ---- */
 
 static void on_timer(struct hd_timer *t);
+/* Offers the session saved for this exact host name and port, if any. */
+static void offer_session(struct hd_conn *conn)
+{
+    uint8_t der[HD_TLS_SESSION_MAX];
+    long n;
+
+    if (!conn->env->tls_cache)
+        return;
+    n = hd_tls_cache_get(conn->env->tls_cache, conn->peer->host, conn->peer->port, der,
+                         sizeof(der), hd_wall_ms());
+    if (n <= 0)
+        return;
+    if (hd_tls_session_import(conn->tls, der, (size_t)n) == 0)
+        conn->tls_offered = 1;
+    else
+        hd_tls_cache_drop(conn->env->tls_cache, conn->peer->host, conn->peer->port);
+    explicit_bzero(der, (size_t)n);
+}
+
 static void on_connect(struct hd_loop_op *op, int res);
 static void on_recv(struct hd_loop_op *op, int res);
 static void on_close(struct hd_loop_op *op, int res);
@@ -474,7 +499,7 @@ static void on_connect(struct hd_loop_op *op, int res)
             hd_conn_close(conn, rv);
             return;
         }
-        hd_tls_set_session(conn->tls, conn->peer->tls_session);
+        offer_session(conn);
         conn->state = HD_CONN_TLS;
         arm(conn, HD_CT_TLS, env->opts->tls_timeout_ms);
         rv = hd_tls_handshake(conn->tls);
@@ -618,29 +643,23 @@ static void plain_input(struct hd_conn *conn, const uint8_t *data, size_t len)
     h1_input(conn, data, len);
 }
 
-/* Keeps the peer's latest resumable session for its next connection. */
+/* Keeps the latest resumable session of this verified connection in the shared table,
+ * under the exact host name and port it was made with. */
 static void save_session(struct hd_conn *conn)
 {
-    struct hd_tls_session *s = hd_tls_take_session(conn->tls);
-    struct hd_conn_env *c = conn->env;
-    struct hd_conn_peer *o = conn->peer;
+    uint8_t der[HD_TLS_SESSION_MAX];
+    size_t len = 0;
+    uint64_t expires = 0;
+    int rv;
 
-    if (!s)
+    if (!conn->env->tls_cache)
         return;
-    if (!o->tls_session) {
-        /* A new holder: make room by dropping the oldest kept session. */
-        if (c->sess_n == HD_TLS_SESSIONS_MAX) {
-            struct hd_conn_peer *old = c->sess_ring[c->sess_head];
-            c->sess_head = (c->sess_head + 1) % HD_TLS_SESSIONS_MAX;
-            c->sess_n--;
-            hd_tls_session_free(old->tls_session);
-            old->tls_session = NULL;
-        }
-        c->sess_ring[(c->sess_head + c->sess_n) % HD_TLS_SESSIONS_MAX] = o;
-        c->sess_n++;
-    }
-    hd_tls_session_free(o->tls_session);
-    o->tls_session = s;
+    rv = hd_tls_session_export(conn->tls, der, sizeof(der), &len, &expires);
+    if (rv == 1)
+        hd_tls_cache_put(conn->env->tls_cache, conn->peer->host, conn->peer->port, der, len,
+                         expires, 1, hd_wall_ms());
+    if (len)
+        explicit_bzero(der, len);
 }
 
 static void tls_input(struct hd_conn *conn, const uint8_t *data, size_t len)
@@ -737,34 +756,90 @@ static void on_timer(struct hd_timer *t)
         h2c_fallback(conn);
         break;
     case HD_CT_IDLE:
-        if (conn->h2 && !conn->draining && conn->state == HD_CONN_OPEN) {
-            /* Say goodbye: GOAWAY, and hd_conn_flush closes once it has left. */
-            conn->draining = 1;
-            hd_h2_terminate(conn->h2);
-            arm(conn, HD_CT_IDLE, 1000); /* in case it cannot leave */
-            hd_conn_flush(conn);
-            break;
-        }
-        hd_conn_close(conn, 0);
+        idle_close(conn);
         break;
     default:
         break;
     }
 }
 
+static void idle_unlink(struct hd_conn *conn)
+{
+    struct hd_conn_env *env = conn->env;
+
+    if (!conn->on_idle)
+        return;
+    if (conn->iprev)
+        conn->iprev->inext = conn->inext;
+    else
+        env->idle_head = conn->inext;
+    if (conn->inext)
+        conn->inext->iprev = conn->iprev;
+    else
+        env->idle_tail = conn->iprev;
+    conn->inext = conn->iprev = NULL;
+    conn->on_idle = 0;
+    env->nidle--;
+}
+
+static void idle_push(struct hd_conn *conn)
+{
+    struct hd_conn_env *env = conn->env;
+
+    conn->iprev = env->idle_tail;
+    conn->inext = NULL;
+    if (env->idle_tail)
+        env->idle_tail->inext = conn;
+    else
+        env->idle_head = conn;
+    env->idle_tail = conn;
+    conn->on_idle = 1;
+    env->nidle++;
+}
+
+/* Closes an idle connection: h2 says goodbye first (GOAWAY; hd_conn_flush closes once it
+ * has left, or a 1 s timer does), h1 just closes. */
+static void idle_close(struct hd_conn *conn)
+{
+    idle_unlink(conn);
+    if (conn->h2 && !conn->draining && conn->state == HD_CONN_OPEN) {
+        conn->draining = 1;
+        hd_h2_terminate(conn->h2);
+        arm(conn, HD_CT_IDLE, 1000); /* in case it cannot leave */
+        hd_conn_flush(conn);
+        return;
+    }
+    hd_conn_close(conn, 0);
+}
+
 void hd_conn_update_idle(struct hd_conn *conn)
 {
-    unsigned ms = opts_of(conn)->idle_timeout_ms;
+    struct hd_conn_env *env = conn->env;
+    unsigned ms = opts_of(conn)->idle_timeout_ms, cap = opts_of(conn)->max_idle_conns;
 
-    if (conn->state != HD_CONN_OPEN)
+    if (conn->state != HD_CONN_OPEN || conn->draining) {
+        idle_unlink(conn);
         return;
+    }
     if (conn->h1_rq || conn->active.n > 0) {
+        idle_unlink(conn);
         if (conn->timer_kind == HD_CT_IDLE)
             disarm(conn);
         return;
     }
     if (conn->timer_kind != HD_CT_IDLE && ms)
         arm(conn, HD_CT_IDLE, ms);
+    if (conn->on_idle)
+        return;
+    idle_push(conn);
+    /* Over the count cap: the connection idle the longest goes, passing over those whose
+     * origin has requests waiting (they are about to be busy again) and this one. */
+    for (struct hd_conn *c = env->idle_head, *next; cap && env->nidle > cap && c; c = next) {
+        next = c->inext;
+        if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0))
+            continue;
+        idle_close(c);
+    }
 }
 
 int hd_conn_has_room(const struct hd_conn *conn)
@@ -856,7 +931,11 @@ void hd_conn_close(struct hd_conn *conn, int err)
         return;
     conn->state = HD_CONN_CLOSING;
     conn->err = err;
+    idle_unlink(conn);
     disarm(conn);
+    if (prev == HD_CONN_TLS && err && conn->tls_offered && env->tls_cache)
+        /* A handshake that offered a saved session failed: never offer it again. */
+        hd_tls_cache_drop(env->tls_cache, conn->peer->host, conn->peer->port);
     if (err && err != HD_ERR_CANCELLED)
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"closing\" host=%s port=%u err=\"%s\"",
                conn->peer->host, conn->peer->port, hd_strerror(err));
@@ -935,6 +1014,7 @@ static void conn_free(struct hd_conn *conn)
     if (conn->onext)
         conn->onext->oprev = conn->oprev;
     conn->env->nconns--;
+    idle_unlink(conn);
     hd_timer_disarm(loop_of(conn), &conn->timer);
     hd_h2_free(conn->h2);
     hd_tls_free(conn->tls);

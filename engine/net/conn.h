@@ -23,14 +23,13 @@
 #define HD_CONN_WBUF 65536     /* bytes waiting to be sent (ciphertext when TLS) */
 #define HD_CONN_WBUF_POOL 64   /* idle send buffers kept by the client */
 #define HD_CONN_MAX_HEAD 16384 /* request head cap: it is always written in one go */
-#define HD_TLS_SESSIONS_MAX 256 /* resumable TLS sessions kept per client (loop thread) */
 
 struct hd_conn;
 struct hd_h1_parser;
 struct hd_h2;
 struct hd_tls;
 struct hd_tls_ctx;
-struct hd_tls_session;
+struct hd_tls_cache;
 
 enum hd_conn_state {
     HD_CONN_RESOLVING = 0,
@@ -77,21 +76,25 @@ struct hd_conn_env {
     uint8_t *pbuf; /* TLS plaintext, HD_CONN_PBUF: input is handled one connection at a time */
     uint8_t *wbuf_pool[HD_CONN_WBUF_POOL]; /* send buffers of connections with nothing to send */
     size_t wbuf_pool_n;
-    /* Peers holding a TLS session for resumption, oldest first: a wolfSSL session keeps the
-     * peer's certificate chain (tens of KB), so only the HD_TLS_SESSIONS_MAX most recent are
-     * kept; a fan-out to 20,000 hosts would otherwise hold 20,000 of them. */
-    struct hd_conn_peer *sess_ring[HD_TLS_SESSIONS_MAX];
-    size_t sess_head, sess_n;
+    /* Resumable TLS sessions by origin (tlscache.h), shared with the other threads' clients
+     * when the owner passes one (hd_http_opts.tls_cache); borrowed. */
+    struct hd_tls_cache *tls_cache;
+    /* Open connections carrying no request, oldest idle first: at most opts->max_idle_conns
+     * of them (the oldest is closed when one more goes idle), each for at most
+     * opts->idle_timeout_ms. */
+    struct hd_conn *idle_head, *idle_tail;
+    size_t nidle;
 };
 
 /* The origin (scheme, host, port) a connection serves, shared by all its connections. Kept
- * by the owner, which frees tls_session (hd_tls_session_free) when it drops the peer. */
+ * by the owner. */
 struct hd_conn_peer {
     char *host;     /* owned by the owner */
     uint16_t port;
     int tls;
     int version;    /* 0 unknown, 1, 2; a connection sets 1 when h2c is refused */
-    struct hd_tls_session *tls_session; /* last session of a verified connection, to resume */
+    const struct hd_rq_list *waiting;   /* the owner's requests queued for this origin, or
+                                         * NULL: its idle connections are closed last */
     struct hd_conn *conns;              /* all connections, closing ones included */
     unsigned nlive;                     /* connections not closing */
 };
@@ -103,6 +106,8 @@ struct hd_conn {
     struct hd_conn_peer *peer;
     struct hd_conn *onext, *oprev; /* peer's connections */
     struct hd_conn *dnext;         /* env's list of connections to free */
+    struct hd_conn *inext, *iprev; /* env's idle list, when on_idle */
+    int on_idle;
     int fd;
     enum hd_conn_state state;
     int proto;          /* 1 or 2 once known */
@@ -111,6 +116,7 @@ struct hd_conn {
     int released;       /* close issued / queued for free */
     int draining;       /* h2 GOAWAY received or sent: no new streams */
     int last_err;       /* last per-address failure */
+    int tls_offered;    /* a saved session was offered in the handshake */
     unsigned nserved;   /* h1 responses completed on this connection */
     unsigned nops;      /* ops in flight pointing at this object (DNS included) */
     int recv_busy, send_busy, connect_busy;
@@ -134,7 +140,8 @@ struct hd_conn {
 /* Prepares env (allocates its plaintext buffer). Returns 0 or -ENOMEM. */
 int hd_conn_env_init(struct hd_conn_env *env, struct hd_loop *loop,
                      const struct hd_http_opts *opts, struct hd_tls_ctx *tls_ctx,
-                     const struct hd_conn_ops *ops, void *user_data);
+                     struct hd_tls_cache *tls_cache, const struct hd_conn_ops *ops,
+                     void *user_data);
 /* Frees env's buffers and the connections waiting on env->dead. Call once no connection is
  * left but those. */
 void hd_conn_env_fini(struct hd_conn_env *env);
@@ -159,7 +166,8 @@ int hd_conn_has_room(const struct hd_conn *conn);
 unsigned hd_conn_max_streams(const struct hd_conn *conn);
 /* Sends what the protocol layer has ready. */
 void hd_conn_flush(struct hd_conn *conn);
-/* Re-evaluates the idle timer after a request left conn. */
+/* Re-evaluates the idle timer and the idle list after a request left or joined conn: an
+ * idle connection over the env's cap closes the oldest idle one. */
 void hd_conn_update_idle(struct hd_conn *conn);
 
 #endif

@@ -9,10 +9,12 @@
 #include "http.h"
 #include "pool.h"
 #include "tls.h"
+#include "tlscache.h"
 
 struct hd_http_client {
     struct hd_http_opts opts; /* defaults filled in; ca_file dropped after use */
     struct hd_tls_ctx *tls_ctx;
+    struct hd_tls_cache *own_cache; /* when opts.tls_cache was NULL */
     struct hd_pool pool;
 };
 
@@ -23,6 +25,7 @@ void hd_http_opts_default(struct hd_http_opts *opts)
     opts->tls_timeout_ms = 10000;
     opts->response_timeout_ms = 30000;
     opts->idle_timeout_ms = 60000;
+    opts->max_idle_conns = 1024;
     opts->max_streams_per_host = 100;
     opts->max_h1_conns_per_host = 6;
     opts->max_body = 4096;
@@ -51,13 +54,21 @@ int hd_http_client_new(struct hd_http_client **out, struct hd_loop *loop,
     rv = hd_tls_ctx_new(&c->tls_ctx, opts->ca_file);
     if (rv != 0)
         goto fail_tls;
-    rv = hd_pool_init(&c->pool, loop, &c->opts, c->tls_ctx);
+    if (!c->opts.tls_cache) {
+        rv = hd_tls_cache_new(&c->own_cache, HD_HTTP_OWN_TLS_SESSIONS);
+        if (rv != 0)
+            goto fail_cache;
+        c->opts.tls_cache = c->own_cache;
+    }
+    rv = hd_pool_init(&c->pool, loop, &c->opts, c->tls_ctx, c->opts.tls_cache);
     if (rv != 0)
         goto fail_pool;
     *out = c;
     return 0;
 
 fail_pool:
+    hd_tls_cache_free(c->own_cache);
+fail_cache:
     hd_tls_ctx_free(c->tls_ctx);
 fail_tls:
     free(c);
@@ -80,6 +91,7 @@ void hd_http_client_free(struct hd_http_client *c)
         return;
     hd_pool_fini(&c->pool);
     hd_tls_ctx_free(c->tls_ctx);
+    hd_tls_cache_free(c->own_cache);
     free(c);
 }
 

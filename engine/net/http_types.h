@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 struct hd_dns;
+struct hd_tls_cache;
 
 #define HD_HTTP_MAX_HEADERS 48 /* extra request headers per request (h2 builds them inline) */
 
@@ -23,6 +24,8 @@ struct hd_http_opts {
     unsigned tls_timeout_ms;        /* TLS handshake; default 10000 */
     unsigned response_timeout_ms;   /* request sent -> complete response; default 30000 */
     unsigned idle_timeout_ms;       /* idle connection closed after; default 60000 */
+    unsigned max_idle_conns;        /* idle connections kept at most (the oldest idle one is
+                                     * closed first); 0: no cap but the time-out; default 1024 */
     unsigned max_streams_per_host;  /* cap on concurrent h2 streams per origin; default 100 */
     unsigned max_h1_conns_per_host; /* HTTP/1.1 keep-alive pool size per origin; default 6 */
     size_t max_body;                /* response body bytes kept for the caller; default 4096 */
@@ -30,7 +33,12 @@ struct hd_http_opts {
     const char *ca_file;            /* PEM bundle to trust; NULL: system CA bundle */
     int allow_private;              /* nonzero: allow loopback/private/reserved destinations */
     struct hd_dns *dns;             /* resolver on the same loop (borrowed, required) */
+    /* Resumable TLS sessions by origin, shared with other clients (tlscache.h; borrowed,
+     * must outlive the client). NULL: the client keeps its own table of
+     * HD_HTTP_OWN_TLS_SESSIONS. */
+    struct hd_tls_cache *tls_cache;
 };
+#define HD_HTTP_OWN_TLS_SESSIONS 4096
 
 struct hd_http_resp {
     int status;            /* HTTP status, or 0 when error != 0 */

@@ -81,6 +81,7 @@ static struct hd_origin *origin_get(struct hd_pool *p, const char *host, uint16_
     o->peer.port = port;
     o->peer.tls = tls != 0;
     o->max_streams = p->opts->max_streams_per_host;
+    o->peer.waiting = &o->queue;
     b = origin_hash(host, port, tls) & (p->nbuckets - 1);
     o->hnext = p->buckets[b];
     p->buckets[b] = o;
@@ -99,7 +100,7 @@ static const struct hd_conn_ops conn_ops;
 static void on_kick(struct hd_timer *t);
 
 int hd_pool_init(struct hd_pool *p, struct hd_loop *loop, const struct hd_http_opts *opts,
-                 struct hd_tls_ctx *tls_ctx)
+                 struct hd_tls_ctx *tls_ctx, struct hd_tls_cache *tls_cache)
 {
     int rv;
 
@@ -109,7 +110,7 @@ int hd_pool_init(struct hd_pool *p, struct hd_loop *loop, const struct hd_http_o
     p->buckets = calloc(p->nbuckets, sizeof(*p->buckets));
     if (!p->buckets)
         return -ENOMEM;
-    rv = hd_conn_env_init(&p->env, loop, opts, tls_ctx, &conn_ops, p);
+    rv = hd_conn_env_init(&p->env, loop, opts, tls_ctx, tls_cache, &conn_ops, p);
     if (rv != 0) {
         free(p->buckets);
         p->buckets = NULL;
@@ -152,7 +153,6 @@ void hd_pool_fini(struct hd_pool *p)
         struct hd_origin *o = p->buckets[i], *next;
         for (; o; o = next) {
             next = o->hnext;
-            hd_tls_session_free(o->peer.tls_session);
             free(o->peer.host);
             free(o);
         }

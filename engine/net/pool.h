@@ -17,6 +17,7 @@
 #include "rq.h"
 
 struct hd_tls_ctx;
+struct hd_tls_cache;
 
 struct hd_origin {
     struct hd_conn_peer peer;   /* host, port, scheme, version, TLS session, connections */
@@ -42,10 +43,10 @@ struct hd_pool {
     int shutting_down;
 };
 
-/* Prepares p on loop. opts (with defaults filled in) and tls_ctx are borrowed and must
- * outlive p. Returns 0 or -ENOMEM. */
+/* Prepares p on loop. opts (with defaults filled in), tls_ctx and tls_cache (resumable
+ * sessions, may be NULL: none kept) are borrowed and must outlive p. Returns 0 or -ENOMEM. */
 int hd_pool_init(struct hd_pool *p, struct hd_loop *loop, const struct hd_http_opts *opts,
-                 struct hd_tls_ctx *tls_ctx);
+                 struct hd_tls_ctx *tls_ctx, struct hd_tls_cache *tls_cache);
 /* Frees what p holds; call once hd_pool_idle (after hd_pool_shutdown). */
 void hd_pool_fini(struct hd_pool *p);
 

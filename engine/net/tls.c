@@ -263,24 +263,112 @@ void hd_tls_free(struct hd_tls *t)
     free(t);
 }
 
-void hd_tls_set_session(struct hd_tls *t, struct hd_tls_session *s)
+/* wolfSSL's serialised session (wolfSSL_i2d_SSL_SESSION, 5.x with SESSION_CERTS): side(1)
+ * bornOn(4) timeout(4) idLen(1) id masterSecret(48) haveEMS(1) altIdLen(1: 0 or 32) altId
+ * chainCount(1) then per certificate len(2) DER, then the rest. The chain is not needed to
+ * resume (a resumed handshake carries no certificate) and is most of the size, so it is cut
+ * out: returns the new length, or n unchanged when the layout is not the expected one (the
+ * session then keeps its chain, which is only bigger). */
+#define WIRE_SECRET_LEN 48
+#define WIRE_ID_LEN 32
+static size_t strip_chain(uint8_t *d, size_t n)
 {
-    if (s)
-        wolfSSL_set_session(t->ssl, (WOLFSSL_SESSION *)s);
+#ifdef SESSION_CERTS
+    size_t idx = 1 + 4 + 4, at, end;
+    unsigned count;
+
+    if (idx >= n)
+        return n;
+    idx += 1 + d[idx] + WIRE_SECRET_LEN + 1;
+    if (idx >= n || (d[idx] != 0 && d[idx] != WIRE_ID_LEN))
+        return n;
+    idx += 1 + d[idx];
+    if (idx >= n)
+        return n;
+    at = idx;
+    count = d[idx++];
+    end = idx;
+    for (unsigned i = 0; i < count; i++) {
+        if (end + 2 > n)
+            return n;
+        end += 2 + (((size_t)d[end] << 8) | d[end + 1]);
+        if (end > n)
+            return n;
+    }
+    d[at] = 0;
+    memmove(d + at + 1, d + end, n - end);
+    return n - (end - at - 1);
+#else
+    (void)d;
+    return n;
+#endif
 }
 
-struct hd_tls_session *hd_tls_take_session(struct hd_tls *t)
+int hd_tls_session_export(struct hd_tls *t, uint8_t *buf, size_t cap, size_t *len,
+                          uint64_t *expires_ms)
 {
+    WOLFSSL_SESSION *s;
+    unsigned char *p = NULL, *w;
+    long born, life;
+    int n, rv = 1;
+
     if (!t->new_session || !wolfSSL_is_init_finished(t->ssl))
-        return NULL;
+        return 0;
     t->new_session = 0;
-    return (struct hd_tls_session *)wolfSSL_get1_session(t->ssl);
+    s = wolfSSL_get1_session(t->ssl);
+    if (!s)
+        return 0;
+    n = wolfSSL_i2d_SSL_SESSION(s, NULL);
+    if (n <= 0) {
+        rv = HD_ERR_TLS;
+        goto out;
+    }
+    p = malloc((size_t)n);
+    if (!p) {
+        rv = -ENOMEM;
+        goto out;
+    }
+    w = p; /* i2d may move the pointer it is given past what it wrote */
+    if (wolfSSL_i2d_SSL_SESSION(s, &w) != n) {
+        rv = HD_ERR_TLS;
+        goto out;
+    }
+    n = (int)strip_chain(p, (size_t)n);
+    if ((size_t)n > cap) {
+        rv = HD_ERR_TOO_LARGE;
+        goto out;
+    }
+    born = wolfSSL_SESSION_get_time(s);
+    life = wolfSSL_SESSION_get_timeout(s);
+    if (life <= 0 || life > (long)HD_TLS_TICKET_MAX_S)
+        life = HD_TLS_TICKET_MAX_S;
+    memcpy(buf, p, (size_t)n);
+    *len = (size_t)n;
+    *expires_ms = ((uint64_t)born + (uint64_t)life) * 1000u;
+out:
+    if (p) {
+        explicit_bzero(p, (size_t)n); /* a resumption secret */
+        free(p);
+    }
+    wolfSSL_SESSION_free(s);
+    return rv;
 }
 
-void hd_tls_session_free(struct hd_tls_session *s)
+int hd_tls_session_import(struct hd_tls *t, const uint8_t *der, size_t len)
 {
-    if (s)
-        wolfSSL_SESSION_free((WOLFSSL_SESSION *)s);
+    const unsigned char *p = der;
+    WOLFSSL_SESSION *s;
+    int rv;
+
+    if (len == 0 || len > HD_TLS_SESSION_MAX)
+        return HD_ERR_INVALID;
+    s = wolfSSL_d2i_SSL_SESSION(NULL, &p, (long)len);
+    if (!s)
+        return HD_ERR_INVALID;
+    /* The session is copied into the connection; it fails on an expired one. */
+    rv = wolfSSL_set_session(t->ssl, s) == WOLFSSL_SUCCESS ? 0 : HD_ERR_INVALID;
+    wolfSSL_SESSION_free(s);
+    return rv;
 }
 
 int hd_tls_resumed(struct hd_tls *t)

@@ -18,7 +18,6 @@
 
 struct hd_tls_ctx;
 struct hd_tls;
-struct hd_tls_session; /* a resumable session (opaque) */
 
 /* Worst-case ciphertext overhead for n plaintext bytes (record headers, IVs, tags). */
 #define HD_TLS_OVERHEAD(n) ((((n) / 16384) + 1) * 64)
@@ -41,15 +40,28 @@ int hd_tls_new(struct hd_tls **out, struct hd_tls_ctx *ctx, const char *host,
                hd_tls_sink_cb sink, void *user_data);
 void hd_tls_free(struct hd_tls *t);
 
-/* Offers a saved session for resumption (before the first hd_tls_handshake). Only sessions
- * from a verified connection to the same origin may be offered: a resumed handshake does not
- * verify the certificate again. */
-void hd_tls_set_session(struct hd_tls *t, struct hd_tls_session *s);
-/* Returns a new reference to this connection's session once it is worth keeping (TLS 1.2:
- * after the handshake; TLS 1.3: after each NewSessionTicket), else NULL. Call after the
- * handshake and after reads. */
-struct hd_tls_session *hd_tls_take_session(struct hd_tls *t);
-void hd_tls_session_free(struct hd_tls_session *s);
+/* Serialised sessions (hd_tls_session_export / hd_tls_session_import): a session's secrets
+ * and ticket in wolfSSL's own format, without the peer's certificate chain, a few hundred
+ * bytes, for a table shared between threads and kept across runs (tlscache.h). They hold a
+ * resumption secret: never log them. HD_TLS_SESSION_MAX bounds one. */
+#define HD_TLS_SESSION_MAX 4096
+/* TLS 1.3 caps a ticket's lifetime at 7 days (RFC 8446 4.6.1). */
+#define HD_TLS_TICKET_MAX_S (7u * 86400u)
+
+/* Writes this connection's session, when one worth keeping appeared since the last call
+ * (TLS 1.2: after the handshake; TLS 1.3: after each NewSessionTicket; call it after
+ * the handshake and after reads), into buf (cap bytes) and sets *len and *expires_ms (wall
+ * clock: the session's issue time plus the server's lifetime hint, at most 7 days). Returns
+ * 1 when written, 0 when there is nothing new, HD_ERR_TOO_LARGE, -ENOMEM or HD_ERR_TLS. */
+int hd_tls_session_export(struct hd_tls *t, uint8_t *buf, size_t cap, size_t *len,
+                          uint64_t *expires_ms);
+/* Offers a serialised session for resumption (before the first hd_tls_handshake). Offer only
+ * what hd_tls_session_export wrote for a verified connection to this same host name and
+ * port: a resumed handshake does not verify the certificate again. Returns 0, or
+ * HD_ERR_INVALID when the bytes do not parse or the session expired (the handshake is then
+ * a full one). */
+int hd_tls_session_import(struct hd_tls *t, const uint8_t *der, size_t len);
+
 /* After the handshake: 1 when it resumed a session. */
 int hd_tls_resumed(struct hd_tls *t);
 

@@ -184,6 +184,7 @@ static const struct key keys[] = {
     {"run", "max_inflight_thread", K_UINT, OFF(run.max_inflight_thread), 1, 10000000},
     {"run", "max_active_hosts", K_UINT, OFF(run.max_active_hosts), 1, 1000000},
     {"run", "idle_timeout", K_DUR_U, OFF(run.idle_timeout_ms), 1, 3600000},
+    {"run", "max_idle_conns", K_UINT, OFF(run.max_idle_conns), 0, 1000000},
     {"run", "connect_timeout", K_DUR_U, OFF(run.connect_timeout_ms), 1, 3600000},
     {"run", "tls_timeout", K_DUR_U, OFF(run.tls_timeout_ms), 1, 3600000},
     {"run", "response_timeout", K_DUR_U, OFF(run.response_timeout_ms), 1, 3600000},

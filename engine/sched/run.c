@@ -21,6 +21,7 @@
 #include "sched_impl.h"
 #include "sign.h"
 #include "tls.h"
+#include "tlscache.h"
 
 void hd_run_opts_default(struct hd_run_opts *o)
 {
@@ -29,6 +30,7 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->max_inflight_thread = 8192;
     o->max_active_hosts = 512;
     o->idle_timeout_ms = 2000;
+    o->max_idle_conns = 1024;
     o->connect_timeout_ms = 10000;
     o->tls_timeout_ms = 10000;
     o->response_timeout_ms = 30000;
@@ -230,10 +232,12 @@ static int thread_init(struct sthread *th)
     ho.tls_timeout_ms = th->o->tls_timeout_ms;
     ho.response_timeout_ms = th->o->response_timeout_ms;
     ho.idle_timeout_ms = th->o->idle_timeout_ms;
+    ho.max_idle_conns = th->o->max_idle_conns;
     ho.max_streams_per_host = th->o->hostpol.win_max;
     ho.ca_file = th->o->ca_file;
     ho.allow_private = th->o->allow_private;
     ho.dns = th->dns;
+    ho.tls_cache = th->tls_cache;
     rc = hd_http_client_new(&th->http, th->loop, &ho);
     if (rc)
         return rc;
@@ -277,6 +281,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     struct committer cm;
     struct start_gate gate;
     struct sthread *ths;
+    struct hd_tls_cache *tls_cache = NULL;
     unsigned n = o->threads, ninit = 0, nstarted = 0;
     struct timespec t0, t1;
     double cpu0 = cpu_seconds();
@@ -330,6 +335,9 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     rc = -pthread_cond_init(&gate.cv, NULL);
     if (rc)
         goto fail_gate_cv;
+    rc = hd_sched_tickets_open(st, o->tls_sessions, &tls_cache);
+    if (rc)
+        goto fail_tickets;
     ths = calloc(n, sizeof(*ths));
     if (!ths) {
         rc = -ENOMEM;
@@ -346,6 +354,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
         th->stop = stop;
         th->efd = -1;
         th->unclean_before_ms = unclean ? start_wall : 0;
+        th->tls_cache = tls_cache;
         rc = thread_init(th);
         if (rc) {
             HD_LOG(HD_LOG_ERROR, "run", "msg=\"cannot start loop thread\" err=\"%s\"",
@@ -397,6 +406,8 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
         }
         if (!running)
             break;
+        if (tick % (TICKETS_SAVE_MS / 200) == 0)
+            hd_sched_tickets_save(st, tls_cache); /* off the loop threads, in groups */
     }
     for (unsigned i = 0; i < n; i++)
         pthread_join(ths[i].tid, NULL);
@@ -427,6 +438,8 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     }
     HD_LOG(HD_LOG_INFO, "run", "msg=\"stopped\" commits=%" PRIu64 " acks=%" PRIu64, cm.commits,
            cm.acks);
+    hd_sched_tickets_save(st, tls_cache); /* the clients are gone: the last new sessions */
+    hd_tls_cache_free(tls_cache);
     if (hd_store_run_mark(st, 0, NULL) != 0)
         HD_LOG(HD_LOG_WARN, "run", "msg=\"cannot record the clean stop\"");
     hd_store_unlock_run(st);
@@ -447,6 +460,8 @@ fail_threads:
         thread_fini(&ths[i]);
     free(ths);
 fail_alloc:
+    hd_tls_cache_free(tls_cache);
+fail_tickets:
     pthread_cond_destroy(&gate.cv);
 fail_gate_cv:
     pthread_mutex_destroy(&gate.mu);

@@ -31,6 +31,10 @@ struct hd_run_opts {
     unsigned max_active_hosts;    /* per-thread cap on hosts with requests in flight (each
                                    * holds a connection: TLS + HTTP/2 state, ~250 KB); 128 */
     unsigned idle_timeout_ms;     /* idle connections closed after; default 2000 */
+    unsigned max_idle_conns;      /* idle connections kept per loop thread, the oldest idle
+                                   * closed first; 0 = no cap but the time-out; default 1024 */
+    size_t tls_sessions;          /* resumable TLS sessions kept (shared by the threads, saved
+                                   * in the store); 0 = HD_TLS_CACHE_MAX_DEFAULT (32,768) */
     unsigned connect_timeout_ms, tls_timeout_ms, response_timeout_ms;
     unsigned commit_interval_ms;  /* group-commit interval; default 5 */
     unsigned commit_batch;        /* acks per group at most; default 4096 */

@@ -8,6 +8,7 @@
  *   order.c     ordering (never overtake the activity depended on) and cancellation
  *   send.c      dispatch, signing right before sending, submitting to the HTTP client
  *   response.c  applying the classification's verdict to an answer
+ *   tickets.c   the run's shared TLS sessions: loaded from the store, saved in groups
  *
  * Threads: N loop threads (one per core by default) and one committer thread.
  *  - Each loop thread owns the hosts whose name hashes to it: their in-memory state, their
@@ -249,6 +250,7 @@ struct sthread {
     _Atomic uint64_t n_done, n_retry, n_dead, n_attempts, n_inflight;
     uint64_t signs, signs_timed, sign_ns; /* hd_run_summary.signs / sign_cpu_seconds */
     _Atomic int exited;
+    struct hd_tls_cache *tls_cache; /* the run's, shared by every thread (tickets.c) */
 };
 
 static inline uint64_t hd_sched_mono_us(void)
@@ -264,6 +266,18 @@ static inline uint64_t hd_sched_mono_us(void)
  * (hd_sched_rtxn_end). NULL when the store cannot begin one. */
 struct hd_txn *hd_sched_rtxn(struct sthread *th);
 void hd_sched_rtxn_end(struct sthread *th);
+
+/* ---- tickets.c ---- */
+
+struct hd_tls_cache;
+#define TICKETS_SAVE_MS 5000   /* the run's main thread saves new TLS sessions this often */
+#define TICKETS_SAVE_GROUP 4096 /* sessions per write transaction */
+/* A run's shared table of resumable TLS sessions (at most max, 0: the default), filled from
+ * the store (a store that cannot give them is logged, not fatal). Returns 0 or -ENOMEM. */
+int hd_sched_tickets_open(struct hd_store *st, size_t max, struct hd_tls_cache **out);
+/* Writes the sessions that changed since the last call to the store, in groups. Returns how
+ * many, or an error (logged; they are kept for the next call). */
+long hd_sched_tickets_save(struct hd_store *st, struct hd_tls_cache *c);
 
 /* ---- commit.c ---- */
 

@@ -120,7 +120,8 @@ static int open_dbs(struct hd_store *st)
                {"collsync", &st->collsync},
 
                {"actstat", &st->actstat}, {"actfail", &st->actfail}, {"holds", &st->holds},
-               {"hostinbox", &st->hostinbox}, {"qprio", &st->qprio}};
+               {"hostinbox", &st->hostinbox}, {"qprio", &st->qprio},
+               {"tlssess", &st->tlssess}};
     for (size_t i = 0; i < sizeof(dbs) / sizeof(dbs[0]); i++) {
         rc = mdb_dbi_open(txn, dbs[i].name, MDB_CREATE, dbs[i].dbi);
         if (rc) {

@@ -17,6 +17,7 @@ struct hd_store {
     MDB_dbi collsync; /* FEP-8fcf follower digests per actor and authority (collsync.c) */
     MDB_dbi actstat, actfail, holds, hostinbox; /* per-activity status, holds (actstat.c) */
     MDB_dbi qprio; /* high and low deliveries of each host (queue.c) */
+    MDB_dbi tlssess; /* resumable TLS client sessions by origin (tlssess.c) */
     char *dir;
     int lock_fd; /* run lock (flock), -1 when not held */
 };

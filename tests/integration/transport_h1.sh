@@ -58,6 +58,21 @@ expect_eq "$out" ok2xx 40 # 20 per round
 conns=$(stat_of connections)
 [ "$conns" -eq 3 ] || fail "idle close: $conns connections, want 3 (probe, round 1, round 2)"
 
+# Idle connections are also capped by count, the oldest idle closed first: 3 keep-alive
+# connections go idle after round 1; with a cap of 1, two of them close at once, so round 2
+# opens two more (1 probe + 3 + 2); without the cap (0) the 3 serve round 2 as well.
+for cap in 1 0; do
+    start_tool h1_server
+    out=$(probe --url "http://h1.fedi.test:$PORT/inbox" $(R) --count 30 --concurrency 3 \
+        --max-h1-conns 3 --rounds 2 --pause-ms 300 --idle-timeout-ms 10000 --max-idle-conns $cap) ||
+        fail "probe: $out"
+    echo "h1 idle cap $cap: $out"
+    expect_eq "$out" ok2xx 60
+    conns=$(stat_of connections)
+    want=$([ "$cap" = 1 ] && echo 6 || echo 4)
+    [ "$conns" -eq "$want" ] || fail "idle cap $cap: $conns connections, want $want"
+done
+
 # Retry-After passes through; chunked and close-delimited bodies.
 start_tool h1_server --status 429 --retry-after 120 --mode chunked \
     --accept-signature 'sig1=("@method" "@target-uri");alg=ed25519'

@@ -4,7 +4,7 @@
  *              [--resolve HOST:PORT:ADDR]... [--ca-file F] [--allow-private-addresses]
  *              [--body FILE] [--method M] [--header "name: value"]...
  *              [--connect-timeout-ms N] [--tls-timeout-ms N] [--response-timeout-ms N]
- *              [--idle-timeout-ms N] [--max-streams N] [--max-h1-conns N] [--max-body N]
+ *              [--idle-timeout-ms N] [--max-idle-conns N] [--max-streams N] [--max-h1-conns N] [--max-body N]
  *              [--max-header-bytes N] [--deadline-ms N] [--rounds R] [--pause-ms N] [-v]
  *
  * Submits N requests keeping at most C in flight (new ones are submitted from on_done), then
@@ -256,6 +256,8 @@ int main(int argc, char **argv)
             opts.response_timeout_ms = (unsigned)atol(v);
         else if (ARG("--idle-timeout-ms"))
             opts.idle_timeout_ms = (unsigned)atol(v);
+        else if (ARG("--max-idle-conns"))
+            opts.max_idle_conns = (unsigned)atol(v);
         else if (ARG("--max-streams"))
             opts.max_streams_per_host = (unsigned)atol(v);
         else if (ARG("--max-h1-conns"))
