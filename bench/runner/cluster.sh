@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by herald-bench: the `cluster` scenario (bench/README.md, "The cluster scenario").
 #
 # The same fan-out (POSTS activities, each to one inbox on each of HOSTS hosts, explicit
@@ -501,6 +502,6 @@ cluster_main() {
         cl_run_config single 1 "$k"
         for n in ${NODES//,/ }; do cl_run_config cluster "$n" "$k"; done
     done
-    cl_summary >/dev/null
+    cl_summary # prints the path of cluster.json
     [ "$KEEP" = 1 ] || rm -rf "$c"
 }
