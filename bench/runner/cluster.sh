@@ -446,9 +446,9 @@ cl_summary() {
             no_duplicates: ([.runs[] | .duplicates] | add == 0),
             no_bad_signature: ([.runs[] | .receiver.bad_signature] | add == 0),
             throughput_target: ([.ratios | to_entries[] | select(.key | test("^[0-9]+$")) | .value.throughput_over_n_x_one
-                | if . == null then false else . >= 0.85 end] | all),
+                | if . == null then false else . >= 0.85 end] | if length == 0 then null else all end),
             cpu_target: ([.ratios | to_entries[] | select(.key | test("^[0-9]+$")) | .value.cpu_per_delivery_over_one
-                | if . == null then false else . <= 1.1 end] | all)}' \
+                | if . == null then false else . <= 1.1 end] | if length == 0 then null else all end)}' \
         "${CL_RECORDS[@]}" >"$out" || die "could not build $out"
     log "cluster: medians of $RUNS run(s) per configuration ($out)"
     jq -r '"  configuration   deliveries/s   wall s   CPU us/delivery (max node)   max share   lost  dup",
