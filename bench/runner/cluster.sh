@@ -344,7 +344,7 @@ cl_run_config() {
             | .cpu_us_per_delivery = (if .delivered and .delivered > 0 then .cpu_s * 1e6 / .delivered | round else null end)' \
             >>"$w/nodes.jsonl" || die "could not read node n$((i + 1))'s figures"
     done
-    local rec=$run/record.json
+    local rec=$run/run.json # not record.json: `herald-bench summary` reads those
     jq -n --arg config "$cfg" --arg kind "$kind" --argjson nodes_n "$nn" --argjson repeat "$k" \
         --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" --arg load0 "$load0" \
         --arg load1 "$(cut -d' ' -f1-3 /proc/loadavg)" --argjson deliveries "$deliveries" \
