@@ -192,16 +192,66 @@ static int refresh_last(struct hd_cluster_node *n)
     return 0;
 }
 
-/* Processes up to max messages from *pos (the head cursor, or the lowest replay position),
- * in one write transaction. Returns the number processed (>= 0) or an error. */
+/* What step() moves in memory while its transaction is open, put back when it aborts: the
+ * stream position, the replay positions, the seq map and the counters. Otherwise a failed
+ * commit would leave positions past deliveries that never reached the store, and the next
+ * checkpoint could skip them. */
+struct step_undo {
+    uint64_t pos;
+    size_t nmap;
+    uint64_t enqueued, replayed, refused, nonce;
+    uint64_t *rpos; /* per partition, replay steps only */
+};
+
+static int undo_save(struct hd_cluster_node *n, int replay, uint64_t pos, struct step_undo *u)
+{
+    u->pos = pos;
+    u->nmap = n->nmap;
+    u->enqueued = n->enqueued;
+    u->replayed = n->replayed;
+    u->refused = n->refused;
+    u->nonce = n->replay_nonce;
+    u->rpos = NULL;
+    if (replay) {
+        u->rpos = malloc(n->o.partitions * sizeof(*u->rpos));
+        if (!u->rpos)
+            return -ENOMEM;
+        for (unsigned i = 0; i < n->o.partitions; i++)
+            u->rpos[i] = n->p[i].rpos;
+    }
+    return 0;
+}
+
+static void undo_apply(struct hd_cluster_node *n, const struct step_undo *u, uint64_t *pos)
+{
+    *pos = u->pos;
+    n->nmap = u->nmap;
+    n->enqueued = u->enqueued;
+    n->replayed = u->replayed;
+    n->refused = u->refused;
+    n->replay_nonce = u->nonce;
+    if (u->rpos)
+        for (unsigned i = 0; i < n->o.partitions; i++)
+            n->p[i].rpos = u->rpos[i];
+}
+
+/* Processes up to max messages from *pos (the head cursor, or the lowest replay position)
+ * up to end, in one write transaction. A replay step advances every partition whose replay
+ * stands at the message just read, so partitions acquired at different checkpoints share the
+ * reads, and one that starts further on joins when the batch reaches it. Returns the number
+ * processed (>= 0) or an error (then nothing of the step is kept, in memory or on disk). */
 static int step(struct hd_cluster_node *n, int replay, uint64_t *pos, uint64_t end, int max)
 {
     struct hd_txn *txn = NULL;
     struct hd_counters c;
+    struct step_undo u;
     int done = 0, rc;
 
     if (*pos >= end)
         return 0;
+    rc = undo_save(n, replay, *pos, &u);
+    if (rc)
+        return rc;
     rc = hd_store_begin(n->st, 1, &txn);
     if (rc == 0)
         rc = hd_counters_get(n->st, txn, &c);
@@ -238,13 +288,18 @@ static int step(struct hd_cluster_node *n, int replay, uint64_t *pos, uint64_t e
         rc = hd_counters_put(n->st, txn, &c);
     if (rc == 0)
         rc = hd_store_commit(txn);
-    else
+    else if (txn)
         hd_store_abort(txn);
+    if (rc)
+        undo_apply(n, &u, pos);
+    free(u.rpos);
     return rc ? rc : done;
 }
 
-/* One round of replays: the lowest replay position first, so that partitions acquired at
- * different times share reads; a partition that reaches the head joins it. */
+/* One round of replays: from the lowest replay position, a batch of up to
+ * HD_CN_REPLAY_BATCH messages in one write transaction (up to the head: a partition that
+ * reaches it joins the head at the next round), so that partitions acquired at different
+ * times share reads and a long replay costs one commit per batch, not per message. */
 static int replay_round(struct hd_cluster_node *n)
 {
     uint64_t lo = UINT64_MAX, pos;
@@ -267,7 +322,7 @@ static int replay_round(struct hd_cluster_node *n)
     if (lo == UINT64_MAX)
         return 0;
     pos = lo;
-    rc = step(n, 1, &pos, lo + 1, 1);
+    rc = step(n, 1, &pos, n->cursor, HD_CN_REPLAY_BATCH);
     return rc;
 }
 

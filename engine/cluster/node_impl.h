@@ -16,6 +16,7 @@ struct hd_cn_period {
     const char *end;                 /* "lost", "released", NULL while it lasts */
 };
 #define HD_CN_PERIODS 8 /* the last ones kept per partition */
+#define HD_CN_REPLAY_BATCH 64 /* stream messages per replay transaction */
 
 struct hd_cn_part {
     /* The bucket's view (the watcher's mirror). */
