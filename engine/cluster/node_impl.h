@@ -67,6 +67,13 @@ struct hd_cluster_node {
     struct hd_cn_seqmap *map; /* local activity seq -> stream seq, in local order */
     size_t nmap, capmap;
     uint64_t replay_nonce;
+    /* Replay reader (node thread only): an ephemeral pull consumer on the activity stream
+     * from rnext, and the batch it fetched (rlist, next unread at ridx). */
+    natsSubscription *rsub;
+    natsMsgList rlist;
+    int ridx;
+    uint64_t rnext;
+    uint64_t rfetches, rmsgs; /* replay batches fetched, messages taken from them */
     uint64_t enqueued, replayed, refused, acquired, lost, released, backlog;
     int schema_blocked;
 };
