@@ -179,6 +179,123 @@ static int get_msg(struct hd_cluster_node *n, uint64_t seq, natsMsg **m)
     return -1;
 }
 
+/* ------------------------------------------------------------- replay reader */
+
+/* A replay reads a run of consecutive stream messages (from a partition's checkpoint up to
+ * the head), so it fetches them in batches through an ephemeral pull consumer (no acks, in
+ * memory, dropped by the server after 30 s without a fetch) instead of one js_GetMsg round
+ * trip each. Anything unexpected (a fetch error or time-out, a consumer that cannot be made,
+ * a position the consumer is not at) closes the reader and falls back to js_GetMsg, so the
+ * reader only saves round trips and never decides what is replayed. */
+#define HD_CN_FETCH_MAX_BYTES (8 << 20) /* per batch; one envelope is at most 1 MiB */
+#define HD_CN_FETCH_WAIT_MS 1000
+#define HD_CN_READER_IDLE_S 30
+
+static void reader_drop_batch(struct hd_cluster_node *n)
+{
+    if (n->rlist.Msgs)
+        natsMsgList_Destroy(&n->rlist); /* the messages not taken (taken ones are NULL) */
+    memset(&n->rlist, 0, sizeof(n->rlist));
+    n->ridx = 0;
+}
+
+static void reader_close(struct hd_cluster_node *n)
+{
+    reader_drop_batch(n);
+    if (n->rsub) {
+        natsSubscription_Unsubscribe(n->rsub); /* deletes the ephemeral consumer */
+        natsSubscription_Destroy(n->rsub);
+        n->rsub = NULL;
+    }
+    n->rnext = 0;
+}
+
+static int reader_open(struct hd_cluster_node *n, uint64_t seq)
+{
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+
+    reader_close(n);
+    jsSubOptions_Init(&so);
+    so.Stream = HD_CLUSTER_STREAM;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = seq;
+    so.Config.AckPolicy = js_AckNone;
+    so.Config.MemoryStorage = true;
+    so.Config.InactiveThreshold = (int64_t)HD_CN_READER_IDLE_S * 1000000000;
+    if (js_PullSubscribe(&n->rsub, n->c->js, HD_CLUSTER_SUBJECT, NULL, NULL, &so, &jerr) !=
+        NATS_OK) {
+        n->rsub = NULL;
+        return -1;
+    }
+    n->rnext = seq;
+    return 0;
+}
+
+static uint64_t msg_seq(natsMsg *m)
+{
+    jsMsgMetaData *md = NULL;
+    uint64_t seq = 0;
+
+    if (natsMsg_GetMetaData(&md, m) == NATS_OK) {
+        seq = md->Sequence.Stream;
+        jsMsgMetaData_Destroy(md);
+    }
+    return seq;
+}
+
+/* Message seq from the reader: 1 with *m (the caller's to destroy), 0 when the stream has no
+ * such message (the next one the consumer gave is further on), -1 when the reader cannot
+ * answer (the caller falls back to js_GetMsg). */
+static int reader_get(struct hd_cluster_node *n, uint64_t seq, natsMsg **m)
+{
+    *m = NULL;
+    /* rnext: every message below it was read (taken or skipped) through the reader, so the
+     * next buffered one is the stream's first at or after rnext. Behind it: start again. */
+    if (seq < n->rnext)
+        reader_close(n);
+    for (int fetched = 0;;) {
+        while (n->ridx < n->rlist.Count) {
+            natsMsg *x = n->rlist.Msgs[n->ridx];
+            uint64_t s = x ? msg_seq(x) : 0;
+            if (!s) {
+                reader_close(n);
+                return -1;
+            }
+            if (s < seq) { /* before what is asked: skipped */
+                natsMsg_Destroy(x);
+                n->rlist.Msgs[n->ridx++] = NULL;
+                n->rnext = s + 1;
+                continue;
+            }
+            if (s > seq)
+                return 0; /* rnext <= seq < s: the stream has no message seq (deleted) */
+            n->rlist.Msgs[n->ridx++] = NULL;
+            n->rnext = s + 1;
+            n->rmsgs++;
+            *m = x;
+            return 1;
+        }
+        if (fetched)
+            return -1; /* a batch that did not reach seq */
+        reader_drop_batch(n);
+        if ((!n->rsub || n->rnext != seq) && reader_open(n, seq) != 0)
+            return -1;
+        jsFetchRequest fr;
+        jsFetchRequest_Init(&fr);
+        fr.Batch = HD_CN_REPLAY_BATCH;
+        fr.MaxBytes = HD_CN_FETCH_MAX_BYTES;
+        fr.Expires = (int64_t)HD_CN_FETCH_WAIT_MS * 1000000;
+        if (natsSubscription_FetchRequest(&n->rlist, n->rsub, &fr) != NATS_OK ||
+            n->rlist.Count == 0) {
+            reader_close(n);
+            return -1;
+        }
+        fetched = 1;
+        n->rfetches++;
+    }
+}
+
 static int refresh_last(struct hd_cluster_node *n)
 {
     jsStreamInfo *si = NULL;
@@ -192,22 +309,74 @@ static int refresh_last(struct hd_cluster_node *n)
     return 0;
 }
 
-/* Processes up to max messages from *pos (the head cursor, or the lowest replay position),
- * in one write transaction. Returns the number processed (>= 0) or an error. */
+/* What step() moves in memory while its transaction is open, put back when it aborts: the
+ * stream position, the replay positions, the seq map and the counters. Otherwise a failed
+ * commit would leave positions past deliveries that never reached the store, and the next
+ * checkpoint could skip them. */
+struct step_undo {
+    uint64_t pos;
+    size_t nmap;
+    uint64_t enqueued, replayed, refused, nonce;
+    uint64_t *rpos; /* per partition, replay steps only */
+};
+
+static int undo_save(struct hd_cluster_node *n, int replay, uint64_t pos, struct step_undo *u)
+{
+    u->pos = pos;
+    u->nmap = n->nmap;
+    u->enqueued = n->enqueued;
+    u->replayed = n->replayed;
+    u->refused = n->refused;
+    u->nonce = n->replay_nonce;
+    u->rpos = NULL;
+    if (replay) {
+        u->rpos = malloc(n->o.partitions * sizeof(*u->rpos));
+        if (!u->rpos)
+            return -ENOMEM;
+        for (unsigned i = 0; i < n->o.partitions; i++)
+            u->rpos[i] = n->p[i].rpos;
+    }
+    return 0;
+}
+
+static void undo_apply(struct hd_cluster_node *n, const struct step_undo *u, uint64_t *pos)
+{
+    *pos = u->pos;
+    n->nmap = u->nmap;
+    n->enqueued = u->enqueued;
+    n->replayed = u->replayed;
+    n->refused = u->refused;
+    n->replay_nonce = u->nonce;
+    if (u->rpos)
+        for (unsigned i = 0; i < n->o.partitions; i++)
+            n->p[i].rpos = u->rpos[i];
+}
+
+/* Processes up to max messages from *pos (the head cursor, or the lowest replay position)
+ * up to end, in one write transaction. A replay step advances every partition whose replay
+ * stands at the message just read, so partitions acquired at different checkpoints share the
+ * reads, and one that starts further on joins when the batch reaches it. Returns the number
+ * processed (>= 0) or an error (then nothing of the step is kept, in memory or on disk). */
 static int step(struct hd_cluster_node *n, int replay, uint64_t *pos, uint64_t end, int max)
 {
     struct hd_txn *txn = NULL;
     struct hd_counters c;
+    struct step_undo u;
     int done = 0, rc;
 
     if (*pos >= end)
         return 0;
+    rc = undo_save(n, replay, *pos, &u);
+    if (rc)
+        return rc;
     rc = hd_store_begin(n->st, 1, &txn);
     if (rc == 0)
         rc = hd_counters_get(n->st, txn, &c);
     while (rc == 0 && done < max && *pos < end) {
         natsMsg *m = NULL;
-        int g = get_msg(n, *pos, &m);
+        int g = replay ? reader_get(n, *pos, &m) : -1;
+        if (g < 0)
+            g = get_msg(n, *pos, &m);
         if (g < 0)
             break;
         if (g == 1 && !schema_ok(m)) {
@@ -238,13 +407,18 @@ static int step(struct hd_cluster_node *n, int replay, uint64_t *pos, uint64_t e
         rc = hd_counters_put(n->st, txn, &c);
     if (rc == 0)
         rc = hd_store_commit(txn);
-    else
+    else if (txn)
         hd_store_abort(txn);
+    if (rc)
+        undo_apply(n, &u, pos);
+    free(u.rpos);
     return rc ? rc : done;
 }
 
-/* One round of replays: the lowest replay position first, so that partitions acquired at
- * different times share reads; a partition that reaches the head joins it. */
+/* One round of replays: from the lowest replay position, a batch of up to
+ * HD_CN_REPLAY_BATCH messages in one write transaction (up to the head: a partition that
+ * reaches it joins the head at the next round), so that partitions acquired at different
+ * times share reads and a long replay costs one commit per batch, not per message. */
 static int replay_round(struct hd_cluster_node *n)
 {
     uint64_t lo = UINT64_MAX, pos;
@@ -264,10 +438,13 @@ static int replay_round(struct hd_cluster_node *n)
         if (p->rpos < lo)
             lo = p->rpos;
     }
-    if (lo == UINT64_MAX)
+    if (lo == UINT64_MAX) {
+        if (n->rsub)
+            reader_close(n); /* every replay reached the head */
         return 0;
+    }
     pos = lo;
-    rc = step(n, 1, &pos, lo + 1, 1);
+    rc = step(n, 1, &pos, n->cursor, HD_CN_REPLAY_BATCH);
     return rc;
 }
 
@@ -395,13 +572,16 @@ void hd_cluster_node_stop(struct hd_cluster_node *n, FILE *report)
         return;
     atomic_store(&n->stop, 1);
     pthread_join(n->thr, NULL);
+    reader_close(n);
     hd_cn_release_all(n); /* checkpoints first, then the leases: survivors take over now */
     hd_cn_periods_close(n);
     if (report) {
         fprintf(report, "{\"cluster_node\":\"%s\",\"enqueued\":%" PRIu64 ",\"replayed\":%" PRIu64
                         ",\"refused\":%" PRIu64 ",\"acquired\":%" PRIu64 ",\"lost\":%" PRIu64
-                        ",\"released\":%" PRIu64 ",\"partitions\":{",
-                n->name, n->enqueued, n->replayed, n->refused, n->acquired, n->lost, n->released);
+                        ",\"released\":%" PRIu64 ",\"replay_fetches\":%" PRIu64
+                        ",\"replay_fetched\":%" PRIu64 ",\"partitions\":{",
+                n->name, n->enqueued, n->replayed, n->refused, n->acquired, n->lost, n->released,
+                n->rfetches, n->rmsgs);
         for (unsigned i = 0, first = 1; i < n->o.partitions; i++) {
             const struct hd_cn_part *p = &n->p[i];
             uint64_t s = atomic_load(&n->sends[i]), inside = 0;

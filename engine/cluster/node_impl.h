@@ -16,6 +16,7 @@ struct hd_cn_period {
     const char *end;                 /* "lost", "released", NULL while it lasts */
 };
 #define HD_CN_PERIODS 8 /* the last ones kept per partition */
+#define HD_CN_REPLAY_BATCH 64 /* stream messages per replay transaction */
 
 struct hd_cn_part {
     /* The bucket's view (the watcher's mirror). */
@@ -66,6 +67,13 @@ struct hd_cluster_node {
     struct hd_cn_seqmap *map; /* local activity seq -> stream seq, in local order */
     size_t nmap, capmap;
     uint64_t replay_nonce;
+    /* Replay reader (node thread only): an ephemeral pull consumer on the activity stream
+     * from rnext, and the batch it fetched (rlist, next unread at ridx). */
+    natsSubscription *rsub;
+    natsMsgList rlist;
+    int ridx;
+    uint64_t rnext;
+    uint64_t rfetches, rmsgs; /* replay batches fetched, messages taken from them */
     uint64_t enqueued, replayed, refused, acquired, lost, released, backlog;
     int schema_blocked;
 };

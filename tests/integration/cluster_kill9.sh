@@ -54,4 +54,15 @@ echo "re-derived deliveries on the survivors: $replayed; duplicates seen by fedi
 [ "$(jq .unique_pairs "$R")" = "$TOTAL" ] || fail "LOST: fedisim has $(jq .unique_pairs "$R") of $TOTAL pairs"
 [ "$(jq .bad_signature "$R")" = 0 ] || fail "bad signatures"
 [ "$dups" -le "$replayed" ] || fail "$dups duplicates, more than the $replayed re-derived deliveries"
+# The survivors re-derived through batched fetches (one pull request for many stream
+# messages), not one round trip per message.
+fetches=0 fetched=0
+for n in a c; do
+    l=$(grep -h '^{"cluster_node"' "$T/node-$n.log" | tail -1)
+    fetches=$((fetches + $(jq '.replay_fetches // 0' <<<"$l")))
+    fetched=$((fetched + $(jq '.replay_fetched // 0' <<<"$l")))
+done
+echo "replay reads: $fetched stream messages in $fetches fetches"
+[ "$fetched" -gt 0 ] && [ "$fetches" -lt "$fetched" ] ||
+    fail "replay read $fetched messages in $fetches fetches: not batched"
 pass "kill -9 mid fan-out: takeover in ${took} ms, $TOTAL pairs, none lost, $dups duplicates (<= $replayed re-derived)"
