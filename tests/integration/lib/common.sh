@@ -1,6 +1,10 @@
 # Shared helpers for integration tests (sourced). Every server a test starts is on 127.0.0.1,
 # is killed on exit, and every wait is bounded.
 set -euo pipefail
+# A command that ends a test through set -e names itself (and its line) on stderr: otherwise
+# such a failure prints nothing at all.
+set -E
+trap 'echo "error: ${BASH_SOURCE[0]##*/}:$LINENO: \"$BASH_COMMAND\" exited $?" >&2' ERR
 
 : "${HD_BUILD:?HD_BUILD must point at the build directory}"
 : "${HD_SRC:?HD_SRC must point at the source directory}"
