@@ -219,9 +219,7 @@ void *hd_sched_committer_main(void *arg)
         last_start_us = hd_sched_mono_us();
         now = hd_wall_ms(); /* after the wait: the time these outcomes are recorded */
 
-        /* Lazy: an OS crash may undo the last commit (its deliveries are then sent again,
-         * at-least-once); a killed process loses nothing. Durable at the stop (below). */
-        rc = hd_store_begin_lazy(cm->st, &txn);
+        rc = hd_store_begin(cm->st, 1, &txn);
         if (rc == 0)
             rc = hd_counters_get(cm->st, txn, &c);
         last_acks = 0;
@@ -265,9 +263,6 @@ void *hd_sched_committer_main(void *arg)
                 HD_LOG(HD_LOG_WARN, "sched", "msg=\"eventfd write failed\" err=%d", errno);
         }
     }
-    /* The last lazy commit becomes durable before the run ends. */
-    if (cm->commits && hd_store_sync(cm->st) != 0)
-        HD_LOG(HD_LOG_ERROR, "sched", "msg=\"store sync failed at stop\"");
     return NULL;
 }
 

@@ -284,20 +284,6 @@ int hd_store_begin(struct hd_store *st, int write, struct hd_txn **txn)
     return hd_store_err(rc);
 }
 
-int hd_store_begin_lazy(struct hd_store *st, struct hd_txn **txn)
-{
-    MDB_txn *t = NULL;
-    int rc = mdb_txn_begin(st->env, NULL, MDB_NOMETASYNC, &t);
-
-    *txn = rc ? NULL : hd_txn_of(t);
-    return hd_store_err(rc);
-}
-
-int hd_store_sync(struct hd_store *st)
-{
-    return hd_store_err(mdb_env_sync(st->env, 1));
-}
-
 int hd_store_begin_nested(struct hd_txn *parent, struct hd_txn **txn)
 {
     MDB_txn *t = NULL;

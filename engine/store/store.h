@@ -102,16 +102,6 @@ void hd_store_unlock_run(struct hd_store *st);
 /* Begins a transaction (write: the one writer; else a read snapshot). *txn is NULL on
  * failure, so that hd_store_abort(*txn) is always safe. */
 int hd_store_begin(struct hd_store *st, int write, struct hd_txn **txn);
-/* Begins a write transaction whose commit makes its data durable (fdatasync) but leaves its
- * meta page to the next durable commit or hd_store_sync: one synchronous write less per commit.
- * A killed process loses nothing of it (the page cache has it); an operating-system crash or
- * power loss may undo the last such commit, and never damages the store (LMDB's
- * MDB_NOMETASYNC, per transaction). Only for writes whose loss repeats work and loses nothing:
- * the runner's acknowledgements (a delivery acknowledged again is sent again). *txn is NULL on
- * failure. */
-int hd_store_begin_lazy(struct hd_store *st, struct hd_txn **txn);
-/* Makes every commit so far durable (after lazy commits). Returns 0 or HD_ERR_STORE. */
-int hd_store_sync(struct hd_store *st);
 /* Begins a write transaction nested in parent (a write transaction): its changes become the
  * parent's on commit and vanish on abort. *txn is NULL on failure. */
 int hd_store_begin_nested(struct hd_txn *parent, struct hd_txn **txn);

@@ -67,40 +67,6 @@ static void test_nested(struct hd_store *st)
     hd_store_abort(txn);
 }
 
-/* A lazy write transaction (the committer's): its changes are visible once committed, to this
- * process and, through the page cache, to a reopened store; hd_store_sync makes them durable. */
-static void test_lazy(struct hd_store **stp, const char *path)
-{
-    struct hd_txn *txn;
-    struct hd_counters c;
-    uint64_t before;
-
-    T_EQ_INT(hd_store_begin_lazy(*stp, &txn), 0);
-    T_OK(txn != NULL);
-    T_EQ_INT(hd_counters_get(*stp, txn, &c), 0);
-    before = c.done;
-    c.done = before + 3;
-    T_EQ_INT(hd_counters_put(*stp, txn, &c), 0);
-    T_EQ_INT(hd_store_commit(txn), 0);
-    T_EQ_INT(hd_store_begin(*stp, 0, &txn), 0);
-    T_EQ_INT(hd_counters_get(*stp, txn, &c), 0);
-    T_EQ_INT(c.done, before + 3);
-    hd_store_abort(txn);
-    /* A second lazy commit on top of the first, then the store closed without a sync. */
-    T_EQ_INT(hd_store_begin_lazy(*stp, &txn), 0);
-    T_EQ_INT(hd_counters_get(*stp, txn, &c), 0);
-    c.done = before + 4;
-    T_EQ_INT(hd_counters_put(*stp, txn, &c), 0);
-    T_EQ_INT(hd_store_commit(txn), 0);
-    hd_store_close(*stp);
-    T_EQ_INT(hd_store_open(stp, path, 64), 0);
-    T_EQ_INT(hd_store_begin(*stp, 0, &txn), 0);
-    T_EQ_INT(hd_counters_get(*stp, txn, &c), 0);
-    T_EQ_INT(c.done, before + 4);
-    hd_store_abort(txn);
-    T_EQ_INT(hd_store_sync(*stp), 0);
-}
-
 static void test_host_iter(struct hd_store *st)
 {
     static const char *const inboxes[] = {"https://c.example/inbox", "https://a.example/inbox",
@@ -212,7 +178,6 @@ int main(void)
     T_EQ_INT(hd_store_open(&st, path, 64), 0);
     test_begin_failure(st);
     test_nested(st);
-    test_lazy(&st, path);
     test_host_iter(st);
     test_hash_frozen();
     test_objhosts_on_disk(st);
