@@ -19,6 +19,7 @@
 #include "store_impl.h" /* reads tables directly */
 #include "audience.h"
 #include "err.h"
+#include "heap.h"
 #include "ingest.h"
 #include "store.h"
 
@@ -131,6 +132,7 @@ static int cmd_enqueue(const char *db, const char *file)
     }
     if (hd_store_open(&st, db, 0) != 0)
         return 1;
+    hd_heap_prepare_bulk((size_t)64 << 20); /* as herald enqueue does */
     t0 = now_ms();
     c0 = cpu_ms();
     rc = hd_store_begin(st, 1, &txn);

@@ -13,6 +13,7 @@
 #include "cli_util.h"
 #include "clock.h"
 #include "err.h"
+#include "heap.h"
 #include "ingest.h"
 #include "store.h"
 
@@ -55,6 +56,7 @@ static int input_ready(FILE *f)
 }
 
 #define ENQUEUE_GROUP 256
+#define ENQUEUE_HEAP_BYTES ((size_t)64 << 20) /* address space on huge pages, used as needed */
 
 /* Lines are read first, in groups of up to 256 (a group also ends when the producer pauses),
  * and only then processed in one write transaction: each line is a nested transaction, so a
@@ -105,6 +107,9 @@ int hd_cli_enqueue(const char *db, int argc, char **argv)
             fclose(f);
         return 1;
     }
+    /* A post to a large audience is one write transaction of thousands of dirty pages, each
+     * a malloc: on huge pages, their page faults stop being a third of its time. */
+    hd_heap_prepare_bulk(ENQUEUE_HEAP_BYTES);
     pend = calloc(ENQUEUE_GROUP, sizeof(*pend));
     lines = calloc(ENQUEUE_GROUP, sizeof(*lines));
     caps = calloc(ENQUEUE_GROUP, sizeof(*caps));

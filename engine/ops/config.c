@@ -190,6 +190,7 @@ static const struct key keys[] = {
     {"run", "response_timeout", K_DUR_U, OFF(run.response_timeout_ms), 1, 3600000},
     {"run", "commit_interval", K_DUR_U, OFF(run.commit_interval_ms), 1, 10000},
     {"run", "commit_batch", K_UINT, OFF(run.commit_batch), 1, 1000000},
+    {"run", "commit_gap", K_DUR_U, OFF(run.commit_gap_ms), 0, 10000},
     {"run", "retry_base", K_DUR_U64, OFF(run.retry.base_ms), 0, DAY30},
     {"run", "retry_cap", K_DUR_U64, OFF(run.retry.cap_ms), 0, DAY30},
     {"run", "max_attempts", K_UINT, OFF(run.retry.max_attempts), 1, 1000},

@@ -36,6 +36,7 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->response_timeout_ms = 30000;
     o->commit_interval_ms = 5;
     o->commit_batch = 4096;
+    o->commit_gap_ms = 50;
     o->day_ms = 86400000ull;
     o->dead_days = 7;
     o->max_age_ms = 7 * 86400000ull;
@@ -322,6 +323,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     cm.metrics = o->metrics; /* ops */
     cm.health.day_ms = o->day_ms;
     cm.health.dead_days = o->dead_days;
+    cm.gap_ms = o->commit_gap_ms;
     rc = -pthread_mutex_init(&cm.mu, NULL);
     if (rc)
         goto fail_cm_mu;

@@ -184,6 +184,7 @@ struct committer {
     struct hd_health_policy health;
     uint64_t commits, acks;
     struct hd_metrics *metrics; /* ops: commit time */
+    unsigned gap_ms;            /* at least this long from one commit's start to the next's */
 };
 
 /* Loop threads wait here until every thread of the run exists, so a start that fails half

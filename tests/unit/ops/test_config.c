@@ -73,6 +73,7 @@ int main(void)
                                    "response_timeout = 1m\n"
                                    "commit_interval = 10ms\n"
                                    "commit_batch = 100\n"
+                                   "commit_gap = 30ms\n"
                                    "retry_base = 30s\n"
                                    "retry_cap = 2h\n"
                                    "max_attempts = 5\n"
@@ -120,6 +121,7 @@ int main(void)
     T_EQ_INT(c->run.response_timeout_ms, 60000);
     T_EQ_INT(c->run.commit_interval_ms, 10);
     T_EQ_INT(c->run.commit_batch, 100);
+    T_EQ_INT(c->run.commit_gap_ms, 30);
     T_EQ_INT(c->run.retry.base_ms, 30000);
     T_EQ_INT(c->run.retry.cap_ms, 7200000);
     T_EQ_INT(c->run.retry.max_attempts, 5);
