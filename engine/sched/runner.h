@@ -39,7 +39,7 @@ struct hd_run_opts {
     unsigned commit_interval_ms;  /* group-commit interval; default 5 */
     unsigned commit_batch;        /* acks per group at most; default 4096 */
     unsigned commit_gap_ms;       /* at least this long between the starts of two group
-                                   * commits (0: none); default 50 */
+                                   * commits (0: none); default 0 */
     struct hd_retry_policy retry;
     uint64_t day_ms;              /* length of a day for dead-host counting (tests shrink it) */
     uint32_t dead_days;           /* distinct failing days with no success => dead; default 7 */
