@@ -943,5 +943,10 @@ static void conn_free(struct hd_conn *conn)
     conn->send_busy = 0;
     conn->woff = conn->wlen = 0;
     wbuf_put(conn);
-    free(conn);
+    {
+        struct hd_conn_env *env = conn->env;
+        free(conn);
+        if (!o->conns && env->ops->on_peer_empty)
+            env->ops->on_peer_empty(o, env->user_data);
+    }
 }

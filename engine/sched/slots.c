@@ -1,0 +1,116 @@
+/* Active-host slots of a loop thread. A host with requests in flight holds a connection (TLS
+ * and HTTP/2 state, buffers), so the number of such hosts bounds a thread's memory. There are
+ * two pools:
+ *
+ *  - the main pool, max_active_hosts slots: a host takes one when its first request goes out
+ *    and gives it back when its last answer (or failure) comes in; hosts that find the pool
+ *    full wait in FIFO order (slot_head / slot_tail);
+ *  - the slow pool, slow_hosts slots: a host of the main pool that has waited longer than
+ *    slow_after_ms (in connection set-up, or for an answer) with no answer since it took its
+ *    slot moves here, and its main slot goes to the next waiting host. It stays here until its
+ *    last request is answered or fails (the hung ones at their time-out).
+ *
+ * Hung and slow hosts therefore cannot hold the slots that healthy hosts need, and the main
+ * cap can stay small. When the slow pool is full a slow host keeps its main slot, so the
+ * number of hosts with connections never exceeds max_active_hosts + slow_hosts per thread.
+ * The check runs every SLOT_CHECK_MS over the main pool only (at most max_active_hosts hosts).
+ */
+#include "sched_impl.h"
+
+static void list_add(struct shost **head, struct shost *h)
+{
+    h->sl_prev = NULL;
+    h->sl_next = *head;
+    if (*head)
+        (*head)->sl_prev = h;
+    *head = h;
+}
+
+static void list_del(struct shost **head, struct shost *h)
+{
+    if (h->sl_prev)
+        h->sl_prev->sl_next = h->sl_next;
+    else
+        *head = h->sl_next;
+    if (h->sl_next)
+        h->sl_next->sl_prev = h->sl_prev;
+    h->sl_prev = h->sl_next = NULL;
+}
+
+/* The longest-waiting host gets the main slot that just came free. */
+static void wake_waiter(struct sthread *th)
+{
+    struct shost *w = th->slot_head;
+
+    if (!w)
+        return;
+    th->slot_head = w->snext;
+    if (!th->slot_head)
+        th->slot_tail = NULL;
+    w->slot_waiting = 0;
+    hd_sched_runnable(w);
+}
+
+int hd_sched_slot_wait(struct sthread *th, struct shost *h)
+{
+    if (h->inflight || th->active_hosts < th->o->max_active_hosts)
+        return 0;
+    if (!h->slot_waiting) {
+        h->slot_waiting = 1;
+        h->snext = NULL;
+        if (th->slot_tail)
+            th->slot_tail->snext = h;
+        else
+            th->slot_head = h;
+        th->slot_tail = h;
+    }
+    return 1;
+}
+
+void hd_sched_slot_take(struct sthread *th, struct shost *h, uint64_t now)
+{
+    h->slot_pool = HD_SLOT_MAIN;
+    h->slot_since = now;
+    list_add(&th->main_hosts, h);
+    th->active_hosts++;
+}
+
+void hd_sched_slot_progress(struct shost *h, uint64_t now)
+{
+    h->slot_since = now;
+}
+
+void hd_sched_slot_give(struct sthread *th, struct shost *h)
+{
+    if (h->slot_pool == HD_SLOT_SLOW) {
+        list_del(&th->slow_list, h);
+        th->slow_hosts--;
+    } else if (h->slot_pool == HD_SLOT_MAIN) {
+        list_del(&th->main_hosts, h);
+        th->active_hosts--;
+        wake_waiter(th);
+    }
+    h->slot_pool = HD_SLOT_NONE;
+}
+
+void hd_sched_slots_check(struct sthread *th, uint64_t now)
+{
+    const struct hd_run_opts *o = th->o;
+    struct shost *h, *next;
+
+    th->last_slot_check_ms = now;
+    if (!o->slow_hosts || !o->slow_after_ms)
+        return;
+    for (h = th->main_hosts; h && th->slow_hosts < o->slow_hosts; h = next) {
+        next = h->sl_next;
+        if (now - h->slot_since < o->slow_after_ms)
+            continue;
+        list_del(&th->main_hosts, h);
+        th->active_hosts--;
+        h->slot_pool = HD_SLOT_SLOW;
+        list_add(&th->slow_list, h);
+        th->slow_hosts++;
+        th->slow_moves++;
+        wake_waiter(th);
+    }
+}
