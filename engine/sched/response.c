@@ -150,7 +150,7 @@ void hd_sched_on_response(const struct hd_http_resp *r, void *user_data)
 
     h->inflight--;
     th->inflight--;
-    hd_sched_slot_progress(h, now);
+    hd_sched_slot_progress(th, h, now);
     if (!h->inflight) /* its slot (main or slow) is free: the longest-waiting host gets it */
         hd_sched_slot_give(th, h);
     atomic_fetch_sub(&th->n_inflight, 1);

@@ -143,6 +143,8 @@ static void *thread_main(void *arg)
     while (!atomic_load_explicit(th->stop, memory_order_relaxed)) {
         unsigned timeout, spent = 0;
 
+        th->turns++; /* the slow pool counts waits in turns too (slots.c) */
+
         /* One turn per runnable host, HOST_BURST deliveries each, at most TURN_BUDGET in
          * all before the ring gets to send and receive. */
         while (th->run_head && spent < TURN_BUDGET) {

@@ -5,10 +5,20 @@
  *  - the main pool, max_active_hosts slots: a host takes one when its first request goes out
  *    and gives it back when its last answer (or failure) comes in; hosts that find the pool
  *    full wait in FIFO order (slot_head / slot_tail);
- *  - the slow pool, slow_hosts slots: a host of the main pool that has waited longer than
- *    slow_after_ms (in connection set-up, or for an answer) with no answer since it took its
- *    slot moves here, and its main slot goes to the next waiting host. It stays here until its
- *    last request is answered or fails (the hung ones at their time-out).
+ *  - the slow pool, slow_hosts slots: a host of the main pool that has waited longer than the
+ *    slow threshold (in connection set-up, or for an answer) with no answer since it took its
+ *    slot or since its last answer moves here, and its main slot goes to the next waiting
+ *    host. It stays here until its last request is answered or fails (the hung ones at their
+ *    time-out).
+ *
+ * Waiting is counted in time (slow_after_ms) and in turns of the thread's loop (SLOW_TURNS,
+ * each turn handles every completion that is ready). A loop thread that is itself behind
+ * (signing and handshakes use all of its CPU) makes every host wait, healthy ones included,
+ * but its turns are then long and few: a healthy host is answered within a few turns (connect,
+ * handshake, request, answer), while a hung or slow host waits turn after turn. Counted in
+ * time alone, a busy thread would move nearly every host of a large fan-out (measured: 1,910
+ * of 2,000) and the slow pool would only add connections, and memory, without adding
+ * throughput (the CPU is the limit then, not the slots).
  *
  * Hung and slow hosts therefore cannot hold the slots that healthy hosts need, and the main
  * cap can stay small. When the slow pool is full a slow host keeps its main slot, so the
@@ -71,13 +81,15 @@ void hd_sched_slot_take(struct sthread *th, struct shost *h, uint64_t now)
 {
     h->slot_pool = HD_SLOT_MAIN;
     h->slot_since = now;
+    h->slot_turn = th->turns;
     list_add(&th->main_hosts, h);
     th->active_hosts++;
 }
 
-void hd_sched_slot_progress(struct shost *h, uint64_t now)
+void hd_sched_slot_progress(struct sthread *th, struct shost *h, uint64_t now)
 {
     h->slot_since = now;
+    h->slot_turn = th->turns;
 }
 
 void hd_sched_slot_give(struct sthread *th, struct shost *h)
@@ -103,7 +115,7 @@ void hd_sched_slots_check(struct sthread *th, uint64_t now)
         return;
     for (h = th->main_hosts; h && th->slow_hosts < o->slow_hosts; h = next) {
         next = h->sl_next;
-        if (now - h->slot_since < o->slow_after_ms)
+        if (now - h->slot_since < o->slow_after_ms || th->turns - h->slot_turn < SLOW_TURNS)
             continue;
         list_del(&th->main_hosts, h);
         th->active_hosts--;
