@@ -83,7 +83,7 @@ static void disarm(struct hd_conn *conn)
 
 /* ---- send buffer ----
  * A connection holds a send buffer only while it has output: most connections of a large
- * fan-out sit idle waiting for answers, and 64 KiB each would add up. Buffers go back to a
+ * fan-out sit idle waiting for answers, and 32 KiB each would add up. Buffers go back to a
  * small pool in the env (one per client), so steady traffic allocates nothing. */
 
 static int wbuf_get(struct hd_conn *conn)
