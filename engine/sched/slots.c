@@ -54,18 +54,25 @@ static void list_del(struct shost **head, struct shost *h)
     h->sl_prev = h->sl_next = NULL;
 }
 
-/* The longest-waiting host gets the main slot that just came free. */
-static void wake_waiter(struct sthread *th)
+/* The longest-waiting hosts get the main slots that are free, one each. A host still in line
+ * that got a slot meanwhile (it ran for another reason when one was free) is passed over, so
+ * that its wake-up is not lost to the hosts behind it; a woken host that finds nothing to send
+ * leaves its slot to the next call (a slot given back, or the periodic check). */
+static void wake_waiters(struct sthread *th)
 {
-    struct shost *w = th->slot_head;
+    unsigned woken = 0;
 
-    if (!w)
-        return;
-    th->slot_head = w->snext;
-    if (!th->slot_head)
-        th->slot_tail = NULL;
-    w->slot_waiting = 0;
-    hd_sched_runnable(w);
+    while (th->slot_head && th->active_hosts + woken < th->o->max_active_hosts) {
+        struct shost *w = th->slot_head;
+        th->slot_head = w->snext;
+        if (!th->slot_head)
+            th->slot_tail = NULL;
+        w->slot_waiting = 0;
+        if (w->slot_pool != HD_SLOT_NONE)
+            continue;
+        hd_sched_runnable(w);
+        woken++;
+    }
 }
 
 int hd_sched_slot_wait(struct sthread *th, struct shost *h)
@@ -136,7 +143,7 @@ void hd_sched_slot_give(struct sthread *th, struct shost *h)
     } else if (h->slot_pool == HD_SLOT_MAIN) {
         list_del(&th->main_hosts, h);
         th->active_hosts--;
-        wake_waiter(th);
+        wake_waiters(th);
     }
     h->slot_pool = HD_SLOT_NONE;
 }
@@ -148,6 +155,7 @@ void hd_sched_slots_check(struct sthread *th, uint64_t now)
     uint64_t limit;
 
     th->last_slot_check_ms = now;
+    wake_waiters(th); /* free slots never stay unused while hosts wait */
     if (!o->slow_hosts || !o->slow_after_ms || !th->main_hosts ||
         th->slow_hosts >= o->slow_hosts)
         return;
@@ -162,6 +170,6 @@ void hd_sched_slots_check(struct sthread *th, uint64_t now)
         list_add(&th->slow_list, h);
         th->slow_hosts++;
         th->slow_moves++;
-        wake_waiter(th);
+        wake_waiters(th);
     }
 }
