@@ -34,6 +34,7 @@ enum run_flag {
     O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
     O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
     O_DEADPROBE, O_MAXACT, O_IDLE, O_MAXIDLE, O_DEADQ, O_KEYCACHE, O_CSYNC_URL, O_CSYNC_FOL,
+    O_SLOWN, O_SLOWAFTER,
     O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN, /* handed to the daemon (daemon.h) */
     O_CLUSTER, O_NODE, O_CCREDS, O_CCA, O_CPARTS, O_CREPL, O_CLEASE /* the daemon's, cluster */
 };
@@ -69,6 +70,8 @@ static const struct option run_flags[] = {
     {"key-cache", 1, 0, O_KEYCACHE},
     {"collection-sync-url", 1, 0, O_CSYNC_URL},
     {"collection-sync-followers", 1, 0, O_CSYNC_FOL},
+    {"slow-hosts", 1, 0, O_SLOWN},
+    {"slow-after", 1, 0, O_SLOWAFTER},
     {"config", 1, 0, O_CONFIG},
     {"listen", 1, 0, O_LISTEN},
     {"token-file", 1, 0, O_TOKEN},
@@ -92,8 +95,8 @@ static const char run_usage[] =
     "    [--max-attempts N] [--max-age DUR] [--retry-after-cap DUR] [--window-init N]\n"
     "    [--breaker-threshold N] [--probe-base DUR] [--probe-max DUR] [--dead-days N]\n"
     "    [--day-length DUR] [--dead-probe DUR] [--dead-host-queue keep|expire]\n"
-    "    [--max-active-hosts N] [--idle-timeout DUR] [--max-idle-conns N] [--key-cache N]\n"
-    "    [--progress]\n"
+    "    [--max-active-hosts N] [--slow-hosts N] [--slow-after DUR] [--idle-timeout DUR]\n"
+    "    [--max-idle-conns N] [--key-cache N] [--progress]\n"
     "    [--collection-sync-url TEMPLATE] [--collection-sync-followers TEMPLATE]\n"
     "    [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "    [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
@@ -198,6 +201,16 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
         bad = hd_cli_uint(optarg, 1, 1000000, &v);
         why = "1 to 1000000";
         o->max_active_hosts = (unsigned)v;
+        break;
+    case O_SLOWN:
+        bad = hd_cli_uint(optarg, 0, 1000000, &v);
+        why = "0 to 1000000";
+        o->slow_hosts = (unsigned)v;
+        break;
+    case O_SLOWAFTER:
+        bad = hd_cli_duration(optarg, 1, 1, 3600000, &v);
+        why = "a duration from 1ms to 1h";
+        o->slow_after_ms = (unsigned)v;
         break;
     case O_IDLE:
         bad = hd_cli_duration(optarg, 1, 1, 3600000, &v);

@@ -89,7 +89,7 @@ static void disarm(struct hd_conn *conn)
 
 /* ---- send buffer ----
  * A connection holds a send buffer only while it has output: most connections of a large
- * fan-out sit idle waiting for answers, and 64 KiB each would add up. Buffers go back to a
+ * fan-out sit idle waiting for answers, and 32 KiB each would add up. Buffers go back to a
  * small pool in the env (one per client), so steady traffic allocates nothing. */
 
 static int wbuf_get(struct hd_conn *conn)
@@ -1023,5 +1023,10 @@ static void conn_free(struct hd_conn *conn)
     conn->send_busy = 0;
     conn->woff = conn->wlen = 0;
     wbuf_put(conn);
-    free(conn);
+    {
+        struct hd_conn_env *env = conn->env;
+        free(conn);
+        if (!o->conns && env->ops->on_peer_empty)
+            env->ops->on_peer_empty(o, env->user_data);
+    }
 }

@@ -20,11 +20,13 @@
 #define HD_CONN_MAX_ADDRS 8
 #define HD_CONN_RBUF 16384     /* one recv at a time, into this */
 #define HD_CONN_PBUF 16384     /* decrypted bytes: one per client, used synchronously */
-#define HD_CONN_WBUF 65536     /* bytes waiting to be sent (ciphertext when TLS) */
+#define HD_CONN_WBUF 32768     /* bytes waiting to be sent (ciphertext when TLS): room for two
+                                * full HTTP/2 DATA frames as TLS records */
 #define HD_CONN_WBUF_POOL 64   /* idle send buffers kept by the client */
 #define HD_CONN_MAX_HEAD 16384 /* request head cap: it is always written in one go */
 
 struct hd_conn;
+struct hd_conn_peer;
 struct hd_h1_parser;
 struct hd_h2;
 struct hd_tls;
@@ -60,6 +62,9 @@ struct hd_conn_ops {
      * (hd_conn_detach). processed 0: the peer cannot have acted on it, so it may go out
      * again on another connection. */
     void (*rq_lost)(struct hd_http_rq *rq, int err, int processed, void *user_data);
+    /* The last connection object of peer was freed (peer->conns is NULL now): the owner may
+     * drop the peer when nothing else needs it. Optional (NULL: not told). */
+    void (*on_peer_empty)(struct hd_conn_peer *peer, void *user_data);
 };
 
 /* What the connections of one client share. Owned by the client (one per loop thread):

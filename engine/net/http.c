@@ -121,6 +121,8 @@ void hd_http_stats(const struct hd_http_client *c, struct hd_http_stats *out)
 {
     *out = c->pool.env.stats;
     out->conns_open = c->pool.env.nconns;
+    out->origins = c->pool.norigins;
+    out->origins_freed = c->pool.origins_freed;
     out->inflight = c->pool.inflight;
 }
 

@@ -34,9 +34,12 @@
  * - 1xx responses are skipped. The body is kept up to max_body bytes (also on error, for
  *   diagnostics); bytes beyond are read and dropped, so only the response timeout ends an
  *   endless body.
- * - Memory per connection: a 16 KiB receive buffer, a 64 KiB send buffer only while output
+ * - Memory per connection: a 16 KiB receive buffer, a 32 KiB send buffer only while output
  *   is pending (pooled per client), plus wolfSSL / nghttp2 state; per request: a pooled
  *   record and, once a body arrives, a max_body buffer that stays with the pooled record.
+ * - An origin with no connection, no request and no TLS session is forgotten; one known to
+ *   speak HTTP/1.1 only is kept with that answer. hd_http_origin_info then says
+ *   HD_ERR_NOT_FOUND until the host is asked again.
  */
 #ifndef HD_HTTP_H
 #define HD_HTTP_H

@@ -88,6 +88,8 @@ struct hd_http_stats {
     uint64_t retries;          /* requests retried on a new connection (unprocessed) */
     uint64_t goaways;          /* GOAWAY frames received */
     uint64_t response_timeouts;
+    uint64_t origins_freed;    /* origins (scheme, host, port) dropped once idle */
+    size_t origins;            /* origins kept now */
     size_t conns_open;         /* connection objects alive now (closing included) */
     size_t inflight;           /* requests submitted and not completed */
 };

@@ -94,6 +94,32 @@ static struct hd_origin *origin_of(const struct hd_conn *conn)
     return container_of(conn->peer, struct hd_origin, peer);
 }
 
+/* Drops o when nothing needs it: no connection object, no request queued or in flight, not
+ * waiting for a dispatch, and not known to speak HTTP/1.1 only (that answer is kept for the
+ * client's lifetime: an h2c probe to a silent server costs a time-out). A fan-out to many
+ * hosts would otherwise keep one origin per host ever contacted; a later request to the host
+ * makes a new one, and ALPN or the h2c preface tells its protocol again. Its TLS session is
+ * not lost with it: sessions live in the client's shared table (tlscache.h), by host and
+ * port. */
+static void origin_maybe_free(struct hd_pool *p, struct hd_origin *o)
+{
+    struct hd_origin **pp;
+
+    if (p->shutting_down || o->peer.conns || o->inflight || o->queue.head || o->kick ||
+        o->peer.version == 1)
+        return;
+    pp = &p->buckets[origin_hash(o->peer.host, o->peer.port, o->peer.tls) & (p->nbuckets - 1)];
+    while (*pp && *pp != o)
+        pp = &(*pp)->hnext;
+    if (!*pp)
+        return;
+    *pp = o->hnext;
+    p->norigins--;
+    p->origins_freed++;
+    free(o->peer.host);
+    free(o);
+}
+
 /* ---- the pool ---- */
 
 static const struct hd_conn_ops conn_ops;
@@ -397,6 +423,7 @@ static void on_kick(struct hd_timer *t)
         o->kick = 0;
         o->knext = NULL;
         origin_dispatch(p, o);
+        origin_maybe_free(p, o);
     }
     hd_conn_reap(&p->env);
 }
@@ -466,6 +493,11 @@ static void conn_rq_lost(struct hd_http_rq *rq, int err, int processed, void *us
     rq_lost(rq, err, processed);
 }
 
+static void conn_on_peer_empty(struct hd_conn_peer *peer, void *user_data)
+{
+    origin_maybe_free(user_data, container_of(peer, struct hd_origin, peer));
+}
+
 static const struct hd_conn_ops conn_ops = {
     .on_open = conn_on_open,
     .on_available = conn_on_available,
@@ -473,4 +505,5 @@ static const struct hd_conn_ops conn_ops = {
     .on_dead = conn_on_dead,
     .rq_done = conn_rq_done,
     .rq_lost = conn_rq_lost,
+    .on_peer_empty = conn_on_peer_empty,
 };

@@ -35,6 +35,7 @@ struct hd_pool {
     const struct hd_http_opts *opts;
     struct hd_origin **buckets;
     size_t nbuckets, norigins;
+    uint64_t origins_freed;     /* origins dropped with nothing left to do (origin_maybe_free) */
     struct hd_origin *kick_list;
     struct hd_timer kick;
     struct hd_http_rq *free_rq; /* request records ready for reuse */

@@ -183,6 +183,8 @@ static const struct key keys[] = {
     {"run", "max_inflight_host", K_UINT, OFF(run.max_inflight_host), 1, 100000},
     {"run", "max_inflight_thread", K_UINT, OFF(run.max_inflight_thread), 1, 10000000},
     {"run", "max_active_hosts", K_UINT, OFF(run.max_active_hosts), 1, 1000000},
+    {"run", "slow_hosts", K_UINT, OFF(run.slow_hosts), 0, 1000000},
+    {"run", "slow_after", K_DUR_U, OFF(run.slow_after_ms), 1, 3600000},
     {"run", "idle_timeout", K_DUR_U, OFF(run.idle_timeout_ms), 1, 3600000},
     {"run", "max_idle_conns", K_UINT, OFF(run.max_idle_conns), 0, 1000000},
     {"run", "connect_timeout", K_DUR_U, OFF(run.connect_timeout_ms), 1, 3600000},

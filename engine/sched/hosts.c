@@ -206,20 +206,10 @@ unsigned hd_sched_run_host(struct sthread *th, struct shost *h, unsigned budget)
         return n;
     }
     /* Connections cost memory (TLS and HTTP/2 state, buffers): at most max_active_hosts hosts
-     * per thread have requests in flight; others wait their turn in FIFO order. */
-    if (!h->inflight && th->active_hosts >= th->o->max_active_hosts &&
-        (h->nready || !h->exhausted)) {
-        if (!h->slot_waiting) {
-            h->slot_waiting = 1;
-            h->snext = NULL;
-            if (th->slot_tail)
-                th->slot_tail->snext = h;
-            else
-                th->slot_head = h;
-            th->slot_tail = h;
-        }
+     * per thread have requests in flight, plus the slow pool (slots.c); others wait their
+     * turn in FIFO order. */
+    if ((h->nready || !h->exhausted) && hd_sched_slot_wait(th, h))
         return 0;
-    }
     if (!h->nready)
         hd_sched_refill(th, h);
     while (h->ready_head && n < budget &&

@@ -150,18 +150,9 @@ void hd_sched_on_response(const struct hd_http_resp *r, void *user_data)
 
     h->inflight--;
     th->inflight--;
-    if (!h->inflight) {
-        th->active_hosts--;
-        /* A slot is free: the longest-waiting host gets it. */
-        if (th->slot_head) {
-            struct shost *w = th->slot_head;
-            th->slot_head = w->snext;
-            if (!th->slot_head)
-                th->slot_tail = NULL;
-            w->slot_waiting = 0;
-            hd_sched_runnable(w);
-        }
-    }
+    hd_sched_slot_progress(th, h, now);
+    if (!h->inflight) /* its slot (main or slow) is free: the longest-waiting host gets it */
+        hd_sched_slot_give(th, h);
     atomic_fetch_sub(&th->n_inflight, 1);
     hd_metrics_gauge_add(th->o->metrics, th->idx, HD_MG_IN_FLIGHT, -1); /* ops */
     hd_mhost_inflight_add(h->mh, -1);

@@ -28,7 +28,9 @@ void hd_run_opts_default(struct hd_run_opts *o)
     memset(o, 0, sizeof(*o));
     o->max_inflight_host = 64;
     o->max_inflight_thread = 8192;
-    o->max_active_hosts = 512;
+    o->max_active_hosts = 128;
+    o->slow_hosts = 256;
+    o->slow_after_ms = 500;
     o->idle_timeout_ms = 2000;
     o->max_idle_conns = 1024;
     o->connect_timeout_ms = 10000;
@@ -144,6 +146,8 @@ static void *thread_main(void *arg)
     while (!atomic_load_explicit(th->stop, memory_order_relaxed)) {
         unsigned timeout, spent = 0;
 
+        th->turns++; /* the slow pool counts waits in turns too (slots.c) */
+
         /* One turn per runnable host, HOST_BURST deliveries each, at most TURN_BUDGET in
          * all before the ring gets to send and receive. */
         while (th->run_head && spent < TURN_BUDGET) {
@@ -160,6 +164,8 @@ static void *thread_main(void *arg)
             hd_sched_flush(th);
         if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= HOST_SCAN_INTERVAL_MS)
             hd_sched_scan_hosts(th);
+        if (hd_loop_now_ms(th->loop) - th->last_slot_check_ms >= SLOT_CHECK_MS)
+            hd_sched_slots_check(th, hd_loop_now_ms(th->loop));
         if (hd_loop_now_ms(th->loop) - th->last_ctl_ms >= CTL_POLL_MS)
             hd_sched_poll_controls(th);
         if (hd_loop_now_ms(th->loop) - th->last_live_ms >= LIVE_INTERVAL_MS)
@@ -286,7 +292,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     unsigned n = o->threads, ninit = 0, nstarted = 0;
     struct timespec t0, t1;
     double cpu0 = cpu_seconds();
-    uint64_t last_done = 0;
+    uint64_t last_done = 0, slow_moves = 0;
     int rc = hd_store_lock_run(st), running, unclean = 0;
     uint64_t start_wall = hd_wall_ms();
 
@@ -418,6 +424,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     memset(sum, 0, sizeof(*sum));
     for (unsigned i = 0; i < n; i++) {
         hd_sched_drain_done(&ths[i]);
+        slow_moves += ths[i].slow_moves;
         sum->done += ths[i].n_done;
         sum->retried += ths[i].n_retry;
         sum->dead += ths[i].n_dead;
@@ -438,8 +445,9 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
         getrusage(RUSAGE_SELF, &ru);
         sum->max_rss_kb = ru.ru_maxrss;
     }
-    HD_LOG(HD_LOG_INFO, "run", "msg=\"stopped\" commits=%" PRIu64 " acks=%" PRIu64, cm.commits,
-           cm.acks);
+    HD_LOG(HD_LOG_INFO, "run",
+           "msg=\"stopped\" commits=%" PRIu64 " acks=%" PRIu64 " slow_pool_moves=%" PRIu64,
+           cm.commits, cm.acks, slow_moves);
     hd_sched_tickets_save(st, tls_cache); /* the clients are gone: the last new sessions */
     hd_tls_cache_free(tls_cache);
     if (hd_store_run_mark(st, 0, NULL) != 0)

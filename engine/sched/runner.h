@@ -29,7 +29,12 @@ struct hd_run_opts {
     unsigned max_inflight_host;   /* unused: see hostpol.win_max (kept for the CLI flag) */
     unsigned max_inflight_thread; /* per-thread cap on leased deliveries; default 8192 */
     unsigned max_active_hosts;    /* per-thread cap on hosts with requests in flight (each
-                                   * holds a connection: TLS + HTTP/2 state, ~250 KB); 128 */
+                                   * holds a connection: TLS + HTTP/2 state and buffers); 128 */
+    unsigned slow_hosts;          /* per-thread slots for hosts that waited longer than
+                                   * slow_after_ms: they leave the max_active_hosts pool to
+                                   * healthy hosts; 256 (0: no slow pool) */
+    unsigned slow_after_ms;       /* a host with no answer for this long since it took its
+                                   * slot, or since its last answer, is slow; 500 */
     unsigned idle_timeout_ms;     /* idle connections closed after; default 2000 */
     unsigned max_idle_conns;      /* idle connections kept per loop thread, the oldest idle
                                    * closed first; 0 = no cap but the time-out; default 1024 */

@@ -54,6 +54,11 @@
 #define LIVE_INTERVAL_MS 1000 /* live per-host state published this often */
 #define TURN_BUDGET 128
 #define DEL_FREE_MAX 256 /* released deliveries kept per thread for reuse (6 KB each) */
+#define SLOT_CHECK_MS 50   /* hosts waiting longer than slow_after_ms looked for this often */
+#define SLOW_TURNS 16      /* ... and at least this many turns of the thread's loop */
+#define SLOT_WAITS 64      /* first-answer waits kept per thread (twice their median: slow) */
+
+enum { HD_SLOT_NONE = 0, HD_SLOT_MAIN = 1, HD_SLOT_SLOW = 2 };
 
 struct sthread;
 struct shost;
@@ -136,6 +141,11 @@ struct shost {
     uint8_t has_ctl, ctl_seen; /* operator controls (hostctl) apply to this host */
     uint8_t slot_waiting; /* queued for an active-host slot (max_active_hosts) */
     struct shost *snext;
+    uint8_t slot_pool;    /* HD_SLOT_*: which pool's slot it holds (slots.c) */
+    struct shost *sl_prev, *sl_next; /* in that pool's list */
+    uint64_t slot_since;  /* loop ms: slot taken or last answer, whichever is later */
+    uint64_t slot_turn;   /* the thread's turn count at slot_since */
+    uint8_t slot_answered; /* an answer came since the slot was taken */
     /* Priorities (lease.c): high and low deliveries are read from their index (qprio), from
      * its start at each refill; normal ones by the cursor (pos). */
     uint8_t idx_check;    /* bit 1 << HD_PRIO_HIGH / LOW: that index may hold due work;
@@ -234,8 +244,16 @@ struct sthread {
     int efd_armed;
 
     uint64_t last_seq_seen, last_scan_ms;
-    unsigned active_hosts;               /* hosts with requests in flight */
+    unsigned active_hosts;               /* hosts with requests in flight, main pool */
     struct shost *slot_head, *slot_tail; /* hosts waiting for an active-host slot */
+    struct shost *main_hosts;            /* the main pool's hosts (slots.c) */
+    struct shost *slow_list;             /* the slow pool's hosts */
+    unsigned slow_hosts;                 /* hosts in the slow pool */
+    uint64_t slow_moves;                 /* hosts moved to the slow pool, in all */
+    uint64_t last_slot_check_ms;
+    uint64_t turns;                      /* turns of the thread's loop (slots.c) */
+    uint32_t slot_wait[SLOT_WAITS]; /* recent waits (ms) from a slot taken to its first answer */
+    unsigned slot_wait_n, slot_wait_i;
     uint64_t ctl_gen, rules_gen, last_ctl_ms, last_live_ms;
     int ctl_loaded;
     struct hd_rules *rules; /* defederation snapshot, reloaded when its generation moves */
@@ -373,6 +391,21 @@ int hd_sched_order(struct sthread *th, struct sdel *d);
 /* Sends d, or settles it without sending. Returns 0 when d was consumed, or an error with d
  * untouched: the caller gives it back. */
 int hd_sched_dispatch(struct sthread *th, struct sdel *d);
+
+/* ---- slots.c ---- */
+
+/* Must h wait for an active-host slot before it sends? Returns 1 (it is queued, once, and
+ * made runnable when a main slot comes free) or 0 (it holds one, or one is free). */
+int hd_sched_slot_wait(struct sthread *th, struct shost *h);
+/* h's first request went out: it takes a main slot. */
+void hd_sched_slot_take(struct sthread *th, struct shost *h, uint64_t now);
+/* An answer (or failure) came in for h: it is not waiting any more. */
+void hd_sched_slot_progress(struct sthread *th, struct shost *h, uint64_t now);
+/* h's last request is done: its slot, main or slow, is given back. */
+void hd_sched_slot_give(struct sthread *th, struct shost *h);
+/* Moves the main pool's hosts that have waited longer than the slow threshold (slots.c) to
+ * the slow pool while it has room; each move gives a main slot to a waiting host. */
+void hd_sched_slots_check(struct sthread *th, uint64_t now);
 
 /* ---- response.c ---- */
 

@@ -217,7 +217,7 @@ static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
                    : -ENOMEM;
     hd_hostpol_sent(&h->pol, d->start_ms);
     if (!h->inflight)
-        th->active_hosts++;
+        hd_sched_slot_take(th, h, d->start_ms);
     h->inflight++;
     th->inflight++;
     atomic_fetch_add(&th->n_inflight, 1);

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The active-host cap bounds connections (and so memory): with --threads 1
 # --max-active-hosts 3, at most 3 hosts have requests in flight at any moment (sampled from
-# the engine's live report), and every host is still served (FIFO slots, no starvation).
+# the engine's live report), and every host is still served (FIFO slots, no starvation). The
+# slow pool is off (--slow-hosts 0): it would add slots for hosts that wait long.
 source "$(dirname "$0")/lib/common.sh"
 need jq; need openssl
 mkcerts
@@ -11,7 +12,7 @@ printf '[*]\nlatency = fixed 20\n' >"$T/profiles.ini"
 start_fedisim --tls-port 0 --keys "$T/keys.jsonl" --verify all --profiles "$T/profiles.ini"
 gen_envelopes https "$TLS_PORT" 30 20 >"$T/env.jsonl"
 "$HERALD" --db "$DB" enqueue "$T/env.jsonl" >/dev/null || fail "enqueue"
-"$HERALD" --db "$DB" run --until-idle --threads 1 --max-active-hosts 3 --max-inflight-host 4 \
+"$HERALD" --db "$DB" run --until-idle --threads 1 --max-active-hosts 3 --slow-hosts 0 --max-inflight-host 4 \
     --resolve "*:$TLS_PORT:127.0.0.1" --ca-file "$T/certs/ca.pem" --allow-private-addresses \
     2>"$T/run.log" &
 RUN=$!

@@ -183,6 +183,22 @@ int main(void)
         T_EQ_INT(hd_http_inflight(c, "127.0.0.1", 7, 0), 0);
         for (int i = 0; i < 8; i++) /* ports 1..8: nothing listens there on a sane host */
             T_OK(many.errs[i] == HD_ERR_CONNECT || many.errs[i] == HD_ERR_PROTOCOL);
+        /* Origins with no connection and nothing to do are dropped; the one known to speak
+         * HTTP/1.1 only (the silent server above) is kept, with that answer. */
+        {
+            struct hd_http_stats st;
+            hd_http_stats(c, &st);
+            for (int i = 0; i < 200 && st.conns_open; i++) {
+                hd_loop_run_once(loop, 10);
+                hd_http_stats(c, &st);
+            }
+            T_EQ_INT(st.conns_open, 0);
+            T_OK(st.origins_freed >= 299);
+            T_OK(st.origins <= 2);
+            T_EQ_INT(hd_http_origin_info(c, "127.0.0.1", 7, 0, &ver, &maxs), HD_ERR_NOT_FOUND);
+            T_EQ_INT(hd_http_origin_info(c, "127.0.0.1", port, 0, &ver, &maxs), 0);
+            T_EQ_INT(ver, 1);
+        }
     }
 
     hd_http_client_shutdown(c);
