@@ -25,7 +25,7 @@ void hd_http_opts_default(struct hd_http_opts *opts)
     opts->tls_timeout_ms = 10000;
     opts->response_timeout_ms = 30000;
     opts->idle_timeout_ms = 60000;
-    opts->max_idle_conns = 1024;
+    opts->max_idle_conns = 128;
     opts->max_streams_per_host = 100;
     opts->max_h1_conns_per_host = 6;
     opts->max_body = 4096;

@@ -25,7 +25,7 @@ struct hd_http_opts {
     unsigned response_timeout_ms;   /* request sent -> complete response; default 30000 */
     unsigned idle_timeout_ms;       /* idle connection closed after; default 60000 */
     unsigned max_idle_conns;        /* idle connections kept at most (the oldest idle one is
-                                     * closed first); 0: no cap but the time-out; default 1024 */
+                                     * closed first); 0: no cap but the time-out; default 128 */
     unsigned max_streams_per_host;  /* cap on concurrent h2 streams per origin; default 100 */
     unsigned max_h1_conns_per_host; /* HTTP/1.1 keep-alive pool size per origin; default 6 */
     size_t max_body;                /* response body bytes kept for the caller; default 4096 */
