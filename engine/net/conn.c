@@ -18,6 +18,7 @@
 #include "addr.h"
 #include "clock.h"
 #include "conn.h"
+#include "conn_impl.h"
 #include "dns.h"
 #include "err.h"
 #include "h2.h"
@@ -30,8 +31,6 @@
 static void start_recv(struct hd_conn *conn);
 static void try_next_addr(struct hd_conn *conn);
 static void maybe_release(struct hd_conn *conn);
-static void idle_close(struct hd_conn *conn);
-static void idle_unlink(struct hd_conn *conn);
 
 static struct hd_loop *loop_of(const struct hd_conn *conn)
 {
@@ -72,7 +71,7 @@ void hd_conn_env_fini(struct hd_conn_env *env)
     env->pbuf = NULL;
 }
 
-static void arm(struct hd_conn *conn, enum hd_conn_timer kind, unsigned ms)
+void hd_conn_arm(struct hd_conn *conn, enum hd_conn_timer kind, unsigned ms)
 {
     conn->timer_kind = kind;
     if (ms)
@@ -81,7 +80,7 @@ static void arm(struct hd_conn *conn, enum hd_conn_timer kind, unsigned ms)
         hd_timer_disarm(loop_of(conn), &conn->timer);
 }
 
-static void disarm(struct hd_conn *conn)
+void hd_conn_disarm(struct hd_conn *conn)
 {
     conn->timer_kind = HD_CT_NONE;
     hd_timer_disarm(loop_of(conn), &conn->timer);
@@ -375,7 +374,7 @@ static void try_next_addr(struct hd_conn *conn)
         conn->nops++;
         conn->connect_busy = 1;
         conn->timed_out = 0;
-        arm(conn, HD_CT_CONNECT, opts->connect_timeout_ms);
+        hd_conn_arm(conn, HD_CT_CONNECT, opts->connect_timeout_ms);
         return;
     }
     hd_conn_close(conn, conn->last_err);
@@ -442,7 +441,7 @@ static void established(struct hd_conn *conn, int proto)
 {
     struct hd_conn_env *env = conn->env;
 
-    disarm(conn);
+    hd_conn_disarm(conn);
     conn->proto = proto;
     if (proto == 2 && !conn->h2) {
         int rv = h2_start(conn);
@@ -482,7 +481,7 @@ static void on_connect(struct hd_loop_op *op, int res)
         maybe_release(conn);
         return;
     }
-    disarm(conn);
+    hd_conn_disarm(conn);
     if (res < 0) {
         conn->last_err = conn->timed_out ? HD_ERR_TIMEOUT_CONNECT : HD_ERR_CONNECT;
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"connect failed\" host=%s err=%d", conn->peer->host,
@@ -501,7 +500,7 @@ static void on_connect(struct hd_loop_op *op, int res)
         }
         offer_session(conn);
         conn->state = HD_CONN_TLS;
-        arm(conn, HD_CT_TLS, env->opts->tls_timeout_ms);
+        hd_conn_arm(conn, HD_CT_TLS, env->opts->tls_timeout_ms);
         rv = hd_tls_handshake(conn->tls);
         if (rv < 0) {
             hd_conn_close(conn, rv);
@@ -516,7 +515,7 @@ static void on_connect(struct hd_loop_op *op, int res)
             return;
         }
         conn->state = HD_CONN_H2C_PROBE;
-        arm(conn, HD_CT_PROBE, env->opts->tls_timeout_ms);
+        hd_conn_arm(conn, HD_CT_PROBE, env->opts->tls_timeout_ms);
     } else {
         established(conn, 1);
     }
@@ -756,89 +755,10 @@ static void on_timer(struct hd_timer *t)
         h2c_fallback(conn);
         break;
     case HD_CT_IDLE:
-        idle_close(conn);
+        hd_conn_idle_close(conn);
         break;
     default:
         break;
-    }
-}
-
-static void idle_unlink(struct hd_conn *conn)
-{
-    struct hd_conn_env *env = conn->env;
-
-    if (!conn->on_idle)
-        return;
-    if (conn->iprev)
-        conn->iprev->inext = conn->inext;
-    else
-        env->idle_head = conn->inext;
-    if (conn->inext)
-        conn->inext->iprev = conn->iprev;
-    else
-        env->idle_tail = conn->iprev;
-    conn->inext = conn->iprev = NULL;
-    conn->on_idle = 0;
-    env->nidle--;
-}
-
-static void idle_push(struct hd_conn *conn)
-{
-    struct hd_conn_env *env = conn->env;
-
-    conn->iprev = env->idle_tail;
-    conn->inext = NULL;
-    if (env->idle_tail)
-        env->idle_tail->inext = conn;
-    else
-        env->idle_head = conn;
-    env->idle_tail = conn;
-    conn->on_idle = 1;
-    env->nidle++;
-}
-
-/* Closes an idle connection: h2 says goodbye first (GOAWAY; hd_conn_flush closes once it
- * has left, or a 1 s timer does), h1 just closes. */
-static void idle_close(struct hd_conn *conn)
-{
-    idle_unlink(conn);
-    if (conn->h2 && !conn->draining && conn->state == HD_CONN_OPEN) {
-        conn->draining = 1;
-        hd_h2_terminate(conn->h2);
-        arm(conn, HD_CT_IDLE, 1000); /* in case it cannot leave */
-        hd_conn_flush(conn);
-        return;
-    }
-    hd_conn_close(conn, 0);
-}
-
-void hd_conn_update_idle(struct hd_conn *conn)
-{
-    struct hd_conn_env *env = conn->env;
-    unsigned ms = opts_of(conn)->idle_timeout_ms, cap = opts_of(conn)->max_idle_conns;
-
-    if (conn->state != HD_CONN_OPEN || conn->draining) {
-        idle_unlink(conn);
-        return;
-    }
-    if (conn->h1_rq || conn->active.n > 0) {
-        idle_unlink(conn);
-        if (conn->timer_kind == HD_CT_IDLE)
-            disarm(conn);
-        return;
-    }
-    if (conn->timer_kind != HD_CT_IDLE && ms)
-        arm(conn, HD_CT_IDLE, ms);
-    if (conn->on_idle)
-        return;
-    idle_push(conn);
-    /* Over the count cap: the connection idle the longest goes, passing over those whose
-     * origin has requests waiting (they are about to be busy again) and this one. */
-    for (struct hd_conn *c = env->idle_head, *next; cap && env->nidle > cap && c; c = next) {
-        next = c->inext;
-        if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0))
-            continue;
-        idle_close(c);
     }
 }
 
@@ -931,8 +851,8 @@ void hd_conn_close(struct hd_conn *conn, int err)
         return;
     conn->state = HD_CONN_CLOSING;
     conn->err = err;
-    idle_unlink(conn);
-    disarm(conn);
+    hd_conn_idle_unlink(conn);
+    hd_conn_disarm(conn);
     if (prev == HD_CONN_TLS && err && conn->tls_offered && env->tls_cache)
         /* A handshake that offered a saved session failed: never offer it again. */
         hd_tls_cache_drop(env->tls_cache, conn->peer->host, conn->peer->port);
@@ -1014,7 +934,7 @@ static void conn_free(struct hd_conn *conn)
     if (conn->onext)
         conn->onext->oprev = conn->oprev;
     conn->env->nconns--;
-    idle_unlink(conn);
+    hd_conn_idle_unlink(conn);
     hd_timer_disarm(loop_of(conn), &conn->timer);
     hd_h2_free(conn->h2);
     hd_tls_free(conn->tls);

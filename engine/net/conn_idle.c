@@ -1,0 +1,83 @@
+/* Idle connections of a client (conn.h): a list in the env, oldest idle first, bounded by
+ * the idle time-out (a timer per connection) and by max_idle_conns (the connection idle the
+ * longest closes first, never one whose origin has requests waiting). */
+#include "conn.h"
+#include "conn_impl.h"
+#include "h2.h"
+
+void hd_conn_idle_unlink(struct hd_conn *conn)
+{
+    struct hd_conn_env *env = conn->env;
+
+    if (!conn->on_idle)
+        return;
+    if (conn->iprev)
+        conn->iprev->inext = conn->inext;
+    else
+        env->idle_head = conn->inext;
+    if (conn->inext)
+        conn->inext->iprev = conn->iprev;
+    else
+        env->idle_tail = conn->iprev;
+    conn->inext = conn->iprev = NULL;
+    conn->on_idle = 0;
+    env->nidle--;
+}
+
+static void idle_push(struct hd_conn *conn)
+{
+    struct hd_conn_env *env = conn->env;
+
+    conn->iprev = env->idle_tail;
+    conn->inext = NULL;
+    if (env->idle_tail)
+        env->idle_tail->inext = conn;
+    else
+        env->idle_head = conn;
+    env->idle_tail = conn;
+    conn->on_idle = 1;
+    env->nidle++;
+}
+
+void hd_conn_idle_close(struct hd_conn *conn)
+{
+    hd_conn_idle_unlink(conn);
+    if (conn->h2 && !conn->draining && conn->state == HD_CONN_OPEN) {
+        conn->draining = 1;
+        hd_h2_terminate(conn->h2);
+        hd_conn_arm(conn, HD_CT_IDLE, 1000); /* in case it cannot leave */
+        hd_conn_flush(conn);
+        return;
+    }
+    hd_conn_close(conn, 0);
+}
+
+void hd_conn_update_idle(struct hd_conn *conn)
+{
+    struct hd_conn_env *env = conn->env;
+    unsigned ms = conn->env->opts->idle_timeout_ms, cap = conn->env->opts->max_idle_conns;
+
+    if (conn->state != HD_CONN_OPEN || conn->draining) {
+        hd_conn_idle_unlink(conn);
+        return;
+    }
+    if (conn->h1_rq || conn->active.n > 0) {
+        hd_conn_idle_unlink(conn);
+        if (conn->timer_kind == HD_CT_IDLE)
+            hd_conn_disarm(conn);
+        return;
+    }
+    if (conn->timer_kind != HD_CT_IDLE && ms)
+        hd_conn_arm(conn, HD_CT_IDLE, ms);
+    if (conn->on_idle)
+        return;
+    idle_push(conn);
+    /* Over the count cap: the connection idle the longest goes, passing over those whose
+     * origin has requests waiting (they are about to be busy again) and this one. */
+    for (struct hd_conn *c = env->idle_head, *next; cap && env->nidle > cap && c; c = next) {
+        next = c->inext;
+        if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0))
+            continue;
+        hd_conn_idle_close(c);
+    }
+}
