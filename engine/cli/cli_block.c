@@ -327,44 +327,54 @@ static int block_list(const char *db, int argc, char **argv, int csv)
     return 0;
 }
 
+int hd_cli_block_csv_load(const char *path, const char *what, struct hd_import *im)
+{
+    char *buf;
+    size_t len = 0;
+    int rc;
+
+    rc = hd_cli_read_file(path, IMPORT_MAX_BYTES, HD_CLI_READ_STDIN, &buf, &len);
+    if (rc) {
+        fprintf(stderr, "herald block import: cannot read %s: %s\n", path,
+                rc == -EFBIG ? "larger than 64 MiB" : strerror(-rc));
+        return 1;
+    }
+    rc = hd_blocks_parse_csv(buf, len, im);
+    free(buf);
+    if (rc) {
+        fprintf(stderr, "herald block import: %s\n",
+                rc == HD_ERR_FULL ? "more than 1,000,000 rows" : hd_strerror(rc));
+        hd_import_fini(im);
+        return 1;
+    }
+    if (im->nerr_total) {
+        for (size_t i = 0; i < im->nerr; i++)
+            fprintf(stderr, "herald block import: %s:%zu: %s\n", path, im->errs[i].line,
+                    im->errs[i].why);
+        if (im->nerr_total > im->nerr)
+            fprintf(stderr, "herald block import: ... and %zu more\n", im->nerr_total - im->nerr);
+        fprintf(stderr, "herald block import: %zu bad line%s; nothing %s\n", im->nerr_total,
+                im->nerr_total == 1 ? "" : "s", what);
+        hd_import_fini(im);
+        return 1;
+    }
+    return 0;
+}
+
 static int block_import(const char *db, int argc, char **argv)
 {
     struct hd_import im;
     struct hd_store *st = NULL;
     struct hd_txn *txn;
-    char *buf;
-    size_t len = 0, added = 0, updated = 0;
+    size_t added = 0, updated = 0;
     uint64_t dropped = 0, hosts = 0, now = hd_wall_ms();
     int rc;
 
     if (hd_cli_simple_args("block import", block_usage, argc, argv, NULL, 1, 1))
         return HD_CLI_USAGE_EXIT;
     argv += optind - 1; /* argv[1]: the file */
-    rc = hd_cli_read_file(argv[1], IMPORT_MAX_BYTES, HD_CLI_READ_STDIN, &buf, &len);
-    if (rc) {
-        fprintf(stderr, "herald block import: cannot read %s: %s\n", argv[1],
-                rc == -EFBIG ? "larger than 64 MiB" : strerror(-rc));
+    if (hd_cli_block_csv_load(argv[1], "imported", &im))
         return 1;
-    }
-    rc = hd_blocks_parse_csv(buf, len, &im);
-    free(buf);
-    if (rc) {
-        fprintf(stderr, "herald block import: %s\n",
-                rc == HD_ERR_FULL ? "more than 1,000,000 rows" : hd_strerror(rc));
-        hd_import_fini(&im);
-        return 1;
-    }
-    if (im.nerr_total) {
-        for (size_t i = 0; i < im.nerr; i++)
-            fprintf(stderr, "herald block import: %s:%zu: %s\n", argv[1], im.errs[i].line,
-                    im.errs[i].why);
-        if (im.nerr_total > im.nerr)
-            fprintf(stderr, "herald block import: ... and %zu more\n", im.nerr_total - im.nerr);
-        fprintf(stderr, "herald block import: %zu bad line%s; nothing imported\n", im.nerr_total,
-                im.nerr_total == 1 ? "" : "s");
-        hd_import_fini(&im);
-        return 1;
-    }
     if (hd_cli_open_store(db, &st, "block import")) {
         hd_import_fini(&im);
         return 1;

@@ -10,13 +10,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_block.h"
 #include "cli_cluster.h"
 #include "cli_util.h"
 #include "cluster.h"
 #include "err.h"
 #include "rules.h"
 
-#define IMPORT_MAX_BYTES (64u << 20)
 
 enum {
     K_URL = 256, K_CREDS, K_CA, K_SEV, K_COMMENT, K_MEDIA, K_REPORTS, K_OBF, K_DRY, K_FORCE,
@@ -237,32 +237,12 @@ static int publish(struct hd_cluster_conn *c, const char *cmd, json_t *o, int qu
 static int import_blocks(struct hd_cluster_conn *c, const char *path)
 {
     struct hd_import im;
-    char *buf = NULL;
-    size_t len = 0, ok = 0;
+    size_t ok = 0;
     int rc;
 
-    rc = hd_cli_read_file(path, IMPORT_MAX_BYTES, HD_CLI_READ_STDIN, &buf, &len);
-    if (rc) {
-        fprintf(stderr, "herald block import: cannot read %s: %s\n", path,
-                rc == -EFBIG ? "larger than 64 MiB" : strerror(-rc));
+    if (hd_cli_block_csv_load(path, "published", &im))
         return 1;
-    }
-    rc = hd_blocks_parse_csv(buf, len, &im);
-    free(buf);
-    if (rc) {
-        fprintf(stderr, "herald block import: %s\n",
-                rc == HD_ERR_FULL ? "more than 1,000,000 rows" : hd_strerror(rc));
-        hd_import_fini(&im);
-        return 1;
-    }
-    if (im.nerr_total) {
-        for (size_t i = 0; i < im.nerr; i++)
-            fprintf(stderr, "herald block import: line %zu: %s\n", im.errs[i].line,
-                    im.errs[i].why);
-        fprintf(stderr, "herald block import: nothing published\n");
-        hd_import_fini(&im);
-        return 1;
-    }
+    rc = 0;
     for (size_t i = 0; i < im.n && rc == 0; i++) {
         const struct hd_block *b = &im.blocks[i];
         json_t *o = json_pack("{s:s,s:s,s:s,s:s,s:b,s:b,s:b}", "op", "block.add", "domain",

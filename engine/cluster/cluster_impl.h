@@ -31,6 +31,15 @@ struct hd_cn_stream {
 int hd_cn_ensure_stream(struct hd_cluster_conn *c, const struct hd_cn_stream *def, char *why,
                         size_t cap);
 
+/* Publishes data to subj with the schema header (and Nats-Msg-Id msg_id unless NULL) and
+ * waits for JetStream's acknowledgement (HD_CLUSTER_JS_WAIT_MS). Returns 0 with *seq (and
+ * *duplicate unless NULL) set, -ENOMEM, or HD_ERR_CONNECT with why set. */
+int hd_cn_publish(struct hd_cluster_conn *c, const char *subj, const char *data, size_t len,
+                  const char *msg_id, uint64_t *seq, int *duplicate, char *why, size_t cap);
+
+/* 64-bit FNV-1a of n bytes: names a subject after its key. */
+uint64_t hd_cn_fnv64(const void *p, size_t n);
+
 int hd_cn_ensure_ctl_stream(struct hd_cluster_conn *c, char *why, size_t cap);
 
 #endif

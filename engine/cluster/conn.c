@@ -262,15 +262,60 @@ out:
     return rc;
 }
 
-int hd_cluster_publish(struct hd_cluster_conn *c, const char *line, size_t len, uint64_t *seq,
-                       int *duplicate, char *why, size_t why_cap)
+int hd_cn_publish(struct hd_cluster_conn *c, const char *subj, const char *data, size_t len,
+                  const char *msg_id, uint64_t *seq, int *duplicate, char *why, size_t cap)
 {
-    char id[512], ver[16];
+    char ver[16];
     natsMsg *m = NULL;
     jsPubAck *pa = NULL;
     jsPubOptions po;
     jsErrCode jerr = 0;
     natsStatus s;
+
+    *seq = 0;
+    if (duplicate)
+        *duplicate = 0;
+    snprintf(ver, sizeof(ver), "%d", HD_CLUSTER_SCHEMA);
+    s = natsMsg_Create(&m, subj, NULL, data, (int)len);
+    if (s == NATS_OK)
+        s = natsMsgHeader_Set(m, HD_CLUSTER_SCHEMA_HEADER, ver);
+    if (s != NATS_OK) {
+        natsMsg_Destroy(m);
+        say(why, cap, "message", s);
+        return -ENOMEM;
+    }
+    jsPubOptions_Init(&po);
+    po.MsgId = msg_id;
+    po.MaxWait = HD_CLUSTER_JS_WAIT_MS;
+    s = js_PublishMsg(&pa, c->js, m, &po, &jerr);
+    natsMsg_Destroy(m);
+    if (s != NATS_OK) {
+        say(why, cap, "not acknowledged by JetStream", s);
+        return HD_ERR_CONNECT;
+    }
+    *seq = pa->Sequence;
+    if (duplicate)
+        *duplicate = pa->Duplicate;
+    jsPubAck_Destroy(pa);
+    return 0;
+}
+
+uint64_t hd_cn_fnv64(const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    uint64_t h = 1469598103934665603ull;
+
+    for (size_t i = 0; i < n; i++) {
+        h ^= b[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+int hd_cluster_publish(struct hd_cluster_conn *c, const char *line, size_t len, uint64_t *seq,
+                       int *duplicate, char *why, size_t why_cap)
+{
+    char id[512];
     int rc;
 
     *seq = 0;
@@ -282,28 +327,7 @@ int hd_cluster_publish(struct hd_cluster_conn *c, const char *line, size_t len, 
     rc = check_envelope(line, len, id, sizeof(id), why, why_cap);
     if (rc)
         return rc;
-    snprintf(ver, sizeof(ver), "%d", HD_CLUSTER_SCHEMA);
-    s = natsMsg_Create(&m, HD_CLUSTER_SUBJECT, NULL, line, (int)len);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, HD_CLUSTER_SCHEMA_HEADER, ver);
-    if (s != NATS_OK) {
-        natsMsg_Destroy(m);
-        say(why, why_cap, "message", s);
-        return -ENOMEM;
-    }
-    jsPubOptions_Init(&po);
-    po.MsgId = id;
-    po.MaxWait = HD_CLUSTER_JS_WAIT_MS;
-    s = js_PublishMsg(&pa, c->js, m, &po, &jerr);
-    natsMsg_Destroy(m);
-    if (s != NATS_OK) {
-        say(why, why_cap, "not acknowledged by JetStream", s);
-        return HD_ERR_CONNECT;
-    }
-    *seq = pa->Sequence;
-    *duplicate = pa->Duplicate;
-    jsPubAck_Destroy(pa);
-    return 0;
+    return hd_cn_publish(c, HD_CLUSTER_SUBJECT, line, len, id, seq, duplicate, why, why_cap);
 }
 
 static int url_ok(const char *s)
@@ -315,15 +339,12 @@ int hd_cluster_publish_follow(struct hd_cluster_conn *c, const char *actor, cons
                               const char *inbox, const char *shared_inbox, int remove,
                               uint64_t *seq, char *why, size_t why_cap)
 {
-    char subj[64], ver[16], *body;
+    char subj[64], *body;
     size_t alen = actor ? strlen(actor) : 0, flen = follower ? strlen(follower) : 0;
     uint8_t *pair;
-    uint64_t h = 1469598103934665603ull;
-    natsMsg *m = NULL;
-    jsPubAck *pa = NULL;
-    jsErrCode jerr = 0;
+    uint64_t h;
     json_t *o;
-    natsStatus s;
+    int rc;
 
     *seq = 0;
     if (!url_ok(actor) || !url_ok(follower) || (!remove && !url_ok(inbox)) ||
@@ -340,10 +361,7 @@ int hd_cluster_publish_follow(struct hd_cluster_conn *c, const char *actor, cons
     memcpy(pair, actor, alen);
     pair[alen] = 0;
     memcpy(pair + alen + 1, follower, flen);
-    for (size_t i = 0; i < alen + flen + 1; i++) {
-        h ^= pair[i];
-        h *= 1099511628211ull;
-    }
+    h = hd_cn_fnv64(pair, alen + flen + 1);
     free(pair);
     snprintf(subj, sizeof(subj), HD_CLUSTER_FSUBJECT ".%016" PRIx64, h);
     o = json_pack("{s:s,s:s,s:s}", "op", remove ? "remove" : "add", "actor", actor, "follower",
@@ -356,19 +374,7 @@ int hd_cluster_publish_follow(struct hd_cluster_conn *c, const char *actor, cons
     json_decref(o);
     if (!body)
         return -ENOMEM;
-    snprintf(ver, sizeof(ver), "%d", HD_CLUSTER_SCHEMA);
-    s = natsMsg_Create(&m, subj, NULL, body, (int)strlen(body));
+    rc = hd_cn_publish(c, subj, body, strlen(body), NULL, seq, NULL, why, why_cap);
     free(body);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, HD_CLUSTER_SCHEMA_HEADER, ver);
-    if (s == NATS_OK)
-        s = js_PublishMsg(&pa, c->js, m, NULL, &jerr);
-    natsMsg_Destroy(m);
-    if (s != NATS_OK) {
-        say(why, why_cap, "not acknowledged by JetStream", s);
-        return HD_ERR_CONNECT;
-    }
-    *seq = pa->Sequence;
-    jsPubAck_Destroy(pa);
-    return 0;
+    return rc;
 }

@@ -47,12 +47,9 @@ int hd_cluster_publish_control(struct hd_cluster_conn *c, json_t *msg, uint64_t 
                                size_t why_cap)
 {
     const char *op = json_string_value(json_object_get(msg, "op")), *key = "";
-    char subj[96], ver[16], *body;
-    uint64_t h = 1469598103934665603ull;
-    natsMsg *m = NULL;
-    jsPubAck *pa = NULL;
-    jsErrCode jerr = 0;
-    natsStatus s;
+    char subj[96], *body;
+    uint64_t h;
+    int rc;
     int i = op_index(op);
 
     *seq = 0;
@@ -67,30 +64,15 @@ int hd_cluster_publish_control(struct hd_cluster_conn *c, json_t *msg, uint64_t 
             return HD_ERR_INVALID;
         }
     }
-    for (const char *p = key; *p; p++) { /* the subject names the key: FNV-1a 64 */
-        h ^= (uint8_t)*p;
-        h *= 1099511628211ull;
-    }
+    h = hd_cn_fnv64(key, strlen(key)); /* the subject names the key */
     snprintf(subj, sizeof(subj), HD_CLUSTER_CSUBJECT ".%s.%016" PRIx64, ops[i].group, h);
     json_object_set_new(msg, "v", json_integer(HD_CLUSTER_SCHEMA));
     body = json_dumps(msg, JSON_COMPACT);
     if (!body)
         return -ENOMEM;
-    snprintf(ver, sizeof(ver), "%d", HD_CLUSTER_SCHEMA);
-    s = natsMsg_Create(&m, subj, NULL, body, (int)strlen(body));
+    rc = hd_cn_publish(c, subj, body, strlen(body), NULL, seq, NULL, why, why_cap);
     free(body);
-    if (s == NATS_OK)
-        s = natsMsgHeader_Set(m, HD_CLUSTER_SCHEMA_HEADER, ver);
-    if (s == NATS_OK)
-        s = js_PublishMsg(&pa, c->js, m, NULL, &jerr);
-    natsMsg_Destroy(m);
-    if (s != NATS_OK) {
-        snprintf(why, why_cap, "not acknowledged by JetStream: %s", natsStatus_GetText(s));
-        return HD_ERR_CONNECT;
-    }
-    *seq = pa->Sequence;
-    jsPubAck_Destroy(pa);
-    return 0;
+    return rc;
 }
 
 /* ------------------------------------------------------------- applying on a node */
