@@ -3,10 +3,12 @@
  * server name, one HTTP/1.1 POST and a close. By default every connection after the first
  * resumes the session ticket the previous connection received (a resumed handshake: PSK
  * with an ephemeral key exchange, as Herald's client resumes); with --full every connection
- * makes a full handshake and verifies the server's certificate chain.
+ * makes a full handshake and verifies the server's certificate chain. With --psk-only a
+ * resumption offers the PSK key exchange mode alone (psk_ke: no ephemeral key exchange, no
+ * forward secrecy for the resumed connection), the cheapest handshake TLS 1.3 has.
  *
  *   tlsresume --connect ADDR:PORT --name HOST [-n N] [--ca-file PEM] [--path /inbox]
- *             [--body FILE] [--full]
+ *             [--body FILE] [--full | --psk-only]
  *
  * wolfSSL, the library Herald's own client uses, with Herald's key-exchange groups (X25519
  * first): the figure is the same handshake code without Herald around it. One JSON object on
@@ -45,6 +47,7 @@ struct tr_opts {
     const char *path;
     long n;
     int full;
+    int psk_only;
     char body[TR_BODY_MAX];
     size_t body_len;
 };
@@ -199,7 +202,7 @@ static int parse_args(int argc, char **argv, struct tr_opts *o)
         {"connect", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 's'},
         {"ca-file", required_argument, NULL, 'a'}, {"path", required_argument, NULL, 'p'},
         {"body", required_argument, NULL, 'b'},    {"full", no_argument, NULL, 'f'},
-        {NULL, 0, NULL, 0}};
+        {"psk-only", no_argument, NULL, 'k'},    {NULL, 0, NULL, 0}};
     const char *connect_to = NULL, *body = NULL;
     int ch;
 
@@ -213,11 +216,12 @@ static int parse_args(int argc, char **argv, struct tr_opts *o)
         case 'p': o->path = optarg; break;
         case 'b': body = optarg; break;
         case 'f': o->full = 1; break;
+        case 'k': o->psk_only = 1; break;
         case 'n': o->n = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
-    if (!connect_to || !o->name || o->n < 2 || o->n > 1000000 || strlen(o->name) > 253)
+    if (!connect_to || !o->name || (o->full && o->psk_only) || o->n < 2 || o->n > 1000000 || strlen(o->name) > 253)
         return -1;
     const char *colon = strrchr(connect_to, ':');
     char ip[64];
@@ -260,7 +264,7 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv, &o) < 0) {
         fprintf(stderr, "usage: tlsresume --connect ADDR:PORT --name HOST [-n N (2..1000000)] "
-                        "[--ca-file PEM] [--path /inbox] [--body FILE] [--full]\n");
+                        "[--ca-file PEM] [--path /inbox] [--body FILE] [--full | --psk-only]\n");
         return 2;
     }
     int hl = snprintf(req, sizeof(req),
@@ -286,6 +290,8 @@ int main(int argc, char **argv)
     }
     if (wolfSSL_CTX_set_groups(ctx, (int *)tr_groups, 2) != WOLFSSL_SUCCESS)
         return 1;
+    if (o.psk_only && wolfSSL_CTX_no_dhe_psk(ctx) != 0)
+        return 1;
     cfirst = cpu_now();
     for (long i = 0; i < o.n; i++) {
         if (i == 1) {
@@ -308,7 +314,7 @@ int main(int argc, char **argv)
            "\"status_2xx\":%ld,\"status_other\":%ld,\"version\":\"%s\",\"cipher\":\"%s\","
            "\"group\":\"%s\",\"first_conn_cpu_us\":%.1f,\"timed_connections\":%ld,"
            "\"cpu_s\":%.6f,\"wall_s\":%.6f,\"cpu_us_per_conn\":%.3f}\n",
-           wolfSSL_lib_version(), o.full ? "full" : "resume", o.ca_file ? "true" : "false",
+           wolfSSL_lib_version(), o.full ? "full" : o.psk_only ? "resume-psk-only" : "resume", o.ca_file ? "true" : "false",
            res.done, res.failed, res.resumed, res.full, res.status_2xx, res.status_other,
            res.version, res.cipher, res.group, cfirst * 1e6, timed, c1 - c0, w1 - w0,
            (c1 - c0) * 1e6 / (double)timed);

@@ -54,6 +54,8 @@ if [ -x "$HD_BUILD/bench/tlsfloor/tlsresume" ]; then
         and (.limits.tls_bare_resumed_cpu_us_per_conn > 0)
         and (.limits.tls_bare.resumed.fedisim_resumed_handshakes == .limits.tls_bare.resumed.timed_connections)
         and (.limits.tls_bare.resumed.failed == 0) and (.limits.tls_bare_full_wolfssl_cpu_us_per_conn > 0)
+        and (.limits.tls_bare_resumed_psk_only_cpu_us_per_conn > 0)
+        and (.limits.tls_bare.resumed_psk_only.fedisim_resumed_handshakes == .limits.tls_bare.resumed_psk_only.timed_connections)
         and (.ratios.tls_floor_cold_over_sign > 1) and (.ratios.cpu_per_delivery_over_tls_floor_cold > 0)
         and (.ratios.tls_floor_cold_wolfssl_over_sign > 1) and (.ratios.tls_floor_cold_best_over_sign > 1)
         and (.ratios.cpu_per_delivery_over_tls_floor_cold_best > 0)' "$R" >/dev/null ||
