@@ -43,6 +43,25 @@ if command -v gnuplot >/dev/null; then
     done
 fi
 grep 'delivered' "$T/healthy.log" | head -1
+# Over TLS the run measures the TLS floors next to it: h2load with a fresh full handshake per
+# connection at the run's deliveries per host (every handshake full at fedisim), and
+# tlsresume's resumed (every one resumed at fedisim) and full handshakes.
+if [ -x "$HD_BUILD/bench/tlsfloor/tlsresume" ]; then
+    jq -e '(.limits.tls_bare.deliveries_per_host > 1) and (.limits.tls_bare_cold_cpu_us_per_req > 0)
+        and (.limits.tls_bare.cold.passes | length >= 1
+             and all(.fedisim_full_handshakes == .connections and .succeeded == .requests))
+        and (.limits.tls_bare.cold.passes[0].protocol | test("TLSv1.3"))
+        and (.limits.tls_bare_resumed_cpu_us_per_conn > 0)
+        and (.limits.tls_bare.resumed.fedisim_resumed_handshakes == .limits.tls_bare.resumed.timed_connections)
+        and (.limits.tls_bare.resumed.failed == 0) and (.limits.tls_bare_full_wolfssl_cpu_us_per_conn > 0)
+        and (.limits.tls_bare_resumed_psk_only_cpu_us_per_conn > 0)
+        and (.limits.tls_bare.resumed_psk_only.fedisim_resumed_handshakes == .limits.tls_bare.resumed_psk_only.timed_connections)
+        and (.ratios.tls_floor_cold_over_sign > 1) and (.ratios.cpu_per_delivery_over_tls_floor_cold > 0)
+        and (.ratios.tls_floor_cold_wolfssl_over_sign > 1) and (.ratios.tls_floor_cold_best_over_sign > 1)
+        and (.ratios.cpu_per_delivery_over_tls_floor_cold_best > 0)' "$R" >/dev/null ||
+        fail "healthy: TLS floor fields: $(jq -c '{tls_bare: .limits.tls_bare, ratios}' "$R")"
+    grep 'TLS floor, cold' "$T/healthy.log" | head -1
+fi
 
 "$HB" hostile --small --out "$T/out" --no-results >"$T/hostile.log" 2>&1 ||
     { tail -20 "$T/hostile.log"; fail "herald-bench hostile --small failed"; }
