@@ -235,6 +235,7 @@ struct sthread {
     size_t acts_cap, nacts;
 
     struct batch *cur;        /* acknowledgements being collected */
+    struct batch *spare;      /* an emptied batch of commit_batch acknowledgements, for reuse */
     uint64_t cur_first_ms;
     unsigned batches_out;     /* handed to the committer, not yet back */
     pthread_mutex_t done_mu;
