@@ -25,6 +25,9 @@ static const struct hd_sign_be *const sign_backends[] = {&hd_sign_be_ossl, &hd_s
  * 5/4 of the CPU budget) is 75 ms, leaving room for key loading. At wolfSSL's ~545
  * RSA-2048 signatures/s that is still ~8 samples, enough to tell a 7x difference. */
 #define MEASURE_NS_PER_BACKEND 15000000LL
+/* ... or this many signatures, whichever comes first: an Ed25519 signature takes about
+ * 20 us, and 15 ms of them (750) told the two backends apart no better than 256 do. */
+#define MEASURE_SIGNS_MAX 256
 
 struct hd_sign_key {
     struct hd_sign_key *hnext;       /* hash chain */
@@ -292,8 +295,9 @@ int hd_sign_default_alg(int type)
     return type == HD_KEY_ED25519 ? HD_SIGN_ALG_ED25519 : HD_SIGN_ALG_RSA_V15_SHA256;
 }
 
-/* Signs a fixed message on one backend and returns signatures per second of thread CPU
- * time, or 0 with *err set when the backend cannot sign with this key.
+/* Signs a fixed message on one backend (at most max_signs times after the first) and returns
+ * signatures per second of thread CPU time, or 0 with *err set when the backend cannot sign
+ * with this key.
  * Why CPU time: the signer runs on a loop thread that owns its core; wall-clock rates taken
  * while other processes compete for the CPU (a busy build machine, a neighbour) swing by 5x
  * and could pick the slower backend. The wall clock bounds the call: it stops after
@@ -302,7 +306,7 @@ int hd_sign_default_alg(int type)
  * set-up) and is not counted, unless it alone used up the budget (RSA-4096 on a slow
  * backend): then it is the only sample. */
 static double measure_one(const struct hd_sign_be *be, void *ctx, void *bk, int alg,
-                          long long budget_ns, int *err)
+                          long long budget_ns, unsigned max_signs, int *err)
 {
     uint8_t msg[256], sig[HD_SIGN_SIG_MAX];
     size_t sig_len = sizeof(sig);
@@ -333,7 +337,7 @@ static double measure_one(const struct hd_sign_be *be, void *ctx, void *bk, int 
         n++;
         cel = cpu_ns() - c0;
         wel = now_ns() - w0;
-    } while (cel < budget_ns && wel < wall_cap && n < 1000000);
+    } while (cel < budget_ns && wel < wall_cap && n < max_signs);
     return cel > 0 ? (double)n * 1e9 / (double)cel : 0;
 }
 
@@ -411,7 +415,7 @@ static int load_key_locked(struct hd_signer *s, const struct hd_sign_parsed *pk,
         }
         s->rate[pk->type][i] =
             measure_one(sign_backends[i], s->ctx[i], bks[i], hd_sign_default_alg(pk->type),
-                        MEASURE_NS_PER_BACKEND, &err);
+                        MEASURE_NS_PER_BACKEND, MEASURE_SIGNS_MAX, &err);
         if (err != 0) {
             sign_backends[i]->key_free(bks[i]);
             bks[i] = NULL;
@@ -557,7 +561,7 @@ int hd_signer_measure(const char *backend, const char *alg, const char *pem, siz
     rc = be->key_load(ctx, pk.type, pk.key, pk.key_len, &bk);
     if (rc != 0)
         goto out;
-    r = measure_one(be, ctx, bk, a, (long long)(ms ? ms : 1) * 1000000LL, &err);
+    r = measure_one(be, ctx, bk, a, (long long)(ms ? ms : 1) * 1000000LL, 1000000, &err);
     if (err != 0) {
         rc = err;
         goto out;
