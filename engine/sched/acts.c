@@ -71,7 +71,7 @@ static char *slice_dup(struct hd_slice s)
  * memory). */
 int hd_sched_key_load(struct sthread *th, const char *key_id)
 {
-    int live = th->rtxn_live, rc;
+    int rc;
     struct hd_slice pem;
     struct hd_txn *txn;
 
@@ -83,9 +83,8 @@ int hd_sched_key_load(struct sthread *th, const char *key_id)
     rc = hd_keys_get_pem(th->st, txn, key_id, &pem);
     if (rc == 0)
         rc = hd_signer_add_key(th->signer, key_id, pem.p, pem.n, 2048);
-    if (!live)
-        hd_sched_rtxn_end(
-            th); /* called right before sending: keep no snapshot across the loop's wait */
+    /* Called right before sending, maybe from the loop's callbacks: the loop thread ends
+     * the snapshot after them (run.c), so none is kept across the loop's wait. */
     return rc && hd_policy_local_final(rc) ? HD_ERR_NO_KEY : rc;
 }
 
@@ -249,8 +248,9 @@ int hd_sched_act_keys(struct sthread *th, struct sact *a)
         rc = set_id(&a->ed_key_id, ed);
     if (rc == 0)
         a->keys_gen = th->rtxn_gen;
-    if (!live)
-        hd_sched_rtxn_end(th);
+    /* The snapshot stays for the requests signed after this one in the same callbacks or
+     * turn (one read of the actor per activity and snapshot, not per request); the loop
+     * thread ends it before its next wait (run.c). */
     return rc && hd_policy_local_final(rc) ? HD_ERR_NO_KEY : rc;
 }
 

@@ -132,7 +132,7 @@ int hd_sched_csync_del(struct sthread *th, struct sdel *d)
     struct hd_txn *txn;
     uint32_t count = 0;
     size_t pl;
-    int live = th->rtxn_live, rc;
+    int rc;
 
     free(d->csync);
     d->csync = NULL;
@@ -143,8 +143,6 @@ int hd_sched_csync_del(struct sthread *th, struct sdel *d)
         return HD_ERR_STORE;
     rc = hd_collsync_get(th->st, txn, d->act->actor, d->url.authority, strlen(d->url.authority),
                          &count, dg);
-    if (!live)
-        hd_sched_rtxn_end(th);
     if (rc || count == 0)
         return rc == HD_ERR_INVALID ? 0 : rc; /* no follower there: no header */
     pl = strlen(d->act->csync);

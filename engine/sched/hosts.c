@@ -454,7 +454,7 @@ void hd_sched_hosts_free(struct sthread *th)
             while (d) {
                 struct sdel *dn = d->next;
                 free(d->csync);
-                free(d);
+                hd_sched_del_dispose(th, d);
                 d = dn;
             }
             free(h->err);

@@ -107,6 +107,7 @@ static void drain_inflight(struct sthread *th)
         hd_sched_flush(th);
         hd_sched_arm_efd(th);
         hd_loop_run_once(th->loop, 5);
+        hd_sched_rtxn_end(th); /* begun by the callbacks (prepare_request), if at all */
         hd_sched_drain_done(th);
     }
 }
@@ -185,6 +186,9 @@ static void *thread_main(void *arg)
             th->rc = HD_ERR_INVALID;
             break;
         }
+        /* Requests signed in the callbacks (prepare_request) share one snapshot for their
+         * key checks, begun by the first of them and ended here, before the next wait. */
+        hd_sched_rtxn_end(th);
         hd_sched_drain_done(th);
     }
     /* Stop: let in-flight requests finish or fail, and their acknowledgements commit. */
@@ -201,6 +205,7 @@ static void *thread_main(void *arg)
         hd_sched_flush(th);
         hd_sched_arm_efd(th);
         hd_loop_run_once(th->loop, 5);
+        hd_sched_rtxn_end(th);
         hd_sched_drain_done(th);
     }
     hd_sched_rtxn_end(th);
@@ -264,6 +269,8 @@ static void thread_fini(struct sthread *th)
     hd_sched_acts_free(th);
     hd_rules_free(th->rules);
     hd_sched_batch_free(th->cur);
+    hd_sched_batch_free(th->spare);
+    th->spare = NULL;
     hd_store_abort(th->rtxn);
     hd_http_client_free(th->http);
     hd_dns_free(th->dns);

@@ -54,6 +54,7 @@
 #define LIVE_INTERVAL_MS 1000 /* live per-host state published this often */
 #define TURN_BUDGET 128
 #define DEL_FREE_MAX 256 /* released deliveries kept per thread for reuse (6 KB each) */
+#define DEL_SLAB_MAX 16384 /* deliveries per thread in its slab (lease.c); more: malloc */
 #define SLOT_CHECK_MS 50   /* hosts waiting longer than slow_after_ms looked for this often */
 #define SLOW_TURNS 16      /* ... and at least this many turns of the thread's loop */
 #define SLOT_WAITS 64      /* first-answer waits kept per thread (twice their median: slow) */
@@ -234,6 +235,7 @@ struct sthread {
     size_t acts_cap, nacts;
 
     struct batch *cur;        /* acknowledgements being collected */
+    struct batch *spare;      /* an emptied batch of commit_batch acknowledgements, for reuse */
     uint64_t cur_first_ms;
     unsigned batches_out;     /* handed to the committer, not yet back */
     pthread_mutex_t done_mu;
@@ -265,6 +267,9 @@ struct sthread {
     char date_s[40];
     struct sdel *del_free; /* released deliveries kept for reuse (chained by next) */
     unsigned ndel_free;
+    struct sdel *del_slab; /* deliveries' own memory (lease.c), or NULL: malloc */
+    size_t del_slab_cap, del_slab_used; /* entries mapped, entries handed out at least once */
+    int del_slab_tried;
 
     _Atomic uint64_t n_done, n_retry, n_dead, n_attempts, n_inflight;
     uint64_t signs, signs_timed, sign_ns; /* hd_run_summary.signs / sign_cpu_seconds */
@@ -352,6 +357,8 @@ int hd_sched_leased_has(struct sthread *th, const uint8_t *key, size_t keylen);
 int hd_sched_leased_add(struct sthread *th, struct sdel *d);
 /* Gives d back: out of the leased set, kept for reuse or freed. */
 void hd_sched_release(struct sthread *th, struct sdel *d);
+/* Frees d, leased or not, without looking at the leased set (the thread's end). */
+void hd_sched_del_dispose(struct sthread *th, struct sdel *d);
 /* Leases more of h's due deliveries onto its ready list, up to its window. */
 void hd_sched_refill(struct sthread *th, struct shost *h);
 void hd_sched_lease_fini(struct sthread *th);

@@ -4,6 +4,7 @@
  * hd_sign_be (sign_be.h); this file includes neither wolfSSL nor OpenSSL.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +25,9 @@ static const struct hd_sign_be *const sign_backends[] = {&hd_sign_be_ossl, &hd_s
  * 5/4 of the CPU budget) is 75 ms, leaving room for key loading. At wolfSSL's ~545
  * RSA-2048 signatures/s that is still ~8 samples, enough to tell a 7x difference. */
 #define MEASURE_NS_PER_BACKEND 15000000LL
+/* ... or this many signatures, whichever comes first: an Ed25519 signature takes about
+ * 20 us, and 15 ms of them (750) told the two backends apart no better than 256 do. */
+#define MEASURE_SIGNS_MAX 256
 
 struct hd_sign_key {
     struct hd_sign_key *hnext;       /* hash chain */
@@ -291,8 +295,9 @@ int hd_sign_default_alg(int type)
     return type == HD_KEY_ED25519 ? HD_SIGN_ALG_ED25519 : HD_SIGN_ALG_RSA_V15_SHA256;
 }
 
-/* Signs a fixed message on one backend and returns signatures per second of thread CPU
- * time, or 0 with *err set when the backend cannot sign with this key.
+/* Signs a fixed message on one backend (at most max_signs times after the first) and returns
+ * signatures per second of thread CPU time, or 0 with *err set when the backend cannot sign
+ * with this key.
  * Why CPU time: the signer runs on a loop thread that owns its core; wall-clock rates taken
  * while other processes compete for the CPU (a busy build machine, a neighbour) swing by 5x
  * and could pick the slower backend. The wall clock bounds the call: it stops after
@@ -301,7 +306,7 @@ int hd_sign_default_alg(int type)
  * set-up) and is not counted, unless it alone used up the budget (RSA-4096 on a slow
  * backend): then it is the only sample. */
 static double measure_one(const struct hd_sign_be *be, void *ctx, void *bk, int alg,
-                          long long budget_ns, int *err)
+                          long long budget_ns, unsigned max_signs, int *err)
 {
     uint8_t msg[256], sig[HD_SIGN_SIG_MAX];
     size_t sig_len = sizeof(sig);
@@ -332,14 +337,52 @@ static double measure_one(const struct hd_sign_be *be, void *ctx, void *bk, int 
         n++;
         cel = cpu_ns() - c0;
         wel = now_ns() - w0;
-    } while (cel < budget_ns && wel < wall_cap && n < 1000000);
+    } while (cel < budget_ns && wel < wall_cap && n < max_signs);
     return cel > 0 ? (double)n * 1e9 / (double)cel : 0;
 }
 
+/* The measurement is made once per process and key type, by the first signer choosing
+ * freely ("auto") that needs it, and reused by the others: each loop thread has its own
+ * signer, and measuring two backends costs about 30 ms of CPU per key type, which in a
+ * 20,000-delivery run with two loop threads was 3 us of CPU per delivery. Signers that
+ * load their first key of a type at the same time wait for that one measurement. */
+static pthread_mutex_t measured_mu = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+    int have;
+    int chosen;
+    double rate[NBE];
+} measured[NTYPES];
+
+static int load_key_locked(struct hd_signer *s, const struct hd_sign_parsed *pk,
+                           size_t *be_out, void **bk_out);
+
 /* Loads the parsed key into the backend used for its type; the first key of a type picks
- * that backend by measuring every available one with this very key. */
+ * that backend by measuring every available one with this very key (or by the process's
+ * earlier measurement: see measured). */
 static int load_key(struct hd_signer *s, const struct hd_sign_parsed *pk, size_t *be_out,
                     void **bk_out)
+{
+    int rc, t = pk->type;
+
+    if (s->chosen[t] >= 0 || s->forced >= 0 || t < 0 || t >= NTYPES)
+        return load_key_locked(s, pk, be_out, bk_out);
+    pthread_mutex_lock(&measured_mu);
+    if (measured[t].have && s->ctx[measured[t].chosen]) {
+        s->chosen[t] = measured[t].chosen;
+        memcpy(s->rate[t], measured[t].rate, sizeof(s->rate[t]));
+    }
+    rc = load_key_locked(s, pk, be_out, bk_out);
+    if (rc == 0 && !measured[t].have && s->chosen[t] >= 0) {
+        measured[t].have = 1;
+        measured[t].chosen = s->chosen[t];
+        memcpy(measured[t].rate, s->rate[t], sizeof(measured[t].rate));
+    }
+    pthread_mutex_unlock(&measured_mu);
+    return rc;
+}
+
+static int load_key_locked(struct hd_signer *s, const struct hd_sign_parsed *pk,
+                           size_t *be_out, void **bk_out)
 {
     void *bks[NBE] = {0};
     size_t i;
@@ -372,7 +415,7 @@ static int load_key(struct hd_signer *s, const struct hd_sign_parsed *pk, size_t
         }
         s->rate[pk->type][i] =
             measure_one(sign_backends[i], s->ctx[i], bks[i], hd_sign_default_alg(pk->type),
-                        MEASURE_NS_PER_BACKEND, &err);
+                        MEASURE_NS_PER_BACKEND, MEASURE_SIGNS_MAX, &err);
         if (err != 0) {
             sign_backends[i]->key_free(bks[i]);
             bks[i] = NULL;
@@ -389,7 +432,8 @@ static int load_key(struct hd_signer *s, const struct hd_sign_parsed *pk, size_t
         return rc;
     if (s->chosen[pk->type] < 0) {
         s->chosen[pk->type] = best;
-        /* Once per signer (thread) and key type: operators see which library signs. */
+        /* Once per process (or per signer with a backend named) and key type: operators
+         * see which library signs. */
         HD_LOG(HD_LOG_INFO, "sign",
                "msg=\"signing backend chosen\" key_type=%s backend=%s rate=%.0f "
                "openssl_rate=%.0f wolfssl_rate=%.0f forced=%d",
@@ -517,7 +561,7 @@ int hd_signer_measure(const char *backend, const char *alg, const char *pem, siz
     rc = be->key_load(ctx, pk.type, pk.key, pk.key_len, &bk);
     if (rc != 0)
         goto out;
-    r = measure_one(be, ctx, bk, a, (long long)(ms ? ms : 1) * 1000000LL, &err);
+    r = measure_one(be, ctx, bk, a, (long long)(ms ? ms : 1) * 1000000LL, 1000000, &err);
     if (err != 0) {
         rc = err;
         goto out;

@@ -292,6 +292,33 @@ static void test_cache(const char *pem, size_t len)
     hd_signer_free(NULL);
 }
 
+/* The backends are measured once per process and key type: a second signer choosing
+ * freely reuses the first one's measurement (the same rates, to the bit) instead of
+ * spending its own 30 ms; a signer with a backend named keeps its own. */
+static void test_measured_once(const char *pem, size_t len)
+{
+    struct hd_signer *a, *b, *f;
+
+    T_EQ_INT(hd_signer_new(&a), 0);
+    T_EQ_INT(hd_signer_new(&b), 0);
+    T_EQ_INT(hd_signer_new_ex(&f, "wolfssl"), 0);
+    T_EQ_INT(hd_signer_add_key(a, "k", pem, len, 0), 0);
+    T_EQ_INT(hd_signer_add_key(b, "k", pem, len, 0), 0);
+    T_EQ_INT(hd_signer_add_key(f, "k", pem, len, 0), 0);
+    T_OK(hd_signer_rate(a, HD_KEY_RSA) > 0);
+    T_EQ_STR(hd_signer_backend_name(b, HD_KEY_RSA), hd_signer_backend_name(a, HD_KEY_RSA));
+    T_OK(hd_signer_backend_rate(b, HD_KEY_RSA, "openssl") ==
+         hd_signer_backend_rate(a, HD_KEY_RSA, "openssl"));
+    T_OK(hd_signer_backend_rate(b, HD_KEY_RSA, "wolfssl") ==
+         hd_signer_backend_rate(a, HD_KEY_RSA, "wolfssl"));
+    T_EQ_STR(hd_signer_backend_name(f, HD_KEY_RSA), "wolfssl");
+    T_OK(hd_signer_backend_rate(f, HD_KEY_RSA, "openssl") == 0); /* not measured: named */
+    T_OK(hd_signer_backend_name(b, HD_KEY_ED25519) == NULL);
+    hd_signer_free(a);
+    hd_signer_free(b);
+    hd_signer_free(f);
+}
+
 int main(void)
 {
     size_t len, plen;
@@ -305,6 +332,7 @@ int main(void)
     test_vectors("openssl", pem, len);
     test_values(pem, len);
     test_cache(pem, len);
+    test_measured_once(pem, len);
     free(pem);
     free(pub);
     T_DONE();
