@@ -10,6 +10,7 @@
 
 struct hd_dns;
 struct hd_tls_cache;
+struct hd_tls_trust;
 
 #define HD_HTTP_MAX_HEADERS 48 /* extra request headers per request (h2 builds them inline) */
 
@@ -37,6 +38,9 @@ struct hd_http_opts {
      * must outlive the client). NULL: the client keeps its own table of
      * HD_HTTP_OWN_TLS_SESSIONS. */
     struct hd_tls_cache *tls_cache;
+    /* The trust store, shared with other clients (tls.h; borrowed, a reference is taken).
+     * NULL: the client makes its own from ca_file. */
+    struct hd_tls_trust *tls_trust;
 };
 #define HD_HTTP_OWN_TLS_SESSIONS 4096
 
