@@ -523,6 +523,12 @@ int hd_tls_handshake(struct hd_tls *t)
                wolfSSL_get_version(t->ssl),
                wolfSSL_get_curve_name(t->ssl) ? wolfSSL_get_curve_name(t->ssl) : "none",
                wolfSSL_session_reused(t->ssl) == 1);
+        /* Debian's wolfSSL is built with post-handshake authentication, so a TLS 1.3
+         * client keeps its handshake state (transcript hashes, key-exchange arrays, ...)
+         * for the life of the connection, for a CertificateRequest that never comes: Herald
+         * offers no client certificate (and does not send post_handshake_auth). Freed here;
+         * what resumption needs (the session's secret, the tickets) is in the session. */
+        wolfSSL_FreeHandshakeResources(t->ssl);
         /* TLS 1.2 sessions (id or ticket) are complete now; TLS 1.3 waits for on_ticket. */
         if (wolfSSL_version(t->ssl) != TLS1_3_VERSION)
             t->new_session = 1;
