@@ -89,6 +89,7 @@ struct hd_conn_env {
      * opts->idle_timeout_ms. */
     struct hd_conn *idle_head, *idle_tail;
     size_t nidle;
+    size_t idle_bytes; /* their estimated memory (HD_CONN_IDLE_TLS_BYTES, _PLAIN_BYTES) */
 };
 
 /* The origin (scheme, host, port) a connection serves, shared by all its connections. Kept

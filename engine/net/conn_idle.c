@@ -1,9 +1,15 @@
 /* Idle connections of a client (conn.h): a list in the env, oldest idle first, bounded by
- * the idle time-out (a timer per connection) and by max_idle_conns (the connection idle the
- * longest closes first, never one whose origin has requests waiting). */
+ * the idle time-out (a timer per connection), by max_idle_conns and by max_idle_bytes (the
+ * connection idle the longest closes first, never one whose origin has requests waiting). */
 #include "conn.h"
 #include "conn_impl.h"
 #include "h2.h"
+#include "log.h"
+
+static size_t idle_cost(const struct hd_conn *conn)
+{
+    return conn->peer->tls ? HD_CONN_IDLE_TLS_BYTES : HD_CONN_IDLE_PLAIN_BYTES;
+}
 
 void hd_conn_idle_unlink(struct hd_conn *conn)
 {
@@ -22,6 +28,7 @@ void hd_conn_idle_unlink(struct hd_conn *conn)
     conn->inext = conn->iprev = NULL;
     conn->on_idle = 0;
     env->nidle--;
+    env->idle_bytes -= idle_cost(conn);
 }
 
 static void idle_push(struct hd_conn *conn)
@@ -37,6 +44,7 @@ static void idle_push(struct hd_conn *conn)
     env->idle_tail = conn;
     conn->on_idle = 1;
     env->nidle++;
+    env->idle_bytes += idle_cost(conn);
 }
 
 void hd_conn_idle_close(struct hd_conn *conn)
@@ -56,6 +64,7 @@ void hd_conn_update_idle(struct hd_conn *conn)
 {
     struct hd_conn_env *env = conn->env;
     unsigned ms = conn->env->opts->idle_timeout_ms, cap = conn->env->opts->max_idle_conns;
+    size_t max_bytes = conn->env->opts->max_idle_bytes;
 
     if (conn->state != HD_CONN_OPEN || conn->draining) {
         hd_conn_idle_unlink(conn);
@@ -72,12 +81,16 @@ void hd_conn_update_idle(struct hd_conn *conn)
     if (conn->on_idle)
         return;
     idle_push(conn);
-    /* Over the count cap: the connection idle the longest goes, passing over those whose
-     * origin has requests waiting (they are about to be busy again) and this one. */
-    for (struct hd_conn *c = env->idle_head, *next; cap && env->nidle > cap && c; c = next) {
+    /* Over the count or memory cap: the connection idle the longest goes, passing over those
+     * whose origin has requests waiting (they are about to be busy again) and this one. */
+    for (struct hd_conn *c = env->idle_head, *next;
+         c && ((cap && env->nidle > cap) || (max_bytes && env->idle_bytes > max_bytes));
+         c = next) {
         next = c->inext;
         if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0))
             continue;
+        HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"idle cap\" host=%s idle=%zu idle_bytes=%zu",
+               c->peer->host, env->nidle, env->idle_bytes);
         hd_conn_idle_close(c);
     }
 }

@@ -32,7 +32,8 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->slow_hosts = 256;
     o->slow_after_ms = 500;
     o->idle_timeout_ms = 2000;
-    o->max_idle_conns = 128;
+    o->max_idle_conns = 1024;
+    o->max_idle_memory = (size_t)64 << 20;
     o->connect_timeout_ms = 10000;
     o->tls_timeout_ms = 10000;
     o->response_timeout_ms = 30000;
@@ -240,6 +241,9 @@ static int thread_init(struct sthread *th)
     ho.response_timeout_ms = th->o->response_timeout_ms;
     ho.idle_timeout_ms = th->o->idle_timeout_ms;
     ho.max_idle_conns = th->o->max_idle_conns;
+    ho.max_idle_bytes = th->o->max_idle_memory / (th->nthreads ? th->nthreads : 1);
+    if (th->o->max_idle_memory && !ho.max_idle_bytes)
+        ho.max_idle_bytes = 1; /* a cap below one connection per thread: keep none idle */
     ho.max_streams_per_host = th->o->hostpol.win_max;
     ho.ca_file = th->o->ca_file;
     ho.allow_private = th->o->allow_private;

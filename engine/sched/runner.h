@@ -37,7 +37,11 @@ struct hd_run_opts {
                                    * slot, or since its last answer, is slow; 500 */
     unsigned idle_timeout_ms;     /* idle connections closed after; default 2000 */
     unsigned max_idle_conns;      /* idle connections kept per loop thread, the oldest idle
-                                   * closed first; 0 = no cap but the time-out; default 128 */
+                                   * closed first; 0 = no cap but the time-out; default 1024 */
+    size_t max_idle_memory;       /* estimated memory of idle connections for the whole run
+                                   * (split evenly between the loop threads; http_types.h
+                                   * gives the estimate per connection), the oldest idle
+                                   * closed first; 0 = no cap by memory; default 64 MiB */
     size_t tls_sessions;          /* resumable TLS sessions kept (shared by the threads, saved
                                    * in the store); 0 = HD_TLS_CACHE_MAX_DEFAULT (32,768) */
     unsigned connect_timeout_ms, tls_timeout_ms, response_timeout_ms;
