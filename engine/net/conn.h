@@ -90,6 +90,7 @@ struct hd_conn_env {
     struct hd_conn *idle_head, *idle_tail;
     size_t nidle;
     size_t idle_bytes; /* their estimated memory (HD_CONN_IDLE_TLS_BYTES, _PLAIN_BYTES) */
+    size_t idle_first_bytes; /* the part of idle_bytes of connections never reused */
 };
 
 /* The origin (scheme, host, port) a connection serves, shared by all its connections. Kept
@@ -114,6 +115,7 @@ struct hd_conn {
     struct hd_conn *dnext;         /* env's list of connections to free */
     struct hd_conn *inext, *iprev; /* env's idle list, when on_idle */
     int on_idle;
+    int reused; /* went idle and busy again at least once (conn_idle.c) */
     int fd;
     enum hd_conn_state state;
     int proto;          /* 1 or 2 once known */

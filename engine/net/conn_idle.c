@@ -1,6 +1,9 @@
 /* Idle connections of a client (conn.h): a list in the env, oldest idle first, bounded by
- * the idle time-out (a timer per connection), by max_idle_conns and by max_idle_bytes (the
- * connection idle the longest closes first, never one whose origin has requests waiting). */
+ * the idle time-out (a timer per connection), by max_idle_conns and by max_idle_bytes, of
+ * which connections never reused may hold 1/HD_CONN_IDLE_FIRST_DIV. Over a cap, the
+ * connection idle the longest among the never reused closes first, then among the others;
+ * never one whose origin has requests waiting. So a fan-out's hosts, each done after one busy
+ * spell, leave room for the connections of hosts that keep receiving. */
 #include "conn.h"
 #include "conn_impl.h"
 #include "h2.h"
@@ -29,6 +32,8 @@ void hd_conn_idle_unlink(struct hd_conn *conn)
     conn->on_idle = 0;
     env->nidle--;
     env->idle_bytes -= idle_cost(conn);
+    if (!conn->reused)
+        env->idle_first_bytes -= idle_cost(conn);
 }
 
 static void idle_push(struct hd_conn *conn)
@@ -45,6 +50,8 @@ static void idle_push(struct hd_conn *conn)
     conn->on_idle = 1;
     env->nidle++;
     env->idle_bytes += idle_cost(conn);
+    if (!conn->reused)
+        env->idle_first_bytes += idle_cost(conn);
 }
 
 void hd_conn_idle_close(struct hd_conn *conn)
@@ -71,7 +78,10 @@ void hd_conn_update_idle(struct hd_conn *conn)
         return;
     }
     if (conn->h1_rq || conn->active.n > 0) {
-        hd_conn_idle_unlink(conn);
+        if (conn->on_idle) {
+            hd_conn_idle_unlink(conn);
+            conn->reused = 1;
+        }
         if (conn->timer_kind == HD_CT_IDLE)
             hd_conn_disarm(conn);
         return;
@@ -81,16 +91,25 @@ void hd_conn_update_idle(struct hd_conn *conn)
     if (conn->on_idle)
         return;
     idle_push(conn);
-    /* Over the count or memory cap: the connection idle the longest goes, passing over those
-     * whose origin has requests waiting (they are about to be busy again) and this one. */
-    for (struct hd_conn *c = env->idle_head, *next;
-         c && ((cap && env->nidle > cap) || (max_bytes && env->idle_bytes > max_bytes));
-         c = next) {
-        next = c->inext;
-        if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0))
-            continue;
-        HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"idle cap\" host=%s idle=%zu idle_bytes=%zu",
-               c->peer->host, env->nidle, env->idle_bytes);
-        hd_conn_idle_close(c);
+    /* Over a cap: the never-reused connection idle the longest goes first, then the others,
+     * passing over those whose origin has requests waiting (they are about to be busy again)
+     * and this one. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct hd_conn *c = env->idle_head, *next; c; c = next) {
+            int over = (cap && env->nidle > cap) || (max_bytes && env->idle_bytes > max_bytes);
+            int over_first =
+                max_bytes && env->idle_first_bytes > max_bytes / HD_CONN_IDLE_FIRST_DIV;
+
+            next = c->inext;
+            if (!over && (!over_first || pass == 1))
+                return;
+            if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0) ||
+                (pass == 0 && c->reused) || (pass == 1 && !c->reused && !over))
+                continue;
+            HD_LOG(HD_LOG_DEBUG, "conn",
+                   "msg=\"idle cap\" host=%s reused=%d idle=%zu idle_bytes=%zu",
+                   c->peer->host, c->reused, env->nidle, env->idle_bytes);
+            hd_conn_idle_close(c);
+        }
     }
 }

@@ -53,6 +53,10 @@ struct hd_http_opts {
  * buffer, 26 KiB; the 16 KiB receive buffer; the connection), over h2c about 24 KiB. */
 #define HD_CONN_IDLE_TLS_BYTES (100u * 1024u)
 #define HD_CONN_IDLE_PLAIN_BYTES (24u * 1024u)
+/* Idle connections that were never reused (idle once, after their first busy spell: in a
+ * fan-out, hosts done with) hold at most this fraction of max_idle_bytes; connections reused
+ * at least once (hosts that receive again and again) may hold all of it. */
+#define HD_CONN_IDLE_FIRST_DIV 8u
 
 struct hd_http_resp {
     int status;            /* HTTP status, or 0 when error != 0 */

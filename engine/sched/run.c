@@ -31,9 +31,9 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->max_active_hosts = 128;
     o->slow_hosts = 256;
     o->slow_after_ms = 500;
-    o->idle_timeout_ms = 2000;
-    o->max_idle_conns = 1024;
-    o->max_idle_memory = (size_t)64 << 20;
+    o->idle_timeout_ms = 10000;
+    o->max_idle_conns = 4096;
+    o->max_idle_memory = (size_t)256 << 20;
     o->connect_timeout_ms = 10000;
     o->tls_timeout_ms = 10000;
     o->response_timeout_ms = 30000;
