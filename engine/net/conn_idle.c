@@ -2,12 +2,26 @@
  * the idle time-out (a timer per connection), by max_idle_conns and by max_idle_bytes, of
  * which connections never reused may hold 1/HD_CONN_IDLE_FIRST_DIV. Over a cap, the
  * connection idle the longest among the never reused closes first, then among the others;
- * never one whose origin has requests waiting. So a fan-out's hosts, each done after one busy
- * spell, leave room for the connections of hosts that keep receiving. */
+ * never one whose origin has requests waiting. A connection is reused once it goes idle and
+ * busy again, or when an earlier connection to its origin went idle (idle_seen). So a
+ * fan-out's hosts, each done after one busy spell, leave room for the connections of hosts
+ * that keep receiving. */
 #include "conn.h"
 #include "conn_impl.h"
 #include "h2.h"
 #include "log.h"
+
+/* FNV-1a of the origin, never 0 (0 marks an empty slot). */
+static uint64_t origin_hash(const struct hd_conn_peer *peer)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (const char *p = peer->host; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ peer->port) * 1099511628211ull;
+    h = (h ^ (unsigned)peer->tls) * 1099511628211ull;
+    return h ? h : 1;
+}
 
 static size_t idle_cost(const struct hd_conn *conn)
 {
@@ -39,6 +53,15 @@ void hd_conn_idle_unlink(struct hd_conn *conn)
 static void idle_push(struct hd_conn *conn)
 {
     struct hd_conn_env *env = conn->env;
+    uint64_t h = origin_hash(conn->peer);
+    uint64_t *seen = &env->idle_seen[h % HD_CONN_IDLE_SEEN];
+
+    /* A host whose earlier connection went idle (and closed since) is one that receives
+     * again and again: its new connection counts as reused. */
+    if (!conn->reused && !conn->idle_before && *seen == h)
+        conn->reused = 1;
+    *seen = h;
+    conn->idle_before = 1;
 
     conn->iprev = env->idle_tail;
     conn->inext = NULL;
