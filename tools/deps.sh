@@ -3,7 +3,7 @@
 # Idempotent: installs only what is missing. Needs root (or sudo).
 set -euo pipefail
 PKGS=(build-essential cmake pkg-config clang python3
-      liburing-dev libnghttp2-dev libwolfssl-dev liblmdb-dev libmsgpack-dev libc-ares-dev
+      liburing-dev libnghttp2-dev libwolfssl-dev ca-certificates liblmdb-dev libmsgpack-dev libc-ares-dev
       libjansson-dev libssl-dev libinih-dev libidn2-dev libnats-dev nats-server
       nghttp2-server nghttp2-client openssl lmdb-utils curl jq gnuplot-nox procps iproute2
       prometheus python3-cryptography linux-perf

@@ -12,6 +12,7 @@
 
 #include "cli_run.h"
 #include "cli_util.h"
+#include "config.h"
 #include "daemon.h"
 #include "dns.h"
 #include "err.h"
@@ -33,7 +34,7 @@ static void on_signal(int sig)
 enum run_flag {
     O_UNTIL = 256, O_RESOLVE, O_PRIV, O_CA, O_THREADS, O_MAXH, O_CT, O_TT, O_RT, O_RB, O_RC,
     O_MA, O_PROG, O_WINIT, O_BREAK, O_PBASE, O_PMAX, O_RACAP, O_MAXAGE, O_DEADDAYS, O_DAYLEN,
-    O_DEADPROBE, O_MAXACT, O_IDLE, O_MAXIDLE, O_DEADQ, O_KEYCACHE, O_CSYNC_URL, O_CSYNC_FOL,
+    O_DEADPROBE, O_MAXACT, O_IDLE, O_MAXIDLE, O_MAXIDLEMEM, O_DEADQ, O_KEYCACHE, O_CSYNC_URL, O_CSYNC_FOL,
     O_SLOWN, O_SLOWAFTER,
     O_CONFIG, O_LISTEN, O_TOKEN, O_DRAIN, O_MAXQ, O_TOPN, /* handed to the daemon (daemon.h) */
     O_CLUSTER, O_NODE, O_CCREDS, O_CCA, O_CPARTS, O_CREPL, O_CLEASE /* the daemon's, cluster */
@@ -66,6 +67,7 @@ static const struct option run_flags[] = {
     {"max-active-hosts", 1, 0, O_MAXACT},
     {"idle-timeout", 1, 0, O_IDLE},
     {"max-idle-conns", 1, 0, O_MAXIDLE},
+    {"max-idle-memory", 1, 0, O_MAXIDLEMEM},
     {"dead-host-queue", 1, 0, O_DEADQ},
     {"key-cache", 1, 0, O_KEYCACHE},
     {"collection-sync-url", 1, 0, O_CSYNC_URL},
@@ -96,7 +98,7 @@ static const char run_usage[] =
     "    [--breaker-threshold N] [--probe-base DUR] [--probe-max DUR] [--dead-days N]\n"
     "    [--day-length DUR] [--dead-probe DUR] [--dead-host-queue keep|expire]\n"
     "    [--max-active-hosts N] [--slow-hosts N] [--slow-after DUR] [--idle-timeout DUR]\n"
-    "    [--max-idle-conns N] [--key-cache N] [--progress]\n"
+    "    [--max-idle-conns N] [--max-idle-memory SIZE] [--key-cache N] [--progress]\n"
     "    [--collection-sync-url TEMPLATE] [--collection-sync-followers TEMPLATE]\n"
     "    [--config FILE] [--listen unix:PATH|ADDR:PORT]... [--token-file FILE]\n"
     "    [--drain-timeout DUR] [--max-queued N] [--metrics-top-hosts N]\n"
@@ -221,6 +223,11 @@ static int set_flag(struct hd_run_opts *o, struct hd_daemon_opts *dopt, const ch
         bad = hd_cli_uint(optarg, 0, 1000000, &v);
         why = "0 (no cap but --idle-timeout) to 1000000";
         o->max_idle_conns = (unsigned)v;
+        break;
+    case O_MAXIDLEMEM:
+        bad = hd_config_parse_size(optarg, 1ull << 40, &v) != 0;
+        why = "bytes with an optional k, M or G suffix, at most 1T (0: no cap by memory)";
+        o->max_idle_memory = (size_t)v;
         break;
     case O_KEYCACHE:
         bad = hd_cli_uint(optarg, 1, 10000000, &v);

@@ -23,6 +23,7 @@
 #define HD_CONN_WBUF 32768     /* bytes waiting to be sent (ciphertext when TLS): room for two
                                 * full HTTP/2 DATA frames as TLS records */
 #define HD_CONN_WBUF_POOL 64   /* idle send buffers kept by the client */
+#define HD_CONN_IDLE_SEEN 8192 /* origins remembered as having had an idle connection */
 #define HD_CONN_MAX_HEAD 16384 /* request head cap: it is always written in one go */
 
 struct hd_conn;
@@ -89,6 +90,11 @@ struct hd_conn_env {
      * opts->idle_timeout_ms. */
     struct hd_conn *idle_head, *idle_tail;
     size_t nidle;
+    size_t idle_bytes; /* their estimated memory (HD_CONN_IDLE_TLS_BYTES, _PLAIN_BYTES) */
+    size_t idle_first_bytes; /* the part of idle_bytes of connections never reused */
+    /* Origins whose connections went idle before (hashes, direct-mapped, conn_idle.c): a new
+     * connection to one of them counts as reused when it goes idle. */
+    uint64_t idle_seen[HD_CONN_IDLE_SEEN];
 };
 
 /* The origin (scheme, host, port) a connection serves, shared by all its connections. Kept
@@ -113,6 +119,9 @@ struct hd_conn {
     struct hd_conn *dnext;         /* env's list of connections to free */
     struct hd_conn *inext, *iprev; /* env's idle list, when on_idle */
     int on_idle;
+    int reused; /* went idle and busy again at least once, or its origin's earlier
+                 * connection went idle (conn_idle.c) */
+    int idle_before; /* went idle at least once */
     int fd;
     enum hd_conn_state state;
     int proto;          /* 1 or 2 once known */

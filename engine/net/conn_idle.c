@@ -1,9 +1,32 @@
 /* Idle connections of a client (conn.h): a list in the env, oldest idle first, bounded by
- * the idle time-out (a timer per connection) and by max_idle_conns (the connection idle the
- * longest closes first, never one whose origin has requests waiting). */
+ * the idle time-out (a timer per connection), by max_idle_conns and by max_idle_bytes, of
+ * which connections never reused may hold 1/HD_CONN_IDLE_FIRST_DIV. Over a cap, the
+ * connection idle the longest among the never reused closes first, then among the others;
+ * never one whose origin has requests waiting. A connection is reused once it goes idle and
+ * busy again, or when an earlier connection to its origin went idle (idle_seen). So a
+ * fan-out's hosts, each done after one busy spell, leave room for the connections of hosts
+ * that keep receiving. */
 #include "conn.h"
 #include "conn_impl.h"
 #include "h2.h"
+#include "log.h"
+
+/* FNV-1a of the origin, never 0 (0 marks an empty slot). */
+static uint64_t origin_hash(const struct hd_conn_peer *peer)
+{
+    uint64_t h = 1469598103934665603ull;
+
+    for (const char *p = peer->host; *p; p++)
+        h = (h ^ (unsigned char)*p) * 1099511628211ull;
+    h = (h ^ peer->port) * 1099511628211ull;
+    h = (h ^ (unsigned)peer->tls) * 1099511628211ull;
+    return h ? h : 1;
+}
+
+static size_t idle_cost(const struct hd_conn *conn)
+{
+    return conn->peer->tls ? HD_CONN_IDLE_TLS_BYTES : HD_CONN_IDLE_PLAIN_BYTES;
+}
 
 void hd_conn_idle_unlink(struct hd_conn *conn)
 {
@@ -22,11 +45,23 @@ void hd_conn_idle_unlink(struct hd_conn *conn)
     conn->inext = conn->iprev = NULL;
     conn->on_idle = 0;
     env->nidle--;
+    env->idle_bytes -= idle_cost(conn);
+    if (!conn->reused)
+        env->idle_first_bytes -= idle_cost(conn);
 }
 
 static void idle_push(struct hd_conn *conn)
 {
     struct hd_conn_env *env = conn->env;
+    uint64_t h = origin_hash(conn->peer);
+    uint64_t *seen = &env->idle_seen[h % HD_CONN_IDLE_SEEN];
+
+    /* A host whose earlier connection went idle (and closed since) is one that receives
+     * again and again: its new connection counts as reused. */
+    if (!conn->reused && !conn->idle_before && *seen == h)
+        conn->reused = 1;
+    *seen = h;
+    conn->idle_before = 1;
 
     conn->iprev = env->idle_tail;
     conn->inext = NULL;
@@ -37,6 +72,9 @@ static void idle_push(struct hd_conn *conn)
     env->idle_tail = conn;
     conn->on_idle = 1;
     env->nidle++;
+    env->idle_bytes += idle_cost(conn);
+    if (!conn->reused)
+        env->idle_first_bytes += idle_cost(conn);
 }
 
 void hd_conn_idle_close(struct hd_conn *conn)
@@ -56,13 +94,17 @@ void hd_conn_update_idle(struct hd_conn *conn)
 {
     struct hd_conn_env *env = conn->env;
     unsigned ms = conn->env->opts->idle_timeout_ms, cap = conn->env->opts->max_idle_conns;
+    size_t max_bytes = conn->env->opts->max_idle_bytes;
 
     if (conn->state != HD_CONN_OPEN || conn->draining) {
         hd_conn_idle_unlink(conn);
         return;
     }
     if (conn->h1_rq || conn->active.n > 0) {
-        hd_conn_idle_unlink(conn);
+        if (conn->on_idle) {
+            hd_conn_idle_unlink(conn);
+            conn->reused = 1;
+        }
         if (conn->timer_kind == HD_CT_IDLE)
             hd_conn_disarm(conn);
         return;
@@ -72,12 +114,25 @@ void hd_conn_update_idle(struct hd_conn *conn)
     if (conn->on_idle)
         return;
     idle_push(conn);
-    /* Over the count cap: the connection idle the longest goes, passing over those whose
-     * origin has requests waiting (they are about to be busy again) and this one. */
-    for (struct hd_conn *c = env->idle_head, *next; cap && env->nidle > cap && c; c = next) {
-        next = c->inext;
-        if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0))
-            continue;
-        hd_conn_idle_close(c);
+    /* Over a cap: the never-reused connection idle the longest goes first, then the others,
+     * passing over those whose origin has requests waiting (they are about to be busy again)
+     * and this one. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (struct hd_conn *c = env->idle_head, *next; c; c = next) {
+            int over = (cap && env->nidle > cap) || (max_bytes && env->idle_bytes > max_bytes);
+            int over_first =
+                max_bytes && env->idle_first_bytes > max_bytes / HD_CONN_IDLE_FIRST_DIV;
+
+            next = c->inext;
+            if (!over && (!over_first || pass == 1))
+                return;
+            if (c == conn || (c->peer->waiting && c->peer->waiting->n > 0) ||
+                (pass == 0 && c->reused) || (pass == 1 && !c->reused && !over))
+                continue;
+            HD_LOG(HD_LOG_DEBUG, "conn",
+                   "msg=\"idle cap\" host=%s reused=%d idle=%zu idle_bytes=%zu",
+                   c->peer->host, c->reused, env->nidle, env->idle_bytes);
+            hd_conn_idle_close(c);
+        }
     }
 }

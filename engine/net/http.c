@@ -51,7 +51,11 @@ int hd_http_client_new(struct hd_http_client **out, struct hd_loop *loop,
     if (!c->opts.max_header_bytes)
         c->opts.max_header_bytes = 65536;
     c->opts.ca_file = NULL; /* only used here; the caller's string need not outlive us */
-    rv = hd_tls_ctx_new(&c->tls_ctx, opts->ca_file);
+    if (opts->tls_trust)
+        rv = hd_tls_ctx_new_shared(&c->tls_ctx, opts->tls_trust);
+    else
+        rv = hd_tls_ctx_new(&c->tls_ctx, opts->ca_file);
+    c->opts.tls_trust = NULL; /* the context holds its reference */
     if (rv != 0)
         goto fail_tls;
     if (!c->opts.tls_cache) {

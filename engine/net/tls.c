@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,8 +19,15 @@
 #include "tls.h"
 #include "tls_pk.h"
 
+struct hd_tls_trust {
+    _Atomic(WOLFSSL_CTX *) ctx; /* set once, complete, under mu; then only read */
+    atomic_uint refs;
+    pthread_mutex_t mu;
+    int failed; /* under mu: the system bundle did not load (logged once) */
+};
+
 struct hd_tls_ctx {
-    WOLFSSL_CTX *ctx;
+    struct hd_tls_trust *trust; /* a reference */
     struct hd_tls_pk *pk; /* ECDSA verification: OpenSSL, valid signatures (tls_pk.h) */
 };
 
@@ -127,15 +135,125 @@ static const int key_groups[] = {
     WOLFSSL_ECC_X448,   WOLFSSL_FFDHE_2048,    WOLFSSL_FFDHE_3072,
 };
 
-int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
+/* Builds the shared wolfSSL context: trust store, versions, verification, groups, callbacks.
+ * Returns it, or NULL (logged). */
+static WOLFSSL_CTX *wctx_build(const char *ca_file)
 {
-    struct hd_tls_ctx *c;
+    WOLFSSL_CTX *w = wolfSSL_CTX_new(wolfSSLv23_client_method());
+    WOLFSSL *probe;
     int rv;
+
+    if (!w) {
+        HD_LOG(HD_LOG_ERROR, "tls", "msg=\"cannot create the TLS context\"");
+        return NULL;
+    }
+    if (wolfSSL_CTX_SetMinVersion(w, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
+        goto fail;
+    if (ca_file) {
+        rv = wolfSSL_CTX_load_verify_locations(w, ca_file, NULL);
+    } else {
+        rv = wolfSSL_CTX_load_system_CA_certs(w);
+        if (rv != WOLFSSL_SUCCESS)
+            rv = wolfSSL_CTX_load_verify_locations(w, "/etc/ssl/certs/ca-certificates.crt", NULL);
+    }
+    if (rv != WOLFSSL_SUCCESS) {
+        HD_LOG(HD_LOG_ERROR, "tls", "msg=\"cannot load CA certificates\" file=%s rv=%d",
+               ca_file ? ca_file : "(system)", rv);
+        goto fail;
+    }
+    wolfSSL_CTX_set_verify(w, WOLFSSL_VERIFY_PEER, NULL);
+    if (wolfSSL_CTX_set_groups(w, (int *)key_groups,
+                               (int)(sizeof(key_groups) / sizeof(key_groups[0]))) !=
+        WOLFSSL_SUCCESS)
+        goto fail;
+#ifdef HAVE_PK_CALLBACKS
+    wolfSSL_CTX_SetEccVerifyCb(w, on_ecc_verify);
+#endif
+    wolfSSL_CTX_SetIORecv(w, io_recv);
+    wolfSSL_CTX_SetIOSend(w, io_send);
+    /* One session made and freed before the context is shared, so that whatever wolfSSL
+     * sets up in a context on its first session is done here, by one thread. */
+    probe = wolfSSL_new(w);
+    if (!probe)
+        goto fail;
+    wolfSSL_free(probe);
+    HD_LOG(HD_LOG_DEBUG, "tls", "msg=\"trust store loaded\" file=%s",
+           ca_file ? ca_file : "(system)");
+    return w;
+fail:
+    wolfSSL_CTX_free(w);
+    return NULL;
+}
+
+int hd_tls_trust_new(struct hd_tls_trust **out, const char *ca_file)
+{
+    struct hd_tls_trust *tr;
 
     pthread_once(&tls_once, tls_init);
     if (tls_init_rv != WOLFSSL_SUCCESS)
         return HD_ERR_TLS;
-    c = calloc(1, sizeof(*c));
+    tr = calloc(1, sizeof(*tr));
+    if (!tr)
+        return -ENOMEM;
+    atomic_init(&tr->refs, 1);
+    atomic_init(&tr->ctx, NULL);
+    if (pthread_mutex_init(&tr->mu, NULL) != 0) {
+        free(tr);
+        return -ENOMEM;
+    }
+    if (ca_file) {
+        WOLFSSL_CTX *w = wctx_build(ca_file);
+        if (!w) {
+            pthread_mutex_destroy(&tr->mu);
+            free(tr);
+            return HD_ERR_TLS;
+        }
+        atomic_store(&tr->ctx, w);
+    }
+    *out = tr;
+    return 0;
+}
+
+void hd_tls_trust_free(struct hd_tls_trust *tr)
+{
+    if (!tr || atomic_fetch_sub(&tr->refs, 1) != 1)
+        return;
+    wolfSSL_CTX_free(atomic_load(&tr->ctx));
+    pthread_mutex_destroy(&tr->mu);
+    free(tr);
+}
+
+int hd_tls_trust_loaded(struct hd_tls_trust *tr)
+{
+    return atomic_load_explicit(&tr->ctx, memory_order_acquire) != NULL;
+}
+
+/* The shared wolfSSL context, built from the system bundle at the first call. NULL when it
+ * cannot be (logged once). */
+static WOLFSSL_CTX *trust_get(struct hd_tls_trust *tr)
+{
+    WOLFSSL_CTX *w = atomic_load_explicit(&tr->ctx, memory_order_acquire);
+
+    if (w)
+        return w;
+    pthread_mutex_lock(&tr->mu);
+    w = atomic_load_explicit(&tr->ctx, memory_order_relaxed);
+    if (!w && !tr->failed) {
+        w = wctx_build(NULL);
+        if (w)
+            atomic_store_explicit(&tr->ctx, w, memory_order_release);
+        else
+            tr->failed = 1;
+    }
+    pthread_mutex_unlock(&tr->mu);
+    return w;
+}
+
+int hd_tls_ctx_new_shared(struct hd_tls_ctx **out, struct hd_tls_trust *trust)
+{
+    struct hd_tls_ctx *c = calloc(1, sizeof(*c));
+    int rv;
+
     if (!c)
         return -ENOMEM;
     rv = hd_tls_pk_new(&c->pk);
@@ -143,51 +261,29 @@ int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
         free(c);
         return rv;
     }
-    c->ctx = wolfSSL_CTX_new(wolfSSLv23_client_method());
-    if (!c->ctx) {
-        hd_tls_pk_free(c->pk);
-        free(c);
-        return -ENOMEM;
-    }
-    if (wolfSSL_CTX_SetMinVersion(c->ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS)
-        goto fail;
-    if (ca_file) {
-        rv = wolfSSL_CTX_load_verify_locations(c->ctx, ca_file, NULL);
-    } else {
-        rv = wolfSSL_CTX_load_system_CA_certs(c->ctx);
-        if (rv != WOLFSSL_SUCCESS)
-            rv = wolfSSL_CTX_load_verify_locations(c->ctx, "/etc/ssl/certs/ca-certificates.crt",
-                                                   NULL);
-    }
-    if (rv != WOLFSSL_SUCCESS) {
-        HD_LOG(HD_LOG_ERROR, "tls", "msg=\"cannot load CA certificates\" file=%s rv=%d",
-               ca_file ? ca_file : "(system)", rv);
-        goto fail;
-    }
-    wolfSSL_CTX_set_verify(c->ctx, WOLFSSL_VERIFY_PEER, NULL);
-    if (wolfSSL_CTX_set_groups(c->ctx, (int *)key_groups,
-                               (int)(sizeof(key_groups) / sizeof(key_groups[0]))) !=
-        WOLFSSL_SUCCESS)
-        goto fail;
-#ifdef HAVE_PK_CALLBACKS
-    wolfSSL_CTX_SetEccVerifyCb(c->ctx, on_ecc_verify);
-#endif
-    wolfSSL_CTX_SetIORecv(c->ctx, io_recv);
-    wolfSSL_CTX_SetIOSend(c->ctx, io_send);
+    atomic_fetch_add(&trust->refs, 1);
+    c->trust = trust;
     *out = c;
     return 0;
-fail:
-    wolfSSL_CTX_free(c->ctx);
-    hd_tls_pk_free(c->pk);
-    free(c);
-    return HD_ERR_TLS;
+}
+
+int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file)
+{
+    struct hd_tls_trust *tr;
+    int rv = hd_tls_trust_new(&tr, ca_file);
+
+    if (rv != 0)
+        return rv;
+    rv = hd_tls_ctx_new_shared(out, tr);
+    hd_tls_trust_free(tr); /* the context holds its own reference */
+    return rv;
 }
 
 void hd_tls_ctx_free(struct hd_tls_ctx *c)
 {
     if (!c)
         return;
-    wolfSSL_CTX_free(c->ctx);
+    hd_tls_trust_free(c->trust);
     hd_tls_pk_free(c->pk);
     free(c);
 }
@@ -214,13 +310,17 @@ int hd_tls_new(struct hd_tls **out, struct hd_tls_ctx *ctx, const char *host,
                hd_tls_sink_cb sink, void *user_data)
 {
     static const char alpn[] = "h2,http/1.1";
-    struct hd_tls *t = calloc(1, sizeof(*t));
+    WOLFSSL_CTX *w = trust_get(ctx->trust);
+    struct hd_tls *t;
 
+    if (!w)
+        return HD_ERR_TLS;
+    t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;
     t->sink = sink;
     t->user_data = user_data;
-    t->ssl = wolfSSL_new(ctx->ctx);
+    t->ssl = wolfSSL_new(w);
     if (!t->ssl) {
         free(t);
         return -ENOMEM;
@@ -423,6 +523,12 @@ int hd_tls_handshake(struct hd_tls *t)
                wolfSSL_get_version(t->ssl),
                wolfSSL_get_curve_name(t->ssl) ? wolfSSL_get_curve_name(t->ssl) : "none",
                wolfSSL_session_reused(t->ssl) == 1);
+        /* Debian's wolfSSL is built with post-handshake authentication, so a TLS 1.3
+         * client keeps its handshake state (transcript hashes, key-exchange arrays, ...)
+         * for the life of the connection, for a CertificateRequest that never comes: Herald
+         * offers no client certificate (and does not send post_handshake_auth). Freed here;
+         * what resumption needs (the session's secret, the tickets) is in the session. */
+        wolfSSL_FreeHandshakeResources(t->ssl);
         /* TLS 1.2 sessions (id or ticket) are complete now; TLS 1.3 waits for on_ticket. */
         if (wolfSSL_version(t->ssl) != TLS1_3_VERSION)
             t->new_session = 1;

@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+struct hd_tls_trust;
 struct hd_tls_ctx;
 struct hd_tls;
 
@@ -26,16 +27,34 @@ struct hd_tls;
  * make sure they always do: see HD_TLS_OVERHEAD). */
 typedef int (*hd_tls_sink_cb)(const uint8_t *data, size_t n, void *user_data);
 
-/* Creates a client context trusting ca_file (PEM) or, when NULL, the system CA bundle.
- * TLS 1.2 minimum, peer verification on. One per thread (its verification state is not
- * locked). Returns 0, -ENOMEM or HD_ERR_TLS. */
+/* The trust store and client settings (TLS 1.2 minimum, peer verification on, the key
+ * groups below), one wolfSSL client context shared by every thread of a process: wolfSSL
+ * allows a context to be shared once it is fully set up (its certificate manager locks its
+ * CA table; the session reference count is locked), and it is only read after that.
+ * ca_file (PEM) is parsed here, so that a bad file is a clear error at start; with NULL the
+ * system CA bundle is parsed at the first TLS session instead (hd_tls_new), so that runs
+ * without TLS never read it. Reference counted: hd_tls_trust_free drops a reference, each
+ * hd_tls_ctx holds one. Returns 0, -ENOMEM or HD_ERR_TLS. */
+int hd_tls_trust_new(struct hd_tls_trust **out, const char *ca_file);
+void hd_tls_trust_free(struct hd_tls_trust *tr); /* NULL ok */
+/* 1 once the trust store is parsed and the shared context built, else 0. */
+int hd_tls_trust_loaded(struct hd_tls_trust *tr);
+
+/* A thread's client context on a shared trust store: it adds the thread's memory of valid
+ * signatures (tls_pk.h, not locked: use a context from one thread only). Returns 0 or
+ * -ENOMEM. */
+int hd_tls_ctx_new_shared(struct hd_tls_ctx **out, struct hd_tls_trust *trust);
+/* The same on a trust store of its own (hd_tls_trust_new(ca_file)). Returns 0, -ENOMEM or
+ * HD_ERR_TLS. */
 int hd_tls_ctx_new(struct hd_tls_ctx **out, const char *ca_file);
 void hd_tls_ctx_free(struct hd_tls_ctx *ctx);
 /* Frees this thread's wolfSSL per-thread caches; call at the end of every thread that used TLS. */
 void hd_tls_thread_cleanup(void);
 
 /* Creates a session for host (SNI and name verification for names, IP verification for IP
- * literals), offering ALPN "h2,http/1.1". Returns 0, -ENOMEM or HD_ERR_TLS. */
+ * literals), offering ALPN "h2,http/1.1". The first session on a trust store without a CA
+ * file parses the system CA bundle (once; a failure is logged and every later session
+ * fails the same way). Returns 0, -ENOMEM or HD_ERR_TLS. */
 int hd_tls_new(struct hd_tls **out, struct hd_tls_ctx *ctx, const char *host,
                hd_tls_sink_cb sink, void *user_data);
 void hd_tls_free(struct hd_tls *t);

@@ -113,6 +113,12 @@ int hd_config_parse_duration(const char *s, uint64_t *ms)
 }
 
 /* Bytes with an optional k, K, M or G suffix (powers of 1024), at most max. */
+static int parse_size(const char *s, uint64_t max, uint64_t *out);
+int hd_config_parse_size(const char *s, uint64_t max, uint64_t *out)
+{
+    return parse_size(s, max, out);
+}
+
 static int parse_size(const char *s, uint64_t max, uint64_t *out)
 {
     char tmp[32];
@@ -187,6 +193,7 @@ static const struct key keys[] = {
     {"run", "slow_after", K_DUR_U, OFF(run.slow_after_ms), 1, 3600000},
     {"run", "idle_timeout", K_DUR_U, OFF(run.idle_timeout_ms), 1, 3600000},
     {"run", "max_idle_conns", K_UINT, OFF(run.max_idle_conns), 0, 1000000},
+    {"run", "max_idle_memory", K_SIZE, OFF(run.max_idle_memory), 0, 1ull << 40},
     {"run", "connect_timeout", K_DUR_U, OFF(run.connect_timeout_ms), 1, 3600000},
     {"run", "tls_timeout", K_DUR_U, OFF(run.tls_timeout_ms), 1, 3600000},
     {"run", "response_timeout", K_DUR_U, OFF(run.response_timeout_ms), 1, 3600000},

@@ -100,6 +100,9 @@ int hd_config_restart_diff(const struct hd_config *a, const struct hd_config *b,
 /* Parses a duration ("250ms", "10s", "5m", "6h", "2d", bare number = ms). Returns 0 or
  * HD_ERR_INVALID. */
 int hd_config_parse_duration(const char *s, uint64_t *ms);
+/* Parses bytes with an optional k, K, M or G suffix (powers of 1024), at most max. Returns 0
+ * or HD_ERR_INVALID. */
+int hd_config_parse_size(const char *s, uint64_t max, uint64_t *out);
 
 /* ---- live reload ---- */
 struct hd_config_holder;

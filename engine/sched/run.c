@@ -31,8 +31,9 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->max_active_hosts = 128;
     o->slow_hosts = 256;
     o->slow_after_ms = 500;
-    o->idle_timeout_ms = 2000;
-    o->max_idle_conns = 128;
+    o->idle_timeout_ms = 10000;
+    o->max_idle_conns = 4096;
+    o->max_idle_memory = (size_t)256 << 20;
     o->connect_timeout_ms = 10000;
     o->tls_timeout_ms = 10000;
     o->response_timeout_ms = 30000;
@@ -245,11 +246,15 @@ static int thread_init(struct sthread *th)
     ho.response_timeout_ms = th->o->response_timeout_ms;
     ho.idle_timeout_ms = th->o->idle_timeout_ms;
     ho.max_idle_conns = th->o->max_idle_conns;
+    ho.max_idle_bytes = th->o->max_idle_memory / (th->nthreads ? th->nthreads : 1);
+    if (th->o->max_idle_memory && !ho.max_idle_bytes)
+        ho.max_idle_bytes = 1; /* a cap below one connection per thread: keep none idle */
     ho.max_streams_per_host = th->o->hostpol.win_max;
     ho.ca_file = th->o->ca_file;
     ho.allow_private = th->o->allow_private;
     ho.dns = th->dns;
     ho.tls_cache = th->tls_cache;
+    ho.tls_trust = th->tls_trust;
     rc = hd_http_client_new(&th->http, th->loop, &ho);
     if (rc)
         return rc;
@@ -296,6 +301,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     struct start_gate gate;
     struct sthread *ths;
     struct hd_tls_cache *tls_cache = NULL;
+    struct hd_tls_trust *tls_trust = NULL;
     unsigned n = o->threads, ninit = 0, nstarted = 0;
     struct timespec t0, t1;
     double cpu0 = cpu_seconds();
@@ -353,6 +359,11 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     rc = hd_sched_tickets_open(st, o->tls_sessions, &tls_cache);
     if (rc)
         goto fail_tickets;
+    /* One trust store for every loop thread (the system bundle is parsed at the first TLS
+     * connection, a --ca-file here). */
+    rc = hd_tls_trust_new(&tls_trust, o->ca_file);
+    if (rc)
+        goto fail_trust;
     ths = calloc(n, sizeof(*ths));
     if (!ths) {
         rc = -ENOMEM;
@@ -370,6 +381,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
         th->efd = -1;
         th->unclean_before_ms = unclean ? start_wall : 0;
         th->tls_cache = tls_cache;
+        th->tls_trust = tls_trust;
         rc = thread_init(th);
         if (rc) {
             HD_LOG(HD_LOG_ERROR, "run", "msg=\"cannot start loop thread\" err=\"%s\"",
@@ -457,6 +469,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
            cm.commits, cm.acks, slow_moves);
     hd_sched_tickets_save(st, tls_cache); /* the clients are gone: the last new sessions */
     hd_tls_cache_free(tls_cache);
+    hd_tls_trust_free(tls_trust);
     if (hd_store_run_mark(st, 0, NULL) != 0)
         HD_LOG(HD_LOG_WARN, "run", "msg=\"cannot record the clean stop\"");
     hd_store_unlock_run(st);
@@ -477,6 +490,8 @@ fail_threads:
         thread_fini(&ths[i]);
     free(ths);
 fail_alloc:
+    hd_tls_trust_free(tls_trust);
+fail_trust:
     hd_tls_cache_free(tls_cache);
 fail_tickets:
     pthread_cond_destroy(&gate.cv);

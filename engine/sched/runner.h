@@ -35,9 +35,15 @@ struct hd_run_opts {
                                    * healthy hosts; 256 (0: no slow pool) */
     unsigned slow_after_ms;       /* a host with no answer for this long since it took its
                                    * slot, or since its last answer, is slow; 500 */
-    unsigned idle_timeout_ms;     /* idle connections closed after; default 2000 */
+    unsigned idle_timeout_ms;     /* idle connections closed after; default 10000 */
     unsigned max_idle_conns;      /* idle connections kept per loop thread, the oldest idle
-                                   * closed first; 0 = no cap but the time-out; default 128 */
+                                   * closed first; 0 = no cap but the time-out; default 4096 */
+    size_t max_idle_memory;       /* estimated memory of idle connections for the whole run
+                                   * (split evenly between the loop threads; http_types.h
+                                   * gives the estimate per connection), the oldest idle
+                                   * closed first, never-reused ones before the others, which
+                                   * hold 1/8 of it at most; 0 = no cap by memory; default
+                                   * 256 MiB */
     size_t tls_sessions;          /* resumable TLS sessions kept (shared by the threads, saved
                                    * in the store); 0 = HD_TLS_CACHE_MAX_DEFAULT (32,768) */
     unsigned connect_timeout_ms, tls_timeout_ms, response_timeout_ms;

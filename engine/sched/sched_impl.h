@@ -275,6 +275,7 @@ struct sthread {
     uint64_t signs, signs_timed, sign_ns; /* hd_run_summary.signs / sign_cpu_seconds */
     _Atomic int exited;
     struct hd_tls_cache *tls_cache; /* the run's, shared by every thread (tickets.c) */
+    struct hd_tls_trust *tls_trust; /* the run's trust store, shared by every thread */
 };
 
 static inline uint64_t hd_sched_mono_us(void)
