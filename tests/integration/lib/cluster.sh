@@ -14,19 +14,38 @@ free_port() {
     fail "no free port"
 }
 
-# start_nats: starts nats-server -js on NATS_PORT (chosen once), store in $T/js.
+# start_nats: starts nats-server -js on NATS_PORT (chosen once), store in $T/js. A port this
+# function chose and another process took first (tests run in parallel) is chosen again, up
+# to 5 times; a restart keeps its port.
 start_nats() {
-    : "${NATS_PORT:=$(free_port)}"
+    local chosen=0 up=0 attempt logpos newlog
+    [ -n "${NATS_PORT:-}" ] || { NATS_PORT=$(free_port); chosen=1; }
     mkdir -p "$T/js"
-    nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$T/js" >>"$T/nats.log" 2>&1 &
-    NATS_PID=$!
-    PIDS+=("$NATS_PID")
-    # A restart recovers the JetStream store before it listens: slow on a loaded machine.
-    local up=0
-    for _ in $(seq 300); do
-        (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null && { up=1; break; }
-        kill -0 "$NATS_PID" 2>/dev/null || break
-        sleep 0.1
+    for attempt in 1 2 3 4 5; do
+        logpos=$(stat -c %s "$T/nats.log" 2>/dev/null || echo 0)
+        nats-server -js -a 127.0.0.1 -p "$NATS_PORT" -sd "$T/js" >>"$T/nats.log" 2>&1 &
+        NATS_PID=$!
+        PIDS+=("$NATS_PID")
+        # A restart recovers the JetStream store before it listens: slow on a loaded machine.
+        # Up: this server logged that it is ready and answers on the port (another process
+        # listening on a port this server failed to bind does not count).
+        up=0
+        for _ in $(seq 300); do
+            newlog=$(tail -c +"$((logpos + 1))" "$T/nats.log")
+            if kill -0 "$NATS_PID" 2>/dev/null && [[ $newlog == *"Server is ready"* ]] &&
+                (exec 3<>"/dev/tcp/127.0.0.1/$NATS_PORT") 2>/dev/null; then
+                up=1
+                break
+            fi
+            kill -0 "$NATS_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        [ "$up" = 1 ] && break
+        newlog=$(tail -c +"$((logpos + 1))" "$T/nats.log")
+        [ "$chosen" = 1 ] && [[ $newlog == *"address already in use"* ]] || break
+        wait "$NATS_PID" 2>/dev/null || true
+        echo "nats-server: port $NATS_PORT taken (attempt $attempt), choosing another" >&2
+        NATS_PORT=$(free_port)
     done
     [ "$up" = 1 ] || { tail -20 "$T/nats.log" >&2; fail "nats-server not listening on $NATS_PORT after 30 s"; }
     NATS_URL="nats://127.0.0.1:$NATS_PORT"
