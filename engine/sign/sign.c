@@ -21,13 +21,16 @@ static const struct hd_sign_be *const sign_backends[] = {&hd_sign_be_ossl, &hd_s
 #define NTYPES 3 /* index by enum hd_key_type (1, 2) */
 
 /* Why 15 ms of CPU per backend and key type: measurement may cost at most 100 ms in all;
- * two backends x two key types x at most ~19 ms of wall time (measure_one stops at
+ * two backends x two key types x at most ~19 ms of wall time (the measurement stops at
  * 5/4 of the CPU budget) is 75 ms, leaving room for key loading. At wolfSSL's ~545
  * RSA-2048 signatures/s that is still ~8 samples, enough to tell a 7x difference. */
 #define MEASURE_NS_PER_BACKEND 15000000LL
-/* ... or this many signatures, whichever comes first: an Ed25519 signature takes about
- * 20 us, and 15 ms of them (750) told the two backends apart no better than 256 do. */
+/* ... or this many signatures per backend, whichever comes first: an Ed25519 signature
+ * takes about 20 us, and 15 ms of them (750) told the two backends apart no better than
+ * 256 do. */
 #define MEASURE_SIGNS_MAX 256
+/* Signatures per backend and round of the interleaved measurement (measure_all). */
+#define MEASURE_ROUND 4
 
 struct hd_sign_key {
     struct hd_sign_key *hnext;       /* hash chain */
@@ -341,6 +344,92 @@ static double measure_one(const struct hd_sign_be *be, void *ctx, void *bk, int 
     return cel > 0 ? (double)n * 1e9 / (double)cel : 0;
 }
 
+static int cmp_ll(const void *a, const void *b)
+{
+    long long x = *(const long long *)a, y = *(const long long *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* Measures every backend with a loaded key (bks[i] != NULL) on the same key and returns in
+ * rate[i] signatures per second of thread CPU time: 1 s over the median CPU time of one
+ * signature. On error the backend's key is freed, bks[i] set to NULL and rate[i] to 0.
+ * Why interleaved rounds and the median: the CPU clock of a virtual machine also runs while
+ * the host has taken the vCPU away (no steal time is reported here), and a busy start (TLS
+ * handshakes on the other loop thread, a neighbour) can stretch a few signatures tenfold. One
+ * backend measured after the other, by its mean, once read OpenSSL at 296 RSA-2048
+ * signatures/s against its usual 2,500-4,000 and chose wolfSSL (439/s): six times the CPU
+ * for every delivery of the run. Rounds of MEASURE_ROUND signatures per backend, taken in
+ * turn, put a disturbance on both backends alike, and the median ignores it unless it lasts
+ * for half the samples. The first signature of each backend (one-time costs such as
+ * blinding set-up) is not counted, unless it alone used up the budget (RSA-4096 on a slow
+ * backend): then it is the only sample. */
+static void measure_all(const struct hd_signer *s, int type, void *bks[NBE], double rate[NBE])
+{
+    uint8_t msg[256], sig[HD_SIGN_SIG_MAX];
+    long long samp[NBE][MEASURE_SIGNS_MAX], w0, c0, c1, spent = 0;
+    long long budget = MEASURE_NS_PER_BACKEND * (long long)NBE;
+    long long wall_cap = budget / 4 * 5;
+    unsigned n[NBE] = {0}, live = 0;
+    int done[NBE] = {0};
+    int alg = hd_sign_default_alg(type);
+    size_t i, sig_len;
+
+    memset(msg, 'h', sizeof(msg));
+    w0 = now_ns();
+    for (i = 0; i < NBE; i++) {
+        rate[i] = 0;
+        if (!bks[i])
+            continue;
+        sig_len = sizeof(sig);
+        c0 = cpu_ns();
+        if (sign_backends[i]->sign(s->ctx[i], bks[i], alg, msg, sizeof(msg), sig, &sig_len) !=
+            0) {
+            sign_backends[i]->key_free(bks[i]);
+            bks[i] = NULL;
+            continue;
+        }
+        c1 = cpu_ns() - c0;
+        spent += c1;
+        if (now_ns() - w0 >= wall_cap / 2) { /* a slow first signature: the only sample */
+            samp[i][n[i]++] = c1 > 0 ? c1 : 1;
+            done[i] = 1;
+        } else
+            live++;
+    }
+    while (live > 0 && spent < budget && now_ns() - w0 < wall_cap) {
+        live = 0;
+        for (i = 0; i < NBE; i++) {
+            unsigned k;
+
+            if (!bks[i] || done[i] || n[i] >= MEASURE_SIGNS_MAX)
+                continue;
+            for (k = 0; k < MEASURE_ROUND && n[i] < MEASURE_SIGNS_MAX; k++) {
+                sig_len = sizeof(sig);
+                c0 = cpu_ns();
+                if (sign_backends[i]->sign(s->ctx[i], bks[i], alg, msg, sizeof(msg), sig,
+                                           &sig_len) != 0) {
+                    sign_backends[i]->key_free(bks[i]);
+                    bks[i] = NULL;
+                    n[i] = 0;
+                    break;
+                }
+                c1 = cpu_ns() - c0;
+                spent += c1;
+                samp[i][n[i]++] = c1 > 0 ? c1 : 1;
+            }
+            if (bks[i] && n[i] < MEASURE_SIGNS_MAX)
+                live++;
+        }
+    }
+    for (i = 0; i < NBE; i++) {
+        if (!bks[i] || n[i] == 0)
+            continue;
+        qsort(samp[i], n[i], sizeof(samp[i][0]), cmp_ll);
+        rate[i] = 1e9 / (double)samp[i][n[i] / 2];
+    }
+}
+
 /* The measurement is made once per process and key type, by the first signer choosing
  * freely ("auto") that needs it, and reused by the others: each loop thread has its own
  * signer, and measuring two backends costs about 30 ms of CPU per key type, which in a
@@ -413,17 +502,13 @@ static int load_key_locked(struct hd_signer *s, const struct hd_sign_parsed *pk,
             best = (int)i;
             break;
         }
-        s->rate[pk->type][i] =
-            measure_one(sign_backends[i], s->ctx[i], bks[i], hd_sign_default_alg(pk->type),
-                        MEASURE_NS_PER_BACKEND, MEASURE_SIGNS_MAX, &err);
-        if (err != 0) {
-            sign_backends[i]->key_free(bks[i]);
-            bks[i] = NULL;
-            s->rate[pk->type][i] = 0;
-            continue;
-        }
-        if (best < 0 || s->rate[pk->type][i] > s->rate[pk->type][best])
-            best = (int)i;
+    }
+    if (s->chosen[pk->type] < 0) {
+        measure_all(s, pk->type, bks, s->rate[pk->type]);
+        for (i = 0; i < NBE; i++)
+            if (bks[i] && s->rate[pk->type][i] > 0 &&
+                (best < 0 || s->rate[pk->type][i] > s->rate[pk->type][best]))
+                best = (int)i;
     }
     for (i = 0; i < NBE; i++)
         if (bks[i] && (int)i != best)
