@@ -47,6 +47,7 @@ struct daemon {
     atomic_int draining; /* set by the operations thread, read by the caller's thread */
     struct hd_cluster_node *cnode; /* --cluster: this node, else NULL */
     struct hd_daemon_views *views; /* --cluster: its summary publisher */
+    struct hd_run_kick *kick;      /* the endpoint's commits wake the run (not in cluster mode) */
 };
 
 void hd_daemon_opts_init(struct hd_daemon_opts *d)
@@ -274,6 +275,11 @@ static int read_token(const char *token_file, char **token)
     return rc;
 }
 
+static void kick_run(void *user_data)
+{
+    hd_run_kick(user_data);
+}
+
 /* Starts the ingest endpoint when --listen or [ingest] listen names an address. */
 static int start_endpoint(struct daemon *dm, const struct hd_config *c)
 {
@@ -309,6 +315,9 @@ static int start_endpoint(struct daemon *dm, const struct hd_config *c)
         so.publish = hd_daemon_cluster_publish;
         so.publish_ud = dm->cnode;
         so.publish_follow = hd_daemon_cluster_publish_follow; /* and follows, to their stream */
+    } else if (dm->kick) {
+        so.on_enqueued = kick_run;
+        so.on_enqueued_ud = dm->kick;
     }
     rc = hd_ingestsrv_start(&dm->srv, dm->st, &so);
     memset(token, 0, strlen(token));
@@ -374,6 +383,8 @@ int hd_daemon_run(struct hd_store *st, const struct hd_run_opts *o, struct hd_da
     rc = hd_daemon_views_start(st, dm.metrics, dm.cnode, d->cluster.node, &dm.views);
     if (rc)
         goto out;
+    if (!dm.cnode && hd_run_kick_new(&dm.kick) == 0)
+        ro.kick = dm.kick; /* else new work is found by the runner's rescan */
     rc = start_endpoint(&dm, c);
     if (rc)
         goto out;
@@ -411,5 +422,6 @@ out:
     hd_ingestsrv_stop(dm.srv);
     hd_metrics_free(dm.metrics);
     hd_config_holder_free(dm.holder);
+    hd_run_kick_free(dm.kick);
     return rc;
 }

@@ -29,6 +29,8 @@ struct hd_ingestsrv {
     struct hd_store *st;
     struct hd_metrics *metrics;
     struct hd_ingest_publish pub; /* cluster mode: envelopes go to JetStream */
+    void (*on_enqueued)(void *user_data); /* after new envelopes were committed */
+    void *on_enqueued_ud;
     atomic_int draining;
     _Atomic uint64_t max_queued;
     atomic_uint retry_after_s;
@@ -340,8 +342,11 @@ static void handle_write(struct hd_ingestsrv *s, struct hd_endpoint_resp *c,
                                 s->pub.follow ? &s->pub : NULL);
         return;
     }
-    if (hd_ingestsrv_v1_activities(c, r, s->st, s->metrics, s->pub.fn ? &s->pub : NULL))
+    if (hd_ingestsrv_v1_activities(c, r, s->st, s->metrics, s->pub.fn ? &s->pub : NULL)) {
         s->depth_valid = 0; /* the queue grew: count it again next time */
+        if (!s->pub.fn && s->on_enqueued)
+            s->on_enqueued(s->on_enqueued_ud);
+    }
 }
 
 /* GET /v1/activities/{id}, POST /v1/activities/{id}/cancel (ingestsrv_v1.c): token
@@ -448,6 +453,8 @@ int hd_ingestsrv_start(struct hd_ingestsrv **out, struct hd_store *st,
     s->st = st;
     s->metrics = o->metrics;
     s->pub.fn = o->publish;
+    s->on_enqueued = o->on_enqueued;
+    s->on_enqueued_ud = o->on_enqueued_ud;
     s->pub.user_data = o->publish_ud;
     s->pub.follow = o->publish_follow;
     atomic_init(&s->draining, 0);

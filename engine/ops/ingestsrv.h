@@ -55,6 +55,11 @@ struct hd_ingestsrv_opts {
     int (*publish_follow)(void *user_data, const char *actor, const char *follower,
                           const char *inbox, const char *shared_inbox, int remove, char *why,
                           size_t why_cap);
+    /* Called on the server thread after POST /v1/activities committed new envelopes to the
+     * store (not in cluster mode): the daemon wakes the run's loop threads with it. NULL:
+     * nothing is called. */
+    void (*on_enqueued)(void *user_data);
+    void *on_enqueued_ud;
 };
 
 struct hd_ingestsrv;

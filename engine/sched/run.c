@@ -164,8 +164,11 @@ static void *thread_main(void *arg)
             (hd_loop_now_ms(th->loop) - th->cur_first_ms >= th->o->commit_interval_ms ||
              th->inflight == 0))
             hd_sched_flush(th);
-        if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= HOST_SCAN_INTERVAL_MS)
+        if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= HOST_SCAN_INTERVAL_MS ||
+            (th->o->kick && hd_sched_kick_gen(th->o->kick) != th->kick_seen)) {
+            th->kick_seen = hd_sched_kick_gen(th->o->kick);
             hd_sched_scan_hosts(th);
+        }
         if (hd_loop_now_ms(th->loop) - th->last_slot_check_ms >= SLOT_CHECK_MS)
             hd_sched_slots_check(th, hd_loop_now_ms(th->loop));
         if (hd_loop_now_ms(th->loop) - th->last_ctl_ms >= CTL_POLL_MS)
@@ -404,6 +407,14 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
             goto fail_loops;
         }
     }
+    if (o->kick) {
+        int efds[64];
+        unsigned ne = n < 64 ? n : 64; /* more threads: the rest find work by their rescan */
+        for (unsigned i = 0; i < ne; i++)
+            efds[i] = ths[i].efd;
+        if (hd_sched_kick_attach(o->kick, efds, ne) != 0)
+            HD_LOG(HD_LOG_WARN, "run", "msg=\"no wake-up for new work: rescans only\"");
+    }
     gate_open(&gate, 1);
     if (unclean)
         HD_LOG(HD_LOG_WARN, "run",
@@ -438,6 +449,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     }
     for (unsigned i = 0; i < n; i++)
         pthread_join(ths[i].tid, NULL);
+    hd_sched_kick_attach(o->kick, NULL, 0); /* the eventfds close with their threads */
     hd_sched_committer_stop(&cm);
     /* Batches the committer returned after the threads stopped: release them. */
     memset(sum, 0, sizeof(*sum));

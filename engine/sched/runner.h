@@ -12,6 +12,7 @@
 #include "store.h"
 
 struct hd_metrics;
+struct hd_run_kick;
 
 /* Per-host operator settings (configuration [host] sections): returns 1 with *max_inflight
  * (0 = default) and *rate (requests/s, 0 = unlimited) set when host has any, else 0. Called
@@ -81,9 +82,20 @@ struct hd_run_opts {
      * queue (the partition's owner delivers it). NULL: every host may be sent to. */
     int (*host_gate)(void *user_data, const char *host, int sending);
     void *host_gate_ud;
+    /* New work committed in this process (the ingest endpoint) wakes the loop threads through
+     * this, so they look for it at once instead of at their next rescan of the hosts (every
+     * 250 ms). NULL: the rescan only. Borrowed; must outlive hd_run. */
+    struct hd_run_kick *kick;
 };
 
 void hd_run_opts_default(struct hd_run_opts *o);
+
+/* A wake-up for the loop threads of a run in this process (hd_run_opts.kick). hd_run_kick
+ * may be called from any thread, with or without a run going: a run started later looks for
+ * work at its start anyway. */
+int hd_run_kick_new(struct hd_run_kick **out);
+void hd_run_kick_free(struct hd_run_kick *k);
+void hd_run_kick(struct hd_run_kick *k);
 
 struct hd_run_summary {
     uint64_t done, retried, dead, attempts;

@@ -246,6 +246,7 @@ struct sthread {
     int efd_armed;
 
     uint64_t last_seq_seen, last_scan_ms;
+    uint64_t kick_seen; /* hd_run_kick's generation last acted on (kick.c) */
     unsigned active_hosts;               /* hosts with requests in flight, main pool */
     struct shost *slot_head, *slot_tail; /* hosts waiting for an active-host slot */
     struct shost *main_hosts;            /* the main pool's hosts (slots.c) */
@@ -320,6 +321,9 @@ struct hd_ack *hd_sched_ack(struct sthread *th, struct sdel *d, int kind, int st
 void hd_sched_drain_done(struct sthread *th);
 /* Makes the thread's ring wake up when the committer hands a batch back. */
 void hd_sched_arm_efd(struct sthread *th);
+/* kick.c */
+uint64_t hd_sched_kick_gen(const struct hd_run_kick *k);
+int hd_sched_kick_attach(struct hd_run_kick *k, const int *efds, unsigned n);
 /* The committer thread (arg: its struct committer), and its stop: it commits what is still
  * handed to it, then ends; hd_sched_committer_stop joins it. */
 void *hd_sched_committer_main(void *arg);
