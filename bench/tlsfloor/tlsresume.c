@@ -5,10 +5,13 @@
  * with an ephemeral key exchange, as Herald's client resumes); with --full every connection
  * makes a full handshake and verifies the server's certificate chain. With --psk-only a
  * resumption offers the PSK key exchange mode alone (psk_ke: no ephemeral key exchange, no
- * forward secrecy for the resumed connection), the cheapest handshake TLS 1.3 has.
+ * forward secrecy for the resumed connection), the cheapest handshake TLS 1.3 has. With
+ * --plain there is no TLS at all: each connection is a TCP connection, the POST, the
+ * response and a close (the floor of a fresh connection per host over h2c, which adds its
+ * preface and SETTINGS to this).
  *
  *   tlsresume --connect ADDR:PORT --name HOST [-n N] [--ca-file PEM] [--path /inbox]
- *             [--body FILE] [--full | --psk-only]
+ *             [--body FILE] [--full | --psk-only | --plain]
  *
  * wolfSSL, the library Herald's own client uses, with Herald's key-exchange groups (X25519
  * first): the figure is the same handshake code without Herald around it. One JSON object on
@@ -48,6 +51,7 @@ struct tr_opts {
     long n;
     int full;
     int psk_only;
+    int plain;
     char body[TR_BODY_MAX];
     size_t body_len;
 };
@@ -95,7 +99,7 @@ static int tcp_connect(const struct sockaddr_in *addr)
 
 /* Reads one HTTP/1.1 response (headers and a Content-Length body, or up to the close).
  * Returns the status code, or -1. */
-static int read_response(WOLFSSL *ssl)
+static int read_response(WOLFSSL *ssl, int fd)
 {
     char buf[16384];
     size_t have = 0;
@@ -103,7 +107,8 @@ static int read_response(WOLFSSL *ssl)
     int status = -1;
 
     for (;;) {
-        int r = wolfSSL_read(ssl, buf + have, (int)(sizeof(buf) - 1 - have));
+        int r = ssl ? wolfSSL_read(ssl, buf + have, (int)(sizeof(buf) - 1 - have))
+                    : (int)read(fd, buf + have, sizeof(buf) - 1 - have);
         if (r <= 0)
             return want < 0 ? -1 : status;
         have += (size_t)r;
@@ -163,7 +168,7 @@ static int one_conn(WOLFSSL_CTX *ctx, const struct tr_opts *o, WOLFSSL_SESSION *
     }
     if (wolfSSL_write(ssl, req, (int)req_len) != (int)req_len)
         goto fail_free;
-    int status = read_response(ssl); /* the ticket arrives before the response */
+    int status = read_response(ssl, fd); /* the ticket arrives before the response */
     if (status < 0) {
         fprintf(stderr, "tlsresume: no HTTP response\n");
         goto fail_free;
@@ -196,13 +201,46 @@ fail_close:
     return rv;
 }
 
+/* One plain connection (--plain): TCP connect, POST, response, close. */
+static int one_conn_plain(const struct tr_opts *o, struct tr_result *res, const char *req,
+                          size_t req_len)
+{
+    int fd = tcp_connect(&o->addr), status;
+    size_t off = 0;
+
+    if (fd < 0) {
+        fprintf(stderr, "tlsresume: connect: %s\n", strerror(-fd));
+        return -1;
+    }
+    while (off < req_len) {
+        ssize_t w = write(fd, req + off, req_len - off);
+        if (w <= 0) {
+            close(fd);
+            return -1;
+        }
+        off += (size_t)w;
+    }
+    status = read_response(NULL, fd);
+    close(fd);
+    if (status < 0) {
+        fprintf(stderr, "tlsresume: no HTTP response\n");
+        return -1;
+    }
+    if (status >= 200 && status < 300)
+        res->status_2xx++;
+    else
+        res->status_other++;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, struct tr_opts *o)
 {
     static const struct option lo[] = {
         {"connect", required_argument, NULL, 'c'}, {"name", required_argument, NULL, 's'},
         {"ca-file", required_argument, NULL, 'a'}, {"path", required_argument, NULL, 'p'},
         {"body", required_argument, NULL, 'b'},    {"full", no_argument, NULL, 'f'},
-        {"psk-only", no_argument, NULL, 'k'},    {NULL, 0, NULL, 0}};
+        {"psk-only", no_argument, NULL, 'k'},    {"plain", no_argument, NULL, 'P'},
+        {NULL, 0, NULL, 0}};
     const char *connect_to = NULL, *body = NULL;
     int ch;
 
@@ -217,11 +255,12 @@ static int parse_args(int argc, char **argv, struct tr_opts *o)
         case 'b': body = optarg; break;
         case 'f': o->full = 1; break;
         case 'k': o->psk_only = 1; break;
+        case 'P': o->plain = 1; break;
         case 'n': o->n = strtol(optarg, NULL, 10); break;
         default: return -1;
         }
     }
-    if (!connect_to || !o->name || (o->full && o->psk_only) || o->n < 2 || o->n > 1000000 || strlen(o->name) > 253)
+    if (!connect_to || !o->name || (o->full + o->psk_only + o->plain > 1) || o->n < 2 || o->n > 1000000 || strlen(o->name) > 253)
         return -1;
     const char *colon = strrchr(connect_to, ':');
     char ip[64];
@@ -264,7 +303,8 @@ int main(int argc, char **argv)
 
     if (parse_args(argc, argv, &o) < 0) {
         fprintf(stderr, "usage: tlsresume --connect ADDR:PORT --name HOST [-n N (2..1000000)] "
-                        "[--ca-file PEM] [--path /inbox] [--body FILE] [--full | --psk-only]\n");
+                        "[--ca-file PEM] [--path /inbox] [--body FILE] [--full | --psk-only | "
+                        "--plain]\n");
         return 2;
     }
     int hl = snprintf(req, sizeof(req),
@@ -274,6 +314,28 @@ int main(int argc, char **argv)
     if (hl < 0 || (size_t)hl + o.body_len > sizeof(req))
         return 2;
     memcpy(req + hl, o.body, o.body_len);
+    if (o.plain) {
+        cfirst = cpu_now();
+        for (long i = 0; i < o.n; i++) {
+            if (i == 1) {
+                c0 = cpu_now();
+                w0 = wall_now();
+                cfirst = c0 - cfirst;
+            }
+            if (one_conn_plain(&o, &res, req, (size_t)hl + o.body_len) < 0)
+                res.failed++;
+            res.done++;
+        }
+        c1 = cpu_now();
+        w1 = wall_now();
+        printf("{\"tool\":\"tlsresume\",\"mode\":\"plain\",\"connections\":%ld,"
+               "\"failed\":%ld,\"status_2xx\":%ld,\"status_other\":%ld,"
+               "\"first_conn_cpu_us\":%.1f,\"timed_connections\":%ld,\"cpu_s\":%.6f,"
+               "\"wall_s\":%.6f,\"cpu_us_per_conn\":%.3f}\n",
+               res.done, res.failed, res.status_2xx, res.status_other, cfirst * 1e6, o.n - 1,
+               c1 - c0, w1 - w0, (c1 - c0) * 1e6 / (double)(o.n - 1));
+        return res.failed ? 1 : 0;
+    }
     if (wolfSSL_Init() != WOLFSSL_SUCCESS)
         return 1;
     ctx = wolfSSL_CTX_new(wolfTLSv1_3_client_method());
