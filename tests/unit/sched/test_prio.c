@@ -283,8 +283,12 @@ static void classes_and_bound(void)
     }
     run();
     T_EQ_INT(nseen, 500);
-    /* the first window: high most of it, yet not all of it while others wait */
-    T_OK(count_in("hi", 0, WINDOW) >= WINDOW - 2);
+    /* The first windows: high most of them (7 of each 8), yet not all while others wait.
+     * Counted over two windows, by arrival: over WINDOW parallel HTTP/1.1 connections, a
+     * request of the first window whose connection is slow to open can arrive after those
+     * of the next window, sent on a connection already open (a loaded machine under a
+     * sanitizer showed it). Without priorities about 3 of 16 would be high. */
+    T_OK(count_in("hi", 0, 2 * WINDOW) >= 2 * WINDOW - 4);
     T_OK(count_in("hi", 0, 4 * WINDOW) <= 4 * 7);
     /* normal ahead of low: of the first 300 sends, most lower ones are normal */
     T_OK(count_in("nm", 0, 300) > count_in("lw", 0, 300));
