@@ -292,13 +292,38 @@ static int parse_args(int argc, char **argv, struct tr_opts *o)
     return 0;
 }
 
+/* The TLS client context: TLS 1.3, the CA (verification) or none, Herald's groups, and
+ * with --psk-only no (EC)DHE on resumption. */
+static int tls_setup(const struct tr_opts *o, WOLFSSL_CTX **ctx)
+{
+    if (wolfSSL_Init() != WOLFSSL_SUCCESS)
+        return 1;
+    *ctx = wolfSSL_CTX_new(wolfTLSv1_3_client_method());
+    if (!*ctx)
+        return 1;
+    if (o->ca_file) {
+        if (wolfSSL_CTX_load_verify_locations(*ctx, o->ca_file, NULL) != WOLFSSL_SUCCESS) {
+            fprintf(stderr, "tlsresume: cannot load %s\n", o->ca_file);
+            return 1;
+        }
+        wolfSSL_CTX_set_verify(*ctx, WOLFSSL_VERIFY_PEER, NULL);
+    } else {
+        wolfSSL_CTX_set_verify(*ctx, WOLFSSL_VERIFY_NONE, NULL);
+    }
+    if (wolfSSL_CTX_set_groups(*ctx, (int *)tr_groups, 2) != WOLFSSL_SUCCESS)
+        return 1;
+    if (o->psk_only && wolfSSL_CTX_no_dhe_psk(*ctx) != 0)
+        return 1;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static struct tr_opts o;
     static char req[TR_REQ_MAX];
     struct tr_result res = {0};
     WOLFSSL_SESSION *sess = NULL;
-    WOLFSSL_CTX *ctx;
+    WOLFSSL_CTX *ctx = NULL;
     double c0 = 0, w0 = 0, c1, w1, cfirst;
 
     if (parse_args(argc, argv, &o) < 0) {
@@ -314,45 +339,7 @@ int main(int argc, char **argv)
     if (hl < 0 || (size_t)hl + o.body_len > sizeof(req))
         return 2;
     memcpy(req + hl, o.body, o.body_len);
-    if (o.plain) {
-        cfirst = cpu_now();
-        for (long i = 0; i < o.n; i++) {
-            if (i == 1) {
-                c0 = cpu_now();
-                w0 = wall_now();
-                cfirst = c0 - cfirst;
-            }
-            if (one_conn_plain(&o, &res, req, (size_t)hl + o.body_len) < 0)
-                res.failed++;
-            res.done++;
-        }
-        c1 = cpu_now();
-        w1 = wall_now();
-        printf("{\"tool\":\"tlsresume\",\"mode\":\"plain\",\"connections\":%ld,"
-               "\"failed\":%ld,\"status_2xx\":%ld,\"status_other\":%ld,"
-               "\"first_conn_cpu_us\":%.1f,\"timed_connections\":%ld,\"cpu_s\":%.6f,"
-               "\"wall_s\":%.6f,\"cpu_us_per_conn\":%.3f}\n",
-               res.done, res.failed, res.status_2xx, res.status_other, cfirst * 1e6, o.n - 1,
-               c1 - c0, w1 - w0, (c1 - c0) * 1e6 / (double)(o.n - 1));
-        return res.failed ? 1 : 0;
-    }
-    if (wolfSSL_Init() != WOLFSSL_SUCCESS)
-        return 1;
-    ctx = wolfSSL_CTX_new(wolfTLSv1_3_client_method());
-    if (!ctx)
-        return 1;
-    if (o.ca_file) {
-        if (wolfSSL_CTX_load_verify_locations(ctx, o.ca_file, NULL) != WOLFSSL_SUCCESS) {
-            fprintf(stderr, "tlsresume: cannot load %s\n", o.ca_file);
-            return 1;
-        }
-        wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_PEER, NULL);
-    } else {
-        wolfSSL_CTX_set_verify(ctx, WOLFSSL_VERIFY_NONE, NULL);
-    }
-    if (wolfSSL_CTX_set_groups(ctx, (int *)tr_groups, 2) != WOLFSSL_SUCCESS)
-        return 1;
-    if (o.psk_only && wolfSSL_CTX_no_dhe_psk(ctx) != 0)
+    if (!o.plain && tls_setup(&o, &ctx) != 0)
         return 1;
     cfirst = cpu_now();
     for (long i = 0; i < o.n; i++) {
@@ -361,12 +348,23 @@ int main(int argc, char **argv)
             w0 = wall_now();
             cfirst = c0 - cfirst;
         }
-        if (one_conn(ctx, &o, &sess, &res, req, (size_t)hl + o.body_len) < 0)
+        int rc = o.plain ? one_conn_plain(&o, &res, req, (size_t)hl + o.body_len)
+                         : one_conn(ctx, &o, &sess, &res, req, (size_t)hl + o.body_len);
+        if (rc < 0)
             res.failed++;
         res.done++;
     }
     c1 = cpu_now();
     w1 = wall_now();
+    if (o.plain) {
+        printf("{\"tool\":\"tlsresume\",\"mode\":\"plain\",\"connections\":%ld,"
+               "\"failed\":%ld,\"status_2xx\":%ld,\"status_other\":%ld,"
+               "\"first_conn_cpu_us\":%.1f,\"timed_connections\":%ld,\"cpu_s\":%.6f,"
+               "\"wall_s\":%.6f,\"cpu_us_per_conn\":%.3f}\n",
+               res.done, res.failed, res.status_2xx, res.status_other, cfirst * 1e6, o.n - 1,
+               c1 - c0, w1 - w0, (c1 - c0) * 1e6 / (double)(o.n - 1));
+        return res.failed ? 1 : 0;
+    }
     wolfSSL_SESSION_free(sess);
     wolfSSL_CTX_free(ctx);
     wolfSSL_Cleanup();
