@@ -165,7 +165,8 @@ static void *thread_main(void *arg)
              th->inflight == 0))
             hd_sched_flush(th);
         if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= HOST_SCAN_INTERVAL_MS ||
-            (th->o->kick && hd_sched_kick_gen(th->o->kick) != th->kick_seen)) {
+            (th->o->kick && hd_sched_kick_gen(th->o->kick) != th->kick_seen &&
+             hd_loop_now_ms(th->loop) - th->last_scan_ms >= KICK_SCAN_MIN_MS)) {
             th->kick_seen = hd_sched_kick_gen(th->o->kick);
             hd_sched_scan_hosts(th);
         }
@@ -409,7 +410,7 @@ int hd_run(struct hd_store *st, const struct hd_run_opts *o, _Atomic int *stop,
     }
     if (o->kick) {
         int efds[64];
-        unsigned ne = n < 64 ? n : 64; /* more threads: the rest find work by their rescan */
+        unsigned ne = n < 64 ? n : 64; /* more threads: the rest see the kick at their next turn */
         for (unsigned i = 0; i < ne; i++)
             efds[i] = ths[i].efd;
         if (hd_sched_kick_attach(o->kick, efds, ne) != 0)

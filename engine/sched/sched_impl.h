@@ -48,6 +48,10 @@
 
 #define ACT_CACHE_MAX 4096
 #define HOST_SCAN_INTERVAL_MS 250
+/* A wake-up from the ingest endpoint (kick.c) rescans at once, but no sooner than this after
+ * the last scan: a scan walks every host record, and an endpoint taking hundreds of POSTs a
+ * second must not make each loop thread walk them hundreds of times a second. */
+#define KICK_SCAN_MIN_MS 50
 #define HOST_BURST 16
 #define UNTIL_IDLE_WAIT_MS 5000 /* --until-idle waits for work due this soon */
 #define CTL_POLL_MS 250       /* operator controls and rules take effect within this */
