@@ -60,7 +60,7 @@ void hd_run_kick(struct hd_run_kick *k)
 
 uint64_t hd_sched_kick_gen(const struct hd_run_kick *k)
 {
-    return k ? atomic_load(&((struct hd_run_kick *)k)->gen) : 0;
+    return k ? atomic_load(&k->gen) : 0;
 }
 
 int hd_sched_kick_attach(struct hd_run_kick *k, const int *efds, unsigned n)
