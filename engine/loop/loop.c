@@ -34,7 +34,19 @@ int hd_loop_new(struct hd_loop **out, unsigned entries)
      * overflow; the kernel also sets IORING_FEAT_NODROP on 5.5+. */
     p.flags = IORING_SETUP_CQSIZE;
     p.cq_entries = (entries ? entries : 1024) * 4;
+    /* Completions are run when this thread enters the kernel, not by interrupting it:
+     * without COOP_TASKRUN every answer from a peer on another CPU sends this thread an
+     * inter-processor interrupt in the middle of its signing (a costly exit in a VM).
+     * TASKRUN_FLAG says in the SQ ring that work is waiting (see hd_loop_run_once).
+     * Kernels before 5.19 refuse the flags: the ring is then made without them. */
+    p.flags |= IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
     rv = io_uring_queue_init_params(entries ? entries : 1024, &loop->ring, &p);
+    if (rv == -EINVAL) {
+        memset(&p, 0, sizeof(p));
+        p.flags = IORING_SETUP_CQSIZE;
+        p.cq_entries = (entries ? entries : 1024) * 4;
+        rv = io_uring_queue_init_params(entries ? entries : 1024, &loop->ring, &p);
+    }
     if (rv < 0) {
         free(loop);
         return rv;
@@ -98,13 +110,25 @@ int hd_loop_connect(struct hd_loop *loop, struct hd_loop_op *op, int fd, const s
     return queue_op(loop, sqe, op);
 }
 
-int hd_loop_send(struct hd_loop *loop, struct hd_loop_op *op, int fd, const void *buf, size_t len)
+static int send_flags(struct hd_loop *loop, struct hd_loop_op *op, int fd, const void *buf,
+                      size_t len, int flags)
 {
     struct io_uring_sqe *sqe = get_sqe(loop);
     if (!sqe)
         return -EBUSY;
-    io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, fd, buf, len, MSG_NOSIGNAL | flags);
     return queue_op(loop, sqe, op);
+}
+
+int hd_loop_send(struct hd_loop *loop, struct hd_loop_op *op, int fd, const void *buf, size_t len)
+{
+    return send_flags(loop, op, fd, buf, len, 0);
+}
+
+int hd_loop_send_last(struct hd_loop *loop, struct hd_loop_op *op, int fd, const void *buf,
+                      size_t len)
+{
+    return send_flags(loop, op, fd, buf, len, MSG_MORE);
 }
 
 int hd_loop_recv(struct hd_loop *loop, struct hd_loop_op *op, int fd, void *buf, size_t len)
@@ -284,7 +308,12 @@ int hd_loop_run_once(struct hd_loop *loop, unsigned timeout_ms)
         wait = due <= loop->now_ms ? 0 : (due - loop->now_ms < wait ? due - loop->now_ms : wait);
     }
     if (wait == 0) {
-        rv = io_uring_submit(&loop->ring);
+        /* Not waiting: enter the kernel only to submit, or when completions wait there as
+         * task work (IORING_SQ_TASKRUN, set under COOP_TASKRUN + TASKRUN_FLAG). */
+        if (IO_URING_READ_ONCE(*loop->ring.sq.kflags) & (IORING_SQ_TASKRUN | IORING_SQ_CQ_OVERFLOW))
+            rv = io_uring_submit_and_get_events(&loop->ring);
+        else
+            rv = io_uring_submit(&loop->ring);
     } else {
         ts.tv_sec = (long long)(wait / 1000);
         ts.tv_nsec = (long long)(wait % 1000) * 1000000;

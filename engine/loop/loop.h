@@ -65,6 +65,10 @@ uint64_t hd_loop_update_now(struct hd_loop *loop);
 int hd_loop_connect(struct hd_loop *loop, struct hd_loop_op *op, int fd, const struct sockaddr *sa,
                     socklen_t salen);
 int hd_loop_send(struct hd_loop *loop, struct hd_loop_op *op, int fd, const void *buf, size_t len);
+/* hd_loop_send with MSG_MORE: the bytes wait in the socket for more, or for the close whose
+ * FIN then leaves in the same segment (a connection's last frames). */
+int hd_loop_send_last(struct hd_loop *loop, struct hd_loop_op *op, int fd, const void *buf,
+                      size_t len);
 int hd_loop_recv(struct hd_loop *loop, struct hd_loop_op *op, int fd, void *buf, size_t len);
 int hd_loop_accept(struct hd_loop *loop, struct hd_loop_op *op, int fd);
 /* One-shot poll; res is the returned event mask (POLLIN, POLLOUT, ...). */

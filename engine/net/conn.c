@@ -210,8 +210,17 @@ void hd_conn_flush(struct hd_conn *conn)
         }
     }
     if (!conn->send_busy && conn->wbuf && conn->wlen > conn->woff) {
-        rv = hd_loop_send(loop_of(conn), &conn->send_op, conn->fd, conn->wbuf + conn->woff,
-                          conn->wlen - conn->woff);
+        /* An HTTP/2 session with nothing more to read or write: these are its last frames
+         * (GOAWAY), and the connection closes once they are written. Sent with MSG_MORE, they
+         * wait in the socket for the close and leave with its FIN in one segment, not two
+         * (a segment costs the peer a wake-up, and on loopback this CPU the delivery). The
+         * socket has TCP_NODELAY, so anything that pushes it (an incoming ACK) sends them. */
+        if (conn->h2 && conn->state == HD_CONN_OPEN && !hd_h2_alive(conn->h2))
+            rv = hd_loop_send_last(loop_of(conn), &conn->send_op, conn->fd,
+                                   conn->wbuf + conn->woff, conn->wlen - conn->woff);
+        else
+            rv = hd_loop_send(loop_of(conn), &conn->send_op, conn->fd, conn->wbuf + conn->woff,
+                              conn->wlen - conn->woff);
         if (rv != 0) {
             hd_conn_close(conn, HD_ERR_RESET);
             return;
@@ -344,7 +353,7 @@ static void try_next_addr(struct hd_conn *conn)
     while (conn->addr_idx < conn->naddrs) {
         const struct sockaddr_storage *ss = &conn->addrs[conn->addr_idx];
         char abuf[64];
-        int rv, one = 1;
+        int rv, one = 1, zero = 0;
 
         /* The guard runs on the very address we dial. */
         rv = hd_addr_check((const struct sockaddr *)ss, opts->allow_private);
@@ -363,6 +372,13 @@ static void try_next_addr(struct hd_conn *conn)
             continue;
         }
         setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        /* Delayed ACKs from the start (as HAProxy does on connect): the handshake's last ACK
+         * rides on the preface or the ClientHello that follow at once, and the answers' ACKs
+         * on the next request or the GOAWAY, instead of a segment of their own each, which
+         * the peer must take in (on loopback, on this CPU): about two segments per
+         * connection of a fan-out. The kernel leaves this mode by itself once a delayed ACK
+         * times out. */
+        setsockopt(conn->fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof(zero));
         rv = hd_loop_connect(loop_of(conn), &conn->connect_op, conn->fd,
                              (const struct sockaddr *)ss, sa_len(ss));
         if (rv != 0) {

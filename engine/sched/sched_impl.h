@@ -278,6 +278,7 @@ struct sthread {
 
     _Atomic uint64_t n_done, n_retry, n_dead, n_attempts, n_inflight;
     uint64_t signs, signs_timed, sign_ns; /* hd_run_summary.signs / sign_cpu_seconds */
+    uint64_t sign_clock_ns; /* cost of a thread CPU clock read pair (send.c) */
     _Atomic int exited;
     struct hd_tls_cache *tls_cache; /* the run's, shared by every thread (tickets.c) */
     struct hd_tls_trust *tls_trust; /* the run's trust store, shared by every thread */
