@@ -138,6 +138,7 @@ static void *thread_main(void *arg)
 {
     struct sthread *th = arg;
     int idle_rounds = 0;
+    uint64_t scan_ms = th->o->scan_interval_ms ? th->o->scan_interval_ms : HOST_SCAN_INTERVAL_MS;
 
     if (!gate_wait(th->gate)) {
         atomic_store(&th->exited, 1);
@@ -164,10 +165,14 @@ static void *thread_main(void *arg)
             (hd_loop_now_ms(th->loop) - th->cur_first_ms >= th->o->commit_interval_ms ||
              th->inflight == 0))
             hd_sched_flush(th);
-        if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= HOST_SCAN_INTERVAL_MS ||
+        if (hd_loop_now_ms(th->loop) - th->last_scan_ms >= scan_ms ||
             (th->o->kick && hd_sched_kick_gen(th->o->kick) != th->kick_seen &&
              hd_loop_now_ms(th->loop) - th->last_scan_ms >= KICK_SCAN_MIN_MS)) {
             th->kick_seen = hd_sched_kick_gen(th->o->kick);
+            /* The scan reads a snapshot begun after the wake-up it answers: one left open
+             * earlier in this pass (a refill) may predate the commit that woke it, and the
+             * new work would then wait for the next periodic scan. */
+            hd_sched_rtxn_end(th);
             hd_sched_scan_hosts(th);
         }
         if (hd_loop_now_ms(th->loop) - th->last_slot_check_ms >= SLOT_CHECK_MS)

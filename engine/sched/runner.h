@@ -36,6 +36,9 @@ struct hd_run_opts {
                                    * healthy hosts; 256 (0: no slow pool) */
     unsigned slow_after_ms;       /* a host with no answer for this long since it took its
                                    * slot, or since its last answer, is slow; 500 */
+    unsigned scan_interval_ms;    /* each loop thread rescans the host records for new work
+                                   * this often (a wake-up through kick rescans sooner);
+                                   * 0 = 250 ms (HOST_SCAN_INTERVAL_MS) */
     unsigned idle_timeout_ms;     /* idle connections closed after; default 10000 */
     unsigned max_idle_conns;      /* idle connections kept per loop thread, the oldest idle
                                    * closed first; 0 = no cap but the time-out; default 4096 */
@@ -84,7 +87,8 @@ struct hd_run_opts {
     void *host_gate_ud;
     /* New work committed in this process (the ingest endpoint) wakes the loop threads through
      * this, so they look for it at once instead of at their next rescan of the hosts (every
-     * 250 ms). NULL: the rescan only. Borrowed; must outlive hd_run. */
+     * scan_interval_ms, 250 ms by default). NULL: the rescan only. Borrowed; must outlive
+     * hd_run. */
     struct hd_run_kick *kick;
 };
 
