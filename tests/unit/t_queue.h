@@ -3,6 +3,7 @@
 #ifndef HD_T_QUEUE_H
 #define HD_T_QUEUE_H
 
+#include "hostrec.h"
 #include "queue.h"
 #include "store.h"
 #include "url.h"
@@ -26,6 +27,29 @@ static inline uint64_t t_enqueue(struct hd_store *st, const char *id, const char
     T_EQ_INT(hd_counters_put(st, txn, &c), 0);
     T_EQ_INT(hd_store_commit(txn), 0);
     return seq;
+}
+
+/* The store's counters, and the sum of its host records, each read in a snapshot of its own. */
+static inline struct hd_counters t_counters(struct hd_store *st)
+{
+    struct hd_counters c;
+    struct hd_txn *txn;
+
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    hd_store_abort(txn);
+    return c;
+}
+
+static inline struct hd_host_sum t_host_sum(struct hd_store *st)
+{
+    struct hd_host_sum hs;
+    struct hd_txn *txn;
+
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_host_sum(st, txn, &hs), 0);
+    hd_store_abort(txn);
+    return hs;
 }
 
 #endif

@@ -22,6 +22,7 @@
 #include "runner.h"
 #include "store.h"
 #include "t.h"
+#include "t_srv.h"
 
 #define WINDOW 8
 /* Sanitizer builds run the same test on 2,000 (the normal build of the same suite runs the
@@ -40,9 +41,7 @@
 
 /* ---- a receiver: HTTP/1.1 keep-alive, a thread per connection, the order of arrival ---- */
 
-static int srv_fd;
-static uint16_t srv_port;
-static _Atomic int srv_stop;
+static struct t_srv srv;
 static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
 static char (*seen)[24]; /* activity tag per request, in arrival order */
 static int nseen;
@@ -99,41 +98,14 @@ out:
     return NULL;
 }
 
-static void *serve(void *arg)
+static void take_conn(int c)
 {
-    (void)arg;
-    while (!atomic_load(&srv_stop)) {
-        struct pollfd pf = {srv_fd, POLLIN, 0};
-        pthread_t t;
-        int c;
-        if (poll(&pf, 1, 50) <= 0)
-            continue;
-        c = accept(srv_fd, NULL, NULL);
-        if (c < 0)
-            continue;
-        if (pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)c) != 0)
-            close(c);
-        else
-            pthread_detach(t);
-    }
-    return NULL;
-}
+    pthread_t t;
 
-static void start_server(pthread_t *t)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
-
-    srv_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    T_OK(srv_fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    T_EQ_INT(bind(srv_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    T_EQ_INT(listen(srv_fd, 64), 0);
-    T_EQ_INT(getsockname(srv_fd, (struct sockaddr *)&a, &al), 0);
-    srv_port = ntohs(a.sin_port);
-    T_EQ_INT(pthread_create(t, NULL, serve, NULL), 0);
+    if (pthread_create(&t, NULL, serve_conn, (void *)(intptr_t)c) != 0)
+        close(c);
+    else
+        pthread_detach(t);
 }
 
 /* ---- the store ---- */
@@ -189,7 +161,7 @@ static void post(const char *tag, const char *type, const char *obj, size_t n, u
     a.body_len = strlen(body);
     a.priority = prio;
     for (size_t i = 0; i < n; i++) {
-        snprintf(inbox[i], sizeof(inbox[i]), "http://p.test:%u/u/%zu/inbox", (unsigned)srv_port,
+        snprintf(inbox[i], sizeof(inbox[i]), "http://p.test:%u/u/%zu/inbox", (unsigned)srv.port,
                  i);
         d[i].host = "p.test";
         d[i].host_len = 6;
@@ -215,7 +187,7 @@ static void run(void)
 
     hd_store_close(st);
     T_EQ_INT(hd_store_open(&st, dir, 256), 0);
-    snprintf(spec, sizeof(spec), "*:%u:127.0.0.1", (unsigned)srv_port);
+    snprintf(spec, sizeof(spec), "*:%u:127.0.0.1", (unsigned)srv.port);
     hd_run_opts_default(&o);
     o.threads = 1;
     o.until_idle = 1;
@@ -315,7 +287,6 @@ int main(void)
     const char *data = getenv("HD_TEST_DATA");
     struct hd_loop *probe;
     char path[1024], cmd[128];
-    pthread_t srv;
 
     if (!data)
         T_SKIP("HD_TEST_DATA not set");
@@ -327,7 +298,7 @@ int main(void)
     T_OK(pem != NULL);
     seen = calloc(MAX_SEEN, sizeof(*seen));
     T_OK(seen != NULL);
-    start_server(&srv);
+    t_srv_start(&srv, take_conn);
 
     if (getenv("HD_PRIO_DEBUG"))
         hd_log_level = HD_LOG_DEBUG;
@@ -337,9 +308,7 @@ int main(void)
     }
     ordering_wins();
 
-    atomic_store(&srv_stop, 1);
-    pthread_join(srv, NULL);
-    close(srv_fd);
+    t_srv_stop(&srv);
     hd_store_close(st);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
     T_EQ_INT(system(cmd), 0);

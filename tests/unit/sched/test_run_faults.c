@@ -35,6 +35,8 @@
 #include "runner.h"
 #include "store.h"
 #include "t.h"
+#include "t_queue.h"
+#include "t_srv.h"
 
 /* ---- failures on demand ---- */
 
@@ -133,9 +135,8 @@ void *__wrap_malloc(size_t n)
 /* ---- a receiver: HTTP/1.1, one connection at a time, each answer closes it ---- */
 
 #define MAX_SEEN 64
-static int srv_fd;
-static uint16_t srv_port;
-static _Atomic int srv_stop, srv_fail_503;
+static struct t_srv srv;
+static _Atomic int srv_fail_503;
 static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct {
     char host[64];
@@ -145,27 +146,11 @@ static int nseen;
 
 static void serve_one(int c)
 {
-    char buf[65536], *end, *p;
-    size_t n = 0, need;
-    long clen = 0;
-    ssize_t r;
+    char buf[65536], *end;
     int status = 202;
 
-    while (!(end = memmem(buf, n, "\r\n\r\n", 4))) {
-        if (n >= sizeof(buf) - 1 || (r = read(c, buf + n, sizeof(buf) - 1 - n)) <= 0)
-            return;
-        n += (size_t)r;
-        if (n >= 3 && memcmp(buf, "PRI", 3) == 0)
-            return; /* h2c prior knowledge: refused, the client falls back to HTTP/1.1 */
-    }
-    buf[n] = 0;
-    p = strcasestr(buf, "\r\ncontent-length:");
-    if (p)
-        clen = strtol(p + 17, NULL, 10);
-    need = (size_t)(end + 4 - buf) + (size_t)clen;
-    while (n < need && n < sizeof(buf) - 1 && (r = read(c, buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = 0;
+    if (!t_srv_read_request(c, buf, sizeof(buf), &end))
+        return;
     if (take(&srv_fail_503))
         status = 503;
     pthread_mutex_lock(&seen_mu);
@@ -184,38 +169,10 @@ static void serve_one(int c)
         return;
 }
 
-static void *serve(void *arg)
+static void take_conn(int c)
 {
-    (void)arg;
-    while (!atomic_load(&srv_stop)) {
-        struct pollfd pf = {srv_fd, POLLIN, 0};
-        int c;
-        if (poll(&pf, 1, 50) <= 0)
-            continue;
-        c = accept(srv_fd, NULL, NULL);
-        if (c < 0)
-            continue;
-        serve_one(c);
-        close(c);
-    }
-    return NULL;
-}
-
-static void start_server(pthread_t *t)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
-
-    srv_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    T_OK(srv_fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    T_EQ_INT(bind(srv_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    T_EQ_INT(listen(srv_fd, 64), 0);
-    T_EQ_INT(getsockname(srv_fd, (struct sockaddr *)&a, &al), 0);
-    srv_port = ntohs(a.sin_port);
-    T_EQ_INT(pthread_create(t, NULL, serve, NULL), 0);
+    serve_one(c);
+    close(c);
 }
 
 /* Requests received with this Host (NULL: any) and activity type (NULL: any). */
@@ -282,7 +239,7 @@ static void post(const char *who, int id, const char *type, int object, const ch
     for (char *h = strtok_r(hs, " ", &save); h; h = strtok_r(NULL, " ", &save)) {
         size_t l = strlen(inboxes);
         snprintf(inboxes + l, sizeof(inboxes) - l, "%s\"http://%s:%u/inbox\"", l ? "," : "", h,
-                 (unsigned)srv_port);
+                 (unsigned)srv.port);
     }
     snprintf(env, sizeof(env),
              "{\"activity\":{\"id\":\"https://me.example/a/%d\",\"type\":\"%s\","
@@ -321,7 +278,7 @@ static void run(uint64_t max_age_ms, unsigned key_cache)
 
     hd_store_close(st);
     T_EQ_INT(hd_store_open(&st, dir, 64), 0);
-    snprintf(spec, sizeof(spec), "*:%u:127.0.0.1", (unsigned)srv_port);
+    snprintf(spec, sizeof(spec), "*:%u:127.0.0.1", (unsigned)srv.port);
     hd_run_opts_default(&o);
     o.threads = 1;
     o.until_idle = 1;
@@ -337,31 +294,9 @@ static void run(uint64_t max_age_ms, unsigned key_cache)
     alarm(0);
 }
 
-static struct hd_counters counters(void)
-{
-    struct hd_counters c;
-    struct hd_txn *txn;
-
-    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
-    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
-    hd_store_abort(txn);
-    return c;
-}
-
-static struct hd_host_sum host_sum(void)
-{
-    struct hd_host_sum hs;
-    struct hd_txn *txn;
-
-    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
-    T_EQ_INT(hd_host_sum(st, txn, &hs), 0);
-    hd_store_abort(txn);
-    return hs;
-}
-
 static uint64_t queued(void)
 {
-    return host_sum().queued;
+    return t_host_sum(st).queued;
 }
 
 /* A read of the activity, of its actor or of the key fails once: sent a second later. */
@@ -385,8 +320,8 @@ static void reads_fail_once(_Atomic int *which, const char *what)
         T_OK(atomic_load(&pem_calls) >= 2);
         key_fail_id = NULL;
     }
-    T_EQ_INT(counters().failed, 0);  /* no dead letter */
-    T_EQ_INT(counters().done, 1);
+    T_EQ_INT(t_counters(st).failed, 0);  /* no dead letter */
+    T_EQ_INT(t_counters(st).done, 1);
     T_EQ_INT(received("a.test", "Create"), 1);
 }
 
@@ -405,8 +340,8 @@ static void reads_keep_failing(void)
     atomic_store(&fail_activity, 0);
     T_OK(time(NULL) - t0 >= HD_POLICY_LOCAL_GRACE_MS / 1000 - 1);
     T_EQ_INT(received(NULL, NULL), 0);
-    T_EQ_INT(counters().failed, 0);
-    T_EQ_INT(host_sum().retrying, 1);
+    T_EQ_INT(t_counters(st).failed, 0);
+    T_EQ_INT(t_host_sum(st).retrying, 1);
 }
 
 /* Ordering: a Delete whose Create waits for a retry (and may have been processed: 503) does
@@ -420,14 +355,14 @@ static void blocked_fails(void)
     atomic_store(&srv_fail_503, 1);
     run(0, 0); /* the Create: 503, retried in a minute */
     T_EQ_INT(received("a.test", "Create"), 1);
-    T_EQ_INT(counters().done, 0);
+    T_EQ_INT(t_counters(st).done, 0);
     post("alice", 2, "Delete", 1, "a.test");
     atomic_store(&fail_blocked, 1);
     run(0, 0);
     T_EQ_INT(atomic_load(&fail_blocked), 0);
     T_EQ_INT(received("a.test", "Delete"), 0); /* waits behind its Create */
     T_EQ_INT(queued(), 2);
-    T_EQ_INT(counters().failed, 0);
+    T_EQ_INT(t_counters(st).failed, 0);
 }
 
 /* Cancellation: a Create whose Delete is queued for the same host is cancelled with it, also
@@ -443,7 +378,7 @@ static void delete_of_fails(void)
     run(0, 0);
     T_EQ_INT(atomic_load(&fail_delete_of), 0);
     T_EQ_INT(received(NULL, NULL), 0);
-    T_EQ_INT(counters().cancelled, 2);
+    T_EQ_INT(t_counters(st).cancelled, 2);
     T_EQ_INT(queued(), 0);
 }
 
@@ -462,8 +397,8 @@ static void host_got_fails(void)
     T_EQ_INT(atomic_load(&fail_host_got), 0);
     T_EQ_INT(received("a.test", "Delete"), 1);
     T_EQ_INT(received("b.test", NULL), 0);
-    T_EQ_INT(counters().cancelled, 1);
-    T_EQ_INT(counters().failed, 0);
+    T_EQ_INT(t_counters(st).cancelled, 1);
+    T_EQ_INT(t_counters(st).failed, 0);
 }
 
 /* Two actors, a key cache of one: the first actor's key is evicted before its request goes
@@ -482,8 +417,8 @@ static void reload_fails(void)
     run(0, 1);
     T_OK(atomic_load(&pem_calls) >= 3); /* failed, then read once more */
     key_fail_id = NULL;
-    T_EQ_INT(counters().failed, 0); /* not "signing failed" */
-    T_EQ_INT(counters().done, 2);
+    T_EQ_INT(t_counters(st).failed, 0); /* not "signing failed" */
+    T_EQ_INT(t_counters(st).done, 2);
     T_EQ_INT(received("a.test", "Create"), 2);
 }
 
@@ -513,7 +448,7 @@ static void ack_oom(void)
     run(1, 0); /* max age 1 ms: expired when scanned */
     T_EQ_INT(atomic_load(&fail_ack_batch), 0);
     T_EQ_INT(received(NULL, NULL), 0);
-    T_EQ_INT(counters().expired, 1);
+    T_EQ_INT(t_counters(st).expired, 1);
     T_EQ_INT(queued(), 0);
 }
 
@@ -522,7 +457,6 @@ int main(void)
     const char *data = getenv("HD_TEST_DATA");
     struct hd_loop *probe;
     char path[1024];
-    pthread_t srv;
 
     if (!data)
         T_SKIP("HD_TEST_DATA not set");
@@ -533,7 +467,7 @@ int main(void)
     pem = t_slurp(path, &pem_len);
     T_OK(pem != NULL);
     ack_batch_size = 777 * sizeof(struct hd_ack);
-    start_server(&srv);
+    t_srv_start(&srv, take_conn);
 
     reads_fail_once(&fail_activity, "activity");
     reads_fail_once(&fail_actor, "actor");
@@ -545,9 +479,7 @@ int main(void)
     reload_fails();
     ack_oom();
 
-    atomic_store(&srv_stop, 1);
-    pthread_join(srv, NULL);
-    close(srv_fd);
+    t_srv_stop(&srv);
     hd_store_close(st);
     {
         char cmd[128];

@@ -31,6 +31,8 @@
 #include "runner.h"
 #include "store.h"
 #include "t.h"
+#include "t_queue.h"
+#include "t_srv.h"
 
 #define SCAN_INTERVAL_MS 20000 /* the run's own rescan: never reached by the test */
 #define QUIET_MS 1000          /* no wake-up: nothing is sent for this long */
@@ -42,9 +44,7 @@
 /* ---- a receiver: HTTP/1.1, one connection at a time, each answer closes it ---- */
 
 #define MAX_SEEN 16
-static int srv_fd;
-static uint16_t srv_port;
-static _Atomic int srv_stop;
+static struct t_srv srv;
 static pthread_mutex_t seen_mu = PTHREAD_MUTEX_INITIALIZER;
 static char seen[MAX_SEEN][64]; /* Host of each request */
 static int nseen;
@@ -53,26 +53,10 @@ static void serve_one(int c)
 {
     static const char ok[] =
         "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n";
-    char buf[65536], *end, *p;
-    size_t n = 0, need;
-    long clen = 0;
-    ssize_t r;
+    char buf[65536], *end;
 
-    while (!(end = memmem(buf, n, "\r\n\r\n", 4))) {
-        if (n >= sizeof(buf) - 1 || (r = read(c, buf + n, sizeof(buf) - 1 - n)) <= 0)
-            return;
-        n += (size_t)r;
-        if (n >= 3 && memcmp(buf, "PRI", 3) == 0)
-            return; /* h2c prior knowledge: refused, the client falls back to HTTP/1.1 */
-    }
-    buf[n] = 0;
-    p = strcasestr(buf, "\r\ncontent-length:");
-    if (p)
-        clen = strtol(p + 17, NULL, 10);
-    need = (size_t)(end + 4 - buf) + (size_t)clen;
-    while (n < need && n < sizeof(buf) - 1 && (r = read(c, buf + n, sizeof(buf) - 1 - n)) > 0)
-        n += (size_t)r;
-    buf[n] = 0;
+    if (!t_srv_read_request(c, buf, sizeof(buf), &end))
+        return;
     pthread_mutex_lock(&seen_mu);
     if (nseen < MAX_SEEN) {
         char *h = strcasestr(buf, "\r\nhost:");
@@ -86,38 +70,10 @@ static void serve_one(int c)
         return;
 }
 
-static void *serve(void *arg)
+static void take_conn(int c)
 {
-    (void)arg;
-    while (!atomic_load(&srv_stop)) {
-        struct pollfd pf = {srv_fd, POLLIN, 0};
-        int c;
-        if (poll(&pf, 1, 50) <= 0)
-            continue;
-        c = accept(srv_fd, NULL, NULL);
-        if (c < 0)
-            continue;
-        serve_one(c);
-        close(c);
-    }
-    return NULL;
-}
-
-static void start_server(pthread_t *t)
-{
-    struct sockaddr_in a;
-    socklen_t al = sizeof(a);
-
-    srv_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    T_OK(srv_fd >= 0);
-    memset(&a, 0, sizeof(a));
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    T_EQ_INT(bind(srv_fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    T_EQ_INT(listen(srv_fd, 64), 0);
-    T_EQ_INT(getsockname(srv_fd, (struct sockaddr *)&a, &al), 0);
-    srv_port = ntohs(a.sin_port);
-    T_EQ_INT(pthread_create(t, NULL, serve, NULL), 0);
+    serve_one(c);
+    close(c);
 }
 
 /* Requests received with this Host. */
@@ -164,41 +120,19 @@ static long wait_received(const char *host, unsigned limit_ms)
 static char dir[] = "/tmp/hd-test-run-kick-XXXXXX";
 static struct hd_store *st;
 
-static struct hd_counters counters(void)
-{
-    struct hd_counters c;
-    struct hd_txn *txn;
-
-    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
-    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
-    hd_store_abort(txn);
-    return c;
-}
-
-static uint64_t queued(void)
-{
-    struct hd_host_sum hs;
-    struct hd_txn *txn;
-
-    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
-    T_EQ_INT(hd_host_sum(st, txn, &hs), 0);
-    hd_store_abort(txn);
-    return hs.queued;
-}
-
 /* Waits until done deliveries have committed and nothing is queued; 1 when they have. */
 static int wait_settled(uint64_t done, unsigned limit_ms)
 {
     uint64_t t0 = mono_ms();
 
     for (unsigned i = 0; i <= limit_ms / POLL_MS; i++) {
-        if (counters().done == done && queued() == 0)
+        if (t_counters(st).done == done && t_host_sum(st).queued == 0)
             return 1;
         if (mono_ms() - t0 > limit_ms)
             break;
         pause_ms(POLL_MS);
     }
-    return counters().done == done && queued() == 0;
+    return t_counters(st).done == done && t_host_sum(st).queued == 0;
 }
 
 /* Enqueues activity n, as the ingest endpoint does, to one inbox at host on the receiver's
@@ -216,7 +150,7 @@ static void post(int n, const char *host)
              "\"actor\":\"https://me.example/users/alice\",\"object\":"
              "{\"id\":\"https://me.example/n/%d\",\"type\":\"Note\"}},"
              "\"inboxes\":[\"http://%s:%u/inbox\"]}",
-             n, n, host, (unsigned)srv_port);
+             n, n, host, (unsigned)srv.port);
     T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
     T_EQ_INT(hd_counters_get(st, txn, &c), 0);
     T_EQ_INT(hd_ingest_envelope(st, txn, &c, env, strlen(env), hd_wall_ms(), &res), 0);
@@ -252,7 +186,7 @@ int main(void)
     char path[1024], spec[64], cmd[128], *pem;
     const char *resolve[1] = {spec};
     size_t pem_len;
-    pthread_t srv, runner;
+    pthread_t runner;
     long ms;
 
     if (!data)
@@ -263,7 +197,7 @@ int main(void)
     snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
     pem = t_slurp(path, &pem_len);
     T_OK(pem != NULL);
-    start_server(&srv);
+    t_srv_start(&srv, take_conn);
     T_OK(mkdtemp(dir) != NULL);
     T_EQ_INT(hd_store_open(&st, dir, 64), 0);
     T_EQ_INT(hd_keys_add(st, "https://me.example/users/alice#main-key",
@@ -273,7 +207,7 @@ int main(void)
 
     post(1, "start.test");
     memset(&r, 0, sizeof(r));
-    snprintf(spec, sizeof(spec), "*:%u:127.0.0.1", (unsigned)srv_port);
+    snprintf(spec, sizeof(spec), "*:%u:127.0.0.1", (unsigned)srv.port);
     hd_run_opts_default(&r.o);
     r.o.threads = 1;
     r.o.allow_private = 1;
@@ -317,9 +251,7 @@ int main(void)
     T_EQ_INT(r.sum.done, 3);
     T_EQ_INT(received("start.test") + received("quiet.test") + received("kick.test"), 3);
 
-    atomic_store(&srv_stop, 1);
-    pthread_join(srv, NULL);
-    close(srv_fd);
+    t_srv_stop(&srv);
     hd_store_close(st);
     hd_run_kick_free(kick);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
