@@ -11,10 +11,13 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include "loop.h"
 
 struct t_srv {
     int fd;
@@ -38,6 +41,25 @@ static void *t_srv_main(void *arg)
             s->take(c);
     }
     return NULL;
+}
+
+/* What every test that runs deliveries needs first: skips the test when HD_TEST_DATA is not
+ * set or this kernel has no io_uring, and returns the test RSA-2048 key's PEM (*len bytes). */
+static inline char *t_srv_prelude(size_t *len)
+{
+    const char *data = getenv("HD_TEST_DATA");
+    struct hd_loop *probe;
+    char path[1024], *pem;
+
+    if (!data)
+        T_SKIP("HD_TEST_DATA not set");
+    if (hd_loop_new(&probe, 8) != 0)
+        T_SKIP("io_uring not available");
+    hd_loop_free(probe);
+    snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
+    pem = t_slurp(path, len);
+    T_OK(pem != NULL);
+    return pem;
 }
 
 /* Listens on 127.0.0.1 (s->port set) and starts the accepting thread. */

@@ -284,18 +284,9 @@ static void ordering_wins(void)
 
 int main(void)
 {
-    const char *data = getenv("HD_TEST_DATA");
-    struct hd_loop *probe;
-    char path[1024], cmd[128];
+    char cmd[128];
 
-    if (!data)
-        T_SKIP("HD_TEST_DATA not set");
-    if (hd_loop_new(&probe, 8) != 0)
-        T_SKIP("io_uring not available");
-    hd_loop_free(probe);
-    snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
-    pem = t_slurp(path, &pem_len);
-    T_OK(pem != NULL);
+    pem = t_srv_prelude(&pem_len);
     seen = calloc(MAX_SEEN, sizeof(*seen));
     T_OK(seen != NULL);
     t_srv_start(&srv, take_conn);

@@ -178,25 +178,16 @@ static void *run_main(void *arg)
 
 int main(void)
 {
-    const char *data = getenv("HD_TEST_DATA");
     const char *why = NULL;
-    struct hd_loop *probe;
     struct hd_run_kick *kick;
     struct run r;
-    char path[1024], spec[64], cmd[128], *pem;
+    char spec[64], cmd[128], *pem;
     const char *resolve[1] = {spec};
     size_t pem_len;
     pthread_t runner;
     long ms;
 
-    if (!data)
-        T_SKIP("HD_TEST_DATA not set");
-    if (hd_loop_new(&probe, 8) != 0)
-        T_SKIP("io_uring not available");
-    hd_loop_free(probe);
-    snprintf(path, sizeof(path), "%s/keys/test-only-rsa2048.pem", data);
-    pem = t_slurp(path, &pem_len);
-    T_OK(pem != NULL);
+    pem = t_srv_prelude(&pem_len);
     t_srv_start(&srv, take_conn);
     T_OK(mkdtemp(dir) != NULL);
     T_EQ_INT(hd_store_open(&st, dir, 64), 0);

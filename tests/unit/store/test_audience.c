@@ -15,6 +15,7 @@
 #include "queue.h"
 #include "store.h"
 #include "t.h"
+#include "t_queue.h"
 #include "url.h"
 
 #define ALICE "https://a.example/u/al"
@@ -496,16 +497,6 @@ static void set_fed(int fed)
     T_EQ_INT(hd_store_commit(txn), 0);
 }
 
-static struct hd_counters counters(void)
-{
-    struct hd_counters c;
-    struct hd_txn *txn;
-    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
-    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
-    hd_store_abort(txn);
-    return c;
-}
-
 static uint64_t host_queued(const char *host)
 {
     struct hd_host_rec h;
@@ -540,7 +531,7 @@ static void test_federation(void)
     /* public: non-public Create/Update/Announce withheld and counted; public ones and other
      * activities pass */
     set_fed(HD_FED_PUBLIC);
-    c0 = counters();
+    c0 = t_counters(st);
     POST("2", "Create", 0);
     T_EQ_INT(ingest(env, &r), HD_ERR_INVALID);
     T_EQ_INT(r.withheld, 1);
@@ -550,7 +541,7 @@ static void test_federation(void)
     T_EQ_INT(ingest(env, &r), 0);
     POST("5", "Like", 0);
     T_EQ_INT(ingest(env, &r), 0);
-    c1 = counters();
+    c1 = t_counters(st);
     T_EQ_INT(c1.withheld - c0.withheld, 2);
     T_EQ_INT(c1.activities - c0.activities, 2);
     /* none: switching drops the actor's queued deliveries (counted); enqueue refuses */
@@ -561,9 +552,9 @@ static void test_federation(void)
     scan("y.example", &q);
     n = q.n;
     T_OK(n > 0);
-    c0 = counters();
+    c0 = t_counters(st);
     set_fed(HD_FED_NONE);
-    c1 = counters();
+    c1 = t_counters(st);
     T_EQ_INT(c1.dropped - c0.dropped, n);
     memset(&q, 0, sizeof(q));
     scan("b.example", &q);
@@ -574,7 +565,7 @@ static void test_federation(void)
     POST("6", "Create", 1);
     T_EQ_INT(ingest(env, &r), HD_ERR_INVALID);
     T_OK(strstr(r.why, "none") != NULL);
-    T_EQ_INT(counters().refused - c1.refused, 1);
+    T_EQ_INT(t_counters(st).refused - c1.refused, 1);
     set_fed(HD_FED_ALL);
 #undef POST
 }
