@@ -12,6 +12,7 @@ struct hd_loop {
     size_t pending;
     struct hd_timer *timers; /* root of the pairing heap of armed timers, or NULL */
     uint64_t timer_seq;      /* next hd_timer.seq */
+    struct hd_loop_defer *defer_head, *defer_tail; /* FIFO of deferred callbacks */
 };
 
 static uint64_t clock_ms(void)
@@ -294,6 +295,42 @@ static int run_timers(struct hd_loop *loop)
     return n;
 }
 
+void hd_loop_defer_init(struct hd_loop_defer *d, hd_loop_defer_cb cb)
+{
+    d->next = NULL;
+    d->cb = cb;
+    d->queued = 0;
+}
+
+void hd_loop_defer(struct hd_loop *loop, struct hd_loop_defer *d)
+{
+    if (d->queued)
+        return;
+    d->queued = 1;
+    d->next = NULL;
+    if (loop->defer_tail)
+        loop->defer_tail->next = d;
+    else
+        loop->defer_head = d;
+    loop->defer_tail = d;
+    loop->pending++;
+}
+
+/* Callbacks deferred while these run join the end of the list and run in this pass too. */
+static void run_deferred(struct hd_loop *loop)
+{
+    while (loop->defer_head) {
+        struct hd_loop_defer *d = loop->defer_head;
+        loop->defer_head = d->next;
+        if (!loop->defer_head)
+            loop->defer_tail = NULL;
+        d->next = NULL;
+        d->queued = 0;
+        loop->pending--;
+        d->cb(d); /* may free the object embedding d */
+    }
+}
+
 int hd_loop_run_once(struct hd_loop *loop, unsigned timeout_ms)
 {
     struct io_uring_cqe *cqe;
@@ -302,6 +339,7 @@ int hd_loop_run_once(struct hd_loop *loop, unsigned timeout_ms)
     unsigned head, seen = 0;
     int rv, n = 0;
 
+    run_deferred(loop);
     loop->now_ms = clock_ms();
     if (loop->timers) {
         uint64_t due = loop->timers->due_ms;

@@ -47,6 +47,21 @@ struct hd_timer {
     int armed;
 };
 
+struct hd_loop_defer;
+typedef void (*hd_loop_defer_cb)(struct hd_loop_defer *d);
+
+/* Work put off to the end of the current iteration, embedded in its owner: the callbacks
+ * run at the start of the next hd_loop_run_once, before it submits to the kernel, in the
+ * order they were deferred. A connection defers its send this way, so that everything it
+ * has to say in one iteration (a SETTINGS ACK, requests, a GOAWAY) leaves in one send and
+ * one segment. Initialise with hd_loop_defer_init; it counts in hd_loop_pending while
+ * queued. */
+struct hd_loop_defer {
+    struct hd_loop_defer *next;
+    hd_loop_defer_cb cb;
+    int queued;
+};
+
 #define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
 
 /* Creates a loop with a ring of `entries` SQEs (0: default 1024).
@@ -90,12 +105,16 @@ static inline int hd_timer_armed(const struct hd_timer *t)
     return t->armed;
 }
 
-/* Submits queued SQEs, waits up to timeout_ms (or until the next timer is due, whichever
+void hd_loop_defer_init(struct hd_loop_defer *d, hd_loop_defer_cb cb);
+/* Queues d once (no-op while it is queued). d must stay alive until its callback has run. */
+void hd_loop_defer(struct hd_loop *loop, struct hd_loop_defer *d);
+
+/* Runs the deferred callbacks (those they defer included), submits queued SQEs, waits up to timeout_ms (or until the next timer is due, whichever
  * is sooner) for at least one completion, then runs every ready completion callback and
  * every due timer. Returns the number of callbacks run, or -errno on a ring failure. */
 int hd_loop_run_once(struct hd_loop *loop, unsigned timeout_ms);
 
-/* Number of ops submitted and not yet completed. */
+/* Number of ops submitted and not yet completed, deferred callbacks included. */
 size_t hd_loop_pending(const struct hd_loop *loop);
 
 #endif

@@ -1,5 +1,5 @@
 /* One client connection: DNS -> address guard -> TCP connect (each address in order) ->
- * TLS (wolfSSL on memory buffers) or h2c probe -> HTTP/2 or HTTP/1.1. All socket I/O goes
+ * TLS (wolfSSL on memory buffers) or h2c on probation -> HTTP/2 or HTTP/1.1. All socket I/O goes
  * through the loop; at most one recv and one send are in flight. The owner hears of it through
  * env->ops (conn.h).
  *
@@ -187,28 +187,11 @@ static int h1_pump(struct hd_conn *conn)
 
 static void on_send(struct hd_loop_op *op, int res);
 
-void hd_conn_flush(struct hd_conn *conn)
+/* Puts what the send buffer holds on the wire: one send in flight at a time. */
+static void transmit(struct hd_conn *conn)
 {
-    int rv = 0;
+    int rv;
 
-    if (conn->state == HD_CONN_CLOSING)
-        return;
-    if (conn->state == HD_CONN_OPEN || conn->state == HD_CONN_H2C_PROBE) {
-        if (conn->h2)
-            rv = hd_h2_pull(conn->h2);
-        else if (conn->proto == 1)
-            rv = h1_pump(conn);
-        if (rv != 0) {
-            hd_conn_close(conn, rv);
-            return;
-        }
-        if (conn->h2 && conn->state == HD_CONN_OPEN &&
-            (!hd_h2_alive(conn->h2) || (conn->draining && conn->active.n == 0)) &&
-            conn->wlen == conn->woff) {
-            hd_conn_close(conn, 0);
-            return;
-        }
-    }
     if (!conn->send_busy && conn->wbuf && conn->wlen > conn->woff) {
         /* An HTTP/2 session with nothing more to read or write: these are its last frames
          * (GOAWAY), and the connection closes once they are written. Sent with MSG_MORE, they
@@ -227,6 +210,54 @@ void hd_conn_flush(struct hd_conn *conn)
         }
         conn->send_busy = 1;
         conn->nops++;
+    }
+    wbuf_put(conn); /* nothing left to send: give the buffer back */
+}
+
+/* The deferred send (hd_loop_defer): everything written in one loop iteration goes out
+ * together. */
+static void on_tx(struct hd_loop_defer *d)
+{
+    struct hd_conn *conn = container_of(d, struct hd_conn, tx);
+
+    conn->nops--;
+    if (conn->state == HD_CONN_CLOSING) {
+        maybe_release(conn);
+        return;
+    }
+    transmit(conn);
+    if (conn->state != HD_CONN_CLOSING && conn->state >= HD_CONN_TLS)
+        start_recv(conn);
+}
+
+void hd_conn_flush(struct hd_conn *conn)
+{
+    int rv = 0;
+
+    if (conn->state == HD_CONN_CLOSING)
+        return;
+    if (conn->state == HD_CONN_OPEN) {
+        if (conn->h2)
+            rv = hd_h2_pull(conn->h2);
+        else if (conn->proto == 1)
+            rv = h1_pump(conn);
+        if (rv != 0) {
+            hd_conn_close(conn, rv);
+            return;
+        }
+        if (conn->h2 && conn->state == HD_CONN_OPEN &&
+            (!hd_h2_alive(conn->h2) || (conn->draining && conn->active.n == 0)) &&
+            conn->wlen == conn->woff) {
+            hd_conn_close(conn, 0);
+            return;
+        }
+    }
+    if (!conn->send_busy && conn->wbuf && conn->wlen > conn->woff) {
+        if (!conn->tx.queued) {
+            conn->nops++;
+            hd_loop_defer(loop_of(conn), &conn->tx);
+        }
+        return;
     }
     wbuf_put(conn); /* nothing left to send: give the buffer back */
 }
@@ -301,6 +332,7 @@ int hd_conn_open(struct hd_conn_env *env, struct hd_conn_peer *peer)
     conn->send_op.cb = on_send;
     conn->recv_op.cb = on_recv;
     conn->close_op.cb = on_close;
+    hd_loop_defer_init(&conn->tx, on_tx);
     hd_timer_init(&conn->timer, on_timer);
     conn->onext = peer->conns;
     if (peer->conns)
@@ -474,7 +506,7 @@ static void established(struct hd_conn *conn, int proto)
         }
     }
     conn->state = HD_CONN_OPEN;
-    if (proto == 2)
+    if (proto == 2 && !conn->h2c_unconfirmed)
         env->stats.conns_h2++;
     else
         env->stats.conns_h1++;
@@ -523,15 +555,12 @@ static void on_connect(struct hd_loop_op *op, int res)
             return;
         }
     } else if (conn->peer->version != 1) {
-        /* h2c with prior knowledge: preface + SETTINGS, then wait for the server's first
-         * frame before putting any request on it. */
-        rv = h2_start(conn);
-        if (rv != 0) {
-            hd_conn_close(conn, rv);
-            return;
-        }
-        conn->state = HD_CONN_H2C_PROBE;
-        hd_conn_arm(conn, HD_CT_PROBE, env->opts->tls_timeout_ms);
+        /* h2c with prior knowledge: open at once, so that the preface, SETTINGS and the
+         * first requests leave in one segment instead of waiting a round trip for the
+         * server's SETTINGS (a send, a receive and two segments less per connection); the
+         * first frame back confirms it (plain_input). */
+        conn->h2c_unconfirmed = 1;
+        established(conn, 2);
     } else {
         established(conn, 1);
     }
@@ -543,7 +572,10 @@ static void on_connect(struct hd_loop_op *op, int res)
 
 static void start_recv(struct hd_conn *conn)
 {
-    if (conn->recv_busy || conn->state == HD_CONN_CLOSING)
+    /* With a send put off (on_tx), the receive waits for it: a receive that finds nothing
+     * to read makes the kernel acknowledge what the last one read at once, in a segment of
+     * its own, where the send would have carried that ACK. */
+    if (conn->recv_busy || conn->state == HD_CONN_CLOSING || conn->tx.queued)
         return;
     if (hd_loop_recv(loop_of(conn), &conn->recv_op, conn->fd, conn->rbuf, HD_CONN_RBUF) != 0) {
         hd_conn_close(conn, HD_ERR_RESET);
@@ -553,13 +585,28 @@ static void start_recv(struct hd_conn *conn)
     conn->nops++;
 }
 
-/* h2c refused (garbage, an HTTP/1.x answer, EOF): this origin speaks HTTP/1.1. */
+/* h2c refused (garbage, an HTTP/1.x answer, EOF, silence): this origin speaks HTTP/1.1.
+ * The requests sent on probation go back unprocessed (hd_conn_close). */
 static void h2c_fallback(struct hd_conn *conn)
 {
     HD_LOG(HD_LOG_INFO, "conn", "msg=\"h2c refused, using HTTP/1.1\" host=%s port=%u",
            conn->peer->host, conn->peer->port);
     conn->peer->version = 1;
+    conn->h2c_refused = 1;
     hd_conn_close(conn, 0);
+}
+
+/* The server's first bytes on an h2c connection on probation: its first frame must be
+ * SETTINGS, length(3) type(1)=4 flags(1) sid(4). Returns 0 when confirmed. */
+static int h2c_confirm(struct hd_conn *conn, const uint8_t *data, size_t len)
+{
+    if (data[0] != 0 || (len >= 4 && data[3] != 4))
+        return -1;
+    conn->h2c_unconfirmed = 0;
+    conn->env->stats.conns_h2++;
+    if (conn->timer_kind == HD_CT_PROBE)
+        hd_conn_disarm(conn);
+    return 0;
 }
 
 /* ---- HTTP/1.1 response input ---- */
@@ -635,19 +682,11 @@ static void plain_input(struct hd_conn *conn, const uint8_t *data, size_t len)
 {
     int rv;
 
-    if (conn->state == HD_CONN_H2C_PROBE) {
-        /* The server's first frame must be SETTINGS: length(3) type(1)=4 flags(1) sid(4). */
-        if (data[0] != 0 || (len >= 4 && data[3] != 4)) {
+    if (conn->h2c_unconfirmed) {
+        if (h2c_confirm(conn, data, len) != 0) {
             h2c_fallback(conn);
             return;
         }
-        rv = hd_h2_recv(conn->h2, data, len);
-        if (rv != 0) {
-            h2c_fallback(conn);
-            return;
-        }
-        established(conn, 2);
-        return;
     }
     if (conn->proto == 2) {
         rv = hd_h2_recv(conn->h2, data, len);
@@ -730,7 +769,7 @@ static void on_recv(struct hd_loop_op *op, int res)
         return;
     }
     if (res <= 0) {
-        if (conn->state == HD_CONN_H2C_PROBE)
+        if (conn->h2c_unconfirmed)
             h2c_fallback(conn);
         else if (conn->state == HD_CONN_TLS)
             hd_conn_close(conn, HD_ERR_TLS);
@@ -829,6 +868,8 @@ int hd_conn_assign(struct hd_conn *conn, struct hd_http_rq *rq)
                           strcmp(rq->req.method, "HEAD") == 0, h1_on_header, h1_on_body, conn);
     }
     hd_conn_update_idle(conn);
+    if (conn->h2c_unconfirmed && conn->timer_kind == HD_CT_NONE)
+        hd_conn_arm(conn, HD_CT_PROBE, opts_of(conn)->tls_timeout_ms);
     return 0;
 }
 
@@ -889,7 +930,8 @@ void hd_conn_close(struct hd_conn *conn, int err)
     }
     while (conn->active.head) {
         struct hd_http_rq *rq = conn->active.head;
-        env->ops->rq_lost(rq, err ? err : HD_ERR_RESET, rq->sent, env->user_data);
+        env->ops->rq_lost(rq, err ? err : HD_ERR_RESET, rq->sent && !conn->h2c_refused,
+                          env->user_data);
     }
     conn->peer->nlive--;
     env->ops->on_close(conn, prev, err, env->user_data);

@@ -38,8 +38,7 @@ enum hd_conn_state {
     HD_CONN_RESOLVING = 0,
     HD_CONN_CONNECTING,
     HD_CONN_TLS,
-    HD_CONN_H2C_PROBE, /* h2c preface sent, waiting for the server's first frame */
-    HD_CONN_OPEN,
+    HD_CONN_OPEN, /* h2c included: open at once, on probation until the server's first frame */
     HD_CONN_CLOSING
 };
 
@@ -131,12 +130,20 @@ struct hd_conn {
     int draining;       /* h2 GOAWAY received or sent: no new streams */
     int last_err;       /* last per-address failure */
     int tls_offered;    /* a saved session was offered in the handshake */
+    /* h2c with prior knowledge, sent before the server said a word (RFC 9113, 3.4): the
+     * preface, SETTINGS and the first requests leave together. Until the server's first
+     * frame (SETTINGS) arrives the origin's answer is unknown; if it is anything else, an
+     * EOF, or nothing within tls_timeout_ms (HD_CT_PROBE), the origin speaks HTTP/1.1, and
+     * the requests go back as unprocessed (h2c_refused): no HTTP/1.1 server can read them. */
+    int h2c_unconfirmed;
+    int h2c_refused;
     unsigned nserved;   /* h1 responses completed on this connection */
     unsigned nops;      /* ops in flight pointing at this object (DNS included) */
     int recv_busy, send_busy, connect_busy;
     struct sockaddr_storage addrs[HD_CONN_MAX_ADDRS];
     size_t naddrs, addr_idx;
     struct hd_loop_op connect_op, send_op, recv_op, close_op;
+    struct hd_loop_defer tx;       /* the send, put off to the end of the loop iteration */
     struct hd_timer timer;
     enum hd_conn_timer timer_kind;
     struct hd_tls *tls;

@@ -435,7 +435,8 @@ static void conn_on_open(struct hd_conn *conn, void *user_data)
     struct hd_pool *p = user_data;
     struct hd_origin *o = origin_of(conn);
 
-    o->peer.version = conn->proto;
+    if (!conn->h2c_unconfirmed) /* else known once the server's SETTINGS arrive */
+        o->peer.version = conn->proto;
     if (conn->proto == 2)
         o->max_streams = hd_conn_max_streams(conn);
     origin_dispatch(p, o);
@@ -446,6 +447,8 @@ static void conn_on_available(struct hd_conn *conn, void *user_data)
     struct hd_pool *p = user_data;
     struct hd_origin *o = origin_of(conn);
 
+    if (conn->state == HD_CONN_OPEN && !conn->h2c_unconfirmed)
+        o->peer.version = conn->proto;
     if (conn->proto == 2)
         o->max_streams = hd_conn_max_streams(conn);
     if (o->queue.head)

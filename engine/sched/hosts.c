@@ -390,31 +390,32 @@ void hd_sched_publish_live(struct sthread *th, int all)
     th->last_live_ms = now;
     if (secs <= 0)
         secs = 1;
-    /* Size the report by the hosts worth reporting, not by every host ever seen (20,000
-     * hosts of a fan-out would otherwise mean a 6 MB allocation per second per thread). */
+    if (!(b = hd_sched_batch_new(th, 1)))
+        return;
+    /* One pass over the hosts (each visit is a cache miss or two: 20,000 hosts of a fan-out
+     * cost milliseconds), the report sized by the hosts worth reporting, not by every host
+     * ever seen. Without memory for more, the rest are reported next time. */
     for (size_t i = 0; i < th->hosts_cap; i++)
         for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
-            cap += live_worth(h, all);
+            struct live_item *it;
+            uint32_t sorted[32];
             /* failures older than an hour count nothing any more: give their memory back */
             if (h->err && !h->err_dirty && hd_errwin_expired(h->err, wall)) {
                 free(h->err);
                 h->err = NULL;
             }
-        }
-    if (!cap || !(b = hd_sched_batch_new(th, 1)))
-        return;
-    b->live = calloc(cap, sizeof(*b->live));
-    if (!b->live) {
-        hd_sched_batch_free(b);
-        return;
-    }
-    for (size_t i = 0; i < th->hosts_cap; i++)
-        for (struct shost *h = th->hosts[i]; h; h = h->hnext) {
-            struct live_item *it;
-            uint32_t sorted[32];
             if (!live_worth(h, all))
                 continue;
+            if (n == cap) {
+                size_t ncap = cap ? cap * 2 : 256;
+                struct live_item *nl = realloc(b->live, ncap * sizeof(*nl));
+                if (!nl)
+                    goto full;
+                b->live = nl;
+                cap = ncap;
+            }
             it = &b->live[n++];
+            memset(it, 0, sizeof(*it));
             snprintf(it->host, sizeof(it->host), "%s", h->name);
             it->l.in_flight = h->inflight;
             it->l.window = hd_hostpol_window(&h->pol);
@@ -435,6 +436,7 @@ void hd_sched_publish_live(struct sthread *th, int all)
                 }
             }
         }
+full:
     b->nlive = n;
     if (!n) {
         hd_sched_batch_free(b);

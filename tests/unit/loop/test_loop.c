@@ -1,11 +1,12 @@
 /* Loop timers: order under random arm / disarm / re-arm, changes made from inside callbacks,
- * the wait for the next due timer, and arming that needs no memory.
+ * the wait for the next due timer, and arming that needs no memory. Deferred callbacks: run
+ * once each, in order, before the next wait, those deferred by a callback in the same pass.
  *
  * The executable is linked with -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
  * (tests/CMakeLists.txt), so every allocation made by the test and by the engine code linked
  * into it passes through the hooks below; "alloc" makes them fail and counts the attempts.
  *
- *   test_loop [order|callbacks|future|wait|alloc]...   (no argument: all of them)
+ *   test_loop [order|callbacks|future|wait|alloc|defer]...   (no argument: all of them)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -359,13 +360,77 @@ static void test_alloc(void)
     free(was_armed);
 }
 
+/* ---- deferred callbacks ---- */
+
+struct dnode {
+    struct hd_loop_defer d;
+    int id;
+    int chain; /* defer this node again once (from its own callback), then node chain_to */
+    struct dnode *chain_to;
+};
+
+static int d_order[16], d_n;
+
+static void on_defer(struct hd_loop_defer *d)
+{
+    struct dnode *x = container_of(d, struct dnode, d);
+
+    if (d_n < 16)
+        d_order[d_n++] = x->id;
+    T_EQ_INT(d->queued, 0); /* off the list before its callback: it may defer itself again */
+    if (x->chain) {
+        x->chain = 0;
+        hd_loop_defer(g_loop, &x->d);
+        if (x->chain_to)
+            hd_loop_defer(g_loop, &x->chain_to->d);
+    }
+}
+
+static void test_defer(void)
+{
+    struct dnode a, b, c;
+    uint64_t t0;
+
+    hd_loop_defer_init(&a.d, on_defer);
+    hd_loop_defer_init(&b.d, on_defer);
+    hd_loop_defer_init(&c.d, on_defer);
+    a.id = 1, b.id = 2, c.id = 3;
+    a.chain = b.chain = c.chain = 0;
+    a.chain_to = b.chain_to = c.chain_to = NULL;
+    T_EQ_INT(hd_loop_pending(g_loop), 0);
+
+    /* Queued once however often deferred; counted as pending; FIFO. */
+    d_n = 0;
+    hd_loop_defer(g_loop, &b.d);
+    hd_loop_defer(g_loop, &a.d);
+    hd_loop_defer(g_loop, &b.d);
+    T_EQ_INT(hd_loop_pending(g_loop), 2);
+    /* Run before the wait: a 5 s timeout with nothing else to do returns at once after a
+     * callback deferred in the same pass ran too. */
+    a.chain = 1, a.chain_to = &c;
+    t0 = mono_ms();
+    T_OK(hd_loop_run_once(g_loop, 0) >= 0);
+    T_OK(mono_ms() - t0 < 1000);
+    T_EQ_INT(d_n, 4);
+    T_EQ_INT(d_order[0], 2);
+    T_EQ_INT(d_order[1], 1);
+    T_EQ_INT(d_order[2], 1); /* a deferred itself again from its callback */
+    T_EQ_INT(d_order[3], 3);
+    T_EQ_INT(hd_loop_pending(g_loop), 0);
+    T_EQ_INT(a.d.queued + b.d.queued + c.d.queued, 0);
+
+    /* Nothing deferred: nothing runs. */
+    T_OK(hd_loop_run_once(g_loop, 0) >= 0);
+    T_EQ_INT(d_n, 4);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
         const char *name;
         void (*fn)(void);
     } tests[] = {{"order", test_order},   {"callbacks", test_callbacks}, {"future", test_future},
-                 {"wait", test_wait},     {"alloc", test_alloc}};
+                 {"wait", test_wait},     {"alloc", test_alloc},         {"defer", test_defer}};
     int rv = hd_loop_new(&g_loop, 64);
 
     if (rv < 0)

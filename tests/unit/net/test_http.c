@@ -13,6 +13,7 @@
 #include "http.h"
 #include "loop.h"
 #include "t.h"
+#include "t_srv.h"
 
 struct ctx {
     int in_submit;
@@ -46,6 +47,51 @@ static int listen_silent(uint16_t *port)
     getsockname(fd, (struct sockaddr *)&sa, &sl);
     *port = ntohs(sa.sin_port);
     return fd;
+}
+
+/* ---- an HTTP/1.1-only server: h2c prior knowledge is answered 400 and the connection closed;
+ * HTTP/1.1 requests are answered 202 ---- */
+
+static _Atomic int h1_pri, h1_posts;
+
+static void h1_take(int c)
+{
+    static const char bad[] = "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n"
+                              "Content-Length: 0\r\n\r\n";
+    static const char ok[] = "HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n";
+    struct timeval tv = {2, 0};
+    char buf[8192], *end;
+
+    setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    for (;;) {
+        size_t n = t_srv_read_request(c, buf, sizeof(buf), &end);
+        if (n == 0) {
+            if (memcmp(buf, "PRI", 3) == 0) {
+                atomic_fetch_add(&h1_pri, 1);
+                if (write(c, bad, sizeof(bad) - 1) < 0)
+                    break;
+            }
+            break;
+        }
+        if (strncmp(buf, "POST /inbox HTTP/1.1\r\n", 22) == 0)
+            atomic_fetch_add(&h1_posts, 1);
+        if (write(c, ok, sizeof(ok) - 1) < 0)
+            break;
+    }
+    close(c);
+}
+
+struct h1ctx {
+    int done, err, status, version;
+};
+
+static void h1_done(const struct hd_http_resp *resp, void *ud)
+{
+    struct h1ctx *x = ud;
+    x->done++;
+    x->err = resp->error;
+    x->status = resp->status;
+    x->version = resp->http_version;
 }
 
 static void run(struct hd_loop *loop, int rounds)
@@ -199,6 +245,50 @@ int main(void)
             T_EQ_INT(hd_http_origin_info(c, "127.0.0.1", port, 0, &ver, &maxs), 0);
             T_EQ_INT(ver, 1);
         }
+    }
+
+    /* h2c goes out at once, requests with the preface (no wait for the server's SETTINGS).
+     * An HTTP/1.1-only server answers that with a 400: the request goes back as never
+     * processed, out again at once over HTTP/1.1, delivered exactly once; the origin is
+     * remembered as HTTP/1.1. */
+    {
+        struct t_srv h1s;
+        struct h1ctx hx;
+        struct hd_http_req r = req;
+        struct hd_http_stats st0, st1;
+
+        memset(&hx, 0, sizeof(hx));
+        t_srv_start(&h1s, h1_take);
+        r.port = h1s.port;
+        r.on_done = h1_done;
+        r.user_data = &hx;
+        hd_http_stats(c, &st0);
+        T_EQ_INT(hd_http_submit(c, &r), 0);
+        for (int i = 0; i < 300 && hx.done < 1; i++)
+            hd_loop_run_once(loop, 10);
+        T_EQ_INT(hx.done, 1);
+        T_EQ_INT(hx.err, 0);
+        T_EQ_INT(hx.status, 202);
+        T_EQ_INT(hx.version, 1);
+        T_EQ_INT(atomic_load(&h1_pri), 1);
+        T_EQ_INT(atomic_load(&h1_posts), 1);
+        T_EQ_INT(hd_http_origin_info(c, "127.0.0.1", h1s.port, 0, &ver, &maxs), 0);
+        T_EQ_INT(ver, 1);
+        hd_http_stats(c, &st1);
+        T_EQ_INT(st1.conns_h2 - st0.conns_h2, 0); /* the refused one never counted as h2 */
+        /* The next request goes straight to HTTP/1.1: no second h2c attempt. */
+        hx.done = 0;
+        T_EQ_INT(hd_http_submit(c, &r), 0);
+        for (int i = 0; i < 300 && hx.done < 1; i++)
+            hd_loop_run_once(loop, 10);
+        T_EQ_INT(hx.done, 1);
+        T_EQ_INT(hx.status, 202);
+        T_EQ_INT(atomic_load(&h1_pri), 1);
+        T_EQ_INT(atomic_load(&h1_posts), 2);
+        hd_http_client_shutdown(c);
+        for (int i = 0; i < 200 && !hd_http_client_idle(c); i++)
+            hd_loop_run_once(loop, 10);
+        t_srv_stop(&h1s);
     }
 
     hd_http_client_shutdown(c);
