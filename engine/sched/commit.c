@@ -83,7 +83,9 @@ struct hd_ack *hd_sched_ack(struct sthread *th, struct sdel *d, int kind, int st
         hd_sched_flush(th);
     if (!th->cur && th->spare) {
         th->cur = th->spare;
-        th->spare = NULL;
+        th->spare = th->cur->next;
+        th->cur->next = NULL;
+        th->nspare--;
         th->cur_first_ms = hd_loop_now_ms(th->loop);
     }
     if (!th->cur) {
@@ -153,13 +155,15 @@ void hd_sched_drain_done(struct sthread *th)
             hd_sched_runnable(h);
         }
         th->batches_out--;
-        if (!th->spare && !b->live && b->cap == th->o->commit_batch) {
-            /* Kept for the next acknowledgements: a new batch per commit (its 2.6 MB of
-             * acknowledgements) was a malloc and fresh pages faulted in as it filled. */
+        if (th->nspare < HD_SCHED_SPARES && !b->live && b->cap == th->o->commit_batch) {
+            /* Kept for the next acknowledgements: a new batch per commit (its 2.4 MB of
+             * acknowledgements, mapped on its own) was an mmap, fresh pages faulted in as it
+             * filled and an munmap. */
             b->n = 0;
             b->rc = 0;
-            b->next = NULL;
+            b->next = th->spare;
             th->spare = b;
+            th->nspare++;
         } else {
             hd_sched_batch_free(b);
         }

@@ -283,8 +283,12 @@ static void thread_fini(struct sthread *th)
     hd_sched_acts_free(th);
     hd_rules_free(th->rules);
     hd_sched_batch_free(th->cur);
-    hd_sched_batch_free(th->spare);
-    th->spare = NULL;
+    while (th->spare) {
+        struct batch *b = th->spare;
+        th->spare = b->next;
+        hd_sched_batch_free(b);
+    }
+    th->nspare = 0;
     hd_store_abort(th->rtxn);
     hd_http_client_free(th->http);
     hd_dns_free(th->dns);

@@ -239,7 +239,9 @@ struct sthread {
     size_t acts_cap, nacts;
 
     struct batch *cur;        /* acknowledgements being collected */
-    struct batch *spare;      /* an emptied batch of commit_batch acknowledgements, for reuse */
+    struct batch *spare;      /* emptied batches of commit_batch acknowledgements, for reuse
+                               * (linked by next): at most HD_SCHED_SPARES */
+    unsigned nspare;
     uint64_t cur_first_ms;
     unsigned batches_out;     /* handed to the committer, not yet back */
     pthread_mutex_t done_mu;
@@ -311,6 +313,10 @@ int hd_sched_tickets_open(struct hd_store *st, size_t max, struct hd_tls_cache *
 long hd_sched_tickets_save(struct hd_store *st, struct hd_tls_cache *c);
 
 /* ---- commit.c ---- */
+
+/* Emptied batches a thread keeps: as many as can be out at the committer at once in a
+ * steady run (one filling, one waiting, one committing), so that none is allocated anew. */
+#define HD_SCHED_SPARES 4
 
 struct batch *hd_sched_batch_new(struct sthread *th, size_t cap);
 void hd_sched_batch_free(struct batch *b); /* NULL ok */
