@@ -109,9 +109,10 @@ void hd_loop_defer_init(struct hd_loop_defer *d, hd_loop_defer_cb cb);
 /* Queues d once (no-op while it is queued). d must stay alive until its callback has run. */
 void hd_loop_defer(struct hd_loop *loop, struct hd_loop_defer *d);
 
-/* Runs the deferred callbacks (those they defer included), submits queued SQEs, waits up to timeout_ms (or until the next timer is due, whichever
- * is sooner) for at least one completion, then runs every ready completion callback and
- * every due timer. Returns the number of callbacks run, or -errno on a ring failure. */
+/* Runs the deferred callbacks (those they defer included), submits queued SQEs, waits up to
+ * timeout_ms (or until the next timer is due, whichever is sooner) for at least one
+ * completion, then runs every ready completion callback and every due timer. Returns the
+ * number of callbacks run, or -errno on a ring failure. */
 int hd_loop_run_once(struct hd_loop *loop, unsigned timeout_ms);
 
 /* Number of ops submitted and not yet completed, deferred callbacks included. */

@@ -506,10 +506,10 @@ static void established(struct hd_conn *conn, int proto)
         }
     }
     conn->state = HD_CONN_OPEN;
-    if (proto == 2 && !conn->h2c_unconfirmed)
-        env->stats.conns_h2++;
-    else
+    if (proto == 1)
         env->stats.conns_h1++;
+    else if (!conn->h2c_unconfirmed) /* h2c counts once confirmed (h2c_confirm) */
+        env->stats.conns_h2++;
     HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"connected\" host=%s port=%u proto=%d",
            conn->peer->host, conn->peer->port, proto);
     env->ops->on_open(conn, env->user_data);

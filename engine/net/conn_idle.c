@@ -110,10 +110,11 @@ void hd_conn_update_idle(struct hd_conn *conn)
             hd_conn_disarm(conn);
         return;
     }
-    if (conn->timer_kind != HD_CT_IDLE && ms)
-        hd_conn_arm(conn, HD_CT_IDLE, ms);
-    if (conn->on_idle)
+    if (conn->on_idle) {
+        if (conn->timer_kind != HD_CT_IDLE && ms)
+            hd_conn_arm(conn, HD_CT_IDLE, ms);
         return;
+    }
     idle_push(conn);
     if (!conn->peer->tls && !conn->reused &&
         !(conn->peer->waiting && conn->peer->waiting->n > 0)) {
@@ -128,6 +129,8 @@ void hd_conn_update_idle(struct hd_conn *conn)
         hd_conn_arm(conn, HD_CT_IDLE, 1);
         return;
     }
+    if (conn->timer_kind != HD_CT_IDLE && ms)
+        hd_conn_arm(conn, HD_CT_IDLE, ms);
     /* Over a cap: the never-reused connection idle the longest goes first, then the others,
      * passing over those whose origin has requests waiting (they are about to be busy again)
      * and this one. */

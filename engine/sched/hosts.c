@@ -384,14 +384,12 @@ void hd_sched_publish_live(struct sthread *th, int all)
 {
     uint64_t now = hd_loop_now_ms(th->loop), wall = hd_wall_ms();
     double secs = (double)(now - th->last_live_ms) / 1000.0;
-    struct batch *b;
+    struct batch *b = NULL;
     size_t cap = 0, n = 0;
 
     th->last_live_ms = now;
     if (secs <= 0)
         secs = 1;
-    if (!(b = hd_sched_batch_new(th, 1)))
-        return;
     /* One pass over the hosts (each visit is a cache miss or two: 20,000 hosts of a fan-out
      * cost milliseconds), the report sized by the hosts worth reporting, not by every host
      * ever seen. Without memory for more, the rest are reported next time. */
@@ -406,6 +404,8 @@ void hd_sched_publish_live(struct sthread *th, int all)
             }
             if (!live_worth(h, all))
                 continue;
+            if (!b && !(b = hd_sched_batch_new(th, 1)))
+                return;
             if (n == cap) {
                 size_t ncap = cap ? cap * 2 : 256;
                 struct live_item *nl = realloc(b->live, ncap * sizeof(*nl));
@@ -437,6 +437,8 @@ void hd_sched_publish_live(struct sthread *th, int all)
             }
         }
 full:
+    if (!b) /* nothing worth reporting */
+        return;
     b->nlive = n;
     if (!n) {
         hd_sched_batch_free(b);

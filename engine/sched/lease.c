@@ -136,8 +136,7 @@ static void slab_init(struct sthread *th)
     a = ((uintptr_t)p + SLAB_ALIGN - 1) & ~(uintptr_t)(SLAB_ALIGN - 1);
     if (a > (uintptr_t)p)
         munmap(p, a - (uintptr_t)p);
-    if ((uintptr_t)p + len + SLAB_ALIGN > a + len)
-        munmap((void *)(a + len), (uintptr_t)p + len + SLAB_ALIGN - (a + len));
+    munmap((void *)(a + len), (uintptr_t)p + SLAB_ALIGN - a); /* never empty: a < p + 2 MB */
     p = (void *)a;
 #ifdef MADV_HUGEPAGE
     (void)madvise(p, len, MADV_HUGEPAGE); /* refused: 4 KB pages */

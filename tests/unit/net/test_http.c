@@ -275,7 +275,8 @@ int main(void)
         T_EQ_INT(hd_http_origin_info(c, "127.0.0.1", h1s.port, 0, &ver, &maxs), 0);
         T_EQ_INT(ver, 1);
         hd_http_stats(c, &st1);
-        T_EQ_INT(st1.conns_h2 - st0.conns_h2, 0); /* the refused one never counted as h2 */
+        T_EQ_INT(st1.conns_h2 - st0.conns_h2, 0); /* the refused one never counted as h2, */
+        T_EQ_INT(st1.conns_h1 - st0.conns_h1, 1); /* nor as HTTP/1.1: only the one after */
         /* The next request goes straight to HTTP/1.1: no second h2c attempt. */
         hx.done = 0;
         T_EQ_INT(hd_http_submit(c, &r), 0);
