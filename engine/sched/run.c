@@ -39,7 +39,7 @@ void hd_run_opts_default(struct hd_run_opts *o)
     o->response_timeout_ms = 30000;
     o->commit_interval_ms = 5;
     o->commit_batch = 4096;
-    o->commit_gap_ms = 0;
+    o->commit_gap_ms = 50;
     o->day_ms = 86400000ull;
     o->dead_days = 7;
     o->max_age_ms = 7 * 86400000ull;

@@ -1,6 +1,7 @@
 /* LMDB environment, DBIs, run lock and counters. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,8 +160,8 @@ static int open_dbs(struct hd_store *st)
         mdb_txn_abort(txn);
         return hd_store_err(rc);
     }
-    rc = mdb_txn_commit(txn);
-    return hd_store_err(rc);
+    atomic_store_explicit(&st->wtxn, txn, memory_order_relaxed);
+    return hd_store_commit(hd_txn_of(txn));
 }
 
 int hd_store_open(struct hd_store **out, const char *dir, size_t map_size_mb)
@@ -199,7 +200,11 @@ int hd_store_open(struct hd_store **out, const char *dir, size_t map_size_mb)
         goto fail;
     /* MDB_NOTLS: read transactions belong to the txn object, not the thread, so a loop
      * thread can keep one across calls. Files are created 0600 (key material lives here). */
-    rc = mdb_env_open(st->env, dir, MDB_NOTLS, 0600);
+    mdb_env_set_userctx(st->env, st);
+    /* MDB_NOMETASYNC: a commit writes the meta page without LMDB's synchronous write;
+     * hd_store_commit then flushes it itself (the same two flushes as LMDB's own way), and
+     * hd_store_commit_relaxed leaves it to the next commit's flush. */
+    rc = mdb_env_open(st->env, dir, MDB_NOTLS | MDB_NOMETASYNC, 0600);
     if (rc)
         goto fail;
     mdb_reader_check(st->env, &dead);
@@ -281,6 +286,8 @@ int hd_store_begin(struct hd_store *st, int write, struct hd_txn **txn)
     MDB_txn *t = NULL;
     int rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &t);
 
+    if (rc == 0 && write)
+        atomic_store_explicit(&st->wtxn, t, memory_order_relaxed);
     *txn = rc ? NULL : hd_txn_of(t);
     return hd_store_err(rc);
 }
@@ -294,15 +301,49 @@ int hd_store_begin_nested(struct hd_txn *parent, struct hd_txn **txn)
     return hd_store_err(rc);
 }
 
+/* Whether t is the top-level write transaction; it no longer is once this returns (the
+ * caller ends it, still holding LMDB's writer lock). */
+static int end_top_write(MDB_txn *t)
+{
+    struct hd_store *st = mdb_env_get_userctx(mdb_txn_env(t));
+
+    if (!st || atomic_load_explicit(&st->wtxn, memory_order_relaxed) != t)
+        return 0;
+    atomic_store_explicit(&st->wtxn, NULL, memory_order_relaxed);
+    return 1;
+}
+
+static int commit(struct hd_txn *txn, int durable)
+{
+    MDB_txn *t = hd_mdb_txn(txn);
+    MDB_env *env = mdb_txn_env(t);
+    int top = end_top_write(t);
+    int rc = mdb_txn_commit(t);
+
+    /* The environment is opened MDB_NOMETASYNC: the commit flushed the pages and wrote the
+     * meta page unflushed; this flush makes the meta page, so the commit, durable. */
+    if (rc == 0 && top && durable)
+        rc = mdb_env_sync(env, 1);
+    return hd_store_err(rc);
+}
+
 int hd_store_commit(struct hd_txn *txn)
 {
-    return hd_store_err(mdb_txn_commit(hd_mdb_txn(txn)));
+    return commit(txn, 1);
+}
+
+int hd_store_commit_relaxed(struct hd_txn *txn)
+{
+    return commit(txn, 0);
 }
 
 void hd_store_abort(struct hd_txn *txn)
 {
-    if (txn)
-        mdb_txn_abort(hd_mdb_txn(txn));
+    if (txn) {
+        MDB_txn *t = hd_mdb_txn(txn);
+        end_top_write(t);
+        mdb_txn_abort(t);
+    }
 }
 
 void hd_store_reset(struct hd_txn *txn)

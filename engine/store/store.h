@@ -105,13 +105,24 @@ int hd_store_begin(struct hd_store *st, int write, struct hd_txn **txn);
 /* Begins a write transaction nested in parent (a write transaction): its changes become the
  * parent's on commit and vanish on abort. *txn is NULL on failure. */
 int hd_store_begin_nested(struct hd_txn *parent, struct hd_txn **txn);
+/* Commits. hd_store_commit makes a write transaction durable before it returns: its pages
+ * and the meta page that makes it current are on the device (two flushes: the pages, then the
+ * meta page, so the meta page never names a page not yet there). It also ends a read
+ * transaction, and merges a nested one into its parent, with nothing to flush.
+ * hd_store_commit_relaxed flushes the pages but leaves the meta page to the next flush of any
+ * commit: one device flush instead of two. The store stays consistent through any crash; a
+ * crash of the system (never of the process: the page cache holds the write) may undo the
+ * last such commit. For what a redo repairs (a group commit's acknowledgements: undone, they
+ * are delivered again, at-least-once), never for what was promised to someone (an enqueue
+ * answered, a block, a takedown). */
+int hd_store_commit(struct hd_txn *txn); /* ends txn whatever the result */
+int hd_store_commit_relaxed(struct hd_txn *txn);
 /* Releases a read transaction's snapshot and keeps the handle for hd_store_renew (cheap
  * re-reads on a loop thread). */
 void hd_store_reset(struct hd_txn *txn);
 int hd_store_renew(struct hd_txn *txn);
 /* The store's directory (valid until hd_store_close). */
 const char *hd_store_dir(const struct hd_store *st);
-int hd_store_commit(struct hd_txn *txn); /* ends txn whatever the result */
 void hd_store_abort(struct hd_txn *txn); /* NULL ok */
 
 /* Marks the store as being run (running = 1, at `herald run` start) or cleanly stopped (0).

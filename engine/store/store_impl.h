@@ -20,6 +20,9 @@ struct hd_store {
     MDB_dbi tlssess; /* resumable TLS client sessions by origin (tlssess.c) */
     char *dir;
     int lock_fd; /* run lock (flock), -1 when not held */
+    /* The top-level write transaction under way (LMDB has one at a time per environment):
+     * the one whose commit flushes (hd_store_commit). Atomic: a reader's commit compares. */
+    _Atomic(MDB_txn *) wtxn;
 };
 
 /* struct hd_txn is never defined: a handle is an MDB_txn pointer under another name. */
