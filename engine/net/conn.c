@@ -186,6 +186,7 @@ static int h1_pump(struct hd_conn *conn)
 }
 
 static void on_send(struct hd_loop_op *op, int res);
+static void on_idle_end(struct hd_loop_defer *d);
 
 /* Puts what the send buffer holds on the wire: one send in flight at a time. */
 static void transmit(struct hd_conn *conn)
@@ -226,8 +227,40 @@ static void on_tx(struct hd_loop_defer *d)
         return;
     }
     transmit(conn);
-    if (conn->state != HD_CONN_CLOSING && conn->state >= HD_CONN_TLS)
+    /* After an h2 session's last frames (GOAWAY, nothing more to read) no receive: the
+     * connection closes once they are written. */
+    if (conn->state != HD_CONN_CLOSING && conn->state >= HD_CONN_TLS &&
+        !(conn->h2 && conn->state == HD_CONN_OPEN && !hd_h2_alive(conn->h2) && !conn->recv_busy))
         start_recv(conn);
+}
+
+void hd_conn_close_at_turn_end(struct hd_conn *conn)
+{
+    conn->idle_closing = 1;
+    if (!conn->idle_end.queued) {
+        conn->nops++;
+        hd_loop_defer(loop_of(conn), &conn->idle_end);
+    }
+}
+
+/* The end of the iteration in which conn went idle (hd_conn_close_at_turn_end): closed if it
+ * still is, else its receive armed (it was held back while the close was pending). */
+static void on_idle_end(struct hd_loop_defer *d)
+{
+    struct hd_conn *conn = container_of(d, struct hd_conn, idle_end);
+
+    conn->nops--;
+    if (conn->state == HD_CONN_CLOSING) {
+        maybe_release(conn);
+        return;
+    }
+    if (conn->idle_closing) {
+        conn->idle_closing = 0;
+        hd_conn_idle_close(conn);
+    } else if (conn->state >= HD_CONN_TLS) {
+        start_recv(conn);
+    }
+    maybe_release(conn);
 }
 
 void hd_conn_flush(struct hd_conn *conn)
@@ -333,6 +366,7 @@ int hd_conn_open(struct hd_conn_env *env, struct hd_conn_peer *peer)
     conn->recv_op.cb = on_recv;
     conn->close_op.cb = on_close;
     hd_loop_defer_init(&conn->tx, on_tx);
+    hd_loop_defer_init(&conn->idle_end, on_idle_end);
     hd_timer_init(&conn->timer, on_timer);
     conn->onext = peer->conns;
     if (peer->conns)
@@ -574,8 +608,10 @@ static void start_recv(struct hd_conn *conn)
 {
     /* With a send put off (on_tx), the receive waits for it: a receive that finds nothing
      * to read makes the kernel acknowledge what the last one read at once, in a segment of
-     * its own, where the send would have carried that ACK. */
-    if (conn->recv_busy || conn->state == HD_CONN_CLOSING || conn->tx.queued)
+     * its own, where the send would have carried that ACK. A connection about to close
+     * (idle_closing) arms none. */
+    if (conn->recv_busy || conn->state == HD_CONN_CLOSING || conn->tx.queued ||
+        conn->idle_closing)
         return;
     if (hd_loop_recv(loop_of(conn), &conn->recv_op, conn->fd, conn->rbuf, HD_CONN_RBUF) != 0) {
         hd_conn_close(conn, HD_ERR_RESET);

@@ -144,6 +144,11 @@ struct hd_conn {
     size_t naddrs, addr_idx;
     struct hd_loop_op connect_op, send_op, recv_op, close_op;
     struct hd_loop_defer tx;       /* the send, put off to the end of the loop iteration */
+    /* Cleartext, never reused, idle with nothing waiting for its origin: closes at the end of
+     * this loop iteration unless a request takes it meanwhile (idle_end), with no receive
+     * armed in between: the receive would only be cancelled. */
+    int idle_closing;
+    struct hd_loop_defer idle_end;
     struct hd_timer timer;
     enum hd_conn_timer timer_kind;
     struct hd_tls *tls;

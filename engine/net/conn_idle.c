@@ -6,7 +6,8 @@
  * busy again, or when an earlier connection to its origin went idle (idle_seen). So a
  * fan-out's hosts, each done after one busy spell, leave room for the connections of hosts
  * that keep receiving. A cleartext connection never reused is not kept at all: reconnecting
- * costs less than keeping it. */
+ * costs less than keeping it, and it closes at the end of the loop iteration in which it went
+ * idle, without a receive armed meanwhile (a receive, its cancel and a timer less). */
 #include "conn.h"
 #include "conn_impl.h"
 #include "h2.h"
@@ -102,6 +103,7 @@ void hd_conn_update_idle(struct hd_conn *conn)
         return;
     }
     if (conn->h1_rq || conn->active.n > 0) {
+        conn->idle_closing = 0; /* taken again: idle_end arms its receive if need be */
         if (conn->on_idle) {
             hd_conn_idle_unlink(conn);
             conn->reused = 1;
@@ -126,7 +128,7 @@ void hd_conn_update_idle(struct hd_conn *conn)
          * a handshake to set up again, stay within the never-reused share instead. */
         HD_LOG(HD_LOG_DEBUG, "conn", "msg=\"idle close\" host=%s reason=cleartext-first",
                conn->peer->host);
-        hd_conn_arm(conn, HD_CT_IDLE, 1);
+        hd_conn_close_at_turn_end(conn);
         return;
     }
     if (conn->timer_kind != HD_CT_IDLE && ms)

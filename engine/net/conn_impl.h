@@ -13,5 +13,7 @@ void hd_conn_idle_unlink(struct hd_conn *conn);
 /* Closes an idle connection: h2 says goodbye first (GOAWAY; hd_conn_flush closes once it
  * has left, or a 1 s timer does), h1 just closes. */
 void hd_conn_idle_close(struct hd_conn *conn);
+/* Closes conn at the end of this loop iteration if it is still idle then (idle_closing). */
+void hd_conn_close_at_turn_end(struct hd_conn *conn);
 
 #endif
