@@ -1,9 +1,12 @@
-/* Store transactions, the walk over host records, and the hash whose values are on disk. */
+/* Store transactions and their flushes, the walk over host records, and the hash whose values
+ * are on disk. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "t.h"
 #include "t_queue.h"
@@ -64,6 +67,72 @@ static void test_nested(struct hd_store *st)
     T_EQ_INT(hd_store_commit(child), 0); /* kept by the parent */
     T_EQ_INT(hd_counters_get(st, txn, &c), 0);
     T_EQ_INT(c.activities, before + 7);
+    hd_store_abort(txn);
+}
+
+/* Device flushes, counted: this definition of fdatasync takes the place of libc's for the
+ * LMDB library too (an executable's symbols come first), and passes each call on. */
+static unsigned n_fdatasync;
+
+int fdatasync(int fd)
+{
+    n_fdatasync++;
+    return (int)syscall(SYS_fdatasync, fd);
+}
+
+static unsigned flushes_of_commit(struct hd_store *st, int relaxed, uint64_t activities)
+{
+    struct hd_txn *txn;
+    struct hd_counters c;
+
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    c.activities = activities; /* a change, so that LMDB has pages to write */
+    T_EQ_INT(hd_counters_put(st, txn, &c), 0);
+    n_fdatasync = 0;
+    T_EQ_INT(relaxed ? hd_store_commit_relaxed(txn) : hd_store_commit(txn), 0);
+    return n_fdatasync;
+}
+
+/* hd_store_commit: the pages, then the meta page (two flushes, the second ours: the store is
+ * opened MDB_NOMETASYNC, so LMDB writes the meta page unflushed); hd_store_commit_relaxed:
+ * the pages only. Ending a read transaction or a nested one flushes nothing, and an aborted
+ * write transaction leaves the next one flushed as it should be. */
+static void test_commit_flushes(struct hd_store *st)
+{
+    struct hd_txn *txn, *child;
+    struct hd_counters c;
+    unsigned flags = 0;
+
+    T_EQ_INT(mdb_env_get_flags(st->env, &flags), 0);
+    T_OK(flags & MDB_NOMETASYNC);
+    T_EQ_INT(flushes_of_commit(st, 0, 11), 2);
+    T_EQ_INT(flushes_of_commit(st, 1, 12), 1);
+    T_EQ_INT(flushes_of_commit(st, 0, 13), 2);
+
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    n_fdatasync = 0;
+    T_EQ_INT(hd_store_commit(txn), 0);
+    T_EQ_INT(n_fdatasync, 0);
+
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_store_begin_nested(txn, &child), 0);
+    T_EQ_INT(hd_counters_get(st, child, &c), 0);
+    c.activities = 14;
+    T_EQ_INT(hd_counters_put(st, child, &c), 0);
+    n_fdatasync = 0;
+    T_EQ_INT(hd_store_commit(child), 0);
+    T_EQ_INT(n_fdatasync, 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    T_EQ_INT(n_fdatasync, 2);
+
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    hd_store_abort(txn);
+    T_EQ_INT(flushes_of_commit(st, 0, 15), 2);
+
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    T_EQ_INT(c.activities, 15);
     hd_store_abort(txn);
 }
 
@@ -178,6 +247,7 @@ int main(void)
     T_EQ_INT(hd_store_open(&st, path, 64), 0);
     test_begin_failure(st);
     test_nested(st);
+    test_commit_flushes(st);
     test_host_iter(st);
     test_hash_frozen();
     test_objhosts_on_disk(st);
