@@ -318,12 +318,17 @@ static int commit(struct hd_txn *txn, int durable)
     MDB_txn *t = hd_mdb_txn(txn);
     MDB_env *env = mdb_txn_env(t);
     int top = end_top_write(t);
+    size_t id = mdb_txn_id(t);
     int rc = mdb_txn_commit(t);
 
     /* The environment is opened MDB_NOMETASYNC: the commit flushed the pages and wrote the
-     * meta page unflushed; this flush makes the meta page, so the commit, durable. */
-    if (rc == 0 && top && durable)
-        rc = mdb_env_sync(env, 1);
+     * meta page unflushed; this flush makes the meta page, so the commit, durable. A write
+     * transaction that changed nothing wrote nothing (its id never became the last). */
+    if (rc == 0 && top && durable) {
+        MDB_envinfo info;
+        if (mdb_env_info(env, &info) != 0 || info.me_last_txnid >= id)
+            rc = mdb_env_sync(env, 1);
+    }
     return hd_store_err(rc);
 }
 

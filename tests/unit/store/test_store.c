@@ -96,8 +96,8 @@ static unsigned flushes_of_commit(struct hd_store *st, int relaxed, uint64_t act
 
 /* hd_store_commit: the pages, then the meta page (two flushes, the second ours: the store is
  * opened MDB_NOMETASYNC, so LMDB writes the meta page unflushed); hd_store_commit_relaxed:
- * the pages only. Ending a read transaction or a nested one flushes nothing, and an aborted
- * write transaction leaves the next one flushed as it should be. */
+ * the pages only. Ending a read transaction, a nested one or one that changed nothing flushes
+ * nothing, and an aborted write transaction leaves the next one flushed as it should be. */
 static void test_commit_flushes(struct hd_store *st)
 {
     struct hd_txn *txn, *child;
@@ -112,6 +112,9 @@ static void test_commit_flushes(struct hd_store *st)
 
     T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
     n_fdatasync = 0;
+    T_EQ_INT(hd_store_commit(txn), 0);
+    T_EQ_INT(n_fdatasync, 0);
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0); /* a write transaction that changed nothing */
     T_EQ_INT(hd_store_commit(txn), 0);
     T_EQ_INT(n_fdatasync, 0);
 
