@@ -188,18 +188,24 @@ static int h1_pump(struct hd_conn *conn)
 static void on_send(struct hd_loop_op *op, int res);
 static void on_idle_end(struct hd_loop_defer *d);
 
+/* An open HTTP/2 session with nothing more to read or write: what the send buffer holds are
+ * its last frames (a GOAWAY), and the connection closes once they are written. */
+static int h2_last_frames(const struct hd_conn *conn)
+{
+    return conn->h2 && conn->state == HD_CONN_OPEN && !hd_h2_alive(conn->h2);
+}
+
 /* Puts what the send buffer holds on the wire: one send in flight at a time. */
 static void transmit(struct hd_conn *conn)
 {
     int rv;
 
     if (!conn->send_busy && conn->wbuf && conn->wlen > conn->woff) {
-        /* An HTTP/2 session with nothing more to read or write: these are its last frames
-         * (GOAWAY), and the connection closes once they are written. Sent with MSG_MORE, they
-         * wait in the socket for the close and leave with its FIN in one segment, not two
-         * (a segment costs the peer a wake-up, and on loopback this CPU the delivery). The
-         * socket has TCP_NODELAY, so anything that pushes it (an incoming ACK) sends them. */
-        if (conn->h2 && conn->state == HD_CONN_OPEN && !hd_h2_alive(conn->h2))
+        /* The last frames (h2_last_frames) go with MSG_MORE: they wait in the socket for the
+         * close and leave with its FIN in one segment, not two (a segment costs the peer a
+         * wake-up, and on loopback this CPU the delivery). The socket has TCP_NODELAY, so
+         * anything that pushes it (an incoming ACK) sends them. */
+        if (h2_last_frames(conn))
             rv = hd_loop_send_last(loop_of(conn), &conn->send_op, conn->fd,
                                    conn->wbuf + conn->woff, conn->wlen - conn->woff);
         else
@@ -227,10 +233,8 @@ static void on_tx(struct hd_loop_defer *d)
         return;
     }
     transmit(conn);
-    /* After an h2 session's last frames (GOAWAY, nothing more to read) no receive: the
-     * connection closes once they are written. */
-    if (conn->state != HD_CONN_CLOSING && conn->state >= HD_CONN_TLS &&
-        !(conn->h2 && conn->state == HD_CONN_OPEN && !hd_h2_alive(conn->h2) && !conn->recv_busy))
+    /* After the last frames, nothing more to read: no receive. */
+    if (conn->state != HD_CONN_CLOSING && conn->state >= HD_CONN_TLS && !h2_last_frames(conn))
         start_recv(conn);
 }
 
