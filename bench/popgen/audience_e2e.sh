@@ -24,8 +24,10 @@ DB="$T/db"
 setup_actor "$DB"
 FS_MAX_SECONDS=3000
 # popgen writes the port into every URL and fedisim reads popgen's --expect at start, so the
-# port is chosen up front (a random high port; the run fails cleanly if it is taken).
-PORT=$(( 20000 + RANDOM % 20000 ))
+# port is chosen up front: one the kernel found free a moment before (a random one could be
+# held by another test's connection; the run then fails with fedisim's reason).
+PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])') ||
+    fail "no free port"
 "$POPGEN" --actor "$A" --follows "$FOLLOWS" --hosts "$HOSTS" --port "$PORT" \
     --out "$T/pop.jsonl" --expect "$T/expect.jsonl" --expect-id "$POST" \
     --summary "$T/pop.json" || fail "popgen"

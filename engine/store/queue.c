@@ -254,11 +254,18 @@ int hd_queue_scan_prio(struct hd_store *st, struct hd_txn *txn, const char *host
 
 int hd_queue_act_done(struct hd_store *st, struct hd_txn *txn, uint64_t seq)
 {
+    return hd_queue_act_done_n(st, txn, seq, 1);
+}
+
+int hd_queue_act_done_n(struct hd_store *st, struct hd_txn *txn, uint64_t seq, uint32_t n)
+{
     uint8_t kb[8];
     MDB_val k = {8, kb}, v;
     uint32_t rem;
     int rc;
 
+    if (n == 0)
+        return 0;
     hd_be64(kb, seq);
     rc = hd_mdb_get(txn, st->actrem, &k, &v);
     if (rc == MDB_NOTFOUND || v.mv_size != 4)
@@ -266,8 +273,8 @@ int hd_queue_act_done(struct hd_store *st, struct hd_txn *txn, uint64_t seq)
     if (rc)
         return hd_store_err(rc);
     rem = hd_rd32(v.mv_data);
-    if (rem > 1)
-        return hd_queue_actrem_put(st, txn, seq, rem - 1);
+    if (rem > n)
+        return hd_queue_actrem_put(st, txn, seq, rem - n);
     /* Last delivery of this activity: drop the body, keep the id index for de-duplication. */
     rc = hd_mdb_del(txn, st->actrem, &k, NULL);
     if (rc == 0 || rc == MDB_NOTFOUND)

@@ -168,6 +168,8 @@ int hd_queue_get_activity(struct hd_store *st, struct hd_txn *txn, uint64_t seq,
  * purged): decrements its remaining count; the last one drops the activity body and keeps the
  * id index for de-duplication. Returns 0 or a store error. */
 int hd_queue_act_done(struct hd_store *st, struct hd_txn *txn, uint64_t seq);
+/* n references at once: as n calls of hd_queue_act_done (n = 0 does nothing). */
+int hd_queue_act_done_n(struct hd_store *st, struct hd_txn *txn, uint64_t seq, uint32_t n);
 /* 1 when activity seq's body is still stored, 0 when it is gone, or a store error. */
 int hd_queue_has_activity(struct hd_store *st, struct hd_txn *txn, uint64_t seq);
 

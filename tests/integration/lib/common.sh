@@ -59,7 +59,14 @@ start_fedisim() {
         --max-seconds "${FS_MAX_SECONDS:-300}" --quiet "$@" >"$T/fedisim.log" 2>&1 &
     FS_PID=$!
     PIDS+=("$FS_PID")
-    wait_file "$T/fedisim.ready" 600 # up to 60 s: a loaded CI machine (the clang fuzz build runs beside)
+    # Up to 60 s: a loaded CI machine (the clang fuzz build runs beside). A fedisim that exits
+    # first (a port taken, bad arguments) fails at once, with its reason.
+    for _ in $(seq 600); do
+        [ -s "$T/fedisim.ready" ] && break
+        kill -0 "$FS_PID" 2>/dev/null || fail "fedisim exited before it was ready: $(tail -3 "$T/fedisim.log")"
+        sleep 0.1
+    done
+    [ -s "$T/fedisim.ready" ] || fail "timed out waiting for $T/fedisim.ready"
     TLS_PORT=$(jq -r '.tls_port // 0' "$T/fedisim.ready")
     TLS_H1_PORT=$(jq -r '.tls_h1_port // 0' "$T/fedisim.ready")
     H2C_PORT=$(jq -r '.h2c_port // 0' "$T/fedisim.ready")

@@ -9,6 +9,7 @@
 #include "codec.h"
 #include "err.h"
 #include "hostctl.h"
+#include "hostrec.h"
 #include "ingest.h"
 #include "keyadd.h"
 #include "keys.h"
@@ -253,6 +254,166 @@ static void test_drop(void)
     T_EQ_INT(system(path), 0);
 }
 
+/* A batch of acks that touches more hosts and activities than the committer keeps in hand
+ * (it writes them out and starts again) leaves the store exactly as the same acks applied one
+ * by one: host records, activity counts, bodies released, counters. */
+#define AB_HOSTS 70
+#define AB_ACTS 270
+
+struct allkeys {
+    uint8_t (*key)[HD_QKEY_MAX];
+    uint16_t *keylen;
+    uint32_t *attempts;
+    size_t n, cap;
+};
+
+static int on_all(const struct hd_qent *e, void *ud)
+{
+    struct allkeys *k = ud;
+    T_OK(k->n < k->cap);
+    memcpy(k->key[k->n], e->key, e->keylen);
+    k->keylen[k->n] = (uint16_t)e->keylen;
+    k->attempts[k->n] = e->attempts;
+    k->n++;
+    return 0;
+}
+
+static struct hd_store *ab_store(const char *dir, const char *name, struct hd_url *u)
+{
+    char path[256];
+    struct hd_store *st;
+    struct hd_txn *txn;
+    struct hd_counters c;
+
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    T_EQ_INT(hd_store_open(&st, path, 256), 0);
+    T_EQ_INT(hd_store_begin(st, 1, &txn), 0);
+    T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+    for (int a = 0; a < AB_ACTS; a++) {
+        char id[64];
+        struct hd_activity_in in = {id, "Note", "https://me.example/u/a", NULL, "{}", 2, 0, 0, 0};
+        uint64_t seq;
+        snprintf(id, sizeof(id), "https://me.example/act/%d", a);
+        T_EQ_INT(hd_queue_enqueue(st, txn, &c, &in, u, NULL, AB_HOSTS, 1000, &seq), 0);
+        T_EQ_INT(seq, (uint64_t)a + 1);
+    }
+    T_EQ_INT(hd_counters_put(st, txn, &c), 0);
+    T_EQ_INT(hd_store_commit(txn), 0);
+    return st;
+}
+
+static void test_apply_batch(void)
+{
+    char dir[] = "/tmp/hd-test-batch-XXXXXX", cmd[300], host[64];
+    struct hd_url *u = calloc(AB_HOSTS, sizeof(*u));
+    struct allkeys k = {0};
+    struct hd_ack *acks;
+    struct hd_store *one, *batch;
+    struct hd_txn *t1, *t2;
+    struct hd_counters c1, c2;
+    size_t n = 0, ndone_acts = 0;
+
+    T_OK(u != NULL);
+    T_OK(mkdtemp(dir) != NULL);
+    for (int h = 0; h < AB_HOSTS; h++) {
+        char in[128];
+        snprintf(in, sizeof(in), "https://h%d.example/u/x/inbox", h);
+        T_EQ_INT(hd_url_parse(in, &u[h]), 0);
+    }
+    one = ab_store(dir, "one", u);
+    batch = ab_store(dir, "batch", u);
+
+    /* The deliveries in activity order across the hosts (as a fan-out's acks come): every
+     * ack changes host, and the activities outnumber the hand too. */
+    k.cap = (size_t)AB_HOSTS * AB_ACTS;
+    k.key = calloc(k.cap, sizeof(*k.key));
+    k.keylen = calloc(k.cap, sizeof(*k.keylen));
+    k.attempts = calloc(k.cap, sizeof(*k.attempts));
+    acks = calloc(k.cap + 1, sizeof(*acks));
+    T_OK(k.key && k.keylen && k.attempts && acks);
+    T_EQ_INT(hd_store_begin(one, 0, &t1), 0);
+    for (int h = 0; h < AB_HOSTS; h++) {
+        uint8_t last[HD_QKEY_MAX];
+        size_t last_len;
+        int end;
+        snprintf(host, sizeof(host), "h%d.example", h);
+        T_EQ_INT(hd_queue_scan(one, t1, host, NULL, 0, AB_ACTS + 1, on_all, &k, last, &last_len,
+                               &end), AB_ACTS);
+    }
+    hd_store_abort(t1);
+    T_EQ_INT(k.n, k.cap);
+    for (int a = 0; a < AB_ACTS; a++) {
+        for (int h = 0; h < AB_HOSTS; h++) {
+            size_t i = (size_t)h * AB_ACTS + (size_t)a; /* scanned host by host */
+            struct hd_ack *x = &acks[n++];
+            int r = a % 3 == 0 ? 5 : (a * 7 + h) % 10; /* a third all done */
+            memcpy(x->key, k.key[i], k.keylen[i]);
+            x->keylen = k.keylen[i];
+            x->attempts = k.attempts[i] + 1;
+            x->kind = r == 0 ? HD_ACK_RETRY : r == 1 ? HD_ACK_DEAD : HD_ACK_DONE;
+            x->status = x->kind == HD_ACK_DONE ? 202 : x->kind == HD_ACK_DEAD ? 400 : 503;
+            x->not_before_ms = x->kind == HD_ACK_RETRY ? 99999 : 0;
+            snprintf(x->error, sizeof(x->error), "HTTP %u", x->status);
+        }
+    }
+    acks[n] = acks[3]; /* acknowledged twice in the batch: the second finds it gone */
+    n++;
+
+    T_EQ_INT(hd_store_begin(one, 1, &t1), 0);
+    T_EQ_INT(hd_counters_get(one, t1, &c1), 0);
+    for (size_t i = 0; i < n; i++)
+        T_EQ_INT(hd_queue_apply(one, t1, &c1, &acks[i], 1, 5000, NULL), 0);
+    T_EQ_INT(hd_counters_put(one, t1, &c1), 0);
+    T_EQ_INT(hd_store_commit(t1), 0);
+    T_EQ_INT(hd_store_begin(batch, 1, &t2), 0);
+    T_EQ_INT(hd_counters_get(batch, t2, &c2), 0);
+    T_EQ_INT(hd_queue_apply(batch, t2, &c2, acks, n, 5000, NULL), 0);
+    T_EQ_INT(hd_counters_put(batch, t2, &c2), 0);
+    T_EQ_INT(hd_store_commit(t2), 0);
+
+    T_EQ_INT(hd_store_begin(one, 0, &t1), 0);
+    T_EQ_INT(hd_store_begin(batch, 0, &t2), 0);
+    T_EQ_INT(hd_counters_get(one, t1, &c1), 0);
+    T_EQ_INT(hd_counters_get(batch, t2, &c2), 0);
+    T_EQ_INT(c1.done, c2.done);
+    T_EQ_INT(c1.failed, c2.failed);
+    T_OK(c2.done > 0 && c2.failed > 0);
+    for (int h = 0; h < AB_HOSTS; h++) {
+        struct hd_host_rec r1, r2;
+        snprintf(host, sizeof(host), "h%d.example", h);
+        T_EQ_INT(hd_host_get(one, t1, host, strlen(host), &r1), 0);
+        T_EQ_INT(hd_host_get(batch, t2, host, strlen(host), &r2), 0);
+        T_EQ_INT(memcmp(&r1, &r2, sizeof(r1)), 0);
+        T_EQ_INT(r2.done + r2.failed + r2.queued, AB_ACTS);
+        T_OK(r2.retrying > 0);
+    }
+    for (uint64_t seq = 1; seq <= AB_ACTS; seq++) {
+        struct hd_actstat s1, s2;
+        int b1 = hd_queue_has_activity(one, t1, seq), b2 = hd_queue_has_activity(batch, t2, seq);
+        T_EQ_INT(hd_actstat_get(one, t1, seq, &s1), 0);
+        T_EQ_INT(hd_actstat_get(batch, t2, seq, &s2), 0);
+        T_EQ_INT(memcmp(&s1, &s2, sizeof(s1)), 0);
+        T_EQ_INT(s2.done + s2.failed + s2.queued, AB_HOSTS);
+        T_EQ_INT(b1, b2);
+        T_OK(b2 == 0 || b2 == 1);
+        ndone_acts += b2 == 0;
+    }
+    /* the bodies released are those of the activities done everywhere (a third); the others
+     * keep theirs for a retry or a dead letter */
+    T_EQ_INT(ndone_acts, AB_ACTS / 3);
+    hd_store_abort(t1);
+    hd_store_abort(t2);
+    hd_store_close(one);
+    hd_store_close(batch);
+    free(k.key);
+    free(k.keylen);
+    free(k.attempts);
+    free(acks);
+    free(u);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    T_EQ_INT(system(cmd), 0);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/hd-test-queue-XXXXXX", path[256], *pem;
@@ -267,6 +428,7 @@ int main(void)
     test_codec();
     test_raw_member();
     test_drop();
+    test_apply_batch();
     T_OK(data != NULL);
     T_OK(mkdtemp(dir) != NULL);
     snprintf(path, sizeof(path), "%s/db", dir);
