@@ -32,6 +32,17 @@ static void start_recv(struct hd_conn *conn);
 static void try_next_addr(struct hd_conn *conn);
 static void maybe_release(struct hd_conn *conn);
 
+/* One of conn's operations (a completion, a deferred callback, a lookup) ended: 1 when conn is
+ * closing (released if that was its last operation) and the caller must stop there. */
+static int op_done(struct hd_conn *conn)
+{
+    conn->nops--;
+    if (conn->state != HD_CONN_CLOSING)
+        return 0;
+    maybe_release(conn);
+    return 1;
+}
+
 static struct hd_loop *loop_of(const struct hd_conn *conn)
 {
     return conn->env->loop;
@@ -227,11 +238,8 @@ static void on_tx(struct hd_loop_defer *d)
 {
     struct hd_conn *conn = container_of(d, struct hd_conn, tx);
 
-    conn->nops--;
-    if (conn->state == HD_CONN_CLOSING) {
-        maybe_release(conn);
+    if (op_done(conn))
         return;
-    }
     transmit(conn);
     /* After the last frames, nothing more to read: no receive. */
     if (conn->state != HD_CONN_CLOSING && conn->state >= HD_CONN_TLS && !h2_last_frames(conn))
@@ -253,11 +261,8 @@ static void on_idle_end(struct hd_loop_defer *d)
 {
     struct hd_conn *conn = container_of(d, struct hd_conn, idle_end);
 
-    conn->nops--;
-    if (conn->state == HD_CONN_CLOSING) {
-        maybe_release(conn);
+    if (op_done(conn))
         return;
-    }
     if (conn->idle_closing) {
         conn->idle_closing = 0;
         hd_conn_idle_close(conn);
@@ -303,12 +308,9 @@ static void on_send(struct hd_loop_op *op, int res)
 {
     struct hd_conn *conn = container_of(op, struct hd_conn, send_op);
 
-    conn->nops--;
     conn->send_busy = 0;
-    if (conn->state == HD_CONN_CLOSING) {
-        maybe_release(conn);
+    if (op_done(conn))
         return;
-    }
     if (res < 0) {
         hd_conn_close(conn, conn->state == HD_CONN_TLS ? HD_ERR_TLS : HD_ERR_RESET);
         maybe_release(conn);
@@ -392,11 +394,8 @@ static void on_dns(int err, const struct sockaddr_storage *addrs, size_t naddrs,
 {
     struct hd_conn *conn = ud;
 
-    conn->nops--;
-    if (conn->state == HD_CONN_CLOSING) {
-        maybe_release(conn);
+    if (op_done(conn))
         return;
-    }
     if (err != 0 || naddrs == 0) {
         hd_conn_close(conn, err ? err : HD_ERR_DNS);
         return;
@@ -561,12 +560,9 @@ static void on_connect(struct hd_loop_op *op, int res)
     struct hd_conn_env *env = conn->env;
     int rv;
 
-    conn->nops--;
     conn->connect_busy = 0;
-    if (conn->state == HD_CONN_CLOSING) {
-        maybe_release(conn);
+    if (op_done(conn))
         return;
-    }
     hd_conn_disarm(conn);
     if (res < 0) {
         conn->last_err = conn->timed_out ? HD_ERR_TIMEOUT_CONNECT : HD_ERR_CONNECT;
@@ -802,12 +798,9 @@ static void on_recv(struct hd_loop_op *op, int res)
 {
     struct hd_conn *conn = container_of(op, struct hd_conn, recv_op);
 
-    conn->nops--;
     conn->recv_busy = 0;
-    if (conn->state == HD_CONN_CLOSING) {
-        maybe_release(conn);
+    if (op_done(conn))
         return;
-    }
     if (res <= 0) {
         if (conn->h2c_unconfirmed)
             h2c_fallback(conn);
