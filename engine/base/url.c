@@ -275,6 +275,11 @@ static int put_authority(const struct hd_url *u, char *out, size_t cap)
 
 int hd_url_parse(const char *url, struct hd_url *out)
 {
+    return hd_url_parse_origin(url, out, NULL);
+}
+
+int hd_url_parse_origin(const char *url, struct hd_url *out, size_t *origin_len)
+{
     struct hd_url u;
     const char *p, *auth, *auth_end, *host, *host_end, *port_s = NULL;
     size_t len, i;
@@ -357,6 +362,38 @@ int hd_url_parse(const char *url, struct hd_url *out)
     memcpy(out->host, u.host, strlen(u.host) + 1);
     memcpy(out->authority, u.authority, strlen(u.authority) + 1);
     memcpy(out->path, u.path, strlen(u.path) + 1);
+    if (origin_len)
+        *origin_len = (size_t)(auth_end - url);
+    return 0;
+}
+
+int hd_url_parse_path(const char *url, size_t origin_len, const struct hd_url *same,
+                      struct hd_url *out)
+{
+    size_t len, i;
+    char c;
+
+    if (!url || !same || !out)
+        return HD_ERR_INVALID;
+    if (out == same)
+        return hd_url_parse(url, out);
+    len = strnlen(url, HD_URL_MAX);
+    if (len == 0 || len >= HD_URL_MAX || origin_len == 0 || origin_len > len)
+        return HD_ERR_INVALID;
+    c = url[origin_len];
+    if (c != '/' && c != '?' && c != '#' && c != '\0')
+        return hd_url_parse(url, out); /* the authority goes on: another origin */
+    for (i = origin_len; i < len; i++) /* the origin's characters were checked with it */
+        if ((unsigned char)url[i] < 0x20 || url[i] == 0x7f || url[i] == ' ')
+            return HD_ERR_INVALID;
+    if (parse_path(url + origin_len, out->path, sizeof(out->path)) != 0) {
+        out->path[0] = '\0';
+        return HD_ERR_INVALID;
+    }
+    out->tls = same->tls;
+    out->port = same->port;
+    memcpy(out->host, same->host, strlen(same->host) + 1);
+    memcpy(out->authority, same->authority, strlen(same->authority) + 1);
     return 0;
 }
 

@@ -278,6 +278,92 @@ void hd_timer_arm(struct hd_loop *loop, struct hd_timer *t, uint64_t due_ms)
     loop->timers = loop->timers ? timer_meld(loop->timers, t) : t;
 }
 
+/* ---- timeout queues ---- */
+
+static void tq_fire(struct hd_timer *t)
+{
+    struct hd_tq *q = container_of(t, struct hd_tq, timer);
+    uint64_t now = hd_loop_now_ms(q->loop), seq_end = q->seq;
+    struct hd_tq_ent *e;
+
+    /* Only entries set before this point: one a callback sets for "now" stops the turn (the
+     * timer is re-armed for it), so a callback cannot keep this loop going. */
+    while ((e = q->head) && e->due_ms <= now && e->seq < seq_end) {
+        hd_tq_clear(e);
+        e->cb(e);
+    }
+    if (q->head && !hd_timer_armed(&q->timer))
+        hd_timer_arm(q->loop, &q->timer, q->head->due_ms);
+}
+
+void hd_tq_init(struct hd_tq *q, struct hd_loop *loop)
+{
+    hd_timer_init(&q->timer, tq_fire);
+    q->loop = loop;
+    q->head = q->tail = NULL;
+    q->seq = 0;
+}
+
+void hd_tq_fini(struct hd_tq *q)
+{
+    while (q->head)
+        hd_tq_clear(q->head);
+    hd_timer_disarm(q->loop, &q->timer);
+}
+
+void hd_tq_ent_init(struct hd_tq_ent *e, hd_tq_cb cb)
+{
+    e->due_ms = e->seq = 0;
+    e->next = e->prev = NULL;
+    e->q = NULL;
+    e->cb = cb;
+}
+
+void hd_tq_clear(struct hd_tq_ent *e)
+{
+    struct hd_tq *q = e->q;
+
+    if (!q)
+        return;
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        q->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        q->tail = e->prev;
+    e->next = e->prev = NULL;
+    e->q = NULL;
+}
+
+void hd_tq_set(struct hd_tq *q, struct hd_tq_ent *e, uint64_t due_ms)
+{
+    struct hd_tq_ent *after;
+
+    hd_tq_clear(e);
+    e->due_ms = due_ms;
+    e->seq = q->seq++;
+    e->q = q;
+    /* After the last one due no later: the tail, unless the duration changed (a reload). */
+    for (after = q->tail; after && after->due_ms > due_ms; after = after->prev)
+        ;
+    e->prev = after;
+    e->next = after ? after->next : q->head;
+    if (e->next)
+        e->next->prev = e;
+    else
+        q->tail = e;
+    if (after)
+        after->next = e;
+    else
+        q->head = e;
+    /* While the queue holds entries its timer is armed for the first one, or earlier (one
+     * cleared since): only an entry that comes first and falls due before the timer moves it. */
+    if (q->head == e && (!hd_timer_armed(&q->timer) || q->timer.due_ms > due_ms))
+        hd_timer_arm(q->loop, &q->timer, due_ms);
+}
+
 static int run_timers(struct hd_loop *loop)
 {
     int n = 0;

@@ -47,6 +47,33 @@ struct hd_timer {
     int armed;
 };
 
+struct hd_tq;
+struct hd_tq_ent;
+typedef void (*hd_tq_cb)(struct hd_tq_ent *e);
+
+/* A timeout queue: deadlines that are mostly set in the order they fall due (one duration
+ * after "now", as a pool's request timeouts are), kept as a list in due order. Setting one
+ * (appended, or walked back from the tail when it falls earlier) and clearing one are O(1) in
+ * that case, and the loop's heap holds one timer for the whole queue: armed for the first
+ * deadline, re-armed when it fires. A deadline cleared early costs nothing then; the queue's
+ * timer may fire for nothing once. Entries fire in due order (equal ones in the order they
+ * were set), each once; a callback may set or clear any entry, its own included, and one it
+ * sets fires on a later turn at the earliest, as timers do. The fields are the queue's. */
+struct hd_tq_ent {
+    uint64_t due_ms;
+    uint64_t seq; /* set order: one set by a callback fires on a later turn */
+    struct hd_tq_ent *next, *prev;
+    struct hd_tq *q; /* the queue it is set in, or NULL */
+    hd_tq_cb cb;
+};
+
+struct hd_tq {
+    struct hd_timer timer;
+    struct hd_loop *loop;
+    struct hd_tq_ent *head, *tail;
+    uint64_t seq;
+};
+
 struct hd_loop_defer;
 typedef void (*hd_loop_defer_cb)(struct hd_loop_defer *d);
 
@@ -103,6 +130,19 @@ void hd_timer_disarm(struct hd_loop *loop, struct hd_timer *t);
 static inline int hd_timer_armed(const struct hd_timer *t)
 {
     return t->armed;
+}
+
+void hd_tq_init(struct hd_tq *q, struct hd_loop *loop);
+/* Clears every entry still set (none fires) and disarms the queue's timer. */
+void hd_tq_fini(struct hd_tq *q);
+void hd_tq_ent_init(struct hd_tq_ent *e, hd_tq_cb cb);
+/* Sets e to fire at due_ms (moved from the queue it was set in, if any). */
+void hd_tq_set(struct hd_tq *q, struct hd_tq_ent *e, uint64_t due_ms);
+/* Clears e; no-op if not set. */
+void hd_tq_clear(struct hd_tq_ent *e);
+static inline int hd_tq_is_set(const struct hd_tq_ent *e)
+{
+    return e->q != NULL;
 }
 
 void hd_loop_defer_init(struct hd_loop_defer *d, hd_loop_defer_cb cb);

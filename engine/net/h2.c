@@ -214,13 +214,17 @@ void hd_h2_free(struct hd_h2 *h2)
     free(h2);
 }
 
+/* Names and values are not copied by nghttp2: every one lives until the request completes
+ * (the request's strings are borrowed until on_done, the rest is static or in rq), which is
+ * after its HEADERS frame was sent or given up. Names are lower-case already
+ * (hd_h1_check_request), as nghttp2 requires of names it does not copy. */
 static void nv_set(nghttp2_nv *nv, const char *name, const char *value, size_t vlen)
 {
     nv->name = (uint8_t *)(uintptr_t)name;
     nv->namelen = strlen(name);
     nv->value = (uint8_t *)(uintptr_t)value;
     nv->valuelen = vlen;
-    nv->flags = NGHTTP2_NV_FLAG_NONE;
+    nv->flags = NGHTTP2_NV_FLAG_NO_COPY_NAME | NGHTTP2_NV_FLAG_NO_COPY_VALUE;
 }
 
 #define HD_H2_MAX_NV (HD_HTTP_MAX_HEADERS + 5) /* + pseudo-headers, content-length */
@@ -245,7 +249,7 @@ int hd_h2_submit(struct hd_h2 *h2, struct hd_http_rq *rq)
 {
     nghttp2_nv nva[HD_H2_MAX_NV];
     nghttp2_data_provider prd;
-    char clen[24];
+    char *clen = rq->clen;
     size_t n = 0;
     int32_t id;
     const struct hd_http_req *r = &rq->req;
@@ -273,13 +277,13 @@ int hd_h2_submit(struct hd_h2 *h2, struct hd_http_rq *rq)
         if (strcmp(hn, "signature") == 0 || strcmp(hn, "signature-input") == 0 ||
             strcmp(hn, "digest") == 0 || strcmp(hn, "content-digest") == 0 ||
             strcmp(hn, "date") == 0)
-            nva[n].flags = NGHTTP2_NV_FLAG_NO_INDEX;
+            nva[n].flags |= NGHTTP2_NV_FLAG_NO_INDEX;
         n++;
     }
     rq->body_off = 0;
     prd.source.ptr = rq;
     prd.read_callback = read_body;
-    /* nghttp2 copies the header block now (nva is on our stack). */
+    /* nghttp2 copies the array now (nva is on our stack), not the strings (nv_set). */
     id = nghttp2_submit_request(h2->session, NULL, nva, n, r->body_len ? &prd : NULL, rq);
     if (id < 0)
         return id == NGHTTP2_ERR_NOMEM ? -ENOMEM : HD_ERR_PROTOCOL;

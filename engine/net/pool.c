@@ -143,6 +143,8 @@ int hd_pool_init(struct hd_pool *p, struct hd_loop *loop, const struct hd_http_o
         return rv;
     }
     hd_timer_init(&p->kick, on_kick);
+    hd_tq_init(&p->queue_tq, loop);
+    hd_tq_init(&p->resp_tq, loop);
     return 0;
 }
 
@@ -173,6 +175,8 @@ int hd_pool_idle(const struct hd_pool *p)
 void hd_pool_fini(struct hd_pool *p)
 {
     hd_timer_disarm(p->env.loop, &p->kick);
+    hd_tq_fini(&p->queue_tq);
+    hd_tq_fini(&p->resp_tq);
     /* Connections are all gone when idle; hd_conn_env_fini frees any still waiting. */
     hd_conn_env_fini(&p->env);
     for (size_t i = 0; i < p->nbuckets; i++) {
@@ -204,12 +208,12 @@ static void arm_queue_deadline(struct hd_pool *p, struct hd_http_rq *rq)
     uint64_t ms = (uint64_t)p->opts->connect_timeout_ms + p->opts->tls_timeout_ms +
                   p->opts->response_timeout_ms;
     if (ms)
-        hd_timer_arm(p->env.loop, &rq->timer, hd_loop_now_ms(p->env.loop) + ms);
+        hd_tq_set(&p->queue_tq, &rq->deadline, hd_loop_now_ms(p->env.loop) + ms);
 }
 
-static void on_response_timeout(struct hd_timer *t)
+static void on_response_timeout(struct hd_tq_ent *e)
 {
-    struct hd_http_rq *rq = container_of(t, struct hd_http_rq, timer);
+    struct hd_http_rq *rq = container_of(e, struct hd_http_rq, deadline);
     struct hd_conn *conn = rq->conn;
     struct hd_pool *p = rq->pool;
 
@@ -254,7 +258,7 @@ int hd_pool_submit(struct hd_pool *p, const struct hd_http_req *req)
     rq->origin = o;
     rq->max_body = p->opts->max_body;
     rq->submit_ms = hd_loop_now_ms(p->env.loop);
-    hd_timer_init(&rq->timer, on_response_timeout);
+    hd_tq_ent_init(&rq->deadline, on_response_timeout);
     hd_rq_list_push(&o->queue, rq);
     arm_queue_deadline(p, rq);
     o->inflight++;
@@ -269,7 +273,7 @@ static void rq_complete(struct hd_http_rq *rq, int err)
     struct hd_pool *p = rq->pool;
     struct hd_http_resp resp;
 
-    hd_timer_disarm(p->env.loop, &rq->timer);
+    hd_tq_clear(&rq->deadline);
     if (rq->conn) {
         struct hd_conn *conn = rq->conn;
         hd_conn_detach(conn, rq);
@@ -311,7 +315,7 @@ static void rq_lost(struct hd_http_rq *rq, int err, int processed)
     }
     /* Not processed by the peer: once, transparently, on a new connection. */
     p->env.stats.retries++;
-    hd_timer_disarm(p->env.loop, &rq->timer);
+    hd_tq_clear(&rq->deadline);
     if (rq->conn)
         hd_conn_detach(rq->conn, rq);
     rq->retried = 1;
@@ -347,10 +351,10 @@ static int assign(struct hd_conn *conn, struct hd_http_rq *rq)
         return rv;
     }
     if (p->opts->response_timeout_ms)
-        hd_timer_arm(p->env.loop, &rq->timer,
-                     hd_loop_now_ms(p->env.loop) + p->opts->response_timeout_ms);
+        hd_tq_set(&p->resp_tq, &rq->deadline,
+                  hd_loop_now_ms(p->env.loop) + p->opts->response_timeout_ms);
     else
-        hd_timer_disarm(p->env.loop, &rq->timer);
+        hd_tq_clear(&rq->deadline);
     return 0;
 }
 

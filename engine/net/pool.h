@@ -38,6 +38,9 @@ struct hd_pool {
     uint64_t origins_freed;     /* origins dropped with nothing left to do (origin_maybe_free) */
     struct hd_origin *kick_list;
     struct hd_timer kick;
+    /* Request deadlines, one duration each, so in the order they fall due: waiting for a
+     * connection or stream (set-up and response budgets), then for the response. */
+    struct hd_tq queue_tq, resp_tq;
     struct hd_http_rq *free_rq; /* request records ready for reuse */
     size_t free_n;
     size_t inflight;

@@ -25,7 +25,7 @@ struct hd_http_rq {
     struct hd_origin *origin;
     struct hd_conn *conn;          /* while active on a connection */
     struct hd_http_rq *next, *prev; /* origin FIFO, conn's active list, or pool */
-    struct hd_timer timer;         /* response timeout */
+    struct hd_tq_ent deadline;     /* set-up and response budget, then response timeout */
     uint64_t submit_ms;
     int32_t stream_id;             /* h2 */
     int status;
@@ -35,6 +35,7 @@ struct hd_http_rq {
     int sent;                      /* bytes of it may have reached the peer */
     size_t body_off;               /* request body bytes written so far */
     size_t hdr_bytes;              /* h2: response header bytes seen */
+    char clen[24];                 /* h2: the content-length value, kept until sent */
     char *retry_after;
     char *accept_signature;
     uint8_t *body;                 /* max_body bytes, allocated on first use, kept */

@@ -184,9 +184,10 @@ struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err)
         *err = -ENOMEM;
         return NULL;
     }
-    hd_digest_sha256((const uint8_t *)a->body, a->body_len, a->digest, sizeof(a->digest));
-    hd_content_digest_sha256((const uint8_t *)a->body, a->body_len, a->cdigest, sizeof(a->cdigest));
-    rc = hd_sched_key_load(th, a->key_id);
+    rc = hd_digests_sha256((const uint8_t *)a->body, a->body_len, a->digest, sizeof(a->digest),
+                           a->cdigest, sizeof(a->cdigest));
+    if (rc == 0)
+        rc = hd_sched_key_load(th, a->key_id);
     if (rc == 0)
         rc = ed_key_load(th, txn, v.actor, a);
     if (rc) {
@@ -228,15 +229,14 @@ static int set_id(char **dst, struct hd_slice s)
 
 int hd_sched_act_keys(struct sthread *th, struct sact *a)
 {
-    int live = th->rtxn_live, fed, rc;
+    int fed, rc;
     struct hd_slice kid = {NULL, 0}, ed = {NULL, 0};
-    struct hd_txn *txn;
+    struct hd_txn *txn = hd_sched_rtxn(th);
 
-    if (live && a->keys_gen == th->rtxn_gen)
-        return a->key_id ? 0 : HD_ERR_NO_KEY;
-    txn = hd_sched_rtxn(th);
     if (!txn)
         return HD_ERR_STORE;
+    if (a->keys_gen == th->rtxn_gen) /* read in this snapshot or one no commit separates */
+        return a->key_id ? 0 : HD_ERR_NO_KEY;
     rc = hd_actor_get(th->st, txn, a->actor, strlen(a->actor), &kid, &fed);
     if (rc == 0)
         rc = hd_actor_get_ed(th->st, txn, a->actor, strlen(a->actor), &ed);
@@ -248,9 +248,8 @@ int hd_sched_act_keys(struct sthread *th, struct sact *a)
         rc = set_id(&a->ed_key_id, ed);
     if (rc == 0)
         a->keys_gen = th->rtxn_gen;
-    /* The snapshot stays for the requests signed after this one in the same callbacks or
-     * turn (one read of the actor per activity and snapshot, not per request); the loop
-     * thread ends it before its next wait (run.c). */
+    /* One read of the actor per activity and commit, not per request; the loop thread ends
+     * the snapshot before its next wait (run.c). */
     return rc && hd_policy_local_final(rc) ? HD_ERR_NO_KEY : rc;
 }
 

@@ -461,6 +461,10 @@ void hd_sched_hosts_free(struct sthread *th)
                 hd_sched_del_dispose(th, d);
                 d = dn;
             }
+            /* Out of the loop's timer heap first: a later disarm (the pool's, at its end)
+             * walks the heap and must not meet a freed host. */
+            hd_timer_disarm(th->loop, &h->timer);
+            hd_timer_disarm(th->loop, &h->wake);
             free(h->err);
             free(h);
             h = n;

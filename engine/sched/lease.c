@@ -17,15 +17,16 @@
 static uint64_t del_hash(const void *p)
 {
     const struct sdel *d = p;
-    return hd_hash64(d->key, d->keylen);
+    return d->lhash; /* of every delivery in the set (hd_sched_leased_add) */
 }
 
 int hd_sched_leased_has(struct sthread *th, const uint8_t *key, size_t keylen)
 {
     if (!th->leased_cap)
         return 0;
-    struct sdel *d = th->leased[hd_hash64(key, keylen) & (th->leased_cap - 1)];
-    while (d && (d->keylen != keylen || memcmp(d->key, key, keylen) != 0))
+    uint64_t h = hd_hash64(key, keylen);
+    struct sdel *d = th->leased[h & (th->leased_cap - 1)];
+    while (d && (d->lhash != h || d->keylen != keylen || memcmp(d->key, key, keylen) != 0))
         d = d->lnext;
     return d != NULL;
 }
@@ -33,6 +34,7 @@ int hd_sched_leased_has(struct sthread *th, const uint8_t *key, size_t keylen)
 int hd_sched_leased_add(struct sthread *th, struct sdel *d)
 {
     size_t b;
+    d->lhash = hd_hash64(d->key, d->keylen);
     if ((th->nleased + 1) * 2 > th->leased_cap &&
         hd_sched_grow_table((void ***)&th->leased, &th->leased_cap, offsetof(struct sdel, lnext),
                             del_hash) != 0)
@@ -92,7 +94,25 @@ struct refill_ctx {
     int main;       /* the cursor scan: high and low deliveries are the indexes' */
     unsigned avail; /* index scans: unleased, due entries seen (taken or not) */
     unsigned limit; /* index scans: stop once more than this many were seen */
+    /* The last inbox parsed whole in this scan: its origin (scheme and authority, olen
+     * characters of the stored text at oraw, valid with the scan's snapshot) and where its
+     * parse is (a delivery leased in this scan). The host's other inboxes parse their path
+     * only. */
+    const char *oraw;
+    size_t olen;
+    const struct hd_url *ourl;
 };
+
+/* Parses the stored inbox text (NUL-terminated copy in inbox) into d->url. *olen: the
+ * length of its origin when it was parsed whole, else 0. */
+static int parse_inbox(const struct refill_ctx *rc, const struct hd_qent *e, const char *inbox,
+                       struct sdel *d, size_t *olen)
+{
+    *olen = 0;
+    if (rc->ourl && e->inbox.n > rc->olen && memcmp(e->inbox.p, rc->oraw, rc->olen) == 0)
+        return hd_url_parse_path(inbox, rc->olen, rc->ourl, &d->url);
+    return hd_url_parse_origin(inbox, &d->url, olen);
+}
 
 /* A zeroed delivery, except its text buffers (url, date, signature, signature input: 5.5 KB
  * of the 5.9 KB), which are written (hd_url_parse, dispatch) before they are read: they are
@@ -176,6 +196,7 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     struct sthread *th = rc->th;
     struct sdel *d;
     char inbox[HD_URL_MAX + HD_HOST_MAX + 16];
+    size_t olen = 0;
     int expired;
 
     if (rc->main && (e->flags & (HD_QF_HIGH | HD_QF_LOW)))
@@ -204,8 +225,9 @@ static int on_qent(const struct hd_qent *e, void *user_data)
     d->attempts = e->attempts;
     d->flags = e->flags;
     d->host = rc->h;
-    if (e->inbox.n >= sizeof(inbox) || (memcpy(inbox, e->inbox.p, e->inbox.n),
-                                        inbox[e->inbox.n] = 0, hd_url_parse(inbox, &d->url) != 0)) {
+    if (e->inbox.n >= sizeof(inbox) ||
+        (memcpy(inbox, e->inbox.p, e->inbox.n), inbox[e->inbox.n] = 0,
+         parse_inbox(rc, e, inbox, d, &olen) != 0)) {
         /* Damaged entry: final, with the reason kept. */
         if (hd_sched_leased_add(th, d) != 0) {
             hd_sched_del_dispose(th, d);
@@ -223,6 +245,11 @@ static int on_qent(const struct hd_qent *e, void *user_data)
         hd_sched_del_dispose(th, d);
         rc->err = -ENOMEM;
         return 1;
+    }
+    if (olen) { /* d stays leased through the scan: its parse serves the next inboxes */
+        rc->oraw = e->inbox.p;
+        rc->olen = olen;
+        rc->ourl = &d->url;
     }
     if (expired) {
         struct hd_ack *a = hd_sched_ack(th, d, HD_ACK_DEAD, 0, 0, "expired: older than max age");
@@ -250,7 +277,8 @@ static int on_qent(const struct hd_qent *e, void *user_data)
 static unsigned refill_class(struct sthread *th, struct shost *h, struct hd_txn *txn, int prio,
                              unsigned cap, unsigned limit, unsigned *avail)
 {
-    struct refill_ctx ctx = {th, h, cap, 0, hd_wall_ms(), 0, 0, 0, limit < cap ? cap : limit};
+    struct refill_ctx ctx = {th, h, cap, 0, hd_wall_ms(), 0, 0, 0, limit < cap ? cap : limit,
+                            NULL, 0, NULL};
     int end = 0, n;
 
     *avail = 0;
@@ -289,7 +317,7 @@ static uint8_t streak_add(uint8_t s, unsigned n)
  * hd_sched_order holds back whatever would overtake the activity it depends on. */
 void hd_sched_refill(struct sthread *th, struct shost *h)
 {
-    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0, 1, 0, 0};
+    struct refill_ctx ctx = {th, h, 0, 0, hd_wall_ms(), 0, 1, 0, 0, NULL, 0, NULL};
     uint8_t last[HD_QKEY_MAX];
     size_t last_len = 0;
     int end = 0, n = 0;

@@ -180,7 +180,7 @@ static int act_is_create(struct sthread *th, uint64_t seq)
 
 /* A Create about to go out for the first time (or after attempts that never got there): is
  * its object already deleted, with the Delete queued for this host? Then neither goes. The
- * lookup is one objseq read per activity and read transaction (cached in the activity).
+ * lookup is one objseq read per activity and commit seen (cached in the activity).
  * Returns as cancel_pair. */
 static int cancel_create(struct sthread *th, struct sdel *d)
 {
@@ -210,19 +210,19 @@ static int cancel_create(struct sthread *th, struct sdel *d)
  * is an error, never "not blocked": a Delete must not overtake its Create. */
 /* Was d's activity taken down (hd_act_cancel) after d was leased? Then d is dropped, never
  * sent: the takedown removed its queue entry already, so the acknowledgement finds nothing
- * and counts nothing twice. One actstat read per activity and read transaction. Returns 1
+ * and counts nothing twice. One actstat read per activity and commit seen. Returns 1
  * when d was settled, 0 when it goes on, or an error with d untouched. */
 static int taken_down(struct sthread *th, struct sdel *d)
 {
     struct sact *a = d->act;
     struct hd_txn *txn;
 
+    txn = hd_sched_rtxn(th);
+    if (!txn)
+        return HD_ERR_STORE;
     if (a->cancel_gen != th->rtxn_gen) {
         struct hd_actstat as;
         int rc;
-        txn = hd_sched_rtxn(th);
-        if (!txn)
-            return HD_ERR_STORE;
         rc = hd_actstat_get(th->st, txn, a->seq, &as);
         if (rc && rc != HD_ERR_NOT_FOUND)
             return rc;

@@ -60,7 +60,9 @@ struct hd_txn *hd_sched_rtxn(struct sthread *th)
         return NULL;
     }
     th->rtxn_live = 1;
-    th->rtxn_gen++;
+    /* Lookups cached per activity hold while no commit intervenes, however many snapshots
+     * the loop takes in between (one per turn): 1 + the snapshot's id, 0 meaning none. */
+    th->rtxn_gen = hd_store_snapshot_id(th->rtxn) + 1;
     return th->rtxn;
 }
 

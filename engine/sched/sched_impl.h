@@ -77,6 +77,7 @@ struct hd_signer;
 struct sdel {
     struct sdel *next;  /* ready list */
     struct sdel *lnext; /* leased-set chain */
+    uint64_t lhash;     /* hd_hash64 of key, while leased */
     struct shost *host;
     struct sact *act;
     uint64_t seq;
@@ -106,7 +107,7 @@ struct sact {
     char *ed_key_id; /* NULL: the actor has no Ed25519 key */
     char *actor;
     char *csync;       /* followers-only Create: the header's collectionId and url, or NULL */
-    uint64_t keys_gen; /* rtxn generation in which key_id / ed_key_id were read */
+    uint64_t keys_gen; /* rtxn_gen of the snapshot key_id / ed_key_id were read in */
     char *body;
     size_t body_len;
     char digest[64];
@@ -114,9 +115,9 @@ struct sact {
     uint64_t after[2]; /* activities this one must not overtake on a host (0 = none) */
     char *object_id;   /* NULL: none */
     uint8_t kind;      /* ACT_* */
-    uint64_t del_gen;  /* Create: rtxn generation of the cached Delete lookup (0: none yet) */
+    uint64_t del_gen;  /* Create: rtxn_gen of the cached Delete lookup (0: none yet) */
     uint64_t del_seq;  /* Create: its object's Delete, as of del_gen (0: none) */
-    uint64_t cancel_gen; /* rtxn generation of the cached takedown lookup (0: none yet) */
+    uint64_t cancel_gen; /* rtxn_gen of the cached takedown lookup (0: none yet) */
     uint8_t cancelled;   /* taken down (hd_act_cancel), as of cancel_gen */
 };
 
@@ -224,7 +225,7 @@ struct sthread {
     struct hd_signer *signer;
     struct hd_txn *rtxn;
     int rtxn_live;
-    uint64_t rtxn_gen; /* counts read transactions begun: cached lookups are valid within one */
+    uint64_t rtxn_gen; /* 1 + the live snapshot's id: a lookup cached with it is valid while equal */
     uint64_t unclean_before_ms; /* the previous run crashed: Creates queued before this (wall
                                  * ms) may have been sent unrecorded: never cancelled */
 

@@ -124,6 +124,11 @@ int hd_signer_measure(const char *backend, const char *alg, const char *pem, siz
  * Returns the length, HD_ERR_FULL or HD_ERR_CRYPTO. */
 int hd_content_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap);
 
+/* Both of the above from one hash of body: the Digest value into digest (dcap >= 53) and the
+ * Content-Digest value into cdigest (ccap >= 55). Returns 0, HD_ERR_FULL or HD_ERR_CRYPTO. */
+int hd_digests_sha256(const uint8_t *body, size_t len, char *digest, size_t dcap,
+                      char *cdigest, size_t ccap);
+
 /* Like hd_sign_cavage, with the (created) and (expires) pseudo-headers available: when
  * created (or expires) is >= 0 the value is used for "(created)" ("(expires)") and emitted
  * as a created= (expires=) parameter. draft-cavage-12 forbids (created) with rsa-sha256,

@@ -15,36 +15,68 @@
 
 /* ---- Digest, Date ---- */
 
-int hd_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
+static int put_digest(const uint8_t h[32], char *out, size_t cap)
 {
-    uint8_t h[32];
     int n;
 
     if (cap < 8 + HD_B64_LEN(32) + 1)
         return HD_ERR_FULL;
-    if (hd_sign_sha256(body, len, h) != 0)
-        return HD_ERR_CRYPTO;
     memcpy(out, "SHA-256=", 8);
-    n = hd_b64_encode(h, sizeof(h), out + 8, cap - 8);
+    n = hd_b64_encode(h, 32, out + 8, cap - 8);
     return n < 0 ? n : n + 8;
 }
 
-int hd_content_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
+static int put_content_digest(const uint8_t h[32], char *out, size_t cap)
 {
-    uint8_t h[32];
     int n;
 
     if (cap < 9 + HD_B64_LEN(32) + 2)
         return HD_ERR_FULL;
-    if (hd_sign_sha256(body, len, h) != 0)
-        return HD_ERR_CRYPTO;
     memcpy(out, "sha-256=:", 9);
-    n = hd_b64_encode(h, sizeof(h), out + 9, cap - 9);
+    n = hd_b64_encode(h, 32, out + 9, cap - 9);
     if (n < 0)
         return n;
     out[9 + n] = ':';
     out[10 + n] = '\0';
     return n + 10;
+}
+
+int hd_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
+{
+    uint8_t h[32];
+
+    if (cap < 8 + HD_B64_LEN(32) + 1)
+        return HD_ERR_FULL;
+    if (hd_sign_sha256(body, len, h) != 0)
+        return HD_ERR_CRYPTO;
+    return put_digest(h, out, cap);
+}
+
+int hd_content_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
+{
+    uint8_t h[32];
+
+    if (cap < 9 + HD_B64_LEN(32) + 2)
+        return HD_ERR_FULL;
+    if (hd_sign_sha256(body, len, h) != 0)
+        return HD_ERR_CRYPTO;
+    return put_content_digest(h, out, cap);
+}
+
+int hd_digests_sha256(const uint8_t *body, size_t len, char *digest, size_t dcap,
+                      char *cdigest, size_t ccap)
+{
+    uint8_t h[32];
+    int n;
+
+    if (dcap < 8 + HD_B64_LEN(32) + 1 || ccap < 9 + HD_B64_LEN(32) + 2)
+        return HD_ERR_FULL;
+    if (hd_sign_sha256(body, len, h) != 0)
+        return HD_ERR_CRYPTO;
+    n = put_digest(h, digest, dcap);
+    if (n >= 0)
+        n = put_content_digest(h, cdigest, ccap);
+    return n < 0 ? n : 0;
 }
 
 void hd_http_date(time_t t, char *out, size_t cap)

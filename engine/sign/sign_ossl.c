@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -205,11 +206,23 @@ const struct hd_sign_be hd_sign_be_ossl = {
 /* Body digests. OpenSSL's SHA-256 uses the CPU's SHA extensions where there are some;
  * Debian's wolfCrypt is built without assembly: 6.1 us against 1.7 us per 1.2 KB body on
  * this machine, twice per activity (Digest and Content-Digest). */
+/* SHA-256 fetched once for the process: EVP_sha256() makes OpenSSL 3 look the algorithm up
+ * again at every digest. */
+static EVP_MD *g_sha256;
+static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_fetch(void)
+{
+    g_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+}
+
 int hd_sign_sha256(const uint8_t *data, size_t len, uint8_t out[32])
 {
     unsigned int n = 0;
 
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != 32)
+    pthread_once(&g_sha256_once, sha256_fetch);
+    if (EVP_Digest(data, len, out, &n, g_sha256 ? g_sha256 : EVP_sha256(), NULL) != 1 ||
+        n != 32)
         return HD_ERR_CRYPTO;
     return 0;
 }

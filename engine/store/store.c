@@ -361,6 +361,11 @@ int hd_store_renew(struct hd_txn *txn)
     return hd_store_err(mdb_txn_renew(hd_mdb_txn(txn)));
 }
 
+uint64_t hd_store_snapshot_id(struct hd_txn *txn)
+{
+    return (uint64_t)mdb_txn_id(hd_mdb_txn(txn));
+}
+
 const char *hd_store_dir(const struct hd_store *st)
 {
     return st->dir;

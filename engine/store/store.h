@@ -121,6 +121,10 @@ int hd_store_commit_relaxed(struct hd_txn *txn);
  * re-reads on a loop thread). */
 void hd_store_reset(struct hd_txn *txn);
 int hd_store_renew(struct hd_txn *txn);
+/* The id of the state txn sees: for a read transaction, that of the last write committed
+ * when it began. Two snapshots with the same id see the same data, so a lookup cached with
+ * the id stays valid until a commit (of any process) moves it. */
+uint64_t hd_store_snapshot_id(struct hd_txn *txn);
 /* The store's directory (valid until hd_store_close). */
 const char *hd_store_dir(const struct hd_store *st);
 void hd_store_abort(struct hd_txn *txn); /* NULL ok */

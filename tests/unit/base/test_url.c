@@ -228,6 +228,48 @@ static void test_lengths(void)
     T_EQ_INT(hd_url_parse(NULL, &u), HD_ERR_INVALID);
 }
 
+/* hd_url_parse_path answers as hd_url_parse for every URL that begins with the origin of one
+ * parsed before: the good URLs' origins followed by good and bad rests, some of which make
+ * another authority (a longer host or a port), so that the whole URL must be parsed. */
+static void test_same_origin(void)
+{
+    static const char *const rests[] = {
+        "",         "/",      "/users/a/inbox", "?q=1",   "#frag",   "/a b",   "/\x7f",
+        "/%zz",     "/%41",   "/\"x\"",         "2/inbox",  ":8080/",  ":0/",    ":99999/",
+        "\\x",      ".evil/", "@evil/",         "/a#b c", "/\t",      "a",      "-/",
+        "/\xc3\xa9"};
+    char url[HD_URL_MAX + 64], origin[HD_URL_MAX];
+    struct hd_url first, fast, slow;
+    size_t olen;
+
+    for (size_t i = 0; i < sizeof(goods) / sizeof(goods[0]); i++) {
+        T_EQ_INT(hd_url_parse_origin(goods[i].in, &first, &olen), 0);
+        T_OK(olen > 0 && olen <= strlen(goods[i].in));
+        memcpy(origin, goods[i].in, olen);
+        origin[olen] = '\0';
+        for (size_t j = 0; j < sizeof(rests) / sizeof(rests[0]); j++) {
+            int rf, rs;
+            snprintf(url, sizeof(url), "%s%s", origin, rests[j]);
+            memset(&fast, 0x5a, sizeof(fast));
+            rf = hd_url_parse_path(url, olen, &first, &fast);
+            rs = hd_url_parse(url, &slow);
+            if (rf != rs)
+                T_FAIL("%s: parse_path %d, parse %d", url, rf, rs);
+            if (rs != 0)
+                continue;
+            T_EQ_INT(fast.tls, slow.tls);
+            T_EQ_INT(fast.port, slow.port);
+            T_EQ_STR(fast.host, slow.host);
+            T_EQ_STR(fast.authority, slow.authority);
+            T_EQ_STR(fast.path, slow.path);
+        }
+    }
+    /* The same parse as source and destination: a whole parse. */
+    T_EQ_INT(hd_url_parse_origin("https://example.com/a", &first, &olen), 0);
+    T_EQ_INT(hd_url_parse_path("https://example.com/b", olen, &first, &first), 0);
+    T_EQ_STR(first.path, "/b");
+}
+
 int main(void)
 {
     size_t i;
@@ -243,5 +285,6 @@ int main(void)
                    rv == 0 ? u.host : "", rv == 0 ? u.path : "");
     }
     test_lengths();
+    test_same_origin();
     T_DONE();
 }

@@ -424,13 +424,124 @@ static void test_defer(void)
     T_EQ_INT(d_n, 4);
 }
 
+/* Timeout queues against a model: entries set mostly in due order (a fixed duration after a
+ * clock that moves on) and sometimes earlier, cleared at random, moved between two queues,
+ * and set and cleared from the callbacks. Every entry set when its queue fired runs once, in
+ * (due, set order); a cleared one never does; a callback's own settings wait a turn. */
+#define TQ_N 2000
+
+struct tqe {
+    struct hd_tq_ent e;
+    struct hd_tq *q; /* model: the queue it is set in, or NULL */
+    uint64_t due, seq;
+    unsigned fired;
+};
+
+static struct tqe g_tqe[TQ_N];
+static struct hd_tq g_tq[2];
+static uint64_t g_tqseq, g_tq_fired;
+static int g_tq_mutate; /* the callbacks set and clear entries: at most this many sets */
+
+static void tq_model_set(struct tqe *x, struct hd_tq *q, uint64_t due)
+{
+    hd_tq_set(q, &x->e, due);
+    x->q = q;
+    x->due = due;
+    x->seq = g_tqseq++;
+}
+
+static void tq_model_clear(struct tqe *x)
+{
+    hd_tq_clear(&x->e);
+    x->q = NULL;
+}
+
+static void on_tq(struct hd_tq_ent *e)
+{
+    struct tqe *x = container_of(e, struct tqe, e), *min = NULL;
+
+    T_OK(x->q != NULL && !hd_tq_is_set(e));
+    T_OK(x->due <= hd_loop_now_ms(g_loop));
+    /* The first due (then first set) of those set in its queue. */
+    for (size_t i = 0; i < TQ_N; i++) {
+        struct tqe *y = &g_tqe[i];
+        if (y->q == x->q && (!min || y->due < min->due || (y->due == min->due && y->seq < min->seq)))
+            min = y;
+    }
+    T_OK(min == x);
+    x->q = NULL;
+    x->fired++;
+    g_tq_fired++;
+    for (int k = 0; k < 2 && g_tq_mutate > 0; k++) {
+        struct tqe *y = &g_tqe[rnd() % TQ_N];
+        if (rnd() % 2) {
+            tq_model_clear(y);
+        } else {
+            tq_model_set(y, &g_tq[rnd() % 2], hd_loop_now_ms(g_loop) - rnd() % 3);
+            g_tq_mutate--;
+        }
+    }
+}
+
+static void test_tq(void)
+{
+    uint64_t base = hd_loop_now_ms(g_loop);
+
+    for (int round = 0; round < 2; round++) {
+        size_t set = 0;
+        g_tq_mutate = round ? 5000 : 0;
+        hd_tq_init(&g_tq[0], g_loop);
+        hd_tq_init(&g_tq[1], g_loop);
+        for (size_t i = 0; i < TQ_N; i++) {
+            memset(&g_tqe[i], 0, sizeof(g_tqe[i]));
+            hd_tq_ent_init(&g_tqe[i].e, on_tq);
+        }
+        for (size_t op = 0; op < 20 * TQ_N; op++) {
+            struct tqe *x = &g_tqe[rnd() % TQ_N];
+            unsigned r = (unsigned)(rnd() % 100);
+            /* Due times in the past (all fire in the next turns), rising with op like a clock;
+             * one set in ten falls earlier than the ones before it. */
+            uint64_t due = base - 100000 + op / 8 - (r < 6 ? rnd() % 500 : 0);
+            if (r < 60)
+                tq_model_set(x, &g_tq[r % 2], due);
+            else if (r < 90)
+                tq_model_clear(x);
+            T_EQ_INT(hd_tq_is_set(&x->e), x->q != NULL);
+        }
+        for (size_t i = 0; i < TQ_N; i++) {
+            g_tqe[i].fired = 0;
+            set += g_tqe[i].q != NULL;
+        }
+        g_tq_fired = 0;
+        for (int turn = 0; turn < 1000 && (g_tq[0].head || g_tq[1].head); turn++)
+            T_OK(hd_loop_run_once(g_loop, 0) >= 0);
+        T_OK(!g_tq[0].head && !g_tq[1].head);
+        for (size_t i = 0; i < TQ_N; i++) {
+            T_OK(g_tqe[i].q == NULL);
+            T_OK(g_tqe[i].fired <= (round ? TQ_N : 1u));
+        }
+        if (!round)
+            T_EQ_INT(g_tq_fired, set);
+        else
+            T_OK(g_tq_fired >= set);
+        /* A future entry stays; fini clears it and disarms. */
+        tq_model_set(&g_tqe[0], &g_tq[0], hd_loop_now_ms(g_loop) + 60000);
+        T_OK(hd_loop_run_once(g_loop, 0) >= 0);
+        T_OK(hd_tq_is_set(&g_tqe[0].e));
+        hd_tq_fini(&g_tq[0]);
+        hd_tq_fini(&g_tq[1]);
+        T_OK(!hd_tq_is_set(&g_tqe[0].e) && !hd_timer_armed(&g_tq[0].timer));
+    }
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
         const char *name;
         void (*fn)(void);
     } tests[] = {{"order", test_order},   {"callbacks", test_callbacks}, {"future", test_future},
-                 {"wait", test_wait},     {"alloc", test_alloc},         {"defer", test_defer}};
+                 {"wait", test_wait},     {"alloc", test_alloc},         {"defer", test_defer},
+                 {"tq", test_tq}};
     int rv = hd_loop_new(&g_loop, 64);
 
     if (rv < 0)

@@ -112,6 +112,19 @@ static void test_digest_date(void)
     /* RFC 9530 B.1-style value for the same body. */
     T_EQ_INT(hd_content_digest_sha256((const uint8_t *)body, strlen(body), out, sizeof(out)), 54);
     T_EQ_STR(out, "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:");
+    /* Both from one hash: the same values; either buffer too small refuses. */
+    {
+        char d[53], c[55];
+        T_EQ_INT(hd_digests_sha256((const uint8_t *)body, strlen(body), d, sizeof(d), c,
+                                   sizeof(c)),
+                 0);
+        T_EQ_STR(d, "SHA-256=X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=");
+        T_EQ_STR(c, "sha-256=:X48E9qOokqqrvdts8nOJRJN3OWDUoyWxBf7kbu9DBPE=:");
+        T_EQ_INT(hd_digests_sha256((const uint8_t *)body, strlen(body), d, 52, c, sizeof(c)),
+                 HD_ERR_FULL);
+        T_EQ_INT(hd_digests_sha256((const uint8_t *)body, strlen(body), d, sizeof(d), c, 54),
+                 HD_ERR_FULL);
+    }
     hd_http_date(784111777, out, sizeof(out));
     T_EQ_STR(out, "Sun, 06 Nov 1994 08:49:37 GMT");
     hd_http_date(1389087100, out, sizeof(out));
