@@ -48,6 +48,24 @@ int hd_queue_actrem_put(struct hd_store *st, struct hd_txn *txn, uint64_t seq, u
     return hd_store_err(hd_mdb_put(txn, st->actrem, &k, &v, 0));
 }
 
+int hd_queue_ent_encode(struct hd_enc *e, const char *inbox, size_t inbox_len, uint32_t attempts,
+                        uint64_t not_before, uint64_t enq_ms, uint64_t status, const char *error,
+                        uint32_t flags, const char *body, size_t body_len)
+{
+    hd_enc_array(e, body ? 9 : 8);
+    hd_enc_uint(e, 1);
+    hd_enc_str(e, inbox, inbox_len);
+    hd_enc_uint(e, attempts);
+    hd_enc_uint(e, not_before);
+    hd_enc_uint(e, enq_ms);
+    hd_enc_uint(e, status);
+    hd_enc_cstr(e, error);
+    hd_enc_uint(e, flags);
+    if (body)
+        hd_enc_bin(e, body, body_len);
+    return e->err;
+}
+
 int hd_queue_ent_put(struct hd_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t keylen,
                      const char *inbox, size_t inbox_len, uint32_t attempts, uint64_t not_before,
                      uint64_t enq_ms, uint64_t status, const char *error, uint32_t flags,
@@ -58,18 +76,8 @@ int hd_queue_ent_put(struct hd_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t
     int rc;
 
     hd_enc_init(&e);
-    hd_enc_array(&e, body ? 9 : 8);
-    hd_enc_uint(&e, 1);
-    hd_enc_str(&e, inbox, inbox_len);
-    hd_enc_uint(&e, attempts);
-    hd_enc_uint(&e, not_before);
-    hd_enc_uint(&e, enq_ms);
-    hd_enc_uint(&e, status);
-    hd_enc_cstr(&e, error);
-    hd_enc_uint(&e, flags);
-    if (body)
-        hd_enc_bin(&e, body, body_len);
-    rc = e.err;
+    rc = hd_queue_ent_encode(&e, inbox, inbox_len, attempts, not_before, enq_ms, status, error,
+                             flags, body, body_len);
     if (!rc) {
         v.mv_size = e.len;
         v.mv_data = e.buf;

@@ -15,6 +15,12 @@
  * Returns 0, HD_ERR_INVALID or HD_ERR_SCHEMA. */
 int hd_queue_ent_decode(const MDB_val *k, const MDB_val *v, struct hd_qent *q);
 
+/* Appends the record of an entry (or, when body is not NULL, a dead letter) to e, as
+ * hd_queue_ent_put writes it. Returns e->err: 0, -ENOMEM or HD_ERR_FULL. */
+int hd_queue_ent_encode(struct hd_enc *e, const char *inbox, size_t inbox_len, uint32_t attempts,
+                        uint64_t not_before, uint64_t enq_ms, uint64_t status, const char *error,
+                        uint32_t flags, const char *body, size_t body_len);
+
 /* Writes an entry under key in dbi (the queue, or the dead letters when body is not NULL).
  * error may be NULL (nil). Returns 0, -ENOMEM or a store error. */
 int hd_queue_ent_put(struct hd_txn *txn, MDB_dbi dbi, const uint8_t *key, size_t keylen,

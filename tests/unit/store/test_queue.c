@@ -1,5 +1,6 @@
 /* Store, codec, ingest and queue: envelopes in, deliveries scanned and acknowledged. */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "keys.h"
 #include "queue.h"
 #include "store.h"
+#include "queue_impl.h" /* reads the tables themselves (same_tables, prio_consistent) */
 #include "t.h"
 #include "url.h"
 
@@ -255,10 +257,16 @@ static void test_drop(void)
 }
 
 /* A batch of acks that touches more hosts and activities than the committer keeps in hand
- * (it writes them out and starts again) leaves the store exactly as the same acks applied one
- * by one: host records, activity counts, bodies released, counters. */
+ * (it writes them out and starts again), and more acks than it sorts at once, leaves the
+ * store exactly as the same acks applied one by one: every table compared byte for byte
+ * (queue, dead letters, priority index, host records, activity counts and failing hosts,
+ * known inboxes, gone inboxes, bodies released, counters). The acks come in no key order,
+ * mix every kind and outcome, and some keys are acknowledged twice or more in one batch,
+ * close together and far apart. */
 #define AB_HOSTS 70
 #define AB_ACTS 270
+#define AB_SHARED(h) ((h) % 5 == 0) /* hosts with a shared inbox too */
+#define AB_URLS (AB_HOSTS + (AB_HOSTS + 4) / 5)
 
 struct allkeys {
     uint8_t (*key)[HD_QKEY_MAX];
@@ -278,12 +286,14 @@ static int on_all(const struct hd_qent *e, void *ud)
     return 0;
 }
 
-static struct hd_store *ab_store(const char *dir, const char *name, struct hd_url *u)
+static struct hd_store *ab_store(const char *dir, const char *name, struct hd_url *u,
+                                 const uint8_t *flags)
 {
     char path[256];
     struct hd_store *st;
     struct hd_txn *txn;
     struct hd_counters c;
+    struct hd_cancel_result cr;
 
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     T_EQ_INT(hd_store_open(&st, path, 256), 0);
@@ -294,70 +304,246 @@ static struct hd_store *ab_store(const char *dir, const char *name, struct hd_ur
         struct hd_activity_in in = {id, "Note", "https://me.example/u/a", NULL, "{}", 2, 0, 0, 0};
         uint64_t seq;
         snprintf(id, sizeof(id), "https://me.example/act/%d", a);
-        T_EQ_INT(hd_queue_enqueue(st, txn, &c, &in, u, NULL, AB_HOSTS, 1000, &seq), 0);
+        in.priority = a % 4 == 1 ? HD_PRIO_HIGH : a % 4 == 2 ? HD_PRIO_LOW : HD_PRIO_NORMAL;
+        T_EQ_INT(hd_queue_enqueue(st, txn, &c, &in, u, flags, AB_URLS, 1000, &seq), 0);
         T_EQ_INT(seq, (uint64_t)a + 1);
     }
+    /* Activity 2's deliveries are cancelled: its acks find them gone (a success still counts
+     * as done). */
+    T_EQ_INT(hd_act_cancel(st, txn, &c, 2, 1500, &cr), 0);
+    T_EQ_INT(cr.cancelled, AB_URLS);
     T_EQ_INT(hd_counters_put(st, txn, &c), 0);
     T_EQ_INT(hd_store_commit(txn), 0);
     return st;
 }
 
+/* Every table of x and y holds the same records. Returns how many records that is. */
+static size_t same_tables(struct hd_store *x, struct hd_store *y)
+{
+#define AB_DBI(f) {#f, offsetof(struct hd_store, f)}
+    static const struct {
+        const char *name;
+        size_t off;
+    } dbis[] = {AB_DBI(meta),     AB_DBI(keys),     AB_DBI(actors),    AB_DBI(acts),
+                AB_DBI(actrem),   AB_DBI(actid),    AB_DBI(queue),     AB_DBI(hosts),
+                AB_DBI(dead),     AB_DBI(fwactors), AB_DBI(follows),   AB_DBI(audience),
+                AB_DBI(objseq),   AB_DBI(rules),    AB_DBI(hostctl),   AB_DBI(live),
+                AB_DBI(gone),     AB_DBI(objhosts), AB_DBI(collsync),  AB_DBI(actstat),
+                AB_DBI(actfail),  AB_DBI(holds),    AB_DBI(hostinbox), AB_DBI(qprio),
+                AB_DBI(tlssess)};
+#undef AB_DBI
+    struct hd_txn *tx, *ty;
+    size_t total = 0;
+
+    T_EQ_INT(hd_store_begin(x, 0, &tx), 0);
+    T_EQ_INT(hd_store_begin(y, 0, &ty), 0);
+    for (size_t d = 0; d < sizeof(dbis) / sizeof(dbis[0]); d++) {
+        MDB_dbi dx = *(const MDB_dbi *)((const char *)x + dbis[d].off);
+        MDB_dbi dy = *(const MDB_dbi *)((const char *)y + dbis[d].off);
+        MDB_cursor *cx, *cy;
+        MDB_val kx, vx, ky, vy;
+        int rx, ry;
+        T_EQ_INT(hd_mdb_cursor_open(tx, dx, &cx), 0);
+        T_EQ_INT(hd_mdb_cursor_open(ty, dy, &cy), 0);
+        rx = mdb_cursor_get(cx, &kx, &vx, MDB_FIRST);
+        ry = mdb_cursor_get(cy, &ky, &vy, MDB_FIRST);
+        while (rx == 0 && ry == 0) {
+            int same = kx.mv_size == ky.mv_size && !memcmp(kx.mv_data, ky.mv_data, kx.mv_size);
+            if (same && dx == x->gone) {
+                /* [1, when (the wall clock), status]: the same status */
+                struct hd_dec gx, gy;
+                same = hd_dec_record(&gx, vx.mv_data, vx.mv_size, 1, 3) == 0 &&
+                       hd_dec_record(&gy, vy.mv_data, vy.mv_size, 1, 3) == 0 &&
+                       hd_dec_uint(&gx, 2) == hd_dec_uint(&gy, 2);
+            } else if (same) {
+                same = vx.mv_size == vy.mv_size && !memcmp(vx.mv_data, vy.mv_data, vx.mv_size);
+            }
+            if (!same)
+                T_FAIL("table %s differs at record %zu", dbis[d].name, total);
+            total++;
+            rx = mdb_cursor_get(cx, &kx, &vx, MDB_NEXT);
+            ry = mdb_cursor_get(cy, &ky, &vy, MDB_NEXT);
+        }
+        if (rx != MDB_NOTFOUND || ry != MDB_NOTFOUND)
+            T_FAIL("table %s: one store has more records (%d, %d)", dbis[d].name, rx, ry);
+        mdb_cursor_close(cx);
+        mdb_cursor_close(cy);
+    }
+    hd_store_abort(tx);
+    hd_store_abort(ty);
+    return total;
+}
+
+/* The priority index of st holds exactly the queued deliveries flagged high or low: none
+ * that left the queue, and every one a retry rewrote. Returns how many. */
+static size_t prio_consistent(struct hd_store *st)
+{
+    struct hd_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t flagged = 0, indexed = 0;
+    int rc;
+
+    T_EQ_INT(hd_store_begin(st, 0, &txn), 0);
+    T_EQ_INT(hd_mdb_cursor_open(txn, st->queue, &cur), 0);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        struct hd_qent q;
+        T_EQ_INT(hd_queue_ent_decode(&k, &v, &q), 0);
+        flagged += (q.flags & (HD_QF_HIGH | HD_QF_LOW)) != 0;
+    }
+    T_EQ_INT(rc, MDB_NOTFOUND);
+    mdb_cursor_close(cur);
+    T_EQ_INT(hd_mdb_cursor_open(txn, st->qprio, &cur), 0);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        /* host \0 class seq idx -> the queue key host \0 seq idx */
+        uint8_t qk[HD_QKEY_MAX];
+        const uint8_t *p = k.mv_data;
+        size_t hl = k.mv_size - 14;
+        MDB_val ek = {hl + 13, qk}, ev;
+        T_OK(k.mv_size >= 14 && k.mv_size <= HD_QKEY_MAX + 1);
+        memcpy(qk, p, hl + 1);
+        memcpy(qk + hl + 1, p + hl + 2, 12);
+        T_EQ_INT(hd_mdb_get(txn, st->queue, &ek, &ev), 0);
+        indexed++;
+    }
+    T_EQ_INT(rc, MDB_NOTFOUND);
+    mdb_cursor_close(cur);
+    hd_store_abort(txn);
+    T_EQ_INT(indexed, flagged);
+    return indexed;
+}
+
+/* The ack of delivery a (of activity a at host h, attempts made before) of one of the kinds. */
+static void ab_ack(struct hd_ack *x, const uint8_t *key, uint16_t keylen, uint32_t attempts,
+                   int kind, int a, int h)
+{
+    memset(x, 0, sizeof(*x));
+    memcpy(x->key, key, keylen);
+    x->keylen = keylen;
+    x->attempts = attempts + 1;
+    x->kind = (uint8_t)kind;
+    switch (kind) {
+    case HD_ACK_DONE:
+        x->status = 202;
+        x->scheme_ok = (uint8_t)(1 + (a + h) % 3);
+        break;
+    case HD_ACK_RETRY:
+        x->status = (a + h) % 2 ? 503 : 0;
+        x->host_fail = 1;
+        x->reached = (uint8_t)((a + h) % 3 == 0);
+        x->not_before_ms = 99999 + (uint64_t)a;
+        break;
+    case HD_ACK_DEAD:
+        x->status = (a + h) % 3 == 0 ? 410 : 400;
+        x->host_fail = (a + h) % 4 == 0;
+        x->host_gone = (a + h) % 7 == 0;
+        x->expired = (a + h) % 5 == 0;
+        x->follower_gone = x->status == 410;
+        x->reached = 1;
+        x->body_len = (uint16_t)snprintf(x->body, sizeof(x->body), "gone %d", a);
+        break;
+    case HD_ACK_DROP:
+        x->cancelled = (uint8_t)(a % 2);
+        break;
+    }
+    snprintf(x->error, sizeof(x->error), "HTTP %u at %d", x->status, a);
+}
+
 static void test_apply_batch(void)
 {
     char dir[] = "/tmp/hd-test-batch-XXXXXX", cmd[300], host[64];
-    struct hd_url *u = calloc(AB_HOSTS, sizeof(*u));
+    struct hd_url *u = calloc(AB_URLS, sizeof(*u));
+    uint8_t flags[AB_URLS];
     struct allkeys k = {0};
     struct hd_ack *acks;
     struct hd_store *one, *batch;
     struct hd_txn *t1, *t2;
     struct hd_counters c1, c2;
-    size_t n = 0, ndone_acts = 0;
+    size_t n = 0, nu = 0, ndone_acts = 0, *perm, ndup = 0;
+    uint64_t rnd = 88172645463325252ull;
 
     T_OK(u != NULL);
     T_OK(mkdtemp(dir) != NULL);
     for (int h = 0; h < AB_HOSTS; h++) {
         char in[128];
         snprintf(in, sizeof(in), "https://h%d.example/u/x/inbox", h);
-        T_EQ_INT(hd_url_parse(in, &u[h]), 0);
+        flags[nu] = 0;
+        T_EQ_INT(hd_url_parse(in, &u[nu++]), 0);
+        if (AB_SHARED(h)) {
+            snprintf(in, sizeof(in), "https://h%d.example/inbox", h);
+            flags[nu] = HD_QF_SHARED;
+            T_EQ_INT(hd_url_parse(in, &u[nu++]), 0);
+        }
     }
-    one = ab_store(dir, "one", u);
-    batch = ab_store(dir, "batch", u);
+    T_EQ_INT(nu, AB_URLS);
+    one = ab_store(dir, "one", u, flags);
+    batch = ab_store(dir, "batch", u, flags);
 
-    /* The deliveries in activity order across the hosts (as a fan-out's acks come): every
-     * ack changes host, and the activities outnumber the hand too. */
-    k.cap = (size_t)AB_HOSTS * AB_ACTS;
+    k.cap = (size_t)AB_URLS * AB_ACTS;
     k.key = calloc(k.cap, sizeof(*k.key));
     k.keylen = calloc(k.cap, sizeof(*k.keylen));
     k.attempts = calloc(k.cap, sizeof(*k.attempts));
-    acks = calloc(k.cap + 1, sizeof(*acks));
-    T_OK(k.key && k.keylen && k.attempts && acks);
+    perm = calloc(k.cap, sizeof(*perm));
+    acks = calloc(2 * k.cap + 1, sizeof(*acks));
+    T_OK(k.key && k.keylen && k.attempts && perm && acks);
     T_EQ_INT(hd_store_begin(one, 0, &t1), 0);
     for (int h = 0; h < AB_HOSTS; h++) {
         uint8_t last[HD_QKEY_MAX];
         size_t last_len;
-        int end;
+        int end, per = AB_SHARED(h) ? 2 : 1;
         snprintf(host, sizeof(host), "h%d.example", h);
-        T_EQ_INT(hd_queue_scan(one, t1, host, NULL, 0, AB_ACTS + 1, on_all, &k, last, &last_len,
-                               &end), AB_ACTS);
+        T_EQ_INT(hd_queue_scan(one, t1, host, NULL, 0, (size_t)AB_URLS * AB_ACTS, on_all, &k,
+                               last, &last_len, &end),
+                 (AB_ACTS - 1) * per); /* activity 2's were cancelled */
     }
     hd_store_abort(t1);
-    T_EQ_INT(k.n, k.cap);
-    for (int a = 0; a < AB_ACTS; a++) {
-        for (int h = 0; h < AB_HOSTS; h++) {
-            size_t i = (size_t)h * AB_ACTS + (size_t)a; /* scanned host by host */
-            struct hd_ack *x = &acks[n++];
-            int r = a % 3 == 0 ? 5 : (a * 7 + h) % 10; /* a third all done */
-            memcpy(x->key, k.key[i], k.keylen[i]);
-            x->keylen = k.keylen[i];
-            x->attempts = k.attempts[i] + 1;
-            x->kind = r == 0 ? HD_ACK_RETRY : r == 1 ? HD_ACK_DEAD : HD_ACK_DONE;
-            x->status = x->kind == HD_ACK_DONE ? 202 : x->kind == HD_ACK_DEAD ? 400 : 503;
-            x->not_before_ms = x->kind == HD_ACK_RETRY ? 99999 : 0;
-            snprintf(x->error, sizeof(x->error), "HTTP %u", x->status);
+    /* In no key order: the deliveries shuffled (xorshift, fixed seed). */
+    for (size_t i = 0; i < k.n; i++)
+        perm[i] = i;
+    for (size_t i = k.n; i > 1; i--) {
+        size_t j, t;
+        rnd ^= rnd << 13;
+        rnd ^= rnd >> 7;
+        rnd ^= rnd << 17;
+        j = (size_t)(rnd % i);
+        t = perm[i - 1];
+        perm[i - 1] = perm[j];
+        perm[j] = t;
+    }
+    for (size_t p = 0; p < k.n; p++) {
+        size_t i = perm[p];
+        const uint8_t *key = k.key[i];
+        uint16_t kl = k.keylen[i];
+        int h = atoi((const char *)key + 1), a = (int)hd_rd64(key + kl - 12) - 1;
+        int r = a % 3 == 0 ? 5 : (a * 7 + h) % 10; /* a third all done */
+        int kind = r == 0 ? HD_ACK_RETRY : r == 1 ? HD_ACK_DEAD : r == 2 ? HD_ACK_DROP
+                                                                           : HD_ACK_DONE;
+        if (a % 3 == 0 && (a + h) % 11 == 0)
+            kind = HD_ACK_DROP; /* all done or dropped */
+        ab_ack(&acks[n++], key, kl, k.attempts[i], kind, a, h);
+        /* Acknowledged again in the batch, close after (within one sort) or far: a retry
+         * then a success of the same key, a success then a retry (found gone), and so on. */
+        if (p % 29 == 0 && p >= 6) {
+            const struct hd_ack *o = &acks[n - 1 - (p % 58 ? 0 : 5)];
+            int kinds[4] = {HD_ACK_DONE, HD_ACK_RETRY, HD_ACK_DEAD, HD_ACK_DROP};
+            int h2 = atoi((const char *)o->key + 1), a2 = (int)hd_rd64(o->key + o->keylen - 12) - 1;
+            ab_ack(&acks[n], o->key, o->keylen, o->attempts, kinds[(p / 29) % 4], a2, h2);
+            n++;
+            ndup++;
         }
     }
-    acks[n] = acks[3]; /* acknowledged twice in the batch: the second finds it gone */
+    acks[n] = acks[3]; /* acknowledged twice in the batch, far apart: the second finds it gone */
     n++;
+    /* And a few from before activity 2 was cancelled. */
+    for (int h = 0; h < 4; h++) {
+        uint8_t key[HD_QKEY_MAX];
+        snprintf(host, sizeof(host), "h%d.example", h);
+        ab_ack(&acks[n++], key, (uint16_t)hd_queue_key(key, host, 2, 0), 0,
+               h % 2 ? HD_ACK_RETRY : HD_ACK_DONE, 1, h);
+    }
+    T_OK(ndup > 100);
 
     T_EQ_INT(hd_store_begin(one, 1, &t1), 0);
     T_EQ_INT(hd_counters_get(one, t1, &c1), 0);
@@ -371,43 +557,36 @@ static void test_apply_batch(void)
     T_EQ_INT(hd_counters_put(batch, t2, &c2), 0);
     T_EQ_INT(hd_store_commit(t2), 0);
 
-    T_EQ_INT(hd_store_begin(one, 0, &t1), 0);
+    T_OK(same_tables(one, batch) > 1000);
+    T_OK(prio_consistent(batch) > 0);
     T_EQ_INT(hd_store_begin(batch, 0, &t2), 0);
-    T_EQ_INT(hd_counters_get(one, t1, &c1), 0);
     T_EQ_INT(hd_counters_get(batch, t2, &c2), 0);
-    T_EQ_INT(c1.done, c2.done);
-    T_EQ_INT(c1.failed, c2.failed);
-    T_OK(c2.done > 0 && c2.failed > 0);
+    T_OK(c2.done > 0 && c2.failed > 0 && c2.expired > 0 && c2.dropped > 0 && c2.cancelled > 0);
     for (int h = 0; h < AB_HOSTS; h++) {
-        struct hd_host_rec r1, r2;
+        struct hd_host_rec r2;
         snprintf(host, sizeof(host), "h%d.example", h);
-        T_EQ_INT(hd_host_get(one, t1, host, strlen(host), &r1), 0);
         T_EQ_INT(hd_host_get(batch, t2, host, strlen(host), &r2), 0);
-        T_EQ_INT(memcmp(&r1, &r2, sizeof(r1)), 0);
-        T_EQ_INT(r2.done + r2.failed + r2.queued, AB_ACTS);
-        T_OK(r2.retrying > 0);
+        T_OK(r2.retrying > 0 && r2.done > 0);
     }
     for (uint64_t seq = 1; seq <= AB_ACTS; seq++) {
-        struct hd_actstat s1, s2;
-        int b1 = hd_queue_has_activity(one, t1, seq), b2 = hd_queue_has_activity(batch, t2, seq);
-        T_EQ_INT(hd_actstat_get(one, t1, seq, &s1), 0);
+        struct hd_actstat s2;
+        int b2 = hd_queue_has_activity(batch, t2, seq);
         T_EQ_INT(hd_actstat_get(batch, t2, seq, &s2), 0);
-        T_EQ_INT(memcmp(&s1, &s2, sizeof(s1)), 0);
-        T_EQ_INT(s2.done + s2.failed + s2.queued, AB_HOSTS);
-        T_EQ_INT(b1, b2);
+        T_EQ_INT(s2.done + s2.failed + s2.expired + s2.queued + s2.dropped + s2.cancelled,
+                 AB_URLS);
         T_OK(b2 == 0 || b2 == 1);
         ndone_acts += b2 == 0;
     }
-    /* the bodies released are those of the activities done everywhere (a third); the others
-     * keep theirs for a retry or a dead letter */
-    T_EQ_INT(ndone_acts, AB_ACTS / 3);
-    hd_store_abort(t1);
+    /* the bodies released are those of the activities done or dropped everywhere (a third,
+     * and the one cancelled); the others keep theirs for a retry or a dead letter */
+    T_EQ_INT(ndone_acts, AB_ACTS / 3 + 1);
     hd_store_abort(t2);
     hd_store_close(one);
     hd_store_close(batch);
     free(k.key);
     free(k.keylen);
     free(k.attempts);
+    free(perm);
     free(acks);
     free(u);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
