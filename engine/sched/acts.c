@@ -158,7 +158,7 @@ struct sact *hd_sched_act_get(struct sthread *th, uint64_t seq, int *err)
     a->id = slice_dup(v.id);
     a->key_id = slice_dup(kid);
     a->actor = slice_dup(v.actor);
-    a->keys_gen = th->rtxn_gen;
+    a->keys_gen = th->gen_stamp[HD_GEN_ACTORS];
     a->body = slice_dup(v.body);
     a->body_len = v.body.n;
     a->after[0] = v.after[0];
@@ -235,7 +235,7 @@ int hd_sched_act_keys(struct sthread *th, struct sact *a)
 
     if (!txn)
         return HD_ERR_STORE;
-    if (a->keys_gen == th->rtxn_gen) /* read in this snapshot or one no commit separates */
+    if (a->keys_gen && a->keys_gen == th->gen_stamp[HD_GEN_ACTORS]) /* no actor changed since */
         return a->key_id ? 0 : HD_ERR_NO_KEY;
     rc = hd_actor_get(th->st, txn, a->actor, strlen(a->actor), &kid, &fed);
     if (rc == 0)
@@ -247,9 +247,9 @@ int hd_sched_act_keys(struct sthread *th, struct sact *a)
     if (rc == 0 && !slice_is(ed, a->ed_key_id))
         rc = set_id(&a->ed_key_id, ed);
     if (rc == 0)
-        a->keys_gen = th->rtxn_gen;
-    /* One read of the actor per activity and commit, not per request; the loop thread ends
-     * the snapshot before its next wait (run.c). */
+        a->keys_gen = th->gen_stamp[HD_GEN_ACTORS];
+    /* One read of the actor per activity and change of any actor, not per request; the loop
+     * thread ends the snapshot before its next wait (run.c). */
     return rc && hd_policy_local_final(rc) ? HD_ERR_NO_KEY : rc;
 }
 

@@ -180,7 +180,8 @@ static int act_is_create(struct sthread *th, uint64_t seq)
 
 /* A Create about to go out for the first time (or after attempts that never got there): is
  * its object already deleted, with the Delete queued for this host? Then neither goes. The
- * lookup is one objseq read per activity and commit seen (cached in the activity).
+ * lookup is one objseq read per activity and change of any object's latest activity (cached
+ * in the activity).
  * Returns as cancel_pair. */
 static int cancel_create(struct sthread *th, struct sdel *d)
 {
@@ -192,13 +193,13 @@ static int cancel_create(struct sthread *th, struct sdel *d)
     txn = hd_sched_rtxn(th);
     if (!txn)
         return HD_ERR_STORE;
-    if (a->del_gen != th->rtxn_gen) {
+    if (!a->del_gen || a->del_gen != th->gen_stamp[HD_GEN_OBJECTS]) {
         uint64_t del = 0;
         int rc = hd_queue_delete_of(th->st, txn, a->object_id, a->seq, &del);
         if (rc < 0)
             return rc;
         a->del_seq = rc == 1 ? del : 0;
-        a->del_gen = th->rtxn_gen;
+        a->del_gen = th->gen_stamp[HD_GEN_OBJECTS];
     }
     return a->del_seq ? cancel_pair(th, d, a->seq, a->del_seq) : 0;
 }
@@ -210,7 +211,7 @@ static int cancel_create(struct sthread *th, struct sdel *d)
  * is an error, never "not blocked": a Delete must not overtake its Create. */
 /* Was d's activity taken down (hd_act_cancel) after d was leased? Then d is dropped, never
  * sent: the takedown removed its queue entry already, so the acknowledgement finds nothing
- * and counts nothing twice. One actstat read per activity and commit seen. Returns 1
+ * and counts nothing twice. One actstat read per activity and takedown anywhere. Returns 1
  * when d was settled, 0 when it goes on, or an error with d untouched. */
 static int taken_down(struct sthread *th, struct sdel *d)
 {
@@ -220,14 +221,14 @@ static int taken_down(struct sthread *th, struct sdel *d)
     txn = hd_sched_rtxn(th);
     if (!txn)
         return HD_ERR_STORE;
-    if (a->cancel_gen != th->rtxn_gen) {
+    if (!a->cancel_gen || a->cancel_gen != th->gen_stamp[HD_GEN_TAKEDOWNS]) {
         struct hd_actstat as;
         int rc;
         rc = hd_actstat_get(th->st, txn, a->seq, &as);
         if (rc && rc != HD_ERR_NOT_FOUND)
             return rc;
         a->cancelled = rc == 0 && (as.flags & HD_ACTSTAT_CANCELLED);
-        a->cancel_gen = th->rtxn_gen;
+        a->cancel_gen = th->gen_stamp[HD_GEN_TAKEDOWNS];
     }
     if (!a->cancelled)
         return 0;

@@ -60,9 +60,16 @@ struct hd_txn *hd_sched_rtxn(struct sthread *th)
         return NULL;
     }
     th->rtxn_live = 1;
-    /* Lookups cached per activity hold while no commit intervenes, however many snapshots
-     * the loop takes in between (one per turn): 1 + the snapshot's id, 0 meaning none. */
-    th->rtxn_gen = hd_store_snapshot_id(th->rtxn) + 1;
+    /* Lookups cached per activity hold while what they read is unchanged, however many
+     * snapshots and commits (acknowledgements) come in between: the generations, read again
+     * only when a commit moved the snapshot. */
+    if (hd_store_snapshot_id(th->rtxn) != th->snap_id || !th->gen_stamp[0]) {
+        uint64_t g[HD_GEN_N];
+        int ok = hd_gens_get(th->st, th->rtxn, g) == 0;
+        for (int i = 0; i < HD_GEN_N; i++)
+            th->gen_stamp[i] = ok ? g[i] + 1 : 0;
+        th->snap_id = hd_store_snapshot_id(th->rtxn);
+    }
     return th->rtxn;
 }
 

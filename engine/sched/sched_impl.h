@@ -107,7 +107,7 @@ struct sact {
     char *ed_key_id; /* NULL: the actor has no Ed25519 key */
     char *actor;
     char *csync;       /* followers-only Create: the header's collectionId and url, or NULL */
-    uint64_t keys_gen; /* rtxn_gen of the snapshot key_id / ed_key_id were read in */
+    uint64_t keys_gen; /* gen_stamp[HD_GEN_ACTORS] key_id / ed_key_id were read under */
     char *body;
     size_t body_len;
     char digest[64];
@@ -115,9 +115,9 @@ struct sact {
     uint64_t after[2]; /* activities this one must not overtake on a host (0 = none) */
     char *object_id;   /* NULL: none */
     uint8_t kind;      /* ACT_* */
-    uint64_t del_gen;  /* Create: rtxn_gen of the cached Delete lookup (0: none yet) */
+    uint64_t del_gen;  /* Create: gen_stamp[HD_GEN_OBJECTS] of the Delete lookup (0: none) */
     uint64_t del_seq;  /* Create: its object's Delete, as of del_gen (0: none) */
-    uint64_t cancel_gen; /* rtxn_gen of the cached takedown lookup (0: none yet) */
+    uint64_t cancel_gen; /* gen_stamp[HD_GEN_TAKEDOWNS] of the takedown lookup (0: none) */
     uint8_t cancelled;   /* taken down (hd_act_cancel), as of cancel_gen */
 };
 
@@ -225,7 +225,10 @@ struct sthread {
     struct hd_signer *signer;
     struct hd_txn *rtxn;
     int rtxn_live;
-    uint64_t rtxn_gen; /* 1 + the live snapshot's id: a lookup cached with it is valid while equal */
+    /* The generations (hd_gens_get) + 1 as of the last snapshot, read once per snapshot id;
+     * 0: unknown (cached lookups are then read again). */
+    uint64_t gen_stamp[HD_GEN_N];
+    uint64_t snap_id;
     uint64_t unclean_before_ms; /* the previous run crashed: Creates queued before this (wall
                                  * ms) may have been sent unrecorded: never cancelled */
 

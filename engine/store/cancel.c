@@ -326,6 +326,8 @@ int hd_act_cancel(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
             return rc;
     }
     rc = hd_actstat_put(st, txn, seq, &as);
+    if (rc == 0)
+        rc = hd_gen_bump(st, txn, HD_GEN_TAKEDOWNS);
     if (rc)
         return rc;
     c->cancelled += n;
@@ -341,9 +343,12 @@ int hd_act_cancel(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c
             uint8_t kb[8];
             MDB_val ok = {8, kb};
             rc = hd_mdb_del(txn, st->objseq, &k, NULL);
+            if (rc && rc != MDB_NOTFOUND)
+                return hd_store_err(rc);
+            if (rc == 0 && (rc = hd_gen_bump(st, txn, HD_GEN_OBJECTS)) != 0)
+                return rc;
             hd_be64(kb, seq);
-            if (rc == 0 || rc == MDB_NOTFOUND)
-                rc = hd_mdb_del(txn, st->objhosts, &ok, NULL);
+            rc = hd_mdb_del(txn, st->objhosts, &ok, NULL);
             if (rc && rc != MDB_NOTFOUND)
                 return hd_store_err(rc);
         }

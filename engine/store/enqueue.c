@@ -158,7 +158,8 @@ static int objseq_put(struct hd_store *st, struct hd_txn *txn, const char *obj, 
     MDB_val k = {strlen(obj), (void *)obj}, v = {16, b};
     hd_be64(b, origin);
     hd_be64(b + 8, last);
-    return hd_store_err(hd_mdb_put(txn, st->objseq, &k, &v, 0));
+    int rc = hd_store_err(hd_mdb_put(txn, st->objseq, &k, &v, 0));
+    return rc ? rc : hd_gen_bump(st, txn, HD_GEN_OBJECTS); /* a Delete may now be queued */
 }
 
 /* Computes what activity s must not overtake, and records s as the latest about its object. */

@@ -34,6 +34,8 @@ static int write_actor(struct hd_store *st, struct hd_txn *txn, const char *acto
         v.mv_data = e.buf;
         rc = hd_store_err(hd_mdb_put(txn, st->actors, &k, &v, 0));
     }
+    if (!rc) /* loop threads read an activity's keys again */
+        rc = hd_gen_bump(st, txn, HD_GEN_ACTORS);
     hd_enc_fini(&e);
     return rc;
 }

@@ -394,6 +394,38 @@ int hd_store_run_mark(struct hd_store *st, int running, int *was_running)
     return hd_store_commit(txn);
 }
 
+int hd_gens_get(struct hd_store *st, struct hd_txn *txn, uint64_t g[HD_GEN_N])
+{
+    MDB_val k = {4, "gens"}, v;
+    int rc = hd_mdb_get(txn, st->meta, &k, &v);
+
+    for (int i = 0; i < HD_GEN_N; i++)
+        g[i] = 0;
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    if (rc)
+        return hd_store_err(rc);
+    /* Generations added later are absent from older records: 0. */
+    for (size_t i = 0; i < HD_GEN_N && (i + 1) * 8 <= v.mv_size; i++)
+        g[i] = hd_rd64((const uint8_t *)v.mv_data + i * 8);
+    return 0;
+}
+
+int hd_gen_bump(struct hd_store *st, struct hd_txn *txn, enum hd_gen which)
+{
+    uint64_t g[HD_GEN_N];
+    uint8_t b[HD_GEN_N * 8];
+    MDB_val k = {4, "gens"}, v = {sizeof(b), b};
+    int rc = hd_gens_get(st, txn, g);
+
+    if (rc)
+        return rc;
+    g[which]++;
+    for (int i = 0; i < HD_GEN_N; i++)
+        hd_be64(b + i * 8, g[i]);
+    return hd_store_err(hd_mdb_put(txn, st->meta, &k, &v, 0));
+}
+
 int hd_counters_get(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c)
 {
     MDB_val k = {8, "counters"}, v;

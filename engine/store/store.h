@@ -12,6 +12,7 @@
  *            "schema"              -> u32 store schema version
  *            "running"             -> u8 1 while `herald run` runs, 0 after a clean stop
  *            "fwact_next"          -> u32 next actor id of the audience tables (audience.c)
+ *            "gens"                -> u64 x HD_GEN_N: generations of cached lookups (hd_gens_get)
  *   keys     key_id                -> [1, actor, type, bits, pem(bin)]   (keys.c)
  *   actors   actor                 -> [1, key_id|nil, federation, ed25519_key_id|nil]
  *   acts     seq(8)                -> [1, id, type, actor, object_id|nil, created_ms, body(bin),
@@ -133,6 +134,16 @@ void hd_store_abort(struct hd_txn *txn); /* NULL ok */
  * *was_running (may be NULL) receives whether the previous run never marked its clean stop:
  * it crashed, and what it sent in its last moments may be unrecorded. Returns 0 or an error. */
 int hd_store_run_mark(struct hd_store *st, int running, int *was_running);
+
+/* Generations of what loop threads cache per activity, each bumped in the transaction of a
+ * change (meta "gens"): a lookup cached with the generation it was read under stays valid
+ * while the generation is the same, whatever else commits (acknowledgements). Actor records
+ * (an actor's keys), takedowns (an activity's cancelled flag, only ever set), and the latest
+ * activity about an object (a Delete queued after its Create). */
+enum hd_gen { HD_GEN_ACTORS, HD_GEN_TAKEDOWNS, HD_GEN_OBJECTS, HD_GEN_N };
+/* Reads them (0 for a store that never bumped one). Returns 0 or a store error. */
+int hd_gens_get(struct hd_store *st, struct hd_txn *txn, uint64_t g[HD_GEN_N]);
+int hd_gen_bump(struct hd_store *st, struct hd_txn *txn, enum hd_gen which);
 
 int hd_counters_get(struct hd_store *st, struct hd_txn *txn, struct hd_counters *c);
 int hd_counters_put(struct hd_store *st, struct hd_txn *txn, const struct hd_counters *c);

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "keys.h"
 #include "queue.h"
 #include "store.h"
 #include "t.h"
@@ -150,6 +151,39 @@ int main(void)
     T_EQ_INT(c.dropped, 0);
     T_EQ_INT(hd_queue_entries(st, txn, "c.example", del, r, 4), 0);
     hd_store_abort(txn);
+
+    /* The generations loop threads cache their lookups under move with each kind of change
+     * in its own transaction, and only with it. */
+    {
+        const char *one[] = {"https://f.example/inbox"};
+        uint64_t g0[HD_GEN_N], g1[HD_GEN_N], s1;
+        struct hd_cancel_result res;
+        begin(&txn, 0);
+        T_EQ_INT(hd_gens_get(st, txn, g0), 0);
+        hd_store_abort(txn);
+        s1 = enqueue("https://me.example/c9", "Create", "https://me.example/n/9", one, 1);
+        begin(&txn, 0);
+        T_EQ_INT(hd_gens_get(st, txn, g1), 0);
+        hd_store_abort(txn);
+        T_OK(g1[HD_GEN_OBJECTS] > g0[HD_GEN_OBJECTS]);
+        T_EQ_INT(g1[HD_GEN_TAKEDOWNS], g0[HD_GEN_TAKEDOWNS]);
+        T_EQ_INT(g1[HD_GEN_ACTORS], g0[HD_GEN_ACTORS]);
+        memcpy(g0, g1, sizeof(g0));
+        ack("f.example", s1, HD_ACK_DONE, 1, 0); /* an acknowledgement moves none */
+        begin(&txn, 0);
+        T_EQ_INT(hd_gens_get(st, txn, g1), 0);
+        hd_store_abort(txn);
+        T_OK(memcmp(g0, g1, sizeof(g0)) == 0);
+        begin(&txn, 1);
+        T_EQ_INT(hd_counters_get(st, txn, &c), 0);
+        T_EQ_INT(hd_act_cancel(st, txn, &c, s1, 1000, &res), 0);
+        T_EQ_INT(hd_gens_get(st, txn, g1), 0);
+        T_OK(g1[HD_GEN_TAKEDOWNS] > g0[HD_GEN_TAKEDOWNS]);
+        T_EQ_INT(hd_actor_set_federation(st, txn, "https://me.example/users/g", HD_FED_ALL), 0);
+        T_EQ_INT(hd_gens_get(st, txn, g1), 0);
+        T_OK(g1[HD_GEN_ACTORS] > g0[HD_GEN_ACTORS]);
+        T_EQ_INT(hd_store_commit(txn), 0);
+    }
 
     hd_store_close(st);
     snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
