@@ -65,6 +65,22 @@ struct sign_t {
     uint64_t wall_us, cpu_ns;
 };
 
+/* A signature header longer than the delivery's own room (HD_ERR_FULL): d's buffers move to
+ * the heap and its headers follow them; the caller signs again. Returns 1 to sign again, 0
+ * when it was already there (the header does not fit at all). */
+static int sig_grow(struct sdel *d, int rfc9421)
+{
+    if (d->sig_heap || hd_sched_sig_bufs(d, rfc9421, 1) != 0)
+        return 0;
+    for (size_t i = 0; i < sizeof(d->hdrs) / sizeof(d->hdrs[0]) && d->hdrs[i].name; i++) {
+        if (strcmp(d->hdrs[i].name, "signature") == 0)
+            d->hdrs[i].value = d->sig;
+        else if (strcmp(d->hdrs[i].name, "signature-input") == 0)
+            d->hdrs[i].value = d->siginput;
+    }
+    return 1;
+}
+
 static struct sign_t sign_begin(struct sthread *th)
 {
     struct sign_t t = {th->o->metrics ? hd_sched_mono_us() : 0, 0};
@@ -121,9 +137,11 @@ static int sign_cavage(struct sthread *th, struct sdel *d)
     rc = hd_sched_key_load(th, sr.key_id);
     if (rc)
         return rc;
-    sign_t0 = sign_begin(th);
-    rc = hd_sign_cavage(th->signer, &sr, d->sig, sizeof(d->sig));
-    sign_end(th, sign_t0);
+    do {
+        sign_t0 = sign_begin(th);
+        rc = hd_sign_cavage(th->signer, &sr, d->sig, d->sig_cap);
+        sign_end(th, sign_t0);
+    } while (rc == HD_ERR_FULL && sig_grow(d, 0));
     return rc < 0 ? HD_ERR_CRYPTO : 0;
 }
 
@@ -180,9 +198,11 @@ static int sign_rfc9421(struct sthread *th, struct sdel *d)
         d->ed = kt == HD_KEY_ED25519;
         r.alg = d->ed ? "ed25519" : "rsa-v1_5-sha256";
     }
-    sign_t0 = sign_begin(th);
-    rc = hd_sign_rfc9421(th->signer, &r, d->siginput, sizeof(d->siginput), d->sig, sizeof(d->sig));
-    sign_end(th, sign_t0);
+    do {
+        sign_t0 = sign_begin(th);
+        rc = hd_sign_rfc9421(th->signer, &r, d->siginput, d->siginput_cap, d->sig, d->sig_cap);
+        sign_end(th, sign_t0);
+    } while (rc == HD_ERR_FULL && sig_grow(d, 1));
     return rc < 0 ? HD_ERR_CRYPTO : 0;
 }
 
@@ -254,8 +274,8 @@ static int submit(struct sthread *th, struct sdel *d, size_t nhdrs)
 static int dispatch_rfc9421(struct sthread *th, struct sdel *d)
 {
     d->date[0] = 0;
-    d->sig[0] = 0;
-    d->siginput[0] = 0;
+    if (hd_sched_sig_bufs(d, 1, d->sig_heap != NULL) != 0)
+        return -ENOMEM;
     d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
     d->hdrs[1] = (struct hd_http_header){"date", d->date};
     d->hdrs[2] = (struct hd_http_header){"content-digest", d->act->cdigest};
@@ -305,7 +325,8 @@ int hd_sched_dispatch(struct sthread *th, struct sdel *d)
     /* Signed when the request goes out on a connection (prepare): a host that refuses
      * connections or TLS costs no signatures. */
     d->date[0] = 0; /* dated with the signature, in prepare_request */
-    d->sig[0] = 0;
+    if (hd_sched_sig_bufs(d, 0, d->sig_heap != NULL) != 0)
+        return -ENOMEM;
     d->hdrs[0] = (struct hd_http_header){"content-type", "application/activity+json"};
     d->hdrs[1] = (struct hd_http_header){"date", d->date};
     d->hdrs[2] = (struct hd_http_header){"digest", d->act->digest};
