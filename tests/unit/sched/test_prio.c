@@ -256,11 +256,12 @@ static void classes_and_bound(void)
     run();
     T_EQ_INT(nseen, 500);
     /* The first windows: high most of them (7 of each 8), yet not all while others wait.
-     * Counted over two windows, by arrival: over WINDOW parallel HTTP/1.1 connections, a
+     * Counted over four windows, by arrival: over WINDOW parallel HTTP/1.1 connections, a
      * request of the first window whose connection is slow to open can arrive after those
-     * of the next window, sent on a connection already open (a loaded machine under a
-     * sanitizer showed it). Without priorities about 3 of 16 would be high. */
-    T_OK(count_in("hi", 0, 2 * WINDOW) >= 2 * WINDOW - 4);
+     * of the next windows, sent on connections already open (a loaded machine under a
+     * sanitizer showed fewer than 12 high in the first 16 arrivals). Without priorities
+     * about 6 of 32 would be high; with them 28, less what arrives late. */
+    T_OK(count_in("hi", 0, 4 * WINDOW) >= 4 * WINDOW - 8);
     T_OK(count_in("hi", 0, 4 * WINDOW) <= 4 * 7);
     /* normal ahead of low: of the first 300 sends, most lower ones are normal */
     T_OK(count_in("nm", 0, 300) > count_in("lw", 0, 300));
