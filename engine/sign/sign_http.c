@@ -15,23 +15,24 @@
 
 /* ---- Digest, Date ---- */
 
+#define DIGEST_CAP (8 + HD_B64_LEN(32) + 1)  /* "SHA-256=" base64 NUL */
+#define CDIGEST_CAP (9 + HD_B64_LEN(32) + 2) /* "sha-256=:" base64 ":" NUL */
+
+/* Writes the Digest value of the hash h (cap >= DIGEST_CAP); returns its length. */
 static int put_digest(const uint8_t h[32], char *out, size_t cap)
 {
     int n;
 
-    if (cap < 8 + HD_B64_LEN(32) + 1)
-        return HD_ERR_FULL;
     memcpy(out, "SHA-256=", 8);
     n = hd_b64_encode(h, 32, out + 8, cap - 8);
     return n < 0 ? n : n + 8;
 }
 
+/* Writes the Content-Digest value of the hash h (cap >= CDIGEST_CAP); returns its length. */
 static int put_content_digest(const uint8_t h[32], char *out, size_t cap)
 {
     int n;
 
-    if (cap < 9 + HD_B64_LEN(32) + 2)
-        return HD_ERR_FULL;
     memcpy(out, "sha-256=:", 9);
     n = hd_b64_encode(h, 32, out + 9, cap - 9);
     if (n < 0)
@@ -41,26 +42,27 @@ static int put_content_digest(const uint8_t h[32], char *out, size_t cap)
     return n + 10;
 }
 
-int hd_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
+/* SHA-256 of body, written by put into out when cap >= need. */
+static int hash_put(const uint8_t *body, size_t len, char *out, size_t cap, size_t need,
+                    int (*put)(const uint8_t h[32], char *out, size_t cap))
 {
     uint8_t h[32];
 
-    if (cap < 8 + HD_B64_LEN(32) + 1)
+    if (cap < need)
         return HD_ERR_FULL;
     if (hd_sign_sha256(body, len, h) != 0)
         return HD_ERR_CRYPTO;
-    return put_digest(h, out, cap);
+    return put(h, out, cap);
+}
+
+int hd_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
+{
+    return hash_put(body, len, out, cap, DIGEST_CAP, put_digest);
 }
 
 int hd_content_digest_sha256(const uint8_t *body, size_t len, char *out, size_t cap)
 {
-    uint8_t h[32];
-
-    if (cap < 9 + HD_B64_LEN(32) + 2)
-        return HD_ERR_FULL;
-    if (hd_sign_sha256(body, len, h) != 0)
-        return HD_ERR_CRYPTO;
-    return put_content_digest(h, out, cap);
+    return hash_put(body, len, out, cap, CDIGEST_CAP, put_content_digest);
 }
 
 int hd_digests_sha256(const uint8_t *body, size_t len, char *digest, size_t dcap,
@@ -69,7 +71,7 @@ int hd_digests_sha256(const uint8_t *body, size_t len, char *digest, size_t dcap
     uint8_t h[32];
     int n;
 
-    if (dcap < 8 + HD_B64_LEN(32) + 1 || ccap < 9 + HD_B64_LEN(32) + 2)
+    if (dcap < DIGEST_CAP || ccap < CDIGEST_CAP)
         return HD_ERR_FULL;
     if (hd_sign_sha256(body, len, h) != 0)
         return HD_ERR_CRYPTO;
