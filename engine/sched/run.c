@@ -63,12 +63,13 @@ struct hd_txn *hd_sched_rtxn(struct sthread *th)
     /* Lookups cached per activity hold while what they read is unchanged, however many
      * snapshots and commits (acknowledgements) come in between: the generations, read again
      * only when a commit moved the snapshot. */
-    if (hd_store_snapshot_id(th->rtxn) != th->snap_id || !th->gen_stamp[0]) {
+    uint64_t id = hd_store_snapshot_id(th->rtxn);
+    if (id != th->snap_id || !th->gen_stamp[0]) {
         uint64_t g[HD_GEN_N];
         int ok = hd_gens_get(th->st, th->rtxn, g) == 0;
         for (int i = 0; i < HD_GEN_N; i++)
             th->gen_stamp[i] = ok ? g[i] + 1 : 0;
-        th->snap_id = hd_store_snapshot_id(th->rtxn);
+        th->snap_id = id;
     }
     return th->rtxn;
 }

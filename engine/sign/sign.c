@@ -26,8 +26,8 @@ static const struct hd_sign_be *const sign_backends[] = {&hd_sign_be_ossl, &hd_s
  * RSA-2048 signatures/s that is still ~8 samples, enough to tell a 7x difference. */
 #define MEASURE_NS_PER_BACKEND 15000000LL
 /* ... or this many signatures per backend, whichever comes first. An Ed25519 signature takes
- * 18-50 us depending on the backend: 64 of each cost 5-6 ms of CPU at every start (0.3 us
- * per delivery of a 20,000-delivery run), and the median of 32 samples taken in rounds of 4
+ * 18-50 us depending on the backend: 64 of each cost about 5.6 ms of CPU at every start in
+ * a profile (0.3 us per delivery of a 20,000-delivery run), and the median of 32 samples taken in rounds of 4
  * tells two backends apart as well as it is needed here (they differ by 2x or more; a
  * disturbance must last 4 rounds of both to move it), as 8 do for RSA. */
 #define MEASURE_SIGNS_MAX 32

@@ -205,9 +205,8 @@ const struct hd_sign_be hd_sign_be_ossl = {
 
 /* Body digests. OpenSSL's SHA-256 uses the CPU's SHA extensions where there are some;
  * Debian's wolfCrypt is built without assembly: 6.1 us against 1.7 us per 1.2 KB body on
- * this machine, twice per activity (Digest and Content-Digest). */
-/* SHA-256 fetched once for the process: EVP_sha256() makes OpenSSL 3 look the algorithm up
- * again at every digest. */
+ * this machine, once per activity (hd_digests_sha256). The digest is fetched once for the
+ * process: with EVP_sha256(), OpenSSL 3 looks the algorithm up again at every digest. */
 static EVP_MD *g_sha256;
 static pthread_once_t g_sha256_once = PTHREAD_ONCE_INIT;
 

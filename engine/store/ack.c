@@ -406,7 +406,7 @@ static int take_entry(struct hd_store *st, struct hd_txn *txn, struct chunk *ch,
     case HD_ACK_RETRY:
         /* Rewritten in place: the cursor is on it, so the put finds it without a descent. */
         hd_enc_reset(&ch->enc);
-        rc = hd_queue_ent_encode(&ch->enc, inbox, strlen(inbox), a->attempts, a->not_before_ms,
+        rc = hd_queue_ent_encode(&ch->enc, inbox, q.inbox.n, a->attempts, a->not_before_ms,
                                  q.enqueued_ms, a->status, a->error, flags, NULL, 0);
         if (rc)
             return rc;
@@ -414,7 +414,7 @@ static int take_entry(struct hd_store *st, struct hd_txn *txn, struct chunk *ch,
         v.mv_data = ch->enc.buf;
         return hd_store_err(mdb_cursor_put(ch->cur, &k, &v, 0));
     case HD_ACK_DEAD:
-        rc = hd_queue_ent_put(txn, st->dead, a->key, a->keylen, inbox, strlen(inbox),
+        rc = hd_queue_ent_put(txn, st->dead, a->key, a->keylen, inbox, q.inbox.n,
                               a->attempts, now_ms, q.enqueued_ms, a->status, a->error, flags,
                               a->body, a->body_len);
         if (rc)
